@@ -1,0 +1,155 @@
+# switchyard — build, test, fuzz, benchmark, install.
+#
+# Sources are found by wildcard: a new file in engine/, rules/, geodata/,
+# tests/unit/ (test_*.c), tests/fuzz/ (fuzz_*.c) or bench/ (bench_*.c) is
+# built without touching this file.
+#
+#   make                 build ./switchyard
+#   make deps            install the Debian packages for building and testing
+#   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end
+#   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan)
+#   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
+#   make bench           build and run the benchmarks
+#   make geodata         fetch a real, freely licensed country database
+#   make install         PREFIX=/usr/local DESTDIR=
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+SANITIZE  ?= 0
+WERROR    ?= 1
+FUZZ_SECONDS ?= 60
+
+PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto
+# Debian's libev-dev ships no pkg-config file; fall back to -lev.
+EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
+EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EV_CFLAGS)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(EV_LIBS)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DSWITCHYARD_VERSION='"$(VERSION)"' \
+	-I. $(WARN) $(OPT) $(PKG_CFLAGS)
+
+ifeq ($(SANITIZE),1)
+BUILD := build-san
+SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD := build
+SAN   :=
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(SAN) $(CFLAGS)
+ALL_LDFLAGS := $(SAN) $(LDFLAGS)
+
+RULES_SRC  := $(wildcard rules/*.c) $(wildcard geodata/*.c)
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+
+RULES_OBJ  := $(RULES_SRC:%.c=$(BUILD)/%.o)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test test-unit test-e2e fuzz fuzz-build bench geodata install clean format format-check
+
+all: switchyard
+
+switchyard: $(BUILD)/switchyard
+	@[ "$(SANITIZE)" = 1 ] || cp $< $@
+
+$(BUILD)/switchyard: $(BUILD)/engine/main.o $(BUILD)/libengine.a $(BUILD)/librules.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/librules.a: $(RULES_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libengine.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a $(BUILD)/librules.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a $(BUILD)/librules.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(PKG_LIBS)
+
+-include $(RULES_OBJ:.o=.d) $(ENGINE_OBJ:.o=.d) $(BUILD)/engine/main.d
+
+# --- tests -----------------------------------------------------------------
+
+test-unit: $(UNIT_BIN)
+	tests/run --unit $(BUILD)/tests
+
+# Everything CI runs; tests/run prints the closing "N passed, N failed".
+test: switchyard
+	$(MAKE) SANITIZE=0 $(UNIT_BIN)
+	$(MAKE) SANITIZE=1 unit-bins
+	$(MAKE) fuzz-build
+	tests/run --all
+
+test-e2e: switchyard
+	tests/run --e2e
+
+unit-bins: $(UNIT_BIN)
+
+# --- fuzzing (clang libFuzzer) ---------------------------------------------
+
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := $(BASE_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_RULES_OBJ := $(RULES_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_ENGINE_OBJ := $(ENGINE_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+fuzz-build: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_RULES_OBJ) $(FUZZ_ENGINE_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz: fuzz-build
+	tests/run --fuzz $(FUZZ_SECONDS)
+
+# --- benchmarks --------------------------------------------------------------
+
+bench: switchyard $(BENCH_BIN)
+	bench/run
+
+# --- data, install, housekeeping ----------------------------------------------
+
+deps:
+	tests/deps.sh
+
+geodata:
+	geodata/fetch.sh geodata/country.mmdb
+
+install: switchyard
+	install -D -m 0755 switchyard $(DESTDIR)$(PREFIX)/bin/switchyard
+	install -D -m 0644 examples/minimal.yaml $(DESTDIR)$(PREFIX)/share/switchyard/examples/minimal.yaml
+	install -D -m 0644 examples/switchyard.service $(DESTDIR)$(PREFIX)/lib/systemd/system/switchyard.service
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+
+format-check:
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/*/*.c)
+
+clean:
+	rm -rf build build-san build-fuzz switchyard

@@ -1,0 +1,141 @@
+/*
+ * policy.h — the compiled policy: the YAML file loaded, checked and turned
+ * into matchers, ready to decide flows.
+ *
+ * A policy is immutable once loaded and reference counted, so a reload can
+ * swap in a new one while flows decided under the old one keep using the
+ * outbounds they were given. Nothing here opens a socket or touches the event
+ * loop: the engine hands in the facts of a flow and gets back a decision.
+ */
+#ifndef SWITCHYARD_POLICY_H
+#define SWITCHYARD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "rules/flow_addr.h"
+#include "rules/sniff.h"
+
+enum policy_network {
+    POLICY_TCP = 1 << 0,
+    POLICY_UDP = 1 << 1,
+};
+
+enum policy_log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+enum inbound_type {
+    INBOUND_REDIRECT,     /* TCP by REDIRECT/DNAT, SO_ORIGINAL_DST */
+    INBOUND_TPROXY,       /* TCP and/or UDP by TPROXY */
+    INBOUND_UDP_REDIRECT, /* UDP by REDIRECT/DNAT, destination from conntrack */
+    INBOUND_HTTP,         /* explicit HTTP proxy */
+    INBOUND_SOCKS5,       /* explicit SOCKS5 proxy */
+};
+
+enum outbound_type {
+    OUTBOUND_DIRECT,
+    OUTBOUND_DROP,
+    OUTBOUND_SOCKS5,
+    OUTBOUND_HTTP,
+};
+
+struct policy_inbound {
+    const char *name;
+    enum inbound_type type;
+    struct sockaddr_storage listen;
+    socklen_t listen_len;
+    unsigned networks; /* POLICY_TCP | POLICY_UDP */
+    int line;          /* where it is defined in the file */
+};
+
+struct policy_outbound {
+    const char *name; /* "direct" and "drop" for the built-in ones */
+    enum outbound_type type;
+    struct sockaddr_storage server; /* socks5 / http only */
+    socklen_t server_len;
+    const char *username; /* NULL when no authentication */
+    const char *password;
+    bool udp;           /* socks5: UDP ASSOCIATE allowed */
+    bool send_hostname; /* connect by the sniffed name when there is one */
+    int line;           /* 0 for the built-in ones */
+};
+
+/* Settings from the top-level keys; every field has a default. */
+struct policy_settings {
+    enum policy_log_level log_level; /* log.level, default info */
+    bool log_flows;                  /* log.flows, default true */
+    uint32_t routing_mark;           /* routing_mark, default 0xff */
+    unsigned sniff_timeout_ms;       /* sniff.timeout_ms, default 250 */
+    unsigned sniff_protocols;        /* sniff.protocols as SNIFF_PROTO_BIT(), default all */
+    size_t sniff_max_bytes;          /* sniff.max_bytes, default 65536 */
+    unsigned connect_timeout_ms;     /* timeouts.connect_ms, default 10000 */
+    unsigned tcp_idle_s;             /* timeouts.tcp_idle_s, default 600 */
+    unsigned udp_idle_s;             /* timeouts.udp_idle_s, default 60 */
+    unsigned udp_dns_idle_s;         /* timeouts.udp_dns_idle_s, default 10 */
+    unsigned max_flows;              /* limits.max_flows, 0 = from RLIMIT_NOFILE */
+    unsigned udp_max_sessions;       /* limits.udp_sessions, default 4096 */
+};
+
+struct policy;
+
+/* What the engine knows of a flow when it asks for a decision. */
+struct policy_flow {
+    enum policy_network network;
+    const char *inbound;           /* name of the inbound it came in on, or NULL */
+    struct flow_addr src, dst;
+    const char *host;              /* sniffed host name, or NULL when none is known */
+    enum sniff_protocol protocol;  /* SNIFF_PROTO_NONE while not sniffed */
+};
+
+struct policy_decision {
+    const struct policy_outbound *outbound; /* never NULL: direct and drop are outbounds */
+    unsigned rule;                          /* 1-based rule number, 0 for the default */
+    int line;                               /* the rule's line in the file, 0 for the default */
+};
+
+#define POLICY_ERROR_MAX 1024
+
+/*
+ * Loads and compiles the policy at `path` (set files and the GeoIP file are
+ * resolved relative to its folder). On failure returns NULL and writes one
+ * message of the form "FILE:LINE:COL: message" (or "FILE: message" when no
+ * position applies) into `error`.
+ */
+struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX]);
+
+/* Reference counting: the loader returns a policy holding one reference. */
+struct policy *policy_ref(struct policy *policy);
+void policy_unref(struct policy *policy);
+
+const char *policy_path(const struct policy *policy);
+const struct policy_settings *policy_settings(const struct policy *policy);
+size_t policy_inbound_count(const struct policy *policy);
+const struct policy_inbound *policy_inbound(const struct policy *policy, size_t index);
+size_t policy_outbound_count(const struct policy *policy); /* includes direct and drop */
+const struct policy_outbound *policy_outbound(const struct policy *policy, size_t index);
+const struct policy_outbound *policy_outbound_by_name(const struct policy *policy,
+                                                      const char *name);
+
+/*
+ * Decides a flow whose facts are all known: first matching rule, else the
+ * default. A flow without a host name never satisfies a domain condition.
+ */
+void policy_decide(const struct policy *policy, const struct policy_flow *flow,
+                   struct policy_decision *decision);
+
+/*
+ * Decides a flow from its addresses, ports, network and inbound alone, before
+ * any client byte is read. Returns true and fills `decision` when no host
+ * name or sniffed protocol could change the outcome (the engine then skips
+ * sniffing); returns false when a rule that could still decide needs them.
+ * `flow->host` and `flow->protocol` are ignored.
+ */
+bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
+                         struct policy_decision *decision);
+
+/* Writes the summary `switchyard check` prints (inbounds, outbounds, rules, set sizes). */
+void policy_print_summary(const struct policy *policy, FILE *out);
+
+#endif
