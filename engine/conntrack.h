@@ -1,0 +1,55 @@
+/*
+ * conntrack.h — the original destination of a UDP datagram that the kernel
+ * steered to a listener by REDIRECT or DNAT, asked of nf_conntrack over
+ * netlink.
+ *
+ * The query is one IPCTNL_MSG_CT_GET keyed by the entry's reply tuple (an
+ * O(1) hash lookup in the kernel), never a dump of the table. The reply tuple
+ * of a redirected datagram is (the address it arrived on, the listener's
+ * port) -> (the client's address and port); the entry's original tuple holds
+ * the destination the client addressed.
+ *
+ * libnetfilter_conntrack's nfct_query cannot send a GET that carries only the
+ * reply tuple, so the message is built here with libmnl. One long-lived
+ * NETLINK_NETFILTER socket serves every lookup; each request carries its own
+ * sequence number and late answers to an earlier, timed-out request are
+ * skipped. Not tied to the event loop: a lookup is a bounded synchronous
+ * round trip.
+ */
+#ifndef SWITCHYARD_CONNTRACK_H
+#define SWITCHYARD_CONNTRACK_H
+
+#include <stdint.h>
+
+#include "rules/flow_addr.h"
+
+struct conntrack;
+
+/* Opens the netlink socket. Returns NULL with errno set on failure. */
+struct conntrack *conntrack_open(void);
+
+/* Closes the socket and frees `ct` (NULL is allowed). */
+void conntrack_close(struct conntrack *ct);
+
+/*
+ * Finds the original destination of a UDP flow by its reply tuple: `local`
+ * is the address the datagram arrived on together with the listener's port
+ * (the post-NAT destination), `client` the datagram's source. Both must be
+ * of the same family. Waits at most `timeout_ms` for the kernel's answer.
+ *
+ * Returns 0 and fills `orig_dst`; -ENOENT when conntrack has no such entry;
+ * -ETIMEDOUT when no answer came in time; -EAFNOSUPPORT for mixed or unknown
+ * families; another negative errno for socket errors.
+ */
+int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
+                           const struct flow_addr *client, struct flow_addr *orig_dst,
+                           unsigned timeout_ms);
+
+/* Lookups done and lookups that failed, for the counters. */
+struct conntrack_stats {
+    uint64_t lookups;
+    uint64_t failures;
+};
+void conntrack_stats(const struct conntrack *ct, struct conntrack_stats *out);
+
+#endif

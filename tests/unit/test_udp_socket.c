@@ -1,0 +1,202 @@
+/*
+ * test_udp_socket.c — TPROXY-side socket helpers against the real kernel in
+ * a private network namespace: replies leave from the original destination,
+ * reply sockets are cached per remote address with LRU eviction and idle
+ * expiry, and a locally owned address falls back to the listener.
+ * Needs root (skipped otherwise).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "engine/udp_socket.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    if (unshare(CLONE_NEWNET) < 0 || system("ip link set lo up") != 0)
+        return -1;
+    return 0;
+}
+
+static void need_root(void)
+{
+    if (geteuid() != 0)
+        skip();
+}
+
+static int bound(const char *text, bool transparent)
+{
+    struct flow_addr a;
+    assert_true(flow_addr_parse(&a, text));
+    int fd = udp_socket_listen(&a, transparent);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* Receives one datagram on `fd` and checks its payload and source. */
+static void expect(int fd, const char *payload, const char *from)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    uint8_t buf[UDP_RECV_BUF];
+    struct flow_addr src, dst;
+    ssize_t n = udp_socket_recv(fd, buf, sizeof(buf), &src, &dst);
+    assert_int_equal(n, (ssize_t)strlen(payload));
+    assert_memory_equal(buf, payload, (size_t)n);
+    char text[FLOW_ADDR_TEXT_MAX];
+    assert_string_equal(flow_addr_format(&src, text), from);
+}
+
+static void test_reply_from_original_destination(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41000", false);
+    int listener = bound("127.0.0.1:40000", true);
+    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, 0x7f);
+    struct flow_addr to, a, b, d;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41000"));
+    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
+    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
+    assert_true(flow_addr_parse(&d, "192.0.2.9:123"));
+
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, listener, 1.0), UDP_REPLY_SENT);
+    expect(client, "one", "203.0.113.5:53");
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "two", 3, listener, 2.0), UDP_REPLY_SENT);
+    expect(client, "two", "203.0.113.5:53");
+    assert_int_equal(udp_reply_cache_send(c, &b, &to, "three", 5, listener, 3.0), UDP_REPLY_SENT);
+    expect(client, "three", "198.51.100.7:443");
+
+    struct udp_reply_stats st;
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.reused, 1);
+    assert_int_equal(st.open, 2);
+
+    /* Touch a, then a third address evicts the least recent: b. */
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "4", 1, listener, 4.0), UDP_REPLY_SENT);
+    expect(client, "4", "203.0.113.5:53");
+    assert_int_equal(udp_reply_cache_send(c, &d, &to, "5", 1, listener, 5.0), UDP_REPLY_SENT);
+    expect(client, "5", "192.0.2.9:123");
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.open, 2);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "6", 1, listener, 6.0), UDP_REPLY_SENT);
+    expect(client, "6", "203.0.113.5:53");
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.opened, 3); /* a was still cached */
+
+    /* Idle expiry: d last used at 5, a at 6, idle 30. */
+    assert_int_equal(udp_reply_cache_expire(c, 34.0), 0);
+    assert_int_equal(udp_reply_cache_expire(c, 35.0), 1);
+    assert_int_equal(udp_reply_cache_expire(c, 36.0), 1);
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.expired, 2);
+    assert_int_equal(st.open, 0);
+
+    udp_reply_cache_free(c);
+    close(listener);
+    close(client);
+}
+
+static void test_ipv6_reply(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("[::1]:41001", false);
+    int listener = bound("[::1]:40001", true);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, 0);
+    struct flow_addr to, a;
+    assert_true(flow_addr_parse(&to, "[::1]:41001"));
+    assert_true(flow_addr_parse(&a, "[2001:db8::53]:53"));
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "v6", 2, listener, 1.0), UDP_REPLY_SENT);
+    expect(client, "v6", "[2001:db8::53]:53");
+    udp_reply_cache_free(c);
+    close(listener);
+    close(client);
+}
+
+static void test_locally_owned_address_falls_back(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41002", false);
+    int listener = bound("127.0.0.1:40002", true);
+    /* A local service owns 127.0.0.9:7000 without SO_REUSEADDR. */
+    int service = socket(AF_INET, SOCK_DGRAM, 0);
+    struct flow_addr owned, to;
+    assert_true(flow_addr_parse(&owned, "127.0.0.9:7000"));
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41002"));
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(&owned, &ss);
+    assert_int_equal(bind(service, (struct sockaddr *)&ss, len), 0);
+
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, 0);
+    assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, listener, 1.0),
+                     UDP_REPLY_FALLBACK);
+    /* Source address pinned to the owned address, port the listener's. */
+    expect(client, "fb", "127.0.0.9:40002");
+    struct udp_reply_stats st;
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.addrinuse, 1);
+    assert_int_equal(st.open, 0);
+    udp_reply_cache_free(c);
+    close(service);
+    close(listener);
+    close(client);
+}
+
+static void test_largest_datagram_passes_whole(void **state)
+{
+    (void)state;
+    need_root();
+    int rx = bound("127.0.0.1:41003", false);
+    struct flow_addr to;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41003"));
+    int tx = udp_socket_open_out(AF_INET, 0, NULL);
+    assert_true(tx >= 0);
+    static uint8_t big[UDP_DATAGRAM_MAX], got[UDP_RECV_BUF];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
+    struct pollfd p = {rx, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    struct flow_addr src, dst;
+    assert_int_equal(udp_socket_recv(rx, got, sizeof(got), &src, &dst), UDP_DATAGRAM_MAX);
+    assert_memory_equal(got, big, sizeof(big));
+    char text[FLOW_ADDR_TEXT_MAX];
+    assert_string_equal(flow_addr_format(&dst, text), "127.0.0.1:41003");
+
+    /* A buffer too small reports the datagram as too big, not a prefix. */
+    assert_int_equal(udp_socket_sendto(tx, &to, big, 100), 0);
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_int_equal(udp_socket_recv(rx, got, 10, &src, &dst), -EMSGSIZE);
+    assert_int_equal(udp_socket_recv(rx, got, sizeof(got), &src, &dst), -EAGAIN);
+    close(tx);
+    close(rx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_from_original_destination),
+        cmocka_unit_test(test_ipv6_reply),
+        cmocka_unit_test(test_locally_owned_address_falls_back),
+        cmocka_unit_test(test_largest_datagram_passes_whole),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
