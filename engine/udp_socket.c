@@ -193,9 +193,8 @@ static int reply_sock_open(const struct udp_reply_cache *c, const struct flow_ad
     return fd;
 }
 
-/* Sends from the listener with the source address pinned (no port control). */
-static int send_pinned(int fd, const struct flow_addr *from, const struct flow_addr *to,
-                       const void *buf, size_t len)
+int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct flow_addr *to,
+                           const void *buf, size_t len)
 {
     struct sockaddr_storage ss;
     struct flow_addr dst = *to;
@@ -212,8 +211,8 @@ static int send_pinned(int fd, const struct flow_addr *from, const struct flow_a
     struct msghdr msg = {.msg_name = &ss, .msg_iov = &iov, .msg_iovlen = 1};
     struct cmsghdr *c;
     if (self.ss_family == AF_INET6 && to->family == AF_INET) {
-        /* A dual-stack listener sends to IPv4 by the mapped address; the
-         * source cannot be pinned there. */
+        /* A dual-stack socket sends to IPv4 by the mapped address; the
+         * kernel hands it to the IPv4 path, which reads IP_PKTINFO. */
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         memset(s6, 0, sizeof(*s6));
         s6->sin6_family = AF_INET6;
@@ -221,8 +220,10 @@ static int send_pinned(int fd, const struct flow_addr *from, const struct flow_a
         s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
         memcpy(&s6->sin6_addr.s6_addr[12], to->ip, 4);
         msg.msg_namelen = sizeof(*s6);
-    } else if (to->family == AF_INET) {
-        msg.msg_namelen = flow_addr_to_sockaddr(&dst, &ss);
+    }
+    if (to->family == AF_INET) {
+        if (self.ss_family == AF_INET)
+            msg.msg_namelen = flow_addr_to_sockaddr(&dst, &ss);
         msg.msg_control = control.buf;
         msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
         c = CMSG_FIRSTHDR(&msg);
@@ -244,9 +245,14 @@ static int send_pinned(int fd, const struct flow_addr *from, const struct flow_a
         memcpy(&pi.ipi6_addr, from->ip, 16);
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
     }
-    if (sendmsg(fd, &msg, 0) < 0)
-        return -errno;
-    return 0;
+    int r = sendmsg(fd, &msg, 0);
+    if (r < 0 && errno == EINVAL && msg.msg_control) {
+        /* Some paths refuse the pinned source; let the kernel choose. */
+        msg.msg_control = NULL;
+        msg.msg_controllen = 0;
+        r = sendmsg(fd, &msg, 0);
+    }
+    return r < 0 ? -errno : 0;
 }
 
 int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from,
@@ -268,7 +274,7 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
         int fd = reply_sock_open(c, &key);
         if (fd == -EADDRINUSE) {
             c->stats.addrinuse++;
-            int r = send_pinned(fallback_fd, from, to, buf, len);
+            int r = udp_socket_sendto_from(fallback_fd, from, to, buf, len);
             return r < 0 ? r : UDP_REPLY_FALLBACK;
         }
         if (fd < 0)

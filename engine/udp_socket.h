@@ -59,6 +59,15 @@ int udp_socket_open_out(int family, uint32_t mark, const struct flow_addr *dst);
 /* Sends one datagram to `to` on an unconnected socket. Returns 0 or -errno. */
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len);
 
+/*
+ * Sends one datagram to `to` from the unconnected socket `fd` with source
+ * address `from` (IP_PKTINFO / IPV6_PKTINFO; the source port stays the
+ * socket's); a dual-stack socket reaches IPv4 peers by mapped address.
+ * Returns 0 or -errno.
+ */
+int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct flow_addr *to,
+                           const void *buf, size_t len);
+
 struct udp_reply_cache;
 
 struct udp_reply_stats {
