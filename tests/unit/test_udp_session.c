@@ -1,0 +1,487 @@
+/*
+ * test_udp_session.c — the UDP session engine over the real kernel: in a
+ * private network namespace, nft REDIRECTs the client's UDP to a
+ * udp-redirect listener; the engine finds each original destination in
+ * conntrack, relays to a UDP echo server with the direct outbound and
+ * answers through the listener so conntrack un-NATs the replies.
+ *
+ * The policy and the classifier are small fakes defined here, so the test
+ * pins the engine's behaviour (decide once, queue while classifying, drop,
+ * evict, expire, re-decide on reload) without depending on the rule engine:
+ *   - a datagram "HOST:<name>" is DNS naming <name>; "MORE..." needs more;
+ *     anything else is unknown;
+ *   - port 7 is decided early (direct, or drop under the "strict" policy);
+ *     any other port waits for the classifier; a host starting with
+ *     "blocked" is dropped, the rest goes direct.
+ * Needs root (skipped otherwise).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "engine/udp_session.h"
+#include "engine/udp_socket.h"
+
+/* --- the fake policy --------------------------------------------------------- */
+
+struct policy {
+    int refs;
+    bool strict; /* port 7 dropped */
+    struct policy_settings settings;
+};
+
+static const struct policy_outbound out_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
+static const struct policy_outbound out_drop = {.name = "drop", .type = OUTBOUND_DROP};
+static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
+
+struct policy *policy_ref(struct policy *p)
+{
+    p->refs++;
+    return p;
+}
+
+void policy_unref(struct policy *p)
+{
+    if (p)
+        p->refs--;
+}
+
+const struct policy_settings *policy_settings(const struct policy *p)
+{
+    return &p->settings;
+}
+
+void policy_decide(const struct policy *p, const struct policy_flow *f, struct policy_decision *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->outbound = &out_direct;
+    if (f->dst.port == 7) {
+        d->outbound = p->strict ? &out_drop : &out_direct;
+        d->rule = 1;
+    } else if (f->dst.port == 9) {
+        d->outbound = &out_socks_tcp;
+    } else if (f->host && strncmp(f->host, "blocked", 7) == 0) {
+        d->outbound = &out_drop;
+        d->rule = 2;
+    }
+}
+
+bool policy_decide_early(const struct policy *p, const struct policy_flow *f,
+                         struct policy_decision *d)
+{
+    if (f->dst.port != 7 && f->dst.port != 9)
+        return false;
+    policy_decide(p, f, d);
+    return true;
+}
+
+/* --- the fake classifier ------------------------------------------------------- */
+
+struct sniff_datagram {
+    int fed;
+};
+
+static int sniff_states;
+
+struct sniff_datagram *sniff_datagram_new(unsigned protocols, size_t max_bytes)
+{
+    (void)protocols;
+    (void)max_bytes;
+    sniff_states++;
+    return calloc(1, sizeof(struct sniff_datagram));
+}
+
+enum sniff_status sniff_datagram_feed(struct sniff_datagram *st, const uint8_t *data, size_t len,
+                                      struct sniff_result *r)
+{
+    st->fed++;
+    memset(r, 0, sizeof(*r));
+    if (len >= 4 && memcmp(data, "MORE", 4) == 0)
+        return SNIFF_NEED_MORE;
+    if (len > 5 && memcmp(data, "HOST:", 5) == 0 && len - 5 < SNIFF_HOST_MAX) {
+        r->protocol = SNIFF_PROTO_DNS;
+        memcpy(r->host, data + 5, len - 5);
+        return SNIFF_DONE;
+    }
+    r->protocol = SNIFF_PROTO_UNKNOWN;
+    return SNIFF_DONE;
+}
+
+void sniff_datagram_free(struct sniff_datagram *st)
+{
+    if (st)
+        sniff_states--;
+    free(st);
+}
+
+const char *sniff_protocol_name(enum sniff_protocol p)
+{
+    static const char *const names[] = {"none", "unknown", "tls", "http", "quic", "dns"};
+    return names[p];
+}
+
+/* --- the network ------------------------------------------------------------------- */
+
+#define LPORT 40100
+
+static const char NETNS_SETUP[] =
+    "ip link set lo up && ip addr add 127.0.0.2/8 dev lo 2>/dev/null; "
+    "printf 'table inet t {\\n chain out {\\n type nat hook output priority -100;\\n"
+    " meta mark != 0xff ip daddr 127.0.0.2 meta l4proto udp redirect to :40100\\n }\\n}\\n'"
+    " | nft -f -";
+
+static struct ev_loop *loop;
+static struct udp_engine *engine;
+static struct policy pol_open, pol_strict;
+static int echo7, echo53;
+static ev_io echo7_w, echo53_w;
+
+static void echo_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+    (void)l;
+    (void)revents;
+    static uint8_t buf[UDP_RECV_BUF];
+    struct sockaddr_storage from;
+    for (;;) {
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(w->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            return;
+        sendto(w->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+}
+
+static int bound(const char *text)
+{
+    struct flow_addr a;
+    assert_true(flow_addr_parse(&a, text));
+    int fd = udp_socket_listen(&a, false);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void settings(struct policy *p, bool strict)
+{
+    memset(p, 0, sizeof(*p));
+    p->strict = strict;
+    p->settings.log_level = LOG_LEVEL_WARN;
+    p->settings.routing_mark = 0xff;
+    p->settings.sniff_timeout_ms = 200;
+    p->settings.connect_timeout_ms = 1000;
+    p->settings.udp_idle_s = 60;
+    p->settings.udp_dns_idle_s = 10;
+    p->settings.udp_max_sessions = 64;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    if (unshare(CLONE_NEWNET) < 0 || system(NETNS_SETUP) != 0)
+        return -1;
+    loop = ev_default_loop(0);
+    echo7 = bound("127.0.0.2:7");
+    echo53 = bound("127.0.0.2:53");
+    ev_io_init(&echo7_w, echo_cb, echo7, EV_READ);
+    ev_io_init(&echo53_w, echo_cb, echo53, EV_READ);
+    ev_io_start(loop, &echo7_w);
+    ev_io_start(loop, &echo53_w);
+    return 0;
+}
+
+/* A fresh engine for each test, under `p`. */
+static int engine_up(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    settings(&pol_open, false);
+    settings(&pol_strict, true);
+    pol_open.refs = 1;
+    engine = udp_engine_new(loop, &pol_open);
+    struct policy_inbound in = {.name = "nat", .type = INBOUND_UDP_REDIRECT,
+                                .networks = POLICY_UDP};
+    struct flow_addr la;
+    flow_addr_parse(&la, "127.0.0.1:40100");
+    in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
+    char err[256];
+    return udp_engine_listen(engine, &in, err, sizeof(err)) == 0 ? 0 : -1;
+}
+
+static int engine_down(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        return 0;
+    udp_engine_free(engine);
+    engine = NULL;
+    return sniff_states == 0 && pol_open.refs == 1 && pol_strict.refs <= 1 ? 0 : -1;
+}
+
+static void need_root(void)
+{
+    if (geteuid() != 0)
+        skip();
+}
+
+/* Runs the loop for about `ms` milliseconds. */
+static void pump(int ms)
+{
+    for (int i = 0; i < ms / 5; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(5000);
+    }
+    ev_run(loop, EVRUN_NOWAIT);
+}
+
+/* Sends `len` bytes to `to`, pumps until `fd` has a reply (or `ms` passes). */
+static ssize_t exchange(int fd, const char *to, const void *buf, size_t len, uint8_t *reply,
+                        size_t cap, struct flow_addr *from, int ms)
+{
+    struct flow_addr t, dst;
+    assert_true(flow_addr_parse(&t, to));
+    assert_int_equal(udp_socket_sendto(fd, &t, buf, len), 0);
+    for (int i = 0; i < ms / 5; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ssize_t n = udp_socket_recv(fd, reply, cap, from, &dst);
+        if (n != -EAGAIN)
+            return n;
+        usleep(5000);
+    }
+    return -ETIMEDOUT;
+}
+
+static struct udp_engine_stats stats(void)
+{
+    struct udp_engine_stats st;
+    udp_engine_stats(engine, &st);
+    return st;
+}
+
+/* --- tests --------------------------------------------------------------------------- */
+
+static void test_clients_get_their_own_replies_byte_exact(void **state)
+{
+    (void)state;
+    need_root();
+    enum { CLIENTS = 6, ROUNDS = 4 };
+    int fds[CLIENTS];
+    static uint8_t out[UDP_DATAGRAM_MAX], in[UDP_RECV_BUF];
+    unsigned seed = 7;
+    for (int c = 0; c < CLIENTS; c++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 41000 + c);
+        fds[c] = bound(addr);
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int c = 0; c < CLIENTS; c++) {
+            /* Sizes from 0 to the largest UDP payload. */
+            size_t len = r == 0 ? 0 : (c == 0 && r == 1) ? UDP_DATAGRAM_MAX
+                                                          : (size_t)(rand_r(&seed) % 3000);
+            for (size_t i = 0; i < len; i++)
+                out[i] = (uint8_t)rand_r(&seed);
+            out[0 % (len ? len : 1)] = len ? (uint8_t)c : 0;
+            struct flow_addr from;
+            ssize_t n = exchange(fds[c], "127.0.0.2:7", out, len, in, sizeof(in), &from, 2000);
+            assert_int_equal(n, (ssize_t)len);
+            assert_memory_equal(in, out, len);
+            char text[FLOW_ADDR_TEXT_MAX];
+            /* conntrack un-NATed the reply: it comes from the original destination. */
+            assert_string_equal(flow_addr_format(&from, text), "127.0.0.2:7");
+        }
+    }
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, CLIENTS);
+    assert_int_equal(st.sessions_open, CLIENTS);
+    assert_int_equal(st.datagrams_in, CLIENTS * ROUNDS);
+    assert_int_equal(st.datagrams_out, CLIENTS * ROUNDS);
+    assert_int_equal(st.datagrams_dropped, 0);
+    for (int c = 0; c < CLIENTS; c++)
+        close(fds[c]);
+}
+
+static void test_decided_by_sniffed_name(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41100"), b = bound("127.0.0.1:41101");
+    uint8_t in[512];
+    struct flow_addr from;
+    ssize_t n = exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 2000);
+    assert_int_equal(n, 16);
+    n = exchange(b, "127.0.0.2:53", "HOST:blocked.example", 20, in, sizeof(in), &from, 500);
+    assert_int_equal(n, -ETIMEDOUT);
+    n = exchange(b, "127.0.0.2:53", "again", 5, in, sizeof(in), &from, 300);
+    assert_int_equal(n, -ETIMEDOUT);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, 2);
+    assert_int_equal(st.datagrams_dropped, 2); /* both of b's, by the drop outbound */
+    close(a);
+    close(b);
+}
+
+static void test_queue_while_classifying_keeps_order(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41200");
+    struct flow_addr t, from, dst;
+    assert_true(flow_addr_parse(&t, "127.0.0.2:53"));
+    const char *msgs[] = {"MORE-1", "MORE-2", "MORE-3", "HOST:www.example"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(udp_socket_sendto(a, &t, msgs[i], strlen(msgs[i])), 0);
+        pump(20); /* each read separately, before the decision */
+    }
+    pump(100);
+    for (int i = 0; i < 4; i++) {
+        uint8_t in[64];
+        ssize_t n = udp_socket_recv(a, in, sizeof(in), &from, &dst);
+        assert_int_equal(n, (ssize_t)strlen(msgs[i]));
+        assert_memory_equal(in, msgs[i], (size_t)n);
+    }
+    close(a);
+}
+
+static void test_classifier_timeout_decides_without_name(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41300");
+    uint8_t in[64];
+    struct flow_addr from;
+    /* Never completes: after sniff.timeout_ms (200) the default (direct) applies. */
+    ssize_t n = exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 150);
+    assert_int_equal(n, -ETIMEDOUT);
+    pump(150);
+    struct flow_addr dst;
+    assert_int_equal(udp_socket_recv(a, in, sizeof(in), &from, &dst), 4);
+    close(a);
+}
+
+static void test_oldest_idle_session_evicted(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.udp_max_sessions = 2;
+    int fds[3];
+    uint8_t in[16];
+    struct flow_addr from;
+    for (int c = 0; c < 3; c++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 41400 + c);
+        fds[c] = bound(addr);
+        assert_int_equal(exchange(fds[c], "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+        if (c == 1) /* the first client is active again: the second is now the oldest */
+            assert_int_equal(exchange(fds[0], "127.0.0.2:7", "y", 1, in, sizeof(in), &from, 1000),
+                             1);
+    }
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_evicted, 1);
+    assert_int_equal(st.sessions_open, 2);
+    /* The first client's session survived; the second's is new again. */
+    assert_int_equal(exchange(fds[0], "127.0.0.2:7", "z", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(stats().sessions_created, 3);
+    assert_int_equal(exchange(fds[1], "127.0.0.2:7", "z", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(stats().sessions_created, 4);
+    for (int c = 0; c < 3; c++)
+        close(fds[c]);
+}
+
+static void test_idle_session_expires(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.udp_idle_s = 1;
+    int a = bound("127.0.0.1:41500");
+    uint8_t in[16];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    pump(600);
+    assert_int_equal(stats().sessions_expired, 0);
+    pump(700);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_expired, 1);
+    assert_int_equal(st.sessions_open, 0);
+    close(a);
+}
+
+static void test_reload_is_not_bypassed_by_a_reused_tuple(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41600");
+    uint8_t in[16];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    /* Port 7 becomes drop; the same client port keeps sending (same conntrack entry). */
+    pol_strict.refs = 1;
+    udp_engine_set_policy(engine, &pol_strict);
+    assert_int_equal(stats().sessions_redecided, 1);
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, 2);
+    assert_int_equal(st.datagrams_dropped, 1);
+    /* And back: the rule change applies the other way too. */
+    udp_engine_set_policy(engine, &pol_open);
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    close(a);
+}
+
+static void test_socks5_without_udp_drops(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41700");
+    uint8_t in[16];
+    struct flow_addr from;
+    echo_cb(loop, &echo7_w, 0);
+    assert_int_equal(exchange(a, "127.0.0.2:9", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    assert_int_equal(stats().datagrams_dropped, 1);
+    close(a);
+}
+
+static void test_not_redirected_is_refused(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41800");
+    uint8_t in[16];
+    struct flow_addr from;
+    /* Straight to the listener: no NAT, so no original destination to relay to. */
+    assert_int_equal(exchange(a, "127.0.0.1:40100", "x", 1, in, sizeof(in), &from, 300),
+                     -ETIMEDOUT);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.no_destination, 1);
+    assert_int_equal(st.sessions_created, 0);
+    close(a);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, engine_up, engine_down)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_clients_get_their_own_replies_byte_exact),
+        T(test_decided_by_sniffed_name),
+        T(test_queue_while_classifying_keeps_order),
+        T(test_classifier_timeout_decides_without_name),
+        T(test_oldest_idle_session_evicted),
+        T(test_idle_session_expires),
+        T(test_reload_is_not_bypassed_by_a_reused_tuple),
+        T(test_socks5_without_udp_drops),
+        T(test_not_redirected_is_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
