@@ -1,28 +1,326 @@
 /*
  * outbound_udp_socks5.c — UDP through a SOCKS5 server's UDP ASSOCIATE
- * (RFC 1928 section 7).
+ * (RFC 1928 section 7, RFC 1929 for username/password).
+ *
+ * Per session: a TCP control connection (non-blocking, SO_MARK) does the
+ * greeting, the optional authentication and the UDP ASSOCIATE request; the
+ * server answers with its relay address, and a UDP socket connected to that
+ * relay carries the datagrams, each wrapped in the SOCKS5 UDP header. The
+ * control connection stays open for the session's life: when the server
+ * closes it the association is gone and the session ends; when the session
+ * ends, closing it tears the association down. Fragmented datagrams
+ * (FRAG != 0) are dropped: this relay never reassembles.
+ *
+ * The byte layouts live in the small socks5_* helpers below, separate from
+ * the state machine, so they can move to a shared SOCKS5 codec.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "engine/udp_session.h"
+#include "engine/udp_socket.h"
+
+enum socks5_step { STEP_CONNECT, STEP_METHOD, STEP_AUTH, STEP_ASSOCIATE, STEP_RELAYING };
+
+struct socks5_udp {
+    struct udp_session *s;
+    int tcp;
+    ev_io w;
+    enum socks5_step step;
+    uint8_t in[300];
+    size_t have;
+};
+
+/* --- RFC 1928 layouts ----------------------------------------------------------- */
+
+/* Writes ATYP, address and port for `a` (or the name `host`); returns the length. */
+static size_t socks5_put_addr(uint8_t *p, const struct flow_addr *a, const char *host)
+{
+    size_t n = 0;
+    if (host) {
+        size_t len = strlen(host);
+        p[n++] = 3;
+        p[n++] = (uint8_t)len;
+        memcpy(p + n, host, len);
+        n += len;
+    } else if (a->family == AF_INET) {
+        p[n++] = 1;
+        memcpy(p + n, a->ip, 4);
+        n += 4;
+    } else {
+        p[n++] = 4;
+        memcpy(p + n, a->ip, 16);
+        n += 16;
+    }
+    p[n++] = (uint8_t)(a->port >> 8);
+    p[n++] = (uint8_t)a->port;
+    return n;
+}
+
+/*
+ * Reads ATYP, address and port at `p` (`len` bytes). Returns the bytes used,
+ * 0 when more are needed, -1 when malformed. A domain name yields family 0.
+ */
+static int socks5_get_addr(const uint8_t *p, size_t len, struct flow_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (len < 1)
+        return 0;
+    size_t alen;
+    switch (p[0]) {
+    case 1: alen = 4; break;
+    case 4: alen = 16; break;
+    case 3:
+        if (len < 2)
+            return 0;
+        alen = 1 + (size_t)p[1];
+        break;
+    default: return -1;
+    }
+    if (len < 1 + alen + 2)
+        return 0;
+    if (p[0] != 3) {
+        a->family = p[0] == 1 ? AF_INET : AF_INET6;
+        memcpy(a->ip, p + 1, alen);
+    }
+    a->port = (uint16_t)(p[1 + alen] << 8 | p[2 + alen]);
+    return (int)(1 + alen + 2);
+}
+
+/* --- the control connection ----------------------------------------------------------- */
+
+static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents);
+
+static void fail(struct socks5_udp *c, const char *why)
+{
+    udp_session_fail(c->s, why); /* calls socks5_close */
+}
+
+static bool send_all(struct socks5_udp *c, const uint8_t *p, size_t n)
+{
+    return send(c->tcp, p, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+static bool send_associate(struct socks5_udp *c)
+{
+    /* The address we will send from is not known before connect(): 0.0.0.0:0
+     * asks the server to accept datagrams from the control connection's host. */
+    uint8_t req[32] = {5, 3, 0};
+    struct flow_addr any = {.family = c->s->dst.family};
+    size_t n = 3 + socks5_put_addr(req + 3, &any, NULL);
+    c->step = STEP_ASSOCIATE;
+    return send_all(c, req, n);
+}
+
+static bool send_auth(struct socks5_udp *c)
+{
+    const struct policy_outbound *o = c->s->decision.outbound;
+    uint8_t req[520];
+    size_t ul = strlen(o->username), pl = strlen(o->password ? o->password : "");
+    if (ul > 255 || pl > 255)
+        return false;
+    req[0] = 1;
+    req[1] = (uint8_t)ul;
+    memcpy(req + 2, o->username, ul);
+    req[2 + ul] = (uint8_t)pl;
+    memcpy(req + 3 + ul, o->password ? o->password : "", pl);
+    c->step = STEP_AUTH;
+    return send_all(c, req, 3 + ul + pl);
+}
+
+/* The server's answer to UDP ASSOCIATE is complete: connect to the relay. */
+static void associated(struct socks5_udp *c, const struct flow_addr *bound)
+{
+    struct udp_session *s = c->s;
+    struct flow_addr relay = *bound;
+    struct flow_addr server;
+    flow_addr_from_sockaddr(&server, (const struct sockaddr *)&s->decision.outbound->server);
+    static const uint8_t zero[16];
+    /* An unspecified relay address means "the address you reached me on". */
+    if (relay.family == 0 || memcmp(relay.ip, zero, relay.family == AF_INET ? 4 : 16) == 0) {
+        relay.family = server.family;
+        memcpy(relay.ip, server.ip, sizeof(relay.ip));
+    }
+    int fd = udp_socket_open_out(relay.family, udp_engine_settings(s->engine)->routing_mark,
+                                 &relay);
+    if (fd < 0) {
+        fail(c, "cannot reach the SOCKS5 UDP relay");
+        return;
+    }
+    udp_session_watch(s, fd, socks5_udp_readable);
+    c->step = STEP_RELAYING;
+    udp_session_ready(s);
+}
+
+/* Consumes what the server sent on the control connection. */
+static void control_input(struct socks5_udp *c)
+{
+    struct flow_addr bound;
+    int used;
+    switch (c->step) {
+    case STEP_METHOD:
+        if (c->have < 2)
+            return;
+        if (c->in[0] != 5 || (c->in[1] != 0 && c->in[1] != 2)) {
+            fail(c, "SOCKS5 server refused our authentication methods");
+            return;
+        }
+        c->have = 0;
+        if (!(c->in[1] == 2 ? send_auth(c) : send_associate(c)))
+            fail(c, "SOCKS5 control connection write failed");
+        return;
+    case STEP_AUTH:
+        if (c->have < 2)
+            return;
+        if (c->in[1] != 0) {
+            fail(c, "SOCKS5 authentication failed");
+            return;
+        }
+        c->have = 0;
+        if (!send_associate(c))
+            fail(c, "SOCKS5 control connection write failed");
+        return;
+    case STEP_ASSOCIATE:
+        if (c->have < 4)
+            return;
+        if (c->in[0] != 5 || c->in[1] != 0) {
+            fail(c, "SOCKS5 server refused UDP ASSOCIATE");
+            return;
+        }
+        used = socks5_get_addr(c->in + 3, c->have - 3, &bound);
+        if (used == 0)
+            return;
+        if (used < 0 || bound.family == 0) {
+            fail(c, "malformed SOCKS5 UDP ASSOCIATE reply");
+            return;
+        }
+        c->have = 0;
+        associated(c, &bound);
+        return;
+    case STEP_CONNECT:
+    case STEP_RELAYING:
+        c->have = 0; /* nothing is expected once associated */
+        return;
+    }
+}
+
+static void control_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct socks5_udp *c = w->data;
+    if (c->step == STEP_CONNECT && (revents & EV_WRITE)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->tcp, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            fail(c, "cannot connect to the SOCKS5 server");
+            return;
+        }
+        const struct policy_outbound *o = c->s->decision.outbound;
+        uint8_t hello[4] = {5, 1, 0};
+        size_t n = 3;
+        if (o->username) {
+            hello[1] = 2;
+            hello[3] = 2;
+            n = 4;
+        }
+        ev_io_stop(loop, w);
+        ev_io_set(w, c->tcp, EV_READ);
+        ev_io_start(loop, w);
+        c->step = STEP_METHOD;
+        if (!send_all(c, hello, n))
+            fail(c, "SOCKS5 control connection write failed");
+        return;
+    }
+    ssize_t n = recv(c->tcp, c->in + c->have, sizeof(c->in) - c->have, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        fail(c, c->step == STEP_RELAYING ? "SOCKS5 server closed the association"
+                                         : "SOCKS5 server closed the control connection");
+        return;
+    }
+    c->have += (size_t)n;
+    control_input(c);
+}
+
+/* --- datagrams ------------------------------------------------------------------------ */
+
+static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct udp_session *s = w->data;
+    static uint8_t buf[UDP_RECV_BUF];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
+        if (n < 0)
+            return;
+        struct flow_addr from;
+        int used = (size_t)n <= sizeof(buf) && n >= 4 && buf[0] == 0 && buf[1] == 0
+                       ? socks5_get_addr(buf + 3, (size_t)n - 3, &from)
+                       : -1;
+        /* FRAG != 0: a fragment of a larger datagram; never reassembled. */
+        if (used <= 0 || buf[2] != 0) {
+            udp_session_dropped(s);
+            continue;
+        }
+        udp_session_from_origin(s, buf + 3 + used, (size_t)n - 3 - (size_t)used);
+    }
+}
 
 static int socks5_open(struct udp_session *s)
 {
-    (void)s;
-    return -ENOTSUP;
+    const struct policy_outbound *o = s->decision.outbound;
+    struct socks5_udp *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->s = s;
+    s->out_state = c;
+    c->tcp = socket(o->server.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->tcp < 0)
+        return -errno;
+    uint32_t mark = udp_engine_settings(s->engine)->routing_mark;
+    int m = (int)mark;
+    if (mark && setsockopt(c->tcp, SOL_SOCKET, SO_MARK, &m, sizeof(m)) < 0)
+        return -errno;
+    if (connect(c->tcp, (const struct sockaddr *)&o->server, o->server_len) < 0 &&
+        errno != EINPROGRESS)
+        return -errno;
+    ev_io_init(&c->w, control_cb, c->tcp, EV_WRITE);
+    c->w.data = c;
+    ev_io_start(udp_engine_loop(s->engine), &c->w);
+    c->step = STEP_CONNECT;
+    return 1;
 }
 
 static int socks5_send(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    (void)s;
-    (void)buf;
-    (void)len;
-    return -ENOTSUP;
+    static uint8_t out[UDP_RECV_BUF + 300];
+    const struct policy_outbound *o = s->decision.outbound;
+    const char *host = o->send_hostname && s->sniffed.host[0] ? s->sniffed.host : NULL;
+    out[0] = out[1] = out[2] = 0; /* RSV, FRAG 0 */
+    size_t h = 3 + socks5_put_addr(out + 3, &s->dst, host);
+    memcpy(out + h, buf, len);
+    if (send(s->fd, out, h + len, 0) < 0)
+        return -errno;
+    return 0;
 }
 
 static void socks5_close(struct udp_session *s)
 {
-    (void)s;
+    struct socks5_udp *c = s->out_state;
+    if (!c)
+        return;
+    if (c->tcp >= 0) {
+        ev_io_stop(udp_engine_loop(s->engine), &c->w);
+        close(c->tcp); /* ends the association */
+    }
+    free(c);
+    s->out_state = NULL;
 }
 
 const struct udp_outbound_ops udp_outbound_socks5 = {

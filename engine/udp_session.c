@@ -181,6 +181,11 @@ void udp_session_from_origin(struct udp_session *s, const uint8_t *buf, size_t l
     touch(s);
 }
 
+void udp_session_dropped(struct udp_session *s)
+{
+    s->engine->stats.datagrams_dropped++;
+}
+
 static void send_up(struct udp_session *s, const uint8_t *buf, size_t len)
 {
     if (s->out->send(s, buf, len) < 0)

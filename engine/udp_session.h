@@ -181,6 +181,9 @@ void udp_session_ready(struct udp_session *s);
 /* Hands a datagram from the origin to the client (counts it, refreshes idle). */
 void udp_session_from_origin(struct udp_session *s, const uint8_t *buf, size_t len);
 
+/* Counts one datagram the outbound had to discard. */
+void udp_session_dropped(struct udp_session *s);
+
 /* Ends the session because its upstream failed; logs one line with `why`. */
 void udp_session_fail(struct udp_session *s, const char *why);
 

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -44,6 +46,8 @@ struct policy {
 static const struct policy_outbound out_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
 static const struct policy_outbound out_drop = {.name = "drop", .type = OUTBOUND_DROP};
 static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
+static struct policy_outbound out_socks_udp = {.name = "dante", .type = OUTBOUND_SOCKS5,
+                                               .udp = true};
 
 struct policy *policy_ref(struct policy *p)
 {
@@ -71,6 +75,8 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
         d->rule = 1;
     } else if (f->dst.port == 9) {
         d->outbound = &out_socks_tcp;
+    } else if (f->dst.port == 5353) {
+        d->outbound = &out_socks_udp;
     } else if (f->host && strncmp(f->host, "blocked", 7) == 0) {
         d->outbound = &out_drop;
         d->rule = 2;
@@ -80,7 +86,7 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
 bool policy_decide_early(const struct policy *p, const struct policy_flow *f,
                          struct policy_decision *d)
 {
-    if (f->dst.port != 7 && f->dst.port != 9)
+    if (f->dst.port != 7 && f->dst.port != 9 && f->dst.port != 5353)
         return false;
     policy_decide(p, f, d);
     return true;
@@ -136,16 +142,16 @@ const char *sniff_protocol_name(enum sniff_protocol p)
 #define LPORT 40100
 
 static const char NETNS_SETUP[] =
-    "ip link set lo up && ip addr add 127.0.0.2/8 dev lo 2>/dev/null; "
+    "ip link set lo up && ip addr add 127.0.0.3/32 dev lo && "
     "printf 'table inet t {\\n chain out {\\n type nat hook output priority -100;\\n"
-    " meta mark != 0xff ip daddr 127.0.0.2 meta l4proto udp redirect to :40100\\n }\\n}\\n'"
+    " meta mark != 0xff ip saddr 127.0.0.1 ip daddr 127.0.0.2 meta l4proto udp redirect to :40100\\n }\\n}\\n'"
     " | nft -f -";
 
 static struct ev_loop *loop;
 static struct udp_engine *engine;
 static struct policy pol_open, pol_strict;
-static int echo7, echo53;
-static ev_io echo7_w, echo53_w;
+static int echo7, echo53, echo5353;
+static ev_io echo7_w, echo53_w, echo5353_w;
 
 static void echo_cb(struct ev_loop *l, ev_io *w, int revents)
 {
@@ -198,6 +204,9 @@ static int setup(void **state)
     ev_io_init(&echo53_w, echo_cb, echo53, EV_READ);
     ev_io_start(loop, &echo7_w);
     ev_io_start(loop, &echo53_w);
+    echo5353 = bound("127.0.0.2:5353");
+    ev_io_init(&echo5353_w, echo_cb, echo5353, EV_READ);
+    ev_io_start(loop, &echo5353_w);
     return 0;
 }
 
@@ -468,6 +477,86 @@ static void test_not_redirected_is_refused(void **state)
     close(a);
 }
 
+/* Starts dante-server on 127.0.0.3:1080 (relaying from 127.0.0.3); its pid, or 0. */
+static pid_t start_danted(void)
+{
+    FILE *f = fopen("/tmp/switchyard-test-danted.conf", "w");
+    if (!f)
+        return 0;
+    fputs("logoutput: /tmp/switchyard-test-danted.log\ninternal: 127.0.0.3 port = 1080\nexternal: 127.0.0.3\n"
+          "clientmethod: none\nsocksmethod: none\nuser.privileged: root\n"
+          "user.unprivileged: nobody\nclient pass {\n from: 0.0.0.0/0 to: 0.0.0.0/0\n}\n"
+          "socks pass {\n from: 0.0.0.0/0 to: 0.0.0.0/0\n"
+          " command: connect udpassociate udpreply\n}\n",
+          f);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0); /* its helpers too can be stopped as one group */
+        execlp("danted", "danted", "-f", "/tmp/switchyard-test-danted.conf", "-N", "1",
+               (char *)NULL);
+        _exit(127);
+    }
+    struct flow_addr a;
+    flow_addr_parse(&a, "127.0.0.3:1080");
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(&a, &ss);
+    for (int i = 0; i < 50; i++) { /* up to 5 s */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int r = connect(fd, (struct sockaddr *)&ss, len);
+        close(fd);
+        if (r == 0)
+            return pid;
+        usleep(100000);
+    }
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+static void test_socks5_udp_associate_with_dante(void **state)
+{
+    (void)state;
+    need_root();
+    if (system("command -v danted >/dev/null") != 0)
+        skip();
+    pid_t dante = start_danted();
+    assert_true(dante > 0);
+    struct flow_addr srv;
+    flow_addr_parse(&srv, "127.0.0.3:1080");
+    out_socks_udp.server_len = flow_addr_to_sockaddr(&srv, &out_socks_udp.server);
+
+    int a = bound("127.0.0.1:41900");
+    static uint8_t out[4000], in[UDP_RECV_BUF];
+    for (size_t i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)(i * 13);
+    struct flow_addr from;
+    /* The first datagrams wait in the queue while the association is set up. */
+    struct flow_addr t;
+    flow_addr_parse(&t, "127.0.0.2:5353");
+    assert_int_equal(udp_socket_sendto(a, &t, "first", 5), 0);
+    ssize_t n = exchange(a, "127.0.0.2:5353", out, sizeof(out), in, sizeof(in), &from, 3000);
+    assert_int_equal(n, 5);
+    assert_memory_equal(in, "first", 5);
+    pump(200);
+    struct flow_addr dst;
+    n = udp_socket_recv(a, in, sizeof(in), &from, &dst);
+    assert_int_equal(n, (ssize_t)sizeof(out));
+    assert_memory_equal(in, out, sizeof(out));
+    char text[FLOW_ADDR_TEXT_MAX];
+    assert_string_equal(flow_addr_format(&from, text), "127.0.0.2:5353");
+    assert_int_equal(stats().sessions_open, 1);
+
+    /* The server ends the association: the session ends with it. */
+    kill(-dante, SIGTERM);
+    waitpid(dante, NULL, 0);
+    pump(300);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_failed, 1);
+    assert_int_equal(st.sessions_open, 0);
+    close(a);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, engine_up, engine_down)
 
 int main(void)
@@ -482,6 +571,7 @@ int main(void)
         T(test_reload_is_not_bypassed_by_a_reused_tuple),
         T(test_socks5_without_udp_drops),
         T(test_not_redirected_is_refused),
+        T(test_socks5_udp_associate_with_dante),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
