@@ -1,0 +1,75 @@
+/*
+ * relay.h — moving bytes both ways between the client and upstream sockets
+ * once a flow's handshakes are done.
+ *
+ * Each direction copies socket → pipe → socket with splice(2), so payload
+ * never crosses into user space; the pipe comes from the engine's pipe pool.
+ * Bytes that exist only in memory (sniffed client bytes, replies of an
+ * explicit-proxy inbound, bytes read past an upstream handshake) are written
+ * first from a buffer. Without a pipe (pool empty and pipe2 failing) a
+ * direction falls back to a fixed 16 KiB buffer and read/write.
+ *
+ * Back-pressure: a direction reads only while its pipe or buffer is empty, so
+ * at most one pipe (64 KiB) or one buffer is in flight per direction; a slow
+ * reader stops the other side's reads instead of growing memory.
+ *
+ * Half-close: end of stream from one side is passed on with
+ * shutdown(SHUT_WR) once everything before it was written; the other
+ * direction keeps going. The relay ends when both directions are finished,
+ * on an error, or after `idle_s` seconds without a byte either way.
+ */
+#ifndef SWITCHYARD_RELAY_H
+#define SWITCHYARD_RELAY_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pipe_pool;
+struct relay;
+
+struct relay_dir {
+    struct relay *relay;
+    int from, to;   /* descriptors (owned by the flow) */
+    ev_io rd;       /* `from` readable */
+    ev_io wr;       /* `to` writable */
+    int pipe[2];    /* splice pipe, -1 when buffered */
+    size_t in_pipe; /* bytes in the pipe not yet written to `to` */
+    uint8_t *buf;   /* pending bytes from memory (prefix, or buffered mode) */
+    size_t buf_len, buf_off, buf_cap;
+    bool eof;       /* `from` reached end of stream */
+    bool shut;      /* shutdown(to, SHUT_WR) done: this direction is finished */
+    uint64_t bytes; /* bytes written to `to` */
+};
+
+struct relay {
+    struct ev_loop *loop;
+    struct pipe_pool *pipes;
+    struct relay_dir up;   /* client → upstream */
+    struct relay_dir down; /* upstream → client */
+    ev_timer idle;
+    double idle_s;
+    ev_tstamp last_active;
+    bool running;
+    /* Called once when the relay ends; `reason` is "done", "idle timeout", or an error text. */
+    void (*on_end)(struct relay *r, const char *reason);
+};
+
+/*
+ * Starts relaying between `client_fd` and `upstream_fd`. `to_upstream` and
+ * `to_client` are written first (copied; either may be empty).
+ * `client_eof` says the client already half-closed (during sniffing): the
+ * upstream gets SHUT_WR after `to_upstream`. Returns 0, or -1 when out of
+ * memory (nothing started).
+ */
+int relay_start(struct relay *r, struct ev_loop *loop, struct pipe_pool *pipes, int client_fd,
+                int upstream_fd, const uint8_t *to_upstream, size_t up_len,
+                const uint8_t *to_client, size_t down_len, bool client_eof, double idle_s,
+                void (*on_end)(struct relay *r, const char *reason));
+
+/* Stops every watcher, hands the pipes back (or closes them if not empty), frees buffers.
+ * Does not close the sockets. Safe on a relay that never started or already stopped. */
+void relay_stop(struct relay *r);
+
+#endif
