@@ -16,6 +16,7 @@
  * Needs root (skipped otherwise).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -557,6 +558,107 @@ static void test_socks5_udp_associate_with_dante(void **state)
     close(a);
 }
 
+/* --- TPROXY, with the client and the origin in namespaces of their own ------------ */
+
+static char ns_client[64], ns_origin[64];
+
+/* Makes a UDP socket bound to `addr` inside the named namespace `ns`. */
+static int bound_in(const char *ns, const char *addr)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/run/netns/%s", ns);
+    int home = open("/proc/self/ns/net", O_RDONLY);
+    int there = open(path, O_RDONLY);
+    assert_true(home >= 0 && there >= 0);
+    assert_int_equal(setns(there, CLONE_NEWNET), 0);
+    int fd = bound(addr);
+    assert_int_equal(setns(home, CLONE_NEWNET), 0);
+    close(home);
+    close(there);
+    return fd;
+}
+
+static void test_tproxy_replies_come_from_the_original_destination(void **state)
+{
+    (void)state;
+    need_root();
+    snprintf(ns_client, sizeof(ns_client), "sy-utc-%d", (int)getpid());
+    snprintf(ns_origin, sizeof(ns_origin), "sy-uto-%d", (int)getpid());
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "ip netns add %1$s && ip netns add %2$s && "
+             "ip link add vr0 type veth peer name vc0 netns %1$s && "
+             "ip link add vr1 type veth peer name vo0 netns %2$s && "
+             "ip addr add 192.0.2.1/24 dev vr0 && ip addr add 198.51.100.1/24 dev vr1 && "
+             "ip link set vr0 up && ip link set vr1 up && "
+             "ip -n %1$s addr add 192.0.2.2/24 dev vc0 && ip -n %1$s link set vc0 up && "
+             "ip -n %1$s link set lo up && ip -n %1$s route add default via 192.0.2.1 && "
+             "ip -n %2$s addr add 198.51.100.7/24 dev vo0 && ip -n %2$s link set vo0 up && "
+             "ip -n %2$s link set lo up && ip -n %2$s route add default via 198.51.100.1 && "
+             "sysctl -qw net.ipv4.ip_forward=1 && "
+             "ip rule add fwmark 0x1 lookup 100 && ip route add local 0.0.0.0/0 dev lo table 100 && "
+             "printf 'table ip tp {\n chain pre {\n type filter hook prerouting priority mangle;\n"
+             " iifname \"vr0\" meta l4proto udp meta mark set 0x1 tproxy to :40200 accept\n"
+             " }\n}\n' | nft -f -",
+             ns_client, ns_origin);
+    int rc = system(cmd);
+    assert_int_equal(rc, 0);
+
+    struct policy_inbound in = {.name = "tp", .type = INBOUND_TPROXY, .networks = POLICY_UDP};
+    struct flow_addr la;
+    flow_addr_parse(&la, "0.0.0.0:40200");
+    in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
+    char err[256];
+    assert_int_equal(udp_engine_listen(engine, &in, err, sizeof(err)), 0);
+
+    int origin = bound_in(ns_origin, "198.51.100.7:7");
+    ev_io origin_w;
+    ev_io_init(&origin_w, echo_cb, origin, EV_READ);
+    ev_io_start(loop, &origin_w);
+    int c1 = bound_in(ns_client, "192.0.2.2:43000");
+    int c2 = bound_in(ns_client, "192.0.2.2:43001");
+
+    uint8_t in_buf[UDP_RECV_BUF];
+    struct flow_addr from;
+    char text[FLOW_ADDR_TEXT_MAX];
+    for (int round = 0; round < 3; round++) {
+        int fd = round == 1 ? c2 : c1;
+        char msg[32];
+        int len = snprintf(msg, sizeof(msg), "tproxy-%d", round);
+        ssize_t n = exchange(fd, "198.51.100.7:7", msg, (size_t)len, in_buf, sizeof(in_buf),
+                             &from, 2000);
+        assert_int_equal(n, len);
+        assert_memory_equal(in_buf, msg, (size_t)len);
+        assert_string_equal(flow_addr_format(&from, text), "198.51.100.7:7");
+    }
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, 2);
+    assert_int_equal(st.datagrams_out, 3);
+
+    ev_io_stop(loop, &origin_w);
+    close(origin);
+    close(c1);
+    close(c2);
+    snprintf(cmd, sizeof(cmd), "ip netns del %s; ip netns del %s; nft delete table ip tp",
+             ns_client, ns_origin);
+    rc = system(cmd);
+    (void)rc;
+}
+
+/* Removes the named namespaces even when a test stopped half way. */
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    if (ns_client[0]) {
+        snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
+                 ns_client, ns_origin);
+        int rc = system(cmd);
+        (void)rc;
+    }
+    return 0;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, engine_up, engine_down)
 
 int main(void)
@@ -572,6 +674,7 @@ int main(void)
         T(test_socks5_without_udp_drops),
         T(test_not_redirected_is_refused),
         T(test_socks5_udp_associate_with_dante),
+        T(test_tproxy_replies_come_from_the_original_destination),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, group_teardown);
 }
