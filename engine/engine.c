@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "engine/udp_session.h"
+
 #include "engine/flow.h"
 #include "engine/listener.h"
 #include "engine/log.h"
@@ -61,6 +63,8 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
 void engine_fini(struct engine *e)
 {
     listener_close_all(e);
+    udp_engine_free(e->udp);
+    e->udp = NULL;
     while (e->flows)
         flow_close(e->flows, "shutdown");
     pipe_pool_free(e->pipes);
@@ -74,6 +78,8 @@ void engine_set_policy(struct engine *e, struct policy *policy)
 {
     struct policy *old = e->policy;
     e->policy = policy;
+    if (e->udp) /* UDP sessions are decided again under the new rules */
+        udp_engine_set_policy(e->udp, policy);
     policy_unref(old);
     engine_apply_settings(e);
     if (e->accept_paused_by_limit && e->flow_count < e->max_flows) {

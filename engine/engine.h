@@ -39,6 +39,7 @@
 struct listener;
 struct flow;
 struct pipe_pool;
+struct udp_engine;
 
 /* Counters since start. Plain integers: one thread. */
 struct engine_counters {
@@ -63,6 +64,9 @@ struct engine {
     unsigned max_flows;          /* limits.max_flows, or from RLIMIT_NOFILE */
     bool accept_paused_by_limit; /* listeners paused because flow_count hit max_flows */
     struct pipe_pool *pipes;
+    struct udp_engine *udp;      /* UDP listeners and sessions (engine/udp_session.h):
+                                  * the run command creates it with udp_engine_new()
+                                  * and opens UDP inbounds with udp_engine_sync() */
     uint64_t next_flow_id; /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };

@@ -14,6 +14,7 @@
 
 #include <utlist.h>
 
+#include "engine/log.h"
 #include "engine/udp_socket.h"
 
 /* Datagrams read from one listener per wake-up, so one busy client cannot
@@ -69,15 +70,15 @@ static const struct udp_outbound_ops *const outbound_types[] = {
 
 void udp_engine_log(const struct udp_engine *e, enum policy_log_level level, const char *fmt, ...)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    if (level > policy_settings(e->policy)->log_level)
+    (void)e;
+    if (!log_enabled(level))
         return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "switchyard: %s: %s\n", names[level], line);
+    log_msg(level, "%s", line);
 }
 
 struct ev_loop *udp_engine_loop(const struct udp_engine *e)
@@ -499,6 +500,73 @@ int udp_engine_listen(struct udp_engine *e, const struct policy_inbound *in, cha
     return 0;
 }
 
+static void listener_close(struct udp_engine *e, struct udp_listener *l)
+{
+    struct udp_session *s, *tmp;
+    HASH_ITER(hh, e->table, s, tmp) {
+        if (s->listener == l)
+            session_end(s, NULL);
+    }
+    ev_io_stop(e->loop, &l->io);
+    if (l->ops->close)
+        l->ops->close(l);
+    close(l->fd);
+    free(l->name);
+    free(l);
+}
+
+int udp_engine_sync(struct udp_engine *e, const struct policy *policy)
+{
+    size_t n = policy_inbound_count(policy);
+    struct udp_listener *old = e->listeners, *kept = NULL;
+    e->listeners = NULL;
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct policy_inbound *in = policy_inbound(policy, i);
+        if (!(in->networks & POLICY_UDP))
+            continue;
+        struct flow_addr addr;
+        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
+        struct udp_listener **link = &old;
+        while (*link && !((*link)->ops->type == in->type && flow_addr_equal(&(*link)->addr, &addr)))
+            link = &(*link)->next;
+        if (*link) { /* same type and address: keep it and its sessions */
+            struct udp_listener *l = *link;
+            *link = l->next;
+            char *name = strdup(in->name);
+            if (name) {
+                free(l->name);
+                l->name = name;
+            }
+            l->next = kept;
+            kept = l;
+            continue;
+        }
+        char err[256];
+        if (udp_engine_listen(e, in, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            failed++;
+        } else {
+            char text[FLOW_ADDR_TEXT_MAX];
+            log_info("inbound %s: listening for udp on %s (%s)", in->name,
+                     flow_addr_format(&addr, text), e->listeners->ops->name);
+        }
+    }
+    while (old) {
+        struct udp_listener *l = old;
+        old = l->next;
+        log_info("inbound %s: closed udp listener", l->name);
+        listener_close(e, l);
+    }
+    while (kept) {
+        struct udp_listener *l = kept;
+        kept = l->next;
+        l->next = e->listeners;
+        e->listeners = l;
+    }
+    return failed;
+}
+
 void udp_engine_set_policy(struct udp_engine *e, struct policy *policy)
 {
     struct policy *old = e->policy;
@@ -527,12 +595,7 @@ void udp_engine_free(struct udp_engine *e)
     while (e->listeners) {
         struct udp_listener *l = e->listeners;
         e->listeners = l->next;
-        ev_io_stop(e->loop, &l->io);
-        if (l->ops->close)
-            l->ops->close(l);
-        close(l->fd);
-        free(l->name);
-        free(l);
+        listener_close(e, l);
     }
     ev_ref(e->loop);
     ev_timer_stop(e->loop, &e->tick);

@@ -161,6 +161,15 @@ int udp_engine_listen(struct udp_engine *e, const struct policy_inbound *in, cha
                       size_t errlen);
 
 /*
+ * Makes the UDP listeners follow `policy`'s inbounds (tproxy with udp,
+ * udp-redirect): one already open on the same type and address stays open
+ * with its sessions, new ones are opened, removed ones closed with their
+ * sessions. Errors are logged one line each; returns how many inbounds
+ * could not be opened. Call after udp_engine_set_policy() on reload.
+ */
+int udp_engine_sync(struct udp_engine *e, const struct policy *policy);
+
+/*
  * Switches to `policy` (takes a reference). Every decided session is decided
  * again under it; a session whose outbound would change is ended, so the
  * client's next datagram starts a new session under the new rules even when

@@ -84,6 +84,20 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
     }
 }
 
+/* The fake policy names no inbound: the tests open listeners themselves. */
+size_t policy_inbound_count(const struct policy *p)
+{
+    (void)p;
+    return 0;
+}
+
+const struct policy_inbound *policy_inbound(const struct policy *p, size_t index)
+{
+    (void)p;
+    (void)index;
+    return NULL;
+}
+
 bool policy_decide_early(const struct policy *p, const struct policy_flow *f,
                          struct policy_decision *d)
 {
