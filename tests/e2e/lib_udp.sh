@@ -1,4 +1,5 @@
-# udp_net.sh — the network the UDP end-to-end tests share (sourced, not run).
+# lib_udp.sh — the network the UDP end-to-end tests share (sourced, not run;
+# tests/run skips lib*.sh).
 #
 #   [client]  192.0.2.2 / 2001:db8:1::2      (veth to router)
 #   [router]  192.0.2.1 / 2001:db8:1::1   switchyard, nft
