@@ -160,8 +160,7 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
                            const struct flow_addr *client, struct flow_addr *orig_dst,
                            unsigned timeout_ms)
 {
-    if (local->family != client->family ||
-        (local->family != AF_INET && local->family != AF_INET6))
+    if (local->family != client->family || (local->family != AF_INET && local->family != AF_INET6))
         return -EAFNOSUPPORT;
     ct->stats.lookups++;
 

@@ -72,14 +72,19 @@ static int socks5_get_addr(const uint8_t *p, size_t len, struct flow_addr *a)
         return 0;
     size_t alen;
     switch (p[0]) {
-    case 1: alen = 4; break;
-    case 4: alen = 16; break;
+    case 1:
+        alen = 4;
+        break;
+    case 4:
+        alen = 16;
+        break;
     case 3:
         if (len < 2)
             return 0;
         alen = 1 + (size_t)p[1];
         break;
-    default: return -1;
+    default:
+        return -1;
     }
     if (len < 1 + alen + 2)
         return 0;
@@ -145,8 +150,8 @@ static void associated(struct socks5_udp *c, const struct flow_addr *bound)
         relay.family = server.family;
         memcpy(relay.ip, server.ip, sizeof(relay.ip));
     }
-    int fd = udp_socket_open_out(relay.family, udp_engine_settings(s->engine)->routing_mark,
-                                 &relay);
+    int fd =
+        udp_socket_open_out(relay.family, udp_engine_settings(s->engine)->routing_mark, &relay);
     if (fd < 0) {
         fail(c, "cannot reach the SOCKS5 UDP relay");
         return;

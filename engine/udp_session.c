@@ -59,7 +59,10 @@ static void drop_close(struct udp_session *s)
 }
 
 static const struct udp_outbound_ops udp_outbound_drop = {
-    OUTBOUND_DROP, drop_open, drop_send, drop_close,
+    OUTBOUND_DROP,
+    drop_open,
+    drop_send,
+    drop_close,
 };
 
 static const struct udp_outbound_ops *const outbound_types[] = {
@@ -503,7 +506,8 @@ int udp_engine_listen(struct udp_engine *e, const struct policy_inbound *in, cha
 static void listener_close(struct udp_engine *e, struct udp_listener *l)
 {
     struct udp_session *s, *tmp;
-    HASH_ITER(hh, e->table, s, tmp) {
+    HASH_ITER(hh, e->table, s, tmp)
+    {
         if (s->listener == l)
             session_end(s, NULL);
     }
@@ -573,7 +577,8 @@ void udp_engine_set_policy(struct udp_engine *e, struct policy *policy)
     e->policy = policy_ref(policy);
     policy_unref(old);
     struct udp_session *s, *tmp;
-    HASH_ITER(hh, e->table, s, tmp) {
+    HASH_ITER(hh, e->table, s, tmp)
+    {
         if (s->state == UDP_SNIFFING)
             continue; /* will be decided under the new policy */
         struct policy_flow f;

@@ -73,11 +73,11 @@ struct udp_outbound_ops {
 struct udp_listener {
     struct udp_engine *engine;
     const struct udp_inbound_ops *ops;
-    char *name;                 /* the inbound's name (owned copy) */
-    struct flow_addr addr;      /* where it listens */
+    char *name;            /* the inbound's name (owned copy) */
+    struct flow_addr addr; /* where it listens */
     int fd;
     ev_io io;
-    void *state;                /* the inbound type's own (reply cache, conntrack) */
+    void *state; /* the inbound type's own (reply cache, conntrack) */
     bool fallback_logged;
     struct udp_listener *next;
 };
@@ -120,8 +120,8 @@ struct udp_session {
     ev_timer timer; /* sniff timeout, then idle expiry */
 
     const struct udp_outbound_ops *out;
-    int fd;       /* the upstream UDP socket, -1 when none */
-    ev_io io;     /* readable upstream */
+    int fd;   /* the upstream UDP socket, -1 when none */
+    ev_io io; /* readable upstream */
     void *out_state;
 
     struct udp_queued *queue, **queue_tail;
@@ -133,14 +133,14 @@ struct udp_session {
 
 struct udp_engine_stats {
     uint64_t sessions_created;
-    uint64_t sessions_evicted;  /* ended to make room */
-    uint64_t sessions_expired;  /* ended after the idle timeout */
+    uint64_t sessions_evicted;   /* ended to make room */
+    uint64_t sessions_expired;   /* ended after the idle timeout */
     uint64_t sessions_redecided; /* ended by a reload that changed their decision */
-    uint64_t sessions_failed;   /* ended because the upstream failed */
-    uint64_t datagrams_in;      /* from clients */
-    uint64_t datagrams_out;     /* replies to clients */
-    uint64_t datagrams_dropped; /* by the drop outbound, a full queue or an error */
-    uint64_t no_destination;    /* datagrams whose original destination was unknown */
+    uint64_t sessions_failed;    /* ended because the upstream failed */
+    uint64_t datagrams_in;       /* from clients */
+    uint64_t datagrams_out;      /* replies to clients */
+    uint64_t datagrams_dropped;  /* by the drop outbound, a full queue or an error */
+    uint64_t no_destination;     /* datagrams whose original destination was unknown */
     size_t sessions_open;
 };
 

@@ -256,8 +256,8 @@ int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct fl
 }
 
 int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from,
-                         const struct flow_addr *to, const void *buf, size_t len,
-                         int fallback_fd, double now)
+                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
+                         double now)
 {
     struct flow_addr key;
     memset(&key, 0, sizeof(key));

@@ -102,8 +102,8 @@ enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
  * first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno.
  */
 int udp_reply_cache_send(struct udp_reply_cache *cache, const struct flow_addr *from,
-                         const struct flow_addr *to, const void *buf, size_t len,
-                         int fallback_fd, double now);
+                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
+                         double now);
 
 /* Closes the sockets idle since before `now - idle_s`; returns how many. */
 size_t udp_reply_cache_expire(struct udp_reply_cache *cache, double now);

@@ -26,7 +26,8 @@
 #define LPORT 40053
 
 static const char NETNS_SETUP[] =
-    "ip link set lo up && ip link add d0 type veth peer name d1 && ip link set d0 up && ip link set d1 up && "
+    "ip link set lo up && ip link add d0 type veth peer name d1 && ip link set d0 up && ip link "
+    "set d1 up && "
     "ip addr add 192.0.2.1/24 dev d0 && ip -6 addr add 2001:db8::1/64 dev d0 nodad && "
     "ip route add 203.0.113.0/24 dev d0 && ip route add 198.51.100.0/24 dev d0 && "
     "ip -6 route add 2001:db8:5::/48 dev d0 && "

@@ -47,8 +47,8 @@ struct policy {
 static const struct policy_outbound out_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
 static const struct policy_outbound out_drop = {.name = "drop", .type = OUTBOUND_DROP};
 static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
-static struct policy_outbound out_socks_udp = {.name = "dante", .type = OUTBOUND_SOCKS5,
-                                               .udp = true};
+static struct policy_outbound out_socks_udp = {
+    .name = "dante", .type = OUTBOUND_SOCKS5, .udp = true};
 
 struct policy *policy_ref(struct policy *p)
 {
@@ -159,7 +159,8 @@ const char *sniff_protocol_name(enum sniff_protocol p)
 static const char NETNS_SETUP[] =
     "ip link set lo up && ip addr add 127.0.0.3/32 dev lo && "
     "printf 'table inet t {\\n chain out {\\n type nat hook output priority -100;\\n"
-    " meta mark != 0xff ip saddr 127.0.0.1 ip daddr 127.0.0.2 meta l4proto udp redirect to :40100\\n }\\n}\\n'"
+    " meta mark != 0xff ip saddr 127.0.0.1 ip daddr 127.0.0.2 meta l4proto udp redirect to "
+    ":40100\\n }\\n}\\n'"
     " | nft -f -";
 
 static struct ev_loop *loop;
@@ -235,8 +236,8 @@ static int engine_up(void **state)
     settings(&pol_strict, true);
     pol_open.refs = 1;
     engine = udp_engine_new(loop, &pol_open);
-    struct policy_inbound in = {.name = "nat", .type = INBOUND_UDP_REDIRECT,
-                                .networks = POLICY_UDP};
+    struct policy_inbound in = {
+        .name = "nat", .type = INBOUND_UDP_REDIRECT, .networks = POLICY_UDP};
     struct flow_addr la;
     flow_addr_parse(&la, "127.0.0.1:40100");
     in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
@@ -312,8 +313,9 @@ static void test_clients_get_their_own_replies_byte_exact(void **state)
     for (int r = 0; r < ROUNDS; r++) {
         for (int c = 0; c < CLIENTS; c++) {
             /* Sizes from 0 to the largest UDP payload. */
-            size_t len = r == 0 ? 0 : (c == 0 && r == 1) ? UDP_DATAGRAM_MAX
-                                                          : (size_t)(rand_r(&seed) % 3000);
+            size_t len = r == 0               ? 0
+                         : (c == 0 && r == 1) ? UDP_DATAGRAM_MAX
+                                              : (size_t)(rand_r(&seed) % 3000);
             for (size_t i = 0; i < len; i++)
                 out[i] = (uint8_t)rand_r(&seed);
             out[0 % (len ? len : 1)] = len ? (uint8_t)c : 0;
@@ -498,7 +500,8 @@ static pid_t start_danted(void)
     FILE *f = fopen("/tmp/switchyard-test-danted.conf", "w");
     if (!f)
         return 0;
-    fputs("logoutput: /tmp/switchyard-test-danted.log\ninternal: 127.0.0.3 port = 1080\nexternal: 127.0.0.3\n"
+    fputs("logoutput: /tmp/switchyard-test-danted.log\ninternal: 127.0.0.3 port = 1080\nexternal: "
+          "127.0.0.3\n"
           "clientmethod: none\nsocksmethod: none\nuser.privileged: root\n"
           "user.unprivileged: nobody\nclient pass {\n from: 0.0.0.0/0 to: 0.0.0.0/0\n}\n"
           "socks pass {\n from: 0.0.0.0/0 to: 0.0.0.0/0\n"
@@ -599,22 +602,23 @@ static void test_tproxy_replies_come_from_the_original_destination(void **state)
     snprintf(ns_client, sizeof(ns_client), "sy-utc-%d", (int)getpid());
     snprintf(ns_origin, sizeof(ns_origin), "sy-uto-%d", (int)getpid());
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "ip netns add %1$s && ip netns add %2$s && "
-             "ip link add vr0 type veth peer name vc0 netns %1$s && "
-             "ip link add vr1 type veth peer name vo0 netns %2$s && "
-             "ip addr add 192.0.2.1/24 dev vr0 && ip addr add 198.51.100.1/24 dev vr1 && "
-             "ip link set vr0 up && ip link set vr1 up && "
-             "ip -n %1$s addr add 192.0.2.2/24 dev vc0 && ip -n %1$s link set vc0 up && "
-             "ip -n %1$s link set lo up && ip -n %1$s route add default via 192.0.2.1 && "
-             "ip -n %2$s addr add 198.51.100.7/24 dev vo0 && ip -n %2$s link set vo0 up && "
-             "ip -n %2$s link set lo up && ip -n %2$s route add default via 198.51.100.1 && "
-             "sysctl -qw net.ipv4.ip_forward=1 && "
-             "ip rule add fwmark 0x1 lookup 100 && ip route add local 0.0.0.0/0 dev lo table 100 && "
-             "printf 'table ip tp {\n chain pre {\n type filter hook prerouting priority mangle;\n"
-             " iifname \"vr0\" meta l4proto udp meta mark set 0x1 tproxy to :40200 accept\n"
-             " }\n}\n' | nft -f -",
-             ns_client, ns_origin);
+    snprintf(
+        cmd, sizeof(cmd),
+        "ip netns add %1$s && ip netns add %2$s && "
+        "ip link add vr0 type veth peer name vc0 netns %1$s && "
+        "ip link add vr1 type veth peer name vo0 netns %2$s && "
+        "ip addr add 192.0.2.1/24 dev vr0 && ip addr add 198.51.100.1/24 dev vr1 && "
+        "ip link set vr0 up && ip link set vr1 up && "
+        "ip -n %1$s addr add 192.0.2.2/24 dev vc0 && ip -n %1$s link set vc0 up && "
+        "ip -n %1$s link set lo up && ip -n %1$s route add default via 192.0.2.1 && "
+        "ip -n %2$s addr add 198.51.100.7/24 dev vo0 && ip -n %2$s link set vo0 up && "
+        "ip -n %2$s link set lo up && ip -n %2$s route add default via 198.51.100.1 && "
+        "sysctl -qw net.ipv4.ip_forward=1 && "
+        "ip rule add fwmark 0x1 lookup 100 && ip route add local 0.0.0.0/0 dev lo table 100 && "
+        "printf 'table ip tp {\n chain pre {\n type filter hook prerouting priority mangle;\n"
+        " iifname \"vr0\" meta l4proto udp meta mark set 0x1 tproxy to :40200 accept\n"
+        " }\n}\n' | nft -f -",
+        ns_client, ns_origin);
     int rc = system(cmd);
     assert_int_equal(rc, 0);
 
@@ -639,8 +643,8 @@ static void test_tproxy_replies_come_from_the_original_destination(void **state)
         int fd = round == 1 ? c2 : c1;
         char msg[32];
         int len = snprintf(msg, sizeof(msg), "tproxy-%d", round);
-        ssize_t n = exchange(fd, "198.51.100.7:7", msg, (size_t)len, in_buf, sizeof(in_buf),
-                             &from, 2000);
+        ssize_t n =
+            exchange(fd, "198.51.100.7:7", msg, (size_t)len, in_buf, sizeof(in_buf), &from, 2000);
         assert_int_equal(n, len);
         assert_memory_equal(in_buf, msg, (size_t)len);
         assert_string_equal(flow_addr_format(&from, text), "198.51.100.7:7");
