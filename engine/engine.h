@@ -64,10 +64,10 @@ struct engine {
     unsigned max_flows;          /* limits.max_flows, or from RLIMIT_NOFILE */
     bool accept_paused_by_limit; /* listeners paused because flow_count hit max_flows */
     struct pipe_pool *pipes;
-    struct udp_engine *udp;      /* UDP listeners and sessions (engine/udp_session.h):
-                                  * the run command creates it with udp_engine_new()
-                                  * and opens UDP inbounds with udp_engine_sync() */
-    uint64_t next_flow_id; /* flow ids start at 1, for log lines */
+    struct udp_engine *udp; /* UDP listeners and sessions (engine/udp_session.h):
+                             * the run command creates it with udp_engine_new()
+                             * and opens UDP inbounds with udp_engine_sync() */
+    uint64_t next_flow_id;  /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };
 

@@ -298,11 +298,8 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     if (n == 0) {
+        /* Half-closed: decide with what there is; the FIN is passed on later. */
         f->client_eof = true;
-        if (f->early_len == 0) {
-            flow_close(f, "client closed before sending");
-            return;
-        }
         flow_sniff_step(f, true);
         flow_sniff_end(f);
         return;

@@ -1,0 +1,220 @@
+# lib.sh — shared helpers for the end-to-end tests (sourced, not run).
+#
+# TAP:        ok "what"; not_ok "what"; check "what" CMD...; skip "what" "why";
+#             e2e_finish (prints the plan line, exit status 1 on any failure).
+# Namespaces: ns_new NAME -> sets REPLY to a unique namespace ("sy-NAME-<pid>");
+#             veth NS1 IF1 NS2 IF2 joins two namespaces; every namespace made
+#             here is deleted by e2e_cleanup.
+# Processes:  bg NS LOG CMD... starts CMD in NS (REPLY = pid); stop_pid PID;
+#             everything started with bg is stopped by e2e_cleanup.
+# Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_file_grep FILE REGEX [SECONDS].
+# Services:   start_nginx NS ADDR...; start_switchyard NS CONFIG;
+#             apply_firewall NS CONFIG MODE [BACKEND].
+# Topology:   gateway_net: client ns -> router ns -> origin ns (see below).
+#
+# Addresses come only from the documentation ranges; traffic never leaves the
+# namespaces the test made. Every wait is bounded.
+
+E2E_PID=$$
+E2E_TMP=$(mktemp -d /tmp/switchyard-e2e.XXXXXX)
+E2E_N=0
+E2E_FAILED=0
+E2E_PIDS=()
+E2E_NS=()
+SWITCHYARD=${SWITCHYARD:-$PWD/switchyard}
+
+ok() { E2E_N=$((E2E_N + 1)); echo "ok $E2E_N - $*"; }
+not_ok() { E2E_N=$((E2E_N + 1)); E2E_FAILED=$((E2E_FAILED + 1)); echo "not ok $E2E_N - $*"; return 1; }
+skip() { E2E_N=$((E2E_N + 1)); echo "ok $E2E_N - $1 # SKIP $2"; }
+check() { # check "description" CMD...
+    local what=$1; shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+e2e_finish() {
+    echo "1..$E2E_N"
+    [ "$E2E_FAILED" -eq 0 ]
+}
+diag() { echo "# $*"; }
+
+# --- namespaces and links ----------------------------------------------------
+
+ns_new() {
+    REPLY="sy-$1-$E2E_PID"
+    ip netns add "$REPLY" || return 1
+    E2E_NS+=("$REPLY")
+    ip -n "$REPLY" link set lo up
+}
+
+# veth NS1 IF1 NS2 IF2: a veth pair, IF1 in NS1 and IF2 in NS2, both up.
+veth() {
+    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || return 1
+    ip -n "$1" link set "$2" up
+    ip -n "$3" link set "$4" up
+}
+
+# --- processes ------------------------------------------------------------------
+
+bg() {
+    local ns=$1 log=$2; shift 2
+    ip netns exec "$ns" "$@" >"$log" 2>&1 &
+    REPLY=$!
+    E2E_PIDS+=("$REPLY")
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null
+    local i
+    for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+e2e_cleanup() {
+    local p ns
+    for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    for ns in "${E2E_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [ -n "${KEEP_TMP:-}" ]; then echo "# kept $E2E_TMP"; else rm -rf "$E2E_TMP"; fi
+}
+
+# --- waiting -----------------------------------------------------------------------
+
+# wait_tcp NS ADDR PORT [SECONDS]: until something listens there.
+wait_tcp() {
+    local ns=$1 addr=$2 port=$3 secs=${4:-10} i
+    for i in $(seq $((secs * 10))); do
+        ip netns exec "$ns" ss -Htln "sport = :$port" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_file_grep FILE REGEX [SECONDS]
+wait_file_grep() {
+    local i
+    for i in $(seq $((${3:-10} * 10))); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- services ------------------------------------------------------------------------
+
+# make_cert DIR: a self-signed certificate for *.example (made now, never stored).
+make_cert() {
+    [ -f "$1/cert.pem" ] && return 0
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=origin.example" \
+        -addext "subjectAltName=DNS:*.example,DNS:origin.example" \
+        -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
+}
+
+# start_nginx NS ADDR...: nginx serving HTTP on 80 and HTTPS on 443 on each
+# address, files from $E2E_TMP/www, access log $E2E_TMP/nginx-access.log with
+# one line per request: "REMOTE_ADDR HOST SERVER_PORT URI STATUS".
+start_nginx() {
+    local ns=$1; shift
+    local dir=$E2E_TMP/nginx listen="" a
+    mkdir -p "$dir" "$E2E_TMP/www"
+    make_cert "$dir" || return 1
+    echo "hello from origin" >"$E2E_TMP/www/index.html"
+    for a in "$@"; do
+        listen="$listen        listen $a:80;
+        listen $a:443 ssl;
+"
+    done
+    cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    log_format origin '\$remote_addr \$host \$server_port \$request_uri \$status';
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+$listen
+        server_name _;
+        ssl_certificate $dir/cert.pem;
+        ssl_certificate_key $dir/key.pem;
+        root $E2E_TMP/www;
+        access_log $E2E_TMP/nginx-access.log origin;
+    }
+}
+CONF
+    bg "$ns" "$dir/stderr" nginx -c "$dir/nginx.conf"
+    wait_tcp "$ns" "$1" 443
+}
+
+# start_switchyard NS CONFIG: runs `switchyard run` in NS, log in
+# $E2E_TMP/switchyard.log; REPLY = pid. Waits for the "running" line.
+start_switchyard() {
+    bg "$1" "$E2E_TMP/switchyard.log" "$SWITCHYARD" run -c "$2"
+    SWITCHYARD_PID=$REPLY
+    wait_file_grep "$E2E_TMP/switchyard.log" "running with|stopping|could not" 10 &&
+        grep -q "running with" "$E2E_TMP/switchyard.log"
+}
+
+# apply_firewall NS CONFIG MODE [BACKEND]: the rules `switchyard firewall` prints.
+apply_firewall() {
+    "$SWITCHYARD" firewall -c "$2" --mode "$3" --backend "${4:-nft}" >"$E2E_TMP/firewall.sh" &&
+        ip netns exec "$1" sh "$E2E_TMP/firewall.sh" >"$E2E_TMP/firewall.out" 2>&1
+}
+
+# flow_log_count REGEX: how many lines of the switchyard log match.
+log_count() { grep -cE "$1" "$E2E_TMP/switchyard.log"; }
+
+# --- topology -------------------------------------------------------------------------
+#
+#   [client] c0 192.0.2.2/24  2001:db8:1::2/64
+#       |
+#   [router] r0 192.0.2.1/24  2001:db8:1::1/64   (switchyard, firewall)
+#            r1 198.51.100.1/24  2001:db8:2::1/64
+#       |
+#   [origin] o0 198.51.100.10/24  2001:db8:2::10/64
+#
+# gateway_net sets NS_C, NS_R, NS_O. The origin has no route to the client:
+# it can only answer the router, so a connection that reaches the origin
+# without switchyard shows up as a failure, not as a silent pass.
+
+gateway_net() {
+    ns_new client && NS_C=$REPLY || return 1
+    ns_new router && NS_R=$REPLY || return 1
+    ns_new origin && NS_O=$REPLY || return 1
+    veth "$NS_C" c0 "$NS_R" r0 || return 1
+    veth "$NS_O" o0 "$NS_R" r1 || return 1
+    ip -n "$NS_C" addr add 192.0.2.2/24 dev c0
+    ip -n "$NS_C" addr add 2001:db8:1::2/64 dev c0 nodad
+    ip -n "$NS_R" addr add 192.0.2.1/24 dev r0
+    ip -n "$NS_R" addr add 2001:db8:1::1/64 dev r0 nodad
+    ip -n "$NS_R" addr add 198.51.100.1/24 dev r1
+    ip -n "$NS_R" addr add 2001:db8:2::1/64 dev r1 nodad
+    ip -n "$NS_O" addr add 198.51.100.10/24 dev o0
+    ip -n "$NS_O" addr add 2001:db8:2::10/64 dev o0 nodad
+    ip -n "$NS_C" route add default via 192.0.2.1
+    ip -n "$NS_C" -6 route add default via 2001:db8:1::1
+    ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+}
+
+# in_client CMD...: runs CMD in the client namespace, bounded to 60 s.
+in_client() { timeout 60 ip netns exec "$NS_C" "$@"; }
+in_router() { timeout 60 ip netns exec "$NS_R" "$@"; }
+in_origin() { timeout 60 ip netns exec "$NS_O" "$@"; }
+
+# e2e_need_switchyard: ends the test with a SKIP line when this build has no
+# `switchyard run` / `switchyard firewall` yet (policy engine not linked in).
+e2e_need_switchyard() {
+    if ! "$SWITCHYARD" run --help 2>&1 | grep -q "usage: switchyard run" ||
+        ! "$SWITCHYARD" firewall --help 2>&1 | grep -q "usage: switchyard firewall"; then
+        skip "$(basename "$0")" "switchyard run/firewall are not in this build"
+        e2e_finish
+        exit 0
+    fi
+}

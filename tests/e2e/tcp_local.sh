@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# tcp_local.sh — switchyard intercepting its own host's connections (local
+# mode: OUTPUT rules from `switchyard firewall --mode local`). The client runs
+# in switchyard's namespace; switchyard's own upstream connections carry
+# routing_mark and are not steered back to it. For redirect and tproxy, IPv4
+# and IPv6: HTTP and HTTPS reach the nginx origin through switchyard, a
+# dropped host gets a reset, and a socket that carries the mark itself is
+# left alone.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+trap e2e_cleanup EXIT
+e2e_need_switchyard
+
+gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
+start_nginx "$NS_O" 198.51.100.10 "[2001:db8:2::10]" || not_ok "nginx starts"
+ACCESS=$E2E_TMP/nginx-access.log
+bg "$NS_O" "$E2E_TMP/banner.log" socat TCP6-LISTEN:7000,reuseaddr,fork,ipv6only=0 \
+    SYSTEM:'echo marked-ok'
+wait_tcp "$NS_O" 198.51.100.10 7000
+
+# A client whose socket carries SO_MARK 0xff (36) before it connects.
+MARKED_CLIENT='
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, 36, 0xff)
+s.settimeout(5)
+s.connect((sys.argv[1], int(sys.argv[2])))
+print(s.recv(100).decode().strip())
+'
+
+# curl_local HOST ADDR SCHEME: from the router namespace itself.
+curl_local() {
+    local host=$1 addr=$2 scheme=$3 port=80
+    [ "$scheme" = https ] && port=443
+    local res="$host:$port:$addr"
+    [[ "$addr" == *:* ]] && res="$host:$port:[$addr]"
+    in_router curl -sS -k --max-time 10 --resolve "$res" "$scheme://$host/" 2>&1
+}
+
+for kind in redirect tproxy; do
+    cat >"$E2E_TMP/policy.yaml" <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+sniff: {timeout_ms: 300}
+inbounds:
+  - {name: local-$kind, type: $kind, listen: "[::]:12345"}
+rules:
+  - {domain_suffix: blocked.example, action: drop}
+default: direct
+YAML
+    : >"$E2E_TMP/switchyard.log"
+    if ! start_switchyard "$NS_R" "$E2E_TMP/policy.yaml"; then
+        not_ok "$kind: switchyard starts"; sed 's/^/# /' "$E2E_TMP/switchyard.log"; continue
+    fi
+    check "$kind: firewall rules load (nft, local)" apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" local ||
+        sed 's/^/# /' "$E2E_TMP/firewall.out"
+
+    for fam in 4 6; do
+        origin=198.51.100.10; peer=198.51.100.1
+        [ $fam = 6 ] && { origin=2001:db8:2::10; peer=2001:db8:2::1; }
+        : >"$ACCESS"
+        out=$(curl_local origin.example $origin http)
+        check "$kind IPv$fam local: HTTP reaches the origin" grep -q "hello from origin" <<<"$out" ||
+            diag "curl said: $out"
+        out=$(curl_local secure.example $origin https)
+        check "$kind IPv$fam local: HTTPS reaches the origin" grep -q "hello from origin" <<<"$out" ||
+            diag "curl said: $out"
+        check "$kind IPv$fam local: both went through switchyard (decided lines)" \
+            test "$(log_count "decided inbound=local-$kind .* host=(origin|secure).example .*-> direct")" -ge 2
+        check "$kind IPv$fam local: nginx saw them from $peer" \
+            test "$(grep -c "^$peer \(origin\|secure\).example" "$ACCESS")" -eq 2
+        out=$(curl_local www.blocked.example $origin https)
+        check "$kind IPv$fam local: a dropped host gets a reset" grep -qi reset <<<"$out" ||
+            diag "curl said: $out"
+        before=$(log_count "dst=.*:7000 ")
+        out=$(in_router python3 -c "$MARKED_CLIENT" "$origin" 7000 2>&1)
+        after=$(log_count "dst=.*:7000 ")
+        check "$kind IPv$fam local: a socket carrying routing_mark goes straight out" \
+            test "$out" = marked-ok -a "$before" = "$after" || diag "got '$out', $before/$after"
+    done
+
+    "$SWITCHYARD" firewall -c "$E2E_TMP/policy.yaml" --mode local --undo | ip netns exec "$NS_R" sh
+    stop_pid "$SWITCHYARD_PID"
+    out=$(curl_local origin.example 198.51.100.10 http)
+    check "$kind: after --undo and stop, connections go straight out again" \
+        grep -q "hello from origin" <<<"$out"
+done
+
+e2e_finish

@@ -1,0 +1,277 @@
+/*
+ * test_relay.c — the splice relay between two connected sockets (TCP over
+ * loopback, as in real flows): bytes held in memory go first, both
+ * directions copy byte-exact, end of stream is passed on per direction
+ * (half-close), a reader that stops reading stops the relay reading
+ * (back-pressure), silence ends the relay after the idle timeout, and the
+ * pipe pool hands back only empty pipes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "engine/pipe_pool.h"
+#include "engine/relay.h"
+
+struct pair {
+    int app, relay; /* the test's end, the relay's end */
+};
+
+/* A connected TCP pair over 127.0.0.1; the relay's end non-blocking. */
+static struct pair tcp_pair(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    struct pair p;
+    p.app = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(p.app, (struct sockaddr *)&a, sizeof(a)), 0);
+    p.relay = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(p.relay >= 0);
+    close(l);
+    return p;
+}
+
+struct fixture {
+    struct ev_loop *loop;
+    struct pipe_pool *pipes;
+    struct pair client, upstream;
+    struct relay relay;
+    int ended;
+    char reason[64];
+};
+
+static void on_end(struct relay *r, const char *reason)
+{
+    struct fixture *fx = (struct fixture *)((char *)r - offsetof(struct fixture, relay));
+    fx->ended++;
+    snprintf(fx->reason, sizeof(fx->reason), "%s", reason);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    fx->loop = ev_loop_new(EVFLAG_AUTO);
+    fx->pipes = pipe_pool_new(4);
+    fx->client = tcp_pair();
+    fx->upstream = tcp_pair();
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    relay_stop(&fx->relay);
+    close(fx->client.app);
+    close(fx->client.relay);
+    close(fx->upstream.app);
+    close(fx->upstream.relay);
+    pipe_pool_free(fx->pipes);
+    ev_loop_destroy(fx->loop);
+    free(fx);
+    return 0;
+}
+
+static void start(struct fixture *fx, const char *to_up, const char *to_client, double idle_s)
+{
+    assert_int_equal(relay_start(&fx->relay, fx->loop, fx->pipes, fx->client.relay,
+                                 fx->upstream.relay, (const uint8_t *)to_up, strlen(to_up),
+                                 (const uint8_t *)to_client, strlen(to_client), false, idle_s,
+                                 on_end),
+                     0);
+}
+
+/* Runs the loop until `fd` has `want` bytes in `buf` (or EOF), bounded. */
+static size_t pump_read(struct fixture *fx, int fd, char *buf, size_t want)
+{
+    size_t got = 0;
+    for (int i = 0; i < 20000 && got < want; i++) {
+        ev_run(fx->loop, EVRUN_NOWAIT);
+        ssize_t n = recv(fd, buf + got, want - got, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n > 0)
+            got += (size_t)n;
+        else
+            usleep(100);
+    }
+    return got;
+}
+
+static void pump_until_ended(struct fixture *fx)
+{
+    for (int i = 0; i < 20000 && !fx->ended; i++) {
+        ev_run(fx->loop, EVRUN_NOWAIT);
+        usleep(100);
+    }
+}
+
+static void test_memory_bytes_go_first_both_ways(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "SNIFFED ", "REPLY ", 60);
+    assert_int_equal(send(fx->client.app, "after", 5, 0), 5);
+    assert_int_equal(send(fx->upstream.app, "origin", 6, 0), 6);
+    char buf[64] = {0};
+    assert_int_equal(pump_read(fx, fx->upstream.app, buf, 13), 13);
+    assert_memory_equal(buf, "SNIFFED after", 13);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(pump_read(fx, fx->client.app, buf, 12), 12);
+    assert_memory_equal(buf, "REPLY origin", 12);
+    assert_int_equal(fx->relay.up.bytes, 13);
+    assert_int_equal(fx->relay.down.bytes, 12);
+    assert_int_equal(fx->ended, 0);
+}
+
+static void test_large_transfer_is_byte_exact(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    enum { SIZE = 4 << 20 };
+    uint8_t *out = malloc(SIZE), *in = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        out[i] = (uint8_t)(i * 2654435761u >> 13);
+    fcntl(fx->client.app, F_SETFL, O_NONBLOCK);
+    size_t sent = 0, got = 0;
+    for (int i = 0; i < 200000 && got < SIZE; i++) {
+        if (sent < SIZE) {
+            ssize_t n = send(fx->client.app, out + sent, SIZE - sent, MSG_DONTWAIT);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        ev_run(fx->loop, EVRUN_NOWAIT);
+        ssize_t n = recv(fx->upstream.app, in + got, SIZE - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    assert_int_equal(got, SIZE);
+    assert_memory_equal(in, out, SIZE);
+    assert_int_equal(fx->relay.up.bytes, SIZE);
+    free(out);
+    free(in);
+}
+
+static void test_half_close_keeps_the_other_direction(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    assert_int_equal(send(fx->client.app, "question", 8, 0), 8);
+    assert_int_equal(shutdown(fx->client.app, SHUT_WR), 0);
+    char buf[64] = {0};
+    /* The origin reads the question, then end of stream. */
+    assert_int_equal(pump_read(fx, fx->upstream.app, buf, sizeof(buf)), 8);
+    assert_true(fx->relay.up.shut);
+    assert_int_equal(fx->ended, 0);
+    /* It still answers, and the answer reaches the client. */
+    assert_int_equal(send(fx->upstream.app, "answer", 6, 0), 6);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(pump_read(fx, fx->client.app, buf, 6), 6);
+    assert_memory_equal(buf, "answer", 6);
+    /* The origin closes: the relay is done. */
+    shutdown(fx->upstream.app, SHUT_WR);
+    pump_until_ended(fx);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->reason, "done");
+}
+
+static void test_slow_reader_stops_reading(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    fcntl(fx->client.app, F_SETFL, O_NONBLOCK);
+    /* The origin never reads: the client can only fill the socket buffers
+     * and one pipe; its writes then block instead of memory growing. */
+    static uint8_t chunk[65536];
+    size_t sent = 0;
+    int blocked = 0;
+    for (int i = 0; i < 5000 && blocked < 50; i++) {
+        ssize_t n = send(fx->client.app, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n > 0)
+            sent += (size_t)n;
+        else
+            blocked++;
+        ev_run(fx->loop, EVRUN_NOWAIT);
+    }
+    assert_true(blocked >= 50);
+    assert_true(sent < 64u << 20); /* bounded by kernel buffers, not by us */
+    assert_true(fx->relay.up.in_pipe <= 65536);
+    assert_true(ev_is_active(&fx->relay.up.wr));
+    assert_false(ev_is_active(&fx->relay.up.rd));
+    assert_int_equal(fx->ended, 0);
+}
+
+static void test_idle_timeout_ends_the_relay(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 0.05);
+    for (int i = 0; i < 100 && !fx->ended; i++)
+        ev_run(fx->loop, EVRUN_ONCE);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->reason, "idle timeout");
+}
+
+static void test_reset_by_peer_ends_the_relay(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fx->upstream.app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fx->upstream.app);
+    fx->upstream.app = socket(AF_INET, SOCK_STREAM, 0); /* keep teardown simple */
+    pump_until_ended(fx);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->reason, "upstream reset");
+}
+
+static void test_pipe_pool_reuses_only_empty_pipes(void **state)
+{
+    (void)state;
+    struct pipe_pool *pool = pipe_pool_new(2);
+    int a[2], b[2];
+    assert_int_equal(pipe_pool_get(pool, a), 0);
+    int a0 = a[0];
+    pipe_pool_put(pool, a, 1);
+    assert_int_equal(a[0], -1);
+    assert_int_equal(pipe_pool_get(pool, b), 0);
+    assert_int_equal(b[0], a0); /* reused */
+    assert_int_equal(write(b[1], "x", 1), 1);
+    pipe_pool_put(pool, b, 0); /* not empty: closed, not pooled */
+    struct pipe_pool_stats st;
+    pipe_pool_stats(pool, &st);
+    assert_int_equal(st.created, 1);
+    assert_int_equal(st.reused, 1);
+    assert_int_equal(st.closed, 1);
+    assert_int_equal(st.idle, 0);
+    pipe_pool_free(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_memory_bytes_go_first_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_transfer_is_byte_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_close_keeps_the_other_direction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_reader_stops_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout_ends_the_relay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_by_peer_ends_the_relay, setup, teardown),
+        cmocka_unit_test(test_pipe_pool_reuses_only_empty_pipes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
