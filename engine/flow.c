@@ -536,6 +536,8 @@ static void flow_connect(struct flow *f)
     int fd = sockopt_tcp_connect((struct sockaddr *)&f->upstream_addr, f->upstream_addr_len,
                                  policy_settings(f->policy)->routing_mark);
     if (fd < 0) {
+        if (fd == -EMFILE || fd == -ENFILE)
+            listener_backoff_all(e, -fd);
         char text[96];
         snprintf(text, sizeof(text), "upstream connect: %s", strerror(-fd));
         flow_upstream_failed(f, fail_from_errno(-fd), text);

@@ -50,7 +50,7 @@ static bool listener_active(const struct listener *l)
 
 /* --- accepting ------------------------------------------------------------------ */
 
-static void listener_backoff(struct listener *l, int err)
+static void listener_backoff(struct listener *l, int err, bool quiet)
 {
     struct engine *e = l->engine;
     l->backoff_s = l->backoff_s == 0 ? BACKOFF_MIN_S : l->backoff_s * 2;
@@ -60,8 +60,19 @@ static void listener_backoff(struct listener *l, int err)
     ev_timer_set(&l->backoff, l->backoff_s, 0);
     ev_timer_start(e->loop, &l->backoff);
     e->counters.accept_paused++;
-    log_warn("inbound %s: accept: %s; pausing %.0f ms", l->name, strerror(err),
-             l->backoff_s * 1000);
+    if (!quiet)
+        log_warn("inbound %s: %s; pausing %.0f ms", l->name, strerror(err), l->backoff_s * 1000);
+}
+
+void listener_backoff_all(struct engine *e, int err)
+{
+    bool logged = false;
+    for (struct listener *l = e->listeners; l; l = l->next) {
+        if (ev_is_active(&l->backoff))
+            continue;
+        listener_backoff(l, err, logged);
+        logged = true;
+    }
 }
 
 static void listener_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -86,7 +97,7 @@ static void listener_accept(struct listener *l)
             if (err == ECONNABORTED || err == EPROTO || err == EPERM)
                 continue;
             if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-                listener_backoff(l, err);
+                listener_backoff(l, err, false);
                 return;
             }
             log_error("inbound %s: accept: %s", l->name, strerror(err));

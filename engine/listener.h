@@ -93,6 +93,14 @@ void listener_pause_all(struct engine *e);
 void listener_resume_all(struct engine *e);
 
 /*
+ * Descriptor pressure seen outside accept (an upstream socket or a pipe could
+ * not be made: EMFILE/ENFILE): every listener stops accepting and backs off
+ * as if accept itself had failed, so pending connections wait in the kernel's
+ * queue instead of being accepted only to fail.
+ */
+void listener_backoff_all(struct engine *e, int err);
+
+/*
  * True when `dst` (a connection's original destination) is the listener
  * itself: same port, and the listener's address or, for a wildcard listener,
  * an address of this host. Such a connection reached the listener without
