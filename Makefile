@@ -121,7 +121,16 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -c -o $@ $<
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_RULES_OBJ) $(FUZZ_ENGINE_OBJ)
+$(FUZZ_BUILD)/librules.a: $(FUZZ_RULES_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/libengine.a: $(FUZZ_ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Archives, so a target links only the objects it needs.
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libengine.a $(FUZZ_BUILD)/librules.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 fuzz: fuzz-build

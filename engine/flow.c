@@ -465,20 +465,23 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
     struct engine *e = f->engine;
     ev_timer_stop(e->loop, &f->timer);
     ev_io_stop(e->loop, &f->upstream_io);
-    if (f->outbound_state && f->outbound->handshake_free)
-        f->outbound->handshake_free(f);
-    f->outbound_state = NULL;
 
-    /* Replies of an explicit-proxy inbound come before what the origin sent. */
+    /* `extra` usually lies in the handshake's state: copy it before that is freed. */
     uint8_t *origin_bytes = NULL;
     if (len > 0) {
         origin_bytes = malloc(len);
-        if (!origin_bytes) {
-            flow_close(f, "out of memory");
-            return;
-        }
-        memcpy(origin_bytes, extra, len);
+        if (origin_bytes)
+            memcpy(origin_bytes, extra, len);
     }
+    if (f->outbound_state && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    f->outbound_state = NULL;
+    if (len > 0 && !origin_bytes) {
+        flow_close(f, "out of memory");
+        return;
+    }
+
+    /* Replies of an explicit-proxy inbound come before what the origin sent. */
     if (f->client_ops && f->client_ops->upstream_ready)
         f->client_ops->upstream_ready(f);
     int rc = flow_send_to_client(f, origin_bytes, len);

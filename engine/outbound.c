@@ -9,6 +9,8 @@
 static const struct outbound_ops *const outbound_table[] = {
     &outbound_direct_ops,
     &outbound_drop_ops,
+    &outbound_socks5_ops,
+    &outbound_http_ops,
 };
 
 const struct outbound_ops *outbound_ops_for(enum outbound_type type)

@@ -60,6 +60,8 @@ struct outbound_ops {
 /* The types this build has; each in engine/outbound_<type>.c. */
 extern const struct outbound_ops outbound_direct_ops;
 extern const struct outbound_ops outbound_drop_ops;
+extern const struct outbound_ops outbound_socks5_ops;
+extern const struct outbound_ops outbound_http_ops;
 
 /* The table entry for `type`, or NULL when this build does not have it. */
 const struct outbound_ops *outbound_ops_for(enum outbound_type type);

@@ -1,0 +1,54 @@
+/*
+ * proto_http.h — the parts of HTTP/1.x a proxy speaks, as pure functions
+ * over byte buffers: the CONNECT request an `http` outbound sends and the
+ * reply it reads; the request head an explicit `http` inbound reads from its
+ * client (CONNECT, or an absolute-form request it forwards rewritten).
+ *
+ * Heads are bounded by HTTP_HEAD_MAX: a longer one is an error, never a
+ * bigger buffer.
+ */
+#ifndef SWITCHYARD_PROTO_HTTP_H
+#define SWITCHYARD_PROTO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_HEAD_MAX 8192
+#define HTTP_NEED_MORE 0
+#define HTTP_BAD (-1)
+
+/*
+ * Writes "CONNECT host:port HTTP/1.1" with Host and, when `user` is not
+ * NULL, "Proxy-Authorization: Basic ..." into `out`. `host` may be an IPv6
+ * literal (it is bracketed). Returns the length, 0 when it does not fit.
+ */
+size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port,
+                          const char *user, const char *pass);
+
+/*
+ * Reads a response head. Returns HTTP_NEED_MORE until the blank line has
+ * arrived, HTTP_BAD when it is not an HTTP response or longer than
+ * HTTP_HEAD_MAX, else the head's length with the status code in `*status`.
+ */
+int http_parse_response(const uint8_t *in, size_t len, int *status);
+
+/* What a client asked an explicit HTTP proxy for. */
+struct http_request {
+    bool is_connect;  /* CONNECT host:port: a tunnel */
+    char host[256];   /* destination name or IP literal, without brackets */
+    uint16_t port;
+    /* Not CONNECT: the head rewritten for the origin (origin-form target,
+     * Proxy-* headers removed, Host present), NUL-terminated. */
+    char rewritten[HTTP_HEAD_MAX + 64];
+    size_t rewritten_len;
+};
+
+/*
+ * Reads a request head from a client of the explicit proxy. Returns
+ * HTTP_NEED_MORE, HTTP_BAD (malformed, not absolute-form, not http://, too
+ * long), or the head's length with `req` filled.
+ */
+int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request *req);
+
+#endif

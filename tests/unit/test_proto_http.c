@@ -1,0 +1,151 @@
+/*
+ * test_proto_http.c — HTTP proxy messages: the CONNECT request an http
+ * outbound sends (with Basic authentication, IPv6 bracketed), the replies it
+ * reads, and the request heads an explicit HTTP proxy inbound reads:
+ * CONNECT, absolute-form requests rewritten to origin form, and garbage.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/proto_http.h"
+
+static const uint8_t *u(const char *s)
+{
+    return (const uint8_t *)s;
+}
+
+static void connect_request_plain_ipv6_and_auth(void **state)
+{
+    (void)state;
+    char out[1024];
+    size_t n = http_build_connect(out, sizeof(out), "example.com", 443, NULL, NULL);
+    assert_string_equal(out, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    assert_int_equal(n, strlen(out));
+
+    http_build_connect(out, sizeof(out), "2001:db8::1", 80, NULL, NULL);
+    assert_non_null(strstr(out, "CONNECT [2001:db8::1]:80 HTTP/1.1\r\n"));
+
+    /* RFC 7617's example: Aladdin / open sesame */
+    http_build_connect(out, sizeof(out), "192.0.2.1", 443, "Aladdin", "open sesame");
+    assert_non_null(strstr(out, "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
+
+    assert_int_equal(http_build_connect(out, 20, "example.com", 443, NULL, NULL), 0);
+}
+
+static void response_status_and_length(void **state)
+{
+    (void)state;
+    const char *ok = "HTTP/1.1 200 Connection established\r\nProxy-agent: tinyproxy\r\n\r\n";
+    int status = 0;
+    size_t n = strlen(ok);
+    assert_int_equal(http_parse_response(u(ok), n, &status), (int)n);
+    assert_int_equal(status, 200);
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(http_parse_response(u(ok), cut, &status), HTTP_NEED_MORE);
+
+    const char *denied = "HTTP/1.0 403 Access violation\r\n\r\nextra";
+    assert_int_equal(http_parse_response(u(denied), strlen(denied), &status), (int)strlen(denied) - 5);
+    assert_int_equal(status, 403);
+
+    assert_int_equal(http_parse_response(u("SSH-2.0-x\r\n"), 11, &status), HTTP_BAD);
+    assert_int_equal(http_parse_response(u("HTTP/1.1 2x0 x\r\n\r\n"), 18, &status), HTTP_BAD);
+}
+
+static void proxy_connect_request(void **state)
+{
+    (void)state;
+    struct http_request req;
+    const char *r = "CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n";
+    size_t n = strlen(r);
+    assert_int_equal(http_parse_proxy_request(u(r), n, &req), (int)n);
+    assert_true(req.is_connect);
+    assert_string_equal(req.host, "www.example.org");
+    assert_int_equal(req.port, 443);
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(http_parse_proxy_request(u(r), cut, &req), HTTP_NEED_MORE);
+
+    r = "CONNECT [2001:db8::5]:8443 HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_string_equal(req.host, "2001:db8::5");
+    assert_int_equal(req.port, 8443);
+
+    /* CONNECT needs a port */
+    r = "CONNECT example.org HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+}
+
+static void absolute_form_is_rewritten_to_origin_form(void **state)
+{
+    (void)state;
+    struct http_request req;
+    const char *r = "GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n"
+                    "Host: example.com:8080\r\n"
+                    "User-Agent: curl/7.88.1\r\n"
+                    "Proxy-Connection: Keep-Alive\r\n"
+                    "Proxy-Authorization: Basic eDp5\r\n"
+                    "Accept: */*\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_false(req.is_connect);
+    assert_string_equal(req.host, "example.com");
+    assert_int_equal(req.port, 8080);
+    assert_string_equal(req.rewritten, "GET /a/b?q=1 HTTP/1.1\r\n"
+                                       "Host: example.com:8080\r\n"
+                                       "User-Agent: curl/7.88.1\r\n"
+                                       "Accept: */*\r\n"
+                                       "Connection: close\r\n\r\n");
+    assert_int_equal(req.rewritten_len, strlen(req.rewritten));
+
+    /* no path, no Host header, userinfo kept out */
+    r = "HEAD http://user:pw@Example.NET HTTP/1.0\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_string_equal(req.host, "Example.NET");
+    assert_int_equal(req.port, 80);
+    assert_string_equal(req.rewritten,
+                        "HEAD / HTTP/1.0\r\nHost: Example.NET\r\nConnection: close\r\n\r\n");
+}
+
+static void garbage_is_rejected_early(void **state)
+{
+    (void)state;
+    struct http_request req;
+    /* a TLS ClientHello's first bytes: rejected without waiting for a blank line */
+    assert_int_equal(http_parse_proxy_request(u("\x16\x03\x01\x02\x00\x01"), 6, &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(" GET"), 4, &req), HTTP_BAD);
+    /* origin-form is not a proxy request */
+    const char *r = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    r = "GET https://example.com/ HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    r = "GET http://exa mple.com/ HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+
+    /* control bytes and bare CRs in the head are not forwarded (found by fuzzing) */
+    static const uint8_t nul[] = "GET http://a/x HTTP/1.1\rS\0\0xample.com\r\nX: 1\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(nul, sizeof(nul) - 1, &req), HTTP_BAD);
+    r = "GET http://a/x HTTP/1.1\r\nX: a\x01b\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+
+    /* a head that never ends is cut at the bound */
+    static uint8_t big[HTTP_HEAD_MAX + 10];
+    memcpy(big, "GET http://a/ HTTP/1.1\r\nX: ", 27);
+    memset(big + 27, 'y', sizeof(big) - 27);
+    assert_int_equal(http_parse_proxy_request(big, sizeof(big), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(big, 100, &req), HTTP_NEED_MORE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(connect_request_plain_ipv6_and_auth),
+        cmocka_unit_test(response_status_and_length),
+        cmocka_unit_test(proxy_connect_request),
+        cmocka_unit_test(absolute_form_is_rewritten_to_origin_form),
+        cmocka_unit_test(garbage_is_rejected_early),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
