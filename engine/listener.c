@@ -21,6 +21,8 @@
 static const struct inbound_ops *const inbound_table[] = {
     &inbound_redirect_ops,
     &inbound_tproxy_ops,
+    &inbound_http_ops,
+    &inbound_socks5_ops,
 };
 
 static const char *const type_names[] = {

@@ -47,6 +47,8 @@ struct policy_inbound {
     struct sockaddr_storage listen;
     socklen_t listen_len;
     unsigned networks; /* POLICY_TCP | POLICY_UDP */
+    const char *username; /* socks5 / http inbounds: required credentials, NULL for none */
+    const char *password;
     int line;          /* where it is defined in the file */
 };
 
