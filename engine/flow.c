@@ -25,7 +25,7 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-static void flow_decide(struct flow *f);
+static void flow_decide(struct flow *f, bool decided);
 static void flow_connect(struct flow *f);
 static void flow_resolve(struct flow *f);
 
@@ -281,7 +281,7 @@ static void flow_sniff_end(struct flow *f)
 {
     ev_io_stop(f->engine->loop, &f->client_io);
     ev_timer_stop(f->engine->loop, &f->timer);
-    flow_decide(f);
+    flow_decide(f, false);
 }
 
 static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -335,12 +335,15 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
     struct engine *e = f->engine;
     const struct policy_settings *s = engine_settings(e);
 
-    if (flow_early_reserve(f, len > s->sniff_max_bytes ? len : s->sniff_max_bytes) < 0) {
-        flow_reset(f, "out of memory");
-        return;
-    }
-    if (len > 0)
+    /* The sniff buffer is only as large as needed: flows decided from their
+     * addresses never hold one (10,000 idle flows must stay small). */
+    if (len > 0) {
+        if (flow_early_reserve(f, len) < 0) {
+            flow_reset(f, "out of memory");
+            return;
+        }
         memcpy(f->early, early, len);
+    }
     f->early_len = len;
     f->phase = FLOW_SNIFFING;
 
@@ -348,14 +351,22 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
         /* Explicit proxy: the client waits for our reply; decide now. */
         if (f->early_len > 0)
             flow_sniff_step(f, true);
-        flow_decide(f);
+        flow_decide(f, false);
         return;
     }
 
     struct policy_flow pf;
     flow_policy_facts(f, &pf);
-    if (s->sniff_protocols == 0 || policy_decide_early(engine_policy(e), &pf, &f->decision)) {
-        flow_decide(f);
+    if (policy_decide_early(engine_policy(e), &pf, &f->decision)) {
+        flow_decide(f, true);
+        return;
+    }
+    if (s->sniff_protocols == 0) { /* nothing to sniff for: decide without a name */
+        flow_decide(f, false);
+        return;
+    }
+    if (flow_early_reserve(f, len > s->sniff_max_bytes ? len : s->sniff_max_bytes) < 0) {
+        flow_reset(f, "out of memory");
         return;
     }
     ev_set_cb(&f->client_io, flow_sniff_read_cb);
@@ -397,13 +408,16 @@ static void flow_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     flow_upstream_failed(f, FLOW_FAIL_TIMEOUT, what);
 }
 
-static void flow_decide(struct flow *f)
+/* `decided`: f->decision already holds policy_decide_early()'s answer. */
+static void flow_decide(struct flow *f, bool decided)
 {
     struct engine *e = f->engine;
     struct policy *p = engine_policy(e);
-    struct policy_flow pf;
-    flow_policy_facts(f, &pf);
-    policy_decide(p, &pf, &f->decision);
+    if (!decided) {
+        struct policy_flow pf;
+        flow_policy_facts(f, &pf);
+        policy_decide(p, &pf, &f->decision);
+    }
     f->policy = policy_ref(p);
     flow_log_decided(f);
 
