@@ -112,8 +112,13 @@ void engine_set_policy(struct engine *e, struct policy *policy);
 void engine_flow_link(struct engine *e, struct flow *f);
 void engine_flow_unlink(struct engine *e, struct flow *f);
 
-/* Descriptors one TCP flow can hold: client, upstream, two pipes. */
-#define ENGINE_FDS_PER_FLOW 6
+/*
+ * Descriptors counted per TCP flow when sizing the flow limit: client and
+ * upstream sockets, plus one for the splice pipes, which are borrowed only
+ * while bytes are in flight (engine/relay.h); when pipes run out the relay
+ * copies through a buffer instead, so a busy moment cannot fail a flow.
+ */
+#define ENGINE_FDS_PER_FLOW 3
 /* Descriptors kept aside for listeners, logs, DNS, the UDP engine. */
 #define ENGINE_FDS_RESERVED 64
 

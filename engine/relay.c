@@ -105,12 +105,10 @@ static int dir_round(struct relay_dir *d)
             want_write(d);
             return 0;
         }
-        d->buf_off = d->buf_len = 0;
-        if (d->pipe[0] >= 0) { /* the prefix is sent: splice from here on */
-            free(d->buf);
-            d->buf = NULL;
-            d->buf_cap = 0;
-        }
+        /* Memory is held only while bytes are in flight. */
+        d->buf_off = d->buf_len = d->buf_cap = 0;
+        free(d->buf);
+        d->buf = NULL;
         return 1;
     }
 
@@ -132,19 +130,36 @@ static int dir_round(struct relay_dir *d)
             want_write(d);
             return 0;
         }
+        pipe_pool_put(r->pipes, d->pipe, 1); /* empty: back to the pool */
         return 1;
     }
 
     if (d->eof)
         return dir_finished(d) ? -1 : 0;
 
+    /* Read one chunk: through a pipe borrowed from the pool for as long as it
+     * holds bytes (an idle flow holds none), or, when no pipe can be had
+     * (descriptor pressure), into a buffer. */
     ssize_t n;
-    if (d->pipe[0] >= 0) {
+    if (pipe_pool_get(r->pipes, d->pipe) == 0) {
         n = splice(d->from, NULL, d->pipe[1], NULL, RELAY_CHUNK, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         if (n > 0)
             d->in_pipe = (size_t)n;
+        else
+            pipe_pool_put(r->pipes, d->pipe, 1);
     } else {
+        d->buf = malloc(RELAY_BUFFERED_CAP);
+        if (!d->buf) {
+            relay_end(r, "out of memory");
+            return -1;
+        }
+        d->buf_cap = RELAY_BUFFERED_CAP;
         n = recv(d->from, d->buf, d->buf_cap, MSG_DONTWAIT);
+        if (n <= 0) {
+            free(d->buf);
+            d->buf = NULL;
+            d->buf_cap = 0;
+        }
         if (n > 0) {
             d->buf_len = (size_t)n;
             d->buf_off = 0;
@@ -220,21 +235,12 @@ static int dir_init(struct relay *r, struct relay_dir *d, int from, int to, cons
     ev_io_init(&d->wr, dir_cb, to, EV_WRITE);
     d->rd.data = d->wr.data = d;
 
-    if (pipe_pool_get(r->pipes, d->pipe) < 0) {
-        /* No pipe (descriptor pressure): buffered copy for this direction. */
-        d->buf_cap = RELAY_BUFFERED_CAP > len ? RELAY_BUFFERED_CAP : len;
-    } else {
-        d->buf_cap = len;
-    }
-    if (d->buf_cap > 0) {
-        d->buf = malloc(d->buf_cap);
-        if (!d->buf) {
-            pipe_pool_put(r->pipes, d->pipe, 1);
+    if (len > 0) {
+        d->buf = malloc(len);
+        if (!d->buf)
             return -1;
-        }
-        if (len > 0)
-            memcpy(d->buf, prefix, len);
-        d->buf_len = len;
+        memcpy(d->buf, prefix, len);
+        d->buf_len = d->buf_cap = len;
     }
     return 0;
 }
@@ -245,7 +251,7 @@ static void dir_fini(struct relay *r, struct relay_dir *d)
         return;
     ev_io_stop(r->loop, &d->rd);
     ev_io_stop(r->loop, &d->wr);
-    pipe_pool_put(r->pipes, d->pipe, d->in_pipe == 0);
+    pipe_pool_put(r->pipes, d->pipe, d->in_pipe == 0); /* no-op when none is held */
     free(d->buf);
     d->buf = NULL;
     d->relay = NULL;

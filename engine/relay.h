@@ -3,11 +3,13 @@
  * once a flow's handshakes are done.
  *
  * Each direction copies socket → pipe → socket with splice(2), so payload
- * never crosses into user space; the pipe comes from the engine's pipe pool.
- * Bytes that exist only in memory (sniffed client bytes, replies of an
- * explicit-proxy inbound, bytes read past an upstream handshake) are written
- * first from a buffer. Without a pipe (pool empty and pipe2 failing) a
- * direction falls back to a fixed 16 KiB buffer and read/write.
+ * never crosses into user space. The pipe is borrowed from the engine's pipe
+ * pool only while it holds bytes: an idle flow holds two descriptors (its
+ * sockets), not six. Bytes that exist only in memory (sniffed client bytes,
+ * replies of an explicit-proxy inbound, bytes read past an upstream
+ * handshake) are written first from a buffer. When no pipe can be had
+ * (descriptor pressure) a chunk goes through a 16 KiB buffer with
+ * recv/send instead; memory, too, is held only while bytes are in flight.
  *
  * Back-pressure: a direction reads only while its pipe or buffer is empty, so
  * at most one pipe (64 KiB) or one buffer is in flight per direction; a slow
@@ -34,9 +36,9 @@ struct relay_dir {
     int from, to;   /* descriptors (owned by the flow) */
     ev_io rd;       /* `from` readable */
     ev_io wr;       /* `to` writable */
-    int pipe[2];    /* splice pipe, -1 when buffered */
+    int pipe[2];    /* borrowed splice pipe while it holds bytes, else -1 */
     size_t in_pipe; /* bytes in the pipe not yet written to `to` */
-    uint8_t *buf;   /* pending bytes from memory (prefix, or buffered mode) */
+    uint8_t *buf;   /* bytes in memory not yet written (prefix, buffered chunk) */
     size_t buf_len, buf_off, buf_cap;
     bool eof;       /* `from` reached end of stream */
     bool shut;      /* shutdown(to, SHUT_WR) done: this direction is finished */

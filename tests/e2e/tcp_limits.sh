@@ -46,8 +46,8 @@ policy ""
 bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=512:4096 "$SWITCHYARD" run -c "$E2E_TMP/policy.yaml"
 pid=$REPLY
 wait_file_grep "$E2E_TMP/switchyard.log" "running with" 10
-check "soft RLIMIT_NOFILE raised to the hard limit sizes the flow limit ((4096-64)/6)" \
-    grep -q "up to 672 TCP flows" "$E2E_TMP/switchyard.log"
+check "soft RLIMIT_NOFILE raised to the hard limit sizes the flow limit ((4096-64)/3)" \
+    grep -q "up to 1344 TCP flows" "$E2E_TMP/switchyard.log"
 stop_pid "$pid"
 
 # --- limits.max_flows ------------------------------------------------------------------
@@ -70,7 +70,7 @@ policy "limits: {max_flows: 1000}"
 bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=64:64 "$SWITCHYARD" run -c "$E2E_TMP/policy.yaml"
 pid=$REPLY
 wait_file_grep "$E2E_TMP/switchyard.log" "running with" 10
-open_idle 16
+open_idle 40
 check "out of descriptors: accepting backs off with one line" \
     wait_file_grep "$E2E_TMP/switchyard.log" "Too many open files; pausing" 5
 check "out of descriptors: the daemon is still running" kill -0 "$pid"

@@ -240,6 +240,25 @@ static void test_reset_by_peer_ends_the_relay(void **state)
     assert_string_equal(fx->reason, "upstream reset");
 }
 
+static void test_idle_relay_holds_no_pipe(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    char buf[8];
+    assert_int_equal(send(fx->client.app, "abc", 3, 0), 3);
+    assert_int_equal(pump_read(fx, fx->upstream.app, buf, 3), 3);
+    for (int i = 0; i < 10; i++)
+        ev_run(fx->loop, EVRUN_NOWAIT);
+    /* Both directions idle: no pipe and no buffer held, the pipe is pooled. */
+    assert_int_equal(fx->relay.up.pipe[0], -1);
+    assert_int_equal(fx->relay.down.pipe[0], -1);
+    assert_null(fx->relay.up.buf);
+    struct pipe_pool_stats st;
+    pipe_pool_stats(fx->pipes, &st);
+    assert_int_equal(st.idle, 1);
+    assert_int_equal(st.created, 1);
+}
+
 static void test_pipe_pool_reuses_only_empty_pipes(void **state)
 {
     (void)state;
@@ -271,6 +290,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_reader_stops_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_ends_the_relay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_by_peer_ends_the_relay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_relay_holds_no_pipe, setup, teardown),
         cmocka_unit_test(test_pipe_pool_reuses_only_empty_pipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
