@@ -107,6 +107,10 @@ struct policy_decision {
  */
 struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX]);
 
+/* The same from text already in memory; `path` names it and anchors relative paths. */
+struct policy *policy_load_buffer(const char *path, const char *data, size_t len,
+                                  char error[POLICY_ERROR_MAX]);
+
 /* Reference counting: the loader returns a policy holding one reference. */
 struct policy *policy_ref(struct policy *policy);
 void policy_unref(struct policy *policy);
@@ -136,6 +140,10 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
  */
 bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
                          struct policy_decision *decision);
+
+/* Warnings found while loading ("FILE:LINE:COL: message"), for `switchyard check`. */
+size_t policy_warning_count(const struct policy *policy);
+const char *policy_warning(const struct policy *policy, size_t index);
 
 /* Writes the summary `switchyard check` prints (inbounds, outbounds, rules, set sizes). */
 void policy_print_summary(const struct policy *policy, FILE *out);

@@ -1,0 +1,330 @@
+/*
+ * domain_set.c — host-name patterns. See domain_set.h.
+ *
+ * The exact/suffix table is immutable once frozen, so it is a flat
+ * open-addressing table over one string arena: one allocation each, no
+ * per-entry nodes or list handles (a general-purpose hash library spends
+ * more memory per entry than the names themselves on 100,000-name lists).
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "rules/domain_set.h"
+
+#include <ctype.h>
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLAG_FULL 1u
+#define FLAG_SUFFIX 2u
+
+struct name_slot {
+    uint64_t hash;   /* 0: empty */
+    uint32_t offset; /* into the arena */
+    uint32_t flags;
+};
+
+struct domain_set {
+    char *arena; /* NUL-terminated names */
+    size_t arena_len, arena_cap;
+    struct name_slot *slots; /* power-of-two table, at most half full */
+    size_t slot_mask, names;
+
+    char **keywords;
+    size_t n_keywords;
+
+    char **regex_sources;
+    size_t n_regex;
+    pcre2_code **regexes;        /* one each, used when the alternation cannot compile */
+    pcre2_code *alternation;     /* every regex at once */
+    pcre2_match_data *match_data;
+
+    size_t counts[DOMAIN_KINDS];
+};
+
+struct domain_set *domain_set_new(void)
+{
+    return calloc(1, sizeof(struct domain_set));
+}
+
+void domain_set_free(struct domain_set *set)
+{
+    if (!set)
+        return;
+    free(set->arena);
+    free(set->slots);
+    for (size_t i = 0; i < set->n_keywords; i++)
+        free(set->keywords[i]);
+    free(set->keywords);
+    for (size_t i = 0; i < set->n_regex; i++) {
+        free(set->regex_sources[i]);
+        pcre2_code_free(set->regexes[i]);
+    }
+    free(set->regex_sources);
+    free(set->regexes);
+    pcre2_code_free(set->alternation);
+    pcre2_match_data_free(set->match_data);
+    free(set);
+}
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211ull;
+    }
+    return h ? h : 1;
+}
+
+static struct name_slot *slot_find(const struct domain_set *set, const char *name, uint64_t h)
+{
+    for (size_t i = h & set->slot_mask;; i = (i + 1) & set->slot_mask) {
+        struct name_slot *s = &set->slots[i];
+        if (s->hash == 0 || (s->hash == h && strcmp(set->arena + s->offset, name) == 0))
+            return s;
+    }
+}
+
+static int table_grow(struct domain_set *set)
+{
+    size_t cap = set->slots ? (set->slot_mask + 1) * 2 : 1024;
+    struct name_slot *old = set->slots;
+    size_t old_cap = set->slots ? set->slot_mask + 1 : 0;
+    set->slots = calloc(cap, sizeof(*set->slots));
+    if (!set->slots) {
+        set->slots = old;
+        return -1;
+    }
+    set->slot_mask = cap - 1;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].hash)
+            *slot_find(set, set->arena + old[i].offset, old[i].hash) = old[i];
+    free(old);
+    return 0;
+}
+
+static int add_name(struct domain_set *set, const char *name, uint32_t flag)
+{
+    if ((set->names + 1) * 2 > (set->slots ? set->slot_mask + 1 : 0) && table_grow(set) < 0)
+        return -1;
+    uint64_t h = name_hash(name);
+    struct name_slot *s = slot_find(set, name, h);
+    if (s->hash) {
+        s->flags |= flag;
+        return 0;
+    }
+    size_t len = strlen(name) + 1;
+    if (set->arena_len + len > set->arena_cap) {
+        size_t cap = set->arena_cap ? set->arena_cap * 2 : 16384;
+        while (cap < set->arena_len + len)
+            cap *= 2;
+        char *a = realloc(set->arena, cap);
+        if (!a)
+            return -1;
+        set->arena = a;
+        set->arena_cap = cap;
+    }
+    memcpy(set->arena + set->arena_len, name, len);
+    *s = (struct name_slot){h, (uint32_t)set->arena_len, flag};
+    set->arena_len += len;
+    set->names++;
+    return 0;
+}
+
+static bool valid_name_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*';
+}
+
+static int push_string(char ***list, size_t *n, const char *value)
+{
+    char **l = realloc(*list, (*n + 1) * sizeof(*l));
+    if (!l)
+        return -1;
+    *list = l;
+    if (!(l[*n] = strdup(value)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static int add_regex(struct domain_set *set, const char *pattern, char *why, size_t why_len)
+{
+    int err;
+    PCRE2_SIZE offset;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &err,
+                                   &offset, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        snprintf(why, why_len, "bad regex '%s': %s at offset %zu", pattern, (char *)msg,
+                 (size_t)offset);
+        return -1;
+    }
+    pcre2_code **r = realloc(set->regexes, (set->n_regex + 1) * sizeof(*r));
+    if (!r) {
+        pcre2_code_free(re);
+        return -1;
+    }
+    set->regexes = r;
+    size_t n = set->n_regex;
+    if (push_string(&set->regex_sources, &n, pattern) < 0) {
+        pcre2_code_free(re);
+        return -1;
+    }
+    set->regexes[set->n_regex++] = re;
+    return 0;
+}
+
+int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value,
+                   char *why, size_t why_len)
+{
+    if (kind == DOMAIN_REGEX) {
+        if (add_regex(set, value, why, why_len) < 0)
+            return -1;
+        set->counts[kind]++;
+        return 0;
+    }
+
+    char name[256];
+    size_t len = strlen(value);
+    if (len > 0 && value[len - 1] == '.' && kind != DOMAIN_KEYWORD)
+        len--;
+    if (len == 0 || len >= sizeof(name)) {
+        snprintf(why, why_len, len ? "name longer than 255 characters" : "empty name");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (!valid_name_char(c)) {
+            snprintf(why, why_len, "'%s' is not a host name (character '%c')", value,
+                     isprint(c) ? c : '?');
+            return -1;
+        }
+        name[i] = (char)tolower(c);
+    }
+    name[len] = '\0';
+
+    int rc;
+    if (kind == DOMAIN_KEYWORD)
+        rc = push_string(&set->keywords, &set->n_keywords, name);
+    else
+        rc = add_name(set, name, kind == DOMAIN_FULL ? FLAG_FULL : FLAG_SUFFIX);
+    if (rc < 0) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    set->counts[kind]++;
+    return 0;
+}
+
+int domain_set_add_line(struct domain_set *set, const char *line, char *why, size_t why_len)
+{
+    static const struct {
+        const char *prefix;
+        enum domain_kind kind;
+    } prefixes[] = {
+        {"domain:", DOMAIN_SUFFIX},
+        {"full:", DOMAIN_FULL},
+        {"keyword:", DOMAIN_KEYWORD},
+        {"regexp:", DOMAIN_REGEX},
+    };
+    enum domain_kind kind = DOMAIN_SUFFIX;
+    const char *value = line;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t n = strlen(prefixes[i].prefix);
+        if (strncmp(line, prefixes[i].prefix, n) == 0) {
+            kind = prefixes[i].kind;
+            value = line + n;
+            break;
+        }
+    }
+    char copy[1024];
+    snprintf(copy, sizeof(copy), "%s", value);
+    if (kind != DOMAIN_REGEX) {
+        /* v2fly attributes: "example.com @cn", "example.com:@ads". */
+        copy[strcspn(copy, " \t@")] = '\0';
+        size_t len = strlen(copy);
+        if (len > 0 && copy[len - 1] == ':')
+            copy[len - 1] = '\0';
+        if (strchr(copy, ':')) {
+            snprintf(why, why_len, "unknown entry type in '%s' (domain:, full:, keyword:, regexp:)",
+                     line);
+            return -1;
+        }
+    } else {
+        /* A regex ends at the attribute list, if any: " @attr". */
+        char *attr = strstr(copy, " @");
+        if (attr)
+            *attr = '\0';
+    }
+    return domain_set_add(set, kind, copy, why, why_len);
+}
+
+int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
+{
+    if (set->n_regex == 0)
+        return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < set->n_regex; i++)
+        total += strlen(set->regex_sources[i]) + 5;
+    char *joined = malloc(total + 1);
+    if (!joined) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < set->n_regex; i++)
+        off += (size_t)sprintf(joined + off, "%s(?:%s)", i ? "|" : "", set->regex_sources[i]);
+    int err;
+    PCRE2_SIZE offset;
+    /* Patterns that use group numbers would break inside one alternation: then match each. */
+    set->alternation = pcre2_compile((PCRE2_SPTR)joined, off, PCRE2_CASELESS, &err, &offset, NULL);
+    free(joined);
+    if (set->alternation)
+        pcre2_jit_compile(set->alternation, PCRE2_JIT_COMPLETE);
+    else
+        for (size_t i = 0; i < set->n_regex; i++)
+            pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
+    set->match_data = pcre2_match_data_create(1, NULL);
+    if (!set->match_data) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static bool regex_match(const struct domain_set *set, const pcre2_code *re, const char *host)
+{
+    return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >= 0;
+}
+
+bool domain_set_match(const struct domain_set *set, const char *host)
+{
+    if (set->names) {
+        const struct name_slot *s = slot_find(set, host, name_hash(host));
+        if (s->hash)
+            return true; /* full or suffix: both hold for the name itself */
+        for (const char *p = strchr(host, '.'); p; p = strchr(p + 1, '.')) {
+            s = slot_find(set, p + 1, name_hash(p + 1));
+            if (s->hash && (s->flags & FLAG_SUFFIX))
+                return true;
+        }
+    }
+    for (size_t i = 0; i < set->n_keywords; i++)
+        if (strstr(host, set->keywords[i]))
+            return true;
+    if (set->alternation)
+        return regex_match(set, set->alternation, host);
+    for (size_t i = 0; i < set->n_regex; i++)
+        if (regex_match(set, set->regexes[i], host))
+            return true;
+    return false;
+}
+
+size_t domain_set_count(const struct domain_set *set, enum domain_kind kind)
+{
+    return set->counts[kind];
+}

@@ -1,0 +1,50 @@
+/*
+ * domain_set.h — a set of host-name patterns asked "does this name match?":
+ * exact names (`full:`), suffixes (`domain:` or a bare name: the name itself
+ * and every name under it), keywords (substring) and PCRE2 regexes.
+ *
+ * Exact names and suffixes live in one hash table, so a lookup costs one
+ * probe per label of the host name, whatever the set's size. Keywords are
+ * scanned; the regexes are compiled into a single JIT-compiled alternation,
+ * matched once. Lookups allocate nothing and are not thread-safe (the
+ * set keeps one PCRE2 match-data block).
+ */
+#ifndef SWITCHYARD_DOMAIN_SET_H
+#define SWITCHYARD_DOMAIN_SET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum domain_kind { DOMAIN_FULL, DOMAIN_SUFFIX, DOMAIN_KEYWORD, DOMAIN_REGEX, DOMAIN_KINDS };
+
+struct domain_set;
+
+struct domain_set *domain_set_new(void);
+void domain_set_free(struct domain_set *set);
+
+/*
+ * Adds one pattern. Names are lowercased and a trailing dot dropped.
+ * Returns 0, or -1 with a message in `why` (for a regex: PCRE2's own
+ * message and the offset in the pattern).
+ */
+int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value,
+                   char *why, size_t why_len);
+
+/*
+ * Adds one line of a domain list file: `domain:x` or a bare `x` (suffix),
+ * `full:x`, `keyword:x`, `regexp:x`. Attributes after the value (`@cn`,
+ * `:@ads`, ` @!cn`) are ignored. Returns as domain_set_add; an unknown
+ * prefix is an error.
+ */
+int domain_set_add_line(struct domain_set *set, const char *line, char *why, size_t why_len);
+
+/* Builds the lookup structures; call once after the last add. */
+int domain_set_freeze(struct domain_set *set, char *why, size_t why_len);
+
+/* `host` must be lowercase without a trailing dot (policy_decide does that). */
+bool domain_set_match(const struct domain_set *set, const char *host);
+
+/* Patterns of each kind, for summaries. */
+size_t domain_set_count(const struct domain_set *set, enum domain_kind kind);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * policy_decide.c — first-match evaluation of the compiled rules.
+ *
+ * Every condition answers yes, no, or — while the host name and protocol
+ * are not known yet (policy_decide_early) — maybe. A rule holds when all its
+ * conditions hold; `not` keeps maybe as maybe; `any` holds when one of its
+ * maps holds. The first rule that holds decides; before sniffing, the
+ * decision is final only when every rule before it is a definite no.
+ *
+ * Set lookups and the GeoIP country are memoized per decision, so a set
+ * named by several rules is searched once.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "rules/policy_internal.h"
+
+enum tri { NO, YES, MAYBE };
+
+struct decide_ctx {
+    struct policy *p; /* the memo lives in the policy: decisions run on one thread */
+    const struct policy_flow *flow;
+    const char *host; /* normalized, NULL when unknown or not known yet */
+    bool early;       /* host and protocol are still to come */
+};
+
+static enum tri tri_of(bool b)
+{
+    return b ? YES : NO;
+}
+
+static bool ports_match(const struct cond *k, uint16_t port)
+{
+    for (size_t i = 0; i < k->u.ports.n; i++)
+        if (port >= k->u.ports.r[i].lo && port <= k->u.ports.r[i].hi)
+            return true;
+    return false;
+}
+
+/* Memoized membership: slot 2*set (+1 for the destination). */
+static bool memo(struct decide_ctx *c, size_t slot, bool (*compute)(struct decide_ctx *, size_t),
+                 size_t set)
+{
+    struct policy *p = c->p;
+    if (p->memo_generation[slot] != p->generation) {
+        p->memo_generation[slot] = p->generation;
+        p->memo_value[slot] = compute(c, set);
+    }
+    return p->memo_value[slot];
+}
+
+static bool src_in_set(struct decide_ctx *c, size_t set)
+{
+    return cidr_set_contains(c->p->sets[set].cidr, &c->flow->src);
+}
+
+static bool dst_in_set(struct decide_ctx *c, size_t set)
+{
+    return c->flow->dst.family && cidr_set_contains(c->p->sets[set].cidr, &c->flow->dst);
+}
+
+static bool host_in_set(struct decide_ctx *c, size_t set)
+{
+    return domain_set_match(c->p->sets[set].domains, c->host);
+}
+
+static const char *country_of_dst(struct decide_ctx *c)
+{
+    struct policy *p = c->p;
+    if (p->country_generation != p->generation) {
+        p->country_generation = p->generation;
+        p->country_found = c->flow->dst.family && geoip_country(p->geoip, &c->flow->dst, p->country);
+    }
+    return p->country_found ? p->country : NULL;
+}
+
+static enum tri eval_clause(struct decide_ctx *c, const struct clause *cl);
+
+static enum tri eval_cond(struct decide_ctx *c, const struct cond *k)
+{
+    const struct policy_flow *f = c->flow;
+    switch (k->kind) {
+    case COND_NETWORK:
+        return tri_of(k->u.mask & f->network);
+    case COND_INBOUND:
+        for (size_t i = 0; f->inbound && i < k->u.inbound.n; i++)
+            if (strcmp(k->u.inbound.names[i], f->inbound) == 0)
+                return YES;
+        return NO;
+    case COND_SRC:
+        return tri_of(cidr_set_contains(k->u.cidr, &f->src));
+    case COND_DST:
+        return tri_of(f->dst.family && cidr_set_contains(k->u.cidr, &f->dst));
+    case COND_SRC_SET:
+        return tri_of(memo(c, 2 * k->u.set, src_in_set, k->u.set));
+    case COND_DST_SET:
+        return tri_of(memo(c, 2 * k->u.set + 1, dst_in_set, k->u.set));
+    case COND_SRC_PORT:
+        return tri_of(ports_match(k, f->src.port));
+    case COND_DST_PORT:
+        return tri_of(ports_match(k, f->dst.port));
+    case COND_GEOIP: {
+        const char *cc = country_of_dst(c);
+        for (size_t i = 0; cc && i < k->u.geoip.n; i++)
+            if (memcmp(cc, k->u.geoip.codes[i], 2) == 0)
+                return YES;
+        return NO;
+    }
+    case COND_DOMAINS:
+        if (c->early)
+            return MAYBE;
+        return tri_of(c->host && domain_set_match(k->u.domains, c->host));
+    case COND_DOMAIN_SET:
+        if (c->early)
+            return MAYBE;
+        return tri_of(c->host && memo(c, 2 * k->u.set, host_in_set, k->u.set));
+    case COND_PROTOCOL: {
+        if (c->early)
+            return MAYBE;
+        /* Not sniffed at all counts as no protocol recognised. */
+        enum sniff_protocol proto = f->protocol == SNIFF_PROTO_NONE ? SNIFF_PROTO_UNKNOWN : f->protocol;
+        return tri_of(k->u.mask & SNIFF_PROTO_BIT(proto));
+    }
+    case COND_NOT: {
+        enum tri t = eval_clause(c, &k->u.sub);
+        return t == MAYBE ? MAYBE : tri_of(t == NO);
+    }
+    case COND_ANY: {
+        enum tri result = NO;
+        for (size_t i = 0; i < k->u.any.n; i++) {
+            enum tri t = eval_clause(c, &k->u.any.c[i]);
+            if (t == YES)
+                return YES;
+            if (t == MAYBE)
+                result = MAYBE;
+        }
+        return result;
+    }
+    }
+    return NO;
+}
+
+static enum tri eval_clause(struct decide_ctx *c, const struct clause *cl)
+{
+    enum tri result = YES;
+    for (size_t i = 0; i < cl->n; i++) {
+        enum tri t = eval_cond(c, &cl->conds[i]);
+        if (t == NO)
+            return NO;
+        if (t == MAYBE)
+            result = MAYBE;
+    }
+    return result;
+}
+
+/* Runs the rules; returns false when a rule that could still hold needs the host name. */
+static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
+{
+    struct policy *p = c->p;
+    if (++p->generation == 0) { /* wrapped: old memo entries must not look current */
+        memset(p->memo_generation, 0, 2 * (p->n_sets ? p->n_sets : 1) * sizeof(uint32_t));
+        p->country_generation = 0;
+        p->generation = 1;
+    }
+    for (size_t i = 0; i < p->n_rules; i++) {
+        enum tri t = eval_clause(c, &p->rules[i].when);
+        if (t == MAYBE)
+            return false;
+        if (t == YES) {
+            *d = (struct policy_decision){p->rules[i].outbound, (unsigned)i + 1, p->rules[i].line};
+            return true;
+        }
+    }
+    *d = (struct policy_decision){p->default_outbound, 0, 0};
+    return true;
+}
+
+void policy_decide(const struct policy *policy, const struct policy_flow *flow,
+                   struct policy_decision *decision)
+{
+    char host[SNIFF_HOST_MAX];
+    const char *h = NULL;
+    if (flow->host && flow->host[0]) {
+        size_t len = strnlen(flow->host, sizeof(host) - 1);
+        for (size_t i = 0; i < len; i++)
+            host[i] = (char)tolower((unsigned char)flow->host[i]);
+        if (len > 0 && host[len - 1] == '.')
+            len--;
+        host[len] = '\0';
+        h = len ? host : NULL;
+    }
+    struct decide_ctx c = {(struct policy *)policy, flow, h, false};
+    run_rules(&c, decision);
+}
+
+bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
+                         struct policy_decision *decision)
+{
+    struct decide_ctx c = {(struct policy *)policy, flow, NULL, true};
+    return run_rules(&c, decision);
+}

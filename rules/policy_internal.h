@@ -1,0 +1,132 @@
+/*
+ * policy_internal.h — the compiled policy's insides, shared by the files of
+ * the policy module only (loading, rule compilation, decisions, lifecycle).
+ * Everything outside rules/ goes through rules/policy.h.
+ */
+#ifndef SWITCHYARD_POLICY_INTERNAL_H
+#define SWITCHYARD_POLICY_INTERNAL_H
+
+#include <stdint.h>
+#include <yaml.h>
+
+#include "geodata/geoip.h"
+#include "rules/cidr_set.h"
+#include "rules/domain_set.h"
+#include "rules/policy.h"
+
+/* A named set from `sets:`: addresses or host names. */
+struct policy_set {
+    char *name;
+    int line;
+    struct cidr_set *cidr;      /* exactly one of the two */
+    struct domain_set *domains;
+};
+
+enum cond_kind {
+    COND_NETWORK,
+    COND_INBOUND,
+    COND_SRC,
+    COND_DST,
+    COND_SRC_SET,
+    COND_DST_SET,
+    COND_SRC_PORT,
+    COND_DST_PORT,
+    COND_GEOIP,
+    COND_DOMAINS,    /* domain, domain_suffix, domain_keyword, domain_regex (inline) */
+    COND_DOMAIN_SET, /* a named domain set */
+    COND_PROTOCOL,
+    COND_NOT,
+    COND_ANY,
+};
+
+struct port_range {
+    uint16_t lo, hi;
+};
+
+struct cond;
+
+/* Conditions that must all hold (one map of a rule, `not` or `any`). */
+struct clause {
+    struct cond *conds;
+    size_t n;
+};
+
+struct cond {
+    enum cond_kind kind;
+    union {
+        unsigned mask; /* network: POLICY_*; protocol: SNIFF_PROTO_BIT() */
+        struct {
+            char **names;
+            size_t n;
+        } inbound;
+        struct cidr_set *cidr;       /* src, dst (owned) */
+        size_t set;                  /* src_set, dst_set, domain_set: index in policy->sets */
+        struct {
+            struct port_range *r;
+            size_t n;
+        } ports;
+        struct {
+            char (*codes)[3];
+            size_t n;
+        } geoip;
+        struct domain_set *domains;  /* COND_DOMAINS (owned) */
+        struct clause sub;           /* not */
+        struct {
+            struct clause *c;
+            size_t n;
+        } any;
+    } u;
+};
+
+struct policy_rule {
+    struct clause when;
+    const struct policy_outbound *outbound;
+    int line;
+};
+
+struct policy {
+    int refs;
+    char *path;
+    struct policy_settings settings;
+
+    struct policy_inbound *inbounds;
+    size_t n_inbounds;
+    struct policy_outbound *outbounds; /* [0] direct, [1] drop, then the file's */
+    size_t n_outbounds;
+    struct policy_set *sets;
+    size_t n_sets;
+    struct policy_rule *rules;
+    size_t n_rules;
+    const struct policy_outbound *default_outbound;
+
+    struct geoip *geoip;
+    char *geoip_path;
+
+    char **warnings;
+    size_t n_warnings;
+
+    char **strings; /* every string the structures above point to */
+    size_t n_strings;
+
+    /* Per-decision memo: set lookups and the GeoIP country are computed at
+     * most once per decision. `generation` changes every decision, so the
+     * memo never needs clearing. Mutated by const decisions: one thread. */
+    uint32_t generation;
+    uint32_t *memo_generation; /* 2 per set: [2i] source / host, [2i+1] destination */
+    uint8_t *memo_value;
+    uint32_t country_generation;
+    bool country_found;
+    char country[3];
+};
+
+/* Keeps `s` until the policy is freed; returns it (NULL when out of memory). */
+char *policy_keep_string(struct policy *p, const char *s);
+
+/* Frees everything, whatever state loading left it in. */
+void policy_destroy(struct policy *p);
+
+/* Compiles `rules:` and `default:` (rules/policy_rules.c). */
+struct load_ctx;
+int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * policy_rules.c — compiles `rules:` and `default:`. Each rule is a map of
+ * conditions plus `action`; each condition key has one entry in the table
+ * below (its name and the function that compiles its value).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/policy_internal.h"
+#include "rules/policy_yaml.h"
+
+typedef int (*cond_compile_fn)(struct load_ctx *c, yaml_node_t *value, struct cond *out,
+                               const char *key);
+
+struct cond_key {
+    const char *name;
+    enum cond_kind kind;
+    cond_compile_fn compile;
+};
+
+static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *out,
+                          const char *what, bool allow_action);
+
+static int compile_network(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    int n = yaml_values_count(c, v, key);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *s = yaml_scalar(c, item, key);
+        if (strcmp(s, "tcp") == 0)
+            out->u.mask |= POLICY_TCP;
+        else if (strcmp(s, "udp") == 0)
+            out->u.mask |= POLICY_UDP;
+        else
+            return yaml_fail(c, item, "network must be tcp or udp, not '%s'", s);
+    }
+    return 0;
+}
+
+static int compile_inbound(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    int n = yaml_values_count(c, v, key);
+    if (n < 0 || !(out->u.inbound.names = calloc((size_t)n, sizeof(char *))))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *s = yaml_scalar(c, item, key);
+        size_t j = 0;
+        while (j < c->p->n_inbounds && strcmp(c->p->inbounds[j].name, s) != 0)
+            j++;
+        if (j == c->p->n_inbounds)
+            return yaml_fail(c, item, "unknown inbound '%s'", s);
+        out->u.inbound.names[out->u.inbound.n++] = (char *)c->p->inbounds[j].name;
+    }
+    return 0;
+}
+
+static int compile_cidr(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    int n = yaml_values_count(c, v, key);
+    if (n < 0 || !(out->u.cidr = cidr_set_new()))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *why, *s = yaml_scalar(c, item, key);
+        if (cidr_set_add(out->u.cidr, s, &why) < 0)
+            return yaml_fail(c, item, "%s '%s': %s", key, s, why);
+    }
+    return cidr_set_freeze(out->u.cidr);
+}
+
+/* A named set of the right kind: `domains` says which. */
+static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key,
+                           bool domains)
+{
+    const char *s = yaml_scalar(c, v, key);
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < c->p->n_sets; i++) {
+        const struct policy_set *set = &c->p->sets[i];
+        if (strcmp(set->name, s) != 0)
+            continue;
+        if (domains != (set->domains != NULL))
+            return yaml_fail(c, v, "set '%s' holds %s, %s needs %s", s,
+                             set->domains ? "domains" : "addresses", key,
+                             domains ? "domains" : "addresses");
+        out->u.set = i;
+        return 0;
+    }
+    const char *names[65];
+    size_t n = 0;
+    for (size_t i = 0; i < c->p->n_sets && n < 64; i++)
+        names[n++] = c->p->sets[i].name;
+    names[n] = NULL;
+    const char *close = yaml_suggest(s, names);
+    if (close)
+        return yaml_fail(c, v, "unknown set '%s' (did you mean '%s'?)", s, close);
+    return yaml_fail(c, v, "unknown set '%s'", s);
+}
+
+static int compile_addr_set(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    return compile_set_ref(c, v, out, key, false);
+}
+
+static int compile_domain_set(struct load_ctx *c, yaml_node_t *v, struct cond *out,
+                              const char *key)
+{
+    return compile_set_ref(c, v, out, key, true);
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+    if (!isdigit((unsigned char)*s) || strlen(s) > 5)
+        return -1;
+    unsigned long v = strtoul(s, NULL, 10);
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    if (v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int compile_ports(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    int n = yaml_values_count(c, v, key);
+    if (n < 0 || !(out->u.ports.r = calloc((size_t)n, sizeof(struct port_range))))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *s = yaml_scalar(c, item, key);
+        char lo[8] = "", hi[8] = "";
+        const char *dash = strchr(s, '-');
+        struct port_range *r = &out->u.ports.r[out->u.ports.n++];
+        if (dash && (size_t)(dash - s) < sizeof(lo) && strlen(dash + 1) < sizeof(hi)) {
+            memcpy(lo, s, (size_t)(dash - s));
+            strcpy(hi, dash + 1);
+        }
+        bool ok = dash ? lo[0] && parse_port(lo, &r->lo) == 0 && parse_port(hi, &r->hi) == 0 &&
+                             r->lo <= r->hi
+                       : parse_port(s, &r->lo) == 0;
+        if (!dash)
+            r->hi = r->lo;
+        if (!ok)
+            return yaml_fail(c, item, "%s '%s' is not a port (0-65535) or a range \"LO-HI\"", key,
+                             s);
+    }
+    return 0;
+}
+
+static int compile_geoip(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    if (!c->p->geoip)
+        return yaml_fail(c, v, "a geoip condition needs a GeoIP database: add geoip: {file: ...}");
+    int n = yaml_values_count(c, v, key);
+    if (n < 0 || !(out->u.geoip.codes = calloc((size_t)n, 3)))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *s = yaml_scalar(c, item, key);
+        if (strlen(s) != 2 || !isalpha((unsigned char)s[0]) || !isalpha((unsigned char)s[1]))
+            return yaml_fail(c, item, "geoip '%s' is not a two-letter country code", s);
+        char *code = out->u.geoip.codes[out->u.geoip.n++];
+        code[0] = (char)toupper((unsigned char)s[0]);
+        code[1] = (char)toupper((unsigned char)s[1]);
+        code[2] = '\0';
+    }
+    return 0;
+}
+
+static int compile_domains(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    enum domain_kind kind = strcmp(key, "domain") == 0           ? DOMAIN_FULL
+                            : strcmp(key, "domain_suffix") == 0  ? DOMAIN_SUFFIX
+                            : strcmp(key, "domain_keyword") == 0 ? DOMAIN_KEYWORD
+                                                                 : DOMAIN_REGEX;
+    int n = yaml_values_count(c, v, key);
+    if (n < 0 || !(out->u.domains = domain_set_new()))
+        return -1;
+    char why[512];
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        if (domain_set_add(out->u.domains, kind, yaml_scalar(c, item, key), why, sizeof(why)) < 0)
+            return yaml_fail(c, item, "%s", why);
+    }
+    if (domain_set_freeze(out->u.domains, why, sizeof(why)) < 0)
+        return yaml_fail(c, v, "%s", why);
+    return 0;
+}
+
+static int compile_protocol(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    int n = yaml_values_count(c, v, key);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_values_item(c, v, i);
+        const char *s = yaml_scalar(c, item, key);
+        enum sniff_protocol p = sniff_protocol_from_name(s);
+        if (p == SNIFF_PROTO_NONE)
+            return yaml_fail(c, item, "protocol must be tls, http, quic, dns or unknown, not '%s'", s);
+        out->u.mask |= SNIFF_PROTO_BIT(p);
+    }
+    return 0;
+}
+
+static int compile_not(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    return compile_clause(c, v, &out->u.sub, key, false);
+}
+
+static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
+        return yaml_fail(c, v, "any must be a list of condition maps");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (!(out->u.any.c = calloc(n, sizeof(struct clause))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        out->u.any.n++;
+        if (compile_clause(c, yaml_node(c, v->data.sequence.items.start[i]), &out->u.any.c[i], key,
+                           false) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const struct cond_key cond_keys[] = {
+    {"network", COND_NETWORK, compile_network},
+    {"inbound", COND_INBOUND, compile_inbound},
+    {"src", COND_SRC, compile_cidr},
+    {"dst", COND_DST, compile_cidr},
+    {"src_set", COND_SRC_SET, compile_addr_set},
+    {"dst_set", COND_DST_SET, compile_addr_set},
+    {"src_port", COND_SRC_PORT, compile_ports},
+    {"dst_port", COND_DST_PORT, compile_ports},
+    {"geoip", COND_GEOIP, compile_geoip},
+    {"domain", COND_DOMAINS, compile_domains},
+    {"domain_suffix", COND_DOMAINS, compile_domains},
+    {"domain_keyword", COND_DOMAINS, compile_domains},
+    {"domain_regex", COND_DOMAINS, compile_domains},
+    {"domain_set", COND_DOMAIN_SET, compile_domain_set},
+    {"protocol", COND_PROTOCOL, compile_protocol},
+    {"not", COND_NOT, compile_not},
+    {"any", COND_ANY, compile_any},
+};
+#define N_COND_KEYS (sizeof(cond_keys) / sizeof(cond_keys[0]))
+
+/* A map of conditions (and, for a rule, `action`, which the caller reads). */
+static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *out,
+                          const char *what, bool allow_action)
+{
+    if (node->type != YAML_MAPPING_NODE)
+        return yaml_fail(c, node, "%s must be a map of conditions", what);
+    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (!(out->conds = calloc(n ? n : 1, sizeof(struct cond))))
+        return yaml_fail(c, node, "out of memory");
+
+    const char *names[N_COND_KEYS + 2];
+    for (size_t i = 0; i < N_COND_KEYS; i++)
+        names[i] = cond_keys[i].name;
+    names[N_COND_KEYS] = allow_action ? "action" : NULL;
+    names[N_COND_KEYS + 1] = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
+        yaml_node_t *key = yaml_node(c, pair->key);
+        const char *name = yaml_scalar(c, key, "a condition");
+        if (!name)
+            return -1;
+        if (allow_action && strcmp(name, "action") == 0)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(name, (const char *)yaml_node(c, node->data.mapping.pairs.start[j].key)
+                                 ->data.scalar.value) == 0)
+                return yaml_fail(c, key, "condition '%s' given twice", name);
+        const struct cond_key *k = cond_keys;
+        while (k < cond_keys + N_COND_KEYS && strcmp(k->name, name) != 0)
+            k++;
+        if (k == cond_keys + N_COND_KEYS) {
+            const char *close = yaml_suggest(name, names);
+            return close ? yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)", name, close)
+                         : yaml_fail(c, key, "unknown condition '%s'", name);
+        }
+        struct cond *cond = &out->conds[out->n++];
+        cond->kind = k->kind;
+        if (k->compile(c, yaml_node(c, pair->value), cond, k->name) < 0) {
+            if (!c->error[0])
+                yaml_fail(c, key, "out of memory");
+            return -1;
+        }
+    }
+    if (out->n == 0 && !allow_action)
+        return yaml_fail(c, node, "%s needs at least one condition", what);
+    return 0;
+}
+
+static const struct policy_outbound *find_outbound(struct load_ctx *c, yaml_node_t *node)
+{
+    const char *s = yaml_scalar(c, node, "action");
+    if (!s)
+        return NULL;
+    const struct policy_outbound *o = policy_outbound_by_name(c->p, s);
+    if (o)
+        return o;
+    const char *names[66];
+    size_t n = 0;
+    for (size_t i = 0; i < c->p->n_outbounds && n < 65; i++)
+        names[n++] = c->p->outbounds[i].name;
+    names[n] = NULL;
+    const char *close = yaml_suggest(s, names);
+    if (close)
+        yaml_fail(c, node, "unknown outbound '%s' (did you mean '%s'?)", s, close);
+    else
+        yaml_fail(c, node, "unknown outbound '%s' (direct, drop, or a name from outbounds)", s);
+    return NULL;
+}
+
+/* The networks a rule can match: its network condition, else both. */
+static unsigned rule_networks(const struct policy_rule *r)
+{
+    for (size_t i = 0; i < r->when.n; i++)
+        if (r->when.conds[i].kind == COND_NETWORK)
+            return r->when.conds[i].u.mask;
+    return POLICY_TCP | POLICY_UDP;
+}
+
+static int compile_rule(struct load_ctx *c, yaml_node_t *node, struct policy_rule *r)
+{
+    if (compile_clause(c, node, &r->when, "a rule", true) < 0)
+        return -1;
+    r->line = yaml_line(node);
+    yaml_node_t *action = NULL;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++)
+        if (strcmp((const char *)yaml_node(c, pair->key)->data.scalar.value, "action") == 0)
+            action = yaml_node(c, pair->value);
+    if (!action)
+        return yaml_fail(c, node, "a rule needs 'action' (direct, drop or an outbound name)");
+    if (!(r->outbound = find_outbound(c, action)))
+        return -1;
+    const struct policy_outbound *o = r->outbound;
+    if (o->type == OUTBOUND_SOCKS5 && !o->udp) {
+        unsigned nets = rule_networks(r);
+        if (nets == POLICY_UDP)
+            return yaml_fail(c, action,
+                             "outbound '%s' does not carry UDP: add 'udp: true' to it or pick another",
+                             o->name);
+        yaml_warn(c, action, "UDP flows matching this rule are dropped: outbound '%s' has no 'udp: true'",
+                  o->name);
+    }
+    return 0;
+}
+
+int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node)
+{
+    struct policy *p = c->p;
+    p->default_outbound = &p->outbounds[0];
+    if (default_node && !(p->default_outbound = find_outbound(c, default_node)))
+        return -1;
+    if (!rules)
+        return 0;
+    if (rules->type != YAML_SEQUENCE_NODE)
+        return yaml_fail(c, rules, "rules must be a list");
+    size_t n = (size_t)(rules->data.sequence.items.top - rules->data.sequence.items.start);
+    if (!(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
+        return yaml_fail(c, rules, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        p->n_rules++; /* counted first: destroy frees a half-compiled rule */
+        if (compile_rule(c, yaml_node(c, rules->data.sequence.items.start[i]), &p->rules[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
