@@ -29,6 +29,7 @@
 #include <stdio.h>
 
 #include "rules/flow_addr.h"
+#include "rules/policy.h"
 
 enum fw_mode { FW_GATEWAY, FW_LOCAL };
 enum fw_kind { FW_REDIRECT, FW_TPROXY };
@@ -63,9 +64,19 @@ struct fw_backend {
 extern const struct fw_backend fw_backend_nft;      /* engine/firewall_nft.c */
 extern const struct fw_backend fw_backend_iptables; /* engine/firewall_iptables.c */
 
+/* Fills the steering entries of `plan` from the inbounds of `policy` (cmd_firewall.c). */
+void fw_plan_build(struct fw_plan *plan, const struct policy *policy);
+
 /* Reserved destinations that are never steered (CIDR text). */
 extern const char *const fw_skip_v4[];
 extern const char *const fw_skip_v6[];
+
+/*
+ * Gateway mode with a REDIRECT/DNAT inbound listening on 127.0.0.0/8: routed
+ * packets may only be DNATed to loopback with route_localnet, so the script
+ * turns it on (and says that an IPv6 ::1 listener cannot be reached).
+ */
+void fw_print_loopback_note(const struct fw_plan *plan, FILE *out);
 
 /* The ip rule / ip route commands TPROXY needs, shared by both backends. */
 void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo);

@@ -124,6 +124,7 @@ static void ipt_apply(const struct fw_plan *plan, FILE *out)
             }
         }
     }
+    fw_print_loopback_note(plan, out);
     fw_print_policy_routing(plan, out, false);
 }
 

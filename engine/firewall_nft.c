@@ -160,6 +160,7 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
         }
     }
     fprintf(out, "}\nEOF\n");
+    fw_print_loopback_note(plan, out);
     fw_print_policy_routing(plan, out, false);
 }
 

@@ -1,0 +1,161 @@
+/*
+ * test_firewall.c — what `switchyard firewall` prints for a plan: every
+ * chain first skips switchyard's own marked packets and local/reserved
+ * destinations; redirect inbounds get REDIRECT (DNAT for a specific
+ * address, with route_localnet for loopback in gateway mode); tproxy
+ * inbounds get TPROXY per family plus the ip rule / ip route commands; local
+ * mode hooks OUTPUT and marks packets for the reroute through lo; --undo
+ * removes it all. (That the rules load and steer real traffic is the
+ * end-to-end tests' job.)
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/firewall.h"
+
+static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool udp,
+                const char *addr)
+{
+    struct fw_steer *s = &plan->steer[plan->count++];
+    memset(s, 0, sizeof(*s));
+    s->inbound = name;
+    s->kind = kind;
+    s->udp = udp;
+    assert_true(flow_addr_parse(&s->listen, addr));
+    static const uint8_t zero[16];
+    s->wildcard = memcmp(s->listen.ip, zero, s->listen.family == AF_INET ? 4 : 16) == 0;
+    s->v4 = s->listen.family == AF_INET || s->wildcard;
+    s->v6 = s->listen.family == AF_INET6;
+    plan->any_tproxy |= kind == FW_TPROXY;
+}
+
+static struct fw_plan plan_for(enum fw_mode mode)
+{
+    struct fw_plan p;
+    memset(&p, 0, sizeof(p));
+    p.mode = mode;
+    p.routing_mark = 0xff;
+    p.tproxy_mark = 0x1;
+    p.table = 100;
+    add(&p, "redir", FW_REDIRECT, false, "127.0.0.1:12345");
+    add(&p, "tp", FW_TPROXY, false, "[::]:12346");
+    add(&p, "tp", FW_TPROXY, true, "[::]:12346");
+    return p;
+}
+
+static char *print(const struct fw_backend *b, const struct fw_plan *p, bool undo)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    (undo ? b->undo : b->apply)(p, out);
+    fclose(out);
+    return text;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void test_nft_gateway(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    char *t = print(&fw_backend_nft, &p, false);
+    assert_non_null(strstr(t, "type nat hook prerouting priority dstnat"));
+    assert_non_null(strstr(t, "type filter hook prerouting priority mangle"));
+    assert_null(strstr(t, "hook output"));
+    /* Each chain skips marked packets and local destinations before steering. */
+    assert_int_equal(count(t, "meta mark 0xff return"), 2);
+    assert_int_equal(count(t, "fib daddr type local return"), 2);
+    assert_true(strstr(t, "meta mark 0xff return") < strstr(t, "dnat ip to 127.0.0.1:12345"));
+    assert_non_null(strstr(t, "127.0.0.0/8"));
+    assert_non_null(strstr(t, "fe80::/10"));
+    assert_non_null(strstr(t, "meta nfproto ipv4 meta l4proto tcp dnat ip to 127.0.0.1:12345"));
+    assert_non_null(strstr(t, "sysctl -qw net.ipv4.conf.all.route_localnet=1"));
+    assert_non_null(strstr(t, "meta l4proto tcp tproxy ip to :12346 meta mark set 0x1 accept"));
+    assert_non_null(strstr(t, "meta l4proto tcp tproxy ip6 to :12346 meta mark set 0x1 accept"));
+    assert_non_null(strstr(t, "meta l4proto udp tproxy ip to :12346"));
+    assert_non_null(strstr(t, "ip rule add fwmark 0x1 lookup 100"));
+    assert_non_null(strstr(t, "ip -6 route replace local ::/0 dev lo table 100"));
+    free(t);
+}
+
+static void test_nft_local_marks_output_for_tproxy(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_LOCAL);
+    char *t = print(&fw_backend_nft, &p, false);
+    assert_non_null(strstr(t, "type nat hook output priority -100"));
+    assert_non_null(strstr(t, "type route hook output priority mangle"));
+    assert_non_null(strstr(t, "meta l4proto tcp meta mark set 0x1"));
+    /* In PREROUTING only the packets marked in OUTPUT are taken. */
+    assert_non_null(strstr(t, "meta l4proto tcp meta mark 0x1 tproxy ip to :12346"));
+    assert_null(strstr(t, "route_localnet")); /* OUTPUT may DNAT to loopback */
+    free(t);
+}
+
+static void test_nft_undo(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    char *t = print(&fw_backend_nft, &p, true);
+    assert_non_null(strstr(t, "nft delete table inet switchyard"));
+    assert_non_null(strstr(t, "ip rule del fwmark 0x1 lookup 100"));
+    assert_non_null(strstr(t, "ip -6 rule del fwmark 0x1 lookup 100"));
+    assert_null(strstr(t, " add "));
+    free(t);
+}
+
+static void test_iptables_gateway(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    char *t = print(&fw_backend_iptables, &p, false);
+    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD -m mark --mark 0xff -j RETURN"));
+    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD -p tcp -j DNAT --to-destination "
+                              "127.0.0.1:12345"));
+    assert_non_null(strstr(t, "iptables -t nat -A PREROUTING -j SWITCHYARD"));
+    assert_non_null(strstr(t, "ip6tables -t mangle -A SWITCHYARD_TP -p tcp -j TPROXY --on-port "
+                              "12346 --tproxy-mark 0x1"));
+    /* The IPv4-only redirect inbound has no ip6tables nat chain. */
+    assert_null(strstr(t, "ip6tables -t nat -N"));
+    free(t);
+}
+
+static void test_explicit_proxies_steer_nothing(void **state)
+{
+    (void)state;
+    struct fw_plan p;
+    memset(&p, 0, sizeof(p));
+    p.routing_mark = 0xff;
+    p.tproxy_mark = 1;
+    p.table = 100;
+    char *t = print(&fw_backend_nft, &p, false);
+    assert_null(strstr(t, "chain steer"));
+    assert_null(strstr(t, "ip rule"));
+    free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nft_gateway),
+        cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
+        cmocka_unit_test(test_nft_undo),
+        cmocka_unit_test(test_iptables_gateway),
+        cmocka_unit_test(test_explicit_proxies_steer_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
