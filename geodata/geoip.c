@@ -4,6 +4,7 @@
  */
 #include "geodata/geoip.h"
 
+#include <errno.h>
 #include <maxminddb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +21,13 @@ struct geoip *geoip_open(const char *path, char *error, size_t error_len)
         snprintf(error, error_len, "%s: out of memory", path);
         return NULL;
     }
+    errno = 0;
     int rc = MMDB_open(path, MMDB_MODE_MMAP, &g->db);
+    int open_errno = errno ? errno : EIO;
     if (rc != MMDB_SUCCESS) {
-        if (rc == MMDB_IO_ERROR)
-            snprintf(error, error_len, "%s: cannot open GeoIP database: %m", path);
+        if (rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR)
+            snprintf(error, error_len, "%s: cannot open GeoIP database: %s", path,
+                     strerror(open_errno));
         else
             snprintf(error, error_len, "%s: not a MaxMind DB file: %s", path, MMDB_strerror(rc));
         free(g);
