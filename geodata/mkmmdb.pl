@@ -4,7 +4,8 @@
 #
 #   perl geodata/mkmmdb.pl --layout geolite2|dbip|iplocation [--ip-version 4|6] OUT < SPEC
 #
-# SPEC has one "CIDR CC" a line ('#' comments). Layouts, as the country is
+# SPEC has one "CIDR CC" a line ('#' comments; IPv6 lines are skipped for
+# --ip-version 4). Layouts, as the country is
 # found in real databases:
 #   geolite2    country.iso_code (and registered_country.iso_code)
 #   dbip        registered_country.iso_code only (a country-less record)
@@ -41,6 +42,7 @@ while (my $line = <STDIN>) {
     $line =~ s/#.*//;
     next unless $line =~ /\S/;
     my ($cidr, $cc) = split ' ', $line;
+    next if $ip_version == 4 && $cidr =~ /:/;    # an IPv4 tree holds IPv4 only
     my $record =
           $layout eq 'geolite2' ? {country => {iso_code => $cc}, registered_country => {iso_code => $cc}}
         : $layout eq 'dbip'     ? {registered_country => {iso_code => $cc}}

@@ -15,7 +15,7 @@
 static char fixture_dir[64];
 
 /* Writes `text` to FILE in the fixture folder (made on first use); returns its path. */
-static const char *fixture_write(const char *name, const char *text)
+static inline const char *fixture_write(const char *name, const char *text)
 {
     static char path[256];
     if (!fixture_dir[0]) {
@@ -32,7 +32,7 @@ static const char *fixture_write(const char *name, const char *text)
     return path;
 }
 
-static void fixture_cleanup(void)
+static inline void fixture_cleanup(void)
 {
     if (fixture_dir[0]) {
         char cmd[128];
@@ -43,7 +43,7 @@ static void fixture_cleanup(void)
 }
 
 /* Loads `yaml` written as policy.yaml; on failure copies the message into `error`. */
-static struct policy *fixture_policy(const char *yaml, char error[POLICY_ERROR_MAX])
+static inline struct policy *fixture_policy(const char *yaml, char error[POLICY_ERROR_MAX])
 {
     char path[256];
     snprintf(path, sizeof(path), "%s", fixture_write("policy.yaml", yaml));

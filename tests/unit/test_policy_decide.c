@@ -1,0 +1,254 @@
+/*
+ * test_policy_decide.c — first-match decisions: every condition kind, IPv4
+ * and IPv6, sets from files in the community list format, precedence, the
+ * default, and policy_decide_early (decide before sniffing only when no host
+ * name or protocol could change the outcome).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tests/unit/policy_fixture.h"
+
+static const char *policy_text =
+    "inbounds:\n"
+    "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+    "  - {name: tp, type: tproxy, listen: \"[::1]:12346\", network: [tcp, udp]}\n"
+    "outbounds:\n"
+    "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\", udp: true}\n"
+    "  - {name: office, type: http, server: \"192.0.2.10:3128\"}\n"
+    "sets:\n"
+    "  private: {cidr: [10.0.0.0/8, \"fc00::/7\"]}\n"
+    "  cnroute: {cidr_file: cn-cidr.txt}\n"
+    "  cn: {domain_file: cn-domains.txt}\n"
+    "geoip: {file: geo.mmdb}\n"
+    "rules:\n"
+    "  - {dst_set: private, action: direct}\n"                         /* 1 line 13 */
+    "  - {domain: [Exact.Example.com.], action: office}\n"              /* 2 */
+    "  - {domain_suffix: qq.com, action: direct}\n"                     /* 3 */
+    "  - {domain_keyword: tracker, action: drop}\n"                     /* 4 */
+    "  - {domain_regex: '^ads?[0-9]*\\.', action: drop}\n"              /* 5 */
+    "  - {domain_set: cn, action: direct}\n"                            /* 6 */
+    "  - {dst_set: cnroute, action: direct}\n"                          /* 7 */
+    "  - {network: udp, dst_port: 443, action: drop}\n"                 /* 8 */
+    "  - {dst_port: [25, \"6881-6889\"], action: drop}\n"               /* 9 */
+    "  - {src: 192.0.2.128/25, action: office}\n"                       /* 10 */
+    "  - {src_port: \"1-1023\", action: drop}\n"                        /* 11 */
+    "  - {inbound: tp, dst: \"2001:db8:1::/48\", action: proxy}\n"      /* 12 */
+    "  - {geoip: [hk], action: proxy}\n"                                /* 13 */
+    "  - {protocol: quic, action: drop}\n"                              /* 14 */
+    "  - {any: [{dst_port: 8080}, {dst_port: 8443}], action: office}\n" /* 15 */
+    "  - {not: {geoip: [CN, HK]}, dst_port: 443, action: proxy}\n"      /* 16 line 28 */
+    "default: office\n";
+
+static struct policy *p;
+
+static int setup(void **state)
+{
+    (void)state;
+    fixture_write("cn-cidr.txt", "# CN prefixes\n1.0.1.0/24\n\n2400:da00::/32 # comment\n");
+    fixture_write("cn-domains.txt", "# cn list\ndomain:baidu.com\nfull:www.taobao.com:@cn\n"
+                                    "keyword:weibo\nregexp:^cn[0-9]+\\.example\\.net$\nsina.cn @cn\n");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "printf '198.51.100.0/24 CN\\n203.0.113.0/24 HK\\n2001:db8:cc::/48 CN\\n' | "
+             "perl geodata/mkmmdb.pl --layout geolite2 %s/geo.mmdb",
+             fixture_dir);
+    assert_int_equal(system(cmd), 0);
+    char error[POLICY_ERROR_MAX];
+    p = fixture_policy(policy_text, error);
+    if (!p)
+        fail_msg("%s", error);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    policy_unref(p);
+    fixture_cleanup();
+    return 0;
+}
+
+/* Decides a TCP flow to `dst` with optional host; returns the rule number (0 = default). */
+static unsigned decide(const char *dst, const char *host, const char **action)
+{
+    struct policy_flow f = {.network = POLICY_TCP, .inbound = "redir"};
+    assert_true(flow_addr_parse(&f.dst, dst));
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    f.host = host;
+    struct policy_decision d;
+    policy_decide(p, &f, &d);
+    *action = d.outbound->name;
+    return d.rule;
+}
+
+#define ASSERT_DECIDES(dst, host, rule, action)                                             \
+    do {                                                                                   \
+        const char *got_action;                                                            \
+        assert_int_equal(decide(dst, host, &got_action), rule);                            \
+        assert_string_equal(got_action, action);                                           \
+    } while (0)
+
+static void address_sets_v4_and_v6(void **state)
+{
+    (void)state;
+    ASSERT_DECIDES("10.1.2.3:80", NULL, 1, "direct");
+    ASSERT_DECIDES("[fd00::1]:80", NULL, 1, "direct");
+    ASSERT_DECIDES("1.0.1.200:80", NULL, 7, "direct");
+    ASSERT_DECIDES("[2400:da00:1::5]:80", NULL, 7, "direct");
+    ASSERT_DECIDES("1.0.2.1:80", NULL, 0, "office");
+}
+
+static void domain_conditions(void **state)
+{
+    (void)state;
+    ASSERT_DECIDES("192.0.2.99:443", "exact.example.com", 2, "office");
+    ASSERT_DECIDES("192.0.2.99:443", "EXACT.example.COM.", 2, "office");
+    ASSERT_DECIDES("192.0.2.99:80", "sub.exact.example.com", 0, "office");
+    ASSERT_DECIDES("192.0.2.99:80", "qq.com", 3, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "im.qq.com", 3, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "notqq.com", 0, "office");
+    ASSERT_DECIDES("192.0.2.99:80", "a.mytracker.io", 4, "drop");
+    ASSERT_DECIDES("192.0.2.99:80", "ad7.example.org", 5, "drop");
+    ASSERT_DECIDES("192.0.2.99:80", "bad7.example.org", 0, "office");
+}
+
+static void domain_set_from_a_community_list(void **state)
+{
+    (void)state;
+    ASSERT_DECIDES("192.0.2.99:80", "baidu.com", 6, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "map.baidu.com", 6, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "www.taobao.com", 6, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "x.www.taobao.com", 0, "office");
+    ASSERT_DECIDES("192.0.2.99:80", "s.weibo.cn", 6, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "cn42.example.net", 6, "direct");
+    ASSERT_DECIDES("192.0.2.99:80", "news.sina.cn", 6, "direct");
+}
+
+static void ports_network_source_and_inbound(void **state)
+{
+    (void)state;
+    ASSERT_DECIDES("192.0.2.99:25", NULL, 9, "drop");
+    ASSERT_DECIDES("192.0.2.99:6885", NULL, 9, "drop");
+    ASSERT_DECIDES("192.0.2.99:6890", NULL, 0, "office");
+
+    struct policy_flow f = {.network = POLICY_UDP};
+    struct policy_decision d;
+    assert_true(flow_addr_parse(&f.dst, "192.0.2.99:443"));
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 8);
+    f.network = POLICY_TCP;
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 16); /* TCP 443 outside CN/HK: proxy */
+
+    assert_true(flow_addr_parse(&f.src, "192.0.2.200:40000"));
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 10);
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:123"));
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 11);
+
+    assert_true(flow_addr_parse(&f.src, "[2001:db8::2]:40000"));
+    assert_true(flow_addr_parse(&f.dst, "[2001:db8:1::9]:80"));
+    f.inbound = "redir";
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 0);
+    f.inbound = "tp";
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 12);
+    assert_string_equal(d.outbound->name, "proxy");
+    assert_int_equal(d.line, 24);
+}
+
+static void geoip_protocol_any_not(void **state)
+{
+    (void)state;
+    ASSERT_DECIDES("203.0.113.5:80", NULL, 13, "proxy");
+    ASSERT_DECIDES("192.0.2.99:8443", NULL, 15, "office");
+    ASSERT_DECIDES("198.51.100.7:443", NULL, 0, "office"); /* CN: `not` fails */
+    ASSERT_DECIDES("[2001:db8:cc::1]:443", NULL, 0, "office");
+    ASSERT_DECIDES("[2001:db8:dd::1]:443", NULL, 16, "proxy");
+
+    struct policy_flow f = {.network = POLICY_UDP, .protocol = SNIFF_PROTO_QUIC};
+    struct policy_decision d;
+    assert_true(flow_addr_parse(&f.dst, "198.51.100.7:4433"));
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 14);
+}
+
+static void early_decisions_wait_only_when_a_name_could_matter(void **state)
+{
+    (void)state;
+    struct policy_flow f = {.network = POLICY_TCP};
+    struct policy_decision d;
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+
+    /* Rule 1 (addresses) holds before any domain rule: final at once. */
+    assert_true(flow_addr_parse(&f.dst, "10.9.9.9:443"));
+    assert_true(policy_decide_early(p, &f, &d));
+    assert_int_equal(d.rule, 1);
+
+    /* Domain rules 2-6 could still hold: wait for the name. */
+    assert_true(flow_addr_parse(&f.dst, "192.0.2.99:443"));
+    assert_false(policy_decide_early(p, &f, &d));
+
+    /* A policy whose only name rule comes after an address rule that holds. */
+    char error[POLICY_ERROR_MAX];
+    struct policy *q = fixture_policy("rules:\n  - {dst_port: 22, action: direct}\n"
+                                      "  - {not: {domain: x.example}, action: drop}\n"
+                                      "  - {protocol: tls, action: drop}\n",
+                                      error);
+    assert_non_null(q);
+    assert_true(flow_addr_parse(&f.dst, "192.0.2.99:22"));
+    assert_true(policy_decide_early(q, &f, &d));
+    assert_int_equal(d.rule, 1);
+    /* `not` of a name condition is unknown before sniffing */
+    assert_true(flow_addr_parse(&f.dst, "192.0.2.99:23"));
+    assert_false(policy_decide_early(q, &f, &d));
+    /* ... and after it, a flow with no name satisfies it */
+    policy_decide(q, &f, &d);
+    assert_int_equal(d.rule, 2);
+    policy_unref(q);
+
+    /* No rule needs a name: every flow is final early, default included. */
+    q = fixture_policy("rules:\n  - {dst_port: 25, action: drop}\ndefault: direct\n", error);
+    assert_non_null(q);
+    assert_true(policy_decide_early(q, &f, &d));
+    assert_int_equal(d.rule, 0);
+    assert_string_equal(d.outbound->name, "direct");
+    policy_unref(q);
+}
+
+static void reference_counting_keeps_a_policy_alive(void **state)
+{
+    (void)state;
+    char error[POLICY_ERROR_MAX];
+    struct policy *q = fixture_policy("default: drop\n", error);
+    assert_non_null(q);
+    policy_ref(q);
+    policy_unref(q);
+    assert_string_equal(policy_outbound_by_name(q, "drop")->name, "drop");
+    assert_int_equal(policy_settings(q)->sniff_timeout_ms, 250);
+    assert_int_equal(policy_settings(q)->routing_mark, 0xff);
+    policy_unref(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(address_sets_v4_and_v6),
+        cmocka_unit_test(domain_conditions),
+        cmocka_unit_test(domain_set_from_a_community_list),
+        cmocka_unit_test(ports_network_source_and_inbound),
+        cmocka_unit_test(geoip_protocol_any_not),
+        cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
+        cmocka_unit_test(reference_counting_keeps_a_policy_alive),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
