@@ -105,7 +105,7 @@ struct sniff_datagram *sniff_datagram_new(unsigned protocols, size_t max_bytes)
     struct sniff_datagram *s = calloc(1, sizeof(*s));
     if (s) {
         s->protocols = protocols;
-        s->max_bytes = max_bytes < 4096 ? 4096 : max_bytes;
+        s->max_bytes = max_bytes;
     }
     return s;
 }
