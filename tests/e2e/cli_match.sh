@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# cli_match.sh — 'switchyard check' accepts every example policy and
+# 'switchyard match' gives the decisions their comments document; a broken
+# policy exits 2 with FILE:LINE:COL. Needs no network.
+set -u
+cd "$(dirname "$0")/../.."
+sy=./switchyard
+n=0
+
+expect() { # expect "ARGS" "OUTPUT"
+    n=$((n + 1))
+    local got
+    got=$($sy match $1 2>&1)
+    if [ "$got" = "$2" ]; then
+        echo "ok $n - match $1"
+    else
+        echo "not ok $n - match $1: got '$got', want '$2'"
+    fi
+}
+
+for f in examples/*.yaml; do
+    n=$((n + 1))
+    if out=$($sy check -c "$f" 2>&1); then echo "ok $n - check $f"; else echo "not ok $n - check $f: $out"; fi
+done
+
+m=examples/minimal.yaml s=examples/split-tunnel.yaml i=examples/iptv.yaml
+expect "-c $m --dst 192.0.2.1:25" "drop rule 2 ($m:15)"
+expect "-c $m --dst 192.0.2.1:6881" "drop rule 2 ($m:15)"
+expect "-c $m --dst 127.0.0.1:8080" "direct rule 1 ($m:14)"
+expect "-c $m --dst [2001:db8::1]:443" "direct default"
+expect "-c $s --dst 203.0.113.9:443 --host www.baidu.com" "direct rule 2 ($s:30)"
+expect "-c $s --dst 203.0.113.9:443 --host www.wikipedia.org" "tunnel rule 6 ($s:34)"
+expect "-c $s --dst 203.0.113.9:443 --host doubleclick.net" "drop rule 4 ($s:32)"
+expect "-c $s --dst 192.168.1.1:80" "direct rule 1 ($s:29)"
+expect "-c $s --dst 1.0.1.7:22" "direct rule 5 ($s:33)"
+expect "-c $s --dst 203.0.113.9:53 --network udp" "tunnel rule 7 ($s:35)"
+expect "-c $s --dst 203.0.113.9:22" "tunnel default"
+expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.5:443 --host edge3.cdn.operator.example" "direct rule 3 ($i:30)"
+expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --network udp" "drop rule 2 ($i:29)"
+expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --host www.ott-one.example --protocol tls" "transit rule 6 ($i:33)"
+expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --host www.ott-one.example" "drop default"
+expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --host video.other.example --protocol tls" "drop default"
+expect "-c $i --src 192.0.2.50:40000 --dst 203.0.113.80:443" "direct rule 1 ($i:28)"
+
+# A broken policy: FILE:LINE:COL and exit status 2.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'rules:\n  - {dst_prot: 443, action: drop}\n' > "$tmp/bad.yaml"
+n=$((n + 1))
+out=$($sy check -c "$tmp/bad.yaml" 2>&1); rc=$?
+if [ $rc = 2 ] && [ "$out" = "$tmp/bad.yaml:2:6: unknown condition 'dst_prot' (did you mean 'dst_port'?)" ]; then
+    echo "ok $n - a bad policy exits 2 with FILE:LINE:COL"
+else
+    echo "not ok $n - bad policy: rc=$rc out='$out'"
+fi
+n=$((n + 1))
+out=$($sy match -c $m --dst nonsense 2>&1); rc=$?
+if [ $rc = 2 ]; then echo "ok $n - bad usage exits 2"; else echo "not ok $n - bad usage: rc=$rc $out"; fi
+echo "1..$n"
