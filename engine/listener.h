@@ -59,8 +59,9 @@ struct inbound_ops {
 /* The inbound types this build has. A type that is absent is reported, not fatal. */
 extern const struct inbound_ops inbound_redirect_ops; /* TCP, engine/inbound_redirect.c */
 extern const struct inbound_ops inbound_tproxy_ops;   /* TCP, engine/inbound_tproxy.c */
-extern const struct inbound_ops inbound_http_ops;     /* explicit HTTP proxy, engine/inbound_http.c */
-extern const struct inbound_ops inbound_socks5_ops;   /* explicit SOCKS5 proxy, engine/inbound_socks5.c */
+extern const struct inbound_ops inbound_http_ops; /* explicit HTTP proxy, engine/inbound_http.c */
+extern const struct inbound_ops
+    inbound_socks5_ops; /* explicit SOCKS5 proxy, engine/inbound_socks5.c */
 
 struct listener {
     struct engine *engine;
