@@ -168,7 +168,8 @@ static int cmp6(const void *a, const void *b)
 int cidr_set_freeze(struct cidr_set *set)
 {
     size_t out = 0;
-    qsort(set->v4, set->n4, sizeof(*set->v4), cmp4);
+    if (set->n4) /* qsort wants a real array even for nothing */
+        qsort(set->v4, set->n4, sizeof(*set->v4), cmp4);
     for (size_t i = 0; i < set->n4; i++) {
         /* Overlapping or adjacent ranges merge (hi + 1 cannot overflow past a lo). */
         if (out > 0 && (set->v4[i].lo <= set->v4[out - 1].hi ||
@@ -182,7 +183,8 @@ int cidr_set_freeze(struct cidr_set *set)
     set->n4 = out;
 
     out = 0;
-    qsort(set->v6, set->n6, sizeof(*set->v6), cmp6);
+    if (set->n6)
+        qsort(set->v6, set->n6, sizeof(*set->v6), cmp6);
     for (size_t i = 0; i < set->n6; i++) {
         if (out > 0 && u128_cmp(set->v6[i].lo, set->v6[out - 1].hi) <= 0) {
             if (u128_cmp(set->v6[i].hi, set->v6[out - 1].hi) > 0)

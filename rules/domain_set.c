@@ -89,7 +89,7 @@ static struct name_slot *slot_find(const struct domain_set *set, const char *nam
 
 static int table_grow(struct domain_set *set)
 {
-    size_t cap = set->slots ? (set->slot_mask + 1) * 2 : 1024;
+    size_t cap = set->slots ? (set->slot_mask + 1) * 2 : 16;
     struct name_slot *old = set->slots;
     size_t old_cap = set->slots ? set->slot_mask + 1 : 0;
     set->slots = calloc(cap, sizeof(*set->slots));
@@ -301,27 +301,46 @@ static bool regex_match(const struct domain_set *set, const pcre2_code *re, cons
     return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >= 0;
 }
 
-bool domain_set_match(const struct domain_set *set, const char *host)
+void domain_key_init(struct domain_key *key, const char *host)
+{
+    key->host = host;
+    key->n = 0;
+    for (const char *p = host; p && key->n < DOMAIN_KEY_LABELS; p = strchr(p, '.')) {
+        if (*p == '.')
+            p++;
+        key->suffix[key->n] = p;
+        key->hash[key->n++] = name_hash(p);
+    }
+}
+
+bool domain_set_match_key(const struct domain_set *set, const struct domain_key *key)
 {
     if (set->names) {
-        const struct name_slot *s = slot_find(set, host, name_hash(host));
-        if (s->hash)
-            return true; /* full or suffix: both hold for the name itself */
-        for (const char *p = strchr(host, '.'); p; p = strchr(p + 1, '.')) {
-            s = slot_find(set, p + 1, name_hash(p + 1));
+        /* The name itself: a full or a suffix entry both hold. */
+        if (slot_find(set, key->host, key->hash[0])->hash)
+            return true;
+        for (size_t i = 1; i < key->n; i++) {
+            const struct name_slot *s = slot_find(set, key->suffix[i], key->hash[i]);
             if (s->hash && (s->flags & FLAG_SUFFIX))
                 return true;
         }
     }
     for (size_t i = 0; i < set->n_keywords; i++)
-        if (strstr(host, set->keywords[i]))
+        if (strstr(key->host, set->keywords[i]))
             return true;
     if (set->alternation)
-        return regex_match(set, set->alternation, host);
+        return regex_match(set, set->alternation, key->host);
     for (size_t i = 0; i < set->n_regex; i++)
-        if (regex_match(set, set->regexes[i], host))
+        if (regex_match(set, set->regexes[i], key->host))
             return true;
     return false;
+}
+
+bool domain_set_match(const struct domain_set *set, const char *host)
+{
+    struct domain_key key;
+    domain_key_init(&key, host);
+    return domain_set_match_key(set, &key);
 }
 
 size_t domain_set_count(const struct domain_set *set, enum domain_kind kind)

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum domain_kind { DOMAIN_FULL, DOMAIN_SUFFIX, DOMAIN_KEYWORD, DOMAIN_REGEX, DOMAIN_KINDS };
 
@@ -41,7 +42,24 @@ int domain_set_add_line(struct domain_set *set, const char *line, char *why, siz
 /* Builds the lookup structures; call once after the last add. */
 int domain_set_freeze(struct domain_set *set, char *why, size_t why_len);
 
+/*
+ * A host name prepared for matching against many sets: its suffixes
+ * ("a.b.c", "b.c", "c") and their hashes, computed once per decision
+ * instead of once per set.
+ */
+#define DOMAIN_KEY_LABELS 128
+struct domain_key {
+    const char *host;
+    size_t n;
+    const char *suffix[DOMAIN_KEY_LABELS];
+    uint64_t hash[DOMAIN_KEY_LABELS];
+};
+
 /* `host` must be lowercase without a trailing dot (policy_decide does that). */
+void domain_key_init(struct domain_key *key, const char *host);
+bool domain_set_match_key(const struct domain_set *set, const struct domain_key *key);
+
+/* The same for one lookup. */
 bool domain_set_match(const struct domain_set *set, const char *host);
 
 /* Patterns of each kind, for summaries. */

@@ -22,7 +22,18 @@ struct decide_ctx {
     const struct policy_flow *flow;
     const char *host; /* normalized, NULL when unknown or not known yet */
     bool early;       /* host and protocol are still to come */
+    bool key_ready;   /* `key` holds the host's suffixes */
+    struct domain_key *key; /* filled on the first domain condition (2 KiB: not zeroed) */
 };
+
+static const struct domain_key *host_key(struct decide_ctx *c)
+{
+    if (!c->key_ready) {
+        domain_key_init(c->key, c->host);
+        c->key_ready = true;
+    }
+    return c->key;
+}
 
 static enum tri tri_of(bool b)
 {
@@ -61,7 +72,7 @@ static bool dst_in_set(struct decide_ctx *c, size_t set)
 
 static bool host_in_set(struct decide_ctx *c, size_t set)
 {
-    return domain_set_match(c->p->sets[set].domains, c->host);
+    return domain_set_match_key(c->p->sets[set].domains, host_key(c));
 }
 
 static const char *country_of_dst(struct decide_ctx *c)
@@ -109,7 +120,7 @@ static enum tri eval_cond(struct decide_ctx *c, const struct cond *k)
     case COND_DOMAINS:
         if (c->early)
             return MAYBE;
-        return tri_of(c->host && domain_set_match(k->u.domains, c->host));
+        return tri_of(c->host && domain_set_match_key(k->u.domains, host_key(c)));
     case COND_DOMAIN_SET:
         if (c->early)
             return MAYBE;
@@ -189,13 +200,14 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
         host[len] = '\0';
         h = len ? host : NULL;
     }
-    struct decide_ctx c = {(struct policy *)policy, flow, h, false};
+    struct domain_key key;
+    struct decide_ctx c = {.p = (struct policy *)policy, .flow = flow, .host = h, .key = &key};
     run_rules(&c, decision);
 }
 
 bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
                          struct policy_decision *decision)
 {
-    struct decide_ctx c = {(struct policy *)policy, flow, NULL, true};
+    struct decide_ctx c = {.p = (struct policy *)policy, .flow = flow, .early = true};
     return run_rules(&c, decision);
 }

@@ -252,6 +252,30 @@ static const struct cond_key cond_keys[] = {
 };
 #define N_COND_KEYS (sizeof(cond_keys) / sizeof(cond_keys[0]))
 
+/* Rough cost of evaluating a condition kind: comparisons, then lookups. */
+static int cond_cost(enum cond_kind kind)
+{
+    static const int cost[] = {
+        [COND_NETWORK] = 0, [COND_INBOUND] = 1,    [COND_SRC_PORT] = 0, [COND_DST_PORT] = 0,
+        [COND_PROTOCOL] = 0, [COND_SRC] = 2,       [COND_DST] = 2,      [COND_DOMAINS] = 3,
+        [COND_DOMAIN_SET] = 3, [COND_SRC_SET] = 4, [COND_DST_SET] = 4,  [COND_GEOIP] = 5,
+        [COND_NOT] = 6,      [COND_ANY] = 6,
+    };
+    return cost[kind];
+}
+
+/* Stable insertion sort by cost: equal costs keep the file's order. */
+static void sort_by_cost(struct cond *conds, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct cond c = conds[i];
+        size_t j = i;
+        for (; j > 0 && cond_cost(conds[j - 1].kind) > cond_cost(c.kind); j--)
+            conds[j] = conds[j - 1];
+        conds[j] = c;
+    }
+}
+
 /* A map of conditions (and, for a rule, `action`, which the caller reads). */
 static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *out,
                           const char *what, bool allow_action)
@@ -298,6 +322,8 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
     }
     if (out->n == 0 && !allow_action)
         return yaml_fail(c, node, "%s needs at least one condition", what);
+    /* All must hold, so the order is free: cheap tests first, to fail fast. */
+    sort_by_cost(out->conds, out->n);
     return 0;
 }
 
