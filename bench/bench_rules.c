@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     printf("geoip: %s\n", geo_kind);
     printf("load time: %.3f s\n", load_s);
     printf("memory: %.1f MiB allocated, %.1f MiB RSS growth\n",
-           (double)(m1.uordblks - m0.uordblks) / 1048576.0, (double)(rss1 - rss0) / 1024.0);
+           (double)((m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd)) / 1048576.0, (double)(rss1 - rss0) / 1024.0);
     printf("ip-only decisions: %.2f M/s (one core)\n", ip_rate / 1e6);
     printf("host-name decisions: %.2f M/s (one core)\n", host_rate / 1e6);
     policy_unref(p);
