@@ -86,6 +86,7 @@ void policy_destroy(struct policy *p)
     for (size_t i = 0; i < p->n_strings; i++)
         free(p->strings[i]);
     free(p->strings);
+    policy_index_free(p);
     free(p->memo_generation);
     free(p->memo_value);
     free(p->path);

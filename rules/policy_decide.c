@@ -173,13 +173,24 @@ static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
         p->country_generation = 0;
         p->generation = 1;
     }
-    for (size_t i = 0; i < p->n_rules; i++) {
-        enum tri t = eval_clause(c, &p->rules[i].when);
-        if (t == MAYBE)
-            return false;
-        if (t == YES) {
-            *d = (struct policy_decision){p->rules[i].outbound, (unsigned)i + 1, p->rules[i].line};
-            return true;
+    uint64_t candidates[POLICY_INDEX_MAX_WORDS];
+    bool indexed = p->index_words > 0;
+    if (indexed)
+        policy_index_candidates(p, c->flow, c->host != NULL, c->early, candidates);
+    for (size_t w = 0; w < (p->n_rules + 63) / 64; w++) {
+        uint64_t bits = indexed ? candidates[w] : ~0ull;
+        while (bits) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (i >= p->n_rules)
+                break;
+            enum tri t = eval_clause(c, &p->rules[i].when);
+            if (t == MAYBE)
+                return false;
+            if (t == YES) {
+                *d = (struct policy_decision){p->rules[i].outbound, (unsigned)i + 1, p->rules[i].line};
+                return true;
+            }
         }
     }
     *d = (struct policy_decision){p->default_outbound, 0, 0};

@@ -108,6 +108,13 @@ struct policy {
     char **strings; /* every string the structures above point to */
     size_t n_strings;
 
+    /* Candidate index (policy_index.c): bitsets of rules, `index_words` words each. */
+    size_t index_words;
+    uint64_t *index_port;     /* per destination port */
+    uint64_t *index_network;  /* [0] tcp, [1] udp */
+    uint64_t *index_hostless; /* rules that can hold without a host name */
+    uint64_t *index_protocol; /* per sniff_protocol */
+
     /* Per-decision memo: set lookups and the GeoIP country are computed at
      * most once per decision. `generation` changes every decision, so the
      * memo never needs clearing. Mutated by const decisions: one thread. */
@@ -124,6 +131,17 @@ char *policy_keep_string(struct policy *p, const char *s);
 
 /* Frees everything, whatever state loading left it in. */
 void policy_destroy(struct policy *p);
+
+/* Up to 1024 rules are indexed (the port table then takes 8 MiB). */
+#define POLICY_INDEX_MAX_WORDS 16
+
+/* Builds / frees the candidate index; build returns -1 when out of memory. */
+int policy_index_build(struct policy *p);
+void policy_index_free(struct policy *p);
+
+/* Writes into `out` (index_words words) the rules that can still hold for `f`. */
+void policy_index_candidates(const struct policy *p, const struct policy_flow *f, bool has_host,
+                             bool early, uint64_t *out);
 
 /* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 struct load_ctx;

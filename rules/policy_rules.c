@@ -402,5 +402,7 @@ int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *defau
         if (compile_rule(c, yaml_node(c, rules->data.sequence.items.start[i]), &p->rules[i]) < 0)
             return -1;
     }
+    if (policy_index_build(p) < 0)
+        return yaml_fail(c, rules, "out of memory");
     return 0;
 }

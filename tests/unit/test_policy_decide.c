@@ -239,6 +239,44 @@ static void reference_counting_keeps_a_policy_alive(void **state)
     policy_unref(q);
 }
 
+/* The candidate index (up to 1024 rules) and the plain walk beyond agree on first match. */
+static void many_rules_keep_first_match(void **state)
+{
+    (void)state;
+    for (int total = 100; total <= 1100; total += 1000) {
+        size_t cap = (size_t)total * 64 + 64;
+        char *yaml = malloc(cap), error[POLICY_ERROR_MAX];
+        size_t n = (size_t)sprintf(yaml, "rules:\n");
+        for (int i = 0; i < total - 2; i++)
+            n += (size_t)sprintf(yaml + n, "  - {dst_port: %d, network: udp, action: drop}\n", 1000 + i);
+        n += (size_t)sprintf(yaml + n, "  - {domain_suffix: example.com, dst_port: \"5000-6000\", action: drop}\n");
+        sprintf(yaml + n, "  - {dst_port: [1010, 5500], action: direct}\ndefault: drop\n");
+        struct policy *q = fixture_policy(yaml, error);
+        free(yaml);
+        if (!q)
+            fail_msg("%s", error);
+        struct policy_flow f = {.network = POLICY_TCP};
+        struct policy_decision d;
+        assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+        assert_true(flow_addr_parse(&f.dst, "192.0.2.9:1010"));
+        policy_decide(q, &f, &d);
+        assert_int_equal(d.rule, (unsigned)total); /* the UDP rule for 1010 cannot hold for TCP */
+        f.network = POLICY_UDP;
+        policy_decide(q, &f, &d);
+        assert_int_equal(d.rule, 11);
+        f.network = POLICY_TCP;
+        f.dst.port = 5500;
+        f.host = "www.example.com";
+        policy_decide(q, &f, &d);
+        assert_int_equal(d.rule, (unsigned)total - 1);
+        f.host = NULL;
+        assert_false(policy_decide_early(q, &f, &d)); /* the name rule is still open */
+        policy_decide(q, &f, &d);
+        assert_int_equal(d.rule, (unsigned)total);
+        policy_unref(q);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +287,7 @@ int main(void)
         cmocka_unit_test(geoip_protocol_any_not),
         cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
         cmocka_unit_test(reference_counting_keeps_a_policy_alive),
+        cmocka_unit_test(many_rules_keep_first_match),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
