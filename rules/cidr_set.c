@@ -23,9 +23,13 @@ struct range6 {
     struct u128 lo, hi;
 };
 
+/* IPv4 sets larger than this get a table by the address's top 16 bits. */
+#define BUCKET_MIN_RANGES 256
+
 struct cidr_set {
     struct range4 *v4;
     size_t n4, cap4;
+    uint32_t *bucket4; /* [h]: first range whose lo >> 16 >= h; 65537 entries */
     struct range6 *v6;
     size_t n6, cap6;
     size_t added;
@@ -41,6 +45,7 @@ void cidr_set_free(struct cidr_set *set)
     if (!set)
         return;
     free(set->v4);
+    free(set->bucket4);
     free(set->v6);
     free(set);
 }
@@ -181,6 +186,18 @@ int cidr_set_freeze(struct cidr_set *set)
         }
     }
     set->n4 = out;
+    if (set->n4 >= BUCKET_MIN_RANGES) {
+        free(set->bucket4);
+        set->bucket4 = malloc(65537 * sizeof(*set->bucket4));
+        if (!set->bucket4)
+            return -1;
+        size_t r = 0;
+        for (uint32_t h = 0; h <= 65536; h++) {
+            while (r < set->n4 && (set->v4[r].lo >> 16) < h)
+                r++;
+            set->bucket4[h] = (uint32_t)r;
+        }
+    }
 
     out = 0;
     if (set->n6)
@@ -202,8 +219,14 @@ bool cidr_set_contains(const struct cidr_set *set, const struct flow_addr *addr)
     if (addr->family == AF_INET) {
         uint32_t a = (uint32_t)addr->ip[0] << 24 | (uint32_t)addr->ip[1] << 16 |
                      (uint32_t)addr->ip[2] << 8 | addr->ip[3];
-        /* Last range whose lo <= a. */
+        /* Last range whose lo <= a: among those starting in a's /16, else the one before. */
         size_t lo = 0, hi = set->n4;
+        if (set->bucket4) {
+            lo = set->bucket4[a >> 16];
+            hi = set->bucket4[(a >> 16) + 1];
+            if (lo == hi || set->v4[lo].lo > a)
+                return lo > 0 && a <= set->v4[lo - 1].hi;
+        }
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
             if (set->v4[mid].lo <= a)

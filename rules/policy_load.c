@@ -453,7 +453,8 @@ static int load_set(struct load_ctx *c, yaml_node_t *name_node, yaml_node_t *nod
         }
         if (cidr_file && load_set_file(c, cidr_file, set, true) < 0)
             return -1;
-        cidr_set_freeze(set->cidr);
+        if (cidr_set_freeze(set->cidr) < 0)
+            return yaml_fail(c, node, "out of memory");
         return 0;
     }
     if (!(set->domains = domain_set_new()))

@@ -1,0 +1,126 @@
+/*
+ * test_cidr_set.c — CIDR sets against a brute-force reference: random
+ * prefix sets small and large (the large ones use the /16 bucket table),
+ * random addresses, and the edges (whole space, single addresses, adjacent
+ * and overlapping prefixes, host bits set, IPv6).
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rules/cidr_set.h"
+
+struct prefix {
+    uint32_t net, mask;
+};
+
+static bool reference(const struct prefix *p, size_t n, uint32_t a)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((a & p[i].mask) == p[i].net)
+            return true;
+    return false;
+}
+
+static bool contains4(const struct cidr_set *s, uint32_t a)
+{
+    struct flow_addr f = {.family = AF_INET};
+    uint32_t be = htonl(a);
+    memcpy(f.ip, &be, 4);
+    return cidr_set_contains(s, &f);
+}
+
+static void random_sets_match_the_reference(void **state)
+{
+    (void)state;
+    srand(11);
+    for (size_t n = 10; n <= 5000; n *= 7) { /* 10, 70, 490, 3430: both sides of the bucket table */
+        struct prefix *p = calloc(n, sizeof(*p));
+        struct cidr_set *s = cidr_set_new();
+        const char *why;
+        for (size_t i = 0; i < n; i++) {
+            unsigned bits = 8 + (unsigned)rand() % 25;
+            uint32_t a = (uint32_t)rand() << 1 ^ (uint32_t)rand();
+            p[i].mask = bits ? ~0u << (32 - bits) : 0;
+            p[i].net = a & p[i].mask;
+            char text[32];
+            uint32_t be = htonl(a); /* host bits set on purpose: they are masked off */
+            inet_ntop(AF_INET, &be, text, sizeof(text));
+            snprintf(text + strlen(text), 8, "/%u", bits);
+            assert_int_equal(cidr_set_add(s, text, &why), 0);
+        }
+        assert_int_equal(cidr_set_freeze(s), 0);
+        for (int k = 0; k < 20000; k++) {
+            uint32_t a = k % 2 ? p[(size_t)rand() % n].net + (uint32_t)(rand() % 300)
+                               : (uint32_t)rand() << 1 ^ (uint32_t)rand();
+            if (contains4(s, a) != reference(p, n, a))
+                fail_msg("set of %zu: address %08x", n, a);
+        }
+        cidr_set_free(s);
+        free(p);
+    }
+}
+
+static void edges(void **state)
+{
+    (void)state;
+    const char *why;
+    struct cidr_set *s = cidr_set_new();
+    assert_int_equal(cidr_set_add(s, "10.0.0.0/9", &why), 0);
+    assert_int_equal(cidr_set_add(s, "10.128.0.0/9", &why), 0); /* adjacent: merged */
+    assert_int_equal(cidr_set_add(s, "255.255.255.255", &why), 0);
+    assert_int_equal(cidr_set_add(s, "2001:db8::/32", &why), 0);
+    assert_int_equal(cidr_set_add(s, "2001:db8:ffff::/48", &why), 0); /* inside: merged */
+    assert_int_equal(cidr_set_add(s, "::/128", &why), 0);
+    assert_int_equal(cidr_set_add(s, "1.2.3.4/33", &why), -1);
+    assert_int_equal(cidr_set_add(s, "2001:db8::/129", &why), -1);
+    assert_int_equal(cidr_set_add(s, "nonsense", &why), -1);
+    assert_int_equal(cidr_set_add(s, "1.2.3.4/", &why), -1);
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_true(contains4(s, 0x0a000000));
+    assert_true(contains4(s, 0x0affffff));
+    assert_false(contains4(s, 0x0b000000));
+    assert_false(contains4(s, 0x09ffffff));
+    assert_true(contains4(s, 0xffffffff));
+    struct flow_addr a;
+    assert_true(flow_addr_parse_ip(&a, "2001:db8:1234::1"));
+    assert_true(cidr_set_contains(s, &a));
+    assert_true(flow_addr_parse_ip(&a, "2001:db9::"));
+    assert_false(cidr_set_contains(s, &a));
+    assert_true(flow_addr_parse_ip(&a, "::"));
+    assert_true(cidr_set_contains(s, &a));
+    assert_true(flow_addr_parse_ip(&a, "::ffff:10.1.1.1")); /* mapped: seen as IPv4 */
+    assert_true(cidr_set_contains(s, &a));
+    assert_int_equal(cidr_set_count(s), 6);
+    cidr_set_free(s);
+
+    s = cidr_set_new();
+    assert_int_equal(cidr_set_add(s, "0.0.0.0/0", &why), 0);
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_true(contains4(s, 0));
+    assert_true(contains4(s, 0xffffffff));
+    assert_true(flow_addr_parse_ip(&a, "2001:db8::1"));
+    assert_false(cidr_set_contains(s, &a));
+    cidr_set_free(s);
+
+    s = cidr_set_new(); /* empty */
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_false(contains4(s, 0x01020304));
+    cidr_set_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(random_sets_match_the_reference),
+        cmocka_unit_test(edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
