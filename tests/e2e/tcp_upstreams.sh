@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# tcp_upstreams.sh — intercepted TCP sent through real upstream proxies and
+# switchyard's explicit-proxy inbounds, end to end:
+#   - redirect inbound; by SNI / Host to dante-server (SOCKS5, without and
+#     with username/password), to tinyproxy (HTTP CONNECT), direct and drop;
+#     nginx's access log shows which address reached the origin;
+#   - send_hostname: the upstream resolves the name itself;
+#   - a wrong password, a SOCKS5 "not allowed" reply and an upstream that is
+#     down each end only their own flow;
+#   - http and socks5 inbounds (curl -x, --socks5, --socks5-hostname, with
+#     and without credentials) going through the same policy.
+# The proxies run on the router with their own outgoing addresses, so the
+# origin's log tells them apart: 198.51.100.1 switchyard direct,
+# .2 dante, .3 tinyproxy, .4 dante with authentication.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+user=sytest$$
+pass=pw$$
+hosts_dir=
+cleanup() {
+    e2e_cleanup
+    userdel "$user" 2>/dev/null
+    [ -n "$hosts_dir" ] && rm -rf "$hosts_dir"
+}
+trap cleanup EXIT
+e2e_need_switchyard
+
+gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
+for a in 2 3 4; do ip -n "$NS_R" addr add 198.51.100.$a/24 dev r1; done
+ip -n "$NS_O" addr add 198.51.100.11/24 dev o0
+start_nginx "$NS_O" 198.51.100.10 198.51.100.11 || not_ok "nginx started"
+# Names the router's processes (switchyard, dante) resolve: /etc/netns/NS/hosts
+# is what `ip netns exec` shows them as /etc/hosts.
+hosts_dir=/etc/netns/$NS_R
+mkdir -p "$hosts_dir"
+printf '198.51.100.10 names.example plain.example tiny.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
+
+useradd -M -s /usr/sbin/nologin "$user" && echo "$user:$pass" | chpasswd || not_ok "test user created"
+
+danted_conf() { # danted_conf ADDR PORT METHOD FILE
+    cat >"$4" <<CONF
+logoutput: $E2E_TMP/danted-$2.log
+internal: $1 port = $2
+external: $1
+clientmethod: none
+socksmethod: $3
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
+socks block { from: 0.0.0.0/0 to: 198.51.100.11/32 log: error }
+socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 log: connect error }
+CONF
+}
+danted_conf 198.51.100.2 1080 none "$E2E_TMP/danted.conf"
+danted_conf 198.51.100.4 1081 username "$E2E_TMP/danted-auth.conf"
+bg "$NS_R" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf" -p "$E2E_TMP/danted.pid" -N 1
+DANTE_PID=$REPLY
+bg "$NS_R" "$E2E_TMP/danted-auth.out" danted -f "$E2E_TMP/danted-auth.conf" -p "$E2E_TMP/danted-auth.pid" -N 1
+cat >"$E2E_TMP/tinyproxy.conf" <<CONF
+User nobody
+Group nogroup
+Port 3128
+Listen 198.51.100.3
+Bind 198.51.100.3
+Timeout 30
+MaxClients 50
+Allow 198.51.100.0/24
+Allow 192.0.2.0/24
+ConnectPort 443
+ConnectPort 80
+CONF
+bg "$NS_R" "$E2E_TMP/tinyproxy.out" tinyproxy -d -c "$E2E_TMP/tinyproxy.conf"
+wait_tcp "$NS_R" 198.51.100.2 1080 && wait_tcp "$NS_R" 198.51.100.4 1081 && wait_tcp "$NS_R" 198.51.100.3 3128 ||
+    not_ok "upstream proxies listening"
+
+cat >"$E2E_TMP/policy.yaml" <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+inbounds:
+  - {name: redir, type: redirect, listen: "0.0.0.0:12345"}
+  - {name: http-in, type: http, listen: "192.0.2.1:8080"}
+  - {name: socks-in, type: socks5, listen: "192.0.2.1:1081"}
+  - {name: socks-auth-in, type: socks5, listen: "192.0.2.1:1082", username: alice, password: s3cret}
+outbounds:
+  - {name: dante, type: socks5, server: "198.51.100.2:1080"}
+  - {name: dante-names, type: socks5, server: "198.51.100.2:1080", send_hostname: true}
+  - {name: dante-auth, type: socks5, server: "198.51.100.4:1081", username: $user, password: $pass}
+  - {name: dante-badpw, type: socks5, server: "198.51.100.4:1081", username: $user, password: wrong}
+  - {name: tiny, type: http, server: "198.51.100.3:3128"}
+rules:
+  - {domain: socks.example, action: dante}
+  - {domain: names.example, action: dante-names}
+  - {domain: auth.example, action: dante-auth}
+  - {domain: badpw.example, action: dante-badpw}
+  - {domain: [tiny.example, tiny2.example], action: tiny}
+  - {domain: deny.example, action: dante}
+  - {domain: drop.example, action: drop}
+default: direct
+YAML
+start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard started"
+apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall applied"
+
+# fetch NAME SCHEME [ADDR]: curl from the client, the name pinned to ADDR; prints the body.
+fetch() {
+    local port=443; [ "$2" = http ] && port=80
+    in_client curl -sk --max-time 8 --resolve "$1:$port:${3:-198.51.100.10}" "$2://$1/" 2>/dev/null
+}
+# came_from HOST ADDR: nginx logged a request for HOST from ADDR.
+came_from() { grep -q "^$2 $1 " "$E2E_TMP/nginx-access.log"; }
+body="hello from origin"
+
+check "direct: https answered" test "$(fetch direct.example https)" = "$body"
+check "direct: the origin saw switchyard (198.51.100.1)" came_from direct.example 198.51.100.1
+check "socks5: https through dante" test "$(fetch socks.example https)" = "$body"
+check "socks5: the origin saw dante (198.51.100.2)" came_from socks.example 198.51.100.2
+check "socks5: plain http by Host through dante" test "$(fetch socks.example http)" = "$body"
+check "socks5 + username/password: https through dante" test "$(fetch auth.example https)" = "$body"
+check "socks5 + auth: the origin saw the authenticating dante (.4)" came_from auth.example 198.51.100.4
+check "http CONNECT: https through tinyproxy" test "$(fetch tiny.example https)" = "$body"
+check "http CONNECT: the origin saw tinyproxy (.3)" came_from tiny.example 198.51.100.3
+check "http CONNECT: plain http through tinyproxy" test "$(fetch tiny.example http)" = "$body"
+# The client's address for names.example goes nowhere; dante resolves the name itself.
+check "send_hostname: dante connects by name (the client's address is unreachable)" \
+    test "$(fetch names.example https 198.51.100.99)" = "$body"
+check "send_hostname: the origin saw dante ask for names.example" came_from names.example 198.51.100.2
+check "drop: no answer" test -z "$(fetch drop.example https)"
+check "drop: the origin never saw it" sh -c "! grep -q drop.example $E2E_TMP/nginx-access.log"
+
+check "a wrong password fails that flow" test -z "$(fetch badpw.example https)"
+check "... logged as rejected" wait_file_grep "$E2E_TMP/switchyard.log" "authentication rejected" 5
+check "... and the next flow works" test "$(fetch auth.example https)" = "$body"
+check "a SOCKS5 'not allowed' reply fails that flow" test -z "$(fetch deny.example https 198.51.100.11)"
+check "... logged with the reply's meaning" wait_file_grep "$E2E_TMP/switchyard.log" "not allowed by ruleset" 5
+check "... and the next flow works" test "$(fetch socks.example https)" = "$body"
+
+# The explicit-proxy inbounds: the client names the host; the same rules apply.
+px() { in_client curl -sk --max-time 8 "$@" 2>/dev/null; }
+check "http inbound: absolute-form request, direct" test "$(px -x http://192.0.2.1:8080 http://plain.example/)" = "$body"
+check "http inbound: CONNECT, through tinyproxy by name" \
+    test "$(px -x http://192.0.2.1:8080 https://tiny.example/)" = "$body"
+check "http inbound: a dropped host gets 403" \
+    test "$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 -x http://192.0.2.1:8080 http://drop.example/)" = 403
+check "socks5 inbound: --socks5-hostname, direct" test "$(px --socks5-hostname 192.0.2.1:1081 http://plain.example/)" = "$body"
+check "socks5 inbound: --socks5 by address, direct" test "$(px --socks5 192.0.2.1:1081 http://198.51.100.10/)" = "$body"
+check "socks5 inbound: a dropped host fails" sh -c "! timeout 20 ip netns exec $NS_C curl -s --max-time 8 --socks5-hostname 192.0.2.1:1081 http://drop.example/ >/dev/null 2>&1"
+check "socks5 inbound with credentials: the right ones pass" \
+    test "$(px --socks5-hostname alice:s3cret@192.0.2.1:1082 http://plain.example/)" = "$body"
+check "socks5 inbound with credentials: wrong ones are refused" \
+    test -z "$(px --socks5-hostname alice:nope@192.0.2.1:1082 http://plain.example/)"
+
+stop_pid "$DANTE_PID"
+check "upstream down: that flow fails" test -z "$(fetch socks.example https)"
+check "... and a direct flow still works" test "$(fetch direct.example https)" = "$body"
+check "switchyard is still running" kill -0 "$SWITCHYARD_PID"
+e2e_finish
