@@ -11,16 +11,17 @@
  * ends, closing it tears the association down. Fragmented datagrams
  * (FRAG != 0) are dropped: this relay never reassembles.
  *
- * The byte layouts live in the small socks5_* helpers below, separate from
- * the state machine, so they can move to a shared SOCKS5 codec.
+ * The byte layouts come from the shared SOCKS5 codec (engine/proto_socks5.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "engine/proto_socks5.h"
 #include "engine/udp_session.h"
 #include "engine/udp_socket.h"
 
@@ -34,67 +35,6 @@ struct socks5_udp {
     uint8_t in[300];
     size_t have;
 };
-
-/* --- RFC 1928 layouts ----------------------------------------------------------- */
-
-/* Writes ATYP, address and port for `a` (or the name `host`); returns the length. */
-static size_t socks5_put_addr(uint8_t *p, const struct flow_addr *a, const char *host)
-{
-    size_t n = 0;
-    if (host) {
-        size_t len = strlen(host);
-        p[n++] = 3;
-        p[n++] = (uint8_t)len;
-        memcpy(p + n, host, len);
-        n += len;
-    } else if (a->family == AF_INET) {
-        p[n++] = 1;
-        memcpy(p + n, a->ip, 4);
-        n += 4;
-    } else {
-        p[n++] = 4;
-        memcpy(p + n, a->ip, 16);
-        n += 16;
-    }
-    p[n++] = (uint8_t)(a->port >> 8);
-    p[n++] = (uint8_t)a->port;
-    return n;
-}
-
-/*
- * Reads ATYP, address and port at `p` (`len` bytes). Returns the bytes used,
- * 0 when more are needed, -1 when malformed. A domain name yields family 0.
- */
-static int socks5_get_addr(const uint8_t *p, size_t len, struct flow_addr *a)
-{
-    memset(a, 0, sizeof(*a));
-    if (len < 1)
-        return 0;
-    size_t alen;
-    switch (p[0]) {
-    case 1:
-        alen = 4;
-        break;
-    case 4:
-        alen = 16;
-        break;
-    case 3:
-        if (len < 2)
-            return 0;
-        alen = 1 + (size_t)p[1];
-        break;
-    default:
-        return -1;
-    }
-    if (len < 1 + alen + 2)
-        return 0;
-    if (p[0] != 3) {
-        a->family = p[0] == 1 ? AF_INET : AF_INET6;
-        memcpy(a->ip, p + 1, alen);
-    }
-    a->port = (uint16_t)(p[1 + alen] << 8 | p[2 + alen]);
-    return (int)(1 + alen + 2);
-}
 
 /* --- the control connection ----------------------------------------------------------- */
 
@@ -114,27 +54,19 @@ static bool send_associate(struct socks5_udp *c)
 {
     /* The address we will send from is not known before connect(): 0.0.0.0:0
      * asks the server to accept datagrams from the control connection's host. */
-    uint8_t req[32] = {5, 3, 0};
-    struct flow_addr any = {.family = c->s->dst.family};
-    size_t n = 3 + socks5_put_addr(req + 3, &any, NULL);
+    uint8_t req[SOCKS5_MSG_MAX];
+    struct socks5_addr any = {.ip = {.family = c->s->dst.family}};
     c->step = STEP_ASSOCIATE;
-    return send_all(c, req, n);
+    return send_all(c, req, socks5_build_request(req, SOCKS5_CMD_UDP_ASSOCIATE, &any));
 }
 
 static bool send_auth(struct socks5_udp *c)
 {
     const struct policy_outbound *o = c->s->decision.outbound;
-    uint8_t req[520];
-    size_t ul = strlen(o->username), pl = strlen(o->password ? o->password : "");
-    if (ul > 255 || pl > 255)
-        return false;
-    req[0] = 1;
-    req[1] = (uint8_t)ul;
-    memcpy(req + 2, o->username, ul);
-    req[2 + ul] = (uint8_t)pl;
-    memcpy(req + 3 + ul, o->password ? o->password : "", pl);
+    uint8_t req[SOCKS5_MSG_MAX];
+    size_t n = socks5_build_auth(req, o->username, o->password ? o->password : "");
     c->step = STEP_AUTH;
-    return send_all(c, req, 3 + ul + pl);
+    return n && send_all(c, req, n);
 }
 
 /* The server's answer to UDP ASSOCIATE is complete: connect to the relay. */
@@ -164,24 +96,29 @@ static void associated(struct socks5_udp *c, const struct flow_addr *bound)
 /* Consumes what the server sent on the control connection. */
 static void control_input(struct socks5_udp *c)
 {
-    struct flow_addr bound;
+    const struct policy_outbound *o = c->s->decision.outbound;
+    struct socks5_addr bound;
+    uint8_t reply;
+    bool ok;
     int used;
     switch (c->step) {
     case STEP_METHOD:
-        if (c->have < 2)
+        used = socks5_parse_method_choice(c->in, c->have, &reply);
+        if (used == SOCKS5_NEED_MORE)
             return;
-        if (c->in[0] != 5 || (c->in[1] != 0 && c->in[1] != 2)) {
+        if (used < 0 || !(reply == SOCKS5_METHOD_NONE || (reply == SOCKS5_METHOD_USERPASS && o->username))) {
             fail(c, "SOCKS5 server refused our authentication methods");
             return;
         }
         c->have = 0;
-        if (!(c->in[1] == 2 ? send_auth(c) : send_associate(c)))
+        if (!(reply == SOCKS5_METHOD_USERPASS ? send_auth(c) : send_associate(c)))
             fail(c, "SOCKS5 control connection write failed");
         return;
     case STEP_AUTH:
-        if (c->have < 2)
+        used = socks5_parse_auth_reply(c->in, c->have, &ok);
+        if (used == SOCKS5_NEED_MORE)
             return;
-        if (c->in[1] != 0) {
+        if (used < 0 || !ok) {
             fail(c, "SOCKS5 authentication failed");
             return;
         }
@@ -190,21 +127,20 @@ static void control_input(struct socks5_udp *c)
             fail(c, "SOCKS5 control connection write failed");
         return;
     case STEP_ASSOCIATE:
-        if (c->have < 4)
+        used = socks5_parse_reply(c->in, c->have, &reply, &bound);
+        if (used == SOCKS5_NEED_MORE)
             return;
-        if (c->in[0] != 5 || c->in[1] != 0) {
+        if (used > 0 && reply != SOCKS5_REP_SUCCEEDED) {
             fail(c, "SOCKS5 server refused UDP ASSOCIATE");
             return;
         }
-        used = socks5_get_addr(c->in + 3, c->have - 3, &bound);
-        if (used == 0)
-            return;
-        if (used < 0 || bound.family == 0) {
+        if (used < 0 || bound.ip.family == 0) {
             fail(c, "malformed SOCKS5 UDP ASSOCIATE reply");
             return;
         }
         c->have = 0;
-        associated(c, &bound);
+        bound.ip.port = bound.port;
+        associated(c, &bound.ip);
         return;
     case STEP_CONNECT:
     case STEP_RELAYING:
@@ -224,14 +160,8 @@ static void control_cb(struct ev_loop *loop, ev_io *w, int revents)
             fail(c, "cannot connect to the SOCKS5 server");
             return;
         }
-        const struct policy_outbound *o = c->s->decision.outbound;
-        uint8_t hello[4] = {5, 1, 0};
-        size_t n = 3;
-        if (o->username) {
-            hello[1] = 2;
-            hello[3] = 2;
-            n = 4;
-        }
+        uint8_t hello[SOCKS5_MSG_MAX];
+        size_t n = socks5_build_greeting(hello, c->s->decision.outbound->username != NULL);
         ev_io_stop(loop, w);
         ev_io_set(w, c->tcp, EV_READ);
         ev_io_start(loop, w);
@@ -264,16 +194,14 @@ static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
         ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
         if (n < 0)
             return;
-        struct flow_addr from;
-        int used = (size_t)n <= sizeof(buf) && n >= 4 && buf[0] == 0 && buf[1] == 0
-                       ? socks5_get_addr(buf + 3, (size_t)n - 3, &from)
-                       : -1;
-        /* FRAG != 0: a fragment of a larger datagram; never reassembled. */
-        if (used <= 0 || buf[2] != 0) {
+        struct socks5_addr from;
+        size_t off;
+        /* Malformed, or FRAG != 0 (a fragment of a larger datagram): never reassembled. */
+        if ((size_t)n > sizeof(buf) || socks5_udp_unwrap(buf, (size_t)n, &from, &off) < 0) {
             udp_session_dropped(s);
             continue;
         }
-        udp_session_from_origin(s, buf + 3 + used, (size_t)n - 3 - (size_t)used);
+        udp_session_from_origin(s, buf + off, (size_t)n - off);
     }
 }
 
@@ -304,13 +232,15 @@ static int socks5_open(struct udp_session *s)
 
 static int socks5_send(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    static uint8_t out[UDP_RECV_BUF + 300];
+    static uint8_t out[UDP_RECV_BUF + SOCKS5_UDP_HEADER_MAX];
     const struct policy_outbound *o = s->decision.outbound;
-    const char *host = o->send_hostname && s->sniffed.host[0] ? s->sniffed.host : NULL;
-    out[0] = out[1] = out[2] = 0; /* RSV, FRAG 0 */
-    size_t h = 3 + socks5_put_addr(out + 3, &s->dst, host);
-    memcpy(out + h, buf, len);
-    if (send(s->fd, out, h + len, 0) < 0)
+    struct socks5_addr dst = {.ip = s->dst, .port = s->dst.port};
+    if (o->send_hostname && s->sniffed.host[0])
+        snprintf(dst.name, sizeof(dst.name), "%s", s->sniffed.host);
+    size_t n = socks5_udp_wrap(out, sizeof(out), &dst, buf, len);
+    if (!n)
+        return -EMSGSIZE;
+    if (send(s->fd, out, n, 0) < 0)
         return -errno;
     return 0;
 }

@@ -1,24 +1,10 @@
-/*
- * fuzz_sniff_http.c — the stream classifier over arbitrary bytes with only the
- * http sniffer enabled, at the whole input and at a cut, as bytes arrive.
- */
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#include "rules/sniff.h"
+/* fuzz_sniff_http.c — the HTTP stream sniffer over arbitrary bytes (tests/fuzz/fuzz_stream.h). */
+#include "tests/fuzz/fuzz_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const unsigned protocols = SNIFF_PROTO_BIT(SNIFF_PROTO_HTTP);
-    struct sniff_result r;
-    for (size_t cut = size / 2; cut <= size; cut += size / 2 + 1) {
-        sniff_stream(data, cut, protocols, &r);
-        if (strlen(r.host) >= SNIFF_HOST_MAX)
-            __builtin_trap();
-    }
-    sniff_stream(data, size, SNIFF_PROTO_ALL, &r);
+    fuzz_stream(data, size, SNIFF_PROTO_HTTP);
     return 0;
 }
