@@ -135,7 +135,9 @@ enum sniff_status sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *d
             s->decided = true;
         }
     }
-    if (!s->decided && !s->quic && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_DNS)) &&
+    /* Not QUIC after all (a DNS query whose random ID starts with two set bits
+     * looks like a long header at first glance): try DNS too. */
+    if (!s->decided && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_DNS)) &&
         sniff_dns_message(data, len, s->result.host) == SNIFF_V_FOUND) {
         s->result.protocol = SNIFF_PROTO_DNS;
         s->decided = true;

@@ -54,6 +54,14 @@ static void not_queries_and_bad_names(void **state)
     n += 21;
     udp_datagram(q, n, SNIFF_PROTO_DNS, "www.example.com");
 
+    /* An ID whose first byte has its two top bits set looks like a QUIC long
+     * header at first glance; it is still a DNS query. */
+    for (unsigned id = 0; id < 256; id++) {
+        q[0] = (uint8_t)id;
+        udp_datagram(q, n, SNIFF_PROTO_DNS, "www.example.com");
+    }
+    q[0] = 0x12;
+
     uint8_t resp[64];
     memcpy(resp, q, n);
     resp[2] |= 0x80; /* a response */
