@@ -5,6 +5,7 @@
 #   switchyard  redirect inbound, direct outbound (splice relay)
 #   redsocks    redirect to redsocks, which needs a proxy: dante (SOCKS5) on
 #               the router, so two user-space hops instead of one
+#   v2ray       dokodemo-door with followRedirect (REDIRECT), freedom outbound
 # Measures: iperf3 throughput (upload and download, one stream, 5 s),
 # connection rate with wrk (keep-alive off: one connection per request) to an
 # nginx origin, and switchyard's memory with IDLE idle flows (default
@@ -56,6 +57,13 @@ client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
 socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect }
 CONF
 
+cat >"$E2E_TMP/v2ray.json" <<JSON
+{"log": {"loglevel": "none"},
+ "inbounds": [{"port": 12347, "listen": "0.0.0.0", "protocol": "dokodemo-door",
+               "settings": {"network": "tcp", "followRedirect": true}}],
+ "outbounds": [{"protocol": "freedom", "settings": {}}]}
+JSON
+
 steer() { # steer PORT: REDIRECT TCP from the client to PORT; steer off: none
     ip netns exec "$NS_R" nft delete table inet bench 2>/dev/null
     [ "$1" = off ] && return 0
@@ -78,6 +86,9 @@ start_contender() {
         bg "$NS_R" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf"; DPID=$REPLY
         bg "$NS_R" "$E2E_TMP/redsocks.log" redsocks -c "$E2E_TMP/redsocks.conf"; CPID=$REPLY
         wait_tcp "$NS_R" 127.0.0.1 1080; wait_tcp "$NS_R" 0.0.0.0 12346; steer 12346 ;;
+    v2ray)
+        bg "$NS_R" "$E2E_TMP/v2ray.log" v2ray -config "$E2E_TMP/v2ray.json"; CPID=$REPLY
+        wait_tcp "$NS_R" 0.0.0.0 12347; steer 12347 ;;
     esac
 }
 stop_contender() {
@@ -97,7 +108,7 @@ rate() { # connections per second with wrk, a new connection per request
 }
 
 declare -A UP DOWN CPS
-for c in none switchyard redsocks; do
+for c in none switchyard redsocks v2ray; do
     start_contender $c
     UP[$c]=$(gbps); DOWN[$c]=$(gbps -R); CPS[$c]=$(rate)
     stop_contender
@@ -134,13 +145,14 @@ stop_pid "$hold"
 stop_contender
 
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "$1" "$2"; }
-echo "| | no proxy | switchyard | redsocks + dante |"
-echo "|---|---:|---:|---:|"
-echo "| upload, Gbit/s (1 stream, ${SECS} s) | ${UP[none]} | ${UP[switchyard]} | ${UP[redsocks]} |"
-echo "| download, Gbit/s | ${DOWN[none]} | ${DOWN[switchyard]} | ${DOWN[redsocks]} |"
-echo "| new connections/s (wrk, Connection: close) | ${CPS[none]} | ${CPS[switchyard]} | ${CPS[redsocks]} |"
+echo "| | no proxy | switchyard | redsocks + dante | v2ray |"
+echo "|---|---:|---:|---:|---:|"
+echo "| upload, Gbit/s (1 stream, ${SECS} s) | ${UP[none]} | ${UP[switchyard]} | ${UP[redsocks]} | ${UP[v2ray]} |"
+echo "| download, Gbit/s | ${DOWN[none]} | ${DOWN[switchyard]} | ${DOWN[redsocks]} | ${DOWN[v2ray]} |"
+echo "| new connections/s (wrk, Connection: close) | ${CPS[none]} | ${CPS[switchyard]} | ${CPS[redsocks]} | ${CPS[v2ray]} |"
 echo
 echo "switchyard / no proxy: upload $(ratio "${UP[switchyard]}" "${UP[none]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[none]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[none]}")"
+echo "switchyard / v2ray: upload $(ratio "${UP[switchyard]}" "${UP[v2ray]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[v2ray]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[v2ray]}")"
 echo "switchyard / redsocks: upload $(ratio "${UP[switchyard]}" "${UP[redsocks]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[redsocks]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[redsocks]}")"
 echo
 echo "$IDLE idle flows ($flows established at the listener): switchyard RSS ${base} KiB before, ${with} KiB with them: $(( (with - base) * 1024 / IDLE )) bytes a flow"

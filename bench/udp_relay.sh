@@ -50,10 +50,23 @@ udp_bg "$NS_R" "$U_TMP/switchyard.log" ./switchyard run -c "$U_TMP/policy.yaml"
 sleep 0.5
 udp_tproxy_rules 12346
 r[sy,64]=$(pps 64); r[sy,1400]=$(pps 1400); r[sy,setup]=$(setups 3000)
+kill "${U_PIDS[-1]}"
 
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-echo "| | no proxy | switchyard | ratio |"
-echo "|---|---:|---:|---:|"
-echo "| datagrams/s, 64-byte payload (iperf3 -u -b 0, ${secs} s) | ${r[none,64]} | ${r[sy,64]} | $(ratio ${r[sy,64]} ${r[none,64]}) |"
-echo "| datagrams/s, 1400-byte payload | ${r[none,1400]} | ${r[sy,1400]} | $(ratio ${r[sy,1400]} ${r[none,1400]}) |"
-echo "| new sessions/s (one echoed datagram each) | ${r[none,setup]} | ${r[sy,setup]} | $(ratio ${r[sy,setup]} ${r[none,setup]}) |"
+cat >"$U_TMP/v2ray.json" <<JSON
+{"log": {"loglevel": "none"},
+ "inbounds": [{"port": 12348, "listen": "0.0.0.0", "protocol": "dokodemo-door",
+               "settings": {"network": "udp", "followRedirect": true},
+               "streamSettings": {"sockopt": {"tproxy": "tproxy"}}}],
+ "outbounds": [{"protocol": "freedom", "settings": {}}]}
+JSON
+udp_bg "$NS_R" "$U_TMP/v2ray.log" v2ray -config "$U_TMP/v2ray.json"
+sleep 1
+udp_tproxy_rules 12348
+r[v2,64]=$(pps 64); r[v2,1400]=$(pps 1400); r[v2,setup]=$(setups 3000)
+
+ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.2f}' if a and b and float(b) else '-')" "${1:-0}" "${2:-0}"; }
+echo "| | no proxy | switchyard | v2ray | switchyard / no proxy | switchyard / v2ray |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| datagrams/s, 64-byte payload (iperf3 -u -b 0, ${secs} s) | ${r[none,64]} | ${r[sy,64]} | ${r[v2,64]} | $(ratio ${r[sy,64]} ${r[none,64]}) | $(ratio ${r[sy,64]} ${r[v2,64]}) |"
+echo "| datagrams/s, 1400-byte payload | ${r[none,1400]} | ${r[sy,1400]} | ${r[v2,1400]} | $(ratio ${r[sy,1400]} ${r[none,1400]}) | $(ratio ${r[sy,1400]} ${r[v2,1400]}) |"
+echo "| new sessions/s (one echoed datagram each) | ${r[none,setup]} | ${r[sy,setup]} | ${r[v2,setup]} | $(ratio ${r[sy,setup]} ${r[none,setup]}) | $(ratio ${r[sy,setup]} ${r[v2,setup]}) |"
