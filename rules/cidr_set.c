@@ -138,7 +138,11 @@ int cidr_set_add(struct cidr_set *set, const char *text, const char **why)
         }
         char *end;
         unsigned long v = strtoul(p, &end, 10);
-        if (*end || v > max) {
+        if (*end) {
+            *why = "bad prefix length";
+            return -1;
+        }
+        if (v > max) {
             *why = family == AF_INET ? "prefix length must be 0-32" : "prefix length must be 0-128";
             return -1;
         }

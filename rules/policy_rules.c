@@ -23,6 +23,10 @@ struct cond_key {
 static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *out,
                           const char *what, bool allow_action);
 
+/* Limits that only a YAML alias loop or alias bomb reaches. */
+#define MAX_DEPTH 32
+#define MAX_CLAUSES 100000
+
 static int compile_network(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
     int n = yaml_values_count(c, v, key);
@@ -212,7 +216,12 @@ static int compile_protocol(struct load_ctx *c, yaml_node_t *v, struct cond *out
 
 static int compile_not(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    return compile_clause(c, v, &out->u.sub, key, false);
+    if (++c->depth > MAX_DEPTH)
+        return yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
+                         MAX_DEPTH);
+    int rc = compile_clause(c, v, &out->u.sub, key, false);
+    c->depth--;
+    return rc;
 }
 
 static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
@@ -220,6 +229,9 @@ static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, con
     if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
         return yaml_fail(c, v, "any must be a list of condition maps");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (++c->depth > MAX_DEPTH)
+        return yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
+                         MAX_DEPTH);
     if (!(out->u.any.c = calloc(n, sizeof(struct clause))))
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -228,6 +240,7 @@ static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, con
                            false) < 0)
             return -1;
     }
+    c->depth--;
     return 0;
 }
 
@@ -282,6 +295,9 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
 {
     if (node->type != YAML_MAPPING_NODE)
         return yaml_fail(c, node, "%s must be a map of conditions", what);
+    if (++c->clauses > MAX_CLAUSES)
+        return yaml_fail(c, node, "more than %d maps of conditions (aliases repeated too often?)",
+                         MAX_CLAUSES);
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     if (!(out->conds = calloc(n ? n : 1, sizeof(struct cond))))
         return yaml_fail(c, node, "out of memory");
@@ -348,13 +364,41 @@ static const struct policy_outbound *find_outbound(struct load_ctx *c, yaml_node
     return NULL;
 }
 
-/* The networks a rule can match: its network condition, else both. */
-static unsigned rule_networks(const struct policy_rule *r)
+/* The networks the inbounds carry; both when the file has none (check, match). */
+static unsigned inbound_networks(const struct policy *p)
 {
-    for (size_t i = 0; i < r->when.n; i++)
-        if (r->when.conds[i].kind == COND_NETWORK)
-            return r->when.conds[i].u.mask;
-    return POLICY_TCP | POLICY_UDP;
+    unsigned nets = 0;
+    for (size_t i = 0; i < p->n_inbounds; i++)
+        nets |= p->inbounds[i].networks;
+    return p->n_inbounds ? nets : POLICY_TCP | POLICY_UDP;
+}
+
+/*
+ * The networks a rule can match: its top-level network condition, narrowed
+ * to what the inbounds it names (or all inbounds) carry.
+ */
+static unsigned rule_networks(const struct policy *p, const struct policy_rule *r)
+{
+    unsigned nets = inbound_networks(p);
+    for (size_t i = 0; i < r->when.n; i++) {
+        const struct cond *k = &r->when.conds[i];
+        if (k->kind == COND_NETWORK)
+            nets &= k->u.mask;
+        if (k->kind == COND_INBOUND) {
+            unsigned via = 0;
+            for (size_t j = 0; j < k->u.inbound.n; j++)
+                for (size_t n = 0; n < p->n_inbounds; n++)
+                    if (p->inbounds[n].name == k->u.inbound.names[j])
+                        via |= p->inbounds[n].networks;
+            nets &= via;
+        }
+    }
+    return nets;
+}
+
+static bool udp_less_socks5(const struct policy_outbound *o)
+{
+    return o->type == OUTBOUND_SOCKS5 && !o->udp;
 }
 
 static int compile_rule(struct load_ctx *c, yaml_node_t *node, struct policy_rule *r)
@@ -372,26 +416,26 @@ static int compile_rule(struct load_ctx *c, yaml_node_t *node, struct policy_rul
     if (!(r->outbound = find_outbound(c, action)))
         return -1;
     const struct policy_outbound *o = r->outbound;
-    if (o->type == OUTBOUND_SOCKS5 && !o->udp) {
-        unsigned nets = rule_networks(r);
-        if (nets == POLICY_UDP)
-            return yaml_fail(c, action,
-                             "outbound '%s' does not carry UDP: add 'udp: true' to it or pick another",
-                             o->name);
-        yaml_warn(c, action, "UDP flows matching this rule are dropped: outbound '%s' has no 'udp: true'",
+    if (!udp_less_socks5(o))
+        return 0;
+    const struct cond *net = NULL;
+    for (size_t i = 0; i < r->when.n; i++)
+        if (r->when.conds[i].kind == COND_NETWORK)
+            net = &r->when.conds[i];
+    if (net && net->u.mask == POLICY_UDP)
+        return yaml_fail(c, action,
+                         "outbound '%s' does not carry UDP: add 'udp: true' to it or pick another",
+                         o->name);
+    if (rule_networks(c->p, r) & POLICY_UDP)
+        yaml_warn(c, action,
+                  "UDP flows matching this rule are dropped: outbound '%s' has no 'udp: true'",
                   o->name);
-    }
     return 0;
 }
 
-int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node)
+static int compile_rules(struct load_ctx *c, yaml_node_t *rules)
 {
     struct policy *p = c->p;
-    p->default_outbound = &p->outbounds[0];
-    if (default_node && !(p->default_outbound = find_outbound(c, default_node)))
-        return -1;
-    if (!rules)
-        return 0;
     if (rules->type != YAML_SEQUENCE_NODE)
         return yaml_fail(c, rules, "rules must be a list");
     size_t n = (size_t)(rules->data.sequence.items.top - rules->data.sequence.items.start);
@@ -404,5 +448,22 @@ int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *defau
     }
     if (policy_index_build(p) < 0)
         return yaml_fail(c, rules, "out of memory");
+    return 0;
+}
+
+int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node)
+{
+    struct policy *p = c->p;
+    p->default_outbound = &p->outbounds[0];
+    if (default_node && !(p->default_outbound = find_outbound(c, default_node)))
+        return -1;
+    if (rules && compile_rules(c, rules) < 0)
+        return -1;
+    /* Only inbounds that really carry UDP make this worth saying for the default. */
+    if (default_node && udp_less_socks5(p->default_outbound) && p->n_inbounds &&
+        (inbound_networks(p) & POLICY_UDP))
+        yaml_warn(c, default_node,
+                  "UDP flows no rule decides are dropped: outbound '%s' has no 'udp: true'",
+                  p->default_outbound->name);
     return 0;
 }

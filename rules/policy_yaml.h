@@ -21,6 +21,11 @@ struct load_ctx {
     yaml_document_t doc;
     struct policy *p;
     char *error; /* POLICY_ERROR_MAX bytes */
+    /* YAML aliases can make a map its own descendant, or share one map so
+     * often that the rules grow exponentially: nesting and the number of
+     * condition maps compiled are bounded (policy_rules.c). */
+    int depth;
+    size_t clauses;
 };
 
 /* Writes "FILE:LINE:COL: message" for `node` (or "FILE: message" when NULL); returns -1. */
