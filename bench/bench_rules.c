@@ -65,7 +65,9 @@ static size_t write_domains(const char *path, char names[][64], size_t names_max
         fclose(in);
     }
     for (size_t i = 0; lines < DOMAINS_WANTED; i++, lines++)
-        fprintf(out, i % 10 == 0 ? "full:host%zu.svc%zu.example.net\n" : "domain:site%zu.example%zu.org\n",
+        fprintf(out,
+                i % 10 == 0 ? "full:host%zu.svc%zu.example.net\n"
+                            : "domain:site%zu.example%zu.org\n",
                 i, i % 97);
     fclose(out);
     /* Names no list holds, half of what the benchmark asks for. */
@@ -148,7 +150,8 @@ int main(int argc, char **argv)
         snprintf(mmdb, sizeof(mmdb), "%s/country.mmdb", dir);
         snprintf(cmd, sizeof(cmd),
                  "sed 's/$/ CN/' examples/lists/chnroute.txt | grep -v '^#' | "
-                 "perl geodata/mkmmdb.pl --layout geolite2 %s", mmdb);
+                 "perl geodata/mkmmdb.pl --layout geolite2 %s",
+                 mmdb);
         if (system(cmd) != 0)
             return 1;
         geo_kind = "built by mkmmdb.pl from the CN prefixes (run make geodata for the real one)";
@@ -211,7 +214,8 @@ int main(int argc, char **argv)
     printf("geoip: %s\n", geo_kind);
     printf("load time: %.3f s\n", load_s);
     printf("memory: %.1f MiB allocated, %.1f MiB RSS growth\n",
-           (double)((m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd)) / 1048576.0, (double)(rss1 - rss0) / 1024.0);
+           (double)((m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd)) / 1048576.0,
+           (double)(rss1 - rss0) / 1024.0);
     printf("ip-only decisions: %.2f M/s (one core)\n", ip_rate / 1e6);
     printf("host-name decisions: %.2f M/s (one core)\n", host_rate / 1e6);
     policy_unref(p);

@@ -44,7 +44,8 @@ static void bench_stream(const char *name, const uint8_t *data, size_t len, long
     struct sniff_result r;
     double t0 = now();
     for (long i = 0; i < n; i++)
-        if (sniff_stream(data, len, SNIFF_PROTO_ALL, &r) != SNIFF_DONE || r.protocol == SNIFF_PROTO_UNKNOWN)
+        if (sniff_stream(data, len, SNIFF_PROTO_ALL, &r) != SNIFF_DONE ||
+            r.protocol == SNIFF_PROTO_UNKNOWN)
             abort();
     report(name, len, n, now() - t0);
 }
@@ -55,7 +56,8 @@ static void bench_datagram(const char *name, const uint8_t *data, size_t len, lo
     double t0 = now();
     for (long i = 0; i < n; i++) {
         struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
-        if (sniff_datagram_feed(s, data, len, &r) != SNIFF_DONE || r.protocol == SNIFF_PROTO_UNKNOWN)
+        if (sniff_datagram_feed(s, data, len, &r) != SNIFF_DONE ||
+            r.protocol == SNIFF_PROTO_UNKNOWN)
             abort();
         sniff_datagram_free(s);
     }
@@ -74,10 +76,10 @@ int main(void)
     size_t body = 20000, n = 0;
     uint8_t hello[20100] = {1, 0, 0, 0, 3, 3};
     size_t h = 4 + 2 + 32;
-    hello[h++] = 0;                          /* session id */
-    hello[h++] = 0, hello[h++] = 2;          /* suites */
+    hello[h++] = 0;                 /* session id */
+    hello[h++] = 0, hello[h++] = 2; /* suites */
     hello[h++] = 0x13, hello[h++] = 0x01;
-    hello[h++] = 1, hello[h++] = 0;          /* compression */
+    hello[h++] = 1, hello[h++] = 0; /* compression */
     size_t ext = body - h - 2 + 4;
     hello[h++] = (uint8_t)(ext >> 8), hello[h++] = (uint8_t)ext;
     hello[h++] = 0, hello[h++] = 0, hello[h++] = 0, hello[h++] = 17; /* server_name */
@@ -85,12 +87,15 @@ int main(void)
     memcpy(hello + h, "pq.example.n", 12);
     h += 12;
     size_t pad = body + 4 - h - 4;
-    hello[h++] = 0xfe, hello[h++] = 0x0d, hello[h++] = (uint8_t)(pad >> 8), hello[h++] = (uint8_t)pad;
+    hello[h++] = 0xfe, hello[h++] = 0x0d, hello[h++] = (uint8_t)(pad >> 8),
+    hello[h++] = (uint8_t)pad;
     h += pad;
-    hello[1] = (uint8_t)((h - 4) >> 16), hello[2] = (uint8_t)((h - 4) >> 8), hello[3] = (uint8_t)(h - 4);
+    hello[1] = (uint8_t)((h - 4) >> 16), hello[2] = (uint8_t)((h - 4) >> 8),
+    hello[3] = (uint8_t)(h - 4);
     for (size_t off = 0; off < h; off += 16384) {
         size_t chunk = h - off < 16384 ? h - off : 16384;
-        big[n++] = 0x16, big[n++] = 3, big[n++] = 3, big[n++] = (uint8_t)(chunk >> 8), big[n++] = (uint8_t)chunk;
+        big[n++] = 0x16, big[n++] = 3, big[n++] = 3, big[n++] = (uint8_t)(chunk >> 8),
+        big[n++] = (uint8_t)chunk;
         memcpy(big + n, hello + off, chunk);
         n += chunk;
     }

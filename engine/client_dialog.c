@@ -24,7 +24,8 @@ static void client_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d = (struct client_dialog *)((char *)w - offsetof(struct client_dialog, io));
+    struct client_dialog *d =
+        (struct client_dialog *)((char *)w - offsetof(struct client_dialog, io));
     if (d->in_len == sizeof(d->in)) {
         flow_reset(d->f, "client request too long");
         return;
@@ -44,7 +45,8 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d = (struct client_dialog *)((char *)w - offsetof(struct client_dialog, timer));
+    struct client_dialog *d =
+        (struct client_dialog *)((char *)w - offsetof(struct client_dialog, timer));
     flow_reset(d->f, "client handshake timeout");
 }
 
@@ -61,7 +63,8 @@ int client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
     if (inbound->username) {
         d->auth_required = true;
         snprintf(d->username, sizeof(d->username), "%s", inbound->username);
-        snprintf(d->password, sizeof(d->password), "%s", inbound->password ? inbound->password : "");
+        snprintf(d->password, sizeof(d->password), "%s",
+                 inbound->password ? inbound->password : "");
     }
     f->client_ops = ops;
     f->inbound_state = d;

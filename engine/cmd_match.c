@@ -12,14 +12,15 @@
 
 static void match_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: switchyard match -c FILE --dst ADDR:PORT [--network tcp|udp] [--src ADDR:PORT]\n"
-            "                        [--host NAME] [--protocol tls|http|quic|dns|unknown]\n"
-            "                        [--inbound NAME]\n\n"
-            "Prints the decision for a flow with these facts and the rule that made it:\n"
-            "  proxy rule 8 (policy.yaml:31)    or    direct default\n"
-            "IPv6 addresses are written [2001:db8::1]:443. --network defaults to tcp,\n"
-            "--src to 192.0.2.1:40000.\n");
+    fprintf(
+        out,
+        "usage: switchyard match -c FILE --dst ADDR:PORT [--network tcp|udp] [--src ADDR:PORT]\n"
+        "                        [--host NAME] [--protocol tls|http|quic|dns|unknown]\n"
+        "                        [--inbound NAME]\n\n"
+        "Prints the decision for a flow with these facts and the rule that made it:\n"
+        "  proxy rule 8 (policy.yaml:31)    or    direct default\n"
+        "IPv6 addresses are written [2001:db8::1]:443. --network defaults to tcp,\n"
+        "--src to 192.0.2.1:40000.\n");
 }
 
 static int bad(const char *what, const char *value)
@@ -30,12 +31,15 @@ static int bad(const char *what, const char *value)
 
 int cmd_match(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"dst", required_argument, NULL, 'd'},
-        {"src", required_argument, NULL, 's'},    {"network", required_argument, NULL, 'n'},
-        {"host", required_argument, NULL, 'H'},   {"protocol", required_argument, NULL, 'p'},
-        {"inbound", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
-        {0}};
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"dst", required_argument, NULL, 'd'},
+                                            {"src", required_argument, NULL, 's'},
+                                            {"network", required_argument, NULL, 'n'},
+                                            {"host", required_argument, NULL, 'H'},
+                                            {"protocol", required_argument, NULL, 'p'},
+                                            {"inbound", required_argument, NULL, 'i'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
     const char *file = NULL, *dst = NULL, *src = "192.0.2.1:40000";
     struct policy_flow flow = {.network = POLICY_TCP};
     int opt;

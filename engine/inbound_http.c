@@ -27,9 +27,9 @@ static void http_upstream_ready(struct flow *f)
 static void http_send_status(int fd, int status, const char *text)
 {
     char msg[160];
-    int n = snprintf(msg, sizeof(msg),
-                     "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status,
-                     text);
+    int n =
+        snprintf(msg, sizeof(msg),
+                 "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status, text);
     send(fd, msg, (size_t)n, MSG_NOSIGNAL);
 }
 

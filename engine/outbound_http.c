@@ -41,9 +41,10 @@ static void http_input(struct upstream_dialog *d)
     if (status / 100 != 2) {
         char reason[64];
         snprintf(reason, sizeof(reason), "http proxy: CONNECT answered %d", status);
-        upstream_dialog_failed(d, status == 403 ? FLOW_FAIL_DENIED
-                                  : status == 504 ? FLOW_FAIL_TIMEOUT
-                                                  : FLOW_FAIL_GENERAL,
+        upstream_dialog_failed(d,
+                               status == 403   ? FLOW_FAIL_DENIED
+                               : status == 504 ? FLOW_FAIL_TIMEOUT
+                                               : FLOW_FAIL_GENERAL,
                                reason);
         return;
     }

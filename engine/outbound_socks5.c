@@ -88,7 +88,8 @@ static void socks5_input(struct upstream_dialog *d)
         if (method == SOCKS5_METHOD_USERPASS && o->username) {
             size_t len = socks5_build_auth(msg, o->username, o->password ? o->password : "");
             if (!len) {
-                upstream_dialog_failed(d, FLOW_FAIL_GENERAL, "socks5: username or password too long");
+                upstream_dialog_failed(d, FLOW_FAIL_GENERAL,
+                                       "socks5: username or password too long");
                 return;
             }
             d->step = STEP_AUTH;
@@ -96,7 +97,8 @@ static void socks5_input(struct upstream_dialog *d)
         } else if (method == SOCKS5_METHOD_NONE) {
             send_request(d);
         } else {
-            upstream_dialog_failed(d, FLOW_FAIL_GENERAL, "socks5: no acceptable authentication method");
+            upstream_dialog_failed(d, FLOW_FAIL_GENERAL,
+                                   "socks5: no acceptable authentication method");
         }
         return;
     }
@@ -106,7 +108,9 @@ static void socks5_input(struct upstream_dialog *d)
         if (n == SOCKS5_NEED_MORE)
             return;
         if (n == SOCKS5_BAD || !ok) {
-            upstream_dialog_failed(d, FLOW_FAIL_GENERAL, n == SOCKS5_BAD ? "socks5: malformed auth reply" : "socks5: authentication rejected");
+            upstream_dialog_failed(d, FLOW_FAIL_GENERAL,
+                                   n == SOCKS5_BAD ? "socks5: malformed auth reply"
+                                                   : "socks5: authentication rejected");
             return;
         }
         upstream_dialog_consume(d, (size_t)n);
@@ -145,7 +149,8 @@ static void socks5_handshake(struct flow *f)
     }
     uint8_t msg[SOCKS5_MSG_MAX];
     d->step = STEP_METHOD;
-    upstream_dialog_send(d, msg, socks5_build_greeting(msg, f->decision.outbound->username != NULL));
+    upstream_dialog_send(d, msg,
+                         socks5_build_greeting(msg, f->decision.outbound->username != NULL));
 }
 
 const struct outbound_ops outbound_socks5_ops = {

@@ -106,7 +106,8 @@ static void control_input(struct socks5_udp *c)
         used = socks5_parse_method_choice(c->in, c->have, &reply);
         if (used == SOCKS5_NEED_MORE)
             return;
-        if (used < 0 || !(reply == SOCKS5_METHOD_NONE || (reply == SOCKS5_METHOD_USERPASS && o->username))) {
+        if (used < 0 ||
+            !(reply == SOCKS5_METHOD_NONE || (reply == SOCKS5_METHOD_USERPASS && o->username))) {
             fail(c, "SOCKS5 server refused our authentication methods");
             return;
         }

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port,
-                          const char *user, const char *pass)
+size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port, const char *user,
+                          const char *pass)
 {
     char authority[300];
     bool v6 = strchr(host, ':') != NULL;
@@ -202,8 +202,7 @@ int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request 
     size_t path_len = (size_t)(sp - path);
 
     /* Request line in origin form. */
-    if (!put(req, s, m + 1) ||
-        (path_len == 0 || path[0] != '/' ? !put(req, "/", 1) : false) ||
+    if (!put(req, s, m + 1) || (path_len == 0 || path[0] != '/' ? !put(req, "/", 1) : false) ||
         !put(req, path, path_len) || !put(req, sp, (size_t)(line_end - sp) + 2))
         return HTTP_BAD;
 
@@ -228,8 +227,8 @@ int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request 
         authority_len -= (size_t)(at + 1 - authority);
         authority = at + 1;
     }
-    if (!has_host && (!put(req, "Host: ", 6) || !put(req, authority, authority_len) ||
-                      !put(req, "\r\n", 2)))
+    if (!has_host &&
+        (!put(req, "Host: ", 6) || !put(req, authority, authority_len) || !put(req, "\r\n", 2)))
         return HTTP_BAD;
     if (!put(req, "Connection: close\r\n\r\n", 21))
         return HTTP_BAD;

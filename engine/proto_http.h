@@ -23,8 +23,8 @@
  * NULL, "Proxy-Authorization: Basic ..." into `out`. `host` may be an IPv6
  * literal (it is bracketed). Returns the length, 0 when it does not fit.
  */
-size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port,
-                          const char *user, const char *pass);
+size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port, const char *user,
+                          const char *pass);
 
 /*
  * Reads a response head. Returns HTTP_NEED_MORE until the blank line has
@@ -35,8 +35,8 @@ int http_parse_response(const uint8_t *in, size_t len, int *status);
 
 /* What a client asked an explicit HTTP proxy for. */
 struct http_request {
-    bool is_connect;  /* CONNECT host:port: a tunnel */
-    char host[256];   /* destination name or IP literal, without brackets */
+    bool is_connect; /* CONNECT host:port: a tunnel */
+    char host[256];  /* destination name or IP literal, without brackets */
     uint16_t port;
     /* Not CONNECT: the head rewritten for the origin (origin-form target,
      * Proxy-* headers removed, Host present), NUL-terminated. */

@@ -177,8 +177,7 @@ int socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *rep, struct socks
 
 /* --- server side ------------------------------------------------------------- */
 
-int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none,
-                          bool *offers_userpass)
+int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none, bool *offers_userpass)
 {
     if (len < 2)
         return len && in[0] != SOCKS5_VERSION ? SOCKS5_BAD : SOCKS5_NEED_MORE;
@@ -232,8 +231,7 @@ int socks5_parse_request(const uint8_t *in, size_t len, uint8_t *cmd, struct soc
     return socks5_parse_reply(in, len, cmd, dst);
 }
 
-size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep,
-                          const struct flow_addr *bound)
+size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep, const struct flow_addr *bound)
 {
     struct socks5_addr a = {0};
     if (bound && bound->family) {
@@ -265,8 +263,7 @@ size_t socks5_udp_wrap(uint8_t *out, size_t cap, const struct socks5_addr *dst,
     return 3 + n + len;
 }
 
-int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from,
-                      size_t *payload_off)
+int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from, size_t *payload_off)
 {
     if (len < 4 || in[0] != 0 || in[1] != 0 || in[2] != 0)
         return -1;

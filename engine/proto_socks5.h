@@ -80,8 +80,7 @@ int socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *rep, struct socks
 /* --- server side ------------------------------------------------------------- */
 
 /* The client's greeting: which of the two methods we know it offers. */
-int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none,
-                          bool *offers_userpass);
+int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none, bool *offers_userpass);
 
 /* Method choice, 2 bytes. */
 size_t socks5_build_method_choice(uint8_t out[SOCKS5_MSG_MAX], uint8_t method);
@@ -96,8 +95,7 @@ size_t socks5_build_auth_reply(uint8_t out[SOCKS5_MSG_MAX], bool ok);
 int socks5_parse_request(const uint8_t *in, size_t len, uint8_t *cmd, struct socks5_addr *dst);
 
 /* A reply with `rep` and the bound address (NULL: 0.0.0.0:0). */
-size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep,
-                          const struct flow_addr *bound);
+size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep, const struct flow_addr *bound);
 
 /* --- UDP (RFC 1928 section 7) --------------------------------------------------- */
 
@@ -113,7 +111,6 @@ size_t socks5_udp_wrap(uint8_t *out, size_t cap, const struct socks5_addr *dst,
  * into `*payload_off`. Returns 0, or -1 when it is malformed or a fragment
  * (FRAG != 0: this relay never reassembles).
  */
-int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from,
-                      size_t *payload_off);
+int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from, size_t *payload_off);
 
 #endif

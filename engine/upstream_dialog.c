@@ -27,11 +27,12 @@ static void dialog_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct upstream_dialog *d = (struct upstream_dialog *)((char *)w - offsetof(struct upstream_dialog, io));
+    struct upstream_dialog *d =
+        (struct upstream_dialog *)((char *)w - offsetof(struct upstream_dialog, io));
 
     if (d->out_off < d->out_len) {
-        ssize_t n = send(d->f->upstream_fd, d->out + d->out_off, d->out_len - d->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(d->f->upstream_fd, d->out + d->out_off, d->out_len - d->out_off, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n < 0) {

@@ -181,8 +181,8 @@ int cidr_set_freeze(struct cidr_set *set)
         qsort(set->v4, set->n4, sizeof(*set->v4), cmp4);
     for (size_t i = 0; i < set->n4; i++) {
         /* Overlapping or adjacent ranges merge (hi + 1 cannot overflow past a lo). */
-        if (out > 0 && (set->v4[i].lo <= set->v4[out - 1].hi ||
-                        set->v4[i].lo - 1 == set->v4[out - 1].hi)) {
+        if (out > 0 &&
+            (set->v4[i].lo <= set->v4[out - 1].hi || set->v4[i].lo - 1 == set->v4[out - 1].hi)) {
             if (set->v4[i].hi > set->v4[out - 1].hi)
                 set->v4[out - 1].hi = set->v4[i].hi;
         } else {

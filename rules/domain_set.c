@@ -36,8 +36,8 @@ struct domain_set {
 
     char **regex_sources;
     size_t n_regex;
-    pcre2_code **regexes;        /* one each, used when the alternation cannot compile */
-    pcre2_code *alternation;     /* every regex at once */
+    pcre2_code **regexes;    /* one each, used when the alternation cannot compile */
+    pcre2_code *alternation; /* every regex at once */
     pcre2_match_data *match_data;
 
     size_t counts[DOMAIN_KINDS];
@@ -178,8 +178,8 @@ static int add_regex(struct domain_set *set, const char *pattern, char *why, siz
     return 0;
 }
 
-int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value,
-                   char *why, size_t why_len)
+int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value, char *why,
+                   size_t why_len)
 {
     if (kind == DOMAIN_REGEX) {
         if (add_regex(set, value, why, why_len) < 0)
@@ -298,7 +298,8 @@ int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
 
 static bool regex_match(const struct domain_set *set, const pcre2_code *re, const char *host)
 {
-    return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >= 0;
+    return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >=
+           0;
 }
 
 void domain_key_init(struct domain_key *key, const char *host)

@@ -28,8 +28,8 @@ void domain_set_free(struct domain_set *set);
  * Returns 0, or -1 with a message in `why` (for a regex: PCRE2's own
  * message and the offset in the pattern).
  */
-int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value,
-                   char *why, size_t why_len);
+int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *value, char *why,
+                   size_t why_len);
 
 /*
  * Adds one line of a domain list file: `domain:x` or a bare `x` (suffix),

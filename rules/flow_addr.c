@@ -115,8 +115,7 @@ bool flow_addr_parse(struct flow_addr *out, const char *text)
 
 const char *flow_addr_format_ip(const struct flow_addr *addr, char buf[FLOW_ADDR_TEXT_MAX])
 {
-    if (!inet_ntop(addr->family == AF_INET ? AF_INET : AF_INET6, addr->ip, buf,
-                   FLOW_ADDR_TEXT_MAX))
+    if (!inet_ntop(addr->family == AF_INET ? AF_INET : AF_INET6, addr->ip, buf, FLOW_ADDR_TEXT_MAX))
         snprintf(buf, FLOW_ADDR_TEXT_MAX, "?");
     return buf;
 }

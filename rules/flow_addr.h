@@ -16,9 +16,9 @@
 #include <sys/socket.h>
 
 struct flow_addr {
-    uint8_t family;  /* AF_INET or AF_INET6; 0 when unset */
-    uint8_t ip[16];  /* network byte order; IPv4 uses the first 4 bytes */
-    uint16_t port;   /* host byte order */
+    uint8_t family; /* AF_INET or AF_INET6; 0 when unset */
+    uint8_t ip[16]; /* network byte order; IPv4 uses the first 4 bytes */
+    uint16_t port;  /* host byte order */
 };
 
 /* Longest text form, "[" + IPv6 (45) + "]:" + port (5) + NUL, rounded up. */

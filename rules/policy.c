@@ -135,8 +135,7 @@ const struct policy_outbound *policy_outbound(const struct policy *policy, size_
     return index < policy->n_outbounds ? &policy->outbounds[index] : NULL;
 }
 
-const struct policy_outbound *policy_outbound_by_name(const struct policy *policy,
-                                                      const char *name)
+const struct policy_outbound *policy_outbound_by_name(const struct policy *policy, const char *name)
 {
     for (size_t i = 0; i < policy->n_outbounds; i++)
         if (strcmp(policy->outbounds[i].name, name) == 0)

@@ -46,10 +46,10 @@ struct policy_inbound {
     enum inbound_type type;
     struct sockaddr_storage listen;
     socklen_t listen_len;
-    unsigned networks; /* POLICY_TCP | POLICY_UDP */
+    unsigned networks;    /* POLICY_TCP | POLICY_UDP */
     const char *username; /* socks5 / http inbounds: required credentials, NULL for none */
     const char *password;
-    int line;          /* where it is defined in the file */
+    int line; /* where it is defined in the file */
 };
 
 struct policy_outbound {
@@ -85,10 +85,10 @@ struct policy;
 /* What the engine knows of a flow when it asks for a decision. */
 struct policy_flow {
     enum policy_network network;
-    const char *inbound;           /* name of the inbound it came in on, or NULL */
+    const char *inbound; /* name of the inbound it came in on, or NULL */
     struct flow_addr src, dst;
-    const char *host;              /* sniffed host name, or NULL when none is known */
-    enum sniff_protocol protocol;  /* SNIFF_PROTO_NONE while not sniffed */
+    const char *host;             /* sniffed host name, or NULL when none is known */
+    enum sniff_protocol protocol; /* SNIFF_PROTO_NONE while not sniffed */
 };
 
 struct policy_decision {

@@ -20,9 +20,9 @@ enum tri { NO, YES, MAYBE };
 struct decide_ctx {
     struct policy *p; /* the memo lives in the policy: decisions run on one thread */
     const struct policy_flow *flow;
-    const char *host; /* normalized, NULL when unknown or not known yet */
-    bool early;       /* host and protocol are still to come */
-    bool key_ready;   /* `key` holds the host's suffixes */
+    const char *host;       /* normalized, NULL when unknown or not known yet */
+    bool early;             /* host and protocol are still to come */
+    bool key_ready;         /* `key` holds the host's suffixes */
     struct domain_key *key; /* filled on the first domain condition (2 KiB: not zeroed) */
 };
 
@@ -80,7 +80,8 @@ static const char *country_of_dst(struct decide_ctx *c)
     struct policy *p = c->p;
     if (p->country_generation != p->generation) {
         p->country_generation = p->generation;
-        p->country_found = c->flow->dst.family && geoip_country(p->geoip, &c->flow->dst, p->country);
+        p->country_found =
+            c->flow->dst.family && geoip_country(p->geoip, &c->flow->dst, p->country);
     }
     return p->country_found ? p->country : NULL;
 }
@@ -129,7 +130,8 @@ static enum tri eval_cond(struct decide_ctx *c, const struct cond *k)
         if (c->early)
             return MAYBE;
         /* Not sniffed at all counts as no protocol recognised. */
-        enum sniff_protocol proto = f->protocol == SNIFF_PROTO_NONE ? SNIFF_PROTO_UNKNOWN : f->protocol;
+        enum sniff_protocol proto =
+            f->protocol == SNIFF_PROTO_NONE ? SNIFF_PROTO_UNKNOWN : f->protocol;
         return tri_of(k->u.mask & SNIFF_PROTO_BIT(proto));
     }
     case COND_NOT: {
@@ -188,7 +190,8 @@ static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
             if (t == MAYBE)
                 return false;
             if (t == YES) {
-                *d = (struct policy_decision){p->rules[i].outbound, (unsigned)i + 1, p->rules[i].line};
+                *d = (struct policy_decision){p->rules[i].outbound, (unsigned)i + 1,
+                                              p->rules[i].line};
                 return true;
             }
         }

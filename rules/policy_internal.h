@@ -18,7 +18,7 @@
 struct policy_set {
     char *name;
     int line;
-    struct cidr_set *cidr;      /* exactly one of the two */
+    struct cidr_set *cidr; /* exactly one of the two */
     struct domain_set *domains;
 };
 
@@ -59,8 +59,8 @@ struct cond {
             char **names;
             size_t n;
         } inbound;
-        struct cidr_set *cidr;       /* src, dst (owned) */
-        size_t set;                  /* src_set, dst_set, domain_set: index in policy->sets */
+        struct cidr_set *cidr; /* src, dst (owned) */
+        size_t set;            /* src_set, dst_set, domain_set: index in policy->sets */
         struct {
             struct port_range *r;
             size_t n;
@@ -69,8 +69,8 @@ struct cond {
             char (*codes)[3];
             size_t n;
         } geoip;
-        struct domain_set *domains;  /* COND_DOMAINS (owned) */
-        struct clause sub;           /* not */
+        struct domain_set *domains; /* COND_DOMAINS (owned) */
+        struct clause sub;          /* not */
         struct {
             struct clause *c;
             size_t n;

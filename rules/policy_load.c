@@ -39,8 +39,8 @@ static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *wha
         const char *colon = strrchr(s, ':');
         bool named = colon && colon > s && isalpha((unsigned char)s[0]) && s[0] != '[';
         if (named)
-            return yaml_fail(c, node, "%s '%s': use an IP address, host names are not resolved here",
-                             what, s);
+            return yaml_fail(
+                c, node, "%s '%s': use an IP address, host names are not resolved here", what, s);
         return yaml_fail(c, node, "%s '%s' is not ADDRESS:PORT (IPv6 as [2001:db8::1]:443)", what,
                          s);
     }
@@ -105,8 +105,10 @@ static const char *const protocol_words[] = {"none", "unknown", "tls", "http", "
 static int load_sniff(struct load_ctx *c, yaml_node_t *node)
 {
     yaml_node_t *timeout, *protocols, *max_bytes;
-    struct yaml_key keys[] = {
-        {"timeout_ms", &timeout}, {"protocols", &protocols}, {"max_bytes", &max_bytes}, {NULL, NULL}};
+    struct yaml_key keys[] = {{"timeout_ms", &timeout},
+                              {"protocols", &protocols},
+                              {"max_bytes", &max_bytes},
+                              {NULL, NULL}};
     if (yaml_map_keys(c, node, "sniff", keys) < 0)
         return -1;
     struct policy_settings *s = &c->p->settings;
@@ -203,8 +205,8 @@ static int load_limits(struct load_ctx *c, yaml_node_t *node)
 
 /* --- inbounds and outbounds ------------------------------------------------------- */
 
-static const char *const inbound_types[] = {"redirect", "tproxy", "udp-redirect", "http", "socks5",
-                                            NULL};
+static const char *const inbound_types[] = {"redirect", "tproxy", "udp-redirect",
+                                            "http",     "socks5", NULL};
 static const unsigned inbound_networks[] = {POLICY_TCP, POLICY_TCP, POLICY_UDP, POLICY_TCP,
                                             POLICY_TCP};
 
@@ -240,9 +242,8 @@ static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *
 static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inbound *in)
 {
     yaml_node_t *name, *type, *listen, *network, *user, *pass;
-    struct yaml_key keys[] = {{"name", &name},         {"type", &type},
-                              {"listen", &listen},     {"network", &network},
-                              {"username", &user},     {"password", &pass},
+    struct yaml_key keys[] = {{"name", &name},       {"type", &type},     {"listen", &listen},
+                              {"network", &network}, {"username", &user}, {"password", &pass},
                               {NULL, NULL}};
     if (yaml_map_keys(c, node, "an inbound", keys) < 0)
         return -1;
@@ -273,8 +274,9 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
         return yaml_fail(c, user ? user : pass, "username and password apply to socks5 inbounds");
     if (pass && !user)
         return yaml_fail(c, pass, "a password needs a username");
-    if (user && (!(in->username = load_name(c, user, "username")) ||
-                 (pass && !(in->password = policy_keep_string(c->p, yaml_scalar(c, pass, "password"))))))
+    if (user &&
+        (!(in->username = load_name(c, user, "username")) ||
+         (pass && !(in->password = policy_keep_string(c->p, yaml_scalar(c, pass, "password"))))))
         return -1;
     return 0;
 }
@@ -371,8 +373,7 @@ static int load_list(struct load_ctx *c, yaml_node_t *node, const char *what, bo
 /* --- sets ------------------------------------------------------------------------- */
 
 /* Reads a list file line by line; `add` gets each entry, errors name FILE:LINE:1. */
-static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_set *set,
-                         bool cidr)
+static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_set *set, bool cidr)
 {
     const char *rel = yaml_scalar(c, node, cidr ? "cidr_file" : "domain_file");
     if (!rel)
@@ -436,8 +437,9 @@ static int load_set(struct load_ctx *c, yaml_node_t *name_node, yaml_node_t *nod
     set->line = yaml_line(name_node);
     bool is_cidr = cidr || cidr_file, is_domain = domain || domain_file;
     if (is_cidr == is_domain)
-        return yaml_fail(c, node, is_cidr ? "set '%s' mixes addresses and domains"
-                                          : "set '%s' needs cidr, cidr_file, domain or domain_file",
+        return yaml_fail(c, node,
+                         is_cidr ? "set '%s' mixes addresses and domains"
+                                 : "set '%s' needs cidr, cidr_file, domain or domain_file",
                          name);
     if (is_cidr) {
         if (!(set->cidr = cidr_set_new()))
@@ -541,12 +543,11 @@ static int load_document(struct load_ctx *c)
         return yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *inbounds, *outbounds, *sets,
         *rules, *dflt;
-    struct yaml_key keys[] = {{"log", &log},           {"routing_mark", &mark},
-                              {"geoip", &geoip},       {"sniff", &sniff},
-                              {"timeouts", &timeouts}, {"limits", &limits},
-                              {"inbounds", &inbounds}, {"outbounds", &outbounds},
-                              {"sets", &sets},         {"rules", &rules},
-                              {"default", &dflt},      {NULL, NULL}};
+    struct yaml_key keys[] = {
+        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip},
+        {"sniff", &sniff},       {"timeouts", &timeouts},   {"limits", &limits},
+        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},
+        {"rules", &rules},       {"default", &dflt},        {NULL, NULL}};
     if (yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;

@@ -111,8 +111,7 @@ static int compile_addr_set(struct load_ctx *c, yaml_node_t *v, struct cond *out
     return compile_set_ref(c, v, out, key, false);
 }
 
-static int compile_domain_set(struct load_ctx *c, yaml_node_t *v, struct cond *out,
-                              const char *key)
+static int compile_domain_set(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
     return compile_set_ref(c, v, out, key, true);
 }
@@ -208,7 +207,8 @@ static int compile_protocol(struct load_ctx *c, yaml_node_t *v, struct cond *out
         const char *s = yaml_scalar(c, item, key);
         enum sniff_protocol p = sniff_protocol_from_name(s);
         if (p == SNIFF_PROTO_NONE)
-            return yaml_fail(c, item, "protocol must be tls, http, quic, dns or unknown, not '%s'", s);
+            return yaml_fail(c, item, "protocol must be tls, http, quic, dns or unknown, not '%s'",
+                             s);
         out->u.mask |= SNIFF_PROTO_BIT(p);
     }
     return 0;
@@ -269,10 +269,10 @@ static const struct cond_key cond_keys[] = {
 static int cond_cost(enum cond_kind kind)
 {
     static const int cost[] = {
-        [COND_NETWORK] = 0, [COND_INBOUND] = 1,    [COND_SRC_PORT] = 0, [COND_DST_PORT] = 0,
-        [COND_PROTOCOL] = 0, [COND_SRC] = 2,       [COND_DST] = 2,      [COND_DOMAINS] = 3,
+        [COND_NETWORK] = 0,    [COND_INBOUND] = 1, [COND_SRC_PORT] = 0, [COND_DST_PORT] = 0,
+        [COND_PROTOCOL] = 0,   [COND_SRC] = 2,     [COND_DST] = 2,      [COND_DOMAINS] = 3,
         [COND_DOMAIN_SET] = 3, [COND_SRC_SET] = 4, [COND_DST_SET] = 4,  [COND_GEOIP] = 5,
-        [COND_NOT] = 6,      [COND_ANY] = 6,
+        [COND_NOT] = 6,        [COND_ANY] = 6,
     };
     return cost[kind];
 }
@@ -325,7 +325,8 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
             k++;
         if (k == cond_keys + N_COND_KEYS) {
             const char *close = yaml_suggest(name, names);
-            return close ? yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)", name, close)
+            return close ? yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)", name,
+                                     close)
                          : yaml_fail(c, key, "unknown condition '%s'", name);
         }
         struct cond *cond = &out->conds[out->n++];

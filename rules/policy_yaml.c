@@ -147,8 +147,7 @@ const char *yaml_suggest(const char *word, const char *const *names)
     return best;
 }
 
-int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what,
-                  struct yaml_key *keys)
+int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struct yaml_key *keys)
 {
     if (node->type != YAML_MAPPING_NODE)
         return yaml_fail(c, node, "%s must be a map, not %s", what, node_type_name(node));

@@ -57,8 +57,7 @@ struct yaml_key {
  * by name), each at most once, and fills their `value`s. An unknown key is
  * an error that suggests the closest known one.
  */
-int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what,
-                  struct yaml_key *keys);
+int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struct yaml_key *keys);
 
 /* The closest of `names` (NULL-terminated) to `word`, or NULL when none is close. */
 const char *yaml_suggest(const char *word, const char *const *names);

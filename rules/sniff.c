@@ -23,7 +23,8 @@ const char *sniff_protocol_name(enum sniff_protocol protocol)
 
 enum sniff_protocol sniff_protocol_from_name(const char *name)
 {
-    for (size_t i = SNIFF_PROTO_UNKNOWN; i < sizeof(protocol_names) / sizeof(protocol_names[0]); i++)
+    for (size_t i = SNIFF_PROTO_UNKNOWN; i < sizeof(protocol_names) / sizeof(protocol_names[0]);
+         i++)
         if (strcmp(name, protocol_names[i]) == 0)
             return (enum sniff_protocol)i;
     return SNIFF_PROTO_NONE;

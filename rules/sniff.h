@@ -21,8 +21,8 @@ enum sniff_protocol {
 };
 
 #define SNIFF_PROTO_BIT(p) (1u << (p))
-#define SNIFF_PROTO_ALL                                                                \
-    (SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_HTTP) |            \
+#define SNIFF_PROTO_ALL                                                                            \
+    (SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_HTTP) |                        \
      SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC) | SNIFF_PROTO_BIT(SNIFF_PROTO_DNS))
 
 #define SNIFF_HOST_MAX 256
@@ -63,8 +63,8 @@ enum sniff_status sniff_stream(const uint8_t *data, size_t len, unsigned protoco
 struct sniff_datagram;
 
 struct sniff_datagram *sniff_datagram_new(unsigned protocols, size_t max_bytes);
-enum sniff_status sniff_datagram_feed(struct sniff_datagram *state, const uint8_t *data,
-                                      size_t len, struct sniff_result *result);
+enum sniff_status sniff_datagram_feed(struct sniff_datagram *state, const uint8_t *data, size_t len,
+                                      struct sniff_result *result);
 void sniff_datagram_free(struct sniff_datagram *state);
 
 #endif

@@ -59,7 +59,8 @@ enum sniff_verdict sniff_http_stream(const uint8_t *data, size_t len, char host[
     }
     const uint8_t *line_end = eol > data && eol[-1] == '\r' ? eol - 1 : eol;
     const uint8_t *target = data + m + 1;
-    const uint8_t *sp = memchr(target, ' ', (size_t)(line_end - target > 0 ? line_end - target : 0));
+    const uint8_t *sp =
+        memchr(target, ' ', (size_t)(line_end - target > 0 ? line_end - target : 0));
     if (!sp || line_end - sp < 9 || memcmp(sp + 1, "HTTP/1.", 7) != 0)
         return SNIFF_V_NOT_THIS;
     if (absolute_form_host(target, (size_t)(sp - target), host))

@@ -33,18 +33,24 @@ static const struct quic_version versions[] = {
     {QUIC_V1,
      {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
       0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a},
-     "quic key", "quic iv", "quic hp", 0},
+     "quic key",
+     "quic iv",
+     "quic hp",
+     0},
     {QUIC_V2,
      {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
       0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9},
-     "quicv2 key", "quicv2 iv", "quicv2 hp", 1},
+     "quicv2 key",
+     "quicv2 iv",
+     "quicv2 hp",
+     1},
 };
 
 struct sniff_quic {
-    uint8_t *crypto;  /* the CRYPTO stream, offsets 0..cap */
-    uint8_t *have;    /* bitmap: which bytes arrived */
+    uint8_t *crypto; /* the CRYPTO stream, offsets 0..cap */
+    uint8_t *have;   /* bitmap: which bytes arrived */
     size_t cap;
-    bool conflict;    /* two CRYPTO frames disagreed about the same bytes */
+    bool conflict; /* two CRYPTO frames disagreed about the same bytes */
 };
 
 struct sniff_quic *sniff_quic_new(size_t max_bytes)
@@ -315,6 +321,5 @@ enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, si
         return SNIFF_V_NOT_THIS;
     if (n < need)
         return SNIFF_V_NEED_MORE;
-    return sniff_tls_client_hello(q->crypto + 4, need - 4, host) ? SNIFF_V_FOUND
-                                                                : SNIFF_V_NOT_THIS;
+    return sniff_tls_client_hello(q->crypto + 4, need - 4, host) ? SNIFF_V_FOUND : SNIFF_V_NOT_THIS;
 }

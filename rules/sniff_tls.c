@@ -66,7 +66,7 @@ bool sniff_tls_client_hello(const uint8_t *b, size_t len, char host[SNIFF_HOST_M
     host[0] = '\0';
     if (len < pos || b[0] != 3)
         return false;
-    if (!vector(b, len, &pos, 1, &v, &n) || n > 32 ||       /* legacy_session_id */
+    if (!vector(b, len, &pos, 1, &v, &n) || n > 32 ||         /* legacy_session_id */
         !vector(b, len, &pos, 2, &v, &n) || n < 2 || n % 2 || /* cipher_suites */
         !vector(b, len, &pos, 1, &v, &n) || n < 1)            /* legacy_compression_methods */
         return false;

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char error[POLICY_ERROR_MAX];
-    struct policy *p = policy_load_buffer("/nonexistent/fuzz.yaml", (const char *)data, size, error);
+    struct policy *p =
+        policy_load_buffer("/nonexistent/fuzz.yaml", (const char *)data, size, error);
     if (!p) {
         if (strncmp(error, "/nonexistent/fuzz.yaml", 22) != 0 && error[0] != '/')
             __builtin_trap();

@@ -22,8 +22,9 @@ static struct geoip *build(const char *layout, int ip_version)
     fixture_write("spec.txt", spec);
     char cmd[512], path[256], error[512];
     snprintf(path, sizeof(path), "%s/%s-%d.mmdb", fixture_dir, layout, ip_version);
-    snprintf(cmd, sizeof(cmd), "perl geodata/mkmmdb.pl --layout %s --ip-version %d %s < %s/spec.txt",
-             layout, ip_version, path, fixture_dir);
+    snprintf(cmd, sizeof(cmd),
+             "perl geodata/mkmmdb.pl --layout %s --ip-version %d %s < %s/spec.txt", layout,
+             ip_version, path, fixture_dir);
     assert_int_equal(system(cmd), 0);
     struct geoip *g = geoip_open(path, error, sizeof(error));
     if (!g)

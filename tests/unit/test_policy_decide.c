@@ -26,7 +26,7 @@ static const char *policy_text =
     "  cn: {domain_file: cn-domains.txt}\n"
     "geoip: {file: geo.mmdb}\n"
     "rules:\n"
-    "  - {dst_set: private, action: direct}\n"                         /* 1 line 13 */
+    "  - {dst_set: private, action: direct}\n"                          /* 1 line 13 */
     "  - {domain: [Exact.Example.com.], action: office}\n"              /* 2 */
     "  - {domain_suffix: qq.com, action: direct}\n"                     /* 3 */
     "  - {domain_keyword: tracker, action: drop}\n"                     /* 4 */
@@ -50,8 +50,9 @@ static int setup(void **state)
 {
     (void)state;
     fixture_write("cn-cidr.txt", "# CN prefixes\n1.0.1.0/24\n\n2400:da00::/32 # comment\n");
-    fixture_write("cn-domains.txt", "# cn list\ndomain:baidu.com\nfull:www.taobao.com:@cn\n"
-                                    "keyword:weibo\nregexp:^cn[0-9]+\\.example\\.net$\nsina.cn @cn\n");
+    fixture_write("cn-domains.txt",
+                  "# cn list\ndomain:baidu.com\nfull:www.taobao.com:@cn\n"
+                  "keyword:weibo\nregexp:^cn[0-9]+\\.example\\.net$\nsina.cn @cn\n");
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "printf '198.51.100.0/24 CN\\n203.0.113.0/24 HK\\n2001:db8:cc::/48 CN\\n' | "
@@ -86,11 +87,11 @@ static unsigned decide(const char *dst, const char *host, const char **action)
     return d.rule;
 }
 
-#define ASSERT_DECIDES(dst, host, rule, action)                                             \
-    do {                                                                                   \
-        const char *got_action;                                                            \
-        assert_int_equal(decide(dst, host, &got_action), rule);                            \
-        assert_string_equal(got_action, action);                                           \
+#define ASSERT_DECIDES(dst, host, rule, action)                                                    \
+    do {                                                                                           \
+        const char *got_action;                                                                    \
+        assert_int_equal(decide(dst, host, &got_action), rule);                                    \
+        assert_string_equal(got_action, action);                                                   \
     } while (0)
 
 static void address_sets_v4_and_v6(void **state)
@@ -248,8 +249,10 @@ static void many_rules_keep_first_match(void **state)
         char *yaml = malloc(cap), error[POLICY_ERROR_MAX];
         size_t n = (size_t)sprintf(yaml, "rules:\n");
         for (int i = 0; i < total - 2; i++)
-            n += (size_t)sprintf(yaml + n, "  - {dst_port: %d, network: udp, action: drop}\n", 1000 + i);
-        n += (size_t)sprintf(yaml + n, "  - {domain_suffix: example.com, dst_port: \"5000-6000\", action: drop}\n");
+            n += (size_t)sprintf(yaml + n, "  - {dst_port: %d, network: udp, action: drop}\n",
+                                 1000 + i);
+        n += (size_t)sprintf(
+            yaml + n, "  - {domain_suffix: example.com, dst_port: \"5000-6000\", action: drop}\n");
         sprintf(yaml + n, "  - {dst_port: [1010, 5500], action: direct}\ndefault: drop\n");
         struct policy *q = fixture_policy(yaml, error);
         free(yaml);

@@ -71,7 +71,8 @@ static const struct bad_policy cases[] = {
     /* 17 wrong type: a map where a list belongs */
     {"rules: {dst_port: 80}\n", "1:8: rules must be a list"},
     /* 18 a rule without action */
-    {"rules:\n  - {dst_port: 80}\n", "2:5: a rule needs 'action' (direct, drop or an outbound name)"},
+    {"rules:\n  - {dst_port: 80}\n",
+     "2:5: a rule needs 'action' (direct, drop or an outbound name)"},
     /* 19 listen with a host name */
     {"inbounds:\n  - {name: r, type: redirect, listen: \"localhost:12345\"}\n",
      "2:39: listen 'localhost:12345': use an IP address, host names are not resolved here"},
@@ -84,7 +85,8 @@ static const struct bad_policy cases[] = {
     /* 22 bad log level */
     {"log: {level: verbose}\n", "1:14: unknown log level 'verbose'"},
     /* 23 routing mark not a number */
-    {"routing_mark: lots\n", "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
+    {"routing_mark: lots\n",
+     "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
     /* 24 UDP rule to a socks5 outbound without udp */
     {"outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\nrules:\n"
      "  - {network: udp, action: s}\n",
@@ -100,7 +102,8 @@ static const struct bad_policy cases[] = {
     {"geoip: {file: %MMDB%}\nrules:\n  - {geoip: CHN, action: drop}\n",
      "3:13: geoip 'CHN' is not a two-letter country code"},
     /* 29 YAML syntax error */
-    {"rules:\n  - {dst_port: [80, action: drop}\n", "2:33: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence"},
+    {"rules:\n  - {dst_port: [80, action: drop}\n",
+     "2:33: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence"},
     /* 30 a condition given twice */
     {"rules:\n  - {dst_port: 80, dst_port: 443, action: drop}\n",
      "2:20: condition 'dst_port' given twice"},
@@ -114,7 +117,8 @@ static const struct bad_policy cases[] = {
     /* 34 empty list */
     {"rules:\n  - {dst_port: [], action: drop}\n", "2:16: dst_port must not be an empty list"},
     /* 35 a bad line inside a domain list file: that file's own position */
-    {"sets:\n  l: {domain_file: bad.txt}\n", "%DIR%/bad.txt:3:1: bad regex '(': missing closing parenthesis at offset 1"},
+    {"sets:\n  l: {domain_file: bad.txt}\n",
+     "%DIR%/bad.txt:3:1: bad regex '(': missing closing parenthesis at offset 1"},
     /* 36 a YAML alias that puts a map inside itself */
     {"rules:\n  - {not: &x {not: *x}, action: direct}\n",
      "2:11: not/any nested more than 32 deep (an alias inside itself?)"},
@@ -149,7 +153,8 @@ static const struct bad_policy cases[] = {
     /* 41 a timeout below its minimum */
     {"timeouts: {connect_ms: 5}\n", "1:24: timeouts.connect_ms must be at least 100"},
     /* 42 an unknown key in limits */
-    {"limits: {max_flow: 10}\n", "1:10: unknown key 'max_flow' in limits (did you mean 'max_flows'?)"},
+    {"limits: {max_flow: 10}\n",
+     "1:10: unknown key 'max_flow' in limits (did you mean 'max_flows'?)"},
     /* 43 a bad line in a CIDR list file */
     {"sets:\n  l: {cidr_file: badcidr.txt}\n",
      "%DIR%/badcidr.txt:2:1: '10.0.0.0/8/8': bad prefix length"},
@@ -221,12 +226,14 @@ static void a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy(void **st
 {
     (void)state;
     char error[POLICY_ERROR_MAX];
-    struct policy *p = fixture_policy("outbounds:\n  - {name: s, type: socks5, server: "
-                                      "\"127.0.0.1:1080\"}\nrules:\n  - {dst_port: 53, action: s}\n",
-                                      error);
+    struct policy *p =
+        fixture_policy("outbounds:\n  - {name: s, type: socks5, server: "
+                       "\"127.0.0.1:1080\"}\nrules:\n  - {dst_port: 53, action: s}\n",
+                       error);
     assert_non_null(p);
     assert_int_equal(policy_warning_count(p), 1);
-    assert_non_null(strstr(policy_warning(p, 0), "policy.yaml:4:28: UDP flows matching this rule are dropped"));
+    assert_non_null(
+        strstr(policy_warning(p, 0), "policy.yaml:4:28: UDP flows matching this rule are dropped"));
     policy_unref(p);
 }
 
@@ -241,17 +248,19 @@ static void udp_warnings_follow_the_inbounds(void **state)
         "  - {name: tp, type: tproxy, listen: \"127.0.0.1:12346\", network: [tcp, udp]}\n"
         "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\n"
         "rules:\n"
-        "  - {inbound: redir, action: s}\n"          /* TCP only: quiet */
-        "  - {network: tcp, action: s}\n"            /* quiet */
+        "  - {inbound: redir, action: s}\n"             /* TCP only: quiet */
+        "  - {network: tcp, action: s}\n"               /* quiet */
         "  - {inbound: tp, dst_port: 443, action: s}\n" /* UDP can come: warns */
-        "default: s\n",                              /* warns: tp carries UDP */
+        "default: s\n",                                 /* warns: tp carries UDP */
         error);
     assert_non_null(p);
     assert_int_equal(policy_warning_count(p), 2);
-    assert_non_null(strstr(policy_warning(p, 0),
-                           "policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'"));
-    assert_non_null(strstr(policy_warning(p, 1),
-                           "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'"));
+    assert_non_null(
+        strstr(policy_warning(p, 0),
+               "policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'"));
+    assert_non_null(
+        strstr(policy_warning(p, 1),
+               "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'"));
     policy_unref(p);
 
     /* The same with TCP-only inbounds: nothing to say. */
@@ -270,7 +279,8 @@ static void a_missing_policy_file_is_named(void **state)
     (void)state;
     char error[POLICY_ERROR_MAX];
     assert_null(policy_load("/nonexistent/switchyard.yaml", error));
-    assert_string_equal(error, "/nonexistent/switchyard.yaml: cannot read: No such file or directory");
+    assert_string_equal(error,
+                        "/nonexistent/switchyard.yaml: cannot read: No such file or directory");
 }
 
 static int teardown(void **state)

@@ -49,7 +49,8 @@ static void response_status_and_length(void **state)
         assert_int_equal(http_parse_response(u(ok), cut, &status), HTTP_NEED_MORE);
 
     const char *denied = "HTTP/1.0 403 Access violation\r\n\r\nextra";
-    assert_int_equal(http_parse_response(u(denied), strlen(denied), &status), (int)strlen(denied) - 5);
+    assert_int_equal(http_parse_response(u(denied), strlen(denied), &status),
+                     (int)strlen(denied) - 5);
     assert_int_equal(status, 403);
 
     assert_int_equal(http_parse_response(u("SSH-2.0-x\r\n"), 11, &status), HTTP_BAD);

@@ -37,7 +37,8 @@ static void dig_queries(void **state)
     d = fixture_read("tests/fixtures/sniff_dns/dig-tcp.bin", &len);
     struct sniff_result r;
     for (size_t cut = 0; cut < len; cut++)
-        assert_int_equal(sniff_stream(d, cut, SNIFF_PROTO_BIT(SNIFF_PROTO_DNS), &r), SNIFF_NEED_MORE);
+        assert_int_equal(sniff_stream(d, cut, SNIFF_PROTO_BIT(SNIFF_PROTO_DNS), &r),
+                         SNIFF_NEED_MORE);
     assert_int_equal(sniff_stream(d, len, SNIFF_PROTO_ALL, &r), SNIFF_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_DNS);
     assert_string_equal(r.host, "tcp.example.com");
@@ -50,7 +51,17 @@ static void not_queries_and_bad_names(void **state)
     /* header: id, flags, qd=1, an=0, ns=0, ar=0 */
     uint8_t q[64] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
     size_t n = 12;
-    memcpy(q + n, "\x03" "www" "\x07" "example" "\x03" "com" "\x00" "\x00\x01" "\x00\x01", 21);
+    memcpy(q + n,
+           "\x03"
+           "www"
+           "\x07"
+           "example"
+           "\x03"
+           "com"
+           "\x00"
+           "\x00\x01"
+           "\x00\x01",
+           21);
     n += 21;
     udp_datagram(q, n, SNIFF_PROTO_DNS, "www.example.com");
 

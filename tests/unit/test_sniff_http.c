@@ -65,11 +65,12 @@ static void garbage_is_turned_away_early(void **state)
 {
     (void)state;
     struct sniff_result r;
-    const char *not_http[] = {"\x16\x03\x01", "get / HTTP/1.1\r\n", "GET\t/ HTTP/1.1\r\n",
-                              "SSH-2.0-x\r\n", "GET / SIP/2.0\r\n", "GET /\x01 HTTP/1.1"};
+    const char *not_http[] = {"\x16\x03\x01",  "get / HTTP/1.1\r\n", "GET\t/ HTTP/1.1\r\n",
+                              "SSH-2.0-x\r\n", "GET / SIP/2.0\r\n",  "GET /\x01 HTTP/1.1"};
     for (size_t i = 0; i < sizeof(not_http) / sizeof(not_http[0]); i++) {
-        assert_int_equal(sniff_stream((const uint8_t *)not_http[i], strlen(not_http[i]), http_only, &r),
-                         SNIFF_DONE);
+        assert_int_equal(
+            sniff_stream((const uint8_t *)not_http[i], strlen(not_http[i]), http_only, &r),
+            SNIFF_DONE);
         assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     }
     /* A request line still arriving waits. */
