@@ -36,8 +36,9 @@ struct domain_set {
 
     char **regex_sources;
     size_t n_regex;
-    pcre2_code **regexes;    /* one each, used when the alternation cannot compile */
-    pcre2_code *alternation; /* every regex at once */
+    pcre2_code **regexes;    /* one each */
+    bool *alone;             /* matched by itself, not through the alternation */
+    pcre2_code *alternation; /* every other regex at once, NULL when none */
     pcre2_match_data *match_data;
 
     size_t counts[DOMAIN_KINDS];
@@ -63,6 +64,7 @@ void domain_set_free(struct domain_set *set)
     }
     free(set->regex_sources);
     free(set->regexes);
+    free(set->alone);
     pcre2_code_free(set->alternation);
     pcre2_match_data_free(set->match_data);
     free(set);
@@ -263,36 +265,62 @@ int domain_set_add_line(struct domain_set *set, const char *line, char *why, siz
     return domain_set_add(set, kind, copy, why, why_len);
 }
 
+/*
+ * Whether a pattern depends on its group numbers (back references,
+ * subroutine calls, recursion): inside the alternation its groups are
+ * renumbered, so such a pattern is matched by itself.
+ */
+static bool uses_group_numbers(const pcre2_code *re, const char *source)
+{
+    uint32_t backref_max = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_BACKREFMAX, &backref_max);
+    if (backref_max > 0)
+        return true;
+    for (const char *p = strstr(source, "(?"); p; p = strstr(p + 2, "(?"))
+        if (strchr("0123456789R+-&", p[2]) || strncmp(p + 2, "P>", 2) == 0)
+            return true;
+    return strstr(source, "\\g") != NULL;
+}
+
 int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
 {
     if (set->n_regex == 0)
         return 0;
+    set->alone = calloc(set->n_regex, sizeof(*set->alone));
     size_t total = 0;
-    for (size_t i = 0; i < set->n_regex; i++)
+    for (size_t i = 0; set->alone && i < set->n_regex; i++)
         total += strlen(set->regex_sources[i]) + 5;
-    char *joined = malloc(total + 1);
-    if (!joined) {
+    char *joined = set->alone ? malloc(total + 1) : NULL;
+    set->match_data = pcre2_match_data_create(1, NULL);
+    if (!joined || !set->match_data) {
+        free(joined);
         snprintf(why, why_len, "out of memory");
         return -1;
     }
-    size_t off = 0;
-    for (size_t i = 0; i < set->n_regex; i++)
-        off += (size_t)sprintf(joined + off, "%s(?:%s)", i ? "|" : "", set->regex_sources[i]);
-    int err;
-    PCRE2_SIZE offset;
-    /* Patterns that use group numbers would break inside one alternation: then match each. */
-    set->alternation = pcre2_compile((PCRE2_SPTR)joined, off, PCRE2_CASELESS, &err, &offset, NULL);
+    size_t off = 0, joined_n = 0;
+    for (size_t i = 0; i < set->n_regex; i++) {
+        set->alone[i] = uses_group_numbers(set->regexes[i], set->regex_sources[i]);
+        if (!set->alone[i])
+            off += (size_t)sprintf(joined + off, "%s(?:%s)", joined_n++ ? "|" : "",
+                                   set->regex_sources[i]);
+    }
+    if (joined_n > 1) {
+        int err;
+        PCRE2_SIZE offset;
+        set->alternation =
+            pcre2_compile((PCRE2_SPTR)joined, off, PCRE2_CASELESS, &err, &offset, NULL);
+    }
     free(joined);
+    /* One pattern, or an alternation that does not compile (a pattern that
+     * only works at the start, say): each regex is then matched by itself. */
+    for (size_t i = 0; i < set->n_regex; i++) {
+        if (!set->alternation)
+            set->alone[i] = true;
+        if (set->alone[i])
+            pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
+    }
     if (set->alternation)
         pcre2_jit_compile(set->alternation, PCRE2_JIT_COMPLETE);
-    else
-        for (size_t i = 0; i < set->n_regex; i++)
-            pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
-    set->match_data = pcre2_match_data_create(1, NULL);
-    if (!set->match_data) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -329,10 +357,10 @@ bool domain_set_match_key(const struct domain_set *set, const struct domain_key 
     for (size_t i = 0; i < set->n_keywords; i++)
         if (strstr(key->host, set->keywords[i]))
             return true;
-    if (set->alternation)
-        return regex_match(set, set->alternation, key->host);
+    if (set->alternation && regex_match(set, set->alternation, key->host))
+        return true;
     for (size_t i = 0; i < set->n_regex; i++)
-        if (regex_match(set, set->regexes[i], key->host))
+        if (set->alone[i] && regex_match(set, set->regexes[i], key->host))
             return true;
     return false;
 }
