@@ -1,0 +1,332 @@
+/*
+ * test_policy_load.c — what a policy that loads holds: settings and their
+ * defaults, inbounds (networks, SOCKS5 credentials, IPv6 listen addresses),
+ * outbounds, set sizes, the summary `switchyard check` prints, loading from
+ * memory with paths relative to the named file, and YAML aliases that are
+ * fine to use.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "tests/unit/policy_fixture.h"
+
+static struct policy *load(const char *yaml)
+{
+    char error[POLICY_ERROR_MAX];
+    struct policy *p = fixture_policy(yaml, error);
+    if (!p)
+        fail_msg("%s", error);
+    return p;
+}
+
+static void defaults_of_an_empty_policy(void **state)
+{
+    (void)state;
+    struct policy *p = load("{}\n");
+    const struct policy_settings *s = policy_settings(p);
+    assert_int_equal(s->log_level, LOG_LEVEL_INFO);
+    assert_true(s->log_flows);
+    assert_int_equal(s->routing_mark, 0xff);
+    assert_int_equal(s->sniff_timeout_ms, 250);
+    assert_int_equal(s->sniff_protocols, SNIFF_PROTO_ALL);
+    assert_int_equal(s->sniff_max_bytes, 65536);
+    assert_int_equal(s->connect_timeout_ms, 10000);
+    assert_int_equal(s->tcp_idle_s, 600);
+    assert_int_equal(s->udp_idle_s, 60);
+    assert_int_equal(s->udp_dns_idle_s, 10);
+    assert_int_equal(s->max_flows, 0);
+    assert_int_equal(s->udp_max_sessions, 4096);
+    assert_int_equal(policy_inbound_count(p), 0);
+    assert_int_equal(policy_outbound_count(p), 2);
+    assert_string_equal(policy_outbound(p, 0)->name, "direct");
+    assert_string_equal(policy_outbound(p, 1)->name, "drop");
+    assert_int_equal(policy_warning_count(p), 0);
+
+    /* No rules and no default: everything goes direct. */
+    struct policy_flow f = {.network = POLICY_UDP};
+    flow_addr_parse(&f.dst, "[2001:db8::1]:53");
+    struct policy_decision d;
+    policy_decide(p, &f, &d);
+    assert_string_equal(d.outbound->name, "direct");
+    assert_int_equal(d.rule, 0);
+    assert_true(policy_decide_early(p, &f, &d));
+    policy_unref(p);
+}
+
+static void every_setting(void **state)
+{
+    (void)state;
+    struct policy *p = load("log: {level: debug, flows: no}\n"
+                            "routing_mark: 0x1234\n"
+                            "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096}\n"
+                            "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
+                            " udp_dns_idle_s: 5}\n"
+                            "limits: {max_flows: 5000, udp_sessions: 100}\n");
+    const struct policy_settings *s = policy_settings(p);
+    assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
+    assert_false(s->log_flows);
+    assert_int_equal(s->routing_mark, 0x1234);
+    assert_int_equal(s->sniff_timeout_ms, 100);
+    assert_int_equal(s->sniff_protocols,
+                     SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC));
+    assert_int_equal(s->sniff_max_bytes, 4096);
+    assert_int_equal(s->connect_timeout_ms, 3000);
+    assert_int_equal(s->tcp_idle_s, 120);
+    assert_int_equal(s->udp_idle_s, 30);
+    assert_int_equal(s->udp_dns_idle_s, 5);
+    assert_int_equal(s->max_flows, 5000);
+    assert_int_equal(s->udp_max_sessions, 100);
+    policy_unref(p);
+
+    /* An empty protocol list turns sniffing off. */
+    p = load("sniff: {protocols: []}\n");
+    assert_int_equal(policy_settings(p)->sniff_protocols, 0);
+    policy_unref(p);
+}
+
+static void inbounds(void **state)
+{
+    (void)state;
+    struct policy *p =
+        load("inbounds:\n"
+             "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+             "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+             "  - {name: tpu, type: tproxy, listen: \"[::1]:12350\", network: udp}\n"
+             "  - {name: tp-default, type: tproxy, listen: \"0.0.0.0:12351\"}\n"
+             "  - {name: udpnat, type: udp-redirect, listen: \"0.0.0.0:12347\"}\n"
+             "  - {name: http-in, type: http, listen: \"127.0.0.1:8080\"}\n"
+             "  - {name: socks-in, type: socks5, listen: \"127.0.0.1:1081\","
+             " username: alice, password: s3cret}\n"
+             "  - {name: socks-open, type: socks5, listen: \"[2001:db8::2]:1082\"}\n");
+    assert_int_equal(policy_inbound_count(p), 8);
+    static const struct {
+        const char *name;
+        enum inbound_type type;
+        unsigned networks;
+        int line;
+    } want[] = {
+        {"redir", INBOUND_REDIRECT, POLICY_TCP, 2},
+        {"tp", INBOUND_TPROXY, POLICY_TCP | POLICY_UDP, 3},
+        {"tpu", INBOUND_TPROXY, POLICY_UDP, 4},
+        {"tp-default", INBOUND_TPROXY, POLICY_TCP, 5},
+        {"udpnat", INBOUND_UDP_REDIRECT, POLICY_UDP, 6},
+        {"http-in", INBOUND_HTTP, POLICY_TCP, 7},
+        {"socks-in", INBOUND_SOCKS5, POLICY_TCP, 8},
+        {"socks-open", INBOUND_SOCKS5, POLICY_TCP, 9},
+    };
+    for (size_t i = 0; i < 8; i++) {
+        const struct policy_inbound *in = policy_inbound(p, i);
+        assert_string_equal(in->name, want[i].name);
+        assert_int_equal(in->type, want[i].type);
+        assert_int_equal(in->networks, want[i].networks);
+        assert_int_equal(in->line, want[i].line);
+    }
+    assert_null(policy_inbound(p, 8));
+
+    const struct policy_inbound *in = policy_inbound(p, 0);
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&in->listen;
+    assert_int_equal(v4->sin_family, AF_INET);
+    assert_int_equal(ntohs(v4->sin_port), 12345);
+    assert_int_equal(ntohl(v4->sin_addr.s_addr), INADDR_LOOPBACK);
+    assert_int_equal(in->listen_len, sizeof(struct sockaddr_in));
+
+    in = policy_inbound(p, 2);
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&in->listen;
+    assert_int_equal(v6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(v6->sin6_port), 12350);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr));
+    assert_int_equal(in->listen_len, sizeof(struct sockaddr_in6));
+
+    in = policy_inbound(p, 6);
+    assert_string_equal(in->username, "alice");
+    assert_string_equal(in->password, "s3cret");
+    in = policy_inbound(p, 7);
+    assert_null(in->username);
+    assert_null(in->password);
+    policy_unref(p);
+}
+
+static void outbounds(void **state)
+{
+    (void)state;
+    struct policy *p = load("outbounds:\n"
+                            "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\","
+                            " username: u, password: p, udp: true, send_hostname: true}\n"
+                            "  - {name: office, type: http, server: \"[2001:db8::10]:3128\"}\n"
+                            "  - {name: nopass, type: socks5, server: \"192.0.2.5:1080\","
+                            " username: solo}\n"
+                            "  - {name: blackhole, type: drop}\n"
+                            "rules:\n  - {dst_port: 1, action: blackhole}\n"
+                            "default: proxy\n");
+    assert_int_equal(policy_outbound_count(p), 6);
+    const struct policy_outbound *o = policy_outbound_by_name(p, "proxy");
+    assert_non_null(o);
+    assert_int_equal(o->type, OUTBOUND_SOCKS5);
+    assert_string_equal(o->username, "u");
+    assert_string_equal(o->password, "p");
+    assert_true(o->udp);
+    assert_true(o->send_hostname);
+    assert_int_equal(o->line, 2);
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&o->server)->sin_port), 1080);
+
+    o = policy_outbound_by_name(p, "office");
+    assert_int_equal(o->type, OUTBOUND_HTTP);
+    assert_false(o->udp);
+    assert_null(o->username);
+    assert_int_equal(o->server.ss_family, AF_INET6);
+
+    o = policy_outbound_by_name(p, "nopass");
+    assert_string_equal(o->username, "solo");
+    assert_string_equal(o->password, "");
+
+    assert_int_equal(policy_outbound_by_name(p, "blackhole")->type, OUTBOUND_DROP);
+    assert_int_equal(policy_outbound_by_name(p, "direct")->line, 0);
+    assert_null(policy_outbound_by_name(p, "nothere"));
+
+    struct policy_flow f = {.network = POLICY_TCP};
+    flow_addr_parse(&f.dst, "192.0.2.9:1");
+    struct policy_decision d;
+    policy_decide(p, &f, &d);
+    assert_string_equal(d.outbound->name, "blackhole");
+    f.dst.port = 2;
+    policy_decide(p, &f, &d);
+    assert_string_equal(d.outbound->name, "proxy");
+    assert_int_equal(d.rule, 0);
+    policy_unref(p);
+}
+
+static void summary(void **state)
+{
+    (void)state;
+    fixture_write("route.txt", "# routes\n1.0.1.0/24\n1.0.2.0/23\n\n2400:da00::/32\n");
+    fixture_write("names.txt", "example.com\nfull:a.example.org\nkeyword:ads\n"
+                               "regexp:^x[0-9]\\.\nexample.net:@cn\n");
+    struct policy *p =
+        load("inbounds:\n"
+             "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+             "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+             "outbounds:\n"
+             "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\", udp: true}\n"
+             "sets:\n"
+             "  route: {cidr_file: route.txt, cidr: [10.0.0.0/8]}\n"
+             "  names: {domain_file: names.txt}\n"
+             "rules:\n"
+             "  - {dst_set: route, action: direct}\n"
+             "  - {domain_set: names, action: drop}\n"
+             "default: proxy\n");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    policy_print_summary(p, out);
+    fclose(out);
+    char expected[2048];
+    snprintf(expected, sizeof(expected),
+             "%s/policy.yaml: ok\n"
+             "inbounds: 2\n"
+             "  redir: redirect on 127.0.0.1:12345 (tcp)\n"
+             "  tp: tproxy on [::]:12346 (tcp+udp)\n"
+             "outbounds: 3 (direct and drop built in)\n"
+             "  proxy: socks5 via 127.0.0.1:1080, udp\n"
+             "sets: 2\n"
+             "  route: 4 cidr\n"
+             "  names: 1 full, 2 suffix, 1 keyword, 1 regex\n"
+             "rules: 2, default: proxy\n",
+             fixture_dir);
+    assert_string_equal(text, expected);
+    free(text);
+    policy_unref(p);
+}
+
+/* policy_load_buffer: the text is given, the name anchors relative paths. */
+static void loading_from_memory(void **state)
+{
+    (void)state;
+    fixture_write("mem-list.txt", "full:mem.example\n");
+    char name[256], error[POLICY_ERROR_MAX];
+    snprintf(name, sizeof(name), "%s/not-written.yaml", fixture_dir);
+    const char text[] = "sets:\n  m: {domain_file: mem-list.txt}\n"
+                        "rules:\n  - {domain_set: m, action: drop}\n";
+    struct policy *p = policy_load_buffer(name, text, sizeof(text) - 1, error);
+    if (!p)
+        fail_msg("%s", error);
+    assert_string_equal(policy_path(p), name);
+    struct policy_flow f = {.network = POLICY_TCP, .host = "MEM.example."};
+    flow_addr_parse(&f.dst, "192.0.2.1:443");
+    struct policy_decision d;
+    policy_decide(p, &f, &d);
+    assert_string_equal(d.outbound->name, "drop");
+    assert_int_equal(d.line, 4);
+    policy_unref(p);
+
+    /* Cut short: the YAML ends where `len` says, so the bad key is never read. */
+    const char cut[] = "rules:\n  - {dst_port: 1, action: drop}\nrulez: x";
+    p = policy_load_buffer(name, cut, sizeof(cut) - 1 - 8, error);
+    if (!p)
+        fail_msg("%s", error);
+    policy_unref(p);
+    assert_null(policy_load_buffer(name, cut, sizeof(cut) - 1, error));
+    assert_non_null(strstr(error, "not-written.yaml:3:1: unknown key 'rulez'"));
+
+    /* Binary garbage fails with a position, never crashes. */
+    const char junk[] = {'\x00', '\xff', '{', '[', '\x01'};
+    assert_null(policy_load_buffer(name, junk, sizeof(junk), error));
+    assert_non_null(strstr(error, "not-written.yaml:"));
+}
+
+/* Aliases that are not loops: one list of ports shared by two rules. */
+static void aliases_that_are_fine(void **state)
+{
+    (void)state;
+    struct policy *p = load("rules:\n"
+                            "  - {network: udp, dst_port: &games [27015, \"3478-3480\"],"
+                            " action: drop}\n"
+                            "  - {not: &nonweb {dst_port: [80, 443]}, src_port: *games,"
+                            " action: drop}\n"
+                            "  - {any: [*nonweb, {dst_port: 80}], action: direct}\n"
+                            "default: drop\n");
+    struct policy_flow f = {.network = POLICY_UDP};
+    flow_addr_parse(&f.dst, "192.0.2.1:3479");
+    flow_addr_parse(&f.src, "192.0.2.2:40000");
+    struct policy_decision d;
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 1);
+    f.network = POLICY_TCP;
+    f.src.port = 3478;
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 2);
+    f.src.port = 40000;
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 0);
+    f.dst.port = 443;
+    policy_decide(p, &f, &d);
+    assert_int_equal(d.rule, 3);
+    policy_unref(p);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fixture_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_of_an_empty_policy),
+        cmocka_unit_test(every_setting),
+        cmocka_unit_test(inbounds),
+        cmocka_unit_test(outbounds),
+        cmocka_unit_test(summary),
+        cmocka_unit_test(loading_from_memory),
+        cmocka_unit_test(aliases_that_are_fine),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
