@@ -226,6 +226,137 @@ static void early_decisions_wait_only_when_a_name_could_matter(void **state)
     policy_unref(q);
 }
 
+/* Kleene logic before sniffing: `not` and `any` over known and open parts. */
+static void early_decisions_with_not_and_any(void **state)
+{
+    (void)state;
+    char error[POLICY_ERROR_MAX];
+    struct policy *q = fixture_policy(
+        "rules:\n"
+        "  - {not: {dst_port: 1, domain: x.example}, dst_port: [2, 3], action: drop}\n" /* 1 */
+        "  - {any: [{dst_port: 4}, {domain: y.example}], action: direct}\n"             /* 2 */
+        "  - {not: {any: [{dst_port: 5}, {protocol: tls}]}, dst_port: [5, 6], action: drop}\n"
+        "default: direct\n",
+        error);
+    if (!q)
+        fail_msg("%s", error);
+    static const struct {
+        uint16_t port;
+        bool final;
+        unsigned rule;
+    } cases[] = {
+        {2, true, 1},  /* not (no and open) = not no = yes */
+        {4, true, 2},  /* any (yes, open) = yes */
+        {5, false, 0}, /* rule 2 is open (y.example could come) */
+        {1, false, 0}, /* not (yes and open) = open */
+    };
+    struct policy_flow f = {.network = POLICY_TCP};
+    struct policy_decision d;
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    assert_true(flow_addr_parse(&f.dst, "192.0.2.9:1"));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        f.dst.port = cases[i].port;
+        assert_int_equal(policy_decide_early(q, &f, &d), cases[i].final);
+        if (cases[i].final)
+            assert_int_equal(d.rule, cases[i].rule);
+    }
+    policy_unref(q);
+
+    /* Rule 3 alone: not (any (yes, open)) = no, so port 5 falls to the default early. */
+    q = fixture_policy("rules:\n  - {not: {any: [{dst_port: 5}, {protocol: tls}]}, dst_port: [5, "
+                       "6], action: drop}\n"
+                       "default: direct\n",
+                       error);
+    assert_non_null(q);
+    f.dst.port = 5;
+    assert_true(policy_decide_early(q, &f, &d));
+    assert_int_equal(d.rule, 0);
+    f.dst.port = 6; /* not (any (no, open)) = open */
+    assert_false(policy_decide_early(q, &f, &d));
+    policy_unref(q);
+}
+
+/*
+ * Soundness over random policies: whenever policy_decide_early says the
+ * decision is final, policy_decide gives that same decision whatever host
+ * name and protocol the flow turns out to have (none included).
+ */
+static void early_decisions_are_never_overturned(void **state)
+{
+    (void)state;
+    static const char *const atoms[] = {
+        "dst_port: 443",
+        "dst_port: [80, \"8000-8100\"]",
+        "network: udp",
+        "network: tcp",
+        "dst: 198.51.100.0/24",
+        "dst: \"2001:db8::/32\"",
+        "src_port: \"40000-40010\"",
+        "domain: a.example",
+        "domain_suffix: example",
+        "domain_keyword: ads",
+        "domain_regex: '^b'",
+        "protocol: [tls, quic]",
+        "protocol: unknown",
+        "not: {domain_suffix: example}",
+        "not: {dst_port: 443, protocol: http}",
+        "any: [{dst_port: 80}, {domain: b.example}]",
+        "any: [{protocol: dns}, {network: udp}]",
+        "not: {any: [{domain_keyword: a}, {dst_port: 8080}]}",
+    };
+    static const char *const hosts[] = {NULL, "a.example", "b.example", "ads.test", "c.org"};
+    static const char *const dsts[] = {"198.51.100.7:443", "198.51.100.7:80", "192.0.2.3:8050",
+                                       "[2001:db8::5]:443", "192.0.2.3:53"};
+    srand(11);
+    int checked = 0, overturned = 0;
+    for (int round = 0; round < 150; round++) {
+        char yaml[4096], error[POLICY_ERROR_MAX];
+        size_t n = (size_t)sprintf(yaml, "rules:\n");
+        int rules = 1 + rand() % 6;
+        for (int r = 0; r < rules; r++) {
+            int a = rand() % 18, b = rand() % 18;
+            /* One or two conditions; two only when their keys differ. */
+            const char *ka = atoms[a], *kb = atoms[b];
+            bool two = rand() % 2 && strncmp(ka, kb, strcspn(ka, ":")) != 0;
+            n += (size_t)sprintf(yaml + n, "  - {%s%s%s, action: %s}\n", ka, two ? ", " : "",
+                                 two ? kb : "", r % 2 ? "drop" : "direct");
+        }
+        sprintf(yaml + n, "default: %s\n", round % 2 ? "drop" : "direct");
+        struct policy *q = fixture_policy(yaml, error);
+        if (!q)
+            fail_msg("%s\n%s", error, yaml);
+        for (size_t di = 0; di < sizeof(dsts) / sizeof(dsts[0]); di++) {
+            for (int net = 0; net < 2; net++) {
+                struct policy_flow f = {.network = net ? POLICY_UDP : POLICY_TCP};
+                struct policy_decision early, late;
+                assert_true(flow_addr_parse(&f.src, "192.0.2.1:40005"));
+                assert_true(flow_addr_parse(&f.dst, dsts[di]));
+                if (!policy_decide_early(q, &f, &early))
+                    continue;
+                for (size_t h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
+                    for (int pr = SNIFF_PROTO_NONE; pr <= SNIFF_PROTO_DNS; pr++) {
+                        f.host = hosts[h];
+                        f.protocol = (enum sniff_protocol)pr;
+                        policy_decide(q, &f, &late);
+                        checked++;
+                        if (late.rule != early.rule || late.outbound != early.outbound) {
+                            overturned++;
+                            print_error(
+                                "overturned: %s dst %s host %s proto %d: early %u late %u\n", yaml,
+                                dsts[di], hosts[h] ? hosts[h] : "-", pr, early.rule, late.rule);
+                        }
+                    }
+                }
+                f.host = NULL;
+                f.protocol = SNIFF_PROTO_NONE;
+            }
+        }
+        policy_unref(q);
+    }
+    assert_int_equal(overturned, 0);
+    assert_true(checked > 1000); /* the early path was really taken */
+}
+
 static void reference_counting_keeps_a_policy_alive(void **state)
 {
     (void)state;
@@ -289,6 +420,8 @@ int main(void)
         cmocka_unit_test(ports_network_source_and_inbound),
         cmocka_unit_test(geoip_protocol_any_not),
         cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
+        cmocka_unit_test(early_decisions_with_not_and_any),
+        cmocka_unit_test(early_decisions_are_never_overturned),
         cmocka_unit_test(reference_counting_keeps_a_policy_alive),
         cmocka_unit_test(many_rules_keep_first_match),
     };
