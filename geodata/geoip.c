@@ -1,17 +1,32 @@
 /*
  * geoip.c — country lookups over a MaxMind DB file mapped into memory by
  * libmaxminddb. See geoip.h.
+ *
+ * A country database has few distinct records (one per country, give or
+ * take) behind millions of networks. Reading the country out of a record
+ * (a walk over its map keys, up to three paths) costs about as much as
+ * the tree search itself, so the answer is remembered per record offset in
+ * a small direct-mapped table. The data section never changes while the
+ * file is mapped, so an entry never goes stale. Each slot is one atomic
+ * 64-bit word (record offset + 1, found flag, two letters), so concurrent
+ * lookups stay safe without a lock.
  */
 #include "geodata/geoip.h"
 
 #include <errno.h>
 #include <maxminddb.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define RECORD_CACHE_SLOTS 1024 /* a power of two; about the number of countries x 4 */
+
 struct geoip {
     MMDB_s db;
+    /* (offset + 1) << 32 | found << 16 | code[0] << 8 | code[1]; 0 is empty. */
+    _Atomic uint64_t record_cache[RECORD_CACHE_SLOTS];
 };
 
 struct geoip *geoip_open(const char *path, char *error, size_t error_len)
@@ -71,8 +86,23 @@ bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char
         MMDB_lookup_sockaddr((MMDB_s *)&geoip->db, (const struct sockaddr *)&ss, &mmdb_error);
     if (mmdb_error != MMDB_SUCCESS || !r.found_entry)
         return false;
-    return code_at(&r.entry, code, country) || code_at(&r.entry, code, registered) ||
-           code_at(&r.entry, code, flat);
+
+    uint64_t tag = ((uint64_t)r.entry.offset + 1) << 32;
+    _Atomic uint64_t *slot = (_Atomic uint64_t *)&geoip->record_cache[
+        (r.entry.offset * 2654435761u >> 16) & (RECORD_CACHE_SLOTS - 1)];
+    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    if ((v & ~0xffffffffull) != tag) {
+        bool found = code_at(&r.entry, code, country) || code_at(&r.entry, code, registered) ||
+                     code_at(&r.entry, code, flat);
+        v = tag | (found ? 0x10000u | (uint64_t)(uint8_t)code[0] << 8 | (uint8_t)code[1] : 0);
+        atomic_store_explicit(slot, v, memory_order_relaxed);
+    }
+    if (!(v & 0x10000u))
+        return false;
+    code[0] = (char)(v >> 8 & 0xff);
+    code[1] = (char)(v & 0xff);
+    code[2] = '\0';
+    return true;
 }
 
 size_t geoip_node_count(const struct geoip *geoip)
