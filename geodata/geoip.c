@@ -10,6 +10,12 @@
  * file is mapped, so an entry never goes stale. Each slot is one atomic
  * 64-bit word (record offset + 1, found flag, two letters), so concurrent
  * lookups stay safe without a lock.
+ *
+ * IPv4 lookups start from a table of the search tree cut at depth 16,
+ * filled at open time with libmaxminddb's node reader: one read gives the
+ * record for most addresses (country blocks are mostly /16 or wider), and
+ * the walk goes on node by node, as MMDB_lookup_sockaddr would, only below
+ * that. IPv6 lookups use MMDB_lookup_sockaddr itself.
  */
 #include "geodata/geoip.h"
 
@@ -23,11 +29,83 @@
 
 #define RECORD_CACHE_SLOTS 1024 /* a power of two; about the number of countries x 4 */
 
+#define V4_TABLE_BITS 16
+
+/* A record of the search tree: kind in the top bits, node number or data offset below. */
+#define REC_EMPTY 0ull
+#define REC_NODE (1ull << 62)
+#define REC_DATA (2ull << 62)
+#define REC_KIND (3ull << 62)
+
 struct geoip {
     MMDB_s db;
+    uint64_t *v4; /* 1 << V4_TABLE_BITS records; NULL when the tree could not be read */
     /* (offset + 1) << 32 | found << 16 | code[0] << 8 | code[1]; 0 is empty. */
     _Atomic uint64_t record_cache[RECORD_CACHE_SLOTS];
 };
+
+/* Reads one branch of `node`; false when the file is damaged. */
+static bool read_branch(const MMDB_s *db, uint64_t node, int right, uint64_t *out)
+{
+    MMDB_search_node_s n;
+    if (MMDB_read_node(db, (uint32_t)(node & ~REC_KIND), &n) != MMDB_SUCCESS)
+        return false;
+    uint8_t type = right ? n.right_record_type : n.left_record_type;
+    switch (type) {
+    case MMDB_RECORD_TYPE_SEARCH_NODE:
+        *out = REC_NODE | (right ? n.right_record : n.left_record);
+        return true;
+    case MMDB_RECORD_TYPE_EMPTY:
+        *out = REC_EMPTY;
+        return true;
+    case MMDB_RECORD_TYPE_DATA:
+        *out = REC_DATA | (right ? n.right_record_entry : n.left_record_entry).offset;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Fills the table slots under the `depth`-bit prefix `prefix`, whose record is `rec`. */
+static bool v4_fill(const MMDB_s *db, uint64_t *table, uint64_t rec, unsigned depth, uint32_t prefix)
+{
+    if ((rec & REC_KIND) != REC_NODE || depth == V4_TABLE_BITS) {
+        uint32_t first = prefix << (V4_TABLE_BITS - depth), n = 1u << (V4_TABLE_BITS - depth);
+        for (uint32_t i = 0; i < n; i++)
+            table[first + i] = rec;
+        return true;
+    }
+    uint64_t left, right;
+    return read_branch(db, rec, 0, &left) && read_branch(db, rec, 1, &right) &&
+           v4_fill(db, table, left, depth + 1, prefix << 1) &&
+           v4_fill(db, table, right, depth + 1, prefix << 1 | 1);
+}
+
+/* The IPv4 table, or NULL (out of memory, damaged tree). */
+static uint64_t *v4_table(const MMDB_s *db)
+{
+    uint64_t rec = REC_NODE; /* node 0 */
+    /* In an IPv6 tree, IPv4 lives under ::/96, as libmaxminddb looks it up. */
+    for (int i = 0; db->metadata.ip_version == 6 && i < 96 && (rec & REC_KIND) == REC_NODE; i++)
+        if (!read_branch(db, rec, 0, &rec))
+            return NULL;
+    uint64_t *table = malloc(sizeof(uint64_t) << V4_TABLE_BITS);
+    if (table && !v4_fill(db, table, rec, 0, 0)) {
+        free(table);
+        table = NULL;
+    }
+    return table;
+}
+
+/* The record of IPv4 address `a` (host order) through the table. */
+static uint64_t v4_record(const struct geoip *g, uint32_t a)
+{
+    uint64_t rec = g->v4[a >> (32 - V4_TABLE_BITS)];
+    for (int bit = 31 - V4_TABLE_BITS; (rec & REC_KIND) == REC_NODE; bit--)
+        if (bit < 0 || !read_branch(&g->db, rec, (a >> bit) & 1, &rec))
+            return REC_EMPTY; /* deeper than 32 bits or damaged: no answer */
+    return rec;
+}
 
 struct geoip *geoip_open(const char *path, char *error, size_t error_len)
 {
@@ -48,6 +126,7 @@ struct geoip *geoip_open(const char *path, char *error, size_t error_len)
         free(g);
         return NULL;
     }
+    g->v4 = v4_table(&g->db); /* without it, IPv4 takes MMDB_lookup_sockaddr too */
     return g;
 }
 
@@ -55,6 +134,7 @@ void geoip_close(struct geoip *geoip)
 {
     if (!geoip)
         return;
+    free(geoip->v4);
     MMDB_close(&geoip->db);
     free(geoip);
 }
@@ -78,14 +158,22 @@ bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char
     static const char *const registered[] = {"registered_country", "iso_code", NULL};
     static const char *const flat[] = {"country_code", NULL};
 
-    struct sockaddr_storage ss;
-    flow_addr_to_sockaddr(addr, &ss);
-    int mmdb_error;
-    /* libmaxminddb only reads the database; its API just lacks const. */
-    MMDB_lookup_result_s r =
-        MMDB_lookup_sockaddr((MMDB_s *)&geoip->db, (const struct sockaddr *)&ss, &mmdb_error);
-    if (mmdb_error != MMDB_SUCCESS || !r.found_entry)
-        return false;
+    MMDB_lookup_result_s r = {.entry.mmdb = &geoip->db};
+    if (addr->family == AF_INET && geoip->v4) {
+        uint64_t rec = v4_record(geoip, (uint32_t)addr->ip[0] << 24 | (uint32_t)addr->ip[1] << 16 |
+                                            (uint32_t)addr->ip[2] << 8 | addr->ip[3]);
+        if ((rec & REC_KIND) != REC_DATA)
+            return false;
+        r.entry.offset = (uint32_t)rec;
+    } else {
+        struct sockaddr_storage ss;
+        flow_addr_to_sockaddr(addr, &ss);
+        int mmdb_error;
+        /* libmaxminddb only reads the database; its API just lacks const. */
+        r = MMDB_lookup_sockaddr((MMDB_s *)&geoip->db, (const struct sockaddr *)&ss, &mmdb_error);
+        if (mmdb_error != MMDB_SUCCESS || !r.found_entry)
+            return false;
+    }
 
     uint64_t tag = ((uint64_t)r.entry.offset + 1) << 32;
     _Atomic uint64_t *slot = (_Atomic uint64_t *)&geoip->record_cache[

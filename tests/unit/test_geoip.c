@@ -3,23 +3,27 @@
  * the wild (GeoLite2: country.iso_code; DB-IP style: registered_country
  * only; ip-location-db: a top-level country_code), over IPv4 and IPv6, built
  * at test time with the real MMDB writer; and the errors for files that are
- * missing or not databases.
+ * missing or not databases. IPv4 lookups go through a table of the tree cut
+ * at depth 16: nested networks above and below that depth are checked, and
+ * every answer is compared with libmaxminddb's own lookup.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <maxminddb.h>
 
 #include "geodata/geoip.h"
 #include "tests/unit/policy_fixture.h"
 
 static const char *spec = "198.51.100.0/24 CN\n203.0.113.0/25 hk\n2001:db8:cc::/48 DE\n";
 
-static struct geoip *build(const char *layout, int ip_version)
+static struct geoip *build_spec(const char *layout, int ip_version, const char *text)
 {
-    fixture_write("spec.txt", spec);
+    fixture_write("spec.txt", text);
     char cmd[512], path[256], error[512];
     snprintf(path, sizeof(path), "%s/%s-%d.mmdb", fixture_dir, layout, ip_version);
     snprintf(cmd, sizeof(cmd),
@@ -30,6 +34,11 @@ static struct geoip *build(const char *layout, int ip_version)
     if (!g)
         fail_msg("%s", error);
     return g;
+}
+
+static struct geoip *build(const char *layout, int ip_version)
+{
+    return build_spec(layout, ip_version, spec);
 }
 
 static void expect(struct geoip *g, const char *ip, const char *want)
@@ -93,6 +102,90 @@ static void bad_files_are_named(void **state)
     assert_non_null(strstr(error, "junk.mmdb: not a MaxMind DB file"));
 }
 
+/* Later lines override the part of an earlier network they cover. */
+static const char *nested =
+    "10.0.0.0/8 AA\n10.1.0.0/16 BB\n10.1.2.0/24 CC\n10.1.2.128/25 DD\n10.1.2.200/32 EE\n"
+    "10.192.0.0/12 FF\n10.255.255.255/32 GG\n0.0.0.0/7 HH\n255.255.255.254/31 II\n"
+    "2001:db8::/32 JJ\n";
+
+/* What libmaxminddb's own lookup finds for `a` (host order), as a code or "". */
+static void reference(MMDB_s *db, uint32_t a, char ref[3])
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(a)};
+    int err;
+    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, (struct sockaddr *)&sin, &err);
+    ref[0] = '\0';
+    if (err != MMDB_SUCCESS || !r.found_entry)
+        return;
+    static const char *const paths[][3] = {
+        {"country", "iso_code", NULL}, {"registered_country", "iso_code", NULL}, {"country_code", NULL}};
+    MMDB_entry_data_s d;
+    for (size_t i = 0; i < 3; i++)
+        if (MMDB_aget_value(&r.entry, &d, paths[i]) == MMDB_SUCCESS && d.has_data) {
+            ref[0] = (char)(d.utf8_string[0] & ~0x20);
+            ref[1] = (char)(d.utf8_string[1] & ~0x20);
+            ref[2] = '\0';
+            return;
+        }
+}
+
+static void nested_in(const char *layout, int ip_version)
+{
+    struct geoip *g = build_spec(layout, ip_version, nested);
+    expect(g, "10.0.0.1", "AA");
+    expect(g, "10.1.0.1", "BB");
+    expect(g, "10.1.2.3", "CC");
+    expect(g, "10.1.2.127", "CC");
+    expect(g, "10.1.2.128", "DD");
+    expect(g, "10.1.2.199", "DD");
+    expect(g, "10.1.2.200", "EE");
+    expect(g, "10.1.2.201", "DD");
+    expect(g, "10.1.3.0", "BB");
+    expect(g, "10.191.255.255", "AA");
+    expect(g, "10.192.0.0", "FF");
+    expect(g, "10.207.255.255", "FF");
+    expect(g, "10.208.0.0", "AA");
+    expect(g, "10.255.255.254", "AA");
+    expect(g, "10.255.255.255", "GG");
+    expect(g, "11.0.0.0", NULL);
+    expect(g, "0.0.0.1", "HH");
+    expect(g, "1.255.255.255", "HH");
+    expect(g, "255.255.255.253", NULL);
+    expect(g, "255.255.255.254", "II");
+    expect(g, "255.255.255.255", "II");
+    if (ip_version == 6)
+        expect(g, "2001:db8::1", "JJ");
+
+    /* Every /16 at a few offsets, and every address around the deep networks. */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s-%d.mmdb", fixture_dir, layout, ip_version);
+    MMDB_s db;
+    assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &db), MMDB_SUCCESS);
+    for (uint32_t i = 0; i < (1u << 16) + 1024; i++) {
+        uint32_t a = i < (1u << 16) ? i << 16 | (i * 2654435761u >> 16)
+                                     : 0x0a010200u + (i - (1u << 16)) - 256; /* 10.1.1.0 - 10.1.4.255 */
+        struct flow_addr fa = {.family = AF_INET};
+        uint32_t n = htonl(a);
+        memcpy(fa.ip, &n, 4);
+        char ref[3], code[3] = "";
+        reference(&db, a, ref);
+        bool found = geoip_country(g, &fa, code);
+        if (found != (ref[0] != '\0') || (found && strcmp(code, ref) != 0))
+            fail_msg("%s/%d: %08x gives '%s', libmaxminddb '%s'", layout, ip_version, a,
+                     found ? code : "", ref);
+    }
+    MMDB_close(&db);
+    geoip_close(g);
+}
+
+static void ipv4_table_matches_libmaxminddb(void **state)
+{
+    (void)state;
+    nested_in("geolite2", 6);
+    nested_in("iplocation", 4);
+    nested_in("dbip", 6);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -107,6 +200,7 @@ int main(void)
         cmocka_unit_test(dbip_layout_registered_country),
         cmocka_unit_test(ip_location_db_layout),
         cmocka_unit_test(bad_files_are_named),
+        cmocka_unit_test(ipv4_table_matches_libmaxminddb),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
