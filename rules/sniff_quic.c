@@ -11,8 +11,8 @@
  * PING frames; they are reassembled into a bounded buffer with a bitmap of
  * the bytes received. Coalesced packets in one datagram are walked in turn.
  */
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +77,45 @@ void sniff_quic_free(struct sniff_quic *q)
     free(q);
 }
 
+/*
+ * OpenSSL 3 looks algorithms up by name on every implicit use, which costs
+ * more than the cryptography on a 1,200-byte packet: fetch them once. The
+ * classifier runs on one thread (the engine's loop), so plain statics do.
+ */
+static EVP_MAC *hmac_algorithm(void)
+{
+    static EVP_MAC *mac;
+    if (!mac)
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    return mac;
+}
+
+static const EVP_CIPHER *cipher(bool gcm)
+{
+    static EVP_CIPHER *ecb, *aead;
+    if (!ecb)
+        ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    if (!aead)
+        aead = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    return gcm ? aead : ecb;
+}
+
+/* HMAC-SHA256 of `data` under `key` into out[32]. */
+static bool hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+                        uint8_t out[32])
+{
+    EVP_MAC *mac = hmac_algorithm();
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    size_t n = 0;
+    bool ok = ctx && EVP_MAC_init(ctx, key, key_len, params) && EVP_MAC_update(ctx, data, len) &&
+              EVP_MAC_final(ctx, out, &n, 32) && n == 32;
+    EVP_MAC_CTX_free(ctx);
+    return ok;
+}
+
 /* RFC 9000 section 16 variable-length integer. */
 static bool varint(const uint8_t *b, size_t len, size_t *pos, uint64_t *out)
 {
@@ -108,8 +147,7 @@ static bool expand_label(const uint8_t secret[32], const char *label, uint8_t *o
     info[n++] = 0; /* empty context */
     info[n++] = 1; /* block counter */
     uint8_t block[32];
-    unsigned int block_len = 0;
-    if (!HMAC(EVP_sha256(), secret, 32, info, n, block, &block_len) || block_len != 32)
+    if (!hmac_sha256(secret, 32, info, n, block))
         return false;
     memcpy(out, block, len);
     return true;
@@ -123,8 +161,7 @@ static bool derive_keys(const struct quic_version *v, const uint8_t *dcid, size_
                         struct initial_keys *k)
 {
     uint8_t initial[32], client[32];
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), v->salt, sizeof(v->salt), dcid, dcid_len, initial, &n) || n != 32)
+    if (!hmac_sha256(v->salt, sizeof(v->salt), dcid, dcid_len, initial))
         return false;
     return expand_label(initial, "client in", client, 32) &&
            expand_label(client, v->key_label, k->key, 16) &&
@@ -136,7 +173,7 @@ static bool aes_ecb_block(const uint8_t key[16], const uint8_t in[16], uint8_t o
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0;
-    bool ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), NULL, key, NULL) &&
+    bool ok = ctx && EVP_EncryptInit_ex(ctx, cipher(false), NULL, key, NULL) &&
               EVP_CIPHER_CTX_set_padding(ctx, 0) && EVP_EncryptUpdate(ctx, out, &n, in, 16) &&
               n == 16;
     EVP_CIPHER_CTX_free(ctx);
@@ -150,7 +187,7 @@ static bool aes_gcm_open(const struct initial_keys *k, const uint8_t nonce[12], 
         return false;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, fin = 0;
-    bool ok = ctx && EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, k->key, nonce) &&
+    bool ok = ctx && EVP_DecryptInit_ex(ctx, cipher(true), NULL, k->key, nonce) &&
               EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) &&
               EVP_DecryptUpdate(ctx, out, &n, in, (int)(len - 16)) &&
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + len - 16)) &&
@@ -183,6 +220,11 @@ static bool read_frames(struct sniff_quic *q, const uint8_t *p, size_t len)
     size_t pos = 0;
     while (pos < len) {
         uint64_t type, a, b, c;
+        if (p[pos] == 0x00) { /* PADDING: clients pad Initials to 1,200 bytes, skip the run */
+            while (pos < len && p[pos] == 0x00)
+                pos++;
+            continue;
+        }
         if (!varint(p, len, &pos, &type))
             return false;
         switch (type) {
