@@ -5,6 +5,7 @@
  * commands that remove them). It prints, it never applies: pipe it to sh.
  * See engine/firewall.h for what is steered and skipped.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +60,36 @@ void fw_plan_build(struct fw_plan *plan, const struct policy *p)
     }
 }
 
+/* An interface name the kernel accepts and a shell script can carry unquoted. */
+static bool valid_interface(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 15)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr(".-_", name[i]))
+            return false;
+    return true;
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: switchyard firewall -c FILE [--backend nft|iptables] [--mode local|gateway]\n"
-            "                           [--undo] [--tproxy-mark N] [--table N]\n"
-            "\n"
-            "Prints a shell script that steers traffic to the inbounds of FILE.\n"
-            "  --backend   nft (default) or iptables\n"
-            "  --mode      gateway (default): traffic routed through this host (PREROUTING)\n"
-            "              local: connections of this host's own processes (OUTPUT)\n"
-            "  --undo      print the commands that remove the rules instead\n"
-            "  --tproxy-mark N  fwmark routing TPROXY'd packets to the local table (default 0x1)\n"
-            "  --table N   routing table for TPROXY (default 100)\n"
-            "Packets carrying routing_mark, and destinations of this host, loopback,\n"
-            "link-local and multicast are never steered.\n");
+    fprintf(
+        out,
+        "usage: switchyard firewall -c FILE [--backend nft|iptables] [--mode local|gateway]\n"
+        "                           [--undo] [--tproxy-mark N] [--table N] [--interface IF]...\n"
+        "\n"
+        "Prints a shell script that steers traffic to the inbounds of FILE.\n"
+        "  --backend   nft (default) or iptables\n"
+        "  --mode      gateway (default): traffic routed through this host (PREROUTING)\n"
+        "              local: connections of this host's own processes (OUTPUT)\n"
+        "  --undo      print the commands that remove the rules instead\n"
+        "  --tproxy-mark N  fwmark routing TPROXY'd packets to the local table (default 0x1)\n"
+        "  --table N   routing table for TPROXY (default 100)\n"
+        "  --interface IF  gateway mode: steer only what arrives on IF (repeatable, up to 8;\n"
+        "              one with iptables), e.g. the LAN side of a router\n"
+        "Packets carrying routing_mark, and destinations of this host, loopback,\n"
+        "link-local and multicast are never steered.\n");
 }
 
 int cmd_firewall(int argc, char **argv)
@@ -85,11 +101,14 @@ int cmd_firewall(int argc, char **argv)
         {"undo", no_argument, NULL, 'u'},
         {"tproxy-mark", required_argument, NULL, 'k'},
         {"table", required_argument, NULL, 't'},
+        {"interface", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *backend_name = "nft", *mode = "gateway";
     bool undo = false;
+    const char *interfaces[FW_INTERFACES_MAX];
+    size_t n_interfaces = 0;
     unsigned long tproxy_mark = 0x1, table = 100;
     char *end;
     int opt;
@@ -122,6 +141,16 @@ int cmd_firewall(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'i':
+            if (!valid_interface(optarg) || n_interfaces == FW_INTERFACES_MAX) {
+                fprintf(stderr,
+                        "switchyard firewall: bad --interface '%s' (a name of 1-15 letters, "
+                        "digits, '.', '-', '_', at most %d)\n",
+                        optarg, FW_INTERFACES_MAX);
+                return CLI_USAGE;
+            }
+            interfaces[n_interfaces++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             return CLI_OK;
@@ -153,6 +182,18 @@ int cmd_firewall(int argc, char **argv)
         fprintf(stderr, "switchyard firewall: unknown mode '%s' (local, gateway)\n", mode);
         return CLI_USAGE;
     }
+
+    if (n_interfaces && plan.mode != FW_GATEWAY) {
+        fprintf(stderr, "switchyard firewall: --interface applies to gateway mode\n");
+        return CLI_USAGE;
+    }
+    if (n_interfaces > 1 && backend == &fw_backend_iptables) {
+        fprintf(stderr, "switchyard firewall: the iptables backend takes one --interface; "
+                        "use --backend nft for several\n");
+        return CLI_USAGE;
+    }
+    memcpy(plan.interfaces, interfaces, n_interfaces * sizeof(interfaces[0]));
+    plan.n_interfaces = n_interfaces;
 
     char error[POLICY_ERROR_MAX] = "";
     struct policy *p = policy_load(config, error);

@@ -44,6 +44,7 @@ struct fw_steer {
 };
 
 #define FW_STEER_MAX 64
+#define FW_INTERFACES_MAX 8
 
 struct fw_plan {
     enum fw_mode mode;
@@ -53,6 +54,9 @@ struct fw_plan {
     struct fw_steer steer[FW_STEER_MAX];
     size_t count;
     bool any_tproxy;
+    /* Gateway mode: steer only what arrives on these (none: every interface). */
+    const char *interfaces[FW_INTERFACES_MAX];
+    size_t n_interfaces;
 };
 
 struct fw_backend {

@@ -15,6 +15,8 @@ static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const ch
                         const char *chain)
 {
     const char *tool = tools[fam];
+    if (plan->n_interfaces) /* iptables: one interface (cmd_firewall.c checks) */
+        fprintf(out, "%s -t %s -A %s ! -i %s -j RETURN\n", tool, table, chain, plan->interfaces[0]);
     fprintf(out, "%s -t %s -A %s -m mark --mark 0x%x -j RETURN\n", tool, table, chain,
             plan->routing_mark);
     fprintf(out, "%s -t %s -A %s -m addrtype --dst-type LOCAL -j RETURN\n", tool, table, chain);

@@ -21,6 +21,12 @@ static void print_set(FILE *out, const char *name, const char *type, const char 
 
 static void print_skips(FILE *out, const struct fw_plan *plan)
 {
+    if (plan->n_interfaces) {
+        fprintf(out, "        iifname != {");
+        for (size_t i = 0; i < plan->n_interfaces; i++)
+            fprintf(out, "%s \"%s\"", i ? "," : "", plan->interfaces[i]);
+        fprintf(out, " } return comment \"only what arrives on the given interfaces\"\n");
+    }
     fprintf(out, "        meta mark 0x%x return comment \"switchyard's own sockets\"\n",
             plan->routing_mark);
     fprintf(out, "        fib daddr type local return\n");

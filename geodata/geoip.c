@@ -67,7 +67,8 @@ static bool read_branch(const MMDB_s *db, uint64_t node, int right, uint64_t *ou
 }
 
 /* Fills the table slots under the `depth`-bit prefix `prefix`, whose record is `rec`. */
-static bool v4_fill(const MMDB_s *db, uint64_t *table, uint64_t rec, unsigned depth, uint32_t prefix)
+static bool v4_fill(const MMDB_s *db, uint64_t *table, uint64_t rec, unsigned depth,
+                    uint32_t prefix)
 {
     if ((rec & REC_KIND) != REC_NODE || depth == V4_TABLE_BITS) {
         uint32_t first = prefix << (V4_TABLE_BITS - depth), n = 1u << (V4_TABLE_BITS - depth);
@@ -176,8 +177,9 @@ bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char
     }
 
     uint64_t tag = ((uint64_t)r.entry.offset + 1) << 32;
-    _Atomic uint64_t *slot = (_Atomic uint64_t *)&geoip->record_cache[
-        (r.entry.offset * 2654435761u >> 16) & (RECORD_CACHE_SLOTS - 1)];
+    _Atomic uint64_t *slot =
+        (_Atomic uint64_t *)&geoip
+            ->record_cache[(r.entry.offset * 2654435761u >> 16) & (RECORD_CACHE_SLOTS - 1)];
     uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
     if ((v & ~0xffffffffull) != tag) {
         bool found = code_at(&r.entry, code, country) || code_at(&r.entry, code, registered) ||

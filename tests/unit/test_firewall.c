@@ -106,6 +106,25 @@ static void test_nft_local_marks_output_for_tproxy(void **state)
     free(t);
 }
 
+static void test_interfaces_limit_gateway_steering(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    p.interfaces[0] = "lan0";
+    p.interfaces[1] = "wlan0";
+    p.n_interfaces = 2;
+    char *t = print(&fw_backend_nft, &p, false);
+    /* first thing in each steering chain, before any other skip */
+    assert_int_equal(count(t, "iifname != { \"lan0\", \"wlan0\" } return"), 2);
+    assert_true(strstr(t, "iifname != {") < strstr(t, "meta mark 0xff return"));
+    free(t);
+    p.n_interfaces = 1;
+    t = print(&fw_backend_iptables, &p, false);
+    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD ! -i lan0 -j RETURN"));
+    assert_non_null(strstr(t, "ip6tables -t mangle -A SWITCHYARD_TP ! -i lan0 -j RETURN"));
+    free(t);
+}
+
 static void test_nft_undo(void **state)
 {
     (void)state;
@@ -154,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_nft_gateway),
         cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
         cmocka_unit_test(test_nft_undo),
+        cmocka_unit_test(test_interfaces_limit_gateway_steering),
         cmocka_unit_test(test_iptables_gateway),
         cmocka_unit_test(test_explicit_proxies_steer_nothing),
     };

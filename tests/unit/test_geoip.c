@@ -117,8 +117,9 @@ static void reference(MMDB_s *db, uint32_t a, char ref[3])
     ref[0] = '\0';
     if (err != MMDB_SUCCESS || !r.found_entry)
         return;
-    static const char *const paths[][3] = {
-        {"country", "iso_code", NULL}, {"registered_country", "iso_code", NULL}, {"country_code", NULL}};
+    static const char *const paths[][3] = {{"country", "iso_code", NULL},
+                                           {"registered_country", "iso_code", NULL},
+                                           {"country_code", NULL}};
     MMDB_entry_data_s d;
     for (size_t i = 0; i < 3; i++)
         if (MMDB_aget_value(&r.entry, &d, paths[i]) == MMDB_SUCCESS && d.has_data) {
@@ -162,8 +163,9 @@ static void nested_in(const char *layout, int ip_version)
     MMDB_s db;
     assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &db), MMDB_SUCCESS);
     for (uint32_t i = 0; i < (1u << 16) + 1024; i++) {
-        uint32_t a = i < (1u << 16) ? i << 16 | (i * 2654435761u >> 16)
-                                     : 0x0a010200u + (i - (1u << 16)) - 256; /* 10.1.1.0 - 10.1.4.255 */
+        uint32_t a = i < (1u << 16)
+                         ? i << 16 | (i * 2654435761u >> 16)
+                         : 0x0a010200u + (i - (1u << 16)) - 256; /* 10.1.1.0 - 10.1.4.255 */
         struct flow_addr fa = {.family = AF_INET};
         uint32_t n = htonl(a);
         memcpy(fa.ip, &n, 4);
