@@ -5,10 +5,15 @@
  * 30 rules. Measures load time, memory, and decisions per second on one
  * core for flows known by address only and for flows with a host name.
  *
- *   build/bench/bench_rules [MMDB]
+ *   build/bench/bench_rules [--domains FILE]... [MMDB]
  *
+ * The domain entries come from the lists named with --domains (default:
+ * examples/lists/cn.txt and examples/lists/category-ads-all.txt, the lists a
+ * split-tunnel policy uses), padded with generated names to 100,000 lines;
+ * bench/data/all-categories.txt is every v2fly category (163 regexes).
  * MMDB defaults to geodata/country.mmdb (make geodata); without it a small
- * database is built with geodata/mkmmdb.pl from the CN prefixes.
+ * database is built with geodata/mkmmdb.pl from the CN prefixes. Inputs are
+ * written to a temporary directory, removed at the end.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -40,23 +45,31 @@ static long rss_kib(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Copies the example lists and pads them with generated names to DOMAINS_WANTED lines. */
-static size_t write_domains(const char *path, char names[][64], size_t names_max, size_t *n_names)
+/*
+ * Copies the lists and pads them with generated names to DOMAINS_WANTED
+ * lines; counts the regexes among them.
+ */
+static size_t write_domains(const char *path, const char *const *lists, size_t n_lists,
+                            char names[][64], size_t names_max, size_t *n_names, size_t *regexes)
 {
     FILE *out = fopen(path, "w");
-    const char *lists[] = {"examples/lists/cn.txt", "examples/lists/category-ads-all.txt"};
     size_t lines = 0;
     char line[512];
     *n_names = 0;
-    for (size_t i = 0; i < 2; i++) {
+    *regexes = 0;
+    for (size_t i = 0; i < n_lists; i++) {
         FILE *in = fopen(lists[i], "r");
         if (!in) {
-            fprintf(stderr, "bench_rules: run from the repository root (%s)\n", lists[i]);
+            fprintf(stderr, "bench_rules: cannot read %s (run from the repository root)\n",
+                    lists[i]);
             exit(1);
         }
-        while (fgets(line, sizeof(line), in)) {
+        while (fgets(line, sizeof(line), in) && lines < DOMAINS_WANTED) {
+            if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+                continue;
             fputs(line, out);
             lines++;
+            *regexes += strncmp(line, "regexp:", 7) == 0;
             if (strncmp(line, "domain:", 7) == 0 && *n_names < names_max / 2 && lines % 7 == 0) {
                 line[strcspn(line, "\r\n")] = '\0';
                 snprintf(names[(*n_names)++], 64, "www.%.50s", line + 7);
@@ -136,16 +149,32 @@ static double run(struct policy *p, struct policy_flow *flows, long rounds)
 
 int main(int argc, char **argv)
 {
+    const char *lists[16] = {"examples/lists/cn.txt", "examples/lists/category-ads-all.txt"};
+    size_t n_lists = 0;
+    const char *mmdb_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--domains") == 0 && i + 1 < argc && n_lists < 16)
+            lists[n_lists++] = argv[++i];
+        else if (argv[i][0] != '-' && !mmdb_arg)
+            mmdb_arg = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_rules [--domains FILE]... [MMDB]\n");
+            return 2;
+        }
+    }
+    if (n_lists == 0)
+        n_lists = 2;
+
     char dir[] = "/tmp/switchyard-bench-XXXXXX", path[512], mmdb[512], cwd[256], cmd[1024];
     if (!mkdtemp(dir) || !getcwd(cwd, sizeof(cwd)))
         return 1;
     static char names[FLOWS][64];
-    size_t n_names;
+    size_t n_names, regexes;
     snprintf(path, sizeof(path), "%s/domains.txt", dir);
-    size_t entries = write_domains(path, names, FLOWS, &n_names);
+    size_t entries = write_domains(path, lists, n_lists, names, FLOWS, &n_names, &regexes);
 
     const char *geo_kind = "geodata/country.mmdb (real, make geodata)";
-    snprintf(mmdb, sizeof(mmdb), "%s", argc > 1 ? argv[1] : "geodata/country.mmdb");
+    snprintf(mmdb, sizeof(mmdb), "%s", mmdb_arg ? mmdb_arg : "geodata/country.mmdb");
     if (access(mmdb, R_OK) != 0) {
         snprintf(mmdb, sizeof(mmdb), "%s/country.mmdb", dir);
         snprintf(cmd, sizeof(cmd),
@@ -155,8 +184,8 @@ int main(int argc, char **argv)
         if (system(cmd) != 0)
             return 1;
         geo_kind = "built by mkmmdb.pl from the CN prefixes (run make geodata for the real one)";
-    } else if (argc > 1) {
-        geo_kind = argv[1];
+    } else if (mmdb_arg) {
+        geo_kind = mmdb_arg;
     }
     char yaml[8192], yaml_path[512];
     snprintf(yaml, sizeof(yaml), policy_fmt, mmdb[0] == '/' ? mmdb : "", cwd, path);
@@ -209,8 +238,10 @@ int main(int argc, char **argv)
     double ip_rate = run(p, ip_flows, rounds);
     double host_rate = run(p, host_flows, rounds);
 
-    printf("policy: %zu domain entries, %s CIDR prefixes, 30 rules\n", entries,
-           "12,412 (chnroute) + 7");
+    printf("policy: %zu domain entries (", entries);
+    for (size_t i = 0; i < n_lists; i++)
+        printf("%s%s", i ? ", " : "", lists[i]);
+    printf(" + generated; %zu regexes), 12,412 (chnroute) + 7 CIDR prefixes, 30 rules\n", regexes);
     printf("geoip: %s\n", geo_kind);
     printf("load time: %.3f s\n", load_s);
     printf("memory: %.1f MiB allocated, %.1f MiB RSS growth\n",

@@ -11,11 +11,11 @@
  * 64-bit word (record offset + 1, found flag, two letters), so concurrent
  * lookups stay safe without a lock.
  *
- * IPv4 lookups start from a table of the search tree cut at depth 16,
- * filled at open time with libmaxminddb's node reader: one read gives the
- * record for most addresses (country blocks are mostly /16 or wider), and
- * the walk goes on node by node, as MMDB_lookup_sockaddr would, only below
- * that. IPv6 lookups use MMDB_lookup_sockaddr itself.
+ * Lookups start from a table of the search tree cut 16 bits down (one for
+ * IPv4, one for IPv6), filled at open time with libmaxminddb's node reader:
+ * one read gives the record for most IPv4 addresses (country blocks are
+ * mostly /16 or wider), and the walk goes on node by node, bit by bit as
+ * MMDB_lookup_sockaddr walks, only below that. 512 KiB a table.
  */
 #include "geodata/geoip.h"
 
@@ -29,7 +29,7 @@
 
 #define RECORD_CACHE_SLOTS 1024 /* a power of two; about the number of countries x 4 */
 
-#define V4_TABLE_BITS 16
+#define TABLE_BITS 16
 
 /* A record of the search tree: kind in the top bits, node number or data offset below. */
 #define REC_EMPTY 0ull
@@ -39,7 +39,8 @@
 
 struct geoip {
     MMDB_s db;
-    uint64_t *v4; /* 1 << V4_TABLE_BITS records; NULL when the tree could not be read */
+    /* 1 << TABLE_BITS records each; NULL when the tree could not be read or has no IPv6. */
+    uint64_t *v4, *v6;
     /* (offset + 1) << 32 | found << 16 | code[0] << 8 | code[1]; 0 is empty. */
     _Atomic uint64_t record_cache[RECORD_CACHE_SLOTS];
 };
@@ -67,44 +68,42 @@ static bool read_branch(const MMDB_s *db, uint64_t node, int right, uint64_t *ou
 }
 
 /* Fills the table slots under the `depth`-bit prefix `prefix`, whose record is `rec`. */
-static bool v4_fill(const MMDB_s *db, uint64_t *table, uint64_t rec, unsigned depth,
-                    uint32_t prefix)
+static bool fill(const MMDB_s *db, uint64_t *table, uint64_t rec, unsigned depth, uint32_t prefix)
 {
-    if ((rec & REC_KIND) != REC_NODE || depth == V4_TABLE_BITS) {
-        uint32_t first = prefix << (V4_TABLE_BITS - depth), n = 1u << (V4_TABLE_BITS - depth);
+    if ((rec & REC_KIND) != REC_NODE || depth == TABLE_BITS) {
+        uint32_t first = prefix << (TABLE_BITS - depth), n = 1u << (TABLE_BITS - depth);
         for (uint32_t i = 0; i < n; i++)
             table[first + i] = rec;
         return true;
     }
     uint64_t left, right;
     return read_branch(db, rec, 0, &left) && read_branch(db, rec, 1, &right) &&
-           v4_fill(db, table, left, depth + 1, prefix << 1) &&
-           v4_fill(db, table, right, depth + 1, prefix << 1 | 1);
+           fill(db, table, left, depth + 1, prefix << 1) &&
+           fill(db, table, right, depth + 1, prefix << 1 | 1);
 }
 
-/* The IPv4 table, or NULL (out of memory, damaged tree). */
-static uint64_t *v4_table(const MMDB_s *db)
+/* The table of the tree under `zero_bits` zero bits from the root, or NULL. */
+static uint64_t *table_at(const MMDB_s *db, int zero_bits)
 {
     uint64_t rec = REC_NODE; /* node 0 */
-    /* In an IPv6 tree, IPv4 lives under ::/96, as libmaxminddb looks it up. */
-    for (int i = 0; db->metadata.ip_version == 6 && i < 96 && (rec & REC_KIND) == REC_NODE; i++)
+    for (int i = 0; i < zero_bits && (rec & REC_KIND) == REC_NODE; i++)
         if (!read_branch(db, rec, 0, &rec))
             return NULL;
-    uint64_t *table = malloc(sizeof(uint64_t) << V4_TABLE_BITS);
-    if (table && !v4_fill(db, table, rec, 0, 0)) {
+    uint64_t *table = malloc(sizeof(uint64_t) << TABLE_BITS);
+    if (table && !fill(db, table, rec, 0, 0)) {
         free(table);
         table = NULL;
     }
     return table;
 }
 
-/* The record of IPv4 address `a` (host order) through the table. */
-static uint64_t v4_record(const struct geoip *g, uint32_t a)
+/* The record of an address of `bits` bits (network order) through `table`. */
+static uint64_t record_of(const struct geoip *g, const uint64_t *table, const uint8_t *ip, int bits)
 {
-    uint64_t rec = g->v4[a >> (32 - V4_TABLE_BITS)];
-    for (int bit = 31 - V4_TABLE_BITS; (rec & REC_KIND) == REC_NODE; bit--)
-        if (bit < 0 || !read_branch(&g->db, rec, (a >> bit) & 1, &rec))
-            return REC_EMPTY; /* deeper than 32 bits or damaged: no answer */
+    uint64_t rec = table[(uint32_t)ip[0] << 8 | ip[1]];
+    for (int bit = TABLE_BITS; (rec & REC_KIND) == REC_NODE; bit++)
+        if (bit >= bits || !read_branch(&g->db, rec, ip[bit / 8] >> (7 - bit % 8) & 1, &rec))
+            return REC_EMPTY; /* deeper than the address or damaged: no answer */
     return rec;
 }
 
@@ -127,7 +126,10 @@ struct geoip *geoip_open(const char *path, char *error, size_t error_len)
         free(g);
         return NULL;
     }
-    g->v4 = v4_table(&g->db); /* without it, IPv4 takes MMDB_lookup_sockaddr too */
+    /* In an IPv6 tree, IPv4 lives under ::/96, where libmaxminddb looks it up. */
+    bool v6 = g->db.metadata.ip_version == 6;
+    g->v4 = table_at(&g->db, v6 ? 96 : 0);
+    g->v6 = v6 ? table_at(&g->db, 0) : NULL; /* without a table: MMDB_lookup_sockaddr */
     return g;
 }
 
@@ -136,6 +138,7 @@ void geoip_close(struct geoip *geoip)
     if (!geoip)
         return;
     free(geoip->v4);
+    free(geoip->v6);
     MMDB_close(&geoip->db);
     free(geoip);
 }
@@ -160,9 +163,11 @@ bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char
     static const char *const flat[] = {"country_code", NULL};
 
     MMDB_lookup_result_s r = {.entry.mmdb = &geoip->db};
-    if (addr->family == AF_INET && geoip->v4) {
-        uint64_t rec = v4_record(geoip, (uint32_t)addr->ip[0] << 24 | (uint32_t)addr->ip[1] << 16 |
-                                            (uint32_t)addr->ip[2] << 8 | addr->ip[3]);
+    if (addr->family != AF_INET && addr->family != AF_INET6)
+        return false;
+    const uint64_t *table = addr->family == AF_INET ? geoip->v4 : geoip->v6;
+    if (table) {
+        uint64_t rec = record_of(geoip, table, addr->ip, addr->family == AF_INET ? 32 : 128);
         if ((rec & REC_KIND) != REC_DATA)
             return false;
         r.entry.offset = (uint32_t)rec;

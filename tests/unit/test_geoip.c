@@ -3,7 +3,7 @@
  * the wild (GeoLite2: country.iso_code; DB-IP style: registered_country
  * only; ip-location-db: a top-level country_code), over IPv4 and IPv6, built
  * at test time with the real MMDB writer; and the errors for files that are
- * missing or not databases. IPv4 lookups go through a table of the tree cut
+ * missing or not databases. Lookups go through tables of the tree cut
  * at depth 16: nested networks above and below that depth are checked, and
  * every answer is compared with libmaxminddb's own lookup.
  */
@@ -106,14 +106,16 @@ static void bad_files_are_named(void **state)
 static const char *nested =
     "10.0.0.0/8 AA\n10.1.0.0/16 BB\n10.1.2.0/24 CC\n10.1.2.128/25 DD\n10.1.2.200/32 EE\n"
     "10.192.0.0/12 FF\n10.255.255.255/32 GG\n0.0.0.0/7 HH\n255.255.255.254/31 II\n"
-    "2001:db8::/32 JJ\n";
+    "2001:db8::/32 JJ\n2001:db8:1::/48 KK\n2001:db8:1:2::/64 LL\n2001:db8:1:2::5/128 MM\n"
+    "2400::/12 NN\n";
 
-/* What libmaxminddb's own lookup finds for `a` (host order), as a code or "". */
-static void reference(MMDB_s *db, uint32_t a, char ref[3])
+/* What libmaxminddb's own lookup finds for `fa`, as a code or "". */
+static void reference(MMDB_s *db, const struct flow_addr *fa, char ref[3])
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(a)};
+    struct sockaddr_storage ss;
+    flow_addr_to_sockaddr(fa, &ss);
     int err;
-    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, (struct sockaddr *)&sin, &err);
+    MMDB_lookup_result_s r = MMDB_lookup_sockaddr(db, (struct sockaddr *)&ss, &err);
     ref[0] = '\0';
     if (err != MMDB_SUCCESS || !r.found_entry)
         return;
@@ -154,33 +156,56 @@ static void nested_in(const char *layout, int ip_version)
     expect(g, "255.255.255.253", NULL);
     expect(g, "255.255.255.254", "II");
     expect(g, "255.255.255.255", "II");
-    if (ip_version == 6)
+    if (ip_version == 6) {
         expect(g, "2001:db8::1", "JJ");
+        expect(g, "2001:db8:1::1", "KK");
+        expect(g, "2001:db8:1:2::4", "LL");
+        expect(g, "2001:db8:1:2::5", "MM");
+        expect(g, "2001:db8:1:2::6", "LL");
+        expect(g, "2001:db8:1:3::", "KK");
+        expect(g, "2001:db8:2::", "JJ");
+        expect(g, "2001:db9::", NULL);
+        expect(g, "240f:ffff::1", "NN");
+        expect(g, "2410::1", NULL);
+        expect(g, "::1", "HH"); /* ::/96 holds the IPv4 tree: ::0.0.0.1 */
+    }
 
-    /* Every /16 at a few offsets, and every address around the deep networks. */
+    /* Every /16 at some offset, every address around the deep IPv4 networks and
+     * the IPv6 ones, against libmaxminddb. */
     char path[256];
     snprintf(path, sizeof(path), "%s/%s-%d.mmdb", fixture_dir, layout, ip_version);
     MMDB_s db;
     assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &db), MMDB_SUCCESS);
-    for (uint32_t i = 0; i < (1u << 16) + 1024; i++) {
-        uint32_t a = i < (1u << 16)
-                         ? i << 16 | (i * 2654435761u >> 16)
-                         : 0x0a010200u + (i - (1u << 16)) - 256; /* 10.1.1.0 - 10.1.4.255 */
+    for (uint32_t i = 0; i < 3 * (1u << 16); i++) {
         struct flow_addr fa = {.family = AF_INET};
-        uint32_t n = htonl(a);
-        memcpy(fa.ip, &n, 4);
-        char ref[3], code[3] = "";
-        reference(&db, a, ref);
+        uint32_t a = i < (1u << 16) ? i << 16 | (i * 2654435761u >> 16)
+                                    : 0x0a010100u + (i & 1023); /* 10.1.1.0 - 10.1.4.255 */
+        if (i >= 2 * (1u << 16)) { /* IPv6: the top 16 bits, then 2001:db8:1:2::/64 and around */
+            fa.family = AF_INET6;
+            uint32_t k = i & 0xffff;
+            memcpy(fa.ip, (uint8_t[]){0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2}, 8);
+            if (k & 1) {
+                fa.ip[0] = (uint8_t)(k >> 8), fa.ip[1] = (uint8_t)k, fa.ip[2] = (uint8_t)(k * 7);
+            } else {
+                fa.ip[5] = (uint8_t)(k >> 12 & 3), fa.ip[7] = (uint8_t)(k >> 9 & 7),
+                fa.ip[15] = (uint8_t)(k >> 1 & 15);
+            }
+        } else {
+            uint32_t n = htonl(a);
+            memcpy(fa.ip, &n, 4);
+        }
+        char ref[3], code[3] = "", text[FLOW_ADDR_TEXT_MAX];
+        reference(&db, &fa, ref);
         bool found = geoip_country(g, &fa, code);
         if (found != (ref[0] != '\0') || (found && strcmp(code, ref) != 0))
-            fail_msg("%s/%d: %08x gives '%s', libmaxminddb '%s'", layout, ip_version, a,
-                     found ? code : "", ref);
+            fail_msg("%s/%d: %s gives '%s', libmaxminddb '%s'", layout, ip_version,
+                     flow_addr_format_ip(&fa, text), found ? code : "", ref);
     }
     MMDB_close(&db);
     geoip_close(g);
 }
 
-static void ipv4_table_matches_libmaxminddb(void **state)
+static void tables_match_libmaxminddb(void **state)
 {
     (void)state;
     nested_in("geolite2", 6);
@@ -202,7 +227,7 @@ int main(void)
         cmocka_unit_test(dbip_layout_registered_country),
         cmocka_unit_test(ip_location_db_layout),
         cmocka_unit_test(bad_files_are_named),
-        cmocka_unit_test(ipv4_table_matches_libmaxminddb),
+        cmocka_unit_test(tables_match_libmaxminddb),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
