@@ -24,8 +24,7 @@ static void client_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d =
-        (struct client_dialog *)((char *)w - offsetof(struct client_dialog, io));
+    struct client_dialog *d = container_of(w, struct client_dialog, io);
     if (d->in_len == sizeof(d->in)) {
         flow_reset(d->f, "client request too long");
         return;
@@ -45,8 +44,7 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d =
-        (struct client_dialog *)((char *)w - offsetof(struct client_dialog, timer));
+    struct client_dialog *d = container_of(w, struct client_dialog, timer);
     flow_reset(d->f, "client handshake timeout");
 }
 

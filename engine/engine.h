@@ -32,9 +32,13 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rules/policy.h"
+
+/* The struct that embeds `ptr` as its `member` (watchers find their owner this way). */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct listener;
 struct flow;

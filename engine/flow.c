@@ -23,8 +23,6 @@
 #include "engine/resolve.h"
 #include "engine/sockopt.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 static void flow_decide(struct flow *f, bool decided);
 static void flow_connect(struct flow *f);
 static void flow_resolve(struct flow *f);

@@ -15,8 +15,6 @@
 #include "engine/log.h"
 #include "engine/sockopt.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 /* One line per TCP inbound type this build has. */
 static const struct inbound_ops *const inbound_table[] = {
     &inbound_redirect_ops,

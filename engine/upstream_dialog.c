@@ -27,8 +27,7 @@ static void dialog_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct upstream_dialog *d =
-        (struct upstream_dialog *)((char *)w - offsetof(struct upstream_dialog, io));
+    struct upstream_dialog *d = container_of(w, struct upstream_dialog, io);
 
     if (d->out_off < d->out_len) {
         ssize_t n =
