@@ -8,6 +8,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "rules/domain_set.h"
+#include "rules/regex_literal.h"
 
 #include <ctype.h>
 #include <pcre2.h>
@@ -36,9 +37,11 @@ struct domain_set {
 
     char **regex_sources;
     size_t n_regex;
-    pcre2_code **regexes;    /* one each */
-    bool *alone;             /* matched by itself, not through the alternation */
-    pcre2_code *alternation; /* every other regex at once, NULL when none */
+    pcre2_code **regexes;           /* one each */
+    bool *alone;                    /* matched by itself, not through the alternation */
+    bool *filtered;                 /* matched by itself when its literal is in the name */
+    struct literal_index *literals; /* of the filtered regexes; NULL when none */
+    pcre2_code *alternation;        /* every other regex at once, NULL when none */
     pcre2_match_data *match_data;
 
     size_t counts[DOMAIN_KINDS];
@@ -65,6 +68,8 @@ void domain_set_free(struct domain_set *set)
     free(set->regex_sources);
     free(set->regexes);
     free(set->alone);
+    free(set->filtered);
+    literal_index_free(set->literals);
     pcre2_code_free(set->alternation);
     pcre2_match_data_free(set->match_data);
     free(set);
@@ -287,6 +292,12 @@ int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
     if (set->n_regex == 0)
         return 0;
     set->alone = calloc(set->n_regex, sizeof(*set->alone));
+    set->filtered = calloc(set->n_regex, sizeof(*set->filtered));
+    set->literals = literal_index_new();
+    if (!set->filtered || !set->literals) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
     size_t total = 0;
     for (size_t i = 0; set->alone && i < set->n_regex; i++)
         total += strlen(set->regex_sources[i]) + 5;
@@ -297,8 +308,21 @@ int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
         snprintf(why, why_len, "out of memory");
         return -1;
     }
-    size_t off = 0, joined_n = 0;
+    size_t off = 0, joined_n = 0, filtered_n = 0;
     for (size_t i = 0; i < set->n_regex; i++) {
+        /* A regex with a fixed part is only run on names that contain it. */
+        char literal[256];
+        if (regex_literal(set->regex_sources[i], literal, sizeof(literal)) >= REGEX_LITERAL_MIN) {
+            if (literal_index_add(set->literals, literal, (uint32_t)i) < 0) {
+                free(joined);
+                snprintf(why, why_len, "out of memory");
+                return -1;
+            }
+            set->filtered[i] = true;
+            filtered_n++;
+            pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
+            continue;
+        }
         set->alone[i] = uses_group_numbers(set->regexes[i], set->regex_sources[i]);
         if (!set->alone[i])
             off += (size_t)sprintf(joined + off, "%s(?:%s)", joined_n++ ? "|" : "",
@@ -311,10 +335,15 @@ int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
             pcre2_compile((PCRE2_SPTR)joined, off, PCRE2_CASELESS, &err, &offset, NULL);
     }
     free(joined);
+    literal_index_freeze(set->literals);
+    if (filtered_n == 0) {
+        literal_index_free(set->literals);
+        set->literals = NULL;
+    }
     /* One pattern, or an alternation that does not compile (a pattern that
      * only works at the start, say): each regex is then matched by itself. */
     for (size_t i = 0; i < set->n_regex; i++) {
-        if (!set->alternation)
+        if (!set->alternation && !set->filtered[i])
             set->alone[i] = true;
         if (set->alone[i])
             pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
@@ -328,6 +357,17 @@ static bool regex_match(const struct domain_set *set, const pcre2_code *re, cons
 {
     return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >=
            0;
+}
+
+struct regex_try {
+    const struct domain_set *set;
+    const char *host;
+};
+
+static bool try_regex(uint32_t id, void *ctx)
+{
+    const struct regex_try *t = ctx;
+    return regex_match(t->set, t->set->regexes[id], t->host);
 }
 
 void domain_key_init(struct domain_key *key, const char *host)
@@ -357,6 +397,11 @@ bool domain_set_match_key(const struct domain_set *set, const struct domain_key 
     for (size_t i = 0; i < set->n_keywords; i++)
         if (strstr(key->host, set->keywords[i]))
             return true;
+    if (set->literals) {
+        struct regex_try t = {set, key->host};
+        if (literal_index_scan(set->literals, key->host, try_regex, &t))
+            return true;
+    }
     if (set->alternation && regex_match(set, set->alternation, key->host))
         return true;
     for (size_t i = 0; i < set->n_regex; i++)
