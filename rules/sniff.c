@@ -3,6 +3,7 @@
  * client's first bytes and says what was found (see sniff.h), plus the
  * host-name clean-up and protocol names the sniffers share.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ enum sniff_protocol sniff_protocol_from_name(const char *name)
 
 bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[SNIFF_HOST_MAX])
 {
+    bool bracketed = false;
     host[0] = '\0';
     if (len > 0 && name[0] == '[') { /* IPv6 literal, with an optional port after "]" */
         const char *close = memchr(name, ']', len);
@@ -41,23 +43,34 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
             return false;
         len = (size_t)(close - name - 1);
         name++;
+        bracketed = true;
     } else if (strip_port) {
         const char *colon = memchr(name, ':', len);
-        if (colon)
+        if (colon) {
+            for (const char *p = colon + 1; p < name + len; p++)
+                if (*p < '0' || *p > '9')
+                    return false; /* not a port: an unbracketed IPv6 literal or garbage */
             len = (size_t)(colon - name);
+        }
     }
-    if (len > 0 && name[len - 1] == '.')
+    if (len > 0 && name[len - 1] == '.' && !bracketed)
         len--;
     if (len == 0 || len >= SNIFF_HOST_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_' && c != ':')
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_' && !(c == ':' && bracketed))
             return false;
         host[i] = (char)tolower(c);
     }
     host[len] = '\0';
     return true;
+}
+
+bool sniff_is_ip_literal(const char *host)
+{
+    uint8_t addr[16];
+    return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
 typedef enum sniff_verdict (*stream_fn)(const uint8_t *, size_t, char *);
@@ -93,10 +106,19 @@ enum sniff_status sniff_stream(const uint8_t *data, size_t len, unsigned protoco
     return waiting ? SNIFF_NEED_MORE : SNIFF_DONE;
 }
 
+/*
+ * How many datagrams the QUIC reassembly waits through before it gives up
+ * (a client sends its ClientHello in its first few; later ones that carry
+ * none, such as 0-RTT, are passed over while waiting).
+ */
+#define SNIFF_DATAGRAMS_MAX 16
+
 struct sniff_datagram {
     unsigned protocols;
     size_t max_bytes;
-    struct sniff_quic *quic; /* made on the first QUIC Initial */
+    unsigned fed;            /* datagrams seen */
+    struct sniff_quic *quic; /* made on the first QUIC long header */
+    bool quic_started;       /* an Initial decrypted: later datagrams go to QUIC first */
     bool decided;
     struct sniff_result result;
 };
@@ -119,35 +141,45 @@ void sniff_datagram_free(struct sniff_datagram *s)
     free(s);
 }
 
+static void decide(struct sniff_datagram *s, enum sniff_protocol protocol)
+{
+    s->result.protocol = protocol;
+    if (protocol == SNIFF_PROTO_UNKNOWN)
+        s->result.host[0] = '\0';
+    s->decided = true;
+}
+
 enum sniff_status sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *data, size_t len,
                                       struct sniff_result *result)
 {
-    if (!s->decided && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC)) && len > 0 &&
-        (data[0] & 0xc0) == 0xc0) {
-        if (!s->quic && !(s->quic = sniff_quic_new(s->max_bytes)))
-            return SNIFF_DONE;
-        enum sniff_verdict v = sniff_quic_feed(s->quic, data, len, s->result.host);
+    s->fed++;
+    bool long_header = len > 0 && (data[0] & 0xc0) == 0xc0;
+    if (!s->decided && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC)) &&
+        (long_header || s->quic_started)) {
+        if (!s->quic)
+            s->quic = sniff_quic_new(s->max_bytes);
+        enum sniff_verdict v =
+            s->quic ? sniff_quic_feed(s->quic, data, len, s->result.host) : SNIFF_V_NOT_THIS;
         if (v == SNIFF_V_NEED_MORE) {
-            *result = (struct sniff_result){.protocol = SNIFF_PROTO_QUIC};
-            return SNIFF_NEED_MORE;
-        }
-        if (v == SNIFF_V_FOUND) {
-            s->result.protocol = SNIFF_PROTO_QUIC;
-            s->decided = true;
+            s->quic_started = true;
+            if (s->fed < SNIFF_DATAGRAMS_MAX) {
+                *result = (struct sniff_result){.protocol = SNIFF_PROTO_QUIC};
+                return SNIFF_NEED_MORE;
+            }
+            decide(s, SNIFF_PROTO_UNKNOWN); /* QUIC, but the ClientHello never completed */
+        } else if (v == SNIFF_V_FOUND) {
+            decide(s, SNIFF_PROTO_QUIC);
+        } else if (s->quic_started) {
+            decide(s, SNIFF_PROTO_UNKNOWN); /* conflicting or malformed ClientHello */
         }
     }
     /* Not QUIC after all (a DNS query whose random ID starts with two set bits
      * looks like a long header at first glance): try DNS too. */
     if (!s->decided && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_DNS)) &&
-        sniff_dns_message(data, len, s->result.host) == SNIFF_V_FOUND) {
-        s->result.protocol = SNIFF_PROTO_DNS;
-        s->decided = true;
-    }
-    if (!s->decided) {
-        s->result.protocol = SNIFF_PROTO_UNKNOWN;
-        s->result.host[0] = '\0';
-        s->decided = true;
-    }
+        sniff_dns_message(data, len, s->result.host) == SNIFF_V_FOUND)
+        decide(s, SNIFF_PROTO_DNS);
+    if (!s->decided)
+        decide(s, SNIFF_PROTO_UNKNOWN);
     *result = s->result;
     return SNIFF_DONE;
 }

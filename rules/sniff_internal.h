@@ -27,10 +27,17 @@ bool sniff_tls_client_hello(const uint8_t *body, size_t len, char host[SNIFF_HOS
 
 /*
  * Copies a host name into `host`: lowercased, a trailing dot and, when
- * `strip_port`, a ":port" removed; "[v6]" brackets removed. Returns false
- * when it is empty, too long or holds bytes no host name has.
+ * `strip_port`, a ":port" removed; "[v6]" brackets removed (a colon is
+ * allowed only inside them). Returns false when it is empty, too long or
+ * holds bytes no host name has.
  */
 bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[SNIFF_HOST_MAX]);
+
+/*
+ * True when `host` (as cleaned above) is an IPv4 or IPv6 address literal:
+ * no host name, so HTTP and TLS report none (the flow's address says it).
+ */
+bool sniff_is_ip_literal(const char *host);
 
 /* The stream sniffers: each looks at the whole prefix the client has sent. */
 enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);

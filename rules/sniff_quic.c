@@ -50,7 +50,9 @@ struct sniff_quic {
     uint8_t *crypto; /* the CRYPTO stream, offsets 0..cap */
     uint8_t *have;   /* bitmap: which bytes arrived */
     size_t cap;
-    bool conflict; /* two CRYPTO frames disagreed about the same bytes */
+    size_t contiguous; /* bytes 0..contiguous all arrived */
+    bool started;      /* an Initial packet decrypted */
+    bool conflict;     /* two CRYPTO frames disagreed about the same bytes */
 };
 
 struct sniff_quic *sniff_quic_new(size_t max_bytes)
@@ -330,12 +332,20 @@ static int open_packet(struct sniff_quic *q, const uint8_t *d, size_t len, size_
     return rc;
 }
 
-/* Bytes available from offset 0 without a gap. */
-static size_t contiguous(const struct sniff_quic *q)
+/* Moves the watermark of bytes available from offset 0 without a gap. */
+static size_t contiguous(struct sniff_quic *q)
 {
-    size_t n = 0;
-    while (n < q->cap && (q->have[n / 8] & (1u << (n % 8))))
+    size_t n = q->contiguous;
+    while (n < q->cap) {
+        if (n % 8 == 0 && n + 8 <= q->cap && q->have[n / 8] == 0xff) {
+            n += 8; /* a whole byte of the bitmap at once */
+            continue;
+        }
+        if (!(q->have[n / 8] & (1u << (n % 8))))
+            break;
         n++;
+    }
+    q->contiguous = n;
     return n;
 }
 
@@ -351,8 +361,11 @@ enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, si
         any_initial |= rc == 1;
         pos += used;
     }
-    if (!any_initial || q->conflict)
+    if (q->conflict)
         return SNIFF_V_NOT_THIS;
+    if (!any_initial) /* e.g. a 0-RTT datagram between Initials: keep waiting */
+        return q->started ? SNIFF_V_NEED_MORE : SNIFF_V_NOT_THIS;
+    q->started = true;
     size_t n = contiguous(q);
     if (n < 4)
         return SNIFF_V_NEED_MORE;

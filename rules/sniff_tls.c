@@ -52,8 +52,13 @@ static bool server_name(const uint8_t *ext, size_t len, char host[SNIFF_HOST_MAX
         size_t n = be16(list + p + 1);
         if (p + 3 + n > list_len)
             return false;
-        if (type == 0) /* host_name */
-            return sniff_clean_host((const char *)list + p + 3, n, false, host);
+        if (type == 0) { /* host_name; one that is no usable name (an IP literal,
+                          * stray bytes) still leaves a well-formed ClientHello */
+            if (!sniff_clean_host((const char *)list + p + 3, n, false, host) ||
+                sniff_is_ip_literal(host))
+                host[0] = '\0';
+            return true;
+        }
         p += 3 + n;
     }
     return true; /* a list without a host_name: no name */

@@ -1,8 +1,10 @@
 /*
  * test_sniff_tls.c — the SNI of real ClientHellos (curl, openssl s_client
  * with TLS 1.2 and 1.3, gnutls-cli; captured by tests/fixtures/capture.sh),
- * fed whole, cut at every byte, spread over several TLS records, larger than
- * one record (post-quantum sized), with GREASE, without SNI, and malformed.
+ * fed whole, cut at every byte, spread over several TLS records and every
+ * segmentation of them, larger than one record (post-quantum sized), any
+ * record version from SSL 3.0, with GREASE, ECH, extensions in another
+ * order, without SNI, with names that are no host names, and malformed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +72,63 @@ static void split_across_records_at_every_size(void **state)
     free(data);
 }
 
+/* Several records, then every TCP segmentation of them: each prefix waits. */
+static void records_split_across_segments(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *data = fixture_read("tests/fixtures/sniff_tls/openssl-tls13.bin", &len);
+    uint8_t *framed = malloc(8 * len);
+    const size_t sizes[] = {1, 3, 4, 5, 64, 100};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t n = frame_records(framed, data + 5, len - 5, sizes[i]);
+        expect_every_prefix(framed, n, "tls13.example.org");
+    }
+    free(framed);
+    free(data);
+}
+
+/* SSL 3.0 to TLS 1.3 in the record version (TLS 1.3 clients write 3.1 or 3.3). */
+static void record_versions(void **state)
+{
+    (void)state;
+    uint8_t hello[512], framed[600];
+    size_t n = build_client_hello(hello, "v.example", 0);
+    size_t f = frame_records(framed, hello, n, 16384);
+    for (uint8_t minor = 0; minor <= 4; minor++) {
+        framed[2] = minor;
+        expect_host(framed, f, tls_only, "v.example");
+    }
+    struct sniff_result r;
+    framed[1] = 2; /* not 3.x */
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+}
+
+/*
+ * Encrypted Client Hello: the outer hello carries the public name in
+ * server_name and the real one encrypted in extension 0xfe0d; the outer
+ * name is the one on the wire, wherever the extensions stand.
+ */
+static void ech_outer_name_any_extension_order(void **state)
+{
+    (void)state;
+    uint8_t hello[2048], framed[2100];
+    size_t n = build_client_hello(hello, "public.example.com", 600);
+    expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "public.example.com");
+
+    /* Move the server_name extension to the end of the list. */
+    uint8_t *sni = memmem(hello, n, "\x00\x00\x00\x17\x00\x15\x00\x00\x12public", 15);
+    assert_non_null(sni);
+    size_t sni_len = 4 + 0x17, at = (size_t)(sni - hello);
+    uint8_t tmp[64];
+    memcpy(tmp, sni, sni_len);
+    memmove(sni, sni + sni_len, n - at - sni_len);
+    memcpy(hello + n - sni_len, tmp, sni_len);
+    assert_memory_equal(hello + n - sni_len + 9, "public.example.com", 18);
+    expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "public.example.com");
+}
+
 static void larger_than_one_record(void **state)
 {
     (void)state;
@@ -108,9 +167,22 @@ static void not_tls_and_malformed(void **state)
     sni[-1] = 200;
     assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
-    /* A host name with bytes no host name has. */
-    n = build_client_hello(hello, "bad\x01name", 0);
+    /* A well-formed hello whose name is no host name: TLS without a name. */
+    const char *no_names[] = {"bad\x01name", "192.0.2.1", "2001:db8::1", "[2001:db8::1]", "a:b"};
+    for (size_t i = 0; i < sizeof(no_names) / sizeof(no_names[0]); i++) {
+        n = build_client_hello(hello, no_names[i], 0);
+        expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "");
+    }
+    /* A handshake record that is not a ClientHello (a ServerHello). */
+    n = build_client_hello(hello, "x.example", 0);
+    hello[0] = 2;
     f = frame_records(framed, hello, n, 16384);
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    /* A second record of another content type before the hello is whole. */
+    n = build_client_hello(hello, "x.example", 0);
+    f = frame_records(framed, hello, n, 50);
+    framed[55] = 0x17;
     assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     /* An alert record, not a handshake. */
@@ -124,6 +196,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(captured_clients),
         cmocka_unit_test(split_across_records_at_every_size),
+        cmocka_unit_test(records_split_across_segments),
+        cmocka_unit_test(record_versions),
+        cmocka_unit_test(ech_outer_name_any_extension_order),
         cmocka_unit_test(larger_than_one_record),
         cmocka_unit_test(grease_and_no_sni),
         cmocka_unit_test(not_tls_and_malformed),
