@@ -1,8 +1,9 @@
 /*
  * bench_sniff.c — classifier speed: nanoseconds per first flight and bytes
  * per second for each sniffer, on the captured fixtures (curl's
- * ClientHello and request, dig's query, the RFC 9001 QUIC Initial) and on a
- * built 20 KB ClientHello spanning two records.
+ * ClientHello and request, dig's queries, ngtcp2's QUIC Initials, one
+ * ClientHello over two of them, the RFC 9001 and RFC 9369 Initials) and on
+ * a built 20 KB ClientHello spanning two records.
  *
  *   build/bench/bench_sniff        (from the repository root)
  */
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "rules/sniff.h"
+#include "tests/unit/sniff_fixture.h"
 
 static double now(void)
 {
@@ -50,18 +52,34 @@ static void bench_stream(const char *name, const uint8_t *data, size_t len, long
     report(name, len, n, now() - t0);
 }
 
-static void bench_datagram(const char *name, const uint8_t *data, size_t len, long n)
+/* A client's first datagrams, fed to a fresh state each round. */
+static void bench_datagrams(const char *name, const uint8_t *const *d, const size_t *len, size_t k,
+                            long n)
 {
     struct sniff_result r;
+    size_t total = 0;
+    for (size_t j = 0; j < k; j++)
+        total += len[j];
     double t0 = now();
     for (long i = 0; i < n; i++) {
         struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
-        if (sniff_datagram_feed(s, data, len, &r) != SNIFF_DONE ||
-            r.protocol == SNIFF_PROTO_UNKNOWN)
+        enum sniff_status st = SNIFF_NEED_MORE;
+        for (size_t j = 0; j < k; j++)
+            st = sniff_datagram_feed(s, d[j], len[j], &r);
+        if (st != SNIFF_DONE || r.protocol == SNIFF_PROTO_UNKNOWN || !r.host[0])
             abort();
         sniff_datagram_free(s);
     }
-    report(name, len, n, now() - t0);
+    report(name, total, n, now() - t0);
+}
+
+static void bench_datagram(const char *name, const char *path, long n)
+{
+    size_t len;
+    uint8_t *d = load(path, &len);
+    const uint8_t *dd[] = {d};
+    bench_datagrams(name, dd, &len, 1, n);
+    free(d);
 }
 
 int main(void)
@@ -72,34 +90,10 @@ int main(void)
     free(d);
 
     /* A 20 KB ClientHello in two records, as post-quantum key shares make them. */
-    static uint8_t big[24000];
-    size_t body = 20000, n = 0;
-    uint8_t hello[20100] = {1, 0, 0, 0, 3, 3};
-    size_t h = 4 + 2 + 32;
-    hello[h++] = 0;                 /* session id */
-    hello[h++] = 0, hello[h++] = 2; /* suites */
-    hello[h++] = 0x13, hello[h++] = 0x01;
-    hello[h++] = 1, hello[h++] = 0; /* compression */
-    size_t ext = body - h - 2 + 4;
-    hello[h++] = (uint8_t)(ext >> 8), hello[h++] = (uint8_t)ext;
-    hello[h++] = 0, hello[h++] = 0, hello[h++] = 0, hello[h++] = 17; /* server_name */
-    hello[h++] = 0, hello[h++] = 15, hello[h++] = 0, hello[h++] = 0, hello[h++] = 12;
-    memcpy(hello + h, "pq.example.n", 12);
-    h += 12;
-    size_t pad = body + 4 - h - 4;
-    hello[h++] = 0xfe, hello[h++] = 0x0d, hello[h++] = (uint8_t)(pad >> 8),
-    hello[h++] = (uint8_t)pad;
-    h += pad;
-    hello[1] = (uint8_t)((h - 4) >> 16), hello[2] = (uint8_t)((h - 4) >> 8),
-    hello[3] = (uint8_t)(h - 4);
-    for (size_t off = 0; off < h; off += 16384) {
-        size_t chunk = h - off < 16384 ? h - off : 16384;
-        big[n++] = 0x16, big[n++] = 3, big[n++] = 3, big[n++] = (uint8_t)(chunk >> 8),
-        big[n++] = (uint8_t)chunk;
-        memcpy(big + n, hello + off, chunk);
-        n += chunk;
-    }
-    bench_stream("tls (20 KB ClientHello, 2 records)", big, n, 200000);
+    static uint8_t hello[24000], big[24100];
+    size_t h = build_client_hello(hello, "pq.example.net", 19800);
+    bench_stream("tls (20 KB ClientHello, 2 records)", big, frame_records(big, hello, h, 16384),
+                 200000);
 
     d = load("tests/fixtures/sniff_http/curl.bin", &len);
     bench_stream("http (curl request)", d, len, 2000000);
@@ -107,14 +101,21 @@ int main(void)
     d = load("tests/fixtures/sniff_dns/dig-tcp.bin", &len);
     bench_stream("dns over tcp (dig)", d, len, 2000000);
     free(d);
-    d = load("tests/fixtures/sniff_dns/dig-edns.bin", &len);
-    bench_datagram("dns over udp (dig +edns)", d, len, 2000000);
-    free(d);
-    d = load("tests/fixtures/sniff_quic/rfc9001-a2-client-initial.bin", &len);
-    bench_datagram("quic v1 Initial (RFC 9001 A.2)", d, len, 100000);
-    free(d);
-    d = load("tests/fixtures/sniff_quic/rfc9369-a2-client-initial-v2.bin", &len);
-    bench_datagram("quic v2 Initial (RFC 9369 A.2)", d, len, 100000);
-    free(d);
+    bench_datagram("dns over udp (dig +edns)", "tests/fixtures/sniff_dns/dig-edns.bin", 2000000);
+    bench_datagram("quic v1 Initial (RFC 9001 A.2)",
+                   "tests/fixtures/sniff_quic/rfc9001-a2-client-initial.bin", 100000);
+    bench_datagram("quic v2 Initial (RFC 9369 A.2)",
+                   "tests/fixtures/sniff_quic/rfc9369-a2-client-initial-v2.bin", 100000);
+    bench_datagram("quic v1 Initial (ngtcp2)", "tests/fixtures/sniff_quic/ngtcp2-x25519-1.bin",
+                   100000);
+
+    /* ngtcp2 with an 8192-bit FFDHE key share: the ClientHello spans two Initials. */
+    size_t l2[2];
+    uint8_t *a = load("tests/fixtures/sniff_quic/ngtcp2-ffdhe-1.bin", &l2[0]);
+    uint8_t *b = load("tests/fixtures/sniff_quic/ngtcp2-ffdhe-2.bin", &l2[1]);
+    const uint8_t *two[] = {a, b};
+    bench_datagrams("quic v1 2 Initials (ngtcp2 FFDHE)", two, l2, 2, 50000);
+    free(a);
+    free(b);
     return 0;
 }

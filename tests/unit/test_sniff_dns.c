@@ -2,7 +2,7 @@
  * test_sniff_dns.c — the query name of DNS queries from dig (with and
  * without EDNS over UDP, over TCP with its length prefix; captured), and
  * messages that are not queries or whose compression pointers loop or run
- * off the end.
+ * off the end, and queries for names that are no host names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,6 +87,53 @@ static void not_queries_and_bad_names(void **state)
     memcpy(fwd, q, 12);
     memcpy(fwd + 12, "\xc0\x20\x00\x01\x00\x01", 6); /* pointer forward, past the end */
     udp_datagram(fwd, 18, SNIFF_PROTO_UNKNOWN, "");
+
+    /* A label, then a pointer back to that label: a loop through labels. */
+    uint8_t label_loop[64];
+    memcpy(label_loop, q, 12);
+    memcpy(label_loop + 12,
+           "\x01"
+           "a\xc0\x0c\x00\x01\x00\x01",
+           8);
+    udp_datagram(label_loop, 20, SNIFF_PROTO_UNKNOWN, "");
+
+    /* A pointer back into the header, where the ID reads as a pointer forward again. */
+    uint8_t chain[64];
+    memcpy(chain, q, 12);
+    chain[0] = 0xc0, chain[1] = 0x05;
+    memcpy(chain + 12, "\xc0\x00\x00\x01\x00\x01", 6);
+    udp_datagram(chain, 18, SNIFF_PROTO_UNKNOWN, "");
+
+    /* No QTYPE and QCLASS after the name. */
+    udp_datagram(q, n - 2, SNIFF_PROTO_UNKNOWN, "");
+
+    /* Queries whose name is no host name: DNS without a name. */
+    uint8_t odd[64];
+    memcpy(odd, q, 12);
+    memcpy(odd + 12, "\x00\x00\x02\x00\x01", 5); /* the root, NS: a priming query */
+    udp_datagram(odd, 17, SNIFF_PROTO_DNS, "");
+    memcpy(odd + 12,
+           "\x07"
+           "example\x00\x00\x01\x00\x01",
+           13);
+    udp_datagram(odd, 25, SNIFF_PROTO_DNS, "example");
+    odd[15] = '.'; /* "exa.ple" as one label: not the two labels it would print as */
+    udp_datagram(odd, 25, SNIFF_PROTO_DNS, "");
+    odd[15] = 0; /* a NUL inside a label does not end the name early */
+    udp_datagram(odd, 25, SNIFF_PROTO_DNS, "");
+    odd[15] = ' ';
+    udp_datagram(odd, 25, SNIFF_PROTO_DNS, "");
+
+    /* Over TCP: a response, or a length no query has, is turned away early. */
+    struct sniff_result r;
+    const unsigned dns_only = SNIFF_PROTO_BIT(SNIFF_PROTO_DNS);
+    uint8_t tcp[80] = {0, (uint8_t)n};
+    memcpy(tcp + 2, resp, n);
+    assert_int_equal(sniff_stream(tcp, 14, dns_only, &r), SNIFF_DONE);
+    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    tcp[0] = 0x40;
+    assert_int_equal(sniff_stream(tcp, 2, dns_only, &r), SNIFF_DONE);
+    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 
     uint8_t cut[64];
     memcpy(cut, q, 12);
