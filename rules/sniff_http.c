@@ -1,8 +1,8 @@
 /*
  * sniff_http.c — the host of an HTTP/1.x request (RFC 9112): the authority
- * of an absolute-form target, else the Host header. Any method; header
- * names case-insensitive; whitespace around the value ignored; the port
- * dropped. An IP literal ("192.0.2.1", "[2001:db8::1]:8080") is no host
+ * of an absolute-form target or of CONNECT's authority-form one, else the
+ * Host header. Any method; header names case-insensitive; whitespace around
+ * the value ignored; the port dropped. An IP literal ("192.0.2.1", "[2001:db8::1]:8080") is no host
  * name: the request is `http` with no name (the flow's address says it).
  *
  * Every byte is checked against what may appear where it stands (method
@@ -195,6 +195,11 @@ enum sniff_verdict sniff_http_stream(const uint8_t *data, size_t len, char host[
         return v;
     if (absolute_form(target, target_len, host))
         return SNIFF_V_FOUND;
+    if (m == 7 && memcmp(data, "CONNECT", 7) == 0) { /* authority form: "host:port" */
+        if (!authority_host(target, target_len, host))
+            host[0] = '\0';
+        return SNIFF_V_FOUND;
+    }
 
     for (;;) {
         size_t next = 0, name_len = 0;

@@ -56,6 +56,7 @@ static void methods_case_whitespace_ports(void **state)
     expect("OPTIONS * HTTP/1.1\r\nHOST: a.example\r\n\r\n", "a.example");
     expect("CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n",
            "tunnel.example");
+    expect("CONNECT Tunnel.Example:443 HTTP/1.1\r\n\r\n", "tunnel.example");
     expect("GET / HTTP/1.1\r\nX-Long: a b\tc\r\n folded\r\nhost:x.example\r\n\r\n", "x.example");
     expect("GET / HTTP/1.1\r\nHost: trailing.dot.example.\r\n\r\n", "trailing.dot.example");
     expect("GET / HTTP/1.1\r\nHost: user@userinfo.example\r\n\r\n", "userinfo.example");
