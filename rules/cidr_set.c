@@ -159,6 +159,14 @@ int cidr_set_add(struct cidr_set *set, const char *text, const char **why)
     uint64_t mhi = top_mask(bits), mlo = top_mask(bits > 64 ? bits - 64 : 0);
     struct u128 lo = {a.hi & mhi, a.lo & mlo};
     struct u128 hi = {lo.hi | ~mhi, lo.lo | ~mlo};
+    /* IPv4-mapped addresses (::ffff:a.b.c.d) are looked up as IPv4 (flow_addr.h),
+     * so a prefix inside ::ffff:0:0/96 goes in as the IPv4 prefix it names.
+     * (A shorter one, ::/0 say, stays IPv6 only: that is what people mean.) */
+    if (bits >= 96 && a.hi == 0 && (a.lo >> 32) == 0xffff) {
+        uint32_t mask = bits == 96 ? 0 : ~(uint32_t)0 << (128 - bits);
+        if (push4(set, (uint32_t)a.lo & mask, ((uint32_t)a.lo & mask) | ~mask) < 0)
+            return -1;
+    }
     return push6(set, lo, hi);
 }
 

@@ -213,6 +213,11 @@ int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *va
         name[i] = (char)tolower(c);
     }
     name[len] = '\0';
+    /* An empty label (".cn", "a..b") can never equal a host name's: a typo, not a pattern. */
+    if (kind != DOMAIN_KEYWORD && (name[0] == '.' || strstr(name, ".."))) {
+        snprintf(why, why_len, "'%s' has an empty label", value);
+        return -1;
+    }
 
     int rc;
     if (kind == DOMAIN_KEYWORD)

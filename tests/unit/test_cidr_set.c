@@ -116,11 +116,43 @@ static void edges(void **state)
     cidr_set_free(s);
 }
 
+/* A prefix written as IPv4-mapped IPv6 names IPv4 addresses: they are looked up as IPv4. */
+static void mapped_prefixes_hold_their_ipv4_addresses(void **state)
+{
+    (void)state;
+    const char *why;
+    struct flow_addr a;
+    struct cidr_set *s = cidr_set_new();
+    assert_int_equal(cidr_set_add(s, "::ffff:198.51.100.7", &why), 0);
+    assert_int_equal(cidr_set_add(s, "::ffff:203.0.113.0/120", &why), 0);
+    assert_int_equal(cidr_set_add(s, "::/64", &why), 0); /* IPv6 only: no IPv4 */
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_true(contains4(s, 0xc6336407));  /* 198.51.100.7 */
+    assert_false(contains4(s, 0xc6336408)); /* 198.51.100.8 */
+    assert_true(contains4(s, 0xcb0071ff));  /* 203.0.113.255 */
+    assert_false(contains4(s, 0xcb007200)); /* 203.0.114.0 */
+    assert_false(contains4(s, 0x0a000001));
+    assert_true(flow_addr_parse_ip(&a, "::ffff:203.0.113.9"));
+    assert_true(cidr_set_contains(s, &a));
+    assert_true(flow_addr_parse_ip(&a, "::1"));
+    assert_true(cidr_set_contains(s, &a));
+    assert_int_equal(cidr_set_count(s), 3);
+    cidr_set_free(s);
+
+    s = cidr_set_new();
+    assert_int_equal(cidr_set_add(s, "::ffff:0:0/96", &why), 0); /* every IPv4 address */
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_true(contains4(s, 0));
+    assert_true(contains4(s, 0xffffffff));
+    cidr_set_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_sets_match_the_reference),
         cmocka_unit_test(edges),
+        cmocka_unit_test(mapped_prefixes_hold_their_ipv4_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,8 @@ static void bad_lines(void **state)
          "unknown entry type in 'include:other-list' (domain:, full:, keyword:, regexp:)"},
         {"full:", "empty name"},
         {"ex/ample.com", "'ex/ample.com' is not a host name (character '/')"},
+        {"domain:.cn", "'.cn' has an empty label"}, /* would never match anything */
+        {"full:a..example.com", "'a..example.com' has an empty label"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct domain_set *s = domain_set_new();
