@@ -31,6 +31,11 @@ struct domain_set {
     size_t arena_len, arena_cap;
     struct name_slot *slots; /* power-of-two table, at most half full */
     size_t slot_mask, names;
+    /* One bit per hash, set for every name: most labels of a host are in no
+     * set, and a bit test in a small array spares a probe into a big table
+     * (a cache miss each). NULL until frozen. */
+    uint64_t *bloom;
+    size_t bloom_mask;
 
     char **keywords;
     size_t n_keywords;
@@ -58,6 +63,7 @@ void domain_set_free(struct domain_set *set)
         return;
     free(set->arena);
     free(set->slots);
+    free(set->bloom);
     for (size_t i = 0; i < set->n_keywords; i++)
         free(set->keywords[i]);
     free(set->keywords);
@@ -75,14 +81,61 @@ void domain_set_free(struct domain_set *set)
     free(set);
 }
 
+/*
+ * FNV-1a over the name read from its last character to its first, so the
+ * hashes of all suffixes of a host ("c", "b.c", "a.b.c") come out of one
+ * backward pass (domain_key_init).
+ */
+#define HASH_SEED 1469598103934665603ull
+
+static uint64_t hash_step(uint64_t h, char c)
+{
+    return (h ^ (uint8_t)c) * 1099511628211ull;
+}
+
+static uint64_t hash_final(uint64_t h)
+{
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ull;
-    }
-    return h ? h : 1;
+    uint64_t h = HASH_SEED;
+    for (size_t i = strlen(s); i > 0; i--)
+        h = hash_step(h, s[i - 1]);
+    return hash_final(h);
+}
+
+/* The bloom bit of a hash: its high bits (the table index uses the low ones). */
+static size_t bloom_bit(const struct domain_set *set, uint64_t h)
+{
+    return (size_t)(h >> 32) & set->bloom_mask;
+}
+
+static bool maybe_present(const struct domain_set *set, uint64_t h)
+{
+    if (!set->bloom)
+        return true;
+    size_t bit = bloom_bit(set, h);
+    return set->bloom[bit / 64] >> (bit % 64) & 1;
+}
+
+/* 16 bits a name, a power of two: about one label in sixteen passes by mistake. */
+static int build_bloom(struct domain_set *set)
+{
+    size_t bits = 64;
+    while (bits < set->names * 16 && bits < ((size_t)1 << 31))
+        bits *= 2;
+    free(set->bloom);
+    if (!(set->bloom = calloc(bits / 64, sizeof(uint64_t))))
+        return -1;
+    set->bloom_mask = bits - 1;
+    for (size_t i = 0; i <= set->slot_mask && set->slots; i++)
+        if (set->slots[i].hash) {
+            size_t bit = bloom_bit(set, set->slots[i].hash);
+            set->bloom[bit / 64] |= 1ull << (bit % 64);
+        }
+    return 0;
 }
 
 static struct name_slot *slot_find(const struct domain_set *set, const char *name, uint64_t h)
@@ -135,6 +188,10 @@ static int add_name(struct domain_set *set, const char *name, uint32_t flag)
     }
     memcpy(set->arena + set->arena_len, name, len);
     *s = (struct name_slot){h, (uint32_t)set->arena_len, flag};
+    if (set->bloom) { /* added after freezing: keep the filter true */
+        size_t bit = bloom_bit(set, h);
+        set->bloom[bit / 64] |= 1ull << (bit % 64);
+    }
     set->arena_len += len;
     set->names++;
     return 0;
@@ -294,6 +351,10 @@ static bool uses_group_numbers(const pcre2_code *re, const char *source)
 
 int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
 {
+    if (set->names && build_bloom(set) < 0) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
     if (set->n_regex == 0)
         return 0;
     set->alone = calloc(set->n_regex, sizeof(*set->alone));
@@ -377,13 +438,21 @@ static bool try_regex(uint32_t id, void *ctx)
 
 void domain_key_init(struct domain_key *key, const char *host)
 {
+    /* Suffixes start at 0 and after every dot; the first DOMAIN_KEY_LABELS are kept. */
+    size_t len = 0, labels = 1;
+    for (; host[len]; len++)
+        labels += host[len] == '.';
     key->host = host;
-    key->n = 0;
-    for (const char *p = host; p && key->n < DOMAIN_KEY_LABELS; p = strchr(p, '.')) {
-        if (*p == '.')
-            p++;
-        key->suffix[key->n] = p;
-        key->hash[key->n++] = name_hash(p);
+    key->n = labels < DOMAIN_KEY_LABELS ? labels : DOMAIN_KEY_LABELS;
+    uint64_t h = HASH_SEED;
+    size_t label = labels; /* one past the index of the suffix that starts at i */
+    for (size_t i = len + 1; i-- > 0;) {
+        if (i < len)
+            h = hash_step(h, host[i]);
+        if ((i == 0 || host[i - 1] == '.') && --label < DOMAIN_KEY_LABELS) {
+            key->suffix[label] = host + i;
+            key->hash[label] = hash_final(h);
+        }
     }
 }
 
@@ -391,9 +460,11 @@ bool domain_set_match_key(const struct domain_set *set, const struct domain_key 
 {
     if (set->names) {
         /* The name itself: a full or a suffix entry both hold. */
-        if (slot_find(set, key->host, key->hash[0])->hash)
+        if (maybe_present(set, key->hash[0]) && slot_find(set, key->host, key->hash[0])->hash)
             return true;
         for (size_t i = 1; i < key->n; i++) {
+            if (!maybe_present(set, key->hash[i]))
+                continue;
             const struct name_slot *s = slot_find(set, key->suffix[i], key->hash[i]);
             if (s->hash && (s->flags & FLAG_SUFFIX))
                 return true;
