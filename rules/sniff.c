@@ -4,7 +4,6 @@
  * host-name clean-up and protocol names the sniffers share.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,9 +58,12 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_' && !(c == ':' && bracketed))
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                   c == '_' || (c == ':' && bracketed)))
             return false;
-        host[i] = (char)tolower(c);
+        host[i] = (char)c;
     }
     host[len] = '\0';
     return true;
@@ -70,7 +72,11 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
 bool sniff_is_ip_literal(const char *host)
 {
     uint8_t addr[16];
-    return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    if (strchr(host, ':'))
+        return inet_pton(AF_INET6, host, addr) == 1;
+    if (host[strspn(host, "0123456789.")] != '\0')
+        return false; /* the usual case, a name: no parse needed */
+    return inet_pton(AF_INET, host, addr) == 1;
 }
 
 typedef enum sniff_verdict (*stream_fn)(const uint8_t *, size_t, char *);
