@@ -473,15 +473,20 @@ bool domain_set_match_key(const struct domain_set *set, const struct domain_key 
     for (size_t i = 0; i < set->n_keywords; i++)
         if (strstr(key->host, set->keywords[i]))
             return true;
+    return domain_set_match_regex(set, key->host);
+}
+
+bool domain_set_match_regex(const struct domain_set *set, const char *host)
+{
     if (set->literals) {
-        struct regex_try t = {set, key->host};
-        if (literal_index_scan(set->literals, key->host, try_regex, &t))
+        struct regex_try t = {set, host};
+        if (literal_index_scan(set->literals, host, try_regex, &t))
             return true;
     }
-    if (set->alternation && regex_match(set, set->alternation, key->host))
+    if (set->alternation && regex_match(set, set->alternation, host))
         return true;
     for (size_t i = 0; i < set->n_regex; i++)
-        if (set->alone[i] && regex_match(set, set->regexes[i], key->host))
+        if (set->alone[i] && regex_match(set, set->regexes[i], host))
             return true;
     return false;
 }
@@ -491,6 +496,40 @@ bool domain_set_match(const struct domain_set *set, const char *host)
     struct domain_key key;
     domain_key_init(&key, host);
     return domain_set_match_key(set, &key);
+}
+
+uint64_t domain_name_hash(const char *name)
+{
+    return name_hash(name);
+}
+
+int domain_set_each_name(const struct domain_set *set,
+                         int (*fn)(const char *name, bool full, bool suffix, void *ctx), void *ctx)
+{
+    for (size_t i = 0; set->slots && i <= set->slot_mask; i++) {
+        const struct name_slot *s = &set->slots[i];
+        int rc = s->hash
+                     ? fn(set->arena + s->offset, s->flags & FLAG_FULL, s->flags & FLAG_SUFFIX, ctx)
+                     : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t domain_set_keyword_count(const struct domain_set *set)
+{
+    return set->n_keywords;
+}
+
+const char *domain_set_keyword(const struct domain_set *set, size_t index)
+{
+    return set->keywords[index];
+}
+
+bool domain_set_has_regex(const struct domain_set *set)
+{
+    return set->n_regex > 0;
 }
 
 size_t domain_set_count(const struct domain_set *set, enum domain_kind kind)

@@ -62,6 +62,20 @@ bool domain_set_match_key(const struct domain_set *set, const struct domain_key 
 /* The same for one lookup. */
 bool domain_set_match(const struct domain_set *set, const char *host);
 
+/*
+ * For an index over several sets (rules/policy_names.c): the hash
+ * domain_key_init gives a name, every exact/suffix name of a frozen set
+ * (lowercase, valid as long as the set is), its keywords, and its regexes
+ * alone. `fn` stops the walk with a nonzero return, which is returned.
+ */
+uint64_t domain_name_hash(const char *name);
+int domain_set_each_name(const struct domain_set *set,
+                         int (*fn)(const char *name, bool full, bool suffix, void *ctx), void *ctx);
+size_t domain_set_keyword_count(const struct domain_set *set);
+const char *domain_set_keyword(const struct domain_set *set, size_t index);
+bool domain_set_has_regex(const struct domain_set *set);
+bool domain_set_match_regex(const struct domain_set *set, const char *host);
+
 /* Patterns of each kind, for summaries. */
 size_t domain_set_count(const struct domain_set *set, enum domain_kind kind);
 

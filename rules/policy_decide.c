@@ -10,7 +10,6 @@
  * Set lookups and the GeoIP country are memoized per decision, so a set
  * named by several rules is searched once.
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "rules/policy_internal.h"
@@ -20,10 +19,13 @@ enum tri { NO, YES, MAYBE };
 struct decide_ctx {
     struct policy *p; /* the memo lives in the policy: decisions run on one thread */
     const struct policy_flow *flow;
-    const char *host;       /* normalized, NULL when unknown or not known yet */
-    bool early;             /* host and protocol are still to come */
-    bool key_ready;         /* `key` holds the host's suffixes */
-    struct domain_key *key; /* filled on the first domain condition (2 KiB: not zeroed) */
+    const char *host;               /* normalized, NULL when unknown or not known yet */
+    bool early;                     /* host and protocol are still to come */
+    bool key_ready;                 /* `key` holds the host's suffixes */
+    struct domain_key *key;         /* filled on the first domain condition (2 KiB: not zeroed) */
+    bool names_ready;               /* `names_hit` is known */
+    uint64_t names_hit;             /* name-index sources whose names or keywords hold */
+    uint64_t regex_done, regex_hit; /* sources whose regexes were run, and held */
 };
 
 static const struct domain_key *host_key(struct decide_ctx *c)
@@ -75,6 +77,31 @@ static bool host_in_set(struct decide_ctx *c, size_t set)
     return domain_set_match_key(c->p->sets[set].domains, host_key(c));
 }
 
+static uint64_t names_hit(struct decide_ctx *c)
+{
+    if (!c->names_ready) {
+        c->names_hit = policy_names_hits(c->p->names, host_key(c));
+        c->names_ready = true;
+    }
+    return c->names_hit;
+}
+
+/* A domain condition in the name index: its bit, else its set's regexes (once a decision). */
+static bool host_in_source(struct decide_ctx *c, int source, const struct domain_set *set)
+{
+    uint64_t bit = 1ull << source;
+    if (names_hit(c) & bit)
+        return true;
+    if (!(c->p->names->with_regex & bit))
+        return false;
+    if (!(c->regex_done & bit)) {
+        c->regex_done |= bit;
+        if (domain_set_match_regex(set, c->host))
+            c->regex_hit |= bit;
+    }
+    return c->regex_hit & bit;
+}
+
 static const char *country_of_dst(struct decide_ctx *c)
 {
     struct policy *p = c->p;
@@ -121,10 +148,14 @@ static enum tri eval_cond(struct decide_ctx *c, const struct cond *k)
     case COND_DOMAINS:
         if (c->early)
             return MAYBE;
+        if (c->host && k->name_source >= 0)
+            return tri_of(host_in_source(c, k->name_source, k->u.domains));
         return tri_of(c->host && domain_set_match_key(k->u.domains, host_key(c)));
     case COND_DOMAIN_SET:
         if (c->early)
             return MAYBE;
+        if (c->host && k->name_source >= 0)
+            return tri_of(host_in_source(c, k->name_source, c->p->sets[k->u.set].domains));
         return tri_of(c->host && memo(c, 2 * k->u.set, host_in_set, k->u.set));
     case COND_PROTOCOL: {
         if (c->early)
@@ -177,8 +208,12 @@ static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
     }
     uint64_t candidates[POLICY_INDEX_MAX_WORDS];
     bool indexed = p->index_words > 0;
-    if (indexed)
+    if (indexed) {
         policy_index_candidates(p, c->flow, c->host != NULL, c->early, candidates);
+        /* With a host name, the rules needing a domain condition it misses drop out at once. */
+        if (c->host && p->names && p->names->n_sources)
+            policy_names_exclude(p, names_hit(c), candidates);
+    }
     for (size_t w = 0; w < (p->n_rules + 63) / 64; w++) {
         uint64_t bits = indexed ? candidates[w] : ~0ull;
         while (bits) {
@@ -206,9 +241,12 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
     char host[SNIFF_HOST_MAX];
     const char *h = NULL;
     if (flow->host && flow->host[0]) {
-        size_t len = strnlen(flow->host, sizeof(host) - 1);
-        for (size_t i = 0; i < len; i++)
-            host[i] = (char)tolower((unsigned char)flow->host[i]);
+        /* Lowercased in one pass, ASCII only (no locale call per byte). */
+        size_t len = 0;
+        for (; len < sizeof(host) - 1 && flow->host[len]; len++) {
+            unsigned char ch = (unsigned char)flow->host[len];
+            host[len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
         if (len > 0 && host[len - 1] == '.')
             len--;
         host[len] = '\0';

@@ -53,6 +53,7 @@ struct clause {
 
 struct cond {
     enum cond_kind kind;
+    int name_source; /* domain conditions: bit in the name index, -1 when not in it */
     union {
         unsigned mask; /* network: POLICY_*; protocol: SNIFF_PROTO_BIT() */
         struct {
@@ -102,6 +103,8 @@ struct policy {
     struct geoip *geoip;
     char *geoip_path;
 
+    struct policy_names *names; /* policy_names.c */
+
     char **warnings;
     size_t n_warnings;
 
@@ -142,6 +145,41 @@ void policy_index_free(struct policy *p);
 /* Writes into `out` (index_words words) the rules that can still hold for `f`. */
 void policy_index_candidates(const struct policy *p, const struct policy_flow *f, bool has_host,
                              bool early, uint64_t *out);
+
+/*
+ * The name index (rules/policy_names.c): every domain condition's names
+ * and keywords merged, one bit per source (a domain set a condition uses).
+ */
+#define POLICY_NAME_SOURCES 64
+struct policy_names {
+    size_t n_sources;
+    const struct domain_set *sources[POLICY_NAME_SOURCES];
+    uint64_t with_regex;      /* sources that also hold regexes */
+    uint64_t keyword_sources; /* sources that hold keywords */
+    struct name_slot *slots;  /* power-of-two table, at most half full */
+    size_t slot_mask, n_names;
+    struct name_pair *pairs; /* the distinct source masks a name can have */
+    size_t n_pairs;
+    uint64_t *bloom; /* one bit per name hash: most labels are in no set */
+    size_t bloom_mask;
+    const char **keywords; /* owned by their sets */
+    uint64_t *keyword_bits;
+    size_t n_keywords;
+    uint32_t *short_keywords; /* too short for the literal index: scanned */
+    size_t n_short;
+    struct literal_index *keyword_index;
+    uint64_t *needs; /* per source, index_words words: rules needing it at top level */
+};
+
+/* Builds the index after the rules and the candidate index; -1 when out of memory. */
+int policy_names_build(struct policy *p);
+void policy_names_free(struct policy_names *n);
+
+/* The sources whose exact/suffix names or keywords hold for the host of `key`. */
+uint64_t policy_names_hits(const struct policy_names *n, const struct domain_key *key);
+
+/* Clears from `candidates` the rules that need a source `hits` says fails for sure. */
+void policy_names_exclude(const struct policy *p, uint64_t hits, uint64_t *candidates);
 
 /* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 struct load_ctx;

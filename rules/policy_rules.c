@@ -447,7 +447,7 @@ static int compile_rules(struct load_ctx *c, yaml_node_t *rules)
         if (compile_rule(c, yaml_node(c, rules->data.sequence.items.start[i]), &p->rules[i]) < 0)
             return -1;
     }
-    if (policy_index_build(p) < 0)
+    if (policy_index_build(p) < 0 || policy_names_build(p) < 0)
         return yaml_fail(c, rules, "out of memory");
     return 0;
 }

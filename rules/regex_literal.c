@@ -179,10 +179,16 @@ size_t regex_literal(const char *pattern, char *out, size_t out_len)
     return n;
 }
 
+/* ASCII only, no locale call: host names are ASCII, and this runs for every byte scanned. */
+static uint32_t ascii_lower(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u >= 'A' && u <= 'Z' ? u + 32u : u;
+}
+
 static uint32_t key_of(const char *s)
 {
-    return (uint32_t)tolower((unsigned char)s[0]) << 16 |
-           (uint32_t)tolower((unsigned char)s[1]) << 8 | (uint32_t)tolower((unsigned char)s[2]);
+    return ascii_lower(s[0]) << 16 | ascii_lower(s[1]) << 8 | ascii_lower(s[2]);
 }
 
 static unsigned bloom_bit(uint32_t key)
@@ -251,8 +257,12 @@ void literal_index_freeze(struct literal_index *index)
 bool literal_index_scan(const struct literal_index *index, const char *text,
                         bool (*fn)(uint32_t id, void *ctx), void *ctx)
 {
-    for (size_t i = 0; text[i] && text[i + 1] && text[i + 2]; i++) {
-        uint32_t key = key_of(text + i);
+    if (!text[0] || !text[1])
+        return false;
+    /* The key of the piece at i, rolled along: one byte read per position. */
+    uint32_t key = ascii_lower(text[0]) << 8 | ascii_lower(text[1]);
+    for (size_t i = 0; text[i + 2]; i++) {
+        key = (key << 8 | ascii_lower(text[i + 2])) & 0xffffffu;
         unsigned bit = bloom_bit(key);
         if (!(index->bloom[bit / 64] & 1ull << (bit % 64)))
             continue;
