@@ -19,7 +19,8 @@
 struct piece {
     uint32_t key; /* three lowercase characters */
     uint32_t id;
-    char *literal;
+    uint32_t at;   /* where the key starts in the literal */
+    char *literal; /* lowercase */
 };
 
 struct literal_index {
@@ -101,11 +102,24 @@ static size_t skip_quantifier(const char *p, size_t i, bool *optional)
     return j;
 }
 
+/*
+ * How well a run of `n` characters filters names: runs too short for the
+ * index last, then a dot and one label (".com", ".tv": in a good part of
+ * all names), then the rest by length.
+ */
+static size_t run_worth(const char *run, size_t n)
+{
+    if (n < REGEX_LITERAL_MIN)
+        return n;
+    bool last_label = run[0] == '.' && !memchr(run + 1, '.', n - 1);
+    return (last_label ? 1000 : 2000) + n;
+}
+
 /* regex_literal's scan; may leave a partial answer in `out` when it returns 0. */
 static size_t scan(const char *p, char *out, size_t out_len)
 {
     char run[256];
-    size_t run_n = 0, best = 0;
+    size_t run_n = 0, best = 0, best_worth = 0;
     bool last_literal = false; /* the previous atom is the last character of `run` */
     if (strstr(p, "(*"))       /* verbs such as (*ACCEPT) end a match anywhere */
         return 0;
@@ -154,10 +168,11 @@ static size_t scan(const char *p, char *out, size_t out_len)
             last_literal = true;
             continue;
         }
-        if (run_n > best && run_n < out_len) {
+        if (run_n > 0 && run_worth(run, run_n) > best_worth && run_n < out_len) {
             memcpy(out, run, run_n);
             out[run_n] = '\0';
             best = run_n;
+            best_worth = run_worth(run, run_n);
         }
         run_n = 0;
         last_literal = false;
@@ -234,8 +249,10 @@ int literal_index_add(struct literal_index *index, const char *literal, uint32_t
     char *copy = strdup(literal);
     if (!copy)
         return -1;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (char)ascii_lower(copy[i]);
     uint32_t key = key_of(literal + at);
-    index->pieces[index->n++] = (struct piece){key, id, copy};
+    index->pieces[index->n++] = (struct piece){key, id, (uint32_t)at, copy};
     index->bloom[bloom_bit(key) / 64] |= 1ull << (bloom_bit(key) % 64);
     return 0;
 }
@@ -252,6 +269,19 @@ void literal_index_freeze(struct literal_index *index)
 {
     if (index->n)
         qsort(index->pieces, index->n, sizeof(*index->pieces), piece_cmp);
+}
+
+/*
+ * Whether `literal` (lowercase) starts at `text`. Checked where its key
+ * was seen rather than searched for: every occurrence has its key at some
+ * position of the scan. The text's NUL ends a mismatch like any byte.
+ */
+static bool occurs_at(const char *text, const char *literal)
+{
+    for (size_t j = 0; literal[j]; j++)
+        if (ascii_lower(text[j]) != (unsigned char)literal[j])
+            return false;
+    return true;
 }
 
 bool literal_index_scan(const struct literal_index *index, const char *text,
@@ -274,9 +304,11 @@ bool literal_index_scan(const struct literal_index *index, const char *text,
             else
                 hi = mid;
         }
-        for (; lo < index->n && index->pieces[lo].key == key; lo++)
-            if (strcasestr(text, index->pieces[lo].literal) && fn(index->pieces[lo].id, ctx))
+        for (; lo < index->n && index->pieces[lo].key == key; lo++) {
+            const struct piece *p = &index->pieces[lo];
+            if (p->at <= i && occurs_at(text + i - p->at, p->literal) && fn(p->id, ctx))
                 return true;
+        }
     }
     return false;
 }

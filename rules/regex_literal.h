@@ -18,9 +18,11 @@
 #include <stdint.h>
 
 /*
- * Writes into `out` (lowercase, NUL-terminated) the longest run of
- * characters that every match of the PCRE2 `pattern` contains, one after
- * the other. Returns its length; 0 when the pattern has none that can be
+ * Writes into `out` (lowercase, NUL-terminated) a run of characters that
+ * every match of the PCRE2 `pattern` contains, one after the other: of
+ * several, the longest, except that a dot and one label (".com") comes
+ * after any other run long enough for the index, since most names have
+ * one. Returns its length; 0 when the pattern has none that can be
  * proven (a top-level |, inline options, verbs, escapes it does not know:
  * it errs towards none, never towards a wrong one).
  */

@@ -58,6 +58,10 @@ static void literals(void **state)
         {"^r+[0-9]+(---|\\.)sn-(2x3|ni5|j5o)\\w{5}\\.googlevideo\\.com$", ".googlevideo.com"},
         {".+\\.awsdns-[0-9][0-9]\\.(co\\.uk|com|net|org)$", ".awsdns-"},
         {"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", ""},
+        {"(^|\\.)91p[0-9][0-9]?\\.com$", "91p"}, /* a last label comes after any other run */
+        {"(^|\\.)fby[1-9]?[0-9]\\.icu$", "fby"},
+        {"(^|\\.)ab[0-9]\\.icu$", ".icu"}, /* but before one too short to index */
+        {"(^|\\.)[0-9]+\\.tv$", ".tv"},
         {"abc)", ""}, /* unbalanced */
         {"(abc", ""},
     };
