@@ -42,10 +42,10 @@ struct domain_set {
 
     char **regex_sources;
     size_t n_regex;
-    pcre2_code **regexes;           /* one each */
-    bool *alone;                    /* matched by itself, not through the alternation */
-    bool *filtered;                 /* matched by itself when its literal is in the name */
-    struct literal_index *literals; /* of the filtered regexes; NULL when none */
+    pcre2_code **regexes; /* one each */
+    uint32_t *alone;      /* regexes run by themselves on every name */
+    size_t n_alone;
+    struct literal_index *literals; /* regexes with a fixed part; NULL when none */
     pcre2_code *alternation;        /* every other regex at once, NULL when none */
     pcre2_match_data *match_data;
 
@@ -74,7 +74,6 @@ void domain_set_free(struct domain_set *set)
     free(set->regex_sources);
     free(set->regexes);
     free(set->alone);
-    free(set->filtered);
     literal_index_free(set->literals);
     pcre2_code_free(set->alternation);
     pcre2_match_data_free(set->match_data);
@@ -349,74 +348,80 @@ static bool uses_group_numbers(const pcre2_code *re, const char *source)
     return strstr(source, "\\g") != NULL;
 }
 
-int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
+static int freeze_fail(char *why, size_t why_len)
 {
-    if (set->names && build_bloom(set) < 0) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
-    if (set->n_regex == 0)
-        return 0;
-    set->alone = calloc(set->n_regex, sizeof(*set->alone));
-    set->filtered = calloc(set->n_regex, sizeof(*set->filtered));
-    set->literals = literal_index_new();
-    if (!set->filtered || !set->literals) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
+    snprintf(why, why_len, "out of memory");
+    return -1;
+}
+
+/*
+ * Splits the regexes three ways: those with a fixed part into the literal
+ * index (run only on names that contain it), the rest into one alternation,
+ * except those that cannot join one (they use their group numbers, or the
+ * alternation does not compile, or there is only one): those run alone.
+ */
+static int freeze_regexes(struct domain_set *set, char *why, size_t why_len)
+{
     size_t total = 0;
-    for (size_t i = 0; set->alone && i < set->n_regex; i++)
+    for (size_t i = 0; i < set->n_regex; i++)
         total += strlen(set->regex_sources[i]) + 5;
-    char *joined = set->alone ? malloc(total + 1) : NULL;
+    char *joined = malloc(total + 1);
+    uint32_t *joined_ids = calloc(set->n_regex, sizeof(*joined_ids));
+    set->alone = calloc(set->n_regex, sizeof(*set->alone));
+    set->literals = literal_index_new();
     set->match_data = pcre2_match_data_create(1, NULL);
-    if (!joined || !set->match_data) {
+    if (!joined || !joined_ids || !set->alone || !set->literals || !set->match_data) {
         free(joined);
-        snprintf(why, why_len, "out of memory");
-        return -1;
+        free(joined_ids);
+        return freeze_fail(why, why_len);
     }
-    size_t off = 0, joined_n = 0, filtered_n = 0;
+    size_t off = 0, n_joined = 0, n_filtered = 0;
     for (size_t i = 0; i < set->n_regex; i++) {
-        /* A regex with a fixed part is only run on names that contain it. */
         char literal[256];
         if (regex_literal(set->regex_sources[i], literal, sizeof(literal)) >= REGEX_LITERAL_MIN) {
             if (literal_index_add(set->literals, literal, (uint32_t)i) < 0) {
                 free(joined);
-                snprintf(why, why_len, "out of memory");
-                return -1;
+                free(joined_ids);
+                return freeze_fail(why, why_len);
             }
-            set->filtered[i] = true;
-            filtered_n++;
+            n_filtered++;
             pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
-            continue;
-        }
-        set->alone[i] = uses_group_numbers(set->regexes[i], set->regex_sources[i]);
-        if (!set->alone[i])
-            off += (size_t)sprintf(joined + off, "%s(?:%s)", joined_n++ ? "|" : "",
+        } else if (uses_group_numbers(set->regexes[i], set->regex_sources[i])) {
+            set->alone[set->n_alone++] = (uint32_t)i;
+        } else {
+            off += (size_t)sprintf(joined + off, "%s(?:%s)", n_joined ? "|" : "",
                                    set->regex_sources[i]);
+            joined_ids[n_joined++] = (uint32_t)i;
+        }
     }
-    if (joined_n > 1) {
+    if (n_joined > 1) {
         int err;
         PCRE2_SIZE offset;
         set->alternation =
             pcre2_compile((PCRE2_SPTR)joined, off, PCRE2_CASELESS, &err, &offset, NULL);
     }
     free(joined);
+    if (set->alternation)
+        pcre2_jit_compile(set->alternation, PCRE2_JIT_COMPLETE);
+    else
+        for (size_t j = 0; j < n_joined; j++)
+            set->alone[set->n_alone++] = joined_ids[j];
+    free(joined_ids);
+    for (size_t j = 0; j < set->n_alone; j++)
+        pcre2_jit_compile(set->regexes[set->alone[j]], PCRE2_JIT_COMPLETE);
     literal_index_freeze(set->literals);
-    if (filtered_n == 0) {
+    if (n_filtered == 0) {
         literal_index_free(set->literals);
         set->literals = NULL;
     }
-    /* One pattern, or an alternation that does not compile (a pattern that
-     * only works at the start, say): each regex is then matched by itself. */
-    for (size_t i = 0; i < set->n_regex; i++) {
-        if (!set->alternation && !set->filtered[i])
-            set->alone[i] = true;
-        if (set->alone[i])
-            pcre2_jit_compile(set->regexes[i], PCRE2_JIT_COMPLETE);
-    }
-    if (set->alternation)
-        pcre2_jit_compile(set->alternation, PCRE2_JIT_COMPLETE);
     return 0;
+}
+
+int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
+{
+    if (set->names && build_bloom(set) < 0)
+        return freeze_fail(why, why_len);
+    return set->n_regex ? freeze_regexes(set, why, why_len) : 0;
 }
 
 static bool regex_match(const struct domain_set *set, const pcre2_code *re, const char *host)
@@ -485,8 +490,8 @@ bool domain_set_match_regex(const struct domain_set *set, const char *host)
     }
     if (set->alternation && regex_match(set, set->alternation, host))
         return true;
-    for (size_t i = 0; i < set->n_regex; i++)
-        if (set->alone[i] && regex_match(set, set->regexes[i], host))
+    for (size_t i = 0; i < set->n_alone; i++)
+        if (regex_match(set, set->regexes[set->alone[i]], host))
             return true;
     return false;
 }
