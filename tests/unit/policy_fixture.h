@@ -1,6 +1,7 @@
 /*
  * policy_fixture.h — test helpers: write a policy (and the files it names)
- * into a private temporary folder and load it. Included by the policy tests.
+ * into a private temporary folder and load it. Included by the policy
+ * tests, after cmocka.h.
  */
 #ifndef SWITCHYARD_TEST_POLICY_FIXTURE_H
 #define SWITCHYARD_TEST_POLICY_FIXTURE_H
@@ -48,6 +49,24 @@ static inline struct policy *fixture_policy(const char *yaml, char error[POLICY_
     char path[256];
     snprintf(path, sizeof(path), "%s", fixture_write("policy.yaml", yaml));
     return policy_load(path, error);
+}
+
+/* Loads `yaml`, failing the test with the loader's message when it does not load. */
+static inline struct policy *fixture_policy_ok(const char *yaml)
+{
+    char error[POLICY_ERROR_MAX];
+    struct policy *p = fixture_policy(yaml, error);
+    if (!p)
+        fail_msg("%s", error);
+    return p;
+}
+
+/* A cmocka group teardown that removes the fixture folder. */
+static inline int fixture_teardown(void **state)
+{
+    (void)state;
+    fixture_cleanup();
+    return 0;
 }
 
 #endif

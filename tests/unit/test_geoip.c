@@ -213,13 +213,6 @@ static void tables_match_libmaxminddb(void **state)
     nested_in("dbip", 6);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fixture_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,5 +222,5 @@ int main(void)
         cmocka_unit_test(bad_files_are_named),
         cmocka_unit_test(tables_match_libmaxminddb),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }

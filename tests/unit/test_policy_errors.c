@@ -283,13 +283,6 @@ static void a_missing_policy_file_is_named(void **state)
                         "/nonexistent/switchyard.yaml: cannot read: No such file or directory");
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fixture_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,5 +291,5 @@ int main(void)
         cmocka_unit_test(udp_warnings_follow_the_inbounds),
         cmocka_unit_test(a_missing_policy_file_is_named),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }

@@ -17,19 +17,10 @@
 
 #include "tests/unit/policy_fixture.h"
 
-static struct policy *load(const char *yaml)
-{
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = fixture_policy(yaml, error);
-    if (!p)
-        fail_msg("%s", error);
-    return p;
-}
-
 static void defaults_of_an_empty_policy(void **state)
 {
     (void)state;
-    struct policy *p = load("{}\n");
+    struct policy *p = fixture_policy_ok("{}\n");
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_INFO);
     assert_true(s->log_flows);
@@ -63,12 +54,13 @@ static void defaults_of_an_empty_policy(void **state)
 static void every_setting(void **state)
 {
     (void)state;
-    struct policy *p = load("log: {level: debug, flows: no}\n"
-                            "routing_mark: 0x1234\n"
-                            "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096}\n"
-                            "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
-                            " udp_dns_idle_s: 5}\n"
-                            "limits: {max_flows: 5000, udp_sessions: 100}\n");
+    struct policy *p =
+        fixture_policy_ok("log: {level: debug, flows: no}\n"
+                          "routing_mark: 0x1234\n"
+                          "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096}\n"
+                          "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
+                          " udp_dns_idle_s: 5}\n"
+                          "limits: {max_flows: 5000, udp_sessions: 100}\n");
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
     assert_false(s->log_flows);
@@ -86,7 +78,7 @@ static void every_setting(void **state)
     policy_unref(p);
 
     /* An empty protocol list turns sniffing off. */
-    p = load("sniff: {protocols: []}\n");
+    p = fixture_policy_ok("sniff: {protocols: []}\n");
     assert_int_equal(policy_settings(p)->sniff_protocols, 0);
     policy_unref(p);
 }
@@ -94,17 +86,17 @@ static void every_setting(void **state)
 static void inbounds(void **state)
 {
     (void)state;
-    struct policy *p =
-        load("inbounds:\n"
-             "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
-             "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
-             "  - {name: tpu, type: tproxy, listen: \"[::1]:12350\", network: udp}\n"
-             "  - {name: tp-default, type: tproxy, listen: \"0.0.0.0:12351\"}\n"
-             "  - {name: udpnat, type: udp-redirect, listen: \"0.0.0.0:12347\"}\n"
-             "  - {name: http-in, type: http, listen: \"127.0.0.1:8080\"}\n"
-             "  - {name: socks-in, type: socks5, listen: \"127.0.0.1:1081\","
-             " username: alice, password: s3cret}\n"
-             "  - {name: socks-open, type: socks5, listen: \"[2001:db8::2]:1082\"}\n");
+    struct policy *p = fixture_policy_ok(
+        "inbounds:\n"
+        "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+        "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+        "  - {name: tpu, type: tproxy, listen: \"[::1]:12350\", network: udp}\n"
+        "  - {name: tp-default, type: tproxy, listen: \"0.0.0.0:12351\"}\n"
+        "  - {name: udpnat, type: udp-redirect, listen: \"0.0.0.0:12347\"}\n"
+        "  - {name: http-in, type: http, listen: \"127.0.0.1:8080\"}\n"
+        "  - {name: socks-in, type: socks5, listen: \"127.0.0.1:1081\","
+        " username: alice, password: s3cret}\n"
+        "  - {name: socks-open, type: socks5, listen: \"[2001:db8::2]:1082\"}\n");
     assert_int_equal(policy_inbound_count(p), 8);
     static const struct {
         const char *name;
@@ -156,15 +148,16 @@ static void inbounds(void **state)
 static void outbounds(void **state)
 {
     (void)state;
-    struct policy *p = load("outbounds:\n"
-                            "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\","
-                            " username: u, password: p, udp: true, send_hostname: true}\n"
-                            "  - {name: office, type: http, server: \"[2001:db8::10]:3128\"}\n"
-                            "  - {name: nopass, type: socks5, server: \"192.0.2.5:1080\","
-                            " username: solo}\n"
-                            "  - {name: blackhole, type: drop}\n"
-                            "rules:\n  - {dst_port: 1, action: blackhole}\n"
-                            "default: proxy\n");
+    struct policy *p =
+        fixture_policy_ok("outbounds:\n"
+                          "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\","
+                          " username: u, password: p, udp: true, send_hostname: true}\n"
+                          "  - {name: office, type: http, server: \"[2001:db8::10]:3128\"}\n"
+                          "  - {name: nopass, type: socks5, server: \"192.0.2.5:1080\","
+                          " username: solo}\n"
+                          "  - {name: blackhole, type: drop}\n"
+                          "rules:\n  - {dst_port: 1, action: blackhole}\n"
+                          "default: proxy\n");
     assert_int_equal(policy_outbound_count(p), 6);
     const struct policy_outbound *o = policy_outbound_by_name(p, "proxy");
     assert_non_null(o);
@@ -208,19 +201,19 @@ static void summary(void **state)
     fixture_write("route.txt", "# routes\n1.0.1.0/24\n1.0.2.0/23\n\n2400:da00::/32\n");
     fixture_write("names.txt", "example.com\nfull:a.example.org\nkeyword:ads\n"
                                "regexp:^x[0-9]\\.\nexample.net:@cn\n");
-    struct policy *p =
-        load("inbounds:\n"
-             "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
-             "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
-             "outbounds:\n"
-             "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\", udp: true}\n"
-             "sets:\n"
-             "  route: {cidr_file: route.txt, cidr: [10.0.0.0/8]}\n"
-             "  names: {domain_file: names.txt}\n"
-             "rules:\n"
-             "  - {dst_set: route, action: direct}\n"
-             "  - {domain_set: names, action: drop}\n"
-             "default: proxy\n");
+    struct policy *p = fixture_policy_ok(
+        "inbounds:\n"
+        "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+        "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+        "outbounds:\n"
+        "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\", udp: true}\n"
+        "sets:\n"
+        "  route: {cidr_file: route.txt, cidr: [10.0.0.0/8]}\n"
+        "  names: {domain_file: names.txt}\n"
+        "rules:\n"
+        "  - {dst_set: route, action: direct}\n"
+        "  - {domain_set: names, action: drop}\n"
+        "default: proxy\n");
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
@@ -284,13 +277,14 @@ static void loading_from_memory(void **state)
 static void aliases_that_are_fine(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {network: udp, dst_port: &games [27015, \"3478-3480\"],"
-                            " action: drop}\n"
-                            "  - {not: &nonweb {dst_port: [80, 443]}, src_port: *games,"
-                            " action: drop}\n"
-                            "  - {any: [*nonweb, {dst_port: 80}], action: direct}\n"
-                            "default: drop\n");
+    struct policy *p =
+        fixture_policy_ok("rules:\n"
+                          "  - {network: udp, dst_port: &games [27015, \"3478-3480\"],"
+                          " action: drop}\n"
+                          "  - {not: &nonweb {dst_port: [80, 443]}, src_port: *games,"
+                          " action: drop}\n"
+                          "  - {any: [*nonweb, {dst_port: 80}], action: direct}\n"
+                          "default: drop\n");
     struct policy_flow f = {.network = POLICY_UDP};
     flow_addr_parse(&f.dst, "192.0.2.1:3479");
     flow_addr_parse(&f.src, "192.0.2.2:40000");
@@ -310,13 +304,6 @@ static void aliases_that_are_fine(void **state)
     policy_unref(p);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fixture_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,5 +315,5 @@ int main(void)
         cmocka_unit_test(loading_from_memory),
         cmocka_unit_test(aliases_that_are_fine),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }

@@ -17,15 +17,6 @@
 #include "rules/domain_set.h"
 #include "tests/unit/policy_fixture.h"
 
-static struct policy *load(const char *yaml)
-{
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = fixture_policy(yaml, error);
-    if (!p)
-        fail_msg("%s", error);
-    return p;
-}
-
 /* The rule number policy_decide gives a TCP flow to 192.0.2.9:PORT with `host`. */
 static unsigned rule_for(const struct policy *p, const char *host, int port)
 {
@@ -41,11 +32,12 @@ static unsigned rule_for(const struct policy *p, const char *host, int port)
 static void one_name_full_in_one_rule_suffix_in_another(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {domain: [a.example], dst_port: 80, action: drop}\n"
-                            "  - {domain: [a.example], action: drop}\n"
-                            "  - {domain_suffix: [a.example, b.example], action: direct}\n"
-                            "  - {domain: [x.b.example], action: drop}\n");
+    struct policy *p =
+        fixture_policy_ok("rules:\n"
+                          "  - {domain: [a.example], dst_port: 80, action: drop}\n"
+                          "  - {domain: [a.example], action: drop}\n"
+                          "  - {domain_suffix: [a.example, b.example], action: direct}\n"
+                          "  - {domain: [x.b.example], action: drop}\n");
     assert_int_equal(rule_for(p, "a.example", 80), 1);
     assert_int_equal(rule_for(p, "a.example", 443), 2);
     assert_int_equal(rule_for(p, "A.Example.", 443), 2);
@@ -60,11 +52,11 @@ static void one_name_full_in_one_rule_suffix_in_another(void **state)
 static void keywords_of_every_length_in_several_rules(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {domain_keyword: [q], dst_port: 80, action: drop}\n"
-                            "  - {domain_keyword: [ad, tracking], action: drop}\n"
-                            "  - {domain_keyword: [tracking, video], action: direct}\n"
-                            "  - {domain_keyword: [deo], action: drop}\n");
+    struct policy *p = fixture_policy_ok("rules:\n"
+                                         "  - {domain_keyword: [q], dst_port: 80, action: drop}\n"
+                                         "  - {domain_keyword: [ad, tracking], action: drop}\n"
+                                         "  - {domain_keyword: [tracking, video], action: direct}\n"
+                                         "  - {domain_keyword: [deo], action: drop}\n");
     assert_int_equal(rule_for(p, "q.example", 80), 1);
     assert_int_equal(rule_for(p, "q.example", 443), 0);
     assert_int_equal(rule_for(p, "bad.example", 443), 2);
@@ -78,13 +70,14 @@ static void keywords_of_every_length_in_several_rules(void **state)
 static void conditions_with_regexes_still_run_them(void **state)
 {
     (void)state;
-    struct policy *p = load("sets:\n"
-                            "  mixed: {domain: [full:exact.example, 'regexp:^cdn[0-9]+\\.', "
-                            "keyword:stream]}\n"
-                            "rules:\n"
-                            "  - {domain_regex: ['^ads?[0-9]*\\.'], action: drop}\n"
-                            "  - {domain_set: mixed, dst_port: 80, action: drop}\n"
-                            "  - {domain_set: mixed, action: direct}\n");
+    struct policy *p =
+        fixture_policy_ok("sets:\n"
+                          "  mixed: {domain: [full:exact.example, 'regexp:^cdn[0-9]+\\.', "
+                          "keyword:stream]}\n"
+                          "rules:\n"
+                          "  - {domain_regex: ['^ads?[0-9]*\\.'], action: drop}\n"
+                          "  - {domain_set: mixed, dst_port: 80, action: drop}\n"
+                          "  - {domain_set: mixed, action: direct}\n");
     assert_int_equal(rule_for(p, "ads7.example", 443), 1);
     assert_int_equal(rule_for(p, "ad.example", 443), 1);
     assert_int_equal(rule_for(p, "cdn12.example", 80), 2);
@@ -99,13 +92,13 @@ static void conditions_with_regexes_still_run_them(void **state)
 static void sets_inside_not_and_any(void **state)
 {
     (void)state;
-    struct policy *p = load("sets:\n"
-                            "  ok: {domain: [allowed.example, full:only.example]}\n"
-                            "rules:\n"
-                            "  - {any: [{domain_set: ok, dst_port: 80}, "
-                            "{domain_suffix: also.example}], action: direct}\n"
-                            "  - {not: {domain_set: ok}, action: drop}\n"
-                            "  - {domain_set: ok, action: direct}\n");
+    struct policy *p = fixture_policy_ok("sets:\n"
+                                         "  ok: {domain: [allowed.example, full:only.example]}\n"
+                                         "rules:\n"
+                                         "  - {any: [{domain_set: ok, dst_port: 80}, "
+                                         "{domain_suffix: also.example}], action: direct}\n"
+                                         "  - {not: {domain_set: ok}, action: drop}\n"
+                                         "  - {domain_set: ok, action: direct}\n");
     assert_int_equal(rule_for(p, "www.allowed.example", 80), 1);
     assert_int_equal(rule_for(p, "x.also.example", 443), 1);
     assert_int_equal(rule_for(p, "other.example", 443), 2);
@@ -127,7 +120,7 @@ static void more_conditions_than_the_index_holds(void **state)
                                    : "  - {domain_keyword: [key%02d], action: direct}\n",
                              i);
     sprintf(yaml + n, "  - {domain_suffix: [example], action: drop}\n");
-    struct policy *p = load(yaml);
+    struct policy *p = fixture_policy_ok(yaml);
     free(yaml);
     char host[64];
     for (int i = 0; i < 70; i++) {
@@ -192,7 +185,7 @@ static void random_policies_match_their_sets_one_by_one(void **state)
                 n += (size_t)sprintf(yaml + n, ", dst_port: %d", port[r]);
             n += (size_t)sprintf(yaml + n, ", action: drop}\n");
         }
-        struct policy *p = load(yaml);
+        struct policy *p = fixture_policy_ok(yaml);
         for (int h = 0; h < 200; h++) {
             char host[64];
             random_name(host, sizeof(host), 1 + rand() % 4);
@@ -216,13 +209,6 @@ static void random_policies_match_their_sets_one_by_one(void **state)
     }
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    fixture_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,5 +219,5 @@ int main(void)
         cmocka_unit_test(more_conditions_than_the_index_holds),
         cmocka_unit_test(random_policies_match_their_sets_one_by_one),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
