@@ -14,8 +14,11 @@
 #include "engine/listener.h"
 #include "engine/log.h"
 #include "engine/pipe_pool.h"
+#include "engine/silent_dst.h"
 
 #define ENGINE_PIPE_POOL_CAP 1024
+#define ENGINE_SILENT_DST_CAP 4096 /* about 100 bytes each */
+#define ENGINE_SILENT_DST_CAP 4096 /* about 100 bytes each */
 
 /* Raises the soft descriptor limit to the hard one; returns the soft limit now in force. */
 static rlim_t raise_nofile(void)
@@ -54,8 +57,12 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
     e->loop = loop;
     e->policy = policy;
     e->pipes = pipe_pool_new(ENGINE_PIPE_POOL_CAP);
-    if (!e->pipes)
+    e->silent = silent_dst_new(ENGINE_SILENT_DST_CAP);
+    if (!e->pipes || !e->silent) {
+        pipe_pool_free(e->pipes);
+        silent_dst_free(e->silent);
         return -ENOMEM;
+    }
     engine_apply_settings(e);
     return 0;
 }
@@ -69,6 +76,8 @@ void engine_fini(struct engine *e)
         flow_close(e->flows, "shutdown");
     pipe_pool_free(e->pipes);
     e->pipes = NULL;
+    silent_dst_free(e->silent);
+    e->silent = NULL;
     if (e->policy)
         policy_unref(e->policy);
     e->policy = NULL;

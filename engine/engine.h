@@ -12,6 +12,8 @@
  * - the open listeners (engine/listener.h), one per inbound and network;
  * - the live TCP flows (engine/flow.h) and the flow limit;
  * - the pipe pool splice(2) relays borrow from (engine/pipe_pool.h);
+ * - the destinations found server-first (engine/silent_dst.h): kept across
+ *   reloads, since they say what the server does, not what the policy wants;
  * - counters, read by logs and benchmarks.
  *
  * How to obtain things
@@ -68,10 +70,11 @@ struct engine {
     unsigned max_flows;          /* limits.max_flows, or from RLIMIT_NOFILE */
     bool accept_paused_by_limit; /* listeners paused because flow_count hit max_flows */
     struct pipe_pool *pipes;
-    struct udp_engine *udp; /* UDP listeners and sessions (engine/udp_session.h):
-                             * the run command creates it with udp_engine_new()
-                             * and opens UDP inbounds with udp_engine_sync() */
-    uint64_t next_flow_id;  /* flow ids start at 1, for log lines */
+    struct silent_dst *silent; /* server-first destinations: not sniffed again for a while */
+    struct udp_engine *udp;    /* UDP listeners and sessions (engine/udp_session.h):
+                                * the run command creates it with udp_engine_new()
+                                * and opens UDP inbounds with udp_engine_sync() */
+    uint64_t next_flow_id;     /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };
 

@@ -21,6 +21,7 @@
 #include "engine/log.h"
 #include "engine/outbound.h"
 #include "engine/resolve.h"
+#include "engine/silent_dst.h"
 #include "engine/sockopt.h"
 
 static void flow_decide(struct flow *f, bool decided);
@@ -309,11 +310,26 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct flow *f = container_of(w, struct flow, timer);
-    flow_sniff_step(f, true); /* server-first protocols end here: no name */
+    /* Server-first protocols end here, with no name: not a byte from the client. */
+    if (f->early_len == 0)
+        silent_dst_mark(f->engine->silent, &f->dst, ev_now(loop));
+    flow_sniff_step(f, true);
     flow_sniff_end(f);
+}
+
+/*
+ * Whether waiting for the client's first bytes can only run out the
+ * timeout: a server-first port, or a destination whose client stayed
+ * silent before. The decision is then the timeout's, without the wait.
+ */
+static bool flow_expect_silence(const struct flow *f)
+{
+    const struct engine *e = f->engine;
+    unsigned ttl = engine_settings(e)->sniff_remember_silent_s;
+    return policy_sniff_skips_port(engine_policy(e), f->dst.port) ||
+           (ttl > 0 && silent_dst_known(e->silent, &f->dst, ev_now(e->loop), ttl));
 }
 
 static int flow_early_reserve(struct flow *f, size_t cap)
@@ -360,6 +376,11 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
         return;
     }
     if (s->sniff_protocols == 0) { /* nothing to sniff for: decide without a name */
+        flow_decide(f, false);
+        return;
+    }
+    if (f->early_len == 0 && flow_expect_silence(f)) {
+        f->protocol = SNIFF_PROTO_UNKNOWN;
         flow_decide(f, false);
         return;
     }

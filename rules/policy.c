@@ -116,6 +116,11 @@ const struct policy_settings *policy_settings(const struct policy *policy)
     return &policy->settings;
 }
 
+bool policy_sniff_skips_port(const struct policy *policy, uint16_t port)
+{
+    return policy->sniff_skip_ports[port / 64] >> (port % 64) & 1;
+}
+
 size_t policy_inbound_count(const struct policy *policy)
 {
     return policy->n_inbounds;

@@ -66,18 +66,19 @@ struct policy_outbound {
 
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {
-    enum policy_log_level log_level; /* log.level, default info */
-    bool log_flows;                  /* log.flows, default true */
-    uint32_t routing_mark;           /* routing_mark, default 0xff */
-    unsigned sniff_timeout_ms;       /* sniff.timeout_ms, default 250 */
-    unsigned sniff_protocols;        /* sniff.protocols as SNIFF_PROTO_BIT(), default all */
-    size_t sniff_max_bytes;          /* sniff.max_bytes, default 65536 */
-    unsigned connect_timeout_ms;     /* timeouts.connect_ms, default 10000 */
-    unsigned tcp_idle_s;             /* timeouts.tcp_idle_s, default 600 */
-    unsigned udp_idle_s;             /* timeouts.udp_idle_s, default 60 */
-    unsigned udp_dns_idle_s;         /* timeouts.udp_dns_idle_s, default 10 */
-    unsigned max_flows;              /* limits.max_flows, 0 = from RLIMIT_NOFILE */
-    unsigned udp_max_sessions;       /* limits.udp_sessions, default 4096 */
+    enum policy_log_level log_level;  /* log.level, default info */
+    bool log_flows;                   /* log.flows, default true */
+    uint32_t routing_mark;            /* routing_mark, default 0xff */
+    unsigned sniff_timeout_ms;        /* sniff.timeout_ms, default 250 */
+    unsigned sniff_protocols;         /* sniff.protocols as SNIFF_PROTO_BIT(), default all */
+    size_t sniff_max_bytes;           /* sniff.max_bytes, default 65536 */
+    unsigned sniff_remember_silent_s; /* sniff.remember_silent_s, default 600; 0: off */
+    unsigned connect_timeout_ms;      /* timeouts.connect_ms, default 10000 */
+    unsigned tcp_idle_s;              /* timeouts.tcp_idle_s, default 600 */
+    unsigned udp_idle_s;              /* timeouts.udp_idle_s, default 60 */
+    unsigned udp_dns_idle_s;          /* timeouts.udp_dns_idle_s, default 10 */
+    unsigned max_flows;               /* limits.max_flows, 0 = from RLIMIT_NOFILE */
+    unsigned udp_max_sessions;        /* limits.udp_sessions, default 4096 */
 };
 
 struct policy;
@@ -117,6 +118,9 @@ void policy_unref(struct policy *policy);
 
 const char *policy_path(const struct policy *policy);
 const struct policy_settings *policy_settings(const struct policy *policy);
+
+/* Whether TCP flows to `port` are decided without waiting for a name (sniff.skip_ports). */
+bool policy_sniff_skips_port(const struct policy *policy, uint16_t port);
 size_t policy_inbound_count(const struct policy *policy);
 const struct policy_inbound *policy_inbound(const struct policy *policy, size_t index);
 size_t policy_outbound_count(const struct policy *policy); /* includes direct and drop */

@@ -89,6 +89,7 @@ struct policy {
     int refs;
     char *path;
     struct policy_settings settings;
+    uint64_t sniff_skip_ports[65536 / 64]; /* sniff.skip_ports, one bit a port */
 
     struct policy_inbound *inbounds;
     size_t n_inbounds;
@@ -181,8 +182,16 @@ uint64_t policy_names_hits(const struct policy_names *n, const struct domain_key
 /* Clears from `candidates` the rules that need a source `hits` says fails for sure. */
 void policy_names_exclude(const struct policy *p, uint64_t hits, uint64_t *candidates);
 
-/* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 struct load_ctx;
+
+/*
+ * Reads a port or "LO-HI" range, or a list of them, into `*out` (allocated,
+ * `*n` entries; the caller frees it even on failure). Errors name `key`.
+ */
+int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, struct port_range **out,
+                       size_t *n);
+
+/* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node);
 
 #endif

@@ -102,17 +102,50 @@ static int load_geoip(struct load_ctx *c, yaml_node_t *node)
 
 static const char *const protocol_words[] = {"none", "unknown", "tls", "http", "quic", "dns", NULL};
 
+/*
+ * Server-first protocols, whose clients send nothing until the server has
+ * spoken: FTP, SSH, telnet, SMTP, POP3, IMAP, submission, MySQL, VNC.
+ * Sniffing them could only wait out the timeout.
+ */
+static const uint16_t default_skip_ports[] = {21, 22, 23, 25, 110, 143, 587, 3306, 5900};
+
+static void skip_port_range(struct policy *p, unsigned lo, unsigned hi)
+{
+    for (unsigned port = lo; port <= hi; port++)
+        p->sniff_skip_ports[port / 64] |= 1ull << (port % 64);
+}
+
+static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
+{
+    struct port_range *r = NULL;
+    size_t n = 0;
+    memset(c->p->sniff_skip_ports, 0, sizeof(c->p->sniff_skip_ports));
+    bool empty = node->type == YAML_SEQUENCE_NODE &&
+                 node->data.sequence.items.top == node->data.sequence.items.start;
+    int rc = empty ? 0 : policy_parse_ports(c, node, "sniff.skip_ports", &r, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        skip_port_range(c->p, r[i].lo, r[i].hi);
+    free(r);
+    return rc;
+}
+
 static int load_sniff(struct load_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *timeout, *protocols, *max_bytes;
-    struct yaml_key keys[] = {{"timeout_ms", &timeout},
-                              {"protocols", &protocols},
-                              {"max_bytes", &max_bytes},
-                              {NULL, NULL}};
+    yaml_node_t *timeout, *protocols, *max_bytes, *skip_ports, *remember;
+    struct yaml_key keys[] = {{"timeout_ms", &timeout},         {"protocols", &protocols},
+                              {"max_bytes", &max_bytes},        {"skip_ports", &skip_ports},
+                              {"remember_silent_s", &remember}, {NULL, NULL}};
     if (yaml_map_keys(c, node, "sniff", keys) < 0)
         return -1;
     struct policy_settings *s = &c->p->settings;
     uint64_t v;
+    if (skip_ports && load_skip_ports(c, skip_ports) < 0)
+        return -1;
+    if (remember) {
+        if (yaml_uint(c, remember, "sniff.remember_silent_s", 86400, &v) < 0)
+            return -1;
+        s->sniff_remember_silent_s = (unsigned)v;
+    }
     if (timeout) {
         if (yaml_uint(c, timeout, "sniff.timeout_ms", 60000, &v) < 0)
             return -1;
@@ -515,6 +548,7 @@ static void settings_defaults(struct policy_settings *s)
         .sniff_timeout_ms = 250,
         .sniff_protocols = SNIFF_PROTO_ALL,
         .sniff_max_bytes = 65536,
+        .sniff_remember_silent_s = 600,
         .connect_timeout_ms = 10000,
         .tcp_idle_s = 600,
         .udp_idle_s = 60,
@@ -605,6 +639,8 @@ struct policy *policy_load_buffer(const char *path, const char *data, size_t len
     c.dir = dirname(dir_copy);
     p->refs = 1;
     settings_defaults(&p->settings);
+    for (size_t i = 0; i < sizeof(default_skip_ports) / sizeof(default_skip_ports[0]); i++)
+        skip_port_range(p, default_skip_ports[i], default_skip_ports[i]);
     if (parse_yaml(&c, data, len) < 0) {
         free(dir_copy);
         policy_destroy(p);

@@ -130,17 +130,19 @@ static int parse_port(const char *s, uint16_t *port)
     return 0;
 }
 
-static int compile_ports(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, struct port_range **out,
+                       size_t *n_out)
 {
     int n = yaml_values_count(c, v, key);
-    if (n < 0 || !(out->u.ports.r = calloc((size_t)n, sizeof(struct port_range))))
+    if (n < 0 || !(*out = calloc(n ? (size_t)n : 1, sizeof(struct port_range))))
         return -1;
+    *n_out = 0;
     for (int i = 0; i < n; i++) {
         yaml_node_t *item = yaml_values_item(c, v, i);
         const char *s = yaml_scalar(c, item, key);
         char lo[8] = "", hi[8] = "";
         const char *dash = strchr(s, '-');
-        struct port_range *r = &out->u.ports.r[out->u.ports.n++];
+        struct port_range *r = &(*out)[(*n_out)++];
         if (dash && (size_t)(dash - s) < sizeof(lo) && strlen(dash + 1) < sizeof(hi)) {
             memcpy(lo, s, (size_t)(dash - s));
             strcpy(hi, dash + 1);
@@ -155,6 +157,11 @@ static int compile_ports(struct load_ctx *c, yaml_node_t *v, struct cond *out, c
                              s);
     }
     return 0;
+}
+
+static int compile_ports(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
+{
+    return policy_parse_ports(c, v, key, &out->u.ports.r, &out->u.ports.n);
 }
 
 static int compile_geoip(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)

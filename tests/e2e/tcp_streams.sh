@@ -2,7 +2,8 @@
 # tcp_streams.sh — what the relay must get right, through a redirect
 # gateway (client ns -> router ns with switchyard -> origin ns):
 #   - a server-first origin (SMTP-like banner) works through a rule that needs
-#     a host name: the sniff timeout decides, with no name;
+#     a host name: the sniff timeout decides, with no name; the next flow to
+#     it does not wait again, nor does the first to a port in skip_ports;
 #   - 100 MB arrive byte-exact in both directions at once (echo), and 100 MB
 #     download byte-exact over IPv6;
 #   - a half-closed connection still delivers the other direction;
@@ -26,7 +27,7 @@ write_policy() { # write_policy EXTRA_RULE_LINE [EXTRA_INBOUND_LINE]
     cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
-sniff: {timeout_ms: 300}
+sniff: {timeout_ms: 300, skip_ports: [2526]}
 timeouts: {connect_ms: 1500}
 inbounds:
   - {name: gw, type: redirect, listen: "[::]:12345"}
@@ -45,14 +46,39 @@ alive() { kill -0 "$SWITCHYARD_PID" 2>/dev/null; }
 fetch_ok() { in_client curl -s --max-time 10 "http://$O4/" | grep -q "hello from origin"; }
 
 # --- server-first ---------------------------------------------------------------
-bg "$NS_O" "$E2E_TMP/banner.log" socat TCP-LISTEN:2525,reuseaddr,fork \
-    SYSTEM:'echo 220 mail.example ESMTP ready; sleep 2'
-wait_tcp "$NS_O" $O4 2525
-out=$( (sleep 2) | in_client socat -T 3 - TCP:$O4:2525 2>&1)
+# banner_ms HOST PORT: milliseconds from connect to the server's first bytes,
+# the client sending nothing; -1 when they are not the banner.
+banner_ms() {
+    in_client python3 -c '
+import socket, sys, time
+t = time.monotonic()
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)
+s.settimeout(3)
+data = s.recv(100)
+print(int((time.monotonic() - t) * 1000) if data.startswith(b"220 ") else -1)' "$1" "$2"
+}
+for port in 2525 2526; do
+    bg "$NS_O" "$E2E_TMP/banner$port.log" socat TCP-LISTEN:$port,reuseaddr,fork \
+        SYSTEM:'echo 220 mail.example ESMTP ready; sleep 2'
+    wait_tcp "$NS_O" $O4 $port
+done
+first=$(banner_ms $O4 2525)
+again=$(banner_ms $O4 2525)
+skipped=$(banner_ms $O4 2526)
+diag "banner after: ${first} ms (first flow), ${again} ms (again), ${skipped} ms (skip_ports)"
 check "server-first: the banner arrives through a rule that needs a host name" \
-    grep -q "220 mail.example" <<<"$out" || diag "client got: $out"
+    test "${first:--1}" -ge 0
+check "server-first: the first flow waits out the sniff timeout (300 ms)" \
+    test "${first:--1}" -ge 280
 check "server-first: decided by the sniff timeout, with no host" \
     grep -qE "dst=$O4:2525 host=- protocol=unknown default -> direct" "$E2E_TMP/switchyard.log"
+check "server-first: the next flow to that destination does not wait again" \
+    test "${again:--1}" -ge 0 -a "${again:--1}" -lt 200
+check "server-first: a port in sniff.skip_ports does not wait at all" \
+    test "${skipped:--1}" -ge 0 -a "${skipped:--1}" -lt 200
+check "server-first: both decided as the timeout would have, with no host" \
+    test "$(grep -cE "dst=$O4:252[56] host=- protocol=unknown default -> direct" \
+        "$E2E_TMP/switchyard.log")" -eq 3
 
 # --- 100 MB both ways ------------------------------------------------------------
 head -c 100M /dev/urandom >"$E2E_TMP/big.bin"

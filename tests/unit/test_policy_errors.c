@@ -161,6 +161,15 @@ static const struct bad_policy cases[] = {
     /* 44 an IPv6 server without brackets */
     {"outbounds:\n  - {name: s, type: http, server: \"2001:db8::1:3128\"}\n",
      "2:35: server '2001:db8::1:3128' is not ADDRESS:PORT (IPv6 as [2001:db8::1]:443)"},
+    /* 45 a bad port among the ports not to sniff */
+    {"sniff: {skip_ports: [25, 99999]}\n",
+     "1:26: sniff.skip_ports '99999' is not a port (0-65535) or a range \"LO-HI\""},
+    /* 46 a misspelt sniff key */
+    {"sniff: {skip_port: [25]}\n",
+     "1:9: unknown key 'skip_port' in sniff (did you mean 'skip_ports'?)"},
+    /* 47 how long to remember a silent destination, not a number */
+    {"sniff: {remember_silent_s: forever}\n",
+     "1:28: sniff.remember_silent_s must be a whole number from 0 to 86400, not 'forever'"},
 };
 
 /* Replaces %DIR% and %MMDB% in `in`. */

@@ -28,6 +28,13 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(s->sniff_timeout_ms, 250);
     assert_int_equal(s->sniff_protocols, SNIFF_PROTO_ALL);
     assert_int_equal(s->sniff_max_bytes, 65536);
+    assert_int_equal(s->sniff_remember_silent_s, 600);
+    static const uint16_t server_first[] = {21, 22, 23, 25, 110, 143, 587, 3306, 5900};
+    for (size_t i = 0; i < sizeof(server_first) / sizeof(server_first[0]); i++)
+        assert_true(policy_sniff_skips_port(p, server_first[i]));
+    assert_false(policy_sniff_skips_port(p, 80));
+    assert_false(policy_sniff_skips_port(p, 443));
+    assert_false(policy_sniff_skips_port(p, 465)); /* SMTP over TLS: the client speaks first */
     assert_int_equal(s->connect_timeout_ms, 10000);
     assert_int_equal(s->tcp_idle_s, 600);
     assert_int_equal(s->udp_idle_s, 60);
@@ -57,7 +64,8 @@ static void every_setting(void **state)
     struct policy *p =
         fixture_policy_ok("log: {level: debug, flows: no}\n"
                           "routing_mark: 0x1234\n"
-                          "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096}\n"
+                          "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096,"
+                          " skip_ports: [2525, \"7000-7002\"], remember_silent_s: 0}\n"
                           "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
                           " udp_dns_idle_s: 5}\n"
                           "limits: {max_flows: 5000, udp_sessions: 100}\n");
@@ -69,6 +77,12 @@ static void every_setting(void **state)
     assert_int_equal(s->sniff_protocols,
                      SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC));
     assert_int_equal(s->sniff_max_bytes, 4096);
+    assert_int_equal(s->sniff_remember_silent_s, 0);
+    assert_true(policy_sniff_skips_port(p, 2525));
+    assert_true(policy_sniff_skips_port(p, 7000));
+    assert_true(policy_sniff_skips_port(p, 7002));
+    assert_false(policy_sniff_skips_port(p, 7003));
+    assert_false(policy_sniff_skips_port(p, 25)); /* the list replaces the defaults */
     assert_int_equal(s->connect_timeout_ms, 3000);
     assert_int_equal(s->tcp_idle_s, 120);
     assert_int_equal(s->udp_idle_s, 30);
@@ -77,9 +91,12 @@ static void every_setting(void **state)
     assert_int_equal(s->udp_max_sessions, 100);
     policy_unref(p);
 
-    /* An empty protocol list turns sniffing off. */
-    p = fixture_policy_ok("sniff: {protocols: []}\n");
+    /* An empty protocol list turns sniffing off; an empty port list skips none. */
+    p = fixture_policy_ok("sniff: {protocols: [], skip_ports: []}\n");
     assert_int_equal(policy_settings(p)->sniff_protocols, 0);
+    for (unsigned port = 0; port < 65536; port++)
+        if (policy_sniff_skips_port(p, (uint16_t)port))
+            fail_msg("port %u skipped", port);
     policy_unref(p);
 }
 

@@ -1,0 +1,114 @@
+/*
+ * test_silent_dst.c — the set of server-first destinations
+ * (engine/silent_dst.c): a destination is known once marked and until its
+ * time is up, by address, port and family; marking again refreshes it; a
+ * full set forgets the least recently marked one first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "engine/silent_dst.h"
+
+static struct flow_addr addr(const char *text)
+{
+    struct flow_addr a;
+    assert_true(flow_addr_parse(&a, text));
+    return a;
+}
+
+static void test_known_once_marked_until_the_time_is_up(void **state)
+{
+    (void)state;
+    struct silent_dst *set = silent_dst_new(8);
+    struct flow_addr smtp = addr("198.51.100.10:25");
+    assert_false(silent_dst_known(set, &smtp, 100.0, 600));
+    silent_dst_mark(set, &smtp, 100.0);
+    assert_true(silent_dst_known(set, &smtp, 100.0, 600));
+    assert_true(silent_dst_known(set, &smtp, 699.0, 600));
+    assert_false(silent_dst_known(set, &smtp, 700.0, 600));
+    assert_int_equal(silent_dst_count(set), 0); /* an expired one goes when looked up */
+    silent_dst_free(set);
+}
+
+static void test_port_address_and_family_all_count(void **state)
+{
+    (void)state;
+    struct silent_dst *set = silent_dst_new(8);
+    struct flow_addr a = addr("198.51.100.10:25");
+    silent_dst_mark(set, &a, 1.0);
+    struct flow_addr other_port = addr("198.51.100.10:26"), other_ip = addr("198.51.100.11:25"),
+                     v6 = addr("[2001:db8::10]:25");
+    assert_false(silent_dst_known(set, &other_port, 2.0, 600));
+    assert_false(silent_dst_known(set, &other_ip, 2.0, 600));
+    assert_false(silent_dst_known(set, &v6, 2.0, 600));
+    assert_true(silent_dst_known(set, &a, 2.0, 600));
+    silent_dst_mark(set, &v6, 3.0);
+    assert_true(silent_dst_known(set, &v6, 4.0, 600));
+    assert_int_equal(silent_dst_count(set), 2);
+    silent_dst_free(set);
+}
+
+static void test_marking_again_refreshes(void **state)
+{
+    (void)state;
+    struct silent_dst *set = silent_dst_new(8);
+    struct flow_addr a = addr("198.51.100.10:25");
+    silent_dst_mark(set, &a, 0.0);
+    silent_dst_mark(set, &a, 500.0);
+    assert_true(silent_dst_known(set, &a, 1000.0, 600));
+    assert_int_equal(silent_dst_count(set), 1);
+    silent_dst_free(set);
+}
+
+static void test_a_full_set_forgets_the_least_recently_marked(void **state)
+{
+    (void)state;
+    struct silent_dst *set = silent_dst_new(3);
+    struct flow_addr a = addr("192.0.2.1:25"), b = addr("192.0.2.2:25"), c = addr("192.0.2.3:25"),
+                     d = addr("192.0.2.4:25");
+    silent_dst_mark(set, &a, 1.0);
+    silent_dst_mark(set, &b, 2.0);
+    silent_dst_mark(set, &c, 3.0);
+    silent_dst_mark(set, &a, 4.0); /* a is now the most recent: b goes next */
+    silent_dst_mark(set, &d, 5.0);
+    assert_int_equal(silent_dst_count(set), 3);
+    assert_true(silent_dst_known(set, &a, 6.0, 600));
+    assert_false(silent_dst_known(set, &b, 6.0, 600));
+    assert_true(silent_dst_known(set, &c, 6.0, 600));
+    assert_true(silent_dst_known(set, &d, 6.0, 600));
+    silent_dst_free(set);
+}
+
+static void test_many_destinations_stay_bounded(void **state)
+{
+    (void)state;
+    struct silent_dst *set = silent_dst_new(100);
+    char text[64];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(text, sizeof(text), "[2001:db8::%x]:%d", i, 1 + i % 60000);
+        struct flow_addr a = addr(text);
+        silent_dst_mark(set, &a, (double)i);
+    }
+    assert_int_equal(silent_dst_count(set), 100);
+    struct flow_addr last = addr("[2001:db8::270f]:10000"), first = addr("[2001:db8::0]:1");
+    assert_true(silent_dst_known(set, &last, 10000.0, 600));
+    assert_false(silent_dst_known(set, &first, 10000.0, 1e9));
+    silent_dst_free(set);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_once_marked_until_the_time_is_up),
+        cmocka_unit_test(test_port_address_and_family_all_count),
+        cmocka_unit_test(test_marking_again_refreshes),
+        cmocka_unit_test(test_a_full_set_forgets_the_least_recently_marked),
+        cmocka_unit_test(test_many_destinations_stay_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
