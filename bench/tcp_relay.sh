@@ -6,20 +6,34 @@
 #   redsocks    redirect to redsocks, which needs a proxy: dante (SOCKS5) on
 #               the router, so two user-space hops instead of one
 #   v2ray       dokodemo-door with followRedirect (REDIRECT), freedom outbound
-# Measures: iperf3 throughput (upload and download, one stream, 5 s),
+# Measures: iperf3 throughput (upload and download, one stream, SECONDS),
 # connection rate with wrk (keep-alive off: one connection per request) to an
-# nginx origin, and switchyard's memory with IDLE idle flows (default
-# 10,000; each needs two descriptors in switchyard, so the hard
-# RLIMIT_NOFILE must allow it).
-# Root needed. Prints a Markdown table; bench/RESULTS.md keeps one run.
+# nginx origin, and the memory switchyard and v2ray each add for IDLE idle
+# flows (default 5,000: switchyard counts three descriptors a flow, so the
+# hard RLIMIT_NOFILE, which the script raises the soft limit to, must be at
+# least 3 x IDLE plus a few).
 #
-#   bench/tcp_relay.sh [SECONDS]
+# One run on a shared machine moves by a factor of two, so the contenders
+# run ROUNDS times (default 3), interleaved, each round in a rotated order;
+# the table gives the median and the range, and the ratios are medians of
+# the ratios within each round (contenders measured minutes apart are not
+# compared). On two cores or more, every proxy runs pinned to one core and
+# the load (iperf3, wrk, nginx) to another, so each proxy gets the same one
+# core whatever threads it starts.
+# Root needed. Prints Markdown; bench/RESULTS.md keeps one run.
+#
+#   [ROUNDS=3] [IDLE=10000] bench/tcp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
 SECS=${1:-5}
-IDLE=${IDLE:-10000}
+IDLE=${IDLE:-5000}
+ROUNDS=${ROUNDS:-3}
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((3 * IDLE + 100)) ] ||
+    echo "# descriptor limit $(ulimit -n) is under 3 x IDLE: idle flows will be cut short" >&2
+if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 
 gateway_net || { echo "network set-up failed" >&2; exit 1; }
 O4=198.51.100.10
@@ -30,7 +44,8 @@ for ns in "$NS_C" "$NS_R"; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 start_nginx "$NS_O" $O4 >/dev/null || { echo "nginx failed" >&2; exit 1; }
-bg "$NS_O" "$E2E_TMP/iperf3.log" iperf3 -s -B $O4 -p 5201
+[ "${#LOAD_CPU[@]}" -gt 0 ] && taskset -a -pc 0 "$REPLY" >/dev/null
+bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
 wait_tcp "$NS_O" $O4 5201
 
 # --- the contenders ------------------------------------------------------------------
@@ -80,14 +95,14 @@ start_contender() {
     case $1 in
     none) steer off; CPID= ;;
     switchyard)
-        bg "$NS_R" "$E2E_TMP/sy.log" "$SWITCHYARD" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
         wait_tcp "$NS_R" 0.0.0.0 12345; steer 12345 ;;
     redsocks)
-        bg "$NS_R" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf"; DPID=$REPLY
-        bg "$NS_R" "$E2E_TMP/redsocks.log" redsocks -c "$E2E_TMP/redsocks.conf"; CPID=$REPLY
+        bg "$NS_R" "$E2E_TMP/danted.out" "${PROXY_CPU[@]}" danted -f "$E2E_TMP/danted.conf"; DPID=$REPLY
+        bg "$NS_R" "$E2E_TMP/redsocks.log" "${PROXY_CPU[@]}" redsocks -c "$E2E_TMP/redsocks.conf"; CPID=$REPLY
         wait_tcp "$NS_R" 127.0.0.1 1080; wait_tcp "$NS_R" 0.0.0.0 12346; steer 12346 ;;
     v2ray)
-        bg "$NS_R" "$E2E_TMP/v2ray.log" v2ray -config "$E2E_TMP/v2ray.json"; CPID=$REPLY
+        bg "$NS_R" "$E2E_TMP/v2ray.log" "${PROXY_CPU[@]}" v2ray -config "$E2E_TMP/v2ray.json"; CPID=$REPLY
         wait_tcp "$NS_R" 0.0.0.0 12347; steer 12347 ;;
     esac
 }
@@ -96,63 +111,138 @@ stop_contender() {
     [ -n "${CPID:-}" ] && stop_pid "$CPID"
     [ -n "${DPID:-}" ] && stop_pid "$DPID"
     CPID= DPID=
+    # A client port reused by the next contender would find the old NAT
+    # entry, redirecting to a listener that is gone: start each one clean.
+    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
 }
 
 gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
-    in_client iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
+    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
         python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
 }
 rate() { # connections per second with wrk, a new connection per request
-    in_client wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" "http://$O4/index.html" 2>/dev/null |
+    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" "http://$O4/index.html" 2>/dev/null |
         awk '/Requests\/sec/ {printf "%.0f", $2}'
 }
 
-declare -A UP DOWN CPS
-for c in none switchyard redsocks v2ray; do
-    start_contender $c
-    UP[$c]=$(gbps); DOWN[$c]=$(gbps -R); CPS[$c]=$(rate)
-    stop_contender
-done
-
 # --- memory with IDLE idle flows ----------------------------------------------------
+# Each client sends one byte: v2ray dials the origin only once data comes.
 HOLD='
 import socket, sys, time, selectors
 n = int(sys.argv[2]); socks = []
 if sys.argv[1] == "serve":
     l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind((sys.argv[3], 7001)); l.listen(4096)
+    l.bind((sys.argv[3], int(sys.argv[4]))); l.listen(4096)
     while len(socks) < n:
         c, _ = l.accept(); socks.append(c)
     time.sleep(120)
 else:
     for i in range(n):
-        s = socket.socket(); s.connect((sys.argv[3], 7001)); socks.append(s)
+        s = socket.socket(); s.connect((sys.argv[3], int(sys.argv[4]))); s.send(b"x"); socks.append(s)
     print("open", flush=True); time.sleep(120)
 '
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-start_contender switchyard
-sleep 0.5
-base=$(rss_kb "$CPID")
-bg "$NS_O" "$E2E_TMP/hold-o.log" python3 -c "$HOLD" serve "$IDLE" $O4
-wait_tcp "$NS_O" $O4 7001
-bg "$NS_C" "$E2E_TMP/hold-c.log" python3 -c "$HOLD" client "$IDLE" $O4
-hold=$REPLY
-wait_file_grep "$E2E_TMP/hold-c.log" "^open" 120
-sleep 1
-flows=$(ip netns exec "$NS_R" ss -Htn state established "sport = :12345" | wc -l)
-with=$(rss_kb "$CPID")
-stop_pid "$hold"
-stop_contender
+declare -A IDLE_BYTES IDLE_FLOWS
+# idle_memory CONTENDER PORT: bytes of RSS a held flow adds. Each contender
+# gets its own origin port, so no 4-tuple of the one before (still known to
+# conntrack, with its NAT to the other listener) comes back.
+idle_memory() {
+    start_contender "$1"
+    sleep 0.5
+    local base with hold
+    base=$(rss_kb "$CPID")
+    bg "$NS_O" "$E2E_TMP/hold-o.log" python3 -c "$HOLD" serve "$IDLE" $O4 "$2"
+    local serve=$REPLY
+    wait_tcp "$NS_O" $O4 "$2"
+    bg "$NS_C" "$E2E_TMP/hold-c.log" python3 -c "$HOLD" client "$IDLE" $O4 "$2"
+    hold=$REPLY
+    wait_file_grep "$E2E_TMP/hold-c.log" "^open" 120
+    # The client is done once the kernel has the connections; the proxy
+    # accepts and dials at its own pace: wait until the origin holds them all.
+    local held=0 t
+    for t in $(seq 120); do
+        held=$(ip netns exec "$NS_O" ss -Htn state established "sport = :$2" | wc -l)
+        [ "$held" -ge "$IDLE" ] && break
+        sleep 0.5
+    done
+    sleep 1
+    IDLE_FLOWS[$1]=$held
+    with=$(rss_kb "$CPID")
+    IDLE_BYTES[$1]=$(((with - base) * 1024 / (held > 0 ? held : 1)))
+    stop_pid "$hold"
+    stop_pid "$serve"
+    stop_contender
+}
+# Measured first, on a fresh network: after the rounds' hundreds of
+# thousands of short connections, v2ray's idle flows stopped coming up.
+idle_memory switchyard 7001
+idle_memory v2ray 7002
 
-ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "$1" "$2"; }
+# --- throughput and connection rate, ROUNDS interleaved rounds -----------------
+CONTENDERS=(none switchyard redsocks v2ray)
+declare -A UP DOWN CPS # keyed "contender round"
+for r in $(seq "$ROUNDS"); do
+    for i in "${!CONTENDERS[@]}"; do
+        c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
+        start_contender "$c"
+        UP[$c $r]=$(gbps); DOWN[$c $r]=$(gbps -R); CPS[$c $r]=$(rate)
+        stop_contender
+        echo "# round $r $c: up ${UP[$c $r]} down ${DOWN[$c $r]} conn/s ${CPS[$c $r]}" >&2
+    done
+done
+
+# --- the report ---------------------------------------------------------------------
+# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
+stats() {
+    python3 - "$@" <<'PY'
+import statistics, sys
+v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+if not v:
+    print("-")
+else:
+    fmt = "%.2f" if max(v) < 1000 else "{:,.0f}"
+    f = (lambda x: fmt % x) if "%" in fmt else (lambda x: fmt.format(x))
+    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
+PY
+}
+# ratio ARRAY A B: median over the rounds of A's figure over B's, with the range.
+ratio() {
+    local -n m=$1
+    local r out=()
+    for r in $(seq "$ROUNDS"); do
+        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "${m[$2 $r]}" "${m[$3 $r]}")")
+    done
+    stats "${out[@]}"
+}
+column() { # column ARRAY CONTENDER: the rounds' figures
+    local -n m=$1
+    local r
+    for r in $(seq "$ROUNDS"); do echo "${m[$2 $r]}"; done
+}
+row() { # row TITLE ARRAY
+    local line="| $1 |" c
+    for c in "${CONTENDERS[@]}"; do
+        # shellcheck disable=SC2046
+        line="$line $(stats $(column "$2" "$c")) |"
+    done
+    echo "$line"
+}
+echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
+echo
 echo "| | no proxy | switchyard | redsocks + dante | v2ray |"
 echo "|---|---:|---:|---:|---:|"
-echo "| upload, Gbit/s (1 stream, ${SECS} s) | ${UP[none]} | ${UP[switchyard]} | ${UP[redsocks]} | ${UP[v2ray]} |"
-echo "| download, Gbit/s | ${DOWN[none]} | ${DOWN[switchyard]} | ${DOWN[redsocks]} | ${DOWN[v2ray]} |"
-echo "| new connections/s (wrk, Connection: close) | ${CPS[none]} | ${CPS[switchyard]} | ${CPS[redsocks]} | ${CPS[v2ray]} |"
+row "upload, Gbit/s (1 stream, ${SECS} s)" UP
+row "download, Gbit/s" DOWN
+row "new connections/s (wrk, Connection: close)" CPS
 echo
-echo "switchyard / no proxy: upload $(ratio "${UP[switchyard]}" "${UP[none]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[none]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[none]}")"
-echo "switchyard / v2ray: upload $(ratio "${UP[switchyard]}" "${UP[v2ray]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[v2ray]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[v2ray]}")"
-echo "switchyard / redsocks: upload $(ratio "${UP[switchyard]}" "${UP[redsocks]}"), download $(ratio "${DOWN[switchyard]}" "${DOWN[redsocks]}"), connections $(ratio "${CPS[switchyard]}" "${CPS[redsocks]}")"
+echo "| ratio, median of the rounds (range) | upload | download | connections |"
+echo "|---|---:|---:|---:|"
+for other in none v2ray redsocks; do
+    echo "| switchyard / $other | $(ratio UP switchyard $other) | $(ratio DOWN switchyard $other) | $(ratio CPS switchyard $other) |"
+done
 echo
-echo "$IDLE idle flows ($flows established at the listener): switchyard RSS ${base} KiB before, ${with} KiB with them: $(( (with - base) * 1024 / IDLE )) bytes a flow"
+echo "| $IDLE idle flows | switchyard | v2ray |"
+echo "|---|---:|---:|"
+echo "| flows the origin held when measured | ${IDLE_FLOWS[switchyard]} | ${IDLE_FLOWS[v2ray]} |"
+echo "| resident memory a flow, bytes | ${IDLE_BYTES[switchyard]} | ${IDLE_BYTES[v2ray]} |"
+echo "| v2ray's memory a flow over switchyard's | | $(python3 -c "import sys; a,b=map(float,sys.argv[1:]); print('%.1f' % (b/a) if a > 0 else '-')" "${IDLE_BYTES[switchyard]}" "${IDLE_BYTES[v2ray]}") |"
