@@ -14,7 +14,7 @@
 #include <uthash.h>
 
 struct silent_entry {
-    struct flow_addr dst; /* the key: zeroed before it is filled, padding included */
+    struct flow_addr dst; /* the key, made by flow_addr_key */
     double marked_at;
     UT_hash_handle hh;
 };
@@ -52,10 +52,7 @@ void silent_dst_free(struct silent_dst *set)
 static struct silent_entry *find(struct silent_dst *set, const struct flow_addr *dst)
 {
     struct flow_addr key;
-    memset(&key, 0, sizeof(key));
-    key.family = dst->family;
-    memcpy(key.ip, dst->ip, sizeof(key.ip));
-    key.port = dst->port;
+    flow_addr_key(&key, dst);
     struct silent_entry *e;
     HASH_FIND(hh, set->table, &key, sizeof(key), e);
     return e;
@@ -71,9 +68,7 @@ void silent_dst_mark(struct silent_dst *set, const struct flow_addr *dst, double
             forget(set, set->table);
         if (!(e = calloc(1, sizeof(*e))))
             return; /* out of memory: the next flow to it waits, nothing worse */
-        e->dst.family = dst->family;
-        memcpy(e->dst.ip, dst->ip, sizeof(e->dst.ip));
-        e->dst.port = dst->port;
+        flow_addr_key(&e->dst, dst);
         set->count++;
     }
     e->marked_at = now;

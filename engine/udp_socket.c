@@ -260,10 +260,7 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
                          double now)
 {
     struct flow_addr key;
-    memset(&key, 0, sizeof(key));
-    key.family = from->family;
-    memcpy(key.ip, from->ip, sizeof(key.ip));
-    key.port = from->port;
+    flow_addr_key(&key, from);
 
     struct reply_sock *s;
     HASH_FIND(hh, c->table, &key, sizeof(key), s);

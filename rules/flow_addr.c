@@ -131,6 +131,14 @@ const char *flow_addr_format(const struct flow_addr *addr, char buf[FLOW_ADDR_TE
     return buf;
 }
 
+void flow_addr_key(struct flow_addr *out, const struct flow_addr *in)
+{
+    memset(out, 0, sizeof(*out));
+    out->family = in->family;
+    memcpy(out->ip, in->ip, in->family == AF_INET ? 4 : sizeof(out->ip));
+    out->port = in->port;
+}
+
 bool flow_addr_equal(const struct flow_addr *a, const struct flow_addr *b)
 {
     size_t n = a->family == AF_INET ? 4 : 16;

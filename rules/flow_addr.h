@@ -47,4 +47,11 @@ const char *flow_addr_format_ip(const struct flow_addr *addr, char buf[FLOW_ADDR
 
 bool flow_addr_equal(const struct flow_addr *a, const struct flow_addr *b);
 
+/*
+ * Copies `in` into `out` with every byte not part of the address zeroed
+ * (padding, and an IPv4 address's unused 12 bytes), so that equal addresses
+ * are equal byte for byte: for use as a hash-table key.
+ */
+void flow_addr_key(struct flow_addr *out, const struct flow_addr *in);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_silent_dst.c — the set of server-first destinations
  * (engine/silent_dst.c): a destination is known once marked and until its
- * time is up, by address, port and family; marking again refreshes it; a
+ * time is up, by address, port and family (and nothing else: the keys come
+ * from flow_addr_key); marking again refreshes it; a
  * full set forgets the least recently marked one first.
  */
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -47,6 +49,9 @@ static void test_port_address_and_family_all_count(void **state)
     assert_false(silent_dst_known(set, &other_ip, 2.0, 600));
     assert_false(silent_dst_known(set, &v6, 2.0, 600));
     assert_true(silent_dst_known(set, &a, 2.0, 600));
+    struct flow_addr junk = a; /* bytes past an IPv4 address are not part of it */
+    memset(junk.ip + 4, 0xab, sizeof(junk.ip) - 4);
+    assert_true(silent_dst_known(set, &junk, 2.0, 600));
     silent_dst_mark(set, &v6, 3.0);
     assert_true(silent_dst_known(set, &v6, 4.0, 600));
     assert_int_equal(silent_dst_count(set), 2);
