@@ -18,7 +18,6 @@
 
 #define ENGINE_PIPE_POOL_CAP 1024
 #define ENGINE_SILENT_DST_CAP 4096 /* about 100 bytes each */
-#define ENGINE_SILENT_DST_CAP 4096 /* about 100 bytes each */
 
 /* Raises the soft descriptor limit to the hard one; returns the soft limit now in force. */
 static rlim_t raise_nofile(void)
