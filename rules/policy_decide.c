@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "rules/ascii.h"
 #include "rules/policy_internal.h"
 
 enum tri { NO, YES, MAYBE };
@@ -241,12 +242,9 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
     char host[SNIFF_HOST_MAX];
     const char *h = NULL;
     if (flow->host && flow->host[0]) {
-        /* Lowercased in one pass, ASCII only (no locale call per byte). */
         size_t len = 0;
-        for (; len < sizeof(host) - 1 && flow->host[len]; len++) {
-            unsigned char ch = (unsigned char)flow->host[len];
-            host[len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
+        for (; len < sizeof(host) - 1 && flow->host[len]; len++)
+            host[len] = (char)ascii_lower((unsigned char)flow->host[len]);
         if (len > 0 && host[len - 1] == '.')
             len--;
         host[len] = '\0';

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/ascii.h"
+
 struct piece {
     uint32_t key; /* three lowercase characters */
     uint32_t id;
@@ -194,16 +196,15 @@ size_t regex_literal(const char *pattern, char *out, size_t out_len)
     return n;
 }
 
-/* ASCII only, no locale call: host names are ASCII, and this runs for every byte scanned. */
-static uint32_t ascii_lower(char c)
+/* The lowercase of a character of text, as a key byte. */
+static uint32_t lower_byte(char c)
 {
-    unsigned char u = (unsigned char)c;
-    return u >= 'A' && u <= 'Z' ? u + 32u : u;
+    return ascii_lower((unsigned char)c);
 }
 
 static uint32_t key_of(const char *s)
 {
-    return ascii_lower(s[0]) << 16 | ascii_lower(s[1]) << 8 | ascii_lower(s[2]);
+    return lower_byte(s[0]) << 16 | lower_byte(s[1]) << 8 | lower_byte(s[2]);
 }
 
 static unsigned bloom_bit(uint32_t key)
@@ -250,7 +251,7 @@ int literal_index_add(struct literal_index *index, const char *literal, uint32_t
     if (!copy)
         return -1;
     for (size_t i = 0; i < len; i++)
-        copy[i] = (char)ascii_lower(copy[i]);
+        copy[i] = (char)lower_byte(copy[i]);
     uint32_t key = key_of(literal + at);
     index->pieces[index->n++] = (struct piece){key, id, (uint32_t)at, copy};
     index->bloom[bloom_bit(key) / 64] |= 1ull << (bloom_bit(key) % 64);
@@ -279,7 +280,7 @@ void literal_index_freeze(struct literal_index *index)
 static bool occurs_at(const char *text, const char *literal)
 {
     for (size_t j = 0; literal[j]; j++)
-        if (ascii_lower(text[j]) != (unsigned char)literal[j])
+        if (lower_byte(text[j]) != (unsigned char)literal[j])
             return false;
     return true;
 }
@@ -290,9 +291,9 @@ bool literal_index_scan(const struct literal_index *index, const char *text,
     if (!text[0] || !text[1])
         return false;
     /* The key of the piece at i, rolled along: one byte read per position. */
-    uint32_t key = ascii_lower(text[0]) << 8 | ascii_lower(text[1]);
+    uint32_t key = lower_byte(text[0]) << 8 | lower_byte(text[1]);
     for (size_t i = 0; text[i + 2]; i++) {
-        key = (key << 8 | ascii_lower(text[i + 2])) & 0xffffffu;
+        key = (key << 8 | lower_byte(text[i + 2])) & 0xffffffu;
         unsigned bit = bloom_bit(key);
         if (!(index->bloom[bit / 64] & 1ull << (bit % 64)))
             continue;

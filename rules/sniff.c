@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/ascii.h"
 #include "rules/sniff_internal.h"
 
 static const char *const protocol_names[] = {
@@ -57,11 +58,9 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
     if (len == 0 || len >= SNIFF_HOST_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                   c == '_' || (c == ':' && bracketed)))
+        unsigned char c = ascii_lower((unsigned char)name[i]);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_' || (c == ':' && bracketed)))
             return false;
         host[i] = (char)c;
     }
