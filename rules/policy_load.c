@@ -120,9 +120,7 @@ static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
     struct port_range *r = NULL;
     size_t n = 0;
     memset(c->p->sniff_skip_ports, 0, sizeof(c->p->sniff_skip_ports));
-    bool empty = node->type == YAML_SEQUENCE_NODE &&
-                 node->data.sequence.items.top == node->data.sequence.items.start;
-    int rc = empty ? 0 : policy_parse_ports(c, node, "sniff.skip_ports", &r, &n);
+    int rc = yaml_empty_list(node) ? 0 : policy_parse_ports(c, node, "sniff.skip_ports", &r, &n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         skip_port_range(c->p, r[i].lo, r[i].hi);
     free(r);
@@ -159,8 +157,7 @@ static int load_sniff(struct load_ctx *c, yaml_node_t *node)
         s->sniff_max_bytes = (size_t)v;
     }
     if (protocols) {
-        if (protocols->type == YAML_SEQUENCE_NODE &&
-            protocols->data.sequence.items.top == protocols->data.sequence.items.start) {
+        if (yaml_empty_list(protocols)) {
             s->sniff_protocols = 0; /* an empty list turns sniffing off */
             return 0;
         }

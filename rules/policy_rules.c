@@ -233,7 +233,7 @@ static int compile_not(struct load_ctx *c, yaml_node_t *v, struct cond *out, con
 
 static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
+    if (v->type != YAML_SEQUENCE_NODE || yaml_empty_list(v))
         return yaml_fail(c, v, "any must be a list of condition maps");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (++c->depth > MAX_DEPTH)

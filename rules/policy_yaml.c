@@ -182,6 +182,12 @@ int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struc
     return 0;
 }
 
+bool yaml_empty_list(const yaml_node_t *node)
+{
+    return node->type == YAML_SEQUENCE_NODE &&
+           node->data.sequence.items.top == node->data.sequence.items.start;
+}
+
 int yaml_values_count(struct load_ctx *c, yaml_node_t *node, const char *what)
 {
     if (node->type == YAML_SCALAR_NODE)

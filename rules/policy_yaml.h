@@ -62,6 +62,9 @@ int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struc
 /* The closest of `names` (NULL-terminated) to `word`, or NULL when none is close. */
 const char *yaml_suggest(const char *word, const char *const *names);
 
+/* Whether `node` is a list with nothing in it (`[]`). */
+bool yaml_empty_list(const yaml_node_t *node);
+
 /*
  * One value or a list of values (conditions accept both): the number of
  * values, or -1 (an error naming `what`) when `node` is a map, an empty
