@@ -1,6 +1,6 @@
 # switchyard — build, test, fuzz, benchmark, install.
 #
-# Sources are found by wildcard: a new file in engine/, rules/, geodata/,
+# Sources are found recursively: a new file anywhere under engine/, rules/, geodata/,
 # tests/unit/ (test_*.c), tests/fuzz/ (fuzz_*.c) or bench/ (bench_*.c) is
 # built without touching this file.
 #
@@ -47,8 +47,9 @@ endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS := $(SAN) $(LDFLAGS)
 
-RULES_SRC  := $(wildcard rules/*.c) $(wildcard geodata/*.c)
-ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+# Sources are found recursively: each stage folder (engine/tcp, rules/sniff, ...) is picked up.
+RULES_SRC  := $(shell find rules geodata -name '*.c' | sort)
+ENGINE_SRC := $(filter-out engine/cli/main.c,$(shell find engine -name '*.c' | sort))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -65,7 +66,7 @@ all: switchyard
 switchyard: $(BUILD)/switchyard
 	@[ "$(SANITIZE)" = 1 ] || cp $< $@
 
-$(BUILD)/switchyard: $(BUILD)/engine/main.o $(BUILD)/libengine.a $(BUILD)/librules.a
+$(BUILD)/switchyard: $(BUILD)/engine/cli/main.o $(BUILD)/libengine.a $(BUILD)/librules.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/librules.a: $(RULES_OBJ)
@@ -88,7 +89,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a $(BUILD)/librules.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(PKG_LIBS)
 
--include $(RULES_OBJ:.o=.d) $(ENGINE_OBJ:.o=.d) $(BUILD)/engine/main.d
+-include $(RULES_OBJ:.o=.d) $(ENGINE_OBJ:.o=.d) $(BUILD)/engine/cli/main.d
 
 # --- tests -----------------------------------------------------------------
 
@@ -154,11 +155,13 @@ install: switchyard
 	install -D -m 0644 examples/minimal.yaml $(DESTDIR)$(PREFIX)/share/switchyard/examples/minimal.yaml
 	install -D -m 0644 examples/switchyard.service $(DESTDIR)$(PREFIX)/lib/systemd/system/switchyard.service
 
+FORMAT_SRC := $(shell find engine rules geodata tests bench -name '*.[ch]' | sort)
+
 format:
-	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+	@clang-format -i $(FORMAT_SRC)
 
 format-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/*/*.c)
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build build-san build-fuzz switchyard

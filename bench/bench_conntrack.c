@@ -1,6 +1,6 @@
 /*
  * bench_conntrack.c — how long the UDP REDIRECT original-destination lookup
- * (engine/conntrack.h) takes as the conntrack table grows.
+ * (engine/udp/conntrack.h) takes as the conntrack table grows.
  *
  * Runs in a private network namespace of its own (unshare; needs root), so
  * the entries it creates vanish with it. For each table size it fills the
@@ -25,7 +25,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
-#include "engine/conntrack.h"
+#include "engine/udp/conntrack.h"
 
 #define LISTEN_PORT 40053
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rules/sniff.h"
+#include "rules/sniff/sniff.h"
 #include "tests/unit/sniff_fixture.h"
 
 static double now(void)

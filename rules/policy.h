@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 
 #include "rules/flow_addr.h"
-#include "rules/sniff.h"
+#include "rules/sniff/sniff.h"
 
 enum policy_network {
     POLICY_TCP = 1 << 0,

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/proto_http.h"
+#include "engine/proto/proto_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/proto_socks5.h"
+#include "engine/proto/proto_socks5.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

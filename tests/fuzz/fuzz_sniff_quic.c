@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "rules/sniff.h"
+#include "rules/sniff/sniff.h"
 #include "tests/unit/quic_initial.h"
 
 #define FRAMES_MAX 1400

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "rules/sniff.h"
+#include "rules/sniff/sniff.h"
 
 static inline void fuzz_stream(const uint8_t *data, size_t size, enum sniff_protocol protocol)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules/sniff.h"
+#include "rules/sniff/sniff.h"
 
 /* Reads a fixture file whole into a new buffer; aborts the test when missing. */
 static inline uint8_t *fixture_read(const char *path, size_t *len)

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "engine/conntrack.h"
-#include "engine/udp_socket.h"
+#include "engine/udp/conntrack.h"
+#include "engine/udp/udp_socket.h"
 
 #define LPORT 40053
 

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "engine/firewall.h"
+#include "engine/firewall/firewall.h"
 
 static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool udp,
                 const char *addr)

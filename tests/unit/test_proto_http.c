@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engine/proto_http.h"
+#include "engine/proto/proto_http.h"
 
 static const uint8_t *u(const char *s)
 {

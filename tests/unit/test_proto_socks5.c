@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "engine/proto_socks5.h"
+#include "engine/proto/proto_socks5.h"
 
 /* Every strict prefix of a complete message must say NEED_MORE. */
 #define ASSERT_PREFIXES_NEED_MORE(call_with_len, full_len)                                         \

@@ -22,8 +22,8 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "engine/pipe_pool.h"
-#include "engine/relay.h"
+#include "engine/tcp/pipe_pool.h"
+#include "engine/tcp/relay.h"
 
 struct pair {
     int app, relay; /* the test's end, the relay's end */

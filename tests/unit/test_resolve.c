@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "engine/resolve.h"
+#include "engine/core/resolve.h"
 
 struct result {
     int calls;

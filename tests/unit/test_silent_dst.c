@@ -1,6 +1,6 @@
 /*
  * test_silent_dst.c — the set of server-first destinations
- * (engine/silent_dst.c): a destination is known once marked and until its
+ * (engine/tcp/silent_dst.c): a destination is known once marked and until its
  * time is up, by address, port and family (and nothing else: the keys come
  * from flow_addr_key); marking again refreshes it; a
  * full set forgets the least recently marked one first.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "engine/silent_dst.h"
+#include "engine/tcp/silent_dst.h"
 
 static struct flow_addr addr(const char *text)
 {

@@ -33,8 +33,8 @@
 
 #include <cmocka.h>
 
-#include "engine/udp_session.h"
-#include "engine/udp_socket.h"
+#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_socket.h"
 
 /* --- the fake policy --------------------------------------------------------- */
 

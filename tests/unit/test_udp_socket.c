@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "engine/udp_socket.h"
+#include "engine/udp/udp_socket.h"
 
 static int setup(void **state)
 {

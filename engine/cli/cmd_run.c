@@ -1,0 +1,138 @@
+/*
+ * cmd_run.c — `switchyard run -c FILE`: the daemon, in the foreground.
+ *
+ * Loads the policy, opens the listeners of every inbound (TCP: engine/tcp/listener.h;
+ * UDP: the UDP engine, engine/udp/udp_session.h), then runs the loop until SIGTERM or SIGINT.
+ * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
+ * shell) decides where they end up.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/cli/cli.h"
+#include "engine/core/engine.h"
+#include "engine/tcp/listener.h"
+#include "engine/core/log.h"
+#include "engine/core/reload.h"
+#include "engine/core/resolve.h"
+#include "engine/udp/udp_session.h"
+
+struct run {
+    struct engine engine;
+    ev_signal sighup, sigterm, sigint;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: switchyard run -c FILE\n"
+                 "\n"
+                 "Runs the proxy in the foreground with the policy in FILE, logging to stderr.\n"
+                 "  SIGHUP          reload FILE (a bad file keeps the current policy)\n"
+                 "  SIGTERM, SIGINT stop: close the listeners and every flow, then exit\n"
+                 "\n"
+                 "  -c, --config FILE   the policy file\n"
+                 "  -h, --help          this text\n");
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    log_info("signal %d: stopping", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct run *run = w->data;
+    log_info("SIGHUP: reloading %s", policy_path(engine_policy(&run->engine)));
+    reload_policy(&run->engine);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!config || optind != argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+
+    char error[POLICY_ERROR_MAX] = "";
+    struct policy *policy = policy_load(config, error);
+    if (!policy) {
+        fprintf(stderr, "%s\n", error[0] ? error : config);
+        return CLI_USAGE;
+    }
+
+    /* Writes to a closed peer are errors returned by send/splice, not signals. */
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    struct run run;
+    memset(&run, 0, sizeof(run));
+    if (!loop || engine_init(&run.engine, loop, policy) < 0) {
+        fprintf(stderr, "switchyard: cannot set up the event loop\n");
+        policy_unref(policy);
+        return CLI_RUNTIME;
+    }
+    resolve_init(loop);
+
+    /* The UDP engine owns the UDP side of the inbounds; it is always there so
+     * a reload can add UDP inbounds. */
+    run.engine.udp = udp_engine_new(loop, policy);
+    int failed = run.engine.udp ? 0 : 1;
+    if (run.engine.udp)
+        failed += udp_engine_sync(run.engine.udp, policy);
+    failed += listener_sync(&run.engine);
+    int status = CLI_OK;
+    if (failed) {
+        log_error("%d inbound(s) could not be opened; stopping", failed);
+        status = CLI_RUNTIME;
+    } else {
+        log_info("switchyard %s running with %s (%zu inbounds, up to %u TCP flows)",
+                 SWITCHYARD_VERSION, config, policy_inbound_count(policy), run.engine.max_flows);
+        ev_signal_init(&run.sighup, on_hup, SIGHUP);
+        ev_signal_init(&run.sigterm, on_stop, SIGTERM);
+        ev_signal_init(&run.sigint, on_stop, SIGINT);
+        run.sighup.data = &run;
+        ev_signal_start(loop, &run.sighup);
+        ev_signal_start(loop, &run.sigterm);
+        ev_signal_start(loop, &run.sigint);
+        ev_run(loop, 0);
+        ev_signal_stop(loop, &run.sighup);
+        ev_signal_stop(loop, &run.sigterm);
+        ev_signal_stop(loop, &run.sigint);
+        log_info("stopped: %llu flows accepted, %llu refused, %llu bytes up, %llu bytes down",
+                 (unsigned long long)run.engine.counters.flows_accepted,
+                 (unsigned long long)run.engine.counters.flows_refused,
+                 (unsigned long long)(run.engine.counters.bytes_up),
+                 (unsigned long long)(run.engine.counters.bytes_down));
+    }
+    engine_fini(&run.engine);
+    resolve_fini();
+    ev_loop_destroy(loop);
+    return status;
+}

@@ -1,0 +1,39 @@
+/*
+ * reload.c — policy reload. See reload.h.
+ */
+#include "engine/core/reload.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tcp/listener.h"
+#include "engine/core/log.h"
+#include "engine/udp/udp_session.h"
+
+struct policy *reload_policy(struct engine *e)
+{
+    char error[POLICY_ERROR_MAX];
+    char *path = strdup(policy_path(engine_policy(e)));
+    if (!path) {
+        log_error("reload: out of memory; keeping the current policy");
+        e->counters.reloads_failed++;
+        return NULL;
+    }
+    error[0] = '\0';
+    struct policy *p = policy_load(path, error);
+    if (!p) {
+        log_error("reload: %s; keeping the current policy", error[0] ? error : path);
+        e->counters.reloads_failed++;
+        free(path);
+        return NULL;
+    }
+    engine_set_policy(e, p);
+    int failed = listener_sync(e);
+    if (e->udp)
+        failed += udp_engine_sync(e->udp, p);
+    e->counters.reloads++;
+    log_info("reload: %s loaded (%zu inbounds%s), %u flows carry on", path, policy_inbound_count(p),
+             failed ? ", some could not open" : "", e->flow_count);
+    free(path);
+    return p;
+}

@@ -1,0 +1,63 @@
+/*
+ * firewall.c — the backend-neutral part of `switchyard firewall`: the
+ * destinations never steered, and the
+ * commands both backends print (policy routing for TPROXY, route_localnet).
+ * See firewall.h.
+ */
+#include "engine/firewall/firewall.h"
+
+#include <string.h>
+
+const char *const fw_skip_v4[] = {"0.0.0.0/8",   "127.0.0.0/8", "169.254.0.0/16",
+                                  "224.0.0.0/4", "240.0.0.0/4", NULL};
+const char *const fw_skip_v6[] = {"::/128", "::1/128", "fe80::/10", "ff00::/8", NULL};
+
+void fw_print_loopback_note(const struct fw_plan *plan, FILE *out)
+{
+    if (plan->mode != FW_GATEWAY)
+        return;
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    for (size_t i = 0; i < plan->count; i++) {
+        const struct fw_steer *s = &plan->steer[i];
+        if (s->kind != FW_REDIRECT || s->wildcard)
+            continue;
+        if (s->listen.family == AF_INET && s->listen.ip[0] == 127) {
+            fprintf(out,
+                    "\n# inbound %s listens on loopback: routed packets need route_localnet\n"
+                    "sysctl -qw net.ipv4.conf.all.route_localnet=1\n",
+                    s->inbound);
+            return;
+        }
+        if (s->listen.family == AF_INET6 && memcmp(s->listen.ip, v6_loopback, 16) == 0)
+            fprintf(out,
+                    "\n# inbound %s listens on ::1, which routed IPv6 packets cannot reach:\n"
+                    "# listen on [::] or an address of this host instead\n",
+                    s->inbound);
+    }
+}
+
+void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
+{
+    if (!plan->any_tproxy)
+        return;
+    static const char *const fam[] = {"", " -6"};
+    static const char *const dflt[] = {"0.0.0.0/0", "::/0"};
+    fprintf(out, "\n# TPROXY: packets marked 0x%x are delivered locally via table %u.\n",
+            plan->tproxy_mark, plan->table);
+    for (int i = 0; i < 2; i++) {
+        if (undo) {
+            fprintf(out, "ip%s rule del fwmark 0x%x lookup %u 2>/dev/null\n", fam[i],
+                    plan->tproxy_mark, plan->table);
+            fprintf(out, "ip%s route del local %s dev lo table %u 2>/dev/null\n", fam[i], dflt[i],
+                    plan->table);
+        } else {
+            /* del first: running the script twice leaves one rule */
+            fprintf(out, "ip%s rule del fwmark 0x%x lookup %u 2>/dev/null || true\n", fam[i],
+                    plan->tproxy_mark, plan->table);
+            fprintf(out, "ip%s rule add fwmark 0x%x lookup %u\n", fam[i], plan->tproxy_mark,
+                    plan->table);
+            fprintf(out, "ip%s route replace local %s dev lo table %u\n", fam[i], dflt[i],
+                    plan->table);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+/*
+ * firewall.h — what `switchyard firewall` prints: the rules that steer
+ * traffic to the policy's inbounds, as a shell script for one backend
+ * (nftables or iptables).
+ *
+ * The plan is backend-neutral: one steering entry per (inbound, network),
+ * plus what every backend must skip:
+ *   - packets carrying routing_mark (switchyard's own upstream sockets: loop
+ *     prevention, together with SO_MARK set in code);
+ *   - destinations that are addresses of this host, loopback, link-local,
+ *     multicast and broadcast (never intercepted; private ranges are left to
+ *     the policy, e.g. `dst_set: private -> direct`).
+ *
+ * Modes: `gateway` steers traffic routed through this host (PREROUTING);
+ * `local` steers connections made by this host's own processes (OUTPUT).
+ *
+ * TPROXY needs policy routing: packets marked `tproxy_mark` are delivered
+ * locally through table `table` ("ip rule add fwmark M lookup T" and
+ * "ip route add local default dev lo table T", and the same for IPv6). In
+ * local mode OUTPUT marks the packets, the rule reroutes them through lo,
+ * and PREROUTING on lo applies TPROXY. The script prints those commands too.
+ * http and socks5 inbounds are explicit proxies: nothing to steer.
+ */
+#ifndef SWITCHYARD_FIREWALL_H
+#define SWITCHYARD_FIREWALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rules/flow_addr.h"
+#include "rules/policy.h"
+
+enum fw_mode { FW_GATEWAY, FW_LOCAL };
+enum fw_kind { FW_REDIRECT, FW_TPROXY };
+
+struct fw_steer {
+    const char *inbound; /* name, for comments */
+    enum fw_kind kind;
+    bool udp;    /* false: TCP */
+    bool v4, v6; /* families steered (from the listen address) */
+    struct flow_addr listen;
+    bool wildcard; /* listens on 0.0.0.0 / [::] */
+};
+
+#define FW_STEER_MAX 64
+#define FW_INTERFACES_MAX 8
+
+struct fw_plan {
+    enum fw_mode mode;
+    uint32_t routing_mark;
+    uint32_t tproxy_mark; /* fwmark that routes to table `table` */
+    unsigned table;
+    struct fw_steer steer[FW_STEER_MAX];
+    size_t count;
+    bool any_tproxy;
+    /* Gateway mode: steer only what arrives on these (none: every interface). */
+    const char *interfaces[FW_INTERFACES_MAX];
+    size_t n_interfaces;
+};
+
+struct fw_backend {
+    const char *name;
+    void (*apply)(const struct fw_plan *plan, FILE *out);
+    void (*undo)(const struct fw_plan *plan, FILE *out);
+};
+
+extern const struct fw_backend fw_backend_nft;      /* engine/firewall/firewall_nft.c */
+extern const struct fw_backend fw_backend_iptables; /* engine/firewall/firewall_iptables.c */
+
+/* Fills the steering entries of `plan` from the inbounds of `policy` (cmd_firewall.c). */
+void fw_plan_build(struct fw_plan *plan, const struct policy *policy);
+
+/* Reserved destinations that are never steered (CIDR text). */
+extern const char *const fw_skip_v4[];
+extern const char *const fw_skip_v6[];
+
+/*
+ * Gateway mode with a REDIRECT/DNAT inbound listening on 127.0.0.0/8: routed
+ * packets may only be DNATed to loopback with route_localnet, so the script
+ * turns it on (and says that an IPv6 ::1 listener cannot be reached).
+ */
+void fw_print_loopback_note(const struct fw_plan *plan, FILE *out);
+
+/* The ip rule / ip route commands TPROXY needs, shared by both backends. */
+void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * flow.c — one TCP flow from accept to close: sniff, decide, connect, hand
+ * over to the relay. See flow.h for the lifecycle and the contracts.
+ *
+ * Every path that ends a flow goes through flow_free(), which undoes what
+ * the phases set up in reverse and logs the close line.
+ */
+#include "engine/tcp/flow.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/core/engine.h"
+#include "engine/tcp/listener.h"
+#include "engine/core/log.h"
+#include "engine/tcp/outbound.h"
+#include "engine/core/resolve.h"
+#include "engine/tcp/silent_dst.h"
+#include "engine/core/sockopt.h"
+
+static void flow_decide(struct flow *f, bool decided);
+static void flow_connect(struct flow *f);
+static void flow_resolve(struct flow *f);
+
+static const char *const phase_names[] = {
+    [FLOW_CLIENT_HANDSHAKE] = "client-handshake",
+    [FLOW_SNIFFING] = "sniffing",
+    [FLOW_RESOLVING] = "resolving",
+    [FLOW_CONNECTING] = "connecting",
+    [FLOW_UPSTREAM_HANDSHAKE] = "upstream-handshake",
+    [FLOW_RELAYING] = "relaying",
+};
+
+static const char *const fail_names[] = {
+    [FLOW_FAIL_GENERAL] = "failed",          [FLOW_FAIL_DENIED] = "denied",
+    [FLOW_FAIL_UNREACHABLE] = "unreachable", [FLOW_FAIL_REFUSED] = "refused",
+    [FLOW_FAIL_TIMEOUT] = "timeout",         [FLOW_FAIL_RESOLVE] = "resolve failed",
+};
+
+const char *flow_phase_name(enum flow_phase phase)
+{
+    return phase_names[phase];
+}
+
+const char *flow_fail_name(enum flow_fail fail)
+{
+    return fail_names[fail];
+}
+
+static enum flow_fail fail_from_errno(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return FLOW_FAIL_REFUSED;
+    case ETIMEDOUT:
+        return FLOW_FAIL_TIMEOUT;
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case EADDRNOTAVAIL:
+        return FLOW_FAIL_UNREACHABLE;
+    default:
+        return FLOW_FAIL_GENERAL;
+    }
+}
+
+/* --- logging ---------------------------------------------------------------- */
+
+static bool flow_log_on(const struct flow *f)
+{
+    return engine_settings(f->engine)->log_flows && log_enabled(LOG_LEVEL_INFO);
+}
+
+static void flow_log_decided(const struct flow *f)
+{
+    if (!flow_log_on(f))
+        return;
+    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX], rule[48];
+    flow_addr_format(&f->src, src);
+    if (f->dst.family)
+        flow_addr_format(&f->dst, dst);
+    else
+        snprintf(dst, sizeof(dst), "-:%u", f->dst_port);
+    if (f->decision.rule)
+        snprintf(rule, sizeof(rule), "rule %u (line %d)", f->decision.rule, f->decision.line);
+    else
+        snprintf(rule, sizeof(rule), "default");
+    log_info("flow %llu decided inbound=%s src=%s dst=%s host=%s protocol=%s %s -> %s",
+             (unsigned long long)f->id, f->inbound, src, dst, f->host ? f->host : "-",
+             sniff_protocol_name(f->protocol), rule, f->decision.outbound->name);
+}
+
+static void flow_log_closed(const struct flow *f, const char *reason)
+{
+    double secs = ev_now(f->engine->loop) - f->started;
+    if (f->policy && flow_log_on(f)) {
+        log_info("flow %llu closed: %s; up %llu bytes, down %llu bytes, %.3f s",
+                 (unsigned long long)f->id, reason, (unsigned long long)f->relay.up.bytes,
+                 (unsigned long long)f->relay.down.bytes, secs);
+    } else if (log_enabled(LOG_LEVEL_DEBUG)) {
+        char src[FLOW_ADDR_TEXT_MAX];
+        log_debug("flow %llu from %s closed during %s: %s", (unsigned long long)f->id,
+                  flow_addr_format(&f->src, src), flow_phase_name(f->phase), reason);
+    }
+}
+
+/* --- creation and the one free path ------------------------------------------ */
+
+struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr *src)
+{
+    struct engine *e = l->engine;
+    struct flow *f = calloc(1, sizeof(*f));
+    char *name = strdup(l->name);
+    if (!f || !name) {
+        free(f);
+        free(name);
+        sockopt_reset_close(client_fd);
+        log_error("inbound %s: out of memory, connection reset", l->name);
+        return NULL;
+    }
+    f->engine = e;
+    f->id = ++e->next_flow_id;
+    f->phase = FLOW_CLIENT_HANDSHAKE;
+    f->started = ev_now(e->loop);
+    f->inbound = name;
+    f->inbound_type = l->inbound.type;
+    f->src = *src;
+    f->client_fd = client_fd;
+    f->upstream_fd = -1;
+    ev_io_init(&f->client_io, NULL, client_fd, EV_READ);
+    ev_init(&f->upstream_io, NULL);
+    ev_init(&f->timer, NULL);
+    e->counters.flows_accepted++;
+    engine_flow_link(e, f);
+    return f;
+}
+
+static void flow_free(struct flow *f, const char *reason, bool reset)
+{
+    struct engine *e = f->engine;
+    struct ev_loop *loop = e->loop;
+
+    ev_io_stop(loop, &f->client_io);
+    ev_io_stop(loop, &f->upstream_io);
+    ev_timer_stop(loop, &f->timer);
+    relay_stop(&f->relay);
+    if (f->resolving)
+        resolve_cancel(f->resolving);
+    if (f->outbound_state && f->outbound && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    if (f->client_ops && f->client_ops->free)
+        f->client_ops->free(f);
+
+    flow_log_closed(f, reason);
+    e->counters.bytes_up += f->relay.up.bytes;
+    e->counters.bytes_down += f->relay.down.bytes;
+    e->counters.flows_closed++;
+
+    if (reset)
+        sockopt_reset_close(f->client_fd);
+    else
+        close(f->client_fd);
+    if (f->upstream_fd >= 0)
+        close(f->upstream_fd);
+    if (f->policy)
+        policy_unref(f->policy);
+    engine_flow_unlink(e, f);
+    free(f->early);
+    free(f->to_client);
+    free(f->host);
+    free(f->inbound);
+    free(f);
+}
+
+void flow_close(struct flow *f, const char *reason)
+{
+    flow_free(f, reason, false);
+}
+
+void flow_reset(struct flow *f, const char *reason)
+{
+    flow_free(f, reason, true);
+}
+
+/* --- destination ---------------------------------------------------------------- */
+
+void flow_set_dst(struct flow *f, const struct flow_addr *dst)
+{
+    f->dst = *dst;
+    f->dst_port = dst->port;
+    f->dst_is_host = false;
+}
+
+int flow_set_dst_host(struct flow *f, const char *host, uint16_t port)
+{
+    struct flow_addr ip;
+    if (flow_addr_parse_ip(&ip, host)) {
+        ip.port = port;
+        flow_set_dst(f, &ip);
+        return 0;
+    }
+    size_t len = strlen(host);
+    if (len > 0 && host[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= SNIFF_HOST_MAX)
+        return -1;
+    char *name = malloc(len + 1);
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        name[i] = (char)tolower((unsigned char)host[i]);
+    name[len] = '\0';
+    free(f->host);
+    f->host = name;
+    memset(&f->dst, 0, sizeof(f->dst));
+    f->dst.port = port;
+    f->dst_port = port;
+    f->dst_is_host = true;
+    return 0;
+}
+
+int flow_send_to_client(struct flow *f, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (f->to_client_len + len > FLOW_TO_CLIENT_MAX)
+        return -1;
+    uint8_t *grown = realloc(f->to_client, f->to_client_len + len);
+    if (!grown)
+        return -1;
+    memcpy(grown + f->to_client_len, data, len);
+    f->to_client = grown;
+    f->to_client_len += len;
+    return 0;
+}
+
+/* --- sniffing ----------------------------------------------------------------------- */
+
+static void flow_policy_facts(const struct flow *f, struct policy_flow *pf)
+{
+    memset(pf, 0, sizeof(*pf));
+    pf->network = POLICY_TCP;
+    pf->inbound = f->inbound;
+    pf->src = f->src;
+    pf->dst = f->dst;
+    pf->host = f->host;
+    pf->protocol = f->protocol;
+}
+
+/* Runs the sniffer over what was read; returns true when sniffing is over. */
+static bool flow_sniff_step(struct flow *f, bool final)
+{
+    const struct policy_settings *s = engine_settings(f->engine);
+    struct sniff_result res;
+    enum sniff_status st = SNIFF_NEED_MORE;
+    if (f->early_len > 0)
+        st = sniff_stream(f->early, f->early_len, s->sniff_protocols, &res);
+    if (st == SNIFF_NEED_MORE && !final && f->early_len < f->early_cap)
+        return false;
+    if (st == SNIFF_DONE) {
+        f->protocol = res.protocol;
+        if (!f->host && res.host[0]) {
+            f->host = strdup(res.host);
+            if (!f->host)
+                log_warn("flow %llu: out of memory keeping the host name",
+                         (unsigned long long)f->id);
+        }
+    } else {
+        f->protocol = SNIFF_PROTO_UNKNOWN; /* bound, timeout or end of stream */
+    }
+    return true;
+}
+
+static void flow_sniff_end(struct flow *f)
+{
+    ev_io_stop(f->engine->loop, &f->client_io);
+    ev_timer_stop(f->engine->loop, &f->timer);
+    flow_decide(f, false);
+}
+
+static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, client_io);
+    ssize_t n =
+        recv(f->client_fd, f->early + f->early_len, f->early_cap - f->early_len, MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        flow_close(f, errno == ECONNRESET ? "client reset while sniffing" : "client error");
+        return;
+    }
+    if (n == 0) {
+        /* Half-closed: decide with what there is; the FIN is passed on later. */
+        f->client_eof = true;
+        flow_sniff_step(f, true);
+        flow_sniff_end(f);
+        return;
+    }
+    f->early_len += (size_t)n;
+    if (flow_sniff_step(f, false))
+        flow_sniff_end(f);
+}
+
+static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, timer);
+    /* Server-first protocols end here, with no name: not a byte from the client. */
+    if (f->early_len == 0)
+        silent_dst_mark(f->engine->silent, &f->dst, ev_now(loop));
+    flow_sniff_step(f, true);
+    flow_sniff_end(f);
+}
+
+/*
+ * Whether waiting for the client's first bytes can only run out the
+ * timeout: a server-first port, or a destination whose client stayed
+ * silent before. The decision is then the timeout's, without the wait.
+ */
+static bool flow_expect_silence(const struct flow *f)
+{
+    const struct engine *e = f->engine;
+    unsigned ttl = engine_settings(e)->sniff_remember_silent_s;
+    return policy_sniff_skips_port(engine_policy(e), f->dst.port) ||
+           (ttl > 0 && silent_dst_known(e->silent, &f->dst, ev_now(e->loop), ttl));
+}
+
+static int flow_early_reserve(struct flow *f, size_t cap)
+{
+    if (cap <= f->early_cap)
+        return 0;
+    uint8_t *grown = realloc(f->early, cap);
+    if (!grown)
+        return -1;
+    f->early = grown;
+    f->early_cap = cap;
+    return 0;
+}
+
+void flow_start(struct flow *f, const uint8_t *early, size_t len)
+{
+    struct engine *e = f->engine;
+    const struct policy_settings *s = engine_settings(e);
+
+    /* The sniff buffer is only as large as needed: flows decided from their
+     * addresses never hold one (10,000 idle flows must stay small). */
+    if (len > 0) {
+        if (flow_early_reserve(f, len) < 0) {
+            flow_reset(f, "out of memory");
+            return;
+        }
+        memcpy(f->early, early, len);
+    }
+    f->early_len = len;
+    f->phase = FLOW_SNIFFING;
+
+    if (f->client_ops) {
+        /* Explicit proxy: the client waits for our reply; decide now. */
+        if (f->early_len > 0)
+            flow_sniff_step(f, true);
+        flow_decide(f, false);
+        return;
+    }
+
+    struct policy_flow pf;
+    flow_policy_facts(f, &pf);
+    if (policy_decide_early(engine_policy(e), &pf, &f->decision)) {
+        flow_decide(f, true);
+        return;
+    }
+    if (s->sniff_protocols == 0) { /* nothing to sniff for: decide without a name */
+        flow_decide(f, false);
+        return;
+    }
+    if (f->early_len == 0 && flow_expect_silence(f)) {
+        f->protocol = SNIFF_PROTO_UNKNOWN;
+        flow_decide(f, false);
+        return;
+    }
+    if (flow_early_reserve(f, len > s->sniff_max_bytes ? len : s->sniff_max_bytes) < 0) {
+        flow_reset(f, "out of memory");
+        return;
+    }
+    ev_set_cb(&f->client_io, flow_sniff_read_cb);
+    ev_io_start(e->loop, &f->client_io);
+    ev_timer_init(&f->timer, flow_sniff_timeout_cb, s->sniff_timeout_ms / 1000.0, 0);
+    ev_timer_start(e->loop, &f->timer);
+}
+
+/* --- deciding and connecting --------------------------------------------------- */
+
+static void flow_fail(struct flow *f, enum flow_fail fail, const char *reason)
+{
+    f->engine->counters.upstream_failed++;
+    if (f->client_ops && f->client_ops->upstream_failed) {
+        f->client_ops->upstream_failed(f, fail);
+        flow_close(f, reason);
+    } else {
+        /* Transparent: the client sees a reset, as if the origin had refused. */
+        flow_reset(f, reason);
+    }
+}
+
+void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reason)
+{
+    if (f->outbound_state && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    f->outbound_state = NULL;
+    flow_fail(f, fail, reason);
+}
+
+static void flow_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, timer);
+    const char *what = f->phase == FLOW_RESOLVING            ? "resolve timeout"
+                       : f->phase == FLOW_UPSTREAM_HANDSHAKE ? "upstream handshake timeout"
+                                                             : "connect timeout";
+    flow_upstream_failed(f, FLOW_FAIL_TIMEOUT, what);
+}
+
+/* `decided`: f->decision already holds policy_decide_early()'s answer. */
+static void flow_decide(struct flow *f, bool decided)
+{
+    struct engine *e = f->engine;
+    struct policy *p = engine_policy(e);
+    if (!decided) {
+        struct policy_flow pf;
+        flow_policy_facts(f, &pf);
+        policy_decide(p, &pf, &f->decision);
+    }
+    f->policy = policy_ref(p);
+    flow_log_decided(f);
+
+    f->outbound = outbound_ops_for(f->decision.outbound->type);
+    if (!f->outbound) {
+        flow_fail(f, FLOW_FAIL_GENERAL, "outbound type not available in this build");
+        return;
+    }
+    if (!f->outbound->connect) {
+        e->counters.flows_dropped++;
+        if (f->client_ops && f->client_ops->upstream_failed) {
+            f->client_ops->upstream_failed(f, FLOW_FAIL_DENIED);
+            flow_close(f, "drop");
+        } else {
+            flow_reset(f, "drop");
+        }
+        return;
+    }
+
+    ev_timer_init(&f->timer, flow_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
+    ev_timer_start(e->loop, &f->timer);
+    if (f->dst_is_host && !f->dst.family && f->outbound->needs_ip && f->outbound->needs_ip(f)) {
+        f->phase = FLOW_RESOLVING;
+        flow_resolve(f);
+        return;
+    }
+    flow_connect(f);
+}
+
+static void flow_resolved_cb(void *arg, int err, const struct flow_addr *addr)
+{
+    struct flow *f = arg;
+    f->resolving = NULL;
+    if (err || !addr) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot resolve %s: %s", f->host, gai_strerror(err));
+        flow_upstream_failed(f, FLOW_FAIL_RESOLVE, reason);
+        return;
+    }
+    f->dst = *addr;
+    f->dst.port = f->dst_port;
+    flow_connect(f);
+}
+
+static void flow_resolve(struct flow *f)
+{
+    f->resolving = resolve_start(f->host, f->dst_port, flow_resolved_cb, f);
+    if (!f->resolving)
+        flow_upstream_failed(f, FLOW_FAIL_RESOLVE, "cannot start resolving");
+}
+
+static void flow_relay_end(struct relay *r, const char *reason)
+{
+    flow_close(container_of(r, struct flow, relay), reason);
+}
+
+void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
+{
+    struct engine *e = f->engine;
+    ev_timer_stop(e->loop, &f->timer);
+    ev_io_stop(e->loop, &f->upstream_io);
+
+    /* `extra` usually lies in the handshake's state: copy it before that is freed. */
+    uint8_t *origin_bytes = NULL;
+    if (len > 0) {
+        origin_bytes = malloc(len);
+        if (origin_bytes)
+            memcpy(origin_bytes, extra, len);
+    }
+    if (f->outbound_state && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    f->outbound_state = NULL;
+    if (len > 0 && !origin_bytes) {
+        flow_close(f, "out of memory");
+        return;
+    }
+
+    /* Replies of an explicit-proxy inbound come before what the origin sent. */
+    if (f->client_ops && f->client_ops->upstream_ready)
+        f->client_ops->upstream_ready(f);
+    int rc = flow_send_to_client(f, origin_bytes, len);
+    free(origin_bytes);
+    if (rc < 0) {
+        flow_close(f, "too many bytes before relay");
+        return;
+    }
+
+    const struct policy_settings *s = policy_settings(f->policy);
+    if (relay_start(&f->relay, e->loop, e->pipes, f->client_fd, f->upstream_fd, f->early,
+                    f->early_len, f->to_client, f->to_client_len, f->client_eof, s->tcp_idle_s,
+                    flow_relay_end) < 0) {
+        flow_close(f, "out of memory");
+        return;
+    }
+    f->phase = FLOW_RELAYING;
+    free(f->early);
+    free(f->to_client);
+    f->early = f->to_client = NULL;
+    f->early_len = f->early_cap = f->to_client_len = 0;
+}
+
+static void flow_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, upstream_io);
+    int err = sockopt_socket_error(f->upstream_fd);
+    if (err == EINPROGRESS || err == EALREADY)
+        return;
+    ev_io_stop(loop, w);
+    if (err) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "upstream %s", strerror(err));
+        flow_upstream_failed(f, fail_from_errno(err), reason);
+        return;
+    }
+    if (f->outbound->handshake) {
+        f->phase = FLOW_UPSTREAM_HANDSHAKE;
+        f->outbound->handshake(f);
+        return;
+    }
+    flow_upstream_ready(f, NULL, 0);
+}
+
+static void flow_connect(struct flow *f)
+{
+    struct engine *e = f->engine;
+    const char *reason = "no upstream address";
+    f->phase = FLOW_CONNECTING;
+    if (f->outbound->connect(f, &f->upstream_addr, &f->upstream_addr_len, &reason) < 0) {
+        flow_upstream_failed(f, FLOW_FAIL_GENERAL, reason);
+        return;
+    }
+    int fd = sockopt_tcp_connect((struct sockaddr *)&f->upstream_addr, f->upstream_addr_len,
+                                 policy_settings(f->policy)->routing_mark);
+    if (fd < 0) {
+        if (fd == -EMFILE || fd == -ENFILE)
+            listener_backoff_all(e, -fd);
+        char text[96];
+        snprintf(text, sizeof(text), "upstream connect: %s", strerror(-fd));
+        flow_upstream_failed(f, fail_from_errno(-fd), text);
+        return;
+    }
+    f->upstream_fd = fd;
+    ev_io_init(&f->upstream_io, flow_connected_cb, fd, EV_WRITE);
+    ev_io_start(e->loop, &f->upstream_io);
+}

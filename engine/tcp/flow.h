@@ -1,0 +1,225 @@
+/*
+ * flow.h — one intercepted TCP connection, from accept to close.
+ *
+ * Lifecycle (each step is one phase; a flow only ever moves forward):
+ *
+ *   CLIENT_HANDSHAKE  explicit-proxy inbounds only (http, socks5): the
+ *                     inbound reads its client's request on `client_fd` with
+ *                     its own watcher, then names the destination with
+ *                     flow_set_dst() or flow_set_dst_host() and calls
+ *                     flow_start(). Transparent inbounds set the destination
+ *                     and call flow_start() right after flow_new().
+ *   SNIFFING          flow_start() first asks policy_decide_early(): when the
+ *                     addresses alone decide, no client byte is waited for.
+ *                     Otherwise client bytes are read into a buffer bounded
+ *                     by sniff.max_bytes and sniff_stream() is called until
+ *                     it says DONE, the bound is hit, the client half-closes
+ *                     or sniff.timeout_ms passes (server-first protocols);
+ *                     then policy_decide(). The bytes read are sent upstream
+ *                     before anything else: never lost.
+ *   RESOLVING         the destination is a host name and the outbound needs
+ *                     an address (direct; socks5 without send_hostname):
+ *                     engine/core/resolve.h, asynchronous.
+ *   CONNECTING        non-blocking connect of the upstream socket (SO_MARK =
+ *                     routing_mark) to what the outbound's `connect` step
+ *                     names; bounded by timeouts.connect_ms.
+ *   UPSTREAM_HANDSHAKE the outbound's optional `handshake` step on the
+ *                     upstream socket (SOCKS5, HTTP CONNECT); same timer.
+ *   RELAYING          engine/tcp/relay.h moves bytes both ways until both sides
+ *                     are done, an error, or timeouts.tcp_idle_s of silence.
+ *
+ * A `drop` decision closes the client with a reset (SO_LINGER 0).
+ * Every failure closes only this flow, with one log line naming it.
+ *
+ * Ownership: the flow owns both sockets, its buffers, its policy reference
+ * and the states its inbound and outbound hang on it (freed through their
+ * `free` hooks). flow_close() is the one place a flow is freed. Functions
+ * that can close the flow (flow_start, flow_upstream_ready/failed,
+ * flow_close) say so: the caller must not touch `f` after them.
+ */
+#ifndef SWITCHYARD_FLOW_H
+#define SWITCHYARD_FLOW_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/tcp/relay.h"
+#include "rules/flow_addr.h"
+#include "rules/policy.h"
+#include "rules/sniff/sniff.h"
+
+struct engine;
+struct listener;
+struct outbound_ops;
+struct resolve_query;
+struct flow;
+
+enum flow_phase {
+    FLOW_CLIENT_HANDSHAKE,
+    FLOW_SNIFFING,
+    FLOW_RESOLVING,
+    FLOW_CONNECTING,
+    FLOW_UPSTREAM_HANDSHAKE,
+    FLOW_RELAYING,
+};
+
+/* Why an upstream could not be had; explicit-proxy inbounds map it to their reply codes. */
+enum flow_fail {
+    FLOW_FAIL_GENERAL,     /* anything else (SOCKS5 REP 1, HTTP 502) */
+    FLOW_FAIL_DENIED,      /* the policy said drop (SOCKS5 REP 2, HTTP 403) */
+    FLOW_FAIL_UNREACHABLE, /* no route / host unreachable (SOCKS5 REP 4, HTTP 502) */
+    FLOW_FAIL_REFUSED,     /* connection refused (SOCKS5 REP 5, HTTP 502) */
+    FLOW_FAIL_TIMEOUT,     /* connect or handshake timed out (SOCKS5 REP 4 / 6, HTTP 504) */
+    FLOW_FAIL_RESOLVE,     /* the host name did not resolve (SOCKS5 REP 4, HTTP 502) */
+};
+
+/*
+ * What an explicit-proxy inbound (http, socks5) needs to hear from its flow:
+ * it owes its client an answer once the upstream is known. Transparent
+ * inbounds pass NULL to flow_start().
+ */
+struct flow_client_ops {
+    /*
+     * The upstream is connected and its handshake done. Queue the success
+     * reply with flow_send_to_client() ("HTTP/1.1 200 Connection
+     * established", SOCKS5 REP 0); the relay starts right after and sends
+     * queued bytes first. Must not close the flow.
+     */
+    void (*upstream_ready)(struct flow *f);
+
+    /*
+     * No upstream: the policy dropped it, or connect / resolve / the outbound
+     * handshake failed. Write the failure reply directly on `f->client_fd`
+     * (one small send(MSG_NOSIGNAL), best effort: a fresh socket has room).
+     * The flow closes right after; must not close it itself.
+     */
+    void (*upstream_failed)(struct flow *f, enum flow_fail fail);
+
+    /* Optional: frees `f->inbound_state`. Called once, when the flow closes. */
+    void (*free)(struct flow *f);
+};
+
+struct flow {
+    struct engine *engine;
+    struct flow *next, *prev; /* engine->flows */
+    uint64_t id;              /* for log lines: "flow 17" */
+    enum flow_phase phase;
+    ev_tstamp started;
+
+    /* Where it came from. */
+    char *inbound; /* inbound name, own copy */
+    enum inbound_type inbound_type;
+    struct flow_addr src;         /* the client */
+    struct flow_addr dst;         /* original destination; family 0 while only a host is known */
+    char *host;                   /* host name for the rules: given by an explicit-proxy
+                                     client, else sniffed; NULL when none */
+    bool dst_is_host;             /* the client named a host, not an address (`dst` is
+                                     filled once resolved) */
+    uint16_t dst_port;            /* the destination port (also when only a host is known) */
+    enum sniff_protocol protocol; /* SNIFF_PROTO_NONE while not sniffed */
+
+    /* The decision. */
+    struct policy *policy; /* the policy it was decided under (own reference) */
+    struct policy_decision decision;
+    const struct outbound_ops *outbound;
+
+    /* Client side. */
+    int client_fd;
+    bool client_eof; /* the client half-closed before the relay began */
+    ev_io client_io; /* sniffing: client readable */
+    uint8_t *early;  /* client bytes read before the relay (sniffed or handed over) */
+    size_t early_len, early_cap;
+    uint8_t *to_client; /* bytes for the client before relayed ones (replies, extra) */
+    size_t to_client_len;
+    /* Explicit-proxy inbounds set these two right after flow_new(), before
+     * anything can fail, so that flow_close() frees their state on every
+     * path; transparent inbounds leave them NULL. */
+    const struct flow_client_ops *client_ops;
+    void *inbound_state;
+
+    /* Upstream side. */
+    int upstream_fd;
+    ev_io upstream_io;                     /* connecting: upstream writable */
+    struct sockaddr_storage upstream_addr; /* what the connect step chose */
+    socklen_t upstream_addr_len;
+    void *outbound_state;            /* the outbound handshake's own state */
+    struct resolve_query *resolving; /* while RESOLVING */
+
+    ev_timer timer;     /* sniff timeout, then connect + handshake timeout */
+    struct relay relay; /* RELAYING */
+};
+
+/* Largest `to_client` queue (replies and bytes read past an upstream handshake). */
+#define FLOW_TO_CLIENT_MAX 65536
+
+/*
+ * Creates a flow for the connection `client_fd` (owned by the flow from now
+ * on, also on failure) accepted on `l` from `src`. The flow is linked into
+ * the engine and in phase CLIENT_HANDSHAKE; nothing is watched yet.
+ * Returns NULL (the socket reset and closed) when out of memory.
+ */
+struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr *src);
+
+/* The destination is an address (transparent inbounds, SOCKS5 by IP). */
+void flow_set_dst(struct flow *f, const struct flow_addr *dst);
+
+/*
+ * The destination is a host name and port (SOCKS5 ATYP 3, HTTP CONNECT
+ * host:port, absolute-form requests). The name becomes the flow's host for
+ * the rules (lowercased, a trailing dot removed; a sniffed name never
+ * replaces it); `dst` stays without an address, so address conditions do not
+ * hold. A name that is an IP literal is taken as flow_set_dst(). `direct`
+ * (and socks5 without send_hostname) resolve it before connecting;
+ * socks5 with send_hostname and http pass the name on. Returns 0, or -1 when
+ * out of memory or the name is empty or longer than SNIFF_HOST_MAX - 1.
+ */
+int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
+
+/*
+ * Decides and connects. `early`/`len` are client bytes already read past the
+ * inbound's own handshake (copied; they go upstream first).
+ *
+ * Transparent flows (f->client_ops NULL) may wait for client bytes to sniff
+ * (see the lifecycle above). Explicit-proxy flows never wait: their client
+ * waits for our reply before sending anything, so they are decided at once
+ * with what the request said (the host name it named; the protocol sniffed
+ * from `early` when there are such bytes, else SNIFF_PROTO_NONE).
+ *
+ * From here the flow watches its sockets itself; an explicit-proxy inbound
+ * must have stopped its own watchers on client_fd first. May close the flow
+ * before returning (a `drop` decided at once): do not touch `f` afterwards.
+ */
+void flow_start(struct flow *f, const uint8_t *early, size_t len);
+
+/*
+ * Outbound handshake results (engine/tcp/outbound.h). `extra` holds bytes the
+ * handshake read past its own reply (the origin already speaking); they go to
+ * the client first (copied). Both call the outbound's handshake_free first,
+ * and may close the flow: the handshake's callback must return right after,
+ * touching neither `f` nor its own state.
+ */
+void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len);
+void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reason);
+
+/* Queues bytes for the client ahead of the relay. Returns 0, -1 past FLOW_TO_CLIENT_MAX. */
+int flow_send_to_client(struct flow *f, const void *data, size_t len);
+
+/*
+ * Closes the flow: stops every watcher, frees the inbound and outbound
+ * states, closes both sockets, logs the close line (when log.flows) and frees
+ * it. `reason` is a short text for the log ("done", "idle timeout",
+ * "upstream refused", ...). Safe from any phase and from inside any of the
+ * flow's own callbacks, as long as the caller returns right after.
+ */
+void flow_close(struct flow *f, const char *reason);
+
+/* Like flow_close, but the client sees a reset (SO_LINGER 0): drop, malformed requests. */
+void flow_reset(struct flow *f, const char *reason);
+
+/* Short names for log lines. */
+const char *flow_phase_name(enum flow_phase phase);
+const char *flow_fail_name(enum flow_fail fail);
+
+#endif

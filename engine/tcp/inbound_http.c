@@ -1,0 +1,95 @@
+/*
+ * inbound_http.c — `http`: an explicit HTTP proxy. CONNECT host:port opens a
+ * tunnel ("200 Connection established" once the upstream is ready); an
+ * absolute-form request (GET http://host/path) is forwarded rewritten to
+ * origin form with "Connection: close", so one client connection serves one
+ * destination and the client's next request comes through the policy again.
+ * The named host is the flow's host for the rules. Failures answer 403
+ * (dropped by the policy), 504 (timeout) or 502; a malformed request 400.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/tcp/client_dialog.h"
+#include "engine/tcp/flow.h"
+#include "engine/tcp/listener.h"
+#include "engine/proto/proto_http.h"
+
+static void http_upstream_ready(struct flow *f)
+{
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    struct client_dialog *d = f->inbound_state;
+    if (d->is_connect)
+        flow_send_to_client(f, established, sizeof(established) - 1);
+}
+
+static void http_send_status(int fd, int status, const char *text)
+{
+    char msg[160];
+    int n =
+        snprintf(msg, sizeof(msg),
+                 "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status, text);
+    send(fd, msg, (size_t)n, MSG_NOSIGNAL);
+}
+
+static void http_upstream_failed(struct flow *f, enum flow_fail fail)
+{
+    if (fail == FLOW_FAIL_DENIED)
+        http_send_status(f->client_fd, 403, "Forbidden");
+    else if (fail == FLOW_FAIL_TIMEOUT)
+        http_send_status(f->client_fd, 504, "Gateway Timeout");
+    else
+        http_send_status(f->client_fd, 502, "Bad Gateway");
+}
+
+static const struct flow_client_ops http_client_ops = {
+    .upstream_ready = http_upstream_ready,
+    .upstream_failed = http_upstream_failed,
+    .free = client_dialog_free,
+};
+
+static void http_input(struct client_dialog *d)
+{
+    static struct http_request req; /* large; the loop is single-threaded */
+    int n = http_parse_proxy_request(d->in, d->in_len, &req);
+    if (n == HTTP_NEED_MORE)
+        return;
+    if (n == HTTP_BAD || flow_set_dst_host(d->f, req.host, req.port) < 0) {
+        http_send_status(d->f->client_fd, 400, "Bad Request");
+        flow_close(d->f, "malformed http proxy request");
+        return;
+    }
+    d->is_connect = req.is_connect;
+    if (req.is_connect) {
+        client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+        return;
+    }
+    /* The rewritten head goes first, then whatever body bytes followed it. */
+    size_t body = d->in_len - (size_t)n;
+    if (req.rewritten_len + body > sizeof(d->in)) {
+        http_send_status(d->f->client_fd, 400, "Bad Request");
+        flow_close(d->f, "http proxy request too long");
+        return;
+    }
+    memmove(d->in + req.rewritten_len, d->in + n, body);
+    memcpy(d->in, req.rewritten, req.rewritten_len);
+    d->in_len = req.rewritten_len + body;
+    client_dialog_finish(d, d->in, d->in_len);
+}
+
+static void http_accept(struct listener *l, int fd, const struct flow_addr *peer,
+                        const struct flow_addr *local)
+{
+    (void)local;
+    struct flow *f = flow_new(l, fd, peer);
+    if (!f)
+        return;
+    client_dialog_start(f, &l->inbound, &http_client_ops, http_input);
+}
+
+const struct inbound_ops inbound_http_ops = {
+    .name = "http",
+    .type = INBOUND_HTTP,
+    .accept = http_accept,
+};

@@ -1,0 +1,167 @@
+/*
+ * inbound_socks5.c — `socks5`: an explicit SOCKS5 proxy (RFC 1928 CONNECT;
+ * username/password per RFC 1929 when the inbound has a username). The
+ * client's request names the destination, by address or by host name (the
+ * name is then the flow's host for the rules); the flow goes through the
+ * same policy and outbounds as intercepted ones. The reply is sent once the
+ * upstream is known: success, or the failure mapped to a SOCKS5 code.
+ * BIND and UDP ASSOCIATE are refused with "command not supported".
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/tcp/client_dialog.h"
+#include "engine/core/engine.h"
+#include "engine/tcp/flow.h"
+#include "engine/tcp/listener.h"
+#include "engine/proto/proto_socks5.h"
+
+enum socks5_step { STEP_GREETING, STEP_AUTH, STEP_REQUEST };
+
+static void socks5_refuse(struct client_dialog *d, uint8_t rep, const char *reason)
+{
+    uint8_t msg[SOCKS5_MSG_MAX];
+    client_dialog_reply(d, msg, socks5_build_reply(msg, rep, NULL));
+    flow_close(d->f, reason);
+}
+
+static void socks5_upstream_ready(struct flow *f)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct flow_addr bound = {0};
+    if (getsockname(f->upstream_fd, (struct sockaddr *)&ss, &len) == 0)
+        flow_addr_from_sockaddr(&bound, (struct sockaddr *)&ss);
+    uint8_t msg[SOCKS5_MSG_MAX];
+    flow_send_to_client(f, msg, socks5_build_reply(msg, SOCKS5_REP_SUCCEEDED, &bound));
+}
+
+static void socks5_upstream_failed(struct flow *f, enum flow_fail fail)
+{
+    static const uint8_t rep_of[] = {
+        [FLOW_FAIL_GENERAL] = SOCKS5_REP_GENERAL_FAILURE,
+        [FLOW_FAIL_DENIED] = SOCKS5_REP_NOT_ALLOWED,
+        [FLOW_FAIL_UNREACHABLE] = SOCKS5_REP_HOST_UNREACHABLE,
+        [FLOW_FAIL_REFUSED] = SOCKS5_REP_REFUSED,
+        [FLOW_FAIL_TIMEOUT] = SOCKS5_REP_TTL_EXPIRED,
+        [FLOW_FAIL_RESOLVE] = SOCKS5_REP_HOST_UNREACHABLE,
+    };
+    uint8_t msg[SOCKS5_MSG_MAX];
+    size_t n = socks5_build_reply(msg, rep_of[fail], NULL);
+    send(f->client_fd, msg, n, MSG_NOSIGNAL);
+}
+
+static const struct flow_client_ops socks5_client_ops = {
+    .upstream_ready = socks5_upstream_ready,
+    .upstream_failed = socks5_upstream_failed,
+    .free = client_dialog_free,
+};
+
+static bool greeting(struct client_dialog *d, int *n)
+{
+    bool none, userpass;
+    *n = socks5_parse_greeting(d->in, d->in_len, &none, &userpass);
+    if (*n <= 0)
+        return false;
+    uint8_t msg[SOCKS5_MSG_MAX];
+    bool wants_auth = d->auth_required;
+    uint8_t method = wants_auth ? (userpass ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_UNACCEPTABLE)
+                                : (none ? SOCKS5_METHOD_NONE : SOCKS5_METHOD_UNACCEPTABLE);
+    client_dialog_reply(d, msg, socks5_build_method_choice(msg, method));
+    if (method == SOCKS5_METHOD_UNACCEPTABLE) {
+        flow_close(d->f, "socks5 client offers no acceptable method");
+        return false;
+    }
+    d->step = wants_auth ? STEP_AUTH : STEP_REQUEST;
+    return true;
+}
+
+static bool auth(struct client_dialog *d, int *n)
+{
+    char user[256], pass[256];
+    *n = socks5_parse_auth(d->in, d->in_len, user, pass);
+    if (*n <= 0)
+        return false;
+    bool ok = strcmp(user, d->username) == 0 && strcmp(pass, d->password) == 0;
+    uint8_t msg[SOCKS5_MSG_MAX];
+    client_dialog_reply(d, msg, socks5_build_auth_reply(msg, ok));
+    if (!ok) {
+        flow_close(d->f, "socks5 authentication failed");
+        return false;
+    }
+    d->step = STEP_REQUEST;
+    return true;
+}
+
+static void request(struct client_dialog *d, int n, uint8_t cmd, const struct socks5_addr *dst)
+{
+    if (cmd != SOCKS5_CMD_CONNECT) {
+        socks5_refuse(d, SOCKS5_REP_CMD_UNSUPPORTED, "socks5 command not supported");
+        return;
+    }
+    int rc;
+    if (dst->name[0]) {
+        rc = flow_set_dst_host(d->f, dst->name, dst->port);
+    } else {
+        struct flow_addr a = dst->ip;
+        a.port = dst->port;
+        flow_set_dst(d->f, &a);
+        rc = 0;
+    }
+    if (rc < 0) {
+        socks5_refuse(d, SOCKS5_REP_GENERAL_FAILURE, "socks5 request with a bad host name");
+        return;
+    }
+    client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+}
+
+static void socks5_input(struct client_dialog *d)
+{
+    for (;;) {
+        int n;
+        switch (d->step) {
+        case STEP_GREETING:
+            if (!greeting(d, &n))
+                goto out;
+            break;
+        case STEP_AUTH:
+            if (!auth(d, &n))
+                goto out;
+            break;
+        default: {
+            uint8_t cmd;
+            struct socks5_addr dst;
+            n = socks5_parse_request(d->in, d->in_len, &cmd, &dst);
+            if (n > 0) {
+                request(d, n, cmd, &dst);
+                return;
+            }
+            goto out;
+        }
+        }
+        client_dialog_consume(d, (size_t)n);
+        continue;
+    out:
+        if (n == SOCKS5_BAD && d->step != STEP_REQUEST)
+            flow_reset(d->f, "malformed socks5 handshake");
+        else if (n == SOCKS5_BAD)
+            socks5_refuse(d, SOCKS5_REP_ATYP_UNSUPPORTED, "malformed socks5 request");
+        return;
+    }
+}
+
+static void socks5_accept(struct listener *l, int fd, const struct flow_addr *peer,
+                          const struct flow_addr *local)
+{
+    (void)local;
+    struct flow *f = flow_new(l, fd, peer);
+    if (!f)
+        return;
+    client_dialog_start(f, &l->inbound, &socks5_client_ops, socks5_input);
+}
+
+const struct inbound_ops inbound_socks5_ops = {
+    .name = "socks5",
+    .type = INBOUND_SOCKS5,
+    .accept = socks5_accept,
+};

@@ -1,0 +1,368 @@
+/*
+ * listener.c — listening sockets for the inbounds: the table of inbound
+ * types, opening and closing, the accept loop and its back-off, and making
+ * the set of listeners follow the policy on reload. See listener.h.
+ */
+#include "engine/tcp/listener.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/core/engine.h"
+#include "engine/core/log.h"
+#include "engine/core/sockopt.h"
+
+/* One line per TCP inbound type this build has. */
+static const struct inbound_ops *const inbound_table[] = {
+    &inbound_redirect_ops,
+    &inbound_tproxy_ops,
+    &inbound_http_ops,
+    &inbound_socks5_ops,
+};
+
+static const char *const type_names[] = {
+    [INBOUND_REDIRECT] = "redirect",
+    [INBOUND_TPROXY] = "tproxy",
+    [INBOUND_UDP_REDIRECT] = "udp-redirect",
+    [INBOUND_HTTP] = "http",
+    [INBOUND_SOCKS5] = "socks5",
+};
+
+#define ACCEPTS_PER_EVENT 64
+#define BACKOFF_MIN_S 0.05
+#define BACKOFF_MAX_S 1.0
+
+static const struct inbound_ops *ops_for(enum inbound_type type)
+{
+    for (size_t i = 0; i < sizeof(inbound_table) / sizeof(inbound_table[0]); i++)
+        if (inbound_table[i]->type == type)
+            return inbound_table[i];
+    return NULL;
+}
+
+static bool listener_active(const struct listener *l)
+{
+    return !l->paused && !ev_is_active(&l->backoff);
+}
+
+/* --- accepting ------------------------------------------------------------------ */
+
+static void listener_backoff(struct listener *l, int err, bool quiet)
+{
+    struct engine *e = l->engine;
+    l->backoff_s = l->backoff_s == 0 ? BACKOFF_MIN_S : l->backoff_s * 2;
+    if (l->backoff_s > BACKOFF_MAX_S)
+        l->backoff_s = BACKOFF_MAX_S;
+    ev_io_stop(e->loop, &l->io);
+    ev_timer_set(&l->backoff, l->backoff_s, 0);
+    ev_timer_start(e->loop, &l->backoff);
+    e->counters.accept_paused++;
+    if (!quiet)
+        log_warn("inbound %s: %s; pausing %.0f ms", l->name, strerror(err), l->backoff_s * 1000);
+}
+
+void listener_backoff_all(struct engine *e, int err)
+{
+    bool logged = false;
+    for (struct listener *l = e->listeners; l; l = l->next) {
+        if (ev_is_active(&l->backoff))
+            continue;
+        listener_backoff(l, err, logged);
+        logged = true;
+    }
+}
+
+static void listener_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct listener *l = container_of(w, struct listener, backoff);
+    if (!l->paused)
+        ev_io_start(loop, &l->io);
+}
+
+static void listener_accept(struct listener *l)
+{
+    for (int i = 0; i < ACCEPTS_PER_EVENT && listener_active(l); i++) {
+        struct sockaddr_storage peer_sa, local_sa;
+        socklen_t peer_len = sizeof(peer_sa), local_len = sizeof(local_sa);
+        int fd =
+            accept4(l->fd, (struct sockaddr *)&peer_sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EINTR)
+                return;
+            if (err == ECONNABORTED || err == EPROTO || err == EPERM)
+                continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                listener_backoff(l, err, false);
+                return;
+            }
+            log_error("inbound %s: accept: %s", l->name, strerror(err));
+            return;
+        }
+        l->backoff_s = 0;
+        struct flow_addr peer, local;
+        if (getsockname(fd, (struct sockaddr *)&local_sa, &local_len) < 0 ||
+            !flow_addr_from_sockaddr(&peer, (struct sockaddr *)&peer_sa) ||
+            !flow_addr_from_sockaddr(&local, (struct sockaddr *)&local_sa)) {
+            close(fd);
+            continue;
+        }
+        l->ops->accept(l, fd, &peer, &local);
+    }
+}
+
+static void listener_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    listener_accept(container_of(w, struct listener, io));
+}
+
+/* --- opening and closing ------------------------------------------------------ */
+
+static int listener_socket(const struct inbound_ops *ops, const struct flow_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        /* `[::]` takes IPv4 too, whatever net.ipv6.bindv6only says. */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (ops->transparent) {
+        int rc = ss.ss_family == AF_INET6
+                     ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                     : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+        if (rc < 0) {
+            int err = errno;
+            close(fd);
+            return -err;
+        }
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+static int listener_open(struct engine *e, const struct inbound_ops *ops,
+                         const struct policy_inbound *in)
+{
+    struct listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->name = strdup(in->name);
+    if (!l->name) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->engine = e;
+    l->ops = ops;
+    l->inbound = *in;
+    l->inbound.name = l->name;
+    flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
+    l->fd = listener_socket(ops, &l->addr);
+    int rc = l->fd;
+    if (rc >= 0 && ops->setup)
+        rc = ops->setup(l);
+    if (rc < 0) {
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->name);
+        free(l);
+        return rc;
+    }
+    ev_io_init(&l->io, listener_io_cb, l->fd, EV_READ);
+    ev_init(&l->backoff, listener_backoff_cb);
+    l->paused = e->accept_paused_by_limit;
+    if (!l->paused)
+        ev_io_start(e->loop, &l->io);
+    l->next = e->listeners;
+    e->listeners = l;
+    return 0;
+}
+
+static void listener_free(struct engine *e, struct listener *l)
+{
+    ev_io_stop(e->loop, &l->io);
+    ev_timer_stop(e->loop, &l->backoff);
+    if (l->ops->teardown)
+        l->ops->teardown(l);
+    close(l->fd);
+    free(l->name);
+    free(l);
+}
+
+void listener_close_all(struct engine *e)
+{
+    while (e->listeners) {
+        struct listener *l = e->listeners;
+        e->listeners = l->next;
+        listener_free(e, l);
+    }
+}
+
+void listener_pause_all(struct engine *e)
+{
+    for (struct listener *l = e->listeners; l; l = l->next) {
+        l->paused = true;
+        ev_io_stop(e->loop, &l->io);
+    }
+}
+
+void listener_resume_all(struct engine *e)
+{
+    for (struct listener *l = e->listeners; l; l = l->next) {
+        if (!l->paused)
+            continue;
+        l->paused = false;
+        if (!ev_is_active(&l->backoff))
+            ev_io_start(e->loop, &l->io);
+    }
+}
+
+/* --- following the policy --------------------------------------------------------- */
+
+static struct listener *find_kept(struct listener *list, const struct inbound_ops *ops,
+                                  const struct flow_addr *addr, struct listener **kept,
+                                  size_t nkept)
+{
+    for (struct listener *l = list; l; l = l->next) {
+        if (l->ops != ops || !flow_addr_equal(&l->addr, addr))
+            continue;
+        bool taken = false;
+        for (size_t i = 0; i < nkept; i++)
+            taken |= kept[i] == l;
+        if (!taken)
+            return l;
+    }
+    return NULL;
+}
+
+int listener_sync(struct engine *e)
+{
+    const struct policy *p = engine_policy(e);
+    size_t n = policy_inbound_count(p);
+    struct listener **kept = calloc(n + 1, sizeof(*kept));
+    const struct policy_inbound **todo_in = calloc(n + 1, sizeof(*todo_in));
+    const struct inbound_ops **todo_ops = calloc(n + 1, sizeof(*todo_ops));
+    size_t nkept = 0, ntodo = 0;
+    int failed = 0;
+    if (!kept || !todo_in || !todo_ops) {
+        free(kept);
+        free(todo_in);
+        free(todo_ops);
+        log_error("reload: out of memory, listeners unchanged");
+        return (int)n;
+    }
+
+    /* 1. Which listeners stay (same type and address), which are new. */
+    for (size_t i = 0; i < n; i++) {
+        const struct policy_inbound *in = policy_inbound(p, i);
+        if (!(in->networks & POLICY_TCP))
+            continue; /* the UDP engine's */
+        const struct inbound_ops *ops = ops_for(in->type);
+        if (!ops) {
+            log_warn("inbound %s: type %s over tcp is not available in this build", in->name,
+                     type_names[in->type]);
+            failed++;
+            continue;
+        }
+        struct flow_addr addr;
+        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
+        struct listener *l = find_kept(e->listeners, ops, &addr, kept, nkept);
+        if (l) {
+            char *name = strdup(in->name);
+            if (name) {
+                free(l->name);
+                l->name = name;
+            }
+            l->inbound = *in;
+            l->inbound.name = l->name;
+            kept[nkept++] = l;
+        } else {
+            todo_in[ntodo] = in;
+            todo_ops[ntodo++] = ops;
+        }
+    }
+
+    /* 2. Close the ones no longer configured (before opening: they may share a port). */
+    struct listener **link = &e->listeners;
+    while (*link) {
+        struct listener *l = *link;
+        bool keep = false;
+        for (size_t i = 0; i < nkept; i++)
+            keep |= kept[i] == l;
+        if (keep) {
+            link = &l->next;
+            continue;
+        }
+        char text[FLOW_ADDR_TEXT_MAX];
+        log_info("inbound %s: closed %s listener on %s", l->name, l->ops->name,
+                 flow_addr_format(&l->addr, text));
+        *link = l->next;
+        listener_free(e, l);
+    }
+
+    /* 3. Open the new ones. */
+    for (size_t i = 0; i < ntodo; i++) {
+        char text[FLOW_ADDR_TEXT_MAX];
+        struct flow_addr addr;
+        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&todo_in[i]->listen);
+        flow_addr_format(&addr, text);
+        int rc = listener_open(e, todo_ops[i], todo_in[i]);
+        if (rc < 0) {
+            log_error("inbound %s: cannot listen on %s (%s): %s", todo_in[i]->name, text,
+                      todo_ops[i]->name, strerror(-rc));
+            failed++;
+        } else {
+            log_info("inbound %s: listening on %s (%s tcp)", todo_in[i]->name, text,
+                     todo_ops[i]->name);
+        }
+    }
+    free(kept);
+    free(todo_in);
+    free(todo_ops);
+    return failed;
+}
+
+/* --- loop prevention --------------------------------------------------------------- */
+
+static bool address_is_local(const struct flow_addr *a)
+{
+    struct flow_addr probe = *a;
+    probe.port = 0;
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(&probe, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true; /* cannot tell: err on the side of refusing */
+    /* Without IP_TRANSPARENT, binding succeeds only for an address of this host. */
+    bool local = bind(fd, (struct sockaddr *)&ss, len) == 0;
+    close(fd);
+    return local;
+}
+
+static bool addr_is_wildcard(const struct flow_addr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+bool listener_is_self(const struct listener *l, const struct flow_addr *dst)
+{
+    if (dst->port != l->addr.port)
+        return false;
+    if (flow_addr_equal(dst, &l->addr))
+        return true;
+    return addr_is_wildcard(&l->addr) && address_is_local(dst);
+}

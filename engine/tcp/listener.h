@@ -1,0 +1,116 @@
+/*
+ * listener.h — the TCP listening sockets of the inbounds, and the table that
+ * says how each inbound type listens and what it does with what arrives.
+ *
+ * TCP only: a `tproxy` inbound with `network: [tcp, udp]` has a TCP listener
+ * here and a UDP one in the UDP engine (engine/udp/udp_session.h), which owns
+ * every UDP socket. Inbounds without tcp in `networks` are skipped here.
+ *
+ * Adding an inbound type (nginx-style): write engine/inbound_<type>.c with a
+ * `const struct inbound_ops inbound_<type>_ops` (declared below), and add one
+ * line to the table in listener.c. listener.c does the rest: the socket, the
+ * options, bind, listen, the accept loop with EMFILE back-off and the flow
+ * limit, reload (keep / open / close), and closing on shutdown.
+ *
+ * Explicit-proxy inbounds (http, socks5) get the accepted socket the same
+ * way and then run their own client handshake before handing the flow its
+ * destination (engine/tcp/flow.h).
+ */
+#ifndef SWITCHYARD_LISTENER_H
+#define SWITCHYARD_LISTENER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "rules/flow_addr.h"
+#include "rules/policy.h"
+
+struct engine;
+struct listener;
+
+struct inbound_ops {
+    const char *name; /* as in the policy file: "redirect", "tproxy", ... */
+    enum inbound_type type;
+    bool transparent; /* IP_TRANSPARENT / IPV6_TRANSPARENT on the listening socket */
+
+    /*
+     * Optional. Runs after the socket is bound and listening,
+     * before any event: extra socket options, private state in
+     * `l->data`. Returns 0, or -errno (the listener is then not opened and
+     * `teardown` is not called).
+     */
+    int (*setup)(struct listener *l);
+
+    /*
+     * A connection was accepted. `fd` is non-blocking and close-on-exec
+     * and now belongs to the callee (it must close it or hand it to a flow on
+     * every path). `peer` is the client, `local` the accepted socket's own
+     * address (under TPROXY: the original destination; under REDIRECT: the
+     * listener's address — use origdst_get()).
+     */
+    void (*accept)(struct listener *l, int fd, const struct flow_addr *peer,
+                   const struct flow_addr *local);
+
+    /* Optional: frees what `setup` made. Runs before the socket is closed. */
+    void (*teardown)(struct listener *l);
+};
+
+/* The inbound types this build has. A type that is absent is reported, not fatal. */
+extern const struct inbound_ops inbound_redirect_ops; /* TCP, engine/tcp/inbound_redirect.c */
+extern const struct inbound_ops inbound_tproxy_ops;   /* TCP, engine/tcp/inbound_tproxy.c */
+extern const struct inbound_ops
+    inbound_http_ops; /* explicit HTTP proxy, engine/tcp/inbound_http.c */
+extern const struct inbound_ops
+    inbound_socks5_ops; /* explicit SOCKS5 proxy, engine/tcp/inbound_socks5.c */
+
+struct listener {
+    struct engine *engine;
+    const struct inbound_ops *ops;
+    char *name;                    /* the inbound's name (own copy: survives reloads) */
+    struct policy_inbound inbound; /* copy of the policy's entry; `inbound.name` == `name` */
+    struct flow_addr addr;         /* bound address */
+    int fd;
+    ev_io io;         /* readable: connections to accept */
+    ev_timer backoff; /* EMFILE/ENFILE: resume accepting after this */
+    double backoff_s; /* current back-off, doubled up to 1 s */
+    bool paused;      /* stopped by the flow limit */
+    void *data;       /* the inbound type's own state (setup / teardown) */
+    struct listener *next;
+};
+
+/*
+ * Makes the open listeners match the inbounds of the engine's current policy:
+ * a listener whose (type, address) is still configured stays open
+ * and untouched (its name is updated), new ones are opened, removed ones
+ * closed. Flows already accepted are never touched. Errors (bind failed, no
+ * such inbound type in this build) are logged one line each and the rest go
+ * on. Returns the number of inbounds that could not be opened.
+ */
+int listener_sync(struct engine *e);
+
+/* Closes and frees every listener (shutdown). */
+void listener_close_all(struct engine *e);
+
+/* Stops / restarts accepting on every listener (the flow limit). */
+void listener_pause_all(struct engine *e);
+void listener_resume_all(struct engine *e);
+
+/*
+ * Descriptor pressure seen outside accept (an upstream socket or a pipe could
+ * not be made: EMFILE/ENFILE): every listener stops accepting and backs off
+ * as if accept itself had failed, so pending connections wait in the kernel's
+ * queue instead of being accepted only to fail.
+ */
+void listener_backoff_all(struct engine *e, int err);
+
+/*
+ * True when `dst` (a connection's original destination) is the listener
+ * itself: same port, and the listener's address or, for a wildcard listener,
+ * an address of this host. Such a connection reached the listener without
+ * interception (someone connected to the proxy port directly); transparent
+ * inbounds refuse it so switchyard is never an open proxy.
+ */
+bool listener_is_self(const struct listener *l, const struct flow_addr *dst);
+
+#endif

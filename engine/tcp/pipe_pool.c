@@ -1,0 +1,82 @@
+/*
+ * pipe_pool.c — a stack of idle, empty pipes. See pipe_pool.h.
+ */
+#include "engine/tcp/pipe_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct pipe_pool {
+    size_t cap, count;
+    int (*fds)[2];
+    struct pipe_pool_stats stats;
+};
+
+struct pipe_pool *pipe_pool_new(size_t cap)
+{
+    struct pipe_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return NULL;
+    pool->cap = cap;
+    if (cap > 0) {
+        pool->fds = calloc(cap, sizeof(*pool->fds));
+        if (!pool->fds) {
+            free(pool);
+            return NULL;
+        }
+    }
+    return pool;
+}
+
+void pipe_pool_free(struct pipe_pool *pool)
+{
+    if (!pool)
+        return;
+    for (size_t i = 0; i < pool->count; i++) {
+        close(pool->fds[i][0]);
+        close(pool->fds[i][1]);
+    }
+    free(pool->fds);
+    free(pool);
+}
+
+int pipe_pool_get(struct pipe_pool *pool, int fds[2])
+{
+    if (pool->count > 0) {
+        pool->count--;
+        fds[0] = pool->fds[pool->count][0];
+        fds[1] = pool->fds[pool->count][1];
+        pool->stats.reused++;
+        return 0;
+    }
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        fds[0] = fds[1] = -1;
+        return -errno;
+    }
+    pool->stats.created++;
+    return 0;
+}
+
+void pipe_pool_put(struct pipe_pool *pool, int fds[2], int empty)
+{
+    if (fds[0] < 0)
+        return;
+    if (empty && pool->count < pool->cap) {
+        pool->fds[pool->count][0] = fds[0];
+        pool->fds[pool->count][1] = fds[1];
+        pool->count++;
+    } else {
+        close(fds[0]);
+        close(fds[1]);
+        pool->stats.closed++;
+    }
+    fds[0] = fds[1] = -1;
+}
+
+void pipe_pool_stats(const struct pipe_pool *pool, struct pipe_pool_stats *out)
+{
+    *out = pool->stats;
+    out->idle = pool->count;
+}

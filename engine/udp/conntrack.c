@@ -1,0 +1,226 @@
+/*
+ * conntrack.c — the reply-tuple GET to nf_conntrack over libmnl (see
+ * conntrack.h for why not libnetfilter_conntrack).
+ */
+#include "engine/udp/conntrack.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+struct conntrack {
+    struct mnl_socket *nl;
+    unsigned portid;
+    uint32_t seq;
+    struct conntrack_stats stats;
+};
+
+struct conntrack *conntrack_open(void)
+{
+    struct conntrack *ct = calloc(1, sizeof(*ct));
+    if (!ct)
+        return NULL;
+    ct->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (!ct->nl) {
+        free(ct);
+        return NULL;
+    }
+    if (mnl_socket_bind(ct->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int saved = errno;
+        mnl_socket_close(ct->nl);
+        free(ct);
+        errno = saved;
+        return NULL;
+    }
+    ct->portid = mnl_socket_get_portid(ct->nl);
+    ct->seq = (uint32_t)time(NULL);
+    return ct;
+}
+
+void conntrack_close(struct conntrack *ct)
+{
+    if (!ct)
+        return;
+    mnl_socket_close(ct->nl);
+    free(ct);
+}
+
+void conntrack_stats(const struct conntrack *ct, struct conntrack_stats *out)
+{
+    *out = ct->stats;
+}
+
+/* Appends the nested CTA_TUPLE_* attribute `type` for src -> dst, UDP. */
+static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
+                      const struct flow_addr *dst)
+{
+    struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
+    struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+    if (src->family == AF_INET) {
+        mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, src->ip);
+        mnl_attr_put(nlh, CTA_IP_V4_DST, 4, dst->ip);
+    } else {
+        mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, src->ip);
+        mnl_attr_put(nlh, CTA_IP_V6_DST, 16, dst->ip);
+    }
+    mnl_attr_nest_end(nlh, ip);
+    struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_UDP);
+    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(src->port));
+    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dst->port));
+    mnl_attr_nest_end(nlh, proto);
+    mnl_attr_nest_end(nlh, tuple);
+}
+
+/* Fills `out` with the attributes of the nest `nest` indexed by type, up to `max`. */
+struct attr_table {
+    const struct nlattr **tb;
+    unsigned max;
+};
+
+static int collect_attr(const struct nlattr *attr, void *data)
+{
+    struct attr_table *t = data;
+    unsigned type = mnl_attr_get_type(attr);
+    if (type <= t->max)
+        t->tb[type] = attr;
+    return MNL_CB_OK;
+}
+
+static void parse_nest(const struct nlattr *nest, const struct nlattr **tb, unsigned max)
+{
+    struct attr_table t = {tb, max};
+    memset(tb, 0, (max + 1) * sizeof(*tb));
+    mnl_attr_parse_nested(nest, collect_attr, &t);
+}
+
+/* Reads the destination of the CTA_TUPLE_ORIG nest into `out`. */
+static int orig_dst_from_tuple(const struct nlattr *tuple, int family, struct flow_addr *out)
+{
+    const struct nlattr *tb[CTA_TUPLE_MAX + 1];
+    const struct nlattr *ip[CTA_IP_MAX + 1];
+    const struct nlattr *proto[CTA_PROTO_MAX + 1];
+
+    parse_nest(tuple, tb, CTA_TUPLE_MAX);
+    if (!tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
+        return -EPROTO;
+    parse_nest(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX);
+    parse_nest(tb[CTA_TUPLE_PROTO], proto, CTA_PROTO_MAX);
+
+    unsigned attr = family == AF_INET ? CTA_IP_V4_DST : CTA_IP_V6_DST;
+    size_t len = family == AF_INET ? 4 : 16;
+    if (!ip[attr] || mnl_attr_get_payload_len(ip[attr]) != len || !proto[CTA_PROTO_DST_PORT] ||
+        mnl_attr_get_payload_len(proto[CTA_PROTO_DST_PORT]) != 2)
+        return -EPROTO;
+    memset(out, 0, sizeof(*out));
+    out->family = (uint8_t)family;
+    memcpy(out->ip, mnl_attr_get_payload(ip[attr]), len);
+    out->port = ntohs(mnl_attr_get_u16(proto[CTA_PROTO_DST_PORT]));
+    return 0;
+}
+
+struct answer {
+    int family;
+    struct flow_addr *orig_dst;
+    int status; /* 1 while nothing usable was seen */
+};
+
+static int answer_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct answer *a = data;
+    const struct nlattr *tb[CTA_MAX + 1] = {0};
+    struct attr_table t = {tb, CTA_MAX};
+
+    if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), collect_attr, &t) < 0)
+        return MNL_CB_ERROR;
+    if (!tb[CTA_TUPLE_ORIG]) {
+        a->status = -EPROTO;
+        return MNL_CB_STOP;
+    }
+    a->status = orig_dst_from_tuple(tb[CTA_TUPLE_ORIG], a->family, a->orig_dst);
+    return MNL_CB_STOP;
+}
+
+static long ms_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
+                           const struct flow_addr *client, struct flow_addr *orig_dst,
+                           unsigned timeout_ms)
+{
+    if (local->family != client->family || (local->family != AF_INET && local->family != AF_INET6))
+        return -EAFNOSUPPORT;
+    ct->stats.lookups++;
+
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    nlh->nlmsg_seq = ++ct->seq;
+    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+    nfg->nfgen_family = local->family;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = 0;
+    /* The reply direction runs from the listener back to the client. */
+    put_tuple(nlh, CTA_TUPLE_REPLY, local, client);
+
+    if (mnl_socket_sendto(ct->nl, nlh, nlh->nlmsg_len) < 0) {
+        ct->stats.failures++;
+        return -errno;
+    }
+
+    struct answer a = {local->family, orig_dst, 1};
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int fd = mnl_socket_get_fd(ct->nl);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(ct->nl, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            long left = (long)timeout_ms - ms_since(&start);
+            struct pollfd pfd = {fd, POLLIN, 0};
+            if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+                ct->stats.failures++;
+                return -ETIMEDOUT;
+            }
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* ENOBUFS: the socket overflowed; our answer may be lost with it. */
+            ct->stats.failures++;
+            return -errno;
+        }
+        /* Answers to an earlier request that timed out carry an old sequence
+         * number: mnl_cb_run reports them as EPROTO; skip and read on. */
+        int r = mnl_cb_run(buf, (size_t)n, ct->seq, ct->portid, answer_cb, &a);
+        if (r == MNL_CB_ERROR && errno == EPROTO)
+            continue;
+        if (r == MNL_CB_ERROR) {
+            ct->stats.failures++;
+            return errno ? -errno : -EPROTO;
+        }
+        if (a.status <= 0)
+            break;
+        /* An ack without an entry (should not happen without NLM_F_ACK). */
+        if (r == MNL_CB_STOP) {
+            a.status = -ENOENT;
+            break;
+        }
+    }
+    if (a.status < 0)
+        ct->stats.failures++;
+    return a.status;
+}

@@ -1,0 +1,62 @@
+/*
+ * inbound_udp_redirect.c — the `udp-redirect` inbound: UDP steered to the
+ * listener by REDIRECT or DNAT. The original destination comes from
+ * nf_conntrack by the reply tuple (engine/udp/conntrack.h), once per session.
+ * Replies go back through the listening socket, from the address the
+ * datagram arrived on, so conntrack un-NATs them and the client sees the
+ * original destination answer.
+ */
+#include <errno.h>
+
+#include "engine/udp/conntrack.h"
+#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_socket.h"
+
+/* The kernel answers in microseconds; a lost answer must not stall the loop. */
+#define CONNTRACK_TIMEOUT_MS 100
+
+static int redirect_open(struct udp_listener *l)
+{
+    l->state = conntrack_open();
+    if (!l->state)
+        return -errno;
+    int fd = udp_socket_listen(&l->addr, false);
+    if (fd < 0) {
+        conntrack_close(l->state);
+        l->state = NULL;
+    }
+    return fd;
+}
+
+static int redirect_orig_dst(struct udp_listener *l, const struct flow_addr *src,
+                             const struct flow_addr *arrived, struct flow_addr *orig)
+{
+    int r = conntrack_udp_orig_dst(l->state, arrived, src, orig, CONNTRACK_TIMEOUT_MS);
+    if (r < 0)
+        return r;
+    /* Not redirected (sent to the listener itself): never an open relay. */
+    if (flow_addr_equal(orig, arrived))
+        return -EADDRNOTAVAIL;
+    return 0;
+}
+
+static int redirect_reply(struct udp_session *s, const uint8_t *buf, size_t len)
+{
+    return udp_socket_sendto_from(s->listener->fd, &s->key.arrived, &s->key.client, buf, len);
+}
+
+static void redirect_close(struct udp_listener *l)
+{
+    conntrack_close(l->state);
+    l->state = NULL;
+}
+
+const struct udp_inbound_ops udp_inbound_redirect = {
+    .type = INBOUND_UDP_REDIRECT,
+    .name = "udp-redirect",
+    .open = redirect_open,
+    .orig_dst = redirect_orig_dst,
+    .reply = redirect_reply,
+    .tick = NULL,
+    .close = redirect_close,
+};

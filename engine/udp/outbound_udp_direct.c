@@ -1,0 +1,58 @@
+/*
+ * outbound_udp_direct.c — UDP straight to the origin: one socket per
+ * session, connected to the original destination (so the kernel filters
+ * what may answer) and carrying routing_mark so the firewall rules let it
+ * out instead of steering it back to switchyard.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_socket.h"
+
+static void direct_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct udp_session *s = w->data;
+    static uint8_t buf[UDP_RECV_BUF];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
+        if (n < 0) {
+            /* ECONNREFUSED: an ICMP port unreachable; the client will retry or time out. */
+            return;
+        }
+        if ((size_t)n > sizeof(buf))
+            continue;
+        udp_session_from_origin(s, buf, (size_t)n);
+    }
+}
+
+static int direct_open(struct udp_session *s)
+{
+    const struct policy_settings *set = udp_engine_settings(s->engine);
+    int fd = udp_socket_open_out(s->dst.family, set->routing_mark, &s->dst);
+    if (fd < 0)
+        return fd;
+    udp_session_watch(s, fd, direct_readable);
+    return 0;
+}
+
+static int direct_send(struct udp_session *s, const uint8_t *buf, size_t len)
+{
+    if (send(s->fd, buf, len, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+static void direct_close(struct udp_session *s)
+{
+    (void)s; /* the engine closes s->fd */
+}
+
+const struct udp_outbound_ops udp_outbound_direct = {
+    .type = OUTBOUND_DIRECT,
+    .open = direct_open,
+    .send = direct_send,
+    .close = direct_close,
+};

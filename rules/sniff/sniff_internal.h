@@ -1,0 +1,62 @@
+/*
+ * sniff_internal.h — what the sniffers share inside rules/: one verdict
+ * type, the ClientHello parser (used by TLS over TCP and by QUIC on its
+ * reassembled CRYPTO stream), and the host-name clean-up.
+ */
+#ifndef SWITCHYARD_SNIFF_INTERNAL_H
+#define SWITCHYARD_SNIFF_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules/sniff/sniff.h"
+
+enum sniff_verdict {
+    SNIFF_V_NOT_THIS, /* these bytes are not this protocol */
+    SNIFF_V_NEED_MORE,
+    SNIFF_V_FOUND, /* the protocol, with or without a host name */
+};
+
+/*
+ * Parses a ClientHello message body (after the 4-byte handshake header).
+ * Writes the SNI host name into `host` ("" when the hello has none).
+ * Returns false when the body is malformed.
+ */
+bool sniff_tls_client_hello(const uint8_t *body, size_t len, char host[SNIFF_HOST_MAX]);
+
+/*
+ * Copies a host name into `host`: lowercased, a trailing dot and, when
+ * `strip_port`, a ":port" removed; "[v6]" brackets removed (a colon is
+ * allowed only inside them). Returns false when it is empty, too long or
+ * holds bytes no host name has.
+ */
+bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[SNIFF_HOST_MAX]);
+
+/*
+ * True when `host` (as cleaned above) is an IPv4 or IPv6 address literal:
+ * no host name, so HTTP and TLS report none (the flow's address says it).
+ */
+bool sniff_is_ip_literal(const char *host);
+
+/* The stream sniffers: each looks at the whole prefix the client has sent. */
+enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+enum sniff_verdict sniff_http_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+enum sniff_verdict sniff_dns_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+
+/* One DNS message (a UDP datagram): FOUND with the first question's name, or NOT_THIS. */
+enum sniff_verdict sniff_dns_message(const uint8_t *msg, size_t len, char host[SNIFF_HOST_MAX]);
+
+/* QUIC Initial reassembly state, kept by struct sniff_datagram. */
+struct sniff_quic;
+struct sniff_quic *sniff_quic_new(size_t max_bytes);
+void sniff_quic_free(struct sniff_quic *q);
+
+/*
+ * Feeds one datagram: NOT_THIS when it holds no QUIC Initial packet,
+ * NEED_MORE while the ClientHello is incomplete, FOUND when it is whole.
+ */
+enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, size_t len,
+                                   char host[SNIFF_HOST_MAX]);
+
+#endif
