@@ -20,15 +20,19 @@
 # compared). On two cores or more, every proxy runs pinned to one core and
 # the load (iperf3, wrk, nginx) to another, so each proxy gets the same one
 # core whatever threads it starts.
+# BASELINE=PATH adds another switchyard binary (an earlier build) as the
+# contender "baseline", run the same way, so a change is compared with what
+# came before in the same rounds.
 # Root needed. Prints Markdown; bench/RESULTS.md keeps one run.
 #
-#   [ROUNDS=3] [IDLE=10000] bench/tcp_relay.sh [SECONDS]
+#   [ROUNDS=3] [IDLE=10000] [BASELINE=old/switchyard] bench/tcp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
 SECS=${1:-5}
 IDLE=${IDLE:-5000}
+BASELINE=${BASELINE:-}
 ROUNDS=${ROUNDS:-3}
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((3 * IDLE + 100)) ] ||
@@ -94,8 +98,10 @@ NFT
 start_contender() {
     case $1 in
     none) steer off; CPID= ;;
-    switchyard)
-        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
+    switchyard | baseline)
+        local bin=$SWITCHYARD
+        [ "$1" = baseline ] && bin=$BASELINE
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$bin" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
         wait_tcp "$NS_R" 0.0.0.0 12345; steer 12345 ;;
     redsocks)
         bg "$NS_R" "$E2E_TMP/danted.out" "${PROXY_CPU[@]}" danted -f "$E2E_TMP/danted.conf"; DPID=$REPLY
@@ -177,9 +183,11 @@ idle_memory() {
 # thousands of short connections, v2ray's idle flows stopped coming up.
 idle_memory switchyard 7001
 idle_memory v2ray 7002
+[ -n "$BASELINE" ] && idle_memory baseline 7003
 
 # --- throughput and connection rate, ROUNDS interleaved rounds -----------------
 CONTENDERS=(none switchyard redsocks v2ray)
+[ -n "$BASELINE" ] && CONTENDERS+=(baseline)
 declare -A UP DOWN CPS # keyed "contender round"
 for r in $(seq "$ROUNDS"); do
     for i in "${!CONTENDERS[@]}"; do
@@ -229,15 +237,22 @@ row() { # row TITLE ARRAY
 }
 echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
 echo
-echo "| | no proxy | switchyard | redsocks + dante | v2ray |"
-echo "|---|---:|---:|---:|---:|"
+if [ -n "$BASELINE" ]; then
+    echo "| | no proxy | switchyard | redsocks + dante | v2ray | baseline ($BASELINE) |"
+    echo "|---|---:|---:|---:|---:|---:|"
+else
+    echo "| | no proxy | switchyard | redsocks + dante | v2ray |"
+    echo "|---|---:|---:|---:|---:|"
+fi
 row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 row "download, Gbit/s" DOWN
 row "new connections/s (wrk, Connection: close)" CPS
 echo
 echo "| ratio, median of the rounds (range) | upload | download | connections |"
 echo "|---|---:|---:|---:|"
-for other in none v2ray redsocks; do
+others=(none v2ray redsocks)
+[ -n "$BASELINE" ] && others+=(baseline)
+for other in "${others[@]}"; do
     echo "| switchyard / $other | $(ratio UP switchyard $other) | $(ratio DOWN switchyard $other) | $(ratio CPS switchyard $other) |"
 done
 echo
@@ -245,4 +260,5 @@ echo "| $IDLE idle flows | switchyard | v2ray |"
 echo "|---|---:|---:|"
 echo "| flows the origin held when measured | ${IDLE_FLOWS[switchyard]} | ${IDLE_FLOWS[v2ray]} |"
 echo "| resident memory a flow, bytes | ${IDLE_BYTES[switchyard]} | ${IDLE_BYTES[v2ray]} |"
+[ -n "$BASELINE" ] && echo "| baseline: resident memory a flow, bytes (${IDLE_FLOWS[baseline]} flows) | ${IDLE_BYTES[baseline]} | |"
 echo "| v2ray's memory a flow over switchyard's | | $(python3 -c "import sys; a,b=map(float,sys.argv[1:]); print('%.1f' % (b/a) if a > 0 else '-')" "${IDLE_BYTES[switchyard]}" "${IDLE_BYTES[v2ray]}") |"
