@@ -65,8 +65,15 @@ static void want_read(struct relay_dir *d)
     ev_io_start(d->relay->loop, &d->rd);
 }
 
-/* Returns true when this was the last direction: the relay has ended (and may be freed). */
-static bool dir_finished(struct relay_dir *d)
+/* What one step of a direction came to. */
+enum dir_step {
+    DIR_MOVED,   /* bytes moved, or end of stream seen: go on */
+    DIR_WAITING, /* a watcher is armed: come back from the loop */
+    DIR_ENDED,   /* the relay has ended (and its flow may be freed) */
+};
+
+/* Returns DIR_ENDED when this was the last direction. */
+static enum dir_step dir_finished(struct relay_dir *d)
 {
     struct relay *r = d->relay;
     ev_io_stop(r->loop, &d->rd);
@@ -77,118 +84,114 @@ static bool dir_finished(struct relay_dir *d)
     }
     if (r->up.shut && r->down.shut) {
         relay_end(r, "done");
-        return true;
+        return DIR_ENDED;
     }
-    return false;
+    return DIR_WAITING;
 }
 
-/* Returns 1 when progress was made, 0 when a watcher was armed, -1 when the relay ended. */
-static int dir_round(struct relay_dir *d)
+/* Bytes read but not yet written; they sit in the buffer or in the pipe, never in both. */
+static size_t dir_pending(const struct relay_dir *d)
 {
-    struct relay *r = d->relay;
+    return d->buf_len - d->buf_off + d->in_pipe;
+}
 
-    if (d->buf_off < d->buf_len) {
-        ssize_t n =
-            send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                want_write(d);
-                return 0;
-            }
-            dir_fail(d, false, errno);
-            return -1;
-        }
-        d->buf_off += (size_t)n;
-        d->bytes += (uint64_t)n;
-        r->last_active = ev_now(r->loop);
-        if (d->buf_off < d->buf_len) {
-            want_write(d);
-            return 0;
-        }
-        /* Memory is held only while bytes are in flight. */
-        d->buf_off = d->buf_len = d->buf_cap = 0;
+/* Memory and pipes are held only while bytes are in flight: gives back whichever is empty. */
+static void dir_release_empty(struct relay_dir *d)
+{
+    if (d->buf && d->buf_off == d->buf_len) {
         free(d->buf);
         d->buf = NULL;
-        return 1;
+        d->buf_off = d->buf_len = d->buf_cap = 0;
     }
+    if (d->pipe[0] >= 0 && d->in_pipe == 0)
+        pipe_pool_put(d->relay->pipes, d->pipe, 1);
+}
 
-    if (d->in_pipe > 0) {
-        ssize_t n =
-            splice(d->pipe[0], NULL, d->to, NULL, d->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                want_write(d);
-                return 0;
-            }
-            dir_fail(d, false, errno);
-            return -1;
-        }
-        d->in_pipe -= (size_t)n;
-        d->bytes += (uint64_t)n;
-        r->last_active = ev_now(r->loop);
-        if (d->in_pipe > 0) {
+/* A send, recv or splice failed with `err`: wait for the socket, or end the relay. */
+static enum dir_step dir_stalled(struct relay_dir *d, int err, bool reading)
+{
+    if (err == EAGAIN || err == EINTR) {
+        if (reading)
+            want_read(d);
+        else
             want_write(d);
-            return 0;
-        }
-        pipe_pool_put(r->pipes, d->pipe, 1); /* empty: back to the pool */
-        return 1;
+        return DIR_WAITING;
     }
+    dir_fail(d, reading, err);
+    return DIR_ENDED;
+}
 
-    if (d->eof)
-        return dir_finished(d) ? -1 : 0;
+/* Writes what the buffer (first) or the pipe holds to `to`. */
+static enum dir_step dir_flush(struct relay_dir *d)
+{
+    struct relay *r = d->relay;
+    bool from_memory = d->buf_off < d->buf_len;
+    ssize_t n =
+        from_memory
+            ? send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL | MSG_DONTWAIT)
+            : splice(d->pipe[0], NULL, d->to, NULL, d->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n < 0)
+        return dir_stalled(d, errno, false);
+    if (from_memory)
+        d->buf_off += (size_t)n;
+    else
+        d->in_pipe -= (size_t)n;
+    d->bytes += (uint64_t)n;
+    r->last_active = ev_now(r->loop);
+    if (dir_pending(d) > 0) { /* a short write: `to` is full */
+        want_write(d);
+        return DIR_WAITING;
+    }
+    dir_release_empty(d);
+    return DIR_MOVED;
+}
 
-    /* Read one chunk: through a pipe borrowed from the pool for as long as it
-     * holds bytes (an idle flow holds none), or, when no pipe can be had
-     * (descriptor pressure), into a buffer. */
+/* Reads one chunk from `from`: into a pipe from the pool, or, when no pipe
+ * can be had (descriptor pressure), into a buffer. */
+static enum dir_step dir_fill(struct relay_dir *d)
+{
+    struct relay *r = d->relay;
     ssize_t n;
     if (pipe_pool_get(r->pipes, d->pipe) == 0) {
         n = splice(d->from, NULL, d->pipe[1], NULL, RELAY_CHUNK, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0)
-            d->in_pipe = (size_t)n;
-        else
-            pipe_pool_put(r->pipes, d->pipe, 1);
-    } else {
-        d->buf = malloc(RELAY_BUFFERED_CAP);
-        if (!d->buf) {
-            relay_end(r, "out of memory");
-            return -1;
-        }
+        d->in_pipe = n > 0 ? (size_t)n : 0;
+    } else if ((d->buf = malloc(RELAY_BUFFERED_CAP)) != NULL) {
         d->buf_cap = RELAY_BUFFERED_CAP;
         n = recv(d->from, d->buf, d->buf_cap, MSG_DONTWAIT);
-        if (n <= 0) {
-            free(d->buf);
-            d->buf = NULL;
-            d->buf_cap = 0;
-        }
-        if (n > 0) {
-            d->buf_len = (size_t)n;
-            d->buf_off = 0;
-        }
+        d->buf_len = n > 0 ? (size_t)n : 0;
+    } else {
+        relay_end(r, "out of memory");
+        return DIR_ENDED;
     }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
-            want_read(d);
-            return 0;
-        }
-        dir_fail(d, true, errno);
-        return -1;
-    }
+    int err = errno;
+    dir_release_empty(d); /* nothing read: the pipe or buffer goes back at once */
+    if (n < 0)
+        return dir_stalled(d, err, true);
     if (n == 0)
         d->eof = true;
     else
         r->last_active = ev_now(r->loop);
-    return 1;
+    return DIR_MOVED;
+}
+
+/* One step of the pump (see the top of the file). */
+static enum dir_step dir_round(struct relay_dir *d)
+{
+    if (dir_pending(d) > 0)
+        return dir_flush(d);
+    if (d->eof)
+        return dir_finished(d);
+    return dir_fill(d);
 }
 
 static void dir_pump(struct relay_dir *d)
 {
     for (int i = 0; i < RELAY_ROUNDS; i++) {
-        int rc = dir_round(d);
-        if (rc <= 0)
+        if (dir_round(d) != DIR_MOVED)
             return;
     }
     /* Still busy: come back through the loop (level-triggered) after others had a turn. */
-    if (d->buf_off < d->buf_len || d->in_pipe > 0)
+    if (dir_pending(d) > 0)
         want_write(d);
     else
         want_read(d);

@@ -2,9 +2,11 @@
  * test_relay.c — the splice relay between two connected sockets (TCP over
  * loopback, as in real flows): bytes held in memory go first, both
  * directions copy byte-exact, end of stream is passed on per direction
- * (half-close), a reader that stops reading stops the relay reading
- * (back-pressure), silence ends the relay after the idle timeout, and the
- * pipe pool hands back only empty pipes.
+ * (half-close, also a client that half-closed before the relay began), a
+ * reader that stops reading stops the relay reading (back-pressure), without
+ * a pipe to be had (descriptor pressure) bytes go through a buffer, silence
+ * ends the relay after the idle timeout, and the pipe pool hands back only
+ * empty pipes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,13 +92,19 @@ static int teardown(void **state)
     return 0;
 }
 
-static void start(struct fixture *fx, const char *to_up, const char *to_client, double idle_s)
+static void start_eof(struct fixture *fx, const char *to_up, const char *to_client, bool client_eof,
+                      double idle_s)
 {
     assert_int_equal(relay_start(&fx->relay, fx->loop, fx->pipes, fx->client.relay,
                                  fx->upstream.relay, (const uint8_t *)to_up, strlen(to_up),
-                                 (const uint8_t *)to_client, strlen(to_client), false, idle_s,
+                                 (const uint8_t *)to_client, strlen(to_client), client_eof, idle_s,
                                  on_end),
                      0);
+}
+
+static void start(struct fixture *fx, const char *to_up, const char *to_client, double idle_s)
+{
+    start_eof(fx, to_up, to_client, false, idle_s);
 }
 
 /* Runs the loop until `fd` has `want` bytes in `buf` (or EOF), bounded. */
@@ -259,6 +268,69 @@ static void test_idle_relay_holds_no_pipe(void **state)
     assert_int_equal(st.created, 1);
 }
 
+static void test_client_eof_before_start_follows_the_prefix(void **state)
+{
+    struct fixture *fx = *state;
+    /* The client sent its bytes and half-closed while the flow was sniffing. */
+    start_eof(fx, "GET / HTTP/1.0\r\n\r\n", "", true, 60);
+    char buf[64] = {0};
+    assert_int_equal(pump_read(fx, fx->upstream.app, buf, sizeof(buf)), 18);
+    assert_memory_equal(buf, "GET / HTTP/1.0\r\n\r\n", 18);
+    assert_true(fx->relay.up.shut);
+    assert_int_equal(send(fx->upstream.app, "HTTP/1.0 200 OK\r\n\r\n", 19, 0), 19);
+    shutdown(fx->upstream.app, SHUT_WR);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(pump_read(fx, fx->client.app, buf, sizeof(buf)), 19);
+    pump_until_ended(fx);
+    assert_string_equal(fx->reason, "done");
+}
+
+static void test_no_pipe_to_be_had_goes_through_a_buffer(void **state)
+{
+    struct fixture *fx = *state;
+    /* Use up every descriptor under a low limit: pipe2 fails with EMFILE. */
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fillers[128], nfill = 0;
+    while (nfill < 128 && (fillers[nfill] = open("/dev/null", O_RDONLY)) >= 0)
+        nfill++;
+    start(fx, "", "", 60);
+    enum { SIZE = 1 << 20 };
+    uint8_t *out = malloc(SIZE), *in = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        out[i] = (uint8_t)(i * 2654435761u >> 11);
+    fcntl(fx->upstream.app, F_SETFL, O_NONBLOCK);
+    size_t sent = 0, got = 0;
+    for (int i = 0; i < 200000 && got < SIZE; i++) {
+        if (sent < SIZE) {
+            ssize_t n = send(fx->upstream.app, out + sent, SIZE - sent, MSG_DONTWAIT);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        ev_run(fx->loop, EVRUN_NOWAIT);
+        ssize_t n = recv(fx->client.app, in + got, SIZE - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    struct pipe_pool_stats st;
+    pipe_pool_stats(fx->pipes, &st);
+    while (nfill > 0)
+        close(fillers[--nfill]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(got, SIZE);
+    assert_memory_equal(in, out, SIZE);
+    assert_int_equal(fx->relay.down.bytes, SIZE);
+    assert_int_equal(st.created, 0);
+    /* The buffer, too, is held only while bytes are in flight. */
+    assert_null(fx->relay.down.buf);
+    assert_int_equal(fx->ended, 0);
+    free(out);
+    free(in);
+}
+
 static void test_pipe_pool_reuses_only_empty_pipes(void **state)
 {
     (void)state;
@@ -291,6 +363,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_timeout_ends_the_relay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_by_peer_ends_the_relay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_relay_holds_no_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_eof_before_start_follows_the_prefix, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_pipe_to_be_had_goes_through_a_buffer, setup,
+                                        teardown),
         cmocka_unit_test(test_pipe_pool_reuses_only_empty_pipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
