@@ -436,18 +436,13 @@ static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_se
             }
             const char *reason;
             if (cidr_set_add(set->cidr, s, &reason) < 0)
-                rc = yaml_fail(c, NULL, "%s:%d:1: '%s': %s", path, lineno, s, reason);
+                rc = yaml_fail_at(c, path, lineno, 1, "'%s': %s", s, reason);
         } else if (domain_set_add_line(set->domains, s, why, sizeof(why)) < 0) {
-            rc = yaml_fail(c, NULL, "%s:%d:1: %s", path, lineno, why);
+            rc = yaml_fail_at(c, path, lineno, 1, "%s", why);
         }
     }
     fclose(f);
     free(path);
-    /* Errors inside a list file are about that file: drop the policy's own prefix. */
-    if (rc < 0) {
-        size_t skip = strlen(c->file) + 2;
-        memmove(c->error, c->error + skip, strlen(c->error + skip) + 1);
-    }
     return rc;
 }
 
@@ -612,9 +607,9 @@ static int parse_yaml(struct load_ctx *c, const char *data, size_t len)
     int ok = yaml_parser_load(&parser, &c->doc);
     if (!ok) {
         yaml_mark_t m = parser.problem_mark;
-        snprintf(c->error, POLICY_ERROR_MAX, "%s:%zu:%zu: YAML syntax error: %s%s%s", c->file,
-                 m.line + 1, m.column + 1, parser.problem ? parser.problem : "unreadable",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_fail_at(c, c->file, (int)m.line + 1, (int)m.column + 1, "YAML syntax error: %s%s%s",
+                     parser.problem ? parser.problem : "unreadable", parser.context ? " " : "",
+                     parser.context ? parser.context : "");
     }
     yaml_parser_delete(&parser);
     return ok ? 0 : -1;
@@ -628,7 +623,7 @@ struct policy *policy_load_buffer(const char *path, const char *data, size_t len
     struct load_ctx c = {.file = path, .p = p, .error = error};
     error[0] = '\0';
     if (!p || !dir_copy || !(p->path = strdup(path)) || builtin_outbounds(p) < 0) {
-        snprintf(error, POLICY_ERROR_MAX, "%s: out of memory", path);
+        yaml_fail(&c, NULL, "out of memory");
         free(dir_copy);
         policy_destroy(p);
         return NULL;
@@ -655,9 +650,10 @@ struct policy *policy_load_buffer(const char *path, const char *data, size_t len
 
 struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX])
 {
+    struct load_ctx c = {.file = path, .error = error};
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(error, POLICY_ERROR_MAX, "%s: cannot read: %s", path, strerror(errno));
+        yaml_fail(&c, NULL, "cannot read: %s", strerror(errno));
         return NULL;
     }
     char *data = NULL;
@@ -670,7 +666,7 @@ struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX])
             if (!d) {
                 free(data);
                 fclose(f);
-                snprintf(error, POLICY_ERROR_MAX, "%s: out of memory", path);
+                yaml_fail(&c, NULL, "out of memory");
                 return NULL;
             }
             data = d;

@@ -17,24 +17,51 @@ int yaml_line(const yaml_node_t *node)
     return (int)node->start_mark.line + 1;
 }
 
-static void format_at(struct load_ctx *c, const yaml_node_t *node, char *out, size_t len,
-                      const char *fmt, va_list ap)
+/*
+ * A path longer than this keeps its end only ("...end"), so that however
+ * long it is, the message after it still fits.
+ */
+#define PATH_SHOWN_MAX (POLICY_ERROR_MAX / 2)
+
+/*
+ * The one place messages are composed: "FILE:LINE:COL: message" ("FILE:
+ * message" when `line` is 0) into `out` of `len` bytes, cut to fit.
+ */
+static void compose(char *out, size_t len, const char *file, int line, int col, const char *fmt,
+                    va_list ap)
 {
-    int n;
-    if (node)
-        n = snprintf(out, len, "%s:%d:%d: ", c->file, yaml_line(node),
-                     (int)node->start_mark.column + 1);
-    else
-        n = snprintf(out, len, "%s: ", c->file);
-    if (n > 0 && (size_t)n < len)
+    size_t file_len = strlen(file);
+    const char *cut = "";
+    if (file_len > PATH_SHOWN_MAX) {
+        cut = "...";
+        file += file_len - PATH_SHOWN_MAX;
+    }
+    int n = line ? snprintf(out, len, "%s%s:%d:%d: ", cut, file, line, col)
+                 : snprintf(out, len, "%s%s: ", cut, file);
+    if (n >= 0 && (size_t)n < len)
         vsnprintf(out + n, len - (size_t)n, fmt, ap);
+}
+
+static int node_column(const yaml_node_t *node)
+{
+    return node ? (int)node->start_mark.column + 1 : 0;
 }
 
 int yaml_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    format_at(c, node, c->error, POLICY_ERROR_MAX, fmt, ap);
+    compose(c->error, POLICY_ERROR_MAX, c->file, node ? yaml_line(node) : 0, node_column(node), fmt,
+            ap);
+    va_end(ap);
+    return -1;
+}
+
+int yaml_fail_at(struct load_ctx *c, const char *file, int line, int col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    compose(c->error, POLICY_ERROR_MAX, file, line, col, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -44,7 +71,7 @@ void yaml_warn(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...
     char msg[POLICY_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    format_at(c, node, msg, sizeof(msg), fmt, ap);
+    compose(msg, sizeof(msg), c->file, node ? yaml_line(node) : 0, node_column(node), fmt, ap);
     va_end(ap);
     struct policy *p = c->p;
     char **w = realloc(p->warnings, (p->n_warnings + 1) * sizeof(*w));

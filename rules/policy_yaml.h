@@ -32,6 +32,15 @@ struct load_ctx {
 int yaml_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Writes "FILE:LINE:COL: message" ("FILE: message" when `line` is 0) about
+ * any file, e.g. a list file the policy names; returns -1. Like every
+ * message here it is cut to POLICY_ERROR_MAX bytes, and a very long path
+ * keeps its end only ("...end") so that the message still shows.
+ */
+int yaml_fail_at(struct load_ctx *c, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Adds a warning "FILE:LINE:COL: message" to the policy. */
 void yaml_warn(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -4,10 +4,12 @@
  * fails cleanly (no crash, no partial policy). Each case below is a file a
  * user could write and the exact message they should read.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -292,6 +294,84 @@ static void a_missing_policy_file_is_named(void **state)
                         "/nonexistent/switchyard.yaml: cannot read: No such file or directory");
 }
 
+/* Makes folders below the fixture folder until the path is `len` characters long. */
+static void long_folder(char *path, size_t len)
+{
+    snprintf(path, len + 1, "%s", fixture_dir);
+    while (strlen(path) < len) {
+        size_t n = strlen(path), add = len - n - 1;
+        if (add > 200)
+            add = 200;
+        path[n] = '/';
+        memset(path + n + 1, 'd', add);
+        path[n + 1 + add] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            fail_msg("mkdir: %s", strerror(errno));
+    }
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/*
+ * However long the paths, a message fits its buffer and still says what is
+ * wrong. The buffer is on the heap, as exact as the contract, so that a
+ * write or read past it is caught by the sanitizer.
+ */
+static void messages_fit_whatever_the_path_length(void **state)
+{
+    (void)state;
+    static const size_t lengths[] = {1030, 4000};
+    static char dir[4001], policy[4100], list[4100];
+    char *error = malloc(POLICY_ERROR_MAX);
+    assert_non_null(error);
+    const char *short_list = fixture_write("short.txt", "10.0.0.0/8/8\n");
+    char yaml[512], expected[POLICY_ERROR_MAX];
+    snprintf(yaml, sizeof(yaml), "sets:\n  l: {cidr_file: %s}\n", short_list);
+    snprintf(expected, sizeof(expected), "%s/short.txt:1:1: '10.0.0.0/8/8': bad prefix length",
+             fixture_dir);
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        long_folder(dir, lengths[i] - strlen("/policy.yaml"));
+        snprintf(policy, sizeof(policy), "%s/policy.yaml", dir);
+        snprintf(list, sizeof(list), "%s/badcidr.txt", dir);
+        assert_int_equal(strlen(policy), lengths[i]);
+        write_file(list, "10.0.0.0/8/8\n");
+
+        /* A list file beside the policy: both paths are long. */
+        write_file(policy, "sets:\n  l: {cidr_file: badcidr.txt}\n");
+        assert_null(policy_load(policy, error));
+        assert_true(strlen(error) < POLICY_ERROR_MAX);
+        assert_true(ends_with(error, "d/badcidr.txt:1:1: '10.0.0.0/8/8': bad prefix length"));
+
+        /* A short list file under a long policy path: its own path, whole. */
+        write_file(policy, yaml);
+        assert_null(policy_load(policy, error));
+        assert_string_equal(error, expected);
+
+        /* A mistake in the policy itself, and a YAML syntax error. */
+        write_file(policy, "rulez: []\n");
+        assert_null(policy_load(policy, error));
+        assert_true(ends_with(error, "d/policy.yaml:1:1: unknown key 'rulez' in the policy "
+                                     "(did you mean 'rules'?)"));
+        write_file(policy, "rules: [\n");
+        assert_null(policy_load(policy, error));
+        assert_true(strlen(error) < POLICY_ERROR_MAX);
+        assert_non_null(strstr(error, "d/policy.yaml:2:1: YAML syntax error"));
+    }
+    free(error);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +379,7 @@ int main(void)
         cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
         cmocka_unit_test(udp_warnings_follow_the_inbounds),
         cmocka_unit_test(a_missing_policy_file_is_named),
+        cmocka_unit_test(messages_fit_whatever_the_path_length),
     };
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
