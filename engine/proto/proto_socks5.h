@@ -48,8 +48,10 @@ struct socks5_addr {
     uint16_t port;
 };
 
-/* Largest message any builder here writes (a request with a 255-byte name). */
-#define SOCKS5_MSG_MAX 262
+/* Largest message any builder here writes: an RFC 1929 request with a
+ * 255-byte username and a 255-byte password (a request with a 255-byte name
+ * takes 262). */
+#define SOCKS5_MSG_MAX 513
 /* Largest UDP request header (RFC 1928 section 7) with a 255-byte name. */
 #define SOCKS5_UDP_HEADER_MAX 262
 

@@ -18,9 +18,9 @@
  *   handshake  Optional. Runs once the TCP connection is up, on
  *              `f->upstream_fd` (non-blocking), before the relay: SOCKS5
  *              greeting / auth / CONNECT, HTTP CONNECT. It keeps its state in
- *              `f->outbound_state` (typically a struct embedding its own
- *              ev_io on upstream_fd, found back with container_of), and ends
- *              by calling exactly once either
+ *              `f->outbound_state` (socks5 and http: engine/proto's upstream
+ *              dialog, reporting through engine/tcp/outbound_dialog.h), and
+ *              ends by calling exactly once either
  *                  flow_upstream_ready(f, extra, extra_len)
  *              or
  *                  flow_upstream_failed(f, FLOW_FAIL_..., "socks5 auth rejected")

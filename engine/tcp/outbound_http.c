@@ -6,12 +6,14 @@
  * destination address.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "engine/proto/proto_http.h"
+#include "engine/proto/upstream_dialog.h"
 #include "engine/tcp/flow.h"
 #include "engine/tcp/outbound.h"
-#include "engine/proto/proto_http.h"
-#include "engine/tcp/upstream_dialog.h"
+#include "engine/tcp/outbound_dialog.h"
 
 static bool http_needs_ip(const struct flow *f)
 {
@@ -28,47 +30,55 @@ static int http_connect(const struct flow *f, struct sockaddr_storage *sa, sockl
     return 0;
 }
 
-static void http_input(struct upstream_dialog *d)
+static enum upstream_step http_input(struct upstream_dialog *d)
 {
     int status;
     int n = http_parse_response(d->in, d->in_len, &status);
     if (n == HTTP_NEED_MORE)
-        return;
-    if (n == HTTP_BAD) {
-        upstream_dialog_failed(d, FLOW_FAIL_GENERAL, "http proxy: malformed reply");
-        return;
-    }
+        return UPSTREAM_MORE;
+    if (n == HTTP_BAD)
+        return upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, "http proxy: malformed reply");
     if (status / 100 != 2) {
         char reason[64];
         snprintf(reason, sizeof(reason), "http proxy: CONNECT answered %d", status);
-        upstream_dialog_failed(d,
-                               status == 403   ? FLOW_FAIL_DENIED
-                               : status == 504 ? FLOW_FAIL_TIMEOUT
-                                               : FLOW_FAIL_GENERAL,
-                               reason);
-        return;
+        return upstream_dialog_fail(d,
+                                    status == 403   ? UPSTREAM_FAIL_DENIED
+                                    : status == 504 ? UPSTREAM_FAIL_TIMEOUT
+                                                    : UPSTREAM_FAIL_GENERAL,
+                                    reason);
     }
     upstream_dialog_consume(d, (size_t)n);
-    upstream_dialog_ready(d);
+    return UPSTREAM_DONE;
 }
 
 static void http_handshake(struct flow *f)
 {
     const struct policy_outbound *o = f->decision.outbound;
-    struct upstream_dialog *d = upstream_dialog_new(f, http_input);
-    if (!d) {
-        flow_upstream_failed(f, FLOW_FAIL_GENERAL, "out of memory");
-        return;
-    }
     char host[FLOW_ADDR_TEXT_MAX];
     const char *name = f->host ? f->host : flow_addr_format_ip(&f->dst, host);
     char msg[UPSTREAM_DIALOG_OUT_MAX];
     size_t n = http_build_connect(msg, sizeof(msg), name, f->dst_port, o->username, o->password);
     if (!n) {
-        upstream_dialog_failed(d, FLOW_FAIL_GENERAL, "http proxy: request too long");
+        flow_upstream_failed(f, FLOW_FAIL_GENERAL, "http proxy: request too long");
         return;
     }
+    struct upstream_dialog *d = malloc(sizeof(*d));
+    if (!d) {
+        flow_upstream_failed(f, FLOW_FAIL_GENERAL, "out of memory");
+        return;
+    }
+    upstream_dialog_init(d, outbound_dialog_loop(f), f->upstream_fd, http_input,
+                         &outbound_dialog_cbs, f);
     upstream_dialog_send(d, msg, n);
+    f->outbound_state = d;
+}
+
+static void http_handshake_free(struct flow *f)
+{
+    struct upstream_dialog *d = f->outbound_state;
+    upstream_dialog_stop(d);
+    free(d);
+    f->outbound_state = NULL;
 }
 
 const struct outbound_ops outbound_http_ops = {
@@ -77,5 +87,5 @@ const struct outbound_ops outbound_http_ops = {
     .needs_ip = http_needs_ip,
     .connect = http_connect,
     .handshake = http_handshake,
-    .handshake_free = upstream_dialog_free,
+    .handshake_free = http_handshake_free,
 };
