@@ -1,8 +1,9 @@
 /*
  * cmd_run.c — `switchyard run -c FILE`: the daemon, in the foreground.
  *
- * Loads the policy, opens the listeners of every inbound (TCP: engine/tcp/listener.h;
- * UDP: the UDP engine, engine/udp/udp_session.h), then runs the loop until SIGTERM or SIGINT.
+ * Loads the policy, adds the stages to the engine (TCP: engine/tcp/tcp_stage.h; UDP:
+ * engine/udp/udp_stage.h) and opens the listeners of every inbound, then runs the loop until
+ * SIGTERM or SIGINT.
  * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
  * shell) decides where they end up.
  */
@@ -13,11 +14,11 @@
 
 #include "engine/cli/cli.h"
 #include "engine/core/engine.h"
-#include "engine/tcp/listener.h"
 #include "engine/core/log.h"
 #include "engine/core/reload.h"
 #include "engine/core/resolve.h"
-#include "engine/udp/udp_session.h"
+#include "engine/tcp/tcp_stage.h"
+#include "engine/udp/udp_stage.h"
 
 struct run {
     struct engine engine;
@@ -100,13 +101,9 @@ int cmd_run(int argc, char **argv)
     }
     resolve_init(loop);
 
-    /* The UDP engine owns the UDP side of the inbounds; it is always there so
-     * a reload can add UDP inbounds. */
-    run.engine.udp = udp_engine_new(loop, policy);
-    int failed = run.engine.udp ? 0 : 1;
-    if (run.engine.udp)
-        failed += udp_engine_sync(run.engine.udp, policy);
-    failed += listener_sync(&run.engine);
+    /* Both stages are always there, so a reload can add inbounds of either. */
+    int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0);
+    failed += engine_sync(&run.engine);
     int status = CLI_OK;
     if (failed) {
         log_error("%d inbound(s) could not be opened; stopping", failed);

@@ -1,6 +1,6 @@
 /*
- * engine.c — the run-time context: policy swap, descriptor limit, flow list.
- * See engine.h.
+ * engine.c — the run-time context: policy swap, descriptor limit, the stages'
+ * hooks, the live objects and their reaper. See engine.h.
  */
 #include "engine/core/engine.h"
 
@@ -8,16 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "engine/udp/udp_session.h"
-
-#include "engine/tcp/flow.h"
-#include "engine/tcp/listener.h"
 #include "engine/core/log.h"
-#include "engine/tcp/pipe_pool.h"
-#include "engine/tcp/silent_dst.h"
-
-#define ENGINE_PIPE_POOL_CAP 1024
-#define ENGINE_SILENT_DST_CAP 4096 /* about 100 bytes each */
 
 /* Raises the soft descriptor limit to the hard one; returns the soft limit now in force. */
 static rlim_t raise_nofile(void)
@@ -50,80 +41,163 @@ static void engine_apply_settings(struct engine *e)
     }
 }
 
+static void engine_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    engine_reap(container_of(w, struct engine, reaper));
+}
+
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
 {
     memset(e, 0, sizeof(*e));
     e->loop = loop;
     e->policy = policy;
-    e->pipes = pipe_pool_new(ENGINE_PIPE_POOL_CAP);
-    e->silent = silent_dst_new(ENGINE_SILENT_DST_CAP);
-    if (!e->pipes || !e->silent) {
-        pipe_pool_free(e->pipes);
-        silent_dst_free(e->silent);
-        return -ENOMEM;
-    }
+    ev_prepare_init(&e->reaper, engine_reaper_cb);
     engine_apply_settings(e);
     return 0;
 }
 
 void engine_fini(struct engine *e)
 {
-    listener_close_all(e);
-    udp_engine_free(e->udp);
-    e->udp = NULL;
-    while (e->flows)
-        flow_close(e->flows, "shutdown");
-    pipe_pool_free(e->pipes);
-    e->pipes = NULL;
-    silent_dst_free(e->silent);
-    e->silent = NULL;
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->shutdown)
+            e->stages[i].ops->shutdown(e, e->stages[i].data);
+    while (e->live)
+        engine_live_close(e->live, "shutdown");
+    engine_reap(e);
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->free)
+            e->stages[i].ops->free(e, e->stages[i].data);
+    e->nstages = 0;
     if (e->policy)
         policy_unref(e->policy);
     e->policy = NULL;
+}
+
+/* --- stages ----------------------------------------------------------------------- */
+
+int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void *data)
+{
+    if (e->nstages == ENGINE_STAGES_MAX)
+        return -ENOSPC;
+    e->stages[e->nstages].ops = ops;
+    e->stages[e->nstages].data = data;
+    e->nstages++;
+    return 0;
+}
+
+void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops)
+{
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops == ops)
+            return e->stages[i].data;
+    return NULL;
+}
+
+int engine_sync(struct engine *e)
+{
+    int failed = 0;
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->sync)
+            failed += e->stages[i].ops->sync(e, e->stages[i].data);
+    return failed;
+}
+
+void engine_backoff(struct engine *e, int err)
+{
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->backoff)
+            e->stages[i].ops->backoff(e, e->stages[i].data, err);
+}
+
+static void engine_pause(struct engine *e)
+{
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->pause)
+            e->stages[i].ops->pause(e, e->stages[i].data);
+}
+
+static void engine_resume_below_limit(struct engine *e)
+{
+    if (!e->accept_paused_by_limit || e->flow_count >= e->max_flows)
+        return;
+    e->accept_paused_by_limit = false;
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->resume)
+            e->stages[i].ops->resume(e, e->stages[i].data);
 }
 
 void engine_set_policy(struct engine *e, struct policy *policy)
 {
     struct policy *old = e->policy;
     e->policy = policy;
-    if (e->udp) /* UDP sessions are decided again under the new rules */
-        udp_engine_set_policy(e->udp, policy);
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->policy_changed)
+            e->stages[i].ops->policy_changed(e, e->stages[i].data);
     policy_unref(old);
     engine_apply_settings(e);
-    if (e->accept_paused_by_limit && e->flow_count < e->max_flows) {
-        e->accept_paused_by_limit = false;
-        listener_resume_all(e);
-    }
+    engine_resume_below_limit(e);
 }
 
-void engine_flow_link(struct engine *e, struct flow *f)
+/* --- live objects ------------------------------------------------------------------ */
+
+void engine_live_add(struct engine *e, struct engine_live *o, const struct engine_live_ops *ops)
 {
-    f->prev = NULL;
-    f->next = e->flows;
-    if (e->flows)
-        e->flows->prev = f;
-    e->flows = f;
+    o->engine = e;
+    o->ops = ops;
+    o->closed = false;
+    o->prev = NULL;
+    o->next = e->live;
+    if (e->live)
+        e->live->prev = o;
+    e->live = o;
+    if (!ops->limited)
+        return;
     e->flow_count++;
     if (e->flow_count >= e->max_flows && !e->accept_paused_by_limit) {
         e->accept_paused_by_limit = true;
         e->counters.accept_paused++;
         log_warn("%u flows open, the limit: not accepting until one closes", e->flow_count);
-        listener_pause_all(e);
+        engine_pause(e);
     }
 }
 
-void engine_flow_unlink(struct engine *e, struct flow *f)
+static void engine_live_unlink(struct engine *e, struct engine_live *o)
 {
-    if (f->prev)
-        f->prev->next = f->next;
+    if (o->prev)
+        o->prev->next = o->next;
     else
-        e->flows = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    f->next = f->prev = NULL;
+        e->live = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->next = o->prev = NULL;
+    if (!o->ops->limited)
+        return;
     e->flow_count--;
-    if (e->accept_paused_by_limit && e->flow_count < e->max_flows) {
-        e->accept_paused_by_limit = false;
-        listener_resume_all(e);
+    engine_resume_below_limit(e);
+}
+
+void engine_live_close(struct engine_live *o, const char *reason)
+{
+    if (o->closed)
+        return;
+    struct engine *e = o->engine;
+    o->closed = true;
+    engine_live_unlink(e, o);
+    o->ops->close(o, reason);
+    o->next = e->dead;
+    e->dead = o;
+    if (!ev_is_active(&e->reaper))
+        ev_prepare_start(e->loop, &e->reaper);
+}
+
+void engine_reap(struct engine *e)
+{
+    ev_prepare_stop(e->loop, &e->reaper);
+    while (e->dead) {
+        struct engine_live *o = e->dead;
+        e->dead = o->next;
+        o->ops->free(o);
     }
 }

@@ -9,11 +9,12 @@
  *   they were decided under by holding their own policy_ref(), so nothing
  *   decided earlier changes under their feet. New flows call
  *   engine_policy() at the moment they decide;
- * - the open listeners (engine/tcp/listener.h), one per inbound and network;
- * - the live TCP flows (engine/tcp/flow.h) and the flow limit;
- * - the pipe pool splice(2) relays borrow from (engine/tcp/pipe_pool.h);
- * - the destinations found server-first (engine/tcp/silent_dst.h): kept across
- *   reloads, since they say what the server does, not what the policy wants;
+ * - the stages (engine/tcp, engine/udp), each registered as a table of hooks
+ *   the core calls at fixed moments (below). The core includes nothing from
+ *   a stage: it knows a stage only by its hooks;
+ * - the live objects (TCP flows, and whatever else a stage wants counted,
+ *   closed at shutdown and freed later), the flow limit, and the reaper that
+ *   frees closed objects once no callback of theirs can still be running;
  * - counters, read by logs and benchmarks.
  *
  * How to obtain things
@@ -21,6 +22,7 @@
  * - the current policy and its settings: engine_policy(), engine_settings();
  *   both are borrowed pointers valid until the next reload: take
  *   policy_ref() to keep a policy past the current callback;
+ * - a stage's own state: engine_stage_data();
  * - the routing mark for an outgoing socket: engine_settings(e)->routing_mark
  *   (engine/core/sockopt.h sets it).
  *
@@ -42,10 +44,100 @@
 /* The struct that embeds `ptr` as its `member` (watchers find their owner this way). */
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
+struct engine;
 struct listener;
-struct flow;
-struct pipe_pool;
-struct udp_engine;
+
+/* --- stages ----------------------------------------------------------------------
+ *
+ * A stage (engine/tcp, engine/udp) gives the core a table of hooks with
+ * engine_stage_add() and its own state as `data`. The core calls the hooks
+ * at the moments written below, stage after stage in the order they were
+ * added, handing `data` back. Every hook is optional (NULL: nothing to do).
+ */
+struct engine_stage_ops {
+    const char *name; /* "tcp", "udp" */
+
+    /*
+     * Make the stage's listening sockets match engine_policy(e): at start
+     * (engine_sync() after the stages are added) and after every reload.
+     * Returns how many inbounds could not be opened (each logged already).
+     */
+    int (*sync)(struct engine *e, void *data);
+
+    /*
+     * engine_set_policy() made a new policy current (a reload), before the
+     * next sync: decide again what follows the current policy (UDP sessions).
+     * The previous policy is still alive during the call.
+     */
+    void (*policy_changed)(struct engine *e, void *data);
+
+    /*
+     * Stop / start accepting new connections: the live objects that count
+     * toward the limit reached max_flows / went below it again. A listener
+     * opened while paused (e->accept_paused_by_limit) starts paused.
+     */
+    void (*pause)(struct engine *e, void *data);
+    void (*resume)(struct engine *e, void *data);
+
+    /*
+     * Descriptor pressure (EMFILE/ENFILE) seen anywhere (engine_backoff()):
+     * stop accepting for a while, as if accept itself had failed with `err`.
+     */
+    void (*backoff)(struct engine *e, void *data, int err);
+
+    /* Shutdown, first step: close the listening sockets. Live objects are still open. */
+    void (*shutdown)(struct engine *e, void *data);
+
+    /* Shutdown, last step: every live object is closed and freed; free `data`. */
+    void (*free)(struct engine *e, void *data);
+};
+
+#define ENGINE_STAGES_MAX 4
+
+struct engine_stage {
+    const struct engine_stage_ops *ops;
+    void *data;
+};
+
+/* --- live objects and the teardown protocol ----------------------------------------
+ *
+ * Anything with sockets and watchers that lives past the callback that made
+ * it (a TCP flow, a UDP session) embeds a `struct engine_live` and is added
+ * with engine_live_add(). It then ends in two steps, never one:
+ *
+ *   close   engine_live_close(): the object is marked closed, unlinked
+ *           (counted out of the limit) and its `close` hook runs: stop every
+ *           watcher, close the sockets, log the close line. Its memory stays.
+ *           Closing twice does nothing, so every path may close.
+ *   free    the core's reaper (an ev_prepare watcher, run before the loop
+ *           next waits, i.e. after every callback running now has returned)
+ *           calls the `free` hook, which frees the memory.
+ *
+ * So a callback may close its own object, or have it closed under it by
+ * whatever it calls, and still read the object afterwards (to see
+ * engine_live_closed()): no callback ever runs on freed memory, and none
+ * starts on a closed object since its watchers are stopped. A callback that
+ * may end its own object says so in its return value
+ * (engine/tcp/client_dialog.h), and code that goes on after a call that may
+ * close asks engine_live_closed() before starting anything.
+ */
+struct engine_live;
+
+struct engine_live_ops {
+    const char *kind; /* "flow", "udp session" */
+    bool limited;     /* counts toward max_flows (TCP flows) */
+    /* Called once by engine_live_close(): stop, close, log; must not free `o`. */
+    void (*close)(struct engine_live *o, const char *reason);
+    /* Called once by the reaper, after `close`: free the memory. */
+    void (*free)(struct engine_live *o);
+};
+
+struct engine_live {
+    struct engine *engine;
+    const struct engine_live_ops *ops;
+    struct engine_live *next, *prev; /* the live list; `next` links the reap queue once closed */
+    bool closed;
+};
 
 /* Counters since start. Plain integers: one thread. */
 struct engine_counters {
@@ -63,32 +155,33 @@ struct engine_counters {
 
 struct engine {
     struct ev_loop *loop;
-    struct policy *policy;       /* current; owns one reference */
-    struct listener *listeners;  /* open listeners, linked by listener->next */
-    struct flow *flows;          /* live TCP flows, linked by flow->next / prev */
-    unsigned flow_count;         /* live TCP flows */
+    struct policy *policy; /* current; owns one reference */
+    struct engine_stage stages[ENGINE_STAGES_MAX];
+    size_t nstages;
+    struct listener *listeners;  /* the TCP stage's open listeners (engine/tcp/listener.c) */
+    struct engine_live *live;    /* live objects, linked by next / prev */
+    struct engine_live *dead;    /* closed, waiting for the reaper, linked by next */
+    ev_prepare reaper;           /* frees `dead` before the loop next waits */
+    unsigned flow_count;         /* live objects that count toward the limit (TCP flows) */
     unsigned max_flows;          /* limits.max_flows, or from RLIMIT_NOFILE */
-    bool accept_paused_by_limit; /* listeners paused because flow_count hit max_flows */
-    struct pipe_pool *pipes;
-    struct silent_dst *silent; /* server-first destinations: not sniffed again for a while */
-    struct udp_engine *udp;    /* UDP listeners and sessions (engine/udp/udp_session.h):
-                                * the run command creates it with udp_engine_new()
-                                * and opens UDP inbounds with udp_engine_sync() */
-    uint64_t next_flow_id;     /* flow ids start at 1, for log lines */
+    bool accept_paused_by_limit; /* stages paused because flow_count hit max_flows */
+    uint64_t next_flow_id;       /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };
 
 /*
  * Sets up `e` around `loop`, taking over the caller's reference on `policy`.
  * Raises the soft RLIMIT_NOFILE to the hard limit and sizes max_flows from it
- * (unless the policy's limits.max_flows is set). Opens no listener: call
- * listener_sync() for that. Returns 0, or -errno.
+ * (unless the policy's limits.max_flows is set). Has no stage: add them with
+ * engine_stage_add(), then open their listeners with engine_sync().
+ * Returns 0, or -errno.
  */
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
 
 /*
- * Closes every listener and every live flow (each logged as closed with
- * reason "shutdown"), empties the pipe pool and drops the policy reference.
+ * Shuts down: every stage's `shutdown` hook (listeners close), every live
+ * object closed with reason "shutdown" and freed, every stage's `free` hook,
+ * and the policy reference dropped.
  */
 void engine_fini(struct engine *e);
 
@@ -104,20 +197,57 @@ static inline const struct policy_settings *engine_settings(const struct engine 
 }
 
 /*
- * Makes `policy` the current one, taking over the caller's reference, and
- * drops the engine's reference on the previous one (flows that hold their
- * own reference keep it alive). Applies the new log level and flow limit.
- * Listeners are not touched: the caller runs listener_sync() next.
+ * Makes `policy` the current one, taking over the caller's reference, calls
+ * every stage's `policy_changed` hook, and drops the engine's reference on
+ * the previous one (flows that hold their own reference keep it alive).
+ * Applies the new log level and flow limit. Listeners are not touched: the
+ * caller runs engine_sync() next.
  */
 void engine_set_policy(struct engine *e, struct policy *policy);
 
 /*
- * Flow bookkeeping, called by flow.c only: adds / removes a flow from the
- * live list. Reaching max_flows pauses every TCP listener; dropping below it
- * resumes them.
+ * Adds a stage: its hooks are called from now on, with `data`. Returns 0, or
+ * -ENOSPC past ENGINE_STAGES_MAX (the stage is not added; `data` stays the
+ * caller's to free).
  */
-void engine_flow_link(struct engine *e, struct flow *f);
-void engine_flow_unlink(struct engine *e, struct flow *f);
+int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void *data);
+
+/* The `data` the stage with `ops` was added with, or NULL when it was not added. */
+void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops);
+
+/* Runs every stage's `sync` hook; returns the inbounds that could not be opened, summed. */
+int engine_sync(struct engine *e);
+
+/* Descriptor pressure outside accept (an upstream socket or a pipe could not be
+ * made): runs every stage's `backoff` hook with `err` (EMFILE or ENFILE). */
+void engine_backoff(struct engine *e, int err);
+
+/*
+ * Adds `o` (embedded in its owner, zeroed or not) to the live objects, with
+ * `ops`. An object of a `limited` kind that brings flow_count to max_flows
+ * pauses every stage; closing one below it resumes them.
+ */
+void engine_live_add(struct engine *e, struct engine_live *o, const struct engine_live_ops *ops);
+
+/*
+ * Closes `o` (see the teardown protocol above): its `close` hook runs now
+ * with `reason`, its `free` hook later from the reaper. Does nothing when
+ * `o` is closed already.
+ */
+void engine_live_close(struct engine_live *o, const char *reason);
+
+/* True once `o` is closed: its memory is valid until the callbacks running now return. */
+static inline bool engine_live_closed(const struct engine_live *o)
+{
+    return o->closed;
+}
+
+/*
+ * Frees every closed object now, as the reaper does before the loop waits.
+ * For code that runs the loop by hand (tests) or has stopped it (shutdown);
+ * never from a callback of an object that may be closed.
+ */
+void engine_reap(struct engine *e);
 
 /*
  * Descriptors counted per TCP flow when sizing the flow limit: client and

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/tcp/listener.h"
 #include "engine/core/log.h"
-#include "engine/udp/udp_session.h"
 
 struct policy *reload_policy(struct engine *e)
 {
@@ -28,9 +26,7 @@ struct policy *reload_policy(struct engine *e)
         return NULL;
     }
     engine_set_policy(e, p);
-    int failed = listener_sync(e);
-    if (e->udp)
-        failed += udp_engine_sync(e->udp, p);
+    int failed = engine_sync(e);
     e->counters.reloads++;
     log_info("reload: %s loaded (%zu inbounds%s), %u flows carry on", path, policy_inbound_count(p),
              failed ? ", some could not open" : "", e->flow_count);

@@ -6,7 +6,7 @@
  * why). A file that loads becomes the current policy at once: flows decided
  * earlier keep the policy they hold; listeners still configured stay open
  * with their queues; new or changed ones are opened, removed ones closed
- * (engine/tcp/listener.h listener_sync()).
+ * (each stage's `sync` hook, engine_sync()).
  */
 #ifndef SWITCHYARD_RELOAD_H
 #define SWITCHYARD_RELOAD_H
@@ -15,8 +15,8 @@
 
 /*
  * Reloads the file the current policy came from. Returns the new policy
- * (borrowed from the engine: take policy_ref() to keep it, e.g. for the UDP
- * engine), or NULL when the old one was kept.
+ * (borrowed from the engine: take policy_ref() to keep it), or NULL when the
+ * old one was kept.
  */
 struct policy *reload_policy(struct engine *e);
 

@@ -13,48 +13,43 @@
 
 #include "engine/core/engine.h"
 
-static void client_dialog_stop(struct client_dialog *d)
-{
-    struct ev_loop *loop = d->f->engine->loop;
-    ev_io_stop(loop, &d->io);
-    ev_timer_stop(loop, &d->timer);
-}
-
 static void client_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d = container_of(w, struct client_dialog, io);
+    struct flow *f = container_of(w, struct flow, client_io);
+    struct client_dialog *d = f->inbound_state;
     if (d->in_len == sizeof(d->in)) {
-        flow_reset(d->f, "client request too long");
+        client_dialog_reset(d, "client request too long");
         return;
     }
-    ssize_t n = recv(d->f->client_fd, d->in + d->in_len, sizeof(d->in) - d->in_len, 0);
+    ssize_t n = recv(f->client_fd, d->in + d->in_len, sizeof(d->in) - d->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        flow_close(d->f, n == 0 ? "client closed during handshake" : "client receive failed");
+        client_dialog_close(d, n == 0 ? "client closed during handshake" : "client receive failed");
         return;
     }
     d->in_len += (size_t)n;
-    d->on_input(d);
+    d->on_input(d); /* whatever it returns, this callback is over */
 }
 
 static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct client_dialog *d = container_of(w, struct client_dialog, timer);
-    flow_reset(d->f, "client handshake timeout");
+    struct flow *f = container_of(w, struct flow, timer);
+    client_dialog_reset(f->inbound_state, "client handshake timeout");
 }
 
-int client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
-                        const struct flow_client_ops *ops, client_dialog_input_fn on_input)
+enum client_dialog_status client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
+                                              const struct flow_client_ops *ops,
+                                              client_dialog_input_fn on_input)
 {
     struct client_dialog *d = calloc(1, sizeof(*d));
     if (!d) {
         flow_reset(f, "out of memory");
-        return -1;
+        return CLIENT_DIALOG_CLOSED;
     }
     d->f = f;
     d->on_input = on_input;
@@ -68,11 +63,11 @@ int client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
     f->inbound_state = d;
 
     struct engine *e = f->engine;
-    ev_io_init(&d->io, client_readable_cb, f->client_fd, EV_READ);
-    ev_io_start(e->loop, &d->io);
-    ev_timer_init(&d->timer, client_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
-    ev_timer_start(e->loop, &d->timer);
-    return 0;
+    ev_set_cb(&f->client_io, client_readable_cb);
+    ev_io_start(e->loop, &f->client_io);
+    ev_timer_init(&f->timer, client_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
+    ev_timer_start(e->loop, &f->timer);
+    return CLIENT_DIALOG_MORE;
 }
 
 int client_dialog_reply(struct client_dialog *d, const void *data, size_t len)
@@ -88,18 +83,30 @@ void client_dialog_consume(struct client_dialog *d, size_t n)
     d->in_len -= n;
 }
 
-void client_dialog_finish(struct client_dialog *d, const uint8_t *extra, size_t len)
+enum client_dialog_status client_dialog_finish(struct client_dialog *d, const uint8_t *extra,
+                                               size_t len)
 {
-    client_dialog_stop(d);
-    flow_start(d->f, extra, len);
+    struct flow *f = d->f;
+    ev_io_stop(f->engine->loop, &f->client_io);
+    ev_timer_stop(f->engine->loop, &f->timer);
+    flow_start(f, extra, len);
+    return CLIENT_DIALOG_DONE;
+}
+
+enum client_dialog_status client_dialog_close(struct client_dialog *d, const char *reason)
+{
+    flow_close(d->f, reason);
+    return CLIENT_DIALOG_CLOSED;
+}
+
+enum client_dialog_status client_dialog_reset(struct client_dialog *d, const char *reason)
+{
+    flow_reset(d->f, reason);
+    return CLIENT_DIALOG_CLOSED;
 }
 
 void client_dialog_free(struct flow *f)
 {
-    struct client_dialog *d = f->inbound_state;
-    if (!d)
-        return;
-    client_dialog_stop(d);
-    free(d);
+    free(f->inbound_state);
     f->inbound_state = NULL;
 }

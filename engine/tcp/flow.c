@@ -2,8 +2,10 @@
  * flow.c — one TCP flow from accept to close: sniff, decide, connect, hand
  * over to the relay. See flow.h for the lifecycle and the contracts.
  *
- * Every path that ends a flow goes through flow_free(), which undoes what
- * the phases set up in reverse and logs the close line.
+ * Every path that ends a flow goes through flow_close() / flow_reset(), into
+ * the core's engine_live_close(): flow_live_close() undoes what the phases
+ * set up and logs the close line; flow_live_free(), run later by the core's
+ * reaper, frees the memory.
  */
 #include "engine/tcp/flow.h"
 
@@ -17,12 +19,13 @@
 #include <unistd.h>
 
 #include "engine/core/engine.h"
-#include "engine/tcp/listener.h"
 #include "engine/core/log.h"
-#include "engine/tcp/outbound.h"
 #include "engine/core/resolve.h"
-#include "engine/tcp/silent_dst.h"
 #include "engine/core/sockopt.h"
+#include "engine/tcp/listener.h"
+#include "engine/tcp/outbound.h"
+#include "engine/tcp/silent_dst.h"
+#include "engine/tcp/tcp_stage.h"
 
 static void flow_decide(struct flow *f, bool decided);
 static void flow_connect(struct flow *f);
@@ -109,7 +112,17 @@ static void flow_log_closed(const struct flow *f, const char *reason)
     }
 }
 
-/* --- creation and the one free path ------------------------------------------ */
+/* --- creation and the one way out ------------------------------------------------ */
+
+static void flow_live_close(struct engine_live *o, const char *reason);
+static void flow_live_free(struct engine_live *o);
+
+static const struct engine_live_ops flow_live_ops = {
+    .kind = "flow",
+    .limited = true,
+    .close = flow_live_close,
+    .free = flow_live_free,
+};
 
 struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr *src)
 {
@@ -124,6 +137,7 @@ struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr 
         return NULL;
     }
     f->engine = e;
+    f->tcp = tcp_stage_of(e);
     f->id = ++e->next_flow_id;
     f->phase = FLOW_CLIENT_HANDSHAKE;
     f->started = ev_now(e->loop);
@@ -136,12 +150,13 @@ struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr 
     ev_init(&f->upstream_io, NULL);
     ev_init(&f->timer, NULL);
     e->counters.flows_accepted++;
-    engine_flow_link(e, f);
+    engine_live_add(e, &f->live, &flow_live_ops);
     return f;
 }
 
-static void flow_free(struct flow *f, const char *reason, bool reset)
+static void flow_live_close(struct engine_live *o, const char *reason)
 {
+    struct flow *f = container_of(o, struct flow, live);
     struct engine *e = f->engine;
     struct ev_loop *loop = e->loop;
 
@@ -151,25 +166,33 @@ static void flow_free(struct flow *f, const char *reason, bool reset)
     relay_stop(&f->relay);
     if (f->resolving)
         resolve_cancel(f->resolving);
+    f->resolving = NULL;
     if (f->outbound_state && f->outbound && f->outbound->handshake_free)
         f->outbound->handshake_free(f);
-    if (f->client_ops && f->client_ops->free)
-        f->client_ops->free(f);
+    f->outbound_state = NULL;
 
     flow_log_closed(f, reason);
     e->counters.bytes_up += f->relay.up.bytes;
     e->counters.bytes_down += f->relay.down.bytes;
     e->counters.flows_closed++;
 
-    if (reset)
+    if (f->client_reset)
         sockopt_reset_close(f->client_fd);
     else
         close(f->client_fd);
     if (f->upstream_fd >= 0)
         close(f->upstream_fd);
+    f->client_fd = f->upstream_fd = -1;
     if (f->policy)
         policy_unref(f->policy);
-    engine_flow_unlink(e, f);
+    f->policy = NULL;
+}
+
+static void flow_live_free(struct engine_live *o)
+{
+    struct flow *f = container_of(o, struct flow, live);
+    if (f->client_ops && f->client_ops->free)
+        f->client_ops->free(f);
     free(f->early);
     free(f->to_client);
     free(f->host);
@@ -179,12 +202,14 @@ static void flow_free(struct flow *f, const char *reason, bool reset)
 
 void flow_close(struct flow *f, const char *reason)
 {
-    flow_free(f, reason, false);
+    engine_live_close(&f->live, reason);
 }
 
 void flow_reset(struct flow *f, const char *reason)
 {
-    flow_free(f, reason, true);
+    if (!flow_closed(f))
+        f->client_reset = true;
+    engine_live_close(&f->live, reason);
 }
 
 /* --- destination ---------------------------------------------------------------- */
@@ -314,7 +339,7 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     struct flow *f = container_of(w, struct flow, timer);
     /* Server-first protocols end here, with no name: not a byte from the client. */
     if (f->early_len == 0)
-        silent_dst_mark(f->engine->silent, &f->dst, ev_now(loop));
+        silent_dst_mark(f->tcp->silent, &f->dst, ev_now(loop));
     flow_sniff_step(f, true);
     flow_sniff_end(f);
 }
@@ -329,7 +354,7 @@ static bool flow_expect_silence(const struct flow *f)
     const struct engine *e = f->engine;
     unsigned ttl = engine_settings(e)->sniff_remember_silent_s;
     return policy_sniff_skips_port(engine_policy(e), f->dst.port) ||
-           (ttl > 0 && silent_dst_known(e->silent, &f->dst, ev_now(e->loop), ttl));
+           (ttl > 0 && silent_dst_known(f->tcp->silent, &f->dst, ev_now(e->loop), ttl));
 }
 
 static int flow_early_reserve(struct flow *f, size_t cap)
@@ -525,7 +550,7 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
     }
 
     const struct policy_settings *s = policy_settings(f->policy);
-    if (relay_start(&f->relay, e->loop, e->pipes, f->client_fd, f->upstream_fd, f->early,
+    if (relay_start(&f->relay, e->loop, f->tcp->pipes, f->client_fd, f->upstream_fd, f->early,
                     f->early_len, f->to_client, f->to_client_len, f->client_eof, s->tcp_idle_s,
                     flow_relay_end) < 0) {
         flow_close(f, "out of memory");
@@ -573,7 +598,7 @@ static void flow_connect(struct flow *f)
                                  policy_settings(f->policy)->routing_mark);
     if (fd < 0) {
         if (fd == -EMFILE || fd == -ENFILE)
-            listener_backoff_all(e, -fd);
+            engine_backoff(e, -fd);
         char text[96];
         snprintf(text, sizeof(text), "upstream connect: %s", strerror(-fd));
         flow_upstream_failed(f, fail_from_errno(-fd), text);

@@ -33,9 +33,18 @@
  *
  * Ownership: the flow owns both sockets, its buffers, its policy reference
  * and the states its inbound and outbound hang on it (freed through their
- * `free` hooks). flow_close() is the one place a flow is freed. Functions
- * that can close the flow (flow_start, flow_upstream_ready/failed,
- * flow_close) say so: the caller must not touch `f` after them.
+ * `free` hooks).
+ *
+ * Teardown: a flow is one of the core's live objects (engine/core/engine.h)
+ * and ends the core's way, in two steps. flow_close() / flow_reset() close
+ * it at once: every watcher stopped, the inbound's and outbound's watchers
+ * too, both sockets closed, the close line logged. The memory is freed later
+ * by the core's reaper, once every callback running now has returned. So
+ * `f` stays readable after anything that may close it (flow_start,
+ * flow_upstream_ready/failed, flow_close), and closing twice does nothing:
+ * code that goes on after such a call asks flow_closed(f), and never starts
+ * a watcher on a closed flow. The explicit-proxy inbounds' dialog returns
+ * whether it ended the flow (engine/tcp/client_dialog.h).
  */
 #ifndef SWITCHYARD_FLOW_H
 #define SWITCHYARD_FLOW_H
@@ -45,14 +54,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/engine.h"
 #include "engine/tcp/relay.h"
 #include "rules/flow_addr.h"
 #include "rules/policy.h"
 #include "rules/sniff/sniff.h"
 
-struct engine;
 struct listener;
 struct outbound_ops;
+struct tcp_stage;
 struct resolve_query;
 struct flow;
 
@@ -97,14 +107,19 @@ struct flow_client_ops {
      */
     void (*upstream_failed)(struct flow *f, enum flow_fail fail);
 
-    /* Optional: frees `f->inbound_state`. Called once, when the flow closes. */
+    /*
+     * Optional: frees `f->inbound_state`. Called once, by the reaper after
+     * the flow closed: the inbound's watchers must be the flow's own
+     * (`client_io`, `timer`), which the close stops.
+     */
     void (*free)(struct flow *f);
 };
 
 struct flow {
+    struct engine_live live; /* in the engine's live objects: closed and freed the core's way */
     struct engine *engine;
-    struct flow *next, *prev; /* engine->flows */
-    uint64_t id;              /* for log lines: "flow 17" */
+    struct tcp_stage *tcp; /* the pipe pool, the silent destinations */
+    uint64_t id;           /* for log lines: "flow 17" */
     enum flow_phase phase;
     ev_tstamp started;
 
@@ -127,9 +142,10 @@ struct flow {
 
     /* Client side. */
     int client_fd;
-    bool client_eof; /* the client half-closed before the relay began */
-    ev_io client_io; /* sniffing: client readable */
-    uint8_t *early;  /* client bytes read before the relay (sniffed or handed over) */
+    bool client_eof;   /* the client half-closed before the relay began */
+    bool client_reset; /* closed by flow_reset(): the client sees a reset */
+    ev_io client_io;   /* client readable: the inbound's handshake, then sniffing */
+    uint8_t *early;    /* client bytes read before the relay (sniffed or handed over) */
     size_t early_len, early_cap;
     uint8_t *to_client; /* bytes for the client before relayed ones (replies, extra) */
     size_t to_client_len;
@@ -147,7 +163,7 @@ struct flow {
     void *outbound_state;            /* the outbound handshake's own state */
     struct resolve_query *resolving; /* while RESOLVING */
 
-    ev_timer timer;     /* sniff timeout, then connect + handshake timeout */
+    ev_timer timer;     /* client handshake, sniff, then connect + handshake timeout */
     struct relay relay; /* RELAYING */
 };
 
@@ -188,8 +204,8 @@ int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
  * from `early` when there are such bytes, else SNIFF_PROTO_NONE).
  *
  * From here the flow watches its sockets itself; an explicit-proxy inbound
- * must have stopped its own watchers on client_fd first. May close the flow
- * before returning (a `drop` decided at once): do not touch `f` afterwards.
+ * must have stopped its watchers first (client_io, timer). May close the
+ * flow before returning (a `drop` decided at once): see flow_closed().
  */
 void flow_start(struct flow *f, const uint8_t *early, size_t len);
 
@@ -197,8 +213,8 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len);
  * Outbound handshake results (engine/tcp/outbound.h). `extra` holds bytes the
  * handshake read past its own reply (the origin already speaking); they go to
  * the client first (copied). Both call the outbound's handshake_free first,
- * and may close the flow: the handshake's callback must return right after,
- * touching neither `f` nor its own state.
+ * so the handshake's callback must return right after without touching its
+ * own state; they may close the flow (`f` itself stays readable).
  */
 void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len);
 void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reason);
@@ -207,16 +223,23 @@ void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reaso
 int flow_send_to_client(struct flow *f, const void *data, size_t len);
 
 /*
- * Closes the flow: stops every watcher, frees the inbound and outbound
- * states, closes both sockets, logs the close line (when log.flows) and frees
- * it. `reason` is a short text for the log ("done", "idle timeout",
- * "upstream refused", ...). Safe from any phase and from inside any of the
- * flow's own callbacks, as long as the caller returns right after.
+ * Closes the flow: stops every watcher, frees the outbound's state, closes
+ * both sockets and logs the close line (when log.flows); the reaper frees
+ * the rest later (see Teardown above). `reason` is a short text for the log
+ * ("done", "idle timeout", "upstream refused", ...). Safe from any phase,
+ * from inside any of the flow's own callbacks, and on a closed flow (then it
+ * does nothing).
  */
 void flow_close(struct flow *f, const char *reason);
 
 /* Like flow_close, but the client sees a reset (SO_LINGER 0): drop, malformed requests. */
 void flow_reset(struct flow *f, const char *reason);
+
+/* True once the flow is closed; `f` is still readable until the current callback returns. */
+static inline bool flow_closed(const struct flow *f)
+{
+    return engine_live_closed(&f->live);
+}
 
 /* Short names for log lines. */
 const char *flow_phase_name(enum flow_phase phase);

@@ -49,33 +49,37 @@ static const struct flow_client_ops http_client_ops = {
     .free = client_dialog_free,
 };
 
-static void http_input(struct client_dialog *d)
+static enum client_dialog_status http_refuse(struct client_dialog *d, const char *reason)
+{
+    http_send_status(d->f->client_fd, 400, "Bad Request");
+    return client_dialog_close(d, reason);
+}
+
+/* An absolute-form request: the rewritten head goes first, then whatever body bytes followed. */
+static enum client_dialog_status http_forward(struct client_dialog *d,
+                                              const struct http_request *req, size_t head_len)
+{
+    size_t body = d->in_len - head_len;
+    if (req->rewritten_len + body > sizeof(d->in))
+        return http_refuse(d, "http proxy request too long");
+    memmove(d->in + req->rewritten_len, d->in + head_len, body);
+    memcpy(d->in, req->rewritten, req->rewritten_len);
+    d->in_len = req->rewritten_len + body;
+    return client_dialog_finish(d, d->in, d->in_len);
+}
+
+static enum client_dialog_status http_input(struct client_dialog *d)
 {
     static struct http_request req; /* large; the loop is single-threaded */
     int n = http_parse_proxy_request(d->in, d->in_len, &req);
     if (n == HTTP_NEED_MORE)
-        return;
-    if (n == HTTP_BAD || flow_set_dst_host(d->f, req.host, req.port) < 0) {
-        http_send_status(d->f->client_fd, 400, "Bad Request");
-        flow_close(d->f, "malformed http proxy request");
-        return;
-    }
+        return CLIENT_DIALOG_MORE;
+    if (n == HTTP_BAD || flow_set_dst_host(d->f, req.host, req.port) < 0)
+        return http_refuse(d, "malformed http proxy request");
     d->is_connect = req.is_connect;
-    if (req.is_connect) {
-        client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
-        return;
-    }
-    /* The rewritten head goes first, then whatever body bytes followed it. */
-    size_t body = d->in_len - (size_t)n;
-    if (req.rewritten_len + body > sizeof(d->in)) {
-        http_send_status(d->f->client_fd, 400, "Bad Request");
-        flow_close(d->f, "http proxy request too long");
-        return;
-    }
-    memmove(d->in + req.rewritten_len, d->in + n, body);
-    memcpy(d->in, req.rewritten, req.rewritten_len);
-    d->in_len = req.rewritten_len + body;
-    client_dialog_finish(d, d->in, d->in_len);
+    if (req.is_connect)
+        return client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+    return http_forward(d, &req, (size_t)n);
 }
 
 static void http_accept(struct listener *l, int fd, const struct flow_addr *peer,

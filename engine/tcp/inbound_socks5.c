@@ -18,11 +18,12 @@
 
 enum socks5_step { STEP_GREETING, STEP_AUTH, STEP_REQUEST };
 
-static void socks5_refuse(struct client_dialog *d, uint8_t rep, const char *reason)
+static enum client_dialog_status socks5_refuse(struct client_dialog *d, uint8_t rep,
+                                               const char *reason)
 {
     uint8_t msg[SOCKS5_MSG_MAX];
     client_dialog_reply(d, msg, socks5_build_reply(msg, rep, NULL));
-    flow_close(d->f, reason);
+    return client_dialog_close(d, reason);
 }
 
 static void socks5_upstream_ready(struct flow *f)
@@ -57,97 +58,101 @@ static const struct flow_client_ops socks5_client_ops = {
     .free = client_dialog_free,
 };
 
-static bool greeting(struct client_dialog *d, int *n)
+/*
+ * The handshake's steps, in order. Each looks at the message at the head of
+ * `d->in`: it waits for the rest (MORE, step unchanged), or answers it,
+ * consumes it and moves `d->step` on (MORE), or ends the dialog.
+ */
+
+static uint8_t greeting_method(const struct client_dialog *d, bool offers_none,
+                               bool offers_userpass)
 {
-    bool none, userpass;
-    *n = socks5_parse_greeting(d->in, d->in_len, &none, &userpass);
-    if (*n <= 0)
-        return false;
-    uint8_t msg[SOCKS5_MSG_MAX];
-    bool wants_auth = d->auth_required;
-    uint8_t method = wants_auth ? (userpass ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_UNACCEPTABLE)
-                                : (none ? SOCKS5_METHOD_NONE : SOCKS5_METHOD_UNACCEPTABLE);
-    client_dialog_reply(d, msg, socks5_build_method_choice(msg, method));
-    if (method == SOCKS5_METHOD_UNACCEPTABLE) {
-        flow_close(d->f, "socks5 client offers no acceptable method");
-        return false;
-    }
-    d->step = wants_auth ? STEP_AUTH : STEP_REQUEST;
-    return true;
+    if (d->auth_required)
+        return offers_userpass ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_UNACCEPTABLE;
+    return offers_none ? SOCKS5_METHOD_NONE : SOCKS5_METHOD_UNACCEPTABLE;
 }
 
-static bool auth(struct client_dialog *d, int *n)
+static enum client_dialog_status greeting(struct client_dialog *d)
+{
+    bool none, userpass;
+    int n = socks5_parse_greeting(d->in, d->in_len, &none, &userpass);
+    if (n == SOCKS5_NEED_MORE)
+        return CLIENT_DIALOG_MORE;
+    if (n == SOCKS5_BAD)
+        return client_dialog_reset(d, "malformed socks5 handshake");
+
+    uint8_t method = greeting_method(d, none, userpass);
+    uint8_t msg[SOCKS5_MSG_MAX];
+    client_dialog_reply(d, msg, socks5_build_method_choice(msg, method));
+    if (method == SOCKS5_METHOD_UNACCEPTABLE)
+        return client_dialog_close(d, "socks5 client offers no acceptable method");
+    client_dialog_consume(d, (size_t)n);
+    d->step = d->auth_required ? STEP_AUTH : STEP_REQUEST;
+    return CLIENT_DIALOG_MORE;
+}
+
+static enum client_dialog_status auth(struct client_dialog *d)
 {
     char user[256], pass[256];
-    *n = socks5_parse_auth(d->in, d->in_len, user, pass);
-    if (*n <= 0)
-        return false;
+    int n = socks5_parse_auth(d->in, d->in_len, user, pass);
+    if (n == SOCKS5_NEED_MORE)
+        return CLIENT_DIALOG_MORE;
+    if (n == SOCKS5_BAD)
+        return client_dialog_reset(d, "malformed socks5 handshake");
+
     bool ok = strcmp(user, d->username) == 0 && strcmp(pass, d->password) == 0;
     uint8_t msg[SOCKS5_MSG_MAX];
     client_dialog_reply(d, msg, socks5_build_auth_reply(msg, ok));
-    if (!ok) {
-        flow_close(d->f, "socks5 authentication failed");
-        return false;
-    }
+    if (!ok)
+        return client_dialog_close(d, "socks5 authentication failed");
+    client_dialog_consume(d, (size_t)n);
     d->step = STEP_REQUEST;
-    return true;
+    return CLIENT_DIALOG_MORE;
 }
 
-static void request(struct client_dialog *d, int n, uint8_t cmd, const struct socks5_addr *dst)
+/* Names the flow's destination as the request did; -1 for a bad host name. */
+static int request_destination(struct flow *f, const struct socks5_addr *dst)
 {
-    if (cmd != SOCKS5_CMD_CONNECT) {
-        socks5_refuse(d, SOCKS5_REP_CMD_UNSUPPORTED, "socks5 command not supported");
-        return;
-    }
-    int rc;
-    if (dst->name[0]) {
-        rc = flow_set_dst_host(d->f, dst->name, dst->port);
-    } else {
-        struct flow_addr a = dst->ip;
-        a.port = dst->port;
-        flow_set_dst(d->f, &a);
-        rc = 0;
-    }
-    if (rc < 0) {
-        socks5_refuse(d, SOCKS5_REP_GENERAL_FAILURE, "socks5 request with a bad host name");
-        return;
-    }
-    client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+    if (dst->name[0])
+        return flow_set_dst_host(f, dst->name, dst->port);
+    struct flow_addr a = dst->ip;
+    a.port = dst->port;
+    flow_set_dst(f, &a);
+    return 0;
 }
 
-static void socks5_input(struct client_dialog *d)
+static enum client_dialog_status request(struct client_dialog *d)
 {
-    for (;;) {
-        int n;
-        switch (d->step) {
-        case STEP_GREETING:
-            if (!greeting(d, &n))
-                goto out;
-            break;
-        case STEP_AUTH:
-            if (!auth(d, &n))
-                goto out;
-            break;
-        default: {
-            uint8_t cmd;
-            struct socks5_addr dst;
-            n = socks5_parse_request(d->in, d->in_len, &cmd, &dst);
-            if (n > 0) {
-                request(d, n, cmd, &dst);
-                return;
-            }
-            goto out;
-        }
-        }
-        client_dialog_consume(d, (size_t)n);
-        continue;
-    out:
-        if (n == SOCKS5_BAD && d->step != STEP_REQUEST)
-            flow_reset(d->f, "malformed socks5 handshake");
-        else if (n == SOCKS5_BAD)
-            socks5_refuse(d, SOCKS5_REP_ATYP_UNSUPPORTED, "malformed socks5 request");
-        return;
-    }
+    uint8_t cmd;
+    struct socks5_addr dst;
+    int n = socks5_parse_request(d->in, d->in_len, &cmd, &dst);
+    if (n == SOCKS5_NEED_MORE)
+        return CLIENT_DIALOG_MORE;
+    if (n == SOCKS5_BAD)
+        return socks5_refuse(d, SOCKS5_REP_ATYP_UNSUPPORTED, "malformed socks5 request");
+    if (cmd != SOCKS5_CMD_CONNECT)
+        return socks5_refuse(d, SOCKS5_REP_CMD_UNSUPPORTED, "socks5 command not supported");
+    if (request_destination(d->f, &dst) < 0)
+        return socks5_refuse(d, SOCKS5_REP_GENERAL_FAILURE, "socks5 request with a bad host name");
+    return client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+}
+
+static enum client_dialog_status (*const socks5_steps[])(struct client_dialog *d) = {
+    [STEP_GREETING] = greeting,
+    [STEP_AUTH] = auth,
+    [STEP_REQUEST] = request,
+};
+
+/* Runs the steps over what was read, as long as each one moves on to the next. */
+static enum client_dialog_status socks5_input(struct client_dialog *d)
+{
+    int was;
+    enum client_dialog_status status;
+    do {
+        was = d->step;
+        status = socks5_steps[was](d);
+    } while (status == CLIENT_DIALOG_MORE && d->step != was);
+    return status;
 }
 
 static void socks5_accept(struct listener *l, int fd, const struct flow_addr *peer,

@@ -1,0 +1,90 @@
+/*
+ * tcp_stage.c — the TCP stage's hooks and shared state. See tcp_stage.h.
+ */
+#include "engine/tcp/tcp_stage.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "engine/core/engine.h"
+#include "engine/tcp/listener.h"
+#include "engine/tcp/pipe_pool.h"
+#include "engine/tcp/silent_dst.h"
+
+#define TCP_PIPE_POOL_CAP 1024
+#define TCP_SILENT_DST_CAP 4096 /* about 100 bytes each */
+
+static int tcp_sync(struct engine *e, void *data)
+{
+    (void)data;
+    return listener_sync(e);
+}
+
+static void tcp_pause(struct engine *e, void *data)
+{
+    (void)data;
+    listener_pause_all(e);
+}
+
+static void tcp_resume(struct engine *e, void *data)
+{
+    (void)data;
+    listener_resume_all(e);
+}
+
+static void tcp_backoff(struct engine *e, void *data, int err)
+{
+    (void)data;
+    listener_backoff_all(e, err);
+}
+
+static void tcp_shutdown(struct engine *e, void *data)
+{
+    (void)data;
+    listener_close_all(e);
+}
+
+static void tcp_stage_free(struct tcp_stage *t)
+{
+    pipe_pool_free(t->pipes);
+    silent_dst_free(t->silent);
+    free(t);
+}
+
+static void tcp_free(struct engine *e, void *data)
+{
+    (void)e;
+    tcp_stage_free(data);
+}
+
+static const struct engine_stage_ops tcp_stage_ops = {
+    .name = "tcp",
+    .sync = tcp_sync,
+    .pause = tcp_pause,
+    .resume = tcp_resume,
+    .backoff = tcp_backoff,
+    .shutdown = tcp_shutdown,
+    .free = tcp_free,
+};
+
+int tcp_stage_add(struct engine *e)
+{
+    struct tcp_stage *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP);
+    t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
+    if (!t->pipes || !t->silent) {
+        tcp_stage_free(t);
+        return -ENOMEM;
+    }
+    int rc = engine_stage_add(e, &tcp_stage_ops, t);
+    if (rc < 0)
+        tcp_stage_free(t);
+    return rc;
+}
+
+struct tcp_stage *tcp_stage_of(const struct engine *e)
+{
+    return engine_stage_data(e, &tcp_stage_ops);
+}

@@ -1,0 +1,44 @@
+/*
+ * udp_stage.c — the UDP engine's hooks for the core. See udp_stage.h.
+ */
+#include "engine/udp/udp_stage.h"
+
+#include <errno.h>
+
+#include "engine/core/engine.h"
+#include "engine/udp/udp_session.h"
+
+static int udp_sync(struct engine *e, void *data)
+{
+    return udp_engine_sync(data, engine_policy(e));
+}
+
+static void udp_policy_changed(struct engine *e, void *data)
+{
+    udp_engine_set_policy(data, engine_policy(e));
+}
+
+/* Its sessions are its own, not live objects of the core: they end with it, first. */
+static void udp_shutdown(struct engine *e, void *data)
+{
+    (void)e;
+    udp_engine_free(data);
+}
+
+static const struct engine_stage_ops udp_stage_ops = {
+    .name = "udp",
+    .sync = udp_sync,
+    .policy_changed = udp_policy_changed,
+    .shutdown = udp_shutdown,
+};
+
+int udp_stage_add(struct engine *e)
+{
+    struct udp_engine *u = udp_engine_new(e->loop, engine_policy(e));
+    if (!u)
+        return -ENOMEM;
+    int rc = engine_stage_add(e, &udp_stage_ops, u);
+    if (rc < 0)
+        udp_engine_free(u);
+    return rc;
+}
