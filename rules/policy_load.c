@@ -31,7 +31,7 @@ static char *resolve_path(struct load_ctx *c, const char *path)
 static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *what,
                           struct sockaddr_storage *ss, socklen_t *len)
 {
-    const char *s = yaml_scalar(c, node, what);
+    const char *s = policy_yaml_scalar(c, node, what);
     if (!s)
         return -1;
     struct flow_addr a;
@@ -39,10 +39,10 @@ static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *wha
         const char *colon = strrchr(s, ':');
         bool named = colon && colon > s && isalpha((unsigned char)s[0]) && s[0] != '[';
         if (named)
-            return yaml_fail(
+            return policy_yaml_fail(
                 c, node, "%s '%s': use an IP address, host names are not resolved here", what, s);
-        return yaml_fail(c, node, "%s '%s' is not ADDRESS:PORT (IPv6 as [2001:db8::1]:443)", what,
-                         s);
+        return policy_yaml_fail(c, node, "%s '%s' is not ADDRESS:PORT (IPv6 as [2001:db8::1]:443)",
+                                what, s);
     }
     *len = flow_addr_to_sockaddr(&a, ss);
     return 0;
@@ -53,7 +53,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static int lookup_word(struct load_ctx *c, yaml_node_t *node, const char *what,
                        const char *const *words, unsigned *out)
 {
-    const char *s = yaml_scalar(c, node, what);
+    const char *s = policy_yaml_scalar(c, node, what);
     if (!s)
         return -1;
     for (unsigned i = 0; words[i]; i++)
@@ -61,10 +61,10 @@ static int lookup_word(struct load_ctx *c, yaml_node_t *node, const char *what,
             *out = i;
             return 0;
         }
-    const char *close = yaml_suggest(s, words);
+    const char *close = policy_yaml_suggest(s, words);
     if (close)
-        return yaml_fail(c, node, "unknown %s '%s' (did you mean '%s'?)", what, s, close);
-    return yaml_fail(c, node, "unknown %s '%s'", what, s);
+        return policy_yaml_fail(c, node, "unknown %s '%s' (did you mean '%s'?)", what, s, close);
+    return policy_yaml_fail(c, node, "unknown %s '%s'", what, s);
 }
 
 /* --- settings ------------------------------------------------------------------ */
@@ -72,32 +72,32 @@ static int lookup_word(struct load_ctx *c, yaml_node_t *node, const char *what,
 static int load_log(struct load_ctx *c, yaml_node_t *node)
 {
     yaml_node_t *level, *flows;
-    struct yaml_key keys[] = {{"level", &level}, {"flows", &flows}, {NULL, NULL}};
-    if (yaml_map_keys(c, node, "log", keys) < 0)
+    struct policy_yaml_key keys[] = {{"level", &level}, {"flows", &flows}, {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "log", keys) < 0)
         return -1;
     unsigned v;
     if (level && lookup_word(c, level, "log level", log_levels, &v) < 0)
         return -1;
     if (level)
         c->p->settings.log_level = (enum policy_log_level)v;
-    return flows ? yaml_bool(c, flows, "log.flows", &c->p->settings.log_flows) : 0;
+    return flows ? policy_yaml_bool(c, flows, "log.flows", &c->p->settings.log_flows) : 0;
 }
 
 static int load_geoip(struct load_ctx *c, yaml_node_t *node)
 {
     yaml_node_t *file;
-    struct yaml_key keys[] = {{"file", &file}, {NULL, NULL}};
-    if (yaml_map_keys(c, node, "geoip", keys) < 0)
+    struct policy_yaml_key keys[] = {{"file", &file}, {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "geoip", keys) < 0)
         return -1;
     if (!file)
-        return yaml_fail(c, node, "geoip needs 'file'");
-    const char *s = yaml_scalar(c, file, "geoip.file");
+        return policy_yaml_fail(c, node, "geoip needs 'file'");
+    const char *s = policy_yaml_scalar(c, file, "geoip.file");
     if (!s)
         return -1;
     c->p->geoip_path = resolve_path(c, s);
     char why[POLICY_ERROR_MAX];
     c->p->geoip = geoip_open(c->p->geoip_path, why, sizeof(why));
-    return c->p->geoip ? 0 : yaml_fail(c, file, "%s", why);
+    return c->p->geoip ? 0 : policy_yaml_fail(c, file, "%s", why);
 }
 
 static const char *const protocol_words[] = {"none", "unknown", "tls", "http", "quic", "dns", NULL};
@@ -120,7 +120,8 @@ static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
     struct port_range *r = NULL;
     size_t n = 0;
     memset(c->p->sniff_skip_ports, 0, sizeof(c->p->sniff_skip_ports));
-    int rc = yaml_empty_list(node) ? 0 : policy_parse_ports(c, node, "sniff.skip_ports", &r, &n);
+    int rc =
+        policy_yaml_empty_list(node) ? 0 : policy_parse_ports(c, node, "sniff.skip_ports", &r, &n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         skip_port_range(c->p, r[i].lo, r[i].hi);
     free(r);
@@ -130,48 +131,48 @@ static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
 static int load_sniff(struct load_ctx *c, yaml_node_t *node)
 {
     yaml_node_t *timeout, *protocols, *max_bytes, *skip_ports, *remember;
-    struct yaml_key keys[] = {{"timeout_ms", &timeout},         {"protocols", &protocols},
-                              {"max_bytes", &max_bytes},        {"skip_ports", &skip_ports},
-                              {"remember_silent_s", &remember}, {NULL, NULL}};
-    if (yaml_map_keys(c, node, "sniff", keys) < 0)
+    struct policy_yaml_key keys[] = {{"timeout_ms", &timeout},         {"protocols", &protocols},
+                                     {"max_bytes", &max_bytes},        {"skip_ports", &skip_ports},
+                                     {"remember_silent_s", &remember}, {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "sniff", keys) < 0)
         return -1;
     struct policy_settings *s = &c->p->settings;
     uint64_t v;
     if (skip_ports && load_skip_ports(c, skip_ports) < 0)
         return -1;
     if (remember) {
-        if (yaml_uint(c, remember, "sniff.remember_silent_s", 86400, &v) < 0)
+        if (policy_yaml_uint(c, remember, "sniff.remember_silent_s", 86400, &v) < 0)
             return -1;
         s->sniff_remember_silent_s = (unsigned)v;
     }
     if (timeout) {
-        if (yaml_uint(c, timeout, "sniff.timeout_ms", 60000, &v) < 0)
+        if (policy_yaml_uint(c, timeout, "sniff.timeout_ms", 60000, &v) < 0)
             return -1;
         s->sniff_timeout_ms = (unsigned)v;
     }
     if (max_bytes) {
-        if (yaml_uint(c, max_bytes, "sniff.max_bytes", 1 << 20, &v) < 0)
+        if (policy_yaml_uint(c, max_bytes, "sniff.max_bytes", 1 << 20, &v) < 0)
             return -1;
         if (v < 512)
-            return yaml_fail(c, max_bytes, "sniff.max_bytes must be at least 512");
+            return policy_yaml_fail(c, max_bytes, "sniff.max_bytes must be at least 512");
         s->sniff_max_bytes = (size_t)v;
     }
     if (protocols) {
-        if (yaml_empty_list(protocols)) {
+        if (policy_yaml_empty_list(protocols)) {
             s->sniff_protocols = 0; /* an empty list turns sniffing off */
             return 0;
         }
-        int n = yaml_values_count(c, protocols, "sniff.protocols");
+        int n = policy_yaml_values_count(c, protocols, "sniff.protocols");
         if (n < 0)
             return -1;
         s->sniff_protocols = 0;
         for (int i = 0; i < n; i++) {
             unsigned p;
-            yaml_node_t *item = yaml_values_item(c, protocols, i);
+            yaml_node_t *item = policy_yaml_values_item(c, protocols, i);
             if (lookup_word(c, item, "sniff protocol", protocol_words, &p) < 0)
                 return -1;
             if (p < SNIFF_PROTO_TLS)
-                return yaml_fail(c, item, "sniff.protocols takes tls, http, quic and dns");
+                return policy_yaml_fail(c, item, "sniff.protocols takes tls, http, quic and dns");
             s->sniff_protocols |= SNIFF_PROTO_BIT(p);
         }
     }
@@ -189,11 +190,11 @@ static int load_numbers(struct load_ctx *c, yaml_node_t *node, const char *what,
                         const struct number_key *table, size_t n)
 {
     yaml_node_t *values[8];
-    struct yaml_key keys[9];
+    struct policy_yaml_key keys[9];
     for (size_t i = 0; i < n; i++)
-        keys[i] = (struct yaml_key){table[i].name, &values[i]};
-    keys[n] = (struct yaml_key){NULL, NULL};
-    if (yaml_map_keys(c, node, what, keys) < 0)
+        keys[i] = (struct policy_yaml_key){table[i].name, &values[i]};
+    keys[n] = (struct policy_yaml_key){NULL, NULL};
+    if (policy_yaml_map_keys(c, node, what, keys) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         uint64_t v;
@@ -201,11 +202,11 @@ static int load_numbers(struct load_ctx *c, yaml_node_t *node, const char *what,
         snprintf(name, sizeof(name), "%s.%s", what, table[i].name);
         if (!values[i])
             continue;
-        if (yaml_uint(c, values[i], name, table[i].max, &v) < 0)
+        if (policy_yaml_uint(c, values[i], name, table[i].max, &v) < 0)
             return -1;
         if (v < table[i].min)
-            return yaml_fail(c, values[i], "%s must be at least %llu", name,
-                             (unsigned long long)table[i].min);
+            return policy_yaml_fail(c, values[i], "%s must be at least %llu", name,
+                                    (unsigned long long)table[i].min);
         *table[i].field = (unsigned)v;
     }
     return 0;
@@ -243,13 +244,13 @@ static const unsigned inbound_networks[] = {POLICY_TCP, POLICY_TCP, POLICY_UDP, 
 static int load_networks(struct load_ctx *c, yaml_node_t *node, unsigned *mask)
 {
     static const char *const words[] = {"tcp", "udp", NULL};
-    int n = yaml_values_count(c, node, "network");
+    int n = policy_yaml_values_count(c, node, "network");
     if (n < 0)
         return -1;
     *mask = 0;
     for (int i = 0; i < n; i++) {
         unsigned w;
-        if (lookup_word(c, yaml_values_item(c, node, i), "network", words, &w) < 0)
+        if (lookup_word(c, policy_yaml_values_item(c, node, i), "network", words, &w) < 0)
             return -1;
         *mask |= w == 0 ? POLICY_TCP : POLICY_UDP;
     }
@@ -259,11 +260,11 @@ static int load_networks(struct load_ctx *c, yaml_node_t *node, unsigned *mask)
 /* A name that is unique among `count` earlier entries of `names_at` stride. */
 static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *what)
 {
-    const char *s = yaml_scalar(c, node, what);
+    const char *s = policy_yaml_scalar(c, node, what);
     if (!s)
         return NULL;
     if (!s[0]) {
-        yaml_fail(c, node, "%s must not be empty", what);
+        policy_yaml_fail(c, node, "%s must not be empty", what);
         return NULL;
     }
     return policy_keep_string(c->p, s);
@@ -272,41 +273,42 @@ static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *
 static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inbound *in)
 {
     yaml_node_t *name, *type, *listen, *network, *user, *pass;
-    struct yaml_key keys[] = {{"name", &name},       {"type", &type},     {"listen", &listen},
-                              {"network", &network}, {"username", &user}, {"password", &pass},
-                              {NULL, NULL}};
-    if (yaml_map_keys(c, node, "an inbound", keys) < 0)
+    struct policy_yaml_key keys[] = {
+        {"name", &name},     {"type", &type},     {"listen", &listen}, {"network", &network},
+        {"username", &user}, {"password", &pass}, {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "an inbound", keys) < 0)
         return -1;
     if (!name || !type || !listen)
-        return yaml_fail(c, node, "an inbound needs 'name', 'type' and 'listen'");
+        return policy_yaml_fail(c, node, "an inbound needs 'name', 'type' and 'listen'");
     if (!(in->name = load_name(c, name, "inbound name")))
         return -1;
     for (size_t i = 0; i < c->p->n_inbounds; i++)
         if (strcmp(c->p->inbounds[i].name, in->name) == 0)
-            return yaml_fail(c, name, "inbound '%s' is defined twice (first at line %d)", in->name,
-                             c->p->inbounds[i].line);
+            return policy_yaml_fail(c, name, "inbound '%s' is defined twice (first at line %d)",
+                                    in->name, c->p->inbounds[i].line);
     unsigned t;
     if (lookup_word(c, type, "inbound type", inbound_types, &t) < 0)
         return -1;
     in->type = (enum inbound_type)t;
     in->networks = inbound_networks[t];
-    in->line = yaml_line(node);
+    in->line = policy_yaml_line(node);
     if (parse_endpoint(c, listen, "listen", &in->listen, &in->listen_len) < 0)
         return -1;
     if (network) {
         if (load_networks(c, network, &in->networks) < 0)
             return -1;
         if (in->type != INBOUND_TPROXY && in->networks != inbound_networks[t])
-            return yaml_fail(c, network, "a %s inbound carries %s only", inbound_types[t],
-                             inbound_networks[t] == POLICY_TCP ? "tcp" : "udp");
+            return policy_yaml_fail(c, network, "a %s inbound carries %s only", inbound_types[t],
+                                    inbound_networks[t] == POLICY_TCP ? "tcp" : "udp");
     }
     if ((user || pass) && in->type != INBOUND_SOCKS5)
-        return yaml_fail(c, user ? user : pass, "username and password apply to socks5 inbounds");
+        return policy_yaml_fail(c, user ? user : pass,
+                                "username and password apply to socks5 inbounds");
     if (pass && !user)
-        return yaml_fail(c, pass, "a password needs a username");
-    if (user &&
-        (!(in->username = load_name(c, user, "username")) ||
-         (pass && !(in->password = policy_keep_string(c->p, yaml_scalar(c, pass, "password"))))))
+        return policy_yaml_fail(c, pass, "a password needs a username");
+    if (user && (!(in->username = load_name(c, user, "username")) ||
+                 (pass && !(in->password = policy_keep_string(
+                                c->p, policy_yaml_scalar(c, pass, "password"))))))
         return -1;
     return 0;
 }
@@ -316,56 +318,59 @@ static const char *const outbound_types[] = {"direct", "drop", "socks5", "http",
 static int load_outbound(struct load_ctx *c, yaml_node_t *node, struct policy_outbound *o)
 {
     yaml_node_t *name, *type, *server, *user, *pass, *udp, *send_hostname;
-    struct yaml_key keys[] = {{"name", &name},
-                              {"type", &type},
-                              {"server", &server},
-                              {"username", &user},
-                              {"password", &pass},
-                              {"udp", &udp},
-                              {"send_hostname", &send_hostname},
-                              {NULL, NULL}};
-    if (yaml_map_keys(c, node, "an outbound", keys) < 0)
+    struct policy_yaml_key keys[] = {{"name", &name},
+                                     {"type", &type},
+                                     {"server", &server},
+                                     {"username", &user},
+                                     {"password", &pass},
+                                     {"udp", &udp},
+                                     {"send_hostname", &send_hostname},
+                                     {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "an outbound", keys) < 0)
         return -1;
     if (!name || !type)
-        return yaml_fail(c, node, "an outbound needs 'name' and 'type'");
+        return policy_yaml_fail(c, node, "an outbound needs 'name' and 'type'");
     if (!(o->name = load_name(c, name, "outbound name")))
         return -1;
     for (size_t i = 0; i < c->p->n_outbounds; i++)
         if (strcmp(c->p->outbounds[i].name, o->name) == 0)
             return c->p->outbounds[i].line
-                       ? yaml_fail(c, name, "outbound '%s' is defined twice (first at line %d)",
-                                   o->name, c->p->outbounds[i].line)
-                       : yaml_fail(c, name, "'%s' is built in and cannot be redefined", o->name);
+                       ? policy_yaml_fail(c, name,
+                                          "outbound '%s' is defined twice (first at line %d)",
+                                          o->name, c->p->outbounds[i].line)
+                       : policy_yaml_fail(c, name, "'%s' is built in and cannot be redefined",
+                                          o->name);
     unsigned t;
     if (lookup_word(c, type, "outbound type", outbound_types, &t) < 0)
         return -1;
     o->type = (enum outbound_type)t;
-    o->line = yaml_line(node);
+    o->line = policy_yaml_line(node);
     bool proxy = o->type == OUTBOUND_SOCKS5 || o->type == OUTBOUND_HTTP;
     if (proxy && !server)
-        return yaml_fail(c, node, "a %s outbound needs 'server'", outbound_types[t]);
+        return policy_yaml_fail(c, node, "a %s outbound needs 'server'", outbound_types[t]);
     yaml_node_t *extra = server ? server : user ? user : pass ? pass : udp ? udp : send_hostname;
     if (!proxy && extra)
-        return yaml_fail(c, extra, "a %s outbound takes only 'name' and 'type'", outbound_types[t]);
+        return policy_yaml_fail(c, extra, "a %s outbound takes only 'name' and 'type'",
+                                outbound_types[t]);
     if (server && parse_endpoint(c, server, "server", &o->server, &o->server_len) < 0)
         return -1;
     if (pass && !user)
-        return yaml_fail(c, pass, "a password needs a username");
+        return policy_yaml_fail(c, pass, "a password needs a username");
     if (user) {
-        const char *u = yaml_scalar(c, user, "username");
-        const char *pw = pass ? yaml_scalar(c, pass, "password") : "";
+        const char *u = policy_yaml_scalar(c, user, "username");
+        const char *pw = pass ? policy_yaml_scalar(c, pass, "password") : "";
         if (!u || !pw)
             return -1;
         if (strlen(u) == 0 || strlen(u) > 255 || strlen(pw) > 255)
-            return yaml_fail(c, user, "username and password must be 1 to 255 bytes");
+            return policy_yaml_fail(c, user, "username and password must be 1 to 255 bytes");
         o->username = policy_keep_string(c->p, u);
         o->password = policy_keep_string(c->p, pw);
     }
     if (udp && o->type != OUTBOUND_SOCKS5)
-        return yaml_fail(c, udp, "'udp' applies to socks5 outbounds");
-    if (udp && yaml_bool(c, udp, "udp", &o->udp) < 0)
+        return policy_yaml_fail(c, udp, "'udp' applies to socks5 outbounds");
+    if (udp && policy_yaml_bool(c, udp, "udp", &o->udp) < 0)
         return -1;
-    if (send_hostname && yaml_bool(c, send_hostname, "send_hostname", &o->send_hostname) < 0)
+    if (send_hostname && policy_yaml_bool(c, send_hostname, "send_hostname", &o->send_hostname) < 0)
         return -1;
     return 0;
 }
@@ -373,22 +378,22 @@ static int load_outbound(struct load_ctx *c, yaml_node_t *node, struct policy_ou
 static int load_list(struct load_ctx *c, yaml_node_t *node, const char *what, bool inbound)
 {
     if (node->type != YAML_SEQUENCE_NODE)
-        return yaml_fail(c, node, "%s must be a list", what);
+        return policy_yaml_fail(c, node, "%s must be a list", what);
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     struct policy *p = c->p;
     if (inbound) {
         p->inbounds = calloc(n ? n : 1, sizeof(*p->inbounds));
         if (!p->inbounds)
-            return yaml_fail(c, node, "out of memory");
+            return policy_yaml_fail(c, node, "out of memory");
     } else {
         struct policy_outbound *o = realloc(p->outbounds, (2 + n) * sizeof(*o));
         if (!o)
-            return yaml_fail(c, node, "out of memory");
+            return policy_yaml_fail(c, node, "out of memory");
         memset(o + 2, 0, n * sizeof(*o));
         p->outbounds = o;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_node(c, node->data.sequence.items.start[i]);
+        yaml_node_t *item = policy_yaml_node(c, node->data.sequence.items.start[i]);
         if (inbound ? load_inbound(c, item, &p->inbounds[p->n_inbounds]) < 0
                     : load_outbound(c, item, &p->outbounds[p->n_outbounds]) < 0)
             return -1;
@@ -405,13 +410,14 @@ static int load_list(struct load_ctx *c, yaml_node_t *node, const char *what, bo
 /* Reads a list file line by line; `add` gets each entry, errors name FILE:LINE:1. */
 static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_set *set, bool cidr)
 {
-    const char *rel = yaml_scalar(c, node, cidr ? "cidr_file" : "domain_file");
+    const char *rel = policy_yaml_scalar(c, node, cidr ? "cidr_file" : "domain_file");
     if (!rel)
         return -1;
     char *path = resolve_path(c, rel);
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f) {
-        int rc = yaml_fail(c, node, "cannot read '%s': %s", path ? path : rel, strerror(errno));
+        int rc =
+            policy_yaml_fail(c, node, "cannot read '%s': %s", path ? path : rel, strerror(errno));
         free(path);
         return rc;
     }
@@ -436,9 +442,9 @@ static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_se
             }
             const char *reason;
             if (cidr_set_add(set->cidr, s, &reason) < 0)
-                rc = yaml_fail_at(c, path, lineno, 1, "'%s': %s", s, reason);
+                rc = policy_yaml_fail_at(c, path, lineno, 1, "'%s': %s", s, reason);
         } else if (domain_set_add_line(set->domains, s, why, sizeof(why)) < 0) {
-            rc = yaml_fail_at(c, path, lineno, 1, "%s", why);
+            rc = policy_yaml_fail_at(c, path, lineno, 1, "%s", why);
         }
     }
     fclose(f);
@@ -450,78 +456,79 @@ static int load_set(struct load_ctx *c, yaml_node_t *name_node, yaml_node_t *nod
                     struct policy_set *set)
 {
     yaml_node_t *cidr, *cidr_file, *domain, *domain_file;
-    struct yaml_key keys[] = {{"cidr", &cidr},
-                              {"cidr_file", &cidr_file},
-                              {"domain", &domain},
-                              {"domain_file", &domain_file},
-                              {NULL, NULL}};
-    const char *name = yaml_scalar(c, name_node, "a set name");
-    if (!name || yaml_map_keys(c, node, "a set", keys) < 0)
+    struct policy_yaml_key keys[] = {{"cidr", &cidr},
+                                     {"cidr_file", &cidr_file},
+                                     {"domain", &domain},
+                                     {"domain_file", &domain_file},
+                                     {NULL, NULL}};
+    const char *name = policy_yaml_scalar(c, name_node, "a set name");
+    if (!name || policy_yaml_map_keys(c, node, "a set", keys) < 0)
         return -1;
     set->name = policy_keep_string(c->p, name);
-    set->line = yaml_line(name_node);
+    set->line = policy_yaml_line(name_node);
     bool is_cidr = cidr || cidr_file, is_domain = domain || domain_file;
     if (is_cidr == is_domain)
-        return yaml_fail(c, node,
-                         is_cidr ? "set '%s' mixes addresses and domains"
-                                 : "set '%s' needs cidr, cidr_file, domain or domain_file",
-                         name);
+        return policy_yaml_fail(c, node,
+                                is_cidr ? "set '%s' mixes addresses and domains"
+                                        : "set '%s' needs cidr, cidr_file, domain or domain_file",
+                                name);
     if (is_cidr) {
         if (!(set->cidr = cidr_set_new()))
-            return yaml_fail(c, node, "out of memory");
-        int n = cidr ? yaml_values_count(c, cidr, "cidr") : 0;
+            return policy_yaml_fail(c, node, "out of memory");
+        int n = cidr ? policy_yaml_values_count(c, cidr, "cidr") : 0;
         if (n < 0)
             return -1;
         for (int i = 0; i < n; i++) {
-            yaml_node_t *item = yaml_values_item(c, cidr, i);
-            const char *reason, *s = yaml_scalar(c, item, "cidr");
+            yaml_node_t *item = policy_yaml_values_item(c, cidr, i);
+            const char *reason, *s = policy_yaml_scalar(c, item, "cidr");
             if (cidr_set_add(set->cidr, s, &reason) < 0)
-                return yaml_fail(c, item, "'%s': %s", s, reason);
+                return policy_yaml_fail(c, item, "'%s': %s", s, reason);
         }
         if (cidr_file && load_set_file(c, cidr_file, set, true) < 0)
             return -1;
         if (cidr_set_freeze(set->cidr) < 0)
-            return yaml_fail(c, node, "out of memory");
+            return policy_yaml_fail(c, node, "out of memory");
         return 0;
     }
     if (!(set->domains = domain_set_new()))
-        return yaml_fail(c, node, "out of memory");
+        return policy_yaml_fail(c, node, "out of memory");
     char why[512];
-    int n = domain ? yaml_values_count(c, domain, "domain") : 0;
+    int n = domain ? policy_yaml_values_count(c, domain, "domain") : 0;
     if (n < 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, domain, i);
-        if (domain_set_add_line(set->domains, yaml_scalar(c, item, "domain"), why, sizeof(why)) < 0)
-            return yaml_fail(c, item, "%s", why);
+        yaml_node_t *item = policy_yaml_values_item(c, domain, i);
+        if (domain_set_add_line(set->domains, policy_yaml_scalar(c, item, "domain"), why,
+                                sizeof(why)) < 0)
+            return policy_yaml_fail(c, item, "%s", why);
     }
     if (domain_file && load_set_file(c, domain_file, set, false) < 0)
         return -1;
     if (domain_set_freeze(set->domains, why, sizeof(why)) < 0)
-        return yaml_fail(c, node, "%s", why);
+        return policy_yaml_fail(c, node, "%s", why);
     return 0;
 }
 
 static int load_sets(struct load_ctx *c, yaml_node_t *node)
 {
     if (node->type != YAML_MAPPING_NODE)
-        return yaml_fail(c, node, "sets must be a map of set names");
+        return policy_yaml_fail(c, node, "sets must be a map of set names");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     struct policy *p = c->p;
     p->sets = calloc(n ? n : 1, sizeof(*p->sets));
     p->memo_generation = calloc(2 * (n ? n : 1), sizeof(*p->memo_generation));
     p->memo_value = calloc(2 * (n ? n : 1), 1);
     if (!p->sets || !p->memo_generation || !p->memo_value)
-        return yaml_fail(c, node, "out of memory");
+        return policy_yaml_fail(c, node, "out of memory");
     for (size_t i = 0; i < n; i++) {
         yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
-        yaml_node_t *key = yaml_node(c, pair->key);
+        yaml_node_t *key = policy_yaml_node(c, pair->key);
         for (size_t j = 0; j < p->n_sets; j++)
             if (key->type == YAML_SCALAR_NODE &&
                 strcmp(p->sets[j].name, (const char *)key->data.scalar.value) == 0)
-                return yaml_fail(c, key, "set '%s' is defined twice (first at line %d)",
-                                 p->sets[j].name, p->sets[j].line);
-        int rc = load_set(c, key, yaml_node(c, pair->value), &p->sets[p->n_sets]);
+                return policy_yaml_fail(c, key, "set '%s' is defined twice (first at line %d)",
+                                        p->sets[j].name, p->sets[j].line);
+        int rc = load_set(c, key, policy_yaml_node(c, pair->value), &p->sets[p->n_sets]);
         p->n_sets++; /* counted even on failure, so destroy frees what it holds */
         if (rc < 0)
             return -1;
@@ -566,19 +573,19 @@ static int load_document(struct load_ctx *c)
 {
     yaml_node_t *root = yaml_document_get_root_node(&c->doc);
     if (!root)
-        return yaml_fail(c, NULL, "the file is empty");
+        return policy_yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *inbounds, *outbounds, *sets,
         *rules, *dflt;
-    struct yaml_key keys[] = {
+    struct policy_yaml_key keys[] = {
         {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip},
         {"sniff", &sniff},       {"timeouts", &timeouts},   {"limits", &limits},
         {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},
         {"rules", &rules},       {"default", &dflt},        {NULL, NULL}};
-    if (yaml_map_keys(c, root, "the policy", keys) < 0)
+    if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;
     if (mark) {
-        if (yaml_uint(c, mark, "routing_mark", UINT32_MAX, &v) < 0)
+        if (policy_yaml_uint(c, mark, "routing_mark", UINT32_MAX, &v) < 0)
             return -1;
         c->p->settings.routing_mark = (uint32_t)v;
     }
@@ -607,9 +614,10 @@ static int parse_yaml(struct load_ctx *c, const char *data, size_t len)
     int ok = yaml_parser_load(&parser, &c->doc);
     if (!ok) {
         yaml_mark_t m = parser.problem_mark;
-        yaml_fail_at(c, c->file, (int)m.line + 1, (int)m.column + 1, "YAML syntax error: %s%s%s",
-                     parser.problem ? parser.problem : "unreadable", parser.context ? " " : "",
-                     parser.context ? parser.context : "");
+        policy_yaml_fail_at(c, c->file, (int)m.line + 1, (int)m.column + 1,
+                            "YAML syntax error: %s%s%s",
+                            parser.problem ? parser.problem : "unreadable",
+                            parser.context ? " " : "", parser.context ? parser.context : "");
     }
     yaml_parser_delete(&parser);
     return ok ? 0 : -1;
@@ -623,7 +631,7 @@ struct policy *policy_load_buffer(const char *path, const char *data, size_t len
     struct load_ctx c = {.file = path, .p = p, .error = error};
     error[0] = '\0';
     if (!p || !dir_copy || !(p->path = strdup(path)) || builtin_outbounds(p) < 0) {
-        yaml_fail(&c, NULL, "out of memory");
+        policy_yaml_fail(&c, NULL, "out of memory");
         free(dir_copy);
         policy_destroy(p);
         return NULL;
@@ -653,7 +661,7 @@ struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX])
     struct load_ctx c = {.file = path, .error = error};
     FILE *f = fopen(path, "r");
     if (!f) {
-        yaml_fail(&c, NULL, "cannot read: %s", strerror(errno));
+        policy_yaml_fail(&c, NULL, "cannot read: %s", strerror(errno));
         return NULL;
     }
     char *data = NULL;
@@ -666,7 +674,7 @@ struct policy *policy_load(const char *path, char error[POLICY_ERROR_MAX])
             if (!d) {
                 free(data);
                 fclose(f);
-                yaml_fail(&c, NULL, "out of memory");
+                policy_yaml_fail(&c, NULL, "out of memory");
                 return NULL;
             }
             data = d;

@@ -29,35 +29,35 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
 
 static int compile_network(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *s = policy_yaml_scalar(c, item, key);
         if (strcmp(s, "tcp") == 0)
             out->u.mask |= POLICY_TCP;
         else if (strcmp(s, "udp") == 0)
             out->u.mask |= POLICY_UDP;
         else
-            return yaml_fail(c, item, "network must be tcp or udp, not '%s'", s);
+            return policy_yaml_fail(c, item, "network must be tcp or udp, not '%s'", s);
     }
     return 0;
 }
 
 static int compile_inbound(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0 || !(out->u.inbound.names = calloc((size_t)n, sizeof(char *))))
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *s = policy_yaml_scalar(c, item, key);
         size_t j = 0;
         while (j < c->p->n_inbounds && strcmp(c->p->inbounds[j].name, s) != 0)
             j++;
         if (j == c->p->n_inbounds)
-            return yaml_fail(c, item, "unknown inbound '%s'", s);
+            return policy_yaml_fail(c, item, "unknown inbound '%s'", s);
         out->u.inbound.names[out->u.inbound.n++] = (char *)c->p->inbounds[j].name;
     }
     return 0;
@@ -65,14 +65,14 @@ static int compile_inbound(struct load_ctx *c, yaml_node_t *v, struct cond *out,
 
 static int compile_cidr(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0 || !(out->u.cidr = cidr_set_new()))
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *why, *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *why, *s = policy_yaml_scalar(c, item, key);
         if (cidr_set_add(out->u.cidr, s, &why) < 0)
-            return yaml_fail(c, item, "%s '%s': %s", key, s, why);
+            return policy_yaml_fail(c, item, "%s '%s': %s", key, s, why);
     }
     return cidr_set_freeze(out->u.cidr);
 }
@@ -81,7 +81,7 @@ static int compile_cidr(struct load_ctx *c, yaml_node_t *v, struct cond *out, co
 static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key,
                            bool domains)
 {
-    const char *s = yaml_scalar(c, v, key);
+    const char *s = policy_yaml_scalar(c, v, key);
     if (!s)
         return -1;
     for (size_t i = 0; i < c->p->n_sets; i++) {
@@ -89,9 +89,9 @@ static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out,
         if (strcmp(set->name, s) != 0)
             continue;
         if (domains != (set->domains != NULL))
-            return yaml_fail(c, v, "set '%s' holds %s, %s needs %s", s,
-                             set->domains ? "domains" : "addresses", key,
-                             domains ? "domains" : "addresses");
+            return policy_yaml_fail(c, v, "set '%s' holds %s, %s needs %s", s,
+                                    set->domains ? "domains" : "addresses", key,
+                                    domains ? "domains" : "addresses");
         out->u.set = i;
         return 0;
     }
@@ -100,10 +100,10 @@ static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out,
     for (size_t i = 0; i < c->p->n_sets && n < 64; i++)
         names[n++] = c->p->sets[i].name;
     names[n] = NULL;
-    const char *close = yaml_suggest(s, names);
+    const char *close = policy_yaml_suggest(s, names);
     if (close)
-        return yaml_fail(c, v, "unknown set '%s' (did you mean '%s'?)", s, close);
-    return yaml_fail(c, v, "unknown set '%s'", s);
+        return policy_yaml_fail(c, v, "unknown set '%s' (did you mean '%s'?)", s, close);
+    return policy_yaml_fail(c, v, "unknown set '%s'", s);
 }
 
 static int compile_addr_set(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
@@ -133,13 +133,13 @@ static int parse_port(const char *s, uint16_t *port)
 int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, struct port_range **out,
                        size_t *n_out)
 {
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0 || !(*out = calloc(n ? (size_t)n : 1, sizeof(struct port_range))))
         return -1;
     *n_out = 0;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *s = policy_yaml_scalar(c, item, key);
         char lo[8] = "", hi[8] = "";
         const char *dash = strchr(s, '-');
         struct port_range *r = &(*out)[(*n_out)++];
@@ -153,8 +153,8 @@ int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, stru
         if (!dash)
             r->hi = r->lo;
         if (!ok)
-            return yaml_fail(c, item, "%s '%s' is not a port (0-65535) or a range \"LO-HI\"", key,
-                             s);
+            return policy_yaml_fail(c, item, "%s '%s' is not a port (0-65535) or a range \"LO-HI\"",
+                                    key, s);
     }
     return 0;
 }
@@ -167,15 +167,16 @@ static int compile_ports(struct load_ctx *c, yaml_node_t *v, struct cond *out, c
 static int compile_geoip(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
     if (!c->p->geoip)
-        return yaml_fail(c, v, "a geoip condition needs a GeoIP database: add geoip: {file: ...}");
-    int n = yaml_values_count(c, v, key);
+        return policy_yaml_fail(c, v,
+                                "a geoip condition needs a GeoIP database: add geoip: {file: ...}");
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0 || !(out->u.geoip.codes = calloc((size_t)n, 3)))
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *s = policy_yaml_scalar(c, item, key);
         if (strlen(s) != 2 || !isalpha((unsigned char)s[0]) || !isalpha((unsigned char)s[1]))
-            return yaml_fail(c, item, "geoip '%s' is not a two-letter country code", s);
+            return policy_yaml_fail(c, item, "geoip '%s' is not a two-letter country code", s);
         char *code = out->u.geoip.codes[out->u.geoip.n++];
         code[0] = (char)toupper((unsigned char)s[0]);
         code[1] = (char)toupper((unsigned char)s[1]);
@@ -190,32 +191,33 @@ static int compile_domains(struct load_ctx *c, yaml_node_t *v, struct cond *out,
                             : strcmp(key, "domain_suffix") == 0  ? DOMAIN_SUFFIX
                             : strcmp(key, "domain_keyword") == 0 ? DOMAIN_KEYWORD
                                                                  : DOMAIN_REGEX;
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0 || !(out->u.domains = domain_set_new()))
         return -1;
     char why[512];
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        if (domain_set_add(out->u.domains, kind, yaml_scalar(c, item, key), why, sizeof(why)) < 0)
-            return yaml_fail(c, item, "%s", why);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        if (domain_set_add(out->u.domains, kind, policy_yaml_scalar(c, item, key), why,
+                           sizeof(why)) < 0)
+            return policy_yaml_fail(c, item, "%s", why);
     }
     if (domain_set_freeze(out->u.domains, why, sizeof(why)) < 0)
-        return yaml_fail(c, v, "%s", why);
+        return policy_yaml_fail(c, v, "%s", why);
     return 0;
 }
 
 static int compile_protocol(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    int n = yaml_values_count(c, v, key);
+    int n = policy_yaml_values_count(c, v, key);
     if (n < 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_values_item(c, v, i);
-        const char *s = yaml_scalar(c, item, key);
+        yaml_node_t *item = policy_yaml_values_item(c, v, i);
+        const char *s = policy_yaml_scalar(c, item, key);
         enum sniff_protocol p = sniff_protocol_from_name(s);
         if (p == SNIFF_PROTO_NONE)
-            return yaml_fail(c, item, "protocol must be tls, http, quic, dns or unknown, not '%s'",
-                             s);
+            return policy_yaml_fail(
+                c, item, "protocol must be tls, http, quic, dns or unknown, not '%s'", s);
         out->u.mask |= SNIFF_PROTO_BIT(p);
     }
     return 0;
@@ -224,8 +226,8 @@ static int compile_protocol(struct load_ctx *c, yaml_node_t *v, struct cond *out
 static int compile_not(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
     if (++c->depth > MAX_DEPTH)
-        return yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
-                         MAX_DEPTH);
+        return policy_yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
+                                MAX_DEPTH);
     int rc = compile_clause(c, v, &out->u.sub, key, false);
     c->depth--;
     return rc;
@@ -233,18 +235,18 @@ static int compile_not(struct load_ctx *c, yaml_node_t *v, struct cond *out, con
 
 static int compile_any(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    if (v->type != YAML_SEQUENCE_NODE || yaml_empty_list(v))
-        return yaml_fail(c, v, "any must be a list of condition maps");
+    if (v->type != YAML_SEQUENCE_NODE || policy_yaml_empty_list(v))
+        return policy_yaml_fail(c, v, "any must be a list of condition maps");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (++c->depth > MAX_DEPTH)
-        return yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
-                         MAX_DEPTH);
+        return policy_yaml_fail(c, v, "not/any nested more than %d deep (an alias inside itself?)",
+                                MAX_DEPTH);
     if (!(out->u.any.c = calloc(n, sizeof(struct clause))))
         return -1;
     for (size_t i = 0; i < n; i++) {
         out->u.any.n++;
-        if (compile_clause(c, yaml_node(c, v->data.sequence.items.start[i]), &out->u.any.c[i], key,
-                           false) < 0)
+        if (compile_clause(c, policy_yaml_node(c, v->data.sequence.items.start[i]),
+                           &out->u.any.c[i], key, false) < 0)
             return -1;
     }
     c->depth--;
@@ -301,13 +303,13 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
                           const char *what, bool allow_action)
 {
     if (node->type != YAML_MAPPING_NODE)
-        return yaml_fail(c, node, "%s must be a map of conditions", what);
+        return policy_yaml_fail(c, node, "%s must be a map of conditions", what);
     if (++c->clauses > MAX_CLAUSES)
-        return yaml_fail(c, node, "more than %d maps of conditions (aliases repeated too often?)",
-                         MAX_CLAUSES);
+        return policy_yaml_fail(
+            c, node, "more than %d maps of conditions (aliases repeated too often?)", MAX_CLAUSES);
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     if (!(out->conds = calloc(n ? n : 1, sizeof(struct cond))))
-        return yaml_fail(c, node, "out of memory");
+        return policy_yaml_fail(c, node, "out of memory");
 
     const char *names[N_COND_KEYS + 2];
     for (size_t i = 0; i < N_COND_KEYS; i++)
@@ -317,35 +319,36 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
 
     for (size_t i = 0; i < n; i++) {
         yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
-        yaml_node_t *key = yaml_node(c, pair->key);
-        const char *name = yaml_scalar(c, key, "a condition");
+        yaml_node_t *key = policy_yaml_node(c, pair->key);
+        const char *name = policy_yaml_scalar(c, key, "a condition");
         if (!name)
             return -1;
         if (allow_action && strcmp(name, "action") == 0)
             continue;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(name, (const char *)yaml_node(c, node->data.mapping.pairs.start[j].key)
-                                 ->data.scalar.value) == 0)
-                return yaml_fail(c, key, "condition '%s' given twice", name);
+            if (strcmp(name,
+                       (const char *)policy_yaml_node(c, node->data.mapping.pairs.start[j].key)
+                           ->data.scalar.value) == 0)
+                return policy_yaml_fail(c, key, "condition '%s' given twice", name);
         const struct cond_key *k = cond_keys;
         while (k < cond_keys + N_COND_KEYS && strcmp(k->name, name) != 0)
             k++;
         if (k == cond_keys + N_COND_KEYS) {
-            const char *close = yaml_suggest(name, names);
-            return close ? yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)", name,
-                                     close)
-                         : yaml_fail(c, key, "unknown condition '%s'", name);
+            const char *close = policy_yaml_suggest(name, names);
+            return close ? policy_yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)",
+                                            name, close)
+                         : policy_yaml_fail(c, key, "unknown condition '%s'", name);
         }
         struct cond *cond = &out->conds[out->n++];
         cond->kind = k->kind;
-        if (k->compile(c, yaml_node(c, pair->value), cond, k->name) < 0) {
+        if (k->compile(c, policy_yaml_node(c, pair->value), cond, k->name) < 0) {
             if (!c->error[0])
-                yaml_fail(c, key, "out of memory");
+                policy_yaml_fail(c, key, "out of memory");
             return -1;
         }
     }
     if (out->n == 0 && !allow_action)
-        return yaml_fail(c, node, "%s needs at least one condition", what);
+        return policy_yaml_fail(c, node, "%s needs at least one condition", what);
     /* All must hold, so the order is free: cheap tests first, to fail fast. */
     sort_by_cost(out->conds, out->n);
     return 0;
@@ -353,7 +356,7 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
 
 static const struct policy_outbound *find_outbound(struct load_ctx *c, yaml_node_t *node)
 {
-    const char *s = yaml_scalar(c, node, "action");
+    const char *s = policy_yaml_scalar(c, node, "action");
     if (!s)
         return NULL;
     const struct policy_outbound *o = policy_outbound_by_name(c->p, s);
@@ -364,11 +367,12 @@ static const struct policy_outbound *find_outbound(struct load_ctx *c, yaml_node
     for (size_t i = 0; i < c->p->n_outbounds && n < 65; i++)
         names[n++] = c->p->outbounds[i].name;
     names[n] = NULL;
-    const char *close = yaml_suggest(s, names);
+    const char *close = policy_yaml_suggest(s, names);
     if (close)
-        yaml_fail(c, node, "unknown outbound '%s' (did you mean '%s'?)", s, close);
+        policy_yaml_fail(c, node, "unknown outbound '%s' (did you mean '%s'?)", s, close);
     else
-        yaml_fail(c, node, "unknown outbound '%s' (direct, drop, or a name from outbounds)", s);
+        policy_yaml_fail(c, node, "unknown outbound '%s' (direct, drop, or a name from outbounds)",
+                         s);
     return NULL;
 }
 
@@ -413,14 +417,15 @@ static int compile_rule(struct load_ctx *c, yaml_node_t *node, struct policy_rul
 {
     if (compile_clause(c, node, &r->when, "a rule", true) < 0)
         return -1;
-    r->line = yaml_line(node);
+    r->line = policy_yaml_line(node);
     yaml_node_t *action = NULL;
     for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
          pair < node->data.mapping.pairs.top; pair++)
-        if (strcmp((const char *)yaml_node(c, pair->key)->data.scalar.value, "action") == 0)
-            action = yaml_node(c, pair->value);
+        if (strcmp((const char *)policy_yaml_node(c, pair->key)->data.scalar.value, "action") == 0)
+            action = policy_yaml_node(c, pair->value);
     if (!action)
-        return yaml_fail(c, node, "a rule needs 'action' (direct, drop or an outbound name)");
+        return policy_yaml_fail(c, node,
+                                "a rule needs 'action' (direct, drop or an outbound name)");
     if (!(r->outbound = find_outbound(c, action)))
         return -1;
     const struct policy_outbound *o = r->outbound;
@@ -431,13 +436,13 @@ static int compile_rule(struct load_ctx *c, yaml_node_t *node, struct policy_rul
         if (r->when.conds[i].kind == COND_NETWORK)
             net = &r->when.conds[i];
     if (net && net->u.mask == POLICY_UDP)
-        return yaml_fail(c, action,
-                         "outbound '%s' does not carry UDP: add 'udp: true' to it or pick another",
-                         o->name);
+        return policy_yaml_fail(
+            c, action, "outbound '%s' does not carry UDP: add 'udp: true' to it or pick another",
+            o->name);
     if (rule_networks(c->p, r) & POLICY_UDP)
-        yaml_warn(c, action,
-                  "UDP flows matching this rule are dropped: outbound '%s' has no 'udp: true'",
-                  o->name);
+        policy_yaml_warn(
+            c, action, "UDP flows matching this rule are dropped: outbound '%s' has no 'udp: true'",
+            o->name);
     return 0;
 }
 
@@ -445,17 +450,18 @@ static int compile_rules(struct load_ctx *c, yaml_node_t *rules)
 {
     struct policy *p = c->p;
     if (rules->type != YAML_SEQUENCE_NODE)
-        return yaml_fail(c, rules, "rules must be a list");
+        return policy_yaml_fail(c, rules, "rules must be a list");
     size_t n = (size_t)(rules->data.sequence.items.top - rules->data.sequence.items.start);
     if (!(p->rules = calloc(n ? n : 1, sizeof(*p->rules))))
-        return yaml_fail(c, rules, "out of memory");
+        return policy_yaml_fail(c, rules, "out of memory");
     for (size_t i = 0; i < n; i++) {
         p->n_rules++; /* counted first: destroy frees a half-compiled rule */
-        if (compile_rule(c, yaml_node(c, rules->data.sequence.items.start[i]), &p->rules[i]) < 0)
+        if (compile_rule(c, policy_yaml_node(c, rules->data.sequence.items.start[i]),
+                         &p->rules[i]) < 0)
             return -1;
     }
     if (policy_index_build(p) < 0 || policy_names_build(p) < 0)
-        return yaml_fail(c, rules, "out of memory");
+        return policy_yaml_fail(c, rules, "out of memory");
     return 0;
 }
 
@@ -470,8 +476,8 @@ int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *defau
     /* Only inbounds that really carry UDP make this worth saying for the default. */
     if (default_node && udp_less_socks5(p->default_outbound) && p->n_inbounds &&
         (inbound_networks(p) & POLICY_UDP))
-        yaml_warn(c, default_node,
-                  "UDP flows no rule decides are dropped: outbound '%s' has no 'udp: true'",
-                  p->default_outbound->name);
+        policy_yaml_warn(c, default_node,
+                         "UDP flows no rule decides are dropped: outbound '%s' has no 'udp: true'",
+                         p->default_outbound->name);
     return 0;
 }

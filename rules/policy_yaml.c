@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-int yaml_line(const yaml_node_t *node)
+int policy_yaml_line(const yaml_node_t *node)
 {
     return (int)node->start_mark.line + 1;
 }
@@ -47,17 +47,18 @@ static int node_column(const yaml_node_t *node)
     return node ? (int)node->start_mark.column + 1 : 0;
 }
 
-int yaml_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+int policy_yaml_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    compose(c->error, POLICY_ERROR_MAX, c->file, node ? yaml_line(node) : 0, node_column(node), fmt,
-            ap);
+    compose(c->error, POLICY_ERROR_MAX, c->file, node ? policy_yaml_line(node) : 0,
+            node_column(node), fmt, ap);
     va_end(ap);
     return -1;
 }
 
-int yaml_fail_at(struct load_ctx *c, const char *file, int line, int col, const char *fmt, ...)
+int policy_yaml_fail_at(struct load_ctx *c, const char *file, int line, int col, const char *fmt,
+                        ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,12 +67,13 @@ int yaml_fail_at(struct load_ctx *c, const char *file, int line, int col, const 
     return -1;
 }
 
-void yaml_warn(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+void policy_yaml_warn(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
 {
     char msg[POLICY_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    compose(msg, sizeof(msg), c->file, node ? yaml_line(node) : 0, node_column(node), fmt, ap);
+    compose(msg, sizeof(msg), c->file, node ? policy_yaml_line(node) : 0, node_column(node), fmt,
+            ap);
     va_end(ap);
     struct policy *p = c->p;
     char **w = realloc(p->warnings, (p->n_warnings + 1) * sizeof(*w));
@@ -94,34 +96,34 @@ static const char *node_type_name(const yaml_node_t *node)
     }
 }
 
-const char *yaml_scalar(struct load_ctx *c, const yaml_node_t *node, const char *what)
+const char *policy_yaml_scalar(struct load_ctx *c, const yaml_node_t *node, const char *what)
 {
     if (node->type != YAML_SCALAR_NODE) {
-        yaml_fail(c, node, "%s must be a single value, not %s", what, node_type_name(node));
+        policy_yaml_fail(c, node, "%s must be a single value, not %s", what, node_type_name(node));
         return NULL;
     }
     return (const char *)node->data.scalar.value;
 }
 
-int yaml_uint(struct load_ctx *c, const yaml_node_t *node, const char *what, uint64_t max,
-              uint64_t *out)
+int policy_yaml_uint(struct load_ctx *c, const yaml_node_t *node, const char *what, uint64_t max,
+                     uint64_t *out)
 {
-    const char *s = yaml_scalar(c, node, what);
+    const char *s = policy_yaml_scalar(c, node, what);
     if (!s)
         return -1;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 0);
     if (!isdigit((unsigned char)s[0]) || *end || errno || v > max)
-        return yaml_fail(c, node, "%s must be a whole number from 0 to %llu, not '%s'", what,
-                         (unsigned long long)max, s);
+        return policy_yaml_fail(c, node, "%s must be a whole number from 0 to %llu, not '%s'", what,
+                                (unsigned long long)max, s);
     *out = v;
     return 0;
 }
 
-int yaml_bool(struct load_ctx *c, const yaml_node_t *node, const char *what, bool *out)
+int policy_yaml_bool(struct load_ctx *c, const yaml_node_t *node, const char *what, bool *out)
 {
-    const char *s = yaml_scalar(c, node, what);
+    const char *s = policy_yaml_scalar(c, node, what);
     if (!s)
         return -1;
     if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
@@ -129,7 +131,7 @@ int yaml_bool(struct load_ctx *c, const yaml_node_t *node, const char *what, boo
     else if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
         *out = false;
     else
-        return yaml_fail(c, node, "%s must be true or false, not '%s'", what, s);
+        return policy_yaml_fail(c, node, "%s must be true or false, not '%s'", what, s);
     return 0;
 }
 
@@ -160,7 +162,7 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-const char *yaml_suggest(const char *word, const char *const *names)
+const char *policy_yaml_suggest(const char *word, const char *const *names)
 {
     const char *best = NULL;
     size_t best_distance = strlen(word) / 3 + 1; /* close: a typo, not another word */
@@ -174,13 +176,14 @@ const char *yaml_suggest(const char *word, const char *const *names)
     return best;
 }
 
-int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struct yaml_key *keys)
+int policy_yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what,
+                         struct policy_yaml_key *keys)
 {
     if (node->type != YAML_MAPPING_NODE)
-        return yaml_fail(c, node, "%s must be a map, not %s", what, node_type_name(node));
+        return policy_yaml_fail(c, node, "%s must be a map, not %s", what, node_type_name(node));
     const char *names[64];
     size_t n = 0;
-    for (struct yaml_key *k = keys; k->name && n < 63; k++) {
+    for (struct policy_yaml_key *k = keys; k->name && n < 63; k++) {
         *k->value = NULL;
         names[n++] = k->name;
     }
@@ -188,54 +191,54 @@ int yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what, struc
 
     for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
          pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *key = yaml_node(c, pair->key);
-        const char *name = yaml_scalar(c, key, "a key");
+        yaml_node_t *key = policy_yaml_node(c, pair->key);
+        const char *name = policy_yaml_scalar(c, key, "a key");
         if (!name)
             return -1;
-        struct yaml_key *k = keys;
+        struct policy_yaml_key *k = keys;
         while (k->name && strcmp(k->name, name) != 0)
             k++;
         if (!k->name) {
-            const char *close = yaml_suggest(name, names);
+            const char *close = policy_yaml_suggest(name, names);
             if (close)
-                return yaml_fail(c, key, "unknown key '%s' in %s (did you mean '%s'?)", name, what,
-                                 close);
-            return yaml_fail(c, key, "unknown key '%s' in %s", name, what);
+                return policy_yaml_fail(c, key, "unknown key '%s' in %s (did you mean '%s'?)", name,
+                                        what, close);
+            return policy_yaml_fail(c, key, "unknown key '%s' in %s", name, what);
         }
         if (*k->value)
-            return yaml_fail(c, key, "key '%s' given twice in %s", name, what);
-        *k->value = yaml_node(c, pair->value);
+            return policy_yaml_fail(c, key, "key '%s' given twice in %s", name, what);
+        *k->value = policy_yaml_node(c, pair->value);
     }
     return 0;
 }
 
-bool yaml_empty_list(const yaml_node_t *node)
+bool policy_yaml_empty_list(const yaml_node_t *node)
 {
     return node->type == YAML_SEQUENCE_NODE &&
            node->data.sequence.items.top == node->data.sequence.items.start;
 }
 
-int yaml_values_count(struct load_ctx *c, yaml_node_t *node, const char *what)
+int policy_yaml_values_count(struct load_ctx *c, yaml_node_t *node, const char *what)
 {
     if (node->type == YAML_SCALAR_NODE)
         return 1;
     if (node->type != YAML_SEQUENCE_NODE)
-        return yaml_fail(c, node, "%s must be a value or a list of values, not a map", what);
+        return policy_yaml_fail(c, node, "%s must be a value or a list of values, not a map", what);
     int n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
     if (n == 0)
-        return yaml_fail(c, node, "%s must not be an empty list", what);
+        return policy_yaml_fail(c, node, "%s must not be an empty list", what);
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_node(c, node->data.sequence.items.start[i]);
+        yaml_node_t *item = policy_yaml_node(c, node->data.sequence.items.start[i]);
         if (item->type != YAML_SCALAR_NODE)
-            return yaml_fail(c, item, "%s: list items must be single values, not %s", what,
-                             node_type_name(item));
+            return policy_yaml_fail(c, item, "%s: list items must be single values, not %s", what,
+                                    node_type_name(item));
     }
     return n;
 }
 
-yaml_node_t *yaml_values_item(struct load_ctx *c, yaml_node_t *node, int i)
+yaml_node_t *policy_yaml_values_item(struct load_ctx *c, yaml_node_t *node, int i)
 {
     if (node->type == YAML_SCALAR_NODE)
         return node;
-    return yaml_node(c, node->data.sequence.items.start[i]);
+    return policy_yaml_node(c, node->data.sequence.items.start[i]);
 }
