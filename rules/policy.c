@@ -159,10 +159,6 @@ const char *policy_warning(const struct policy *policy, size_t index)
     return index < policy->n_warnings ? policy->warnings[index] : NULL;
 }
 
-static const char *const inbound_type_names[] = {"redirect", "tproxy", "udp-redirect", "http",
-                                                 "socks5"};
-static const char *const outbound_type_names[] = {"direct", "drop", "socks5", "http"};
-
 void policy_print_summary(const struct policy *p, FILE *out)
 {
     char addr[FLOW_ADDR_TEXT_MAX];
@@ -172,16 +168,14 @@ void policy_print_summary(const struct policy *p, FILE *out)
     for (size_t i = 0; i < p->n_inbounds; i++) {
         const struct policy_inbound *in = &p->inbounds[i];
         flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen);
-        fprintf(out, "  %s: %s on %s (%s%s%s)\n", in->name, inbound_type_names[in->type],
-                flow_addr_format(&a, addr), in->networks & POLICY_TCP ? "tcp" : "",
-                in->networks == (POLICY_TCP | POLICY_UDP) ? "+" : "",
-                in->networks & POLICY_UDP ? "udp" : "");
+        fprintf(out, "  %s: %s on %s (%s)\n", in->name, policy_inbound_type_name(in->type),
+                flow_addr_format(&a, addr), policy_networks_name(in->networks));
     }
     fprintf(out, "outbounds: %zu (direct and drop built in)\n", p->n_outbounds);
     for (size_t i = 2; i < p->n_outbounds; i++) {
         const struct policy_outbound *o = &p->outbounds[i];
         flow_addr_from_sockaddr(&a, (const struct sockaddr *)&o->server);
-        fprintf(out, "  %s: %s via %s%s%s\n", o->name, outbound_type_names[o->type],
+        fprintf(out, "  %s: %s via %s%s%s\n", o->name, policy_outbound_type_name(o->type),
                 flow_addr_format(&a, addr), o->udp ? ", udp" : "",
                 o->send_hostname ? ", send_hostname" : "");
     }

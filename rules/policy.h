@@ -41,6 +41,20 @@ enum outbound_type {
     OUTBOUND_HTTP,
 };
 
+/*
+ * The words of the policy file (rules/policy_words.c), for log lines and
+ * summaries: "redirect", "tproxy", ...; "direct", "socks5", ...; "?" for a
+ * value out of range.
+ */
+const char *policy_inbound_type_name(enum inbound_type type);
+const char *policy_outbound_type_name(enum outbound_type type);
+
+/* "tcp", "udp" or "tcp+udp" for a mask of POLICY_TCP and POLICY_UDP ("none" for 0). */
+const char *policy_networks_name(unsigned networks);
+
+/* POLICY_TCP for "tcp", POLICY_UDP for "udp", 0 for any other word. */
+unsigned policy_network_from_name(const char *word);
+
 struct policy_inbound {
     const char *name;
     enum inbound_type type;

@@ -130,6 +130,11 @@ struct policy {
     char country[3];
 };
 
+/* The tables behind policy_*_name(), NULL-terminated, for the loader (rules/policy_words.c). */
+extern const char *const policy_inbound_type_words[];  /* indexed by enum inbound_type */
+extern const char *const policy_outbound_type_words[]; /* indexed by enum outbound_type */
+extern const char *const policy_network_words[];       /* word i is the network 1 << i */
+
 /* Keeps `s` until the policy is freed; returns it (NULL when out of memory). */
 char *policy_keep_string(struct policy *p, const char *s);
 
@@ -190,6 +195,9 @@ struct load_ctx;
  */
 int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, struct port_range **out,
                        size_t *n);
+
+/* Reads "tcp", "udp" or a list of them into a mask of POLICY_TCP and POLICY_UDP. */
+int policy_parse_networks(struct load_ctx *c, yaml_node_t *v, const char *key, unsigned *mask);
 
 /* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node);

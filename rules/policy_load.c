@@ -50,23 +50,6 @@ static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *wha
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-static int lookup_word(struct load_ctx *c, yaml_node_t *node, const char *what,
-                       const char *const *words, unsigned *out)
-{
-    const char *s = policy_yaml_scalar(c, node, what);
-    if (!s)
-        return -1;
-    for (unsigned i = 0; words[i]; i++)
-        if (strcmp(s, words[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    const char *close = policy_yaml_suggest(s, words);
-    if (close)
-        return policy_yaml_fail(c, node, "unknown %s '%s' (did you mean '%s'?)", what, s, close);
-    return policy_yaml_fail(c, node, "unknown %s '%s'", what, s);
-}
-
 /* --- settings ------------------------------------------------------------------ */
 
 static int load_log(struct load_ctx *c, yaml_node_t *node)
@@ -76,7 +59,7 @@ static int load_log(struct load_ctx *c, yaml_node_t *node)
     if (policy_yaml_map_keys(c, node, "log", keys) < 0)
         return -1;
     unsigned v;
-    if (level && lookup_word(c, level, "log level", log_levels, &v) < 0)
+    if (level && policy_yaml_word(c, level, "log level", log_levels, &v) < 0)
         return -1;
     if (level)
         c->p->settings.log_level = (enum policy_log_level)v;
@@ -169,7 +152,7 @@ static int load_sniff(struct load_ctx *c, yaml_node_t *node)
         for (int i = 0; i < n; i++) {
             unsigned p;
             yaml_node_t *item = policy_yaml_values_item(c, protocols, i);
-            if (lookup_word(c, item, "sniff protocol", protocol_words, &p) < 0)
+            if (policy_yaml_word(c, item, "sniff protocol", protocol_words, &p) < 0)
                 return -1;
             if (p < SNIFF_PROTO_TLS)
                 return policy_yaml_fail(c, item, "sniff.protocols takes tls, http, quic and dns");
@@ -236,26 +219,12 @@ static int load_limits(struct load_ctx *c, yaml_node_t *node)
 
 /* --- inbounds and outbounds ------------------------------------------------------- */
 
-static const char *const inbound_types[] = {"redirect", "tproxy", "udp-redirect",
-                                            "http",     "socks5", NULL};
-static const unsigned inbound_networks[] = {POLICY_TCP, POLICY_TCP, POLICY_UDP, POLICY_TCP,
-                                            POLICY_TCP};
-
-static int load_networks(struct load_ctx *c, yaml_node_t *node, unsigned *mask)
-{
-    static const char *const words[] = {"tcp", "udp", NULL};
-    int n = policy_yaml_values_count(c, node, "network");
-    if (n < 0)
-        return -1;
-    *mask = 0;
-    for (int i = 0; i < n; i++) {
-        unsigned w;
-        if (lookup_word(c, policy_yaml_values_item(c, node, i), "network", words, &w) < 0)
-            return -1;
-        *mask |= w == 0 ? POLICY_TCP : POLICY_UDP;
-    }
-    return 0;
-}
+/* The networks each inbound type carries unless `network` says otherwise (tproxy only). */
+static const unsigned inbound_networks[] = {
+    [INBOUND_REDIRECT] = POLICY_TCP,     [INBOUND_TPROXY] = POLICY_TCP,
+    [INBOUND_UDP_REDIRECT] = POLICY_UDP, [INBOUND_HTTP] = POLICY_TCP,
+    [INBOUND_SOCKS5] = POLICY_TCP,
+};
 
 /* A name that is unique among `count` earlier entries of `names_at` stride. */
 static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *what)
@@ -287,7 +256,7 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
             return policy_yaml_fail(c, name, "inbound '%s' is defined twice (first at line %d)",
                                     in->name, c->p->inbounds[i].line);
     unsigned t;
-    if (lookup_word(c, type, "inbound type", inbound_types, &t) < 0)
+    if (policy_yaml_word(c, type, "inbound type", policy_inbound_type_words, &t) < 0)
         return -1;
     in->type = (enum inbound_type)t;
     in->networks = inbound_networks[t];
@@ -295,11 +264,12 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
     if (parse_endpoint(c, listen, "listen", &in->listen, &in->listen_len) < 0)
         return -1;
     if (network) {
-        if (load_networks(c, network, &in->networks) < 0)
+        if (policy_parse_networks(c, network, "network", &in->networks) < 0)
             return -1;
         if (in->type != INBOUND_TPROXY && in->networks != inbound_networks[t])
-            return policy_yaml_fail(c, network, "a %s inbound carries %s only", inbound_types[t],
-                                    inbound_networks[t] == POLICY_TCP ? "tcp" : "udp");
+            return policy_yaml_fail(c, network, "a %s inbound carries %s only",
+                                    policy_inbound_type_name(in->type),
+                                    policy_networks_name(inbound_networks[t]));
     }
     if ((user || pass) && in->type != INBOUND_SOCKS5)
         return policy_yaml_fail(c, user ? user : pass,
@@ -312,8 +282,6 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
         return -1;
     return 0;
 }
-
-static const char *const outbound_types[] = {"direct", "drop", "socks5", "http", NULL};
 
 static int load_outbound(struct load_ctx *c, yaml_node_t *node, struct policy_outbound *o)
 {
@@ -341,17 +309,18 @@ static int load_outbound(struct load_ctx *c, yaml_node_t *node, struct policy_ou
                        : policy_yaml_fail(c, name, "'%s' is built in and cannot be redefined",
                                           o->name);
     unsigned t;
-    if (lookup_word(c, type, "outbound type", outbound_types, &t) < 0)
+    if (policy_yaml_word(c, type, "outbound type", policy_outbound_type_words, &t) < 0)
         return -1;
     o->type = (enum outbound_type)t;
     o->line = policy_yaml_line(node);
     bool proxy = o->type == OUTBOUND_SOCKS5 || o->type == OUTBOUND_HTTP;
     if (proxy && !server)
-        return policy_yaml_fail(c, node, "a %s outbound needs 'server'", outbound_types[t]);
+        return policy_yaml_fail(c, node, "a %s outbound needs 'server'",
+                                policy_outbound_type_name(o->type));
     yaml_node_t *extra = server ? server : user ? user : pass ? pass : udp ? udp : send_hostname;
     if (!proxy && extra)
         return policy_yaml_fail(c, extra, "a %s outbound takes only 'name' and 'type'",
-                                outbound_types[t]);
+                                policy_outbound_type_name(o->type));
     if (server && parse_endpoint(c, server, "server", &o->server, &o->server_len) < 0)
         return -1;
     if (pass && !user)

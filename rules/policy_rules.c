@@ -29,20 +29,7 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
 
 static int compile_network(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
 {
-    int n = policy_yaml_values_count(c, v, key);
-    if (n < 0)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        yaml_node_t *item = policy_yaml_values_item(c, v, i);
-        const char *s = policy_yaml_scalar(c, item, key);
-        if (strcmp(s, "tcp") == 0)
-            out->u.mask |= POLICY_TCP;
-        else if (strcmp(s, "udp") == 0)
-            out->u.mask |= POLICY_UDP;
-        else
-            return policy_yaml_fail(c, item, "network must be tcp or udp, not '%s'", s);
-    }
-    return 0;
+    return policy_parse_networks(c, v, key, &out->u.mask);
 }
 
 static int compile_inbound(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
@@ -127,6 +114,22 @@ static int parse_port(const char *s, uint16_t *port)
     if (v > 65535)
         return -1;
     *port = (uint16_t)v;
+    return 0;
+}
+
+int policy_parse_networks(struct load_ctx *c, yaml_node_t *v, const char *key, unsigned *mask)
+{
+    int n = policy_yaml_values_count(c, v, key);
+    if (n < 0)
+        return -1;
+    *mask = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned w;
+        if (policy_yaml_word(c, policy_yaml_values_item(c, v, i), key, policy_network_words, &w) <
+            0)
+            return -1;
+        *mask |= 1u << w;
+    }
     return 0;
 }
 

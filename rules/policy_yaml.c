@@ -176,6 +176,26 @@ const char *policy_yaml_suggest(const char *word, const char *const *names)
     return best;
 }
 
+int policy_yaml_word(struct load_ctx *c, const yaml_node_t *node, const char *what,
+                     const char *const *words, unsigned *out)
+{
+    const char *s = policy_yaml_scalar(c, node, what);
+    if (!s)
+        return -1;
+    for (unsigned i = 0; words[i]; i++)
+        if (strcmp(s, words[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    const char *close = policy_yaml_suggest(s, words);
+    if (close)
+        return policy_yaml_fail(c, node, "unknown %s '%s' (did you mean '%s'?)", what, s, close);
+    char list[256] = "";
+    for (size_t i = 0, n = 0; words[i] && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", words[i]);
+    return policy_yaml_fail(c, node, "unknown %s '%s' (%s)", what, s, list);
+}
+
 int policy_yaml_map_keys(struct load_ctx *c, yaml_node_t *node, const char *what,
                          struct policy_yaml_key *keys)
 {

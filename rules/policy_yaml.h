@@ -56,6 +56,13 @@ int policy_yaml_uint(struct load_ctx *c, const yaml_node_t *node, const char *wh
                      uint64_t *out);
 int policy_yaml_bool(struct load_ctx *c, const yaml_node_t *node, const char *what, bool *out);
 
+/*
+ * Which of `words` (NULL-terminated) the scalar is: its index into `*out`.
+ * Any other word is an error that suggests the closest one, or lists them.
+ */
+int policy_yaml_word(struct load_ctx *c, const yaml_node_t *node, const char *what,
+                     const char *const *words, unsigned *out);
+
 /* A map's key table entry: the key, and where its value goes. */
 struct policy_yaml_key {
     const char *name;

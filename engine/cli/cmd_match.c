@@ -56,9 +56,8 @@ int cmd_match(int argc, char **argv)
             src = optarg;
             break;
         case 'n':
-            if (strcmp(optarg, "tcp") && strcmp(optarg, "udp"))
+            if (!(flow.network = policy_network_from_name(optarg)))
                 return bad("--network (tcp or udp)", optarg);
-            flow.network = strcmp(optarg, "udp") == 0 ? POLICY_UDP : POLICY_TCP;
             break;
         case 'H':
             flow.host = optarg;

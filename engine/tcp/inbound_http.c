@@ -93,7 +93,6 @@ static void http_accept(struct listener *l, int fd, const struct flow_addr *peer
 }
 
 const struct inbound_ops inbound_http_ops = {
-    .name = "http",
     .type = INBOUND_HTTP,
     .accept = http_accept,
 };

@@ -43,7 +43,6 @@ static void redirect_accept(struct listener *l, int fd, const struct flow_addr *
 }
 
 const struct inbound_ops inbound_redirect_ops = {
-    .name = "redirect",
     .type = INBOUND_REDIRECT,
     .accept = redirect_accept,
 };

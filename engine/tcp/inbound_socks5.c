@@ -166,7 +166,6 @@ static void socks5_accept(struct listener *l, int fd, const struct flow_addr *pe
 }
 
 const struct inbound_ops inbound_socks5_ops = {
-    .name = "socks5",
     .type = INBOUND_SOCKS5,
     .accept = socks5_accept,
 };

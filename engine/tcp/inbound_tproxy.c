@@ -31,7 +31,6 @@ static void tproxy_accept(struct listener *l, int fd, const struct flow_addr *pe
 }
 
 const struct inbound_ops inbound_tproxy_ops = {
-    .name = "tproxy",
     .type = INBOUND_TPROXY,
     .transparent = true,
     .accept = tproxy_accept,

@@ -23,14 +23,6 @@ static const struct inbound_ops *const inbound_table[] = {
     &inbound_socks5_ops,
 };
 
-static const char *const type_names[] = {
-    [INBOUND_REDIRECT] = "redirect",
-    [INBOUND_TPROXY] = "tproxy",
-    [INBOUND_UDP_REDIRECT] = "udp-redirect",
-    [INBOUND_HTTP] = "http",
-    [INBOUND_SOCKS5] = "socks5",
-};
-
 #define ACCEPTS_PER_EVENT 64
 #define BACKOFF_MIN_S 0.05
 #define BACKOFF_MAX_S 1.0
@@ -273,7 +265,7 @@ int listener_sync(struct engine *e)
         const struct inbound_ops *ops = ops_for(in->type);
         if (!ops) {
             log_warn("inbound %s: type %s over tcp is not available in this build", in->name,
-                     type_names[in->type]);
+                     policy_inbound_type_name(in->type));
             failed++;
             continue;
         }
@@ -307,8 +299,8 @@ int listener_sync(struct engine *e)
             continue;
         }
         char text[FLOW_ADDR_TEXT_MAX];
-        log_info("inbound %s: closed %s listener on %s", l->name, l->ops->name,
-                 flow_addr_format(&l->addr, text));
+        log_info("inbound %s: closed %s listener on %s", l->name,
+                 policy_inbound_type_name(l->ops->type), flow_addr_format(&l->addr, text));
         *link = l->next;
         listener_free(e, l);
     }
@@ -322,11 +314,11 @@ int listener_sync(struct engine *e)
         int rc = listener_open(e, todo_ops[i], todo_in[i]);
         if (rc < 0) {
             log_error("inbound %s: cannot listen on %s (%s): %s", todo_in[i]->name, text,
-                      todo_ops[i]->name, strerror(-rc));
+                      policy_inbound_type_name(todo_ops[i]->type), strerror(-rc));
             failed++;
         } else {
             log_info("inbound %s: listening on %s (%s tcp)", todo_in[i]->name, text,
-                     todo_ops[i]->name);
+                     policy_inbound_type_name(todo_ops[i]->type));
         }
     }
     free(kept);

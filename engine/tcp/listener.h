@@ -30,7 +30,6 @@ struct engine;
 struct listener;
 
 struct inbound_ops {
-    const char *name; /* as in the policy file: "redirect", "tproxy", ... */
     enum inbound_type type;
     bool transparent; /* IP_TRANSPARENT / IPV6_TRANSPARENT on the listening socket */
 

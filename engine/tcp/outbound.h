@@ -47,7 +47,6 @@
 struct flow;
 
 struct outbound_ops {
-    const char *name; /* the type as in the policy file */
     enum outbound_type type;
     bool (*needs_ip)(const struct flow *f);
     /* Fills `sa`/`len`; returns 0, or -1 with `*reason` set (the flow closes). */

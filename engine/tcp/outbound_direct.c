@@ -25,7 +25,6 @@ static int direct_connect(const struct flow *f, struct sockaddr_storage *sa, soc
 }
 
 const struct outbound_ops outbound_direct_ops = {
-    .name = "direct",
     .type = OUTBOUND_DIRECT,
     .needs_ip = direct_needs_ip,
     .connect = direct_connect,

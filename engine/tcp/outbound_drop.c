@@ -6,6 +6,5 @@
 #include "engine/tcp/outbound.h"
 
 const struct outbound_ops outbound_drop_ops = {
-    .name = "drop",
     .type = OUTBOUND_DROP,
 };

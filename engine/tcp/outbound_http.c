@@ -82,7 +82,6 @@ static void http_handshake_free(struct flow *f)
 }
 
 const struct outbound_ops outbound_http_ops = {
-    .name = "http",
     .type = OUTBOUND_HTTP,
     .needs_ip = http_needs_ip,
     .connect = http_connect,

@@ -60,7 +60,6 @@ static void socks5_handshake_free(struct flow *f)
 }
 
 const struct outbound_ops outbound_socks5_ops = {
-    .name = "socks5",
     .type = OUTBOUND_SOCKS5,
     .needs_ip = socks5_needs_ip,
     .connect = socks5_connect,

@@ -53,7 +53,6 @@ static void redirect_close(struct udp_listener *l)
 
 const struct udp_inbound_ops udp_inbound_redirect = {
     .type = INBOUND_UDP_REDIRECT,
-    .name = "udp-redirect",
     .open = redirect_open,
     .orig_dst = redirect_orig_dst,
     .reply = redirect_reply,

@@ -56,7 +56,6 @@ static void tproxy_close(struct udp_listener *l)
 
 const struct udp_inbound_ops udp_inbound_tproxy = {
     .type = INBOUND_TPROXY,
-    .name = "tproxy",
     .open = tproxy_open,
     .orig_dst = tproxy_orig_dst,
     .reply = tproxy_reply,

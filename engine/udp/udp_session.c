@@ -553,7 +553,8 @@ int udp_engine_sync(struct udp_engine *e, const struct policy *policy)
         } else {
             char text[FLOW_ADDR_TEXT_MAX];
             log_info("inbound %s: listening for udp on %s (%s)", in->name,
-                     flow_addr_format(&addr, text), e->listeners->ops->name);
+                     flow_addr_format(&addr, text),
+                     policy_inbound_type_name(e->listeners->ops->type));
         }
     }
     while (old) {

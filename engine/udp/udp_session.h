@@ -40,7 +40,6 @@ struct udp_session;
 /* How one inbound type finds destinations and answers clients. */
 struct udp_inbound_ops {
     enum inbound_type type;
-    const char *name; /* for log lines */
     /* Opens the listening socket for `in`; returns the fd or -errno. */
     int (*open)(struct udp_listener *l);
     /*

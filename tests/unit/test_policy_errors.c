@@ -85,7 +85,7 @@ static const struct bad_policy cases[] = {
     {"inbounds:\n  - {name: t, type: tproxi, listen: \"127.0.0.1:1\"}\n",
      "2:21: unknown inbound type 'tproxi' (did you mean 'tproxy'?)"},
     /* 22 bad log level */
-    {"log: {level: verbose}\n", "1:14: unknown log level 'verbose'"},
+    {"log: {level: verbose}\n", "1:14: unknown log level 'verbose' (error, warn, info, debug)"},
     /* 23 routing mark not a number */
     {"routing_mark: lots\n",
      "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
@@ -95,8 +95,9 @@ static const struct bad_policy cases[] = {
      "4:28: outbound 's' does not carry UDP: add 'udp: true' to it or pick another"},
     /* 25 socks5 outbound without server */
     {"outbounds:\n  - {name: s, type: socks5}\n", "2:5: a socks5 outbound needs 'server'"},
-    /* 26 bad network word */
-    {"rules:\n  - {network: sctp, action: drop}\n", "2:15: network must be tcp or udp, not 'sctp'"},
+    /* 26 bad network word, suggested */
+    {"rules:\n  - {network: sctp, action: drop}\n",
+     "2:15: unknown network 'sctp' (did you mean 'tcp'?)"},
     /* 27 bad protocol word */
     {"rules:\n  - {protocol: ssh, action: drop}\n",
      "2:16: protocol must be tls, http, quic, dns or unknown, not 'ssh'"},
@@ -172,6 +173,12 @@ static const struct bad_policy cases[] = {
     /* 47 how long to remember a silent destination, not a number */
     {"sniff: {remember_silent_s: forever}\n",
      "1:28: sniff.remember_silent_s must be a whole number from 0 to 86400, not 'forever'"},
+    /* 48 an inbound's network word: the same words and message as a rule's */
+    {"inbounds:\n  - {name: t, type: tproxy, listen: \"127.0.0.1:1\", network: [tcp, quic]}\n",
+     "2:67: unknown network 'quic' (tcp, udp)"},
+    /* 49 an unknown outbound type, far from any */
+    {"outbounds:\n  - {name: o, type: wireguard}\n",
+     "2:21: unknown outbound type 'wireguard' (direct, drop, socks5, http)"},
 };
 
 /* Replaces %DIR% and %MMDB% in `in`. */

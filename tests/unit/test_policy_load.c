@@ -254,6 +254,37 @@ static void summary(void **state)
     policy_unref(p);
 }
 
+/* One table of type names: what the loader reads is what the names say. */
+static void type_names_round_trip(void **state)
+{
+    (void)state;
+    for (int t = INBOUND_REDIRECT; t <= INBOUND_SOCKS5; t++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml),
+                 "inbounds:\n  - {name: i, type: %s, listen: \"127.0.0.1:1\"}\n",
+                 policy_inbound_type_name((enum inbound_type)t));
+        struct policy *p = fixture_policy_ok(yaml);
+        assert_int_equal(policy_inbound(p, 0)->type, t);
+        policy_unref(p);
+    }
+    for (int t = OUTBOUND_SOCKS5; t <= OUTBOUND_HTTP; t++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml),
+                 "outbounds:\n  - {name: o, type: %s, server: \"127.0.0.1:1\"}\n",
+                 policy_outbound_type_name((enum outbound_type)t));
+        struct policy *p = fixture_policy_ok(yaml);
+        assert_int_equal(policy_outbound_by_name(p, "o")->type, t);
+        policy_unref(p);
+    }
+    assert_string_equal(policy_outbound_type_name(OUTBOUND_DIRECT), "direct");
+    assert_string_equal(policy_outbound_type_name(OUTBOUND_DROP), "drop");
+    assert_string_equal(policy_inbound_type_name((enum inbound_type)99), "?");
+    assert_int_equal(policy_network_from_name("tcp"), POLICY_TCP);
+    assert_int_equal(policy_network_from_name("udp"), POLICY_UDP);
+    assert_int_equal(policy_network_from_name("sctp"), 0);
+    assert_string_equal(policy_networks_name(POLICY_UDP), "udp");
+}
+
 /* policy_load_buffer: the text is given, the name anchors relative paths. */
 static void loading_from_memory(void **state)
 {
@@ -329,6 +360,7 @@ int main(void)
         cmocka_unit_test(inbounds),
         cmocka_unit_test(outbounds),
         cmocka_unit_test(summary),
+        cmocka_unit_test(type_names_round_trip),
         cmocka_unit_test(loading_from_memory),
         cmocka_unit_test(aliases_that_are_fine),
     };
