@@ -58,10 +58,6 @@ static bool dialog_flush(struct upstream_dialog *d)
 /* Reads what arrived; true when there are new bytes. */
 static bool dialog_fill(struct upstream_dialog *d)
 {
-    if (d->in_len == sizeof(d->in)) {
-        dialog_end(d, upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, "server reply too long"));
-        return false;
-    }
     ssize_t n = recv(d->fd, d->in + d->in_len, sizeof(d->in) - d->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return false;
@@ -96,6 +92,9 @@ static void dialog_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 
     enum upstream_step step = d->on_input(d);
+    /* Full, and the protocol still waits for the rest of a reply: it never comes. */
+    if (step == UPSTREAM_MORE && d->in_len == sizeof(d->in))
+        step = upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, "server reply too long");
     if (step != UPSTREAM_MORE) {
         dialog_end(d, step);
         return;
