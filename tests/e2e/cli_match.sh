@@ -4,23 +4,17 @@
 # policy exits 2 with FILE:LINE:COL. Needs no network.
 set -u
 cd "$(dirname "$0")/../.."
-sy=./switchyard
-n=0
+. tests/e2e/lib.sh
+sy=$SWITCHYARD
 
 expect() { # expect "ARGS" "OUTPUT"
-    n=$((n + 1))
     local got
     got=$($sy match $1 2>&1)
-    if [ "$got" = "$2" ]; then
-        echo "ok $n - match $1"
-    else
-        echo "not ok $n - match $1: got '$got', want '$2'"
-    fi
+    if [ "$got" = "$2" ]; then ok "match $1"; else not_ok "match $1: got '$got', want '$2'"; fi
 }
 
 for f in examples/*.yaml; do
-    n=$((n + 1))
-    if out=$($sy check -c "$f" 2>&1); then echo "ok $n - check $f"; else echo "not ok $n - check $f: $out"; fi
+    if out=$($sy check -c "$f" 2>&1); then ok "check $f"; else not_ok "check $f: $out"; fi
 done
 
 m=examples/minimal.yaml s=examples/split-tunnel.yaml i=examples/iptv.yaml
@@ -43,17 +37,14 @@ expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --host video.othe
 expect "-c $i --src 192.0.2.50:40000 --dst 203.0.113.80:443" "direct rule 1 ($i:28)"
 
 # A broken policy: FILE:LINE:COL and exit status 2.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-printf 'rules:\n  - {dst_prot: 443, action: drop}\n' > "$tmp/bad.yaml"
-n=$((n + 1))
-out=$($sy check -c "$tmp/bad.yaml" 2>&1); rc=$?
-if [ $rc = 2 ] && [ "$out" = "$tmp/bad.yaml:2:6: unknown condition 'dst_prot' (did you mean 'dst_port'?)" ]; then
-    echo "ok $n - a bad policy exits 2 with FILE:LINE:COL"
+bad=$E2E_TMP/bad.yaml
+printf 'rules:\n  - {dst_prot: 443, action: drop}\n' >"$bad"
+out=$($sy check -c "$bad" 2>&1); rc=$?
+if [ $rc = 2 ] && [ "$out" = "$bad:2:6: unknown condition 'dst_prot' (did you mean 'dst_port'?)" ]; then
+    ok "a bad policy exits 2 with FILE:LINE:COL"
 else
-    echo "not ok $n - bad policy: rc=$rc out='$out'"
+    not_ok "bad policy: rc=$rc out='$out'"
 fi
-n=$((n + 1))
 out=$($sy match -c $m --dst nonsense 2>&1); rc=$?
-if [ $rc = 2 ]; then echo "ok $n - bad usage exits 2"; else echo "not ok $n - bad usage: rc=$rc $out"; fi
-echo "1..$n"
+if [ $rc = 2 ]; then ok "bad usage exits 2"; else not_ok "bad usage: rc=$rc $out"; fi
+e2e_finish

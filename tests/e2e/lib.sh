@@ -1,16 +1,23 @@
-# lib.sh — shared helpers for the end-to-end tests (sourced, not run).
+# lib.sh — shared helpers for the end-to-end tests (sourced, not run; tests/run
+# skips lib*.sh). Every script sources it and ends with e2e_finish.
 #
 # TAP:        ok "what"; not_ok "what"; check "what" CMD...; skip "what" "why";
-#             e2e_finish (prints the plan line, exit status 1 on any failure).
+#             e2e_abort "what" (not_ok, then end the script); e2e_finish.
+#             Sourcing installs an EXIT trap (e2e_exit) that cleans up, prints
+#             the plan line and exits 1 on any failure, also when the script
+#             ends early; e2e_at_exit CMD adds a script's own clean-up to it.
 # Namespaces: ns_new NAME -> sets REPLY to a unique namespace ("sy-NAME-<pid>");
 #             veth NS1 IF1 NS2 IF2 joins two namespaces; every namespace made
-#             here is deleted by e2e_cleanup.
+#             here is deleted on exit.
 # Processes:  bg NS LOG CMD... starts CMD in NS (REPLY = pid); stop_pid PID;
-#             everything started with bg is stopped by e2e_cleanup.
+#             everything started with bg is stopped on exit.
 # Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_file_grep FILE REGEX [SECONDS].
 # Services:   start_nginx NS ADDR...; start_switchyard NS CONFIG;
-#             apply_firewall NS CONFIG MODE [BACKEND].
-# Topology:   gateway_net: client ns -> router ns -> origin ns (see below).
+#             apply_firewall NS CONFIG MODE [BACKEND]; curl_host NS HOST ADDR SCHEME.
+# Topology:   gateway_net: client ns -> router ns -> origin ns (see below);
+#             gateway_up [nginx]: the usual start of a TCP script;
+#             start_gateway_policy NAME TYPE: the usual policy, switchyard started.
+#             (lib_udp.sh adds the UDP tests' upstream namespace and services.)
 #
 # Addresses come only from the documentation ranges; traffic never leaves the
 # namespaces the test made. Every wait is bounded.
@@ -30,11 +37,35 @@ check() { # check "description" CMD...
     local what=$1; shift
     if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
-e2e_finish() {
-    echo "1..$E2E_N"
-    [ "$E2E_FAILED" -eq 0 ]
-}
 diag() { echo "# $*"; }
+
+# e2e_finish: the script is done; the EXIT trap prints the plan and the status.
+e2e_finish() { exit 0; }
+
+# e2e_abort "what": a step everything after depends on failed.
+e2e_abort() {
+    not_ok "$*"
+    exit 1
+}
+
+E2E_AT_EXIT=()
+# e2e_at_exit CMD: runs CMD (a shell string) on exit, before the namespaces go.
+e2e_at_exit() { E2E_AT_EXIT+=("$1"); }
+
+# e2e_exit: the EXIT trap. A script that stopped on its own error (set -u, a
+# failed exit) without a failed check gets one, so the run counts it.
+e2e_exit() {
+    local rc=$? cmd
+    if [ "$rc" -ne 0 ] && [ "$E2E_FAILED" -eq 0 ]; then
+        not_ok "$(basename "$0") ended early with status $rc"
+    fi
+    for cmd in "${E2E_AT_EXIT[@]}"; do eval "$cmd"; done
+    e2e_cleanup
+    echo "1..$E2E_N"
+    [ "$E2E_FAILED" -eq 0 ] || exit 1
+    exit 0
+}
+trap e2e_exit EXIT
 
 # --- namespaces and links ----------------------------------------------------
 
@@ -168,7 +199,25 @@ apply_firewall() {
         ip netns exec "$1" sh "$E2E_TMP/firewall.sh" >"$E2E_TMP/firewall.out" 2>&1
 }
 
-# flow_log_count REGEX: how many lines of the switchyard log match.
+# start_gateway: switchyard on the router with $POLICY (a fresh log) and its
+# gateway firewall rules loaded; not_ok and status 1 for a step that fails.
+start_gateway() {
+    : >"$E2E_TMP/switchyard.log"
+    start_switchyard "$NS_R" "$POLICY" || { not_ok "switchyard starts"; return 1; }
+    apply_firewall "$NS_R" "$POLICY" gateway || { not_ok "firewall rules load"; return 1; }
+}
+
+# curl_host NS HOST ADDR SCHEME: fetches / of HOST, resolved to ADDR, from NS
+# (certificates not checked); prints the body or curl's error.
+curl_host() {
+    local ns=$1 host=$2 addr=$3 scheme=$4 port=80
+    [ "$scheme" = https ] && port=443
+    local res="$host:$port:$addr"
+    [[ "$addr" == *:* ]] && res="$host:$port:[$addr]"
+    timeout 60 ip netns exec "$ns" curl -sS -k --max-time 10 --resolve "$res" "$scheme://$host/" 2>&1
+}
+
+# log_count REGEX: how many lines of the switchyard log match.
 log_count() { grep -cE "$1" "$E2E_TMP/switchyard.log"; }
 
 # --- topology -------------------------------------------------------------------------
@@ -215,6 +264,43 @@ e2e_need_switchyard() {
         ! "$SWITCHYARD" firewall --help 2>&1 | grep -q "usage: switchyard firewall"; then
         skip "$(basename "$0")" "switchyard run/firewall are not in this build"
         e2e_finish
-        exit 0
     fi
+}
+
+ORIGIN4=198.51.100.10
+ORIGIN6=2001:db8:2::10
+POLICY=$E2E_TMP/policy.yaml
+
+# gateway_up [nginx]: the start of a TCP script: skipped without `switchyard
+# run`, the gateway topology (the script ends if it cannot be made) and, with
+# `nginx`, nginx on ORIGIN4 and ORIGIN6.
+gateway_up() {
+    e2e_need_switchyard
+    gateway_net || e2e_abort "network set-up"
+    if [ "${1:-}" = nginx ]; then
+        start_nginx "$NS_O" "$ORIGIN4" "[$ORIGIN6]" || not_ok "nginx starts"
+    fi
+}
+
+# start_gateway_policy NAME TYPE: writes $POLICY with one inbound NAME of TYPE
+# on [::]:12345, *.blocked.example dropped, the rest direct (flows logged,
+# routing_mark 0xff, 300 ms sniff timeout), and starts switchyard on the
+# router with it and a fresh log; not_ok (the log shown) and status 1 when it
+# does not start.
+start_gateway_policy() {
+    cat >"$POLICY" <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+sniff: {timeout_ms: 300}
+inbounds:
+  - {name: $1, type: $2, listen: "[::]:12345"}
+rules:
+  - {domain_suffix: blocked.example, action: drop}
+default: direct
+YAML
+    : >"$E2E_TMP/switchyard.log"
+    start_switchyard "$NS_R" "$POLICY" && return 0
+    not_ok "$2: switchyard starts"
+    sed 's/^/# /' "$E2E_TMP/switchyard.log"
+    return 1
 }

@@ -10,41 +10,15 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-start_nginx "$NS_O" 198.51.100.10 "[2001:db8:2::10]" || not_ok "nginx starts"
-
-ORIGIN4=198.51.100.10
-ORIGIN6=2001:db8:2::10
+gateway_up nginx
 ACCESS=$E2E_TMP/nginx-access.log
 
 # curl_via HOST ADDR URLSCHEME: fetch / of HOST, resolved to ADDR, from the client.
-curl_via() {
-    local host=$1 addr=$2 scheme=$3 port=80
-    [ "$scheme" = https ] && port=443
-    local res="$host:$port:$addr"
-    [[ "$addr" == *:* ]] && res="$host:$port:[$addr]"
-    in_client curl -sS -k --max-time 10 --resolve "$res" "$scheme://$host/" 2>&1
-}
+curl_via() { curl_host "$NS_C" "$@"; }
 
 for kind in redirect tproxy; do
-    cat >"$E2E_TMP/policy.yaml" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-sniff: {timeout_ms: 300}
-inbounds:
-  - {name: gw-$kind, type: $kind, listen: "[::]:12345"}
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-default: direct
-YAML
-    : >"$E2E_TMP/switchyard.log"
-    if ! start_switchyard "$NS_R" "$E2E_TMP/policy.yaml"; then
-        not_ok "$kind: switchyard starts"; sed 's/^/# /' "$E2E_TMP/switchyard.log"; continue
-    fi
-    check "$kind: firewall rules load (nft, gateway)" apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway
+    start_gateway_policy "gw-$kind" $kind || continue
+    check "$kind: firewall rules load (nft, gateway)" apply_firewall "$NS_R" "$POLICY" gateway
 
     for fam in 4 6; do
         origin=$ORIGIN4; peer=198.51.100.1; listen=192.0.2.1
@@ -79,7 +53,7 @@ YAML
     check "$kind: the self-addressed connections were logged as refused" \
         test "$(log_count 'refused: addressed to the listener itself')" -ge 2
 
-    "$SWITCHYARD" firewall -c "$E2E_TMP/policy.yaml" --mode gateway --undo | ip netns exec "$NS_R" sh
+    "$SWITCHYARD" firewall -c "$POLICY" --mode gateway --undo | ip netns exec "$NS_R" sh
     check "$kind: --undo removes the rules" bash -c "! ip netns exec $NS_R nft list tables | grep -q switchyard"
     stop_pid "$SWITCHYARD_PID"
     check "$kind: SIGTERM stops switchyard cleanly" grep -q "stopped:" "$E2E_TMP/switchyard.log"

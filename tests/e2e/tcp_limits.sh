@@ -9,16 +9,13 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
+gateway_up
+O4=$ORIGIN4
 bg "$NS_O" "$E2E_TMP/echo.log" socat TCP-LISTEN:9000,reuseaddr,fork EXEC:cat
 wait_tcp "$NS_O" $O4 9000
 
 policy() { # policy EXTRA_LINE
-    cat >"$E2E_TMP/policy.yaml" <<YAML
+    cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 inbounds:
@@ -43,7 +40,7 @@ close_idle() { local p; for p in "${IDLE[@]}"; do kill "$p" 2>/dev/null; wait "$
 # --- the limit from RLIMIT_NOFILE -------------------------------------------------
 policy ""
 : >"$E2E_TMP/switchyard.log"
-bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=512:4096 "$SWITCHYARD" run -c "$E2E_TMP/policy.yaml"
+bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=512:4096 "$SWITCHYARD" run -c "$POLICY"
 pid=$REPLY
 wait_file_grep "$E2E_TMP/switchyard.log" "running with" 10
 check "soft RLIMIT_NOFILE raised to the hard limit sizes the flow limit ((4096-64)/3)" \
@@ -52,9 +49,7 @@ stop_pid "$pid"
 
 # --- limits.max_flows ------------------------------------------------------------------
 policy "limits: {max_flows: 2}"
-: >"$E2E_TMP/switchyard.log"
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
+start_gateway
 check "below the limit a flow is served" echo_ok
 open_idle 2
 check "at the limit switchyard says it stops accepting" \
@@ -67,7 +62,7 @@ stop_pid "$SWITCHYARD_PID"
 # --- EMFILE ---------------------------------------------------------------------------
 policy "limits: {max_flows: 1000}"
 : >"$E2E_TMP/switchyard.log"
-bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=64:64 "$SWITCHYARD" run -c "$E2E_TMP/policy.yaml"
+bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=64:64 "$SWITCHYARD" run -c "$POLICY"
 pid=$REPLY
 wait_file_grep "$E2E_TMP/switchyard.log" "running with" 10
 open_idle 40

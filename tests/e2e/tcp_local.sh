@@ -9,11 +9,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-start_nginx "$NS_O" 198.51.100.10 "[2001:db8:2::10]" || not_ok "nginx starts"
+gateway_up nginx
 ACCESS=$E2E_TMP/nginx-access.log
 bg "$NS_O" "$E2E_TMP/banner.log" socat TCP6-LISTEN:7000,reuseaddr,fork,ipv6only=0 \
     SYSTEM:'echo marked-ok'
@@ -30,30 +26,11 @@ print(s.recv(100).decode().strip())
 '
 
 # curl_local HOST ADDR SCHEME: from the router namespace itself.
-curl_local() {
-    local host=$1 addr=$2 scheme=$3 port=80
-    [ "$scheme" = https ] && port=443
-    local res="$host:$port:$addr"
-    [[ "$addr" == *:* ]] && res="$host:$port:[$addr]"
-    in_router curl -sS -k --max-time 10 --resolve "$res" "$scheme://$host/" 2>&1
-}
+curl_local() { curl_host "$NS_R" "$@"; }
 
 for kind in redirect tproxy; do
-    cat >"$E2E_TMP/policy.yaml" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-sniff: {timeout_ms: 300}
-inbounds:
-  - {name: local-$kind, type: $kind, listen: "[::]:12345"}
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-default: direct
-YAML
-    : >"$E2E_TMP/switchyard.log"
-    if ! start_switchyard "$NS_R" "$E2E_TMP/policy.yaml"; then
-        not_ok "$kind: switchyard starts"; sed 's/^/# /' "$E2E_TMP/switchyard.log"; continue
-    fi
-    check "$kind: firewall rules load (nft, local)" apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" local ||
+    start_gateway_policy "local-$kind" $kind || continue
+    check "$kind: firewall rules load (nft, local)" apply_firewall "$NS_R" "$POLICY" local ||
         sed 's/^/# /' "$E2E_TMP/firewall.out"
 
     for fam in 4 6; do
@@ -80,7 +57,7 @@ YAML
             test "$out" = marked-ok -a "$before" = "$after" || diag "got '$out', $before/$after"
     done
 
-    "$SWITCHYARD" firewall -c "$E2E_TMP/policy.yaml" --mode local --undo | ip netns exec "$NS_R" sh
+    "$SWITCHYARD" firewall -c "$POLICY" --mode local --undo | ip netns exec "$NS_R" sh
     stop_pid "$SWITCHYARD_PID"
     out=$(curl_local origin.example 198.51.100.10 http)
     check "$kind: after --undo and stop, connections go straight out again" \

@@ -14,15 +14,10 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
+gateway_up nginx
+O4=$ORIGIN4
+O6=$ORIGIN6
 
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-start_nginx "$NS_O" 198.51.100.10 "[2001:db8:2::10]" || not_ok "nginx starts"
-O4=198.51.100.10
-O6=2001:db8:2::10
-
-POLICY=$E2E_TMP/policy.yaml
 write_policy() { # write_policy EXTRA_RULE_LINE [EXTRA_INBOUND_LINE]
     cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
@@ -39,8 +34,7 @@ default: direct
 YAML
 }
 write_policy "" ""
-start_switchyard "$NS_R" "$POLICY" || { not_ok "switchyard starts"; e2e_finish; exit 1; }
-apply_firewall "$NS_R" "$POLICY" gateway || not_ok "firewall rules load"
+start_gateway || exit 1
 
 alive() { kill -0 "$SWITCHYARD_PID" 2>/dev/null; }
 fetch_ok() { in_client curl -s --max-time 10 "http://$O4/" | grep -q "hello from origin"; }

@@ -18,15 +18,8 @@ cd "$(dirname "$0")/../.."
 user=sytest$$
 pass=pw$$
 hosts_dir=
-cleanup() {
-    e2e_cleanup
-    userdel "$user" 2>/dev/null
-    [ -n "$hosts_dir" ] && rm -rf "$hosts_dir"
-}
-trap cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
+e2e_at_exit 'userdel "$user" 2>/dev/null; [ -z "$hosts_dir" ] || rm -rf "$hosts_dir"'
+gateway_up
 for a in 2 3 4; do ip -n "$NS_R" addr add 198.51.100.$a/24 dev r1; done
 ip -n "$NS_O" addr add 198.51.100.11/24 dev o0
 start_nginx "$NS_O" 198.51.100.10 198.51.100.11 || not_ok "nginx started"
@@ -74,7 +67,7 @@ bg "$NS_R" "$E2E_TMP/tinyproxy.out" tinyproxy -d -c "$E2E_TMP/tinyproxy.conf"
 wait_tcp "$NS_R" 198.51.100.2 1080 && wait_tcp "$NS_R" 198.51.100.4 1081 && wait_tcp "$NS_R" 198.51.100.3 3128 ||
     not_ok "upstream proxies listening"
 
-cat >"$E2E_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 inbounds:
@@ -98,8 +91,7 @@ rules:
   - {domain: drop.example, action: drop}
 default: direct
 YAML
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard started"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall applied"
+start_gateway
 
 # fetch NAME SCHEME [ADDR]: curl from the client, the name pinned to ADDR; prints the body.
 fetch() {

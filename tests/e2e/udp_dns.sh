@@ -7,20 +7,15 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib_udp.sh
-trap udp_net_cleanup EXIT
+e2e_need_switchyard
 
-if ./switchyard run -c /dev/null 2>&1 | grep -q "not available"; then
-    echo "ok 1 - # SKIP switchyard run is not in this build"
-    exit 0
-fi
-
-udp_net_setup || { not_ok "network set-up"; exit 1; }
+udp_net || e2e_abort "network set-up"
 udp_start_dnsmasq
 udp_start_danted
 wait_udp "$NS_O" 198.51.100.53 53 || not_ok "dnsmasq listening"
 wait_tcp "$NS_U" 203.0.113.10 1080 || not_ok "danted listening"
 
-cat >"$U_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 inbounds:
@@ -34,7 +29,7 @@ rules:
   - {domain_suffix: blocked.example, action: drop}
 default: drop
 YAML
-udp_bg "$NS_R" "$U_TMP/switchyard.log" ./switchyard run -c "$U_TMP/policy.yaml"
+bg "$NS_R" "$E2E_TMP/switchyard.log" "$SWITCHYARD" run -c "$POLICY"
 wait_udp "$NS_R" '*' 12346 || wait_udp "$NS_R" '[::]' 12346 || true
 wait_udp "$NS_R" 0.0.0.0 12347 || true
 
@@ -45,8 +40,8 @@ ask() {
     ip netns exec "$NS_C" timeout 15 dig @"${2:-198.51.100.53}" "$1" +short +tries=2 +time=3 2>/dev/null |
         grep -E '^[0-9a-f.:]+$'
 }
-logged_from() { grep -q "query\[A\] $1 from $2\$" "$U_TMP/dnsmasq.log"; }
-not_logged() { ! grep -q "query\[A\] $1 " "$U_TMP/dnsmasq.log"; }
+logged_from() { grep -q "query\[A\] $1 from $2\$" "$E2E_TMP/dnsmasq.log"; }
+not_logged() { ! grep -q "query\[A\] $1 " "$E2E_TMP/dnsmasq.log"; }
 
 for mode in tp nat; do
     if [ $mode = tp ]; then udp_tproxy_rules 12346; else udp_redirect_rules 12347 53; fi
@@ -62,4 +57,5 @@ udp_tproxy_rules 12346
 check "tp: IPv6 direct answer" test "$(ask v6.direct.example 2001:db8:2::53)" = 203.0.113.99
 check "tp: IPv6 query came from the router" logged_from v6.direct.example 2001:db8:2::1
 
-if [ -n "${VERBOSE:-}" ]; then cat "$U_TMP/switchyard.log" "$U_TMP/dnsmasq.log"; fi
+if [ -n "${VERBOSE:-}" ]; then cat "$E2E_TMP/switchyard.log" "$E2E_TMP/dnsmasq.log"; fi
+e2e_finish

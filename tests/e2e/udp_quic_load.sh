@@ -8,14 +8,14 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib_udp.sh
-trap udp_net_cleanup EXIT
+e2e_need_switchyard
 py=tests/e2e/udp_quic_load.py
 initial=tests/fixtures/sniff_quic/rfc9001-a2-client-initial.bin
 
-udp_net_setup || { not_ok "network set-up"; exit 1; }
-udp_bg "$NS_O" "$U_TMP/echo.log" python3 $py echo 198.51.100.53 443 4433 7001 7002 7003 7004 7005
-udp_bg "$NS_O" "$U_TMP/echo6.log" python3 $py echo 2001:db8:2::53 4433 7001
-udp_bg "$NS_O" "$U_TMP/tcp443.log" socat TCP-LISTEN:443,bind=198.51.100.53,fork,reuseaddr SYSTEM:'echo tcp-ok'
+udp_net || e2e_abort "network set-up"
+bg "$NS_O" "$E2E_TMP/echo.log" python3 $py echo 198.51.100.53 443 4433 7001 7002 7003 7004 7005
+bg "$NS_O" "$E2E_TMP/echo6.log" python3 $py echo 2001:db8:2::53 4433 7001
+bg "$NS_O" "$E2E_TMP/tcp443.log" socat TCP-LISTEN:443,bind=198.51.100.53,fork,reuseaddr SYSTEM:'echo tcp-ok'
 wait_udp "$NS_O" 198.51.100.53 7005 || not_ok "echo server listening"
 
 policy() { # policy RULES...: writes the policy with these rules
@@ -26,17 +26,17 @@ policy() { # policy RULES...: writes the policy with these rules
         echo "rules:"
         for r in "$@"; do echo "  - $r"; done
         echo "default: direct"
-    } >"$U_TMP/policy.yaml"
+    } >"$POLICY"
 }
 policy "{network: udp, dst_port: 443, action: drop}" "{protocol: quic, domain: example.com, action: drop}"
-udp_bg "$NS_R" "$U_TMP/switchyard.log" ./switchyard run -c "$U_TMP/policy.yaml"
-SY_PID=${U_PIDS[-1]}
+bg "$NS_R" "$E2E_TMP/switchyard.log" "$SWITCHYARD" run -c "$POLICY"
+SY_PID=$REPLY
 sleep 0.5
 udp_tproxy_rules 12346
 
 send() { ip netns exec "$NS_C" timeout 10 python3 $py send "$@"; }
 check "QUIC Initial with SNI example.com is dropped by its name" test "$(send $initial 198.51.100.53 4433)" = silence
-check "the log names the sniffed host and protocol" grep -q "example.com.*quic\|quic.*example.com" "$U_TMP/switchyard.log"
+check "the log names the sniffed host and protocol" grep -q "example.com.*quic\|quic.*example.com" "$E2E_TMP/switchyard.log"
 check "UDP 443 (QUIC) is dropped by port" test "$(send $initial 198.51.100.53 443)" = silence
 check "TCP 443 still passes: clients fall back to it" \
     test "$(ip netns exec "$NS_C" timeout 5 socat -T2 - TCP:198.51.100.53:443 </dev/null)" = tcp-ok
@@ -55,4 +55,4 @@ check "50 clients x 20 datagrams to 5 destinations: all echoes byte-exact at the
 out=$(ip netns exec "$NS_C" timeout 60 python3 $py load 2001:db8:2::53 7001 20 10)
 check "IPv6: 20 clients x 10 datagrams byte-exact ($out)" test "${out##* missing }" = 0
 check "switchyard is still running" kill -0 "$SY_PID"
-echo "1..$U_N"
+e2e_finish
