@@ -1,0 +1,316 @@
+/*
+ * test_flow.c — a transparent TCP flow (the tproxy inbound's accept hook,
+ * then flow_start) over loopback sockets, from accept to close: decided from
+ * its addresses at once and relayed byte-exact both ways; decided from a
+ * sniffed HTTP request or TLS ClientHello, whose bytes reach the origin
+ * first; dropped with a reset; and each way a flow can end early — the
+ * client resetting while sniffed, a silent client decided by the sniff
+ * timeout, the client leaving during connect or during the upstream
+ * handshake, the origin refusing — closes that flow and frees it.
+ * The policy is a fake (tests/unit/tcp_fixture.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "tests/unit/sniff_fixture.h"
+#include "tests/unit/tcp_fixture.h"
+
+static struct listener tproxy;
+static int origin;
+static struct flow_addr origin_addr;
+
+static int setup(void **state)
+{
+    if (engine_up(state) < 0)
+        return -1;
+    tproxy = listener_of(&inbound_tproxy_ops);
+    origin = listen_loopback(&origin_addr, 16);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    close(origin);
+    return engine_down(state);
+}
+
+static void test_decided_at_once_relays_byte_exact_both_ways(void **state)
+{
+    (void)state;
+    fake.early = true;
+    int c = client_via(&tproxy, &origin_addr);
+    /* No client byte is waited for: the origin is connected at once. */
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_int_equal(the_flow()->phase, FLOW_RELAYING);
+
+    enum { SIZE = 1 << 20 };
+    uint8_t *up = malloc(SIZE), *down = malloc(SIZE), *in_up = malloc(SIZE),
+            *in_down = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++) {
+        up[i] = (uint8_t)(i * 2654435761u >> 9);
+        down[i] = (uint8_t)(i * 40503u >> 3);
+    }
+    size_t sent_up = 0, sent_down = 0, got_up = 0, got_down = 0;
+    double end = now_s() + 10;
+    while ((got_up < SIZE || got_down < SIZE) && now_s() < end) {
+        ssize_t n;
+        if (sent_up < SIZE && (n = send(c, up + sent_up, SIZE - sent_up, MSG_DONTWAIT)) > 0)
+            sent_up += (size_t)n;
+        if (sent_down < SIZE && (n = send(o, down + sent_down, SIZE - sent_down, MSG_DONTWAIT)) > 0)
+            sent_down += (size_t)n;
+        ev_run(loop, EVRUN_NOWAIT);
+        if ((n = recv(o, in_up + got_up, SIZE - got_up, MSG_DONTWAIT)) > 0)
+            got_up += (size_t)n;
+        if ((n = recv(c, in_down + got_down, SIZE - got_down, MSG_DONTWAIT)) > 0)
+            got_down += (size_t)n;
+    }
+    assert_int_equal(got_up, SIZE);
+    assert_int_equal(got_down, SIZE);
+    assert_memory_equal(in_up, up, SIZE);
+    assert_memory_equal(in_down, down, SIZE);
+
+    /* Both sides close: the flow ends and is freed. */
+    shutdown(c, SHUT_WR);
+    assert_int_equal(end_within(o, 1000), 0);
+    close(o);
+    assert_int_equal(end_within(c, 1000), 0);
+    assert_true(flows_within(0, 1000));
+    assert_int_equal(eng.counters.bytes_up, SIZE);
+    assert_int_equal(eng.counters.bytes_down, SIZE);
+    close(c);
+    free(up);
+    free(down);
+    free(in_up);
+    free(in_down);
+}
+
+static void test_sniffed_http_request_decides_and_goes_first(void **state)
+{
+    (void)state;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+    int c = client_via(&tproxy, &origin_addr);
+    pump(20);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    assert_int_equal(accept_within(origin, 0), -1); /* nothing decided yet */
+    send_all(c, req, sizeof(req) - 1);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_string_equal(the_flow()->host, "www.example.org");
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_HTTP);
+    char buf[sizeof(req)] = {0};
+    assert_int_equal(recv_within(o, buf, sizeof(req) - 1, 1000), sizeof(req) - 1);
+    assert_string_equal(buf, req);
+    passes(o, c, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_sniffed_tls_client_hello_decides_and_goes_first(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = fixture_read("tests/fixtures/sniff_tls/curl.bin", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    /* The ClientHello arrives in two pieces: the flow waits for the second. */
+    send_all(c, hello, 7);
+    pump(20);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    send_all(c, hello + 7, len - 7);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_string_equal(the_flow()->host, "www.example.com");
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    uint8_t *in = malloc(len);
+    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
+    assert_memory_equal(in, hello, len);
+    free(in);
+    free(hello);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_drop_resets_the_client(void **state)
+{
+    (void)state;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, req, sizeof(req) - 1);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
+    assert_int_equal(eng.flow_count, 0);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    close(c);
+}
+
+static void test_drop_decided_at_once_resets_the_client(void **state)
+{
+    (void)state;
+    fake.early = true;
+    fake.drop_port = origin_addr.port;
+    int c = client_via(&tproxy, &origin_addr);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+}
+
+static void test_client_reset_while_sniffing_ends_the_flow(void **state)
+{
+    (void)state;
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, "GET / HT", 8);
+    pump(20);
+    assert_int_equal(eng.flow_count, 1);
+    reset_close(c);
+    assert_true(flows_within(0, 150)); /* well before the sniff timeout */
+    assert_int_equal(accept_within(origin, 0), -1);
+}
+
+static void test_client_half_close_while_sniffing_decides_with_what_came(void **state)
+{
+    (void)state;
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, "hello", 5);
+    shutdown(c, SHUT_WR);
+    int o = accept_within(origin, 150);
+    assert_true(o >= 0);
+    char buf[8] = {0};
+    assert_int_equal(recv_within(o, buf, sizeof(buf), 1000), 5); /* then end of stream */
+    assert_string_equal(buf, "hello");
+    passes(o, c, "bye", 3);
+    close(o);
+    assert_int_equal(end_within(c, 1000), 0);
+    assert_true(flows_within(0, 1000));
+    close(c);
+}
+
+static void test_silent_client_is_decided_by_the_sniff_timeout(void **state)
+{
+    (void)state;
+    int c = client_via(&tproxy, &origin_addr);
+    double start = now_s();
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_true(now_s() - start >= 0.15);
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
+    assert_null(the_flow()->host);
+    passes(o, c, "220 ready\r\n", 11); /* a server-first origin speaks first */
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_origin_refusing_resets_the_client(void **state)
+{
+    (void)state;
+    fake.early = true;
+    struct flow_addr gone = closed_port();
+    int c = client_via(&tproxy, &gone);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.flow_count, 0);
+    assert_int_equal(eng.counters.upstream_failed, 1);
+    close(c);
+}
+
+static void test_client_leaving_during_connect_is_freed_by_the_timeout(void **state)
+{
+    (void)state;
+    fake.early = true;
+    /* A listener whose queue is full: the kernel drops the SYN, connect waits. */
+    struct flow_addr busy_addr;
+    int busy = listen_loopback(&busy_addr, 0);
+    int fillers[4];
+    for (int i = 0; i < 4; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_storage ss;
+        socklen_t len = flow_addr_to_sockaddr(&busy_addr, &ss);
+        connect(fillers[i], (struct sockaddr *)&ss, len);
+    }
+    int c = client_via(&tproxy, &busy_addr);
+    pump(50);
+    assert_int_equal(eng.flow_count, 1);
+    assert_int_equal(the_flow()->phase, FLOW_CONNECTING);
+    reset_close(c);
+    assert_true(flows_within(0, 1000)); /* timeouts.connect_ms is 300 */
+    for (int i = 0; i < 4; i++)
+        close(fillers[i]);
+    close(busy);
+}
+
+static void test_client_leaving_during_upstream_handshake_is_freed(void **state)
+{
+    (void)state;
+    /* A SOCKS5 server that accepts and never answers. */
+    struct flow_addr server;
+    int silent = listen_loopback(&server, 4);
+    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    fake.early = true;
+    fake.socks_port = origin_addr.port;
+    int c = client_via(&tproxy, &origin_addr);
+    int s = accept_within(silent, 1000);
+    assert_true(s >= 0);
+    uint8_t greeting[3];
+    assert_int_equal(recv_within(s, greeting, 3, 1000), 3);
+    assert_int_equal(greeting[0], 5);
+    assert_int_equal(the_flow()->phase, FLOW_UPSTREAM_HANDSHAKE);
+    reset_close(c);
+    assert_true(flows_within(0, 1000));
+    assert_int_equal(end_within(s, 1000), 0); /* the upstream socket was closed */
+    close(s);
+    close(silent);
+}
+
+static void test_upstream_handshake_timeout_resets_the_client(void **state)
+{
+    (void)state;
+    struct flow_addr server;
+    int silent = listen_loopback(&server, 4);
+    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    fake.early = true;
+    fake.socks_port = origin_addr.port;
+    int c = client_via(&tproxy, &origin_addr);
+    int s = accept_within(silent, 1000);
+    assert_true(s >= 0);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    close(s);
+    close(silent);
+}
+
+static void test_connection_to_the_listener_itself_is_refused(void **state)
+{
+    (void)state;
+    int c = client_via(&tproxy, &tproxy.addr);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_accepted, 0);
+    assert_int_equal(eng.counters.flows_refused, 1);
+    close(c);
+}
+
+#define FLOW_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FLOW_TEST(test_decided_at_once_relays_byte_exact_both_ways),
+        FLOW_TEST(test_sniffed_http_request_decides_and_goes_first),
+        FLOW_TEST(test_sniffed_tls_client_hello_decides_and_goes_first),
+        FLOW_TEST(test_drop_resets_the_client),
+        FLOW_TEST(test_drop_decided_at_once_resets_the_client),
+        FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
+        FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
+        FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
+        FLOW_TEST(test_origin_refusing_resets_the_client),
+        FLOW_TEST(test_client_leaving_during_connect_is_freed_by_the_timeout),
+        FLOW_TEST(test_client_leaving_during_upstream_handshake_is_freed),
+        FLOW_TEST(test_upstream_handshake_timeout_resets_the_client),
+        FLOW_TEST(test_connection_to_the_listener_itself_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
