@@ -9,9 +9,9 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
+int sockopt_socket(int family, int type, uint32_t mark)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
@@ -19,12 +19,32 @@ int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
         close(fd);
         return -err;
     }
-    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+    return fd;
+}
+
+/* A marked socket of `type` connecting to `sa`; `pending` is connect's "not yet" errno. */
+static int open_connected(int type, const struct sockaddr *sa, socklen_t len, uint32_t mark,
+                          int pending)
+{
+    int fd = sockopt_socket(sa->sa_family, type, mark);
+    if (fd < 0)
+        return fd;
+    if (connect(fd, sa, len) < 0 && errno != pending) {
         int err = errno;
         close(fd);
         return -err;
     }
     return fd;
+}
+
+int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
+{
+    return open_connected(SOCK_STREAM, sa, len, mark, EINPROGRESS);
+}
+
+int sockopt_udp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
+{
+    return open_connected(SOCK_DGRAM, sa, len, mark, 0);
 }
 
 int sockopt_socket_error(int fd)

@@ -1,7 +1,10 @@
 /*
  * sockopt.h — small socket helpers shared by inbounds, outbounds and the
- * relay: non-blocking outgoing TCP sockets with the routing mark, resets,
- * and the errno → short text used in flow log lines.
+ * relay: every socket switchyard opens towards the outside (TCP upstreams,
+ * SOCKS5 control connections, UDP upstreams and relays, TPROXY reply
+ * sockets) is made by sockopt_socket(), so every one carries the routing
+ * mark that the generated firewall rules skip (loop prevention); resets;
+ * the pending error of a connecting socket.
  */
 #ifndef SWITCHYARD_SOCKOPT_H
 #define SWITCHYARD_SOCKOPT_H
@@ -10,13 +13,23 @@
 #include <sys/socket.h>
 
 /*
- * Opens a non-blocking, close-on-exec TCP socket of `family` with SO_MARK
- * `mark` (0: none) and starts connecting it to `sa`. Returns the descriptor
- * (connect in progress or done), or -errno. Every socket switchyard opens
- * towards the outside goes through here, so every one carries the mark that
- * the generated firewall rules skip (loop prevention).
+ * Opens a non-blocking, close-on-exec socket of `family` and `type`
+ * (SOCK_STREAM or SOCK_DGRAM) with SO_MARK `mark` (0: none). Returns the
+ * descriptor, or -errno.
+ */
+int sockopt_socket(int family, int type, uint32_t mark);
+
+/*
+ * A sockopt_socket() TCP socket that has started connecting to `sa`.
+ * Returns the descriptor (connect in progress or done), or -errno.
  */
 int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark);
+
+/*
+ * A sockopt_socket() UDP socket connected to `sa`, so the kernel lets only
+ * `sa` answer. Returns the descriptor, or -errno.
+ */
+int sockopt_udp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark);
 
 /* The pending error of a connecting socket (SO_ERROR): 0 once connected. */
 int sockopt_socket_error(int fd);

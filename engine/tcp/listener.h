@@ -3,7 +3,7 @@
  * says how each inbound type listens and what it does with what arrives.
  *
  * TCP only: a `tproxy` inbound with `network: [tcp, udp]` has a TCP listener
- * here and a UDP one in the UDP engine (engine/udp/udp_session.h), which owns
+ * here and a UDP one in the UDP engine (engine/udp/udp_listener.h), which owns
  * every UDP socket. Inbounds without tcp in `networks` are skipped here.
  *
  * Adding an inbound type (nginx-style): write engine/inbound_<type>.c with a

@@ -9,29 +9,23 @@
 #include <errno.h>
 
 #include "engine/udp/conntrack.h"
+#include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
 
 /* The kernel answers in microseconds; a lost answer must not stall the loop. */
 #define CONNTRACK_TIMEOUT_MS 100
 
-static int redirect_open(struct udp_listener *l)
+static int redirect_setup(struct udp_listener *l)
 {
-    l->state = conntrack_open();
-    if (!l->state)
-        return -errno;
-    int fd = udp_socket_listen(&l->addr, false);
-    if (fd < 0) {
-        conntrack_close(l->state);
-        l->state = NULL;
-    }
-    return fd;
+    l->data = conntrack_open();
+    return l->data ? 0 : -errno;
 }
 
 static int redirect_orig_dst(struct udp_listener *l, const struct flow_addr *src,
                              const struct flow_addr *arrived, struct flow_addr *orig)
 {
-    int r = conntrack_udp_orig_dst(l->state, arrived, src, orig, CONNTRACK_TIMEOUT_MS);
+    int r = conntrack_udp_orig_dst(l->data, arrived, src, orig, CONNTRACK_TIMEOUT_MS);
     if (r < 0)
         return r;
     /* Not redirected (sent to the listener itself): never an open relay. */
@@ -45,17 +39,18 @@ static int redirect_reply(struct udp_session *s, const uint8_t *buf, size_t len)
     return udp_socket_sendto_from(s->listener->fd, &s->key.arrived, &s->key.client, buf, len);
 }
 
-static void redirect_close(struct udp_listener *l)
+static void redirect_teardown(struct udp_listener *l)
 {
-    conntrack_close(l->state);
-    l->state = NULL;
+    conntrack_close(l->data);
+    l->data = NULL;
 }
 
-const struct udp_inbound_ops udp_inbound_redirect = {
+const struct udp_inbound_ops udp_inbound_redirect_ops = {
     .type = INBOUND_UDP_REDIRECT,
-    .open = redirect_open,
+    .transparent = false,
+    .setup = redirect_setup,
     .orig_dst = redirect_orig_dst,
     .reply = redirect_reply,
     .tick = NULL,
-    .close = redirect_close,
+    .teardown = redirect_teardown,
 };

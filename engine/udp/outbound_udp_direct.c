@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "engine/core/sockopt.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_outbound.h"
 #include "engine/udp/udp_session.h"
-#include "engine/udp/udp_socket.h"
 
 static void direct_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -28,10 +30,12 @@ static void direct_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static int direct_open(struct udp_session *s)
+static int direct_connect(struct udp_session *s)
 {
-    const struct policy_settings *set = udp_engine_settings(s->engine);
-    int fd = udp_socket_open_out(s->dst.family, set->routing_mark, &s->dst);
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(&s->dst, &ss);
+    int fd = sockopt_udp_connect((const struct sockaddr *)&ss, len,
+                                 udp_engine_settings(s->engine)->routing_mark);
     if (fd < 0)
         return fd;
     udp_session_watch(s, fd, direct_readable);
@@ -45,14 +49,9 @@ static int direct_send(struct udp_session *s, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void direct_close(struct udp_session *s)
-{
-    (void)s; /* the engine closes s->fd */
-}
-
-const struct udp_outbound_ops udp_outbound_direct = {
+const struct udp_outbound_ops udp_outbound_direct_ops = {
     .type = OUTBOUND_DIRECT,
-    .open = direct_open,
+    .connect = direct_connect,
     .send = direct_send,
-    .close = direct_close,
+    .teardown = NULL, /* the session closes its upstream socket */
 };

@@ -25,8 +25,9 @@
 #include "engine/core/sockopt.h"
 #include "engine/proto/proto_socks5.h"
 #include "engine/proto/socks5_client.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_outbound.h"
 #include "engine/udp/udp_session.h"
-#include "engine/udp/udp_socket.h"
 
 struct socks5_udp {
     struct udp_session *s;
@@ -50,7 +51,7 @@ static void control_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0)
-        udp_session_fail(c->s, "SOCKS5 server closed the association"); /* calls socks5_close */
+        udp_session_fail(c->s, "SOCKS5 server closed the association"); /* calls socks5_teardown */
 }
 
 /* The server's answer to UDP ASSOCIATE: connect to the relay it named. */
@@ -77,14 +78,16 @@ static void associated(void *ctx, const uint8_t *extra, size_t len)
         relay.family = server.family;
         memcpy(relay.ip, server.ip, sizeof(relay.ip));
     }
-    int fd =
-        udp_socket_open_out(relay.family, udp_engine_settings(s->engine)->routing_mark, &relay);
+    struct sockaddr_storage ss;
+    socklen_t ss_len = flow_addr_to_sockaddr(&relay, &ss);
+    int fd = sockopt_udp_connect((const struct sockaddr *)&ss, ss_len,
+                                 udp_engine_settings(s->engine)->routing_mark);
     if (fd < 0) {
         udp_session_fail(s, "cannot reach the SOCKS5 UDP relay");
         return;
     }
     ev_io_init(&c->w, control_cb, c->tcp, EV_READ);
-    ev_io_start(udp_engine_loop(s->engine), &c->w);
+    ev_io_start(s->engine->loop, &c->w);
     udp_session_watch(s, fd, socks5_udp_readable);
     udp_session_ready(s);
 }
@@ -93,7 +96,7 @@ static void control_failed(void *ctx, enum upstream_fail fail, const char *reaso
 {
     (void)fail;
     struct socks5_udp *c = ctx;
-    udp_session_fail(c->s, reason); /* calls socks5_close */
+    udp_session_fail(c->s, reason); /* calls socks5_teardown */
 }
 
 static const struct upstream_dialog_cbs control_cbs = {
@@ -124,7 +127,7 @@ static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static int socks5_open(struct udp_session *s)
+static int socks5_connect(struct udp_session *s)
 {
     const struct policy_outbound *o = s->decision.outbound;
     struct socks5_udp *c = calloc(1, sizeof(*c));
@@ -145,8 +148,7 @@ static int socks5_open(struct udp_session *s)
         .password = o->password,
     };
     const char *unused;
-    c->client =
-        socks5_client_new(udp_engine_loop(s->engine), c->tcp, &req, &control_cbs, c, &unused);
+    c->client = socks5_client_new(s->engine->loop, c->tcp, &req, &control_cbs, c, &unused);
     /* The request always fits (an unspecified address; the policy bounds the
      * credentials): only memory can be short. */
     return c->client ? 1 : -ENOMEM;
@@ -167,23 +169,23 @@ static int socks5_send(struct udp_session *s, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void socks5_close(struct udp_session *s)
+static void socks5_teardown(struct udp_session *s)
 {
     struct socks5_udp *c = s->out_state;
     if (!c)
         return;
     socks5_client_free(c->client);
     if (c->tcp >= 0) {
-        ev_io_stop(udp_engine_loop(s->engine), &c->w);
+        ev_io_stop(s->engine->loop, &c->w);
         close(c->tcp); /* ends the association */
     }
     free(c);
     s->out_state = NULL;
 }
 
-const struct udp_outbound_ops udp_outbound_socks5 = {
+const struct udp_outbound_ops udp_outbound_socks5_ops = {
     .type = OUTBOUND_SOCKS5,
-    .open = socks5_open,
+    .connect = socks5_connect,
     .send = socks5_send,
-    .close = socks5_close,
+    .teardown = socks5_teardown,
 };

@@ -1,6 +1,6 @@
 /*
- * udp_socket.c — UDP listeners that report destinations, outbound UDP
- * sockets, and the LRU cache of transparent reply sockets (udp_socket.h).
+ * udp_socket.c — UDP listening sockets that report each datagram's
+ * destination, and sending with a chosen source address (udp_socket.h).
  */
 #include "engine/udp/udp_socket.h"
 
@@ -11,9 +11,6 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <uthash.h>
-#include <utlist.h>
 
 static int set_int(int fd, int level, int name, int value)
 {
@@ -92,26 +89,6 @@ ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,
     return n;
 }
 
-int udp_socket_open_out(int family, uint32_t mark, const struct flow_addr *dst)
-{
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (mark && set_int(fd, SOL_SOCKET, SO_MARK, (int)mark) < 0)
-        goto fail;
-    if (dst) {
-        struct sockaddr_storage ss;
-        socklen_t len = flow_addr_to_sockaddr(dst, &ss);
-        if (connect(fd, (struct sockaddr *)&ss, len) < 0)
-            goto fail;
-    }
-    return fd;
-fail:;
-    int err = errno;
-    close(fd);
-    return -err;
-}
-
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len)
 {
     struct sockaddr_storage ss;
@@ -119,78 +96,6 @@ int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_
     if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0)
         return -errno;
     return 0;
-}
-
-/* --- the reply-socket cache ------------------------------------------------- */
-
-struct reply_sock {
-    struct flow_addr key; /* the address the socket is bound to */
-    int fd;
-    double last_used;
-    UT_hash_handle hh;
-    struct reply_sock *prev, *next; /* LRU order: head is the least recent */
-};
-
-struct udp_reply_cache {
-    struct reply_sock *table;
-    struct reply_sock *lru;
-    size_t capacity;
-    double idle_s;
-    uint32_t mark;
-    struct udp_reply_stats stats;
-};
-
-struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s, uint32_t mark)
-{
-    struct udp_reply_cache *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->capacity = capacity ? capacity : 1;
-    c->idle_s = idle_s;
-    c->mark = mark;
-    return c;
-}
-
-static void reply_sock_close(struct udp_reply_cache *c, struct reply_sock *s)
-{
-    HASH_DEL(c->table, s);
-    DL_DELETE(c->lru, s);
-    close(s->fd);
-    free(s);
-    c->stats.open--;
-}
-
-void udp_reply_cache_free(struct udp_reply_cache *c)
-{
-    if (!c)
-        return;
-    while (c->lru)
-        reply_sock_close(c, c->lru);
-    free(c);
-}
-
-/* A transparent socket bound to `from`; a negative errno on failure. */
-static int reply_sock_open(const struct udp_reply_cache *c, const struct flow_addr *from)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(from, &ss);
-    int fd = socket(from->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int level = from->family == AF_INET ? SOL_IP : SOL_IPV6;
-    int opt = from->family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT;
-    /* Nothing should arrive here (TPROXY picks the listener for unconnected
-     * sockets); keep the receive buffer minimal in case something does. */
-    if (set_int(fd, level, opt, 1) < 0 || set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
-        set_int(fd, SOL_SOCKET, SO_RCVBUF, 1) < 0 ||
-        (c->mark && set_int(fd, SOL_SOCKET, SO_MARK, (int)c->mark) < 0) ||
-        (from->family == AF_INET6 && set_int(fd, SOL_IPV6, IPV6_V6ONLY, 1) < 0) ||
-        bind(fd, (struct sockaddr *)&ss, len) < 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
 }
 
 int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct flow_addr *to,
@@ -253,61 +158,4 @@ int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct fl
         r = sendmsg(fd, &msg, 0);
     }
     return r < 0 ? -errno : 0;
-}
-
-int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from,
-                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
-                         double now)
-{
-    struct flow_addr key;
-    flow_addr_key(&key, from);
-
-    struct reply_sock *s;
-    HASH_FIND(hh, c->table, &key, sizeof(key), s);
-    if (s) {
-        DL_DELETE(c->lru, s);
-        c->stats.reused++;
-    } else {
-        int fd = reply_sock_open(c, &key);
-        if (fd == -EADDRINUSE) {
-            c->stats.addrinuse++;
-            int r = udp_socket_sendto_from(fallback_fd, from, to, buf, len);
-            return r < 0 ? r : UDP_REPLY_FALLBACK;
-        }
-        if (fd < 0)
-            return fd;
-        if (c->stats.open >= c->capacity) {
-            reply_sock_close(c, c->lru);
-            c->stats.evicted++;
-        }
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-            close(fd);
-            return -ENOMEM;
-        }
-        s->key = key;
-        s->fd = fd;
-        HASH_ADD(hh, c->table, key, sizeof(s->key), s);
-        c->stats.open++;
-        c->stats.opened++;
-    }
-    s->last_used = now;
-    DL_APPEND(c->lru, s);
-    return udp_socket_sendto(s->fd, to, buf, len);
-}
-
-size_t udp_reply_cache_expire(struct udp_reply_cache *c, double now)
-{
-    size_t n = 0;
-    while (c->lru && c->lru->last_used + c->idle_s <= now) {
-        reply_sock_close(c, c->lru);
-        c->stats.expired++;
-        n++;
-    }
-    return n;
-}
-
-void udp_reply_cache_stats(const struct udp_reply_cache *c, struct udp_reply_stats *out)
-{
-    *out = c->stats;
 }

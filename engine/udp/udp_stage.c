@@ -6,7 +6,7 @@
 #include <errno.h>
 
 #include "engine/core/engine.h"
-#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_engine.h"
 
 static int udp_sync(struct engine *e, void *data)
 {

@@ -1,5 +1,5 @@
 /*
- * udp_stage.h — the UDP engine (engine/udp/udp_session.h) as a stage of the
+ * udp_stage.h — the UDP engine (engine/udp/udp_engine.h) as a stage of the
  * core (engine/core/engine.h): its listeners follow the policy on sync, its
  * sessions are decided again when the policy changes, and it closes on
  * shutdown. The engine is always there, so a reload can add UDP inbounds.

@@ -33,7 +33,8 @@
 
 #include <cmocka.h>
 
-#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_socket.h"
 
 /* --- the fake policy --------------------------------------------------------- */
@@ -241,8 +242,8 @@ static int engine_up(void **state)
     struct flow_addr la;
     flow_addr_parse(&la, "127.0.0.1:40100");
     in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
-    char err[256];
-    return udp_engine_listen(engine, &in, err, sizeof(err)) == 0 ? 0 : -1;
+    struct udp_listener *l;
+    return udp_listener_open(engine, &in, &l) == 0 ? 0 : -1;
 }
 
 static int engine_down(void **state)
@@ -626,8 +627,8 @@ static void test_tproxy_replies_come_from_the_original_destination(void **state)
     struct flow_addr la;
     flow_addr_parse(&la, "0.0.0.0:40200");
     in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
-    char err[256];
-    assert_int_equal(udp_engine_listen(engine, &in, err, sizeof(err)), 0);
+    struct udp_listener *l;
+    assert_int_equal(udp_listener_open(engine, &in, &l), 0);
 
     int origin = bound_in(ns_origin, "198.51.100.7:7");
     ev_io origin_w;

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "engine/core/sockopt.h"
+#include "engine/udp/udp_reply_cache.h"
 #include "engine/udp/udp_socket.h"
 
 static int setup(void **state)
@@ -167,7 +169,7 @@ static void test_largest_datagram_passes_whole(void **state)
     int rx = bound("127.0.0.1:41003", false);
     struct flow_addr to;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41003"));
-    int tx = udp_socket_open_out(AF_INET, 0, NULL);
+    int tx = sockopt_socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(tx >= 0);
     static uint8_t big[UDP_DATAGRAM_MAX], got[UDP_RECV_BUF];
     for (size_t i = 0; i < sizeof(big); i++)

@@ -1,0 +1,71 @@
+/*
+ * udp_engine.c — the UDP engine's life: creation, the policy swap that
+ * decides live sessions again, housekeeping, counters, shutdown. See
+ * udp_engine.h.
+ */
+#include "engine/udp/udp_engine.h"
+
+#include <stdlib.h>
+
+#include "engine/udp/udp_listener.h"
+#include "engine/udp/udp_session.h"
+
+#define UDP_TICK_S 5.0
+
+const struct policy_settings *udp_engine_settings(const struct udp_engine *e)
+{
+    return policy_settings(e->policy);
+}
+
+void udp_engine_stats(const struct udp_engine *e, struct udp_engine_stats *out)
+{
+    *out = e->stats;
+    out->sessions_open = e->sessions.count;
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    udp_listener_tick_all(w->data, ev_now(loop));
+}
+
+struct udp_engine *udp_engine_new(struct ev_loop *loop, struct policy *policy)
+{
+    struct udp_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->loop = loop;
+    e->policy = policy_ref(policy);
+    ev_timer_init(&e->tick, tick_cb, UDP_TICK_S, UDP_TICK_S);
+    e->tick.data = e;
+    ev_timer_start(loop, &e->tick);
+    ev_unref(loop); /* housekeeping alone does not keep the loop running */
+    return e;
+}
+
+void udp_engine_set_policy(struct udp_engine *e, struct policy *policy)
+{
+    struct policy *old = e->policy;
+    e->policy = policy_ref(policy);
+    policy_unref(old);
+    struct udp_session *s, *next;
+    for (s = udp_session_table_oldest(&e->sessions); s; s = next) {
+        next = s->next;
+        udp_session_redecide(s, policy);
+    }
+}
+
+void udp_engine_free(struct udp_engine *e)
+{
+    if (!e)
+        return;
+    struct udp_session *s;
+    while ((s = udp_session_table_oldest(&e->sessions)))
+        udp_session_end(s, NULL);
+    while (e->listeners)
+        udp_listener_close(e->listeners);
+    ev_ref(e->loop);
+    ev_timer_stop(e->loop, &e->tick);
+    policy_unref(e->policy);
+    free(e);
+}

@@ -1,0 +1,90 @@
+/*
+ * udp_engine.h — the UDP side of a run: every UDP listener and session,
+ * under one policy, on one loop.
+ *
+ * The way of a datagram through engine/udp:
+ *   udp_listener.c       reads it on an inbound's socket (udp_socket.c) and
+ *                        finds its session in the table (udp_session_table.c)
+ *                        or, for a new one, its original destination
+ *                        (inbound_udp_tproxy.c, inbound_udp_redirect.c +
+ *                        conntrack.c);
+ *   udp_session.c        classifies it and decides once, queues while the
+ *                        upstream is set up, ends the session when idle;
+ *   udp_outbound.c       picks the outbound type that carries it
+ *                        (outbound_udp_direct.c, outbound_udp_socks5.c,
+ *                        outbound_udp_drop.c);
+ *   the inbound's reply  sends the answer back (udp_reply_cache.c under
+ *                        TPROXY, the listening socket under REDIRECT).
+ *
+ * Datagrams are never merged or split: each one received is sent as one.
+ */
+#ifndef SWITCHYARD_UDP_ENGINE_H
+#define SWITCHYARD_UDP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "engine/udp/udp_session_table.h"
+#include "engine/udp/udp_socket.h"
+#include "rules/policy.h"
+
+struct udp_listener;
+
+struct udp_engine_stats {
+    uint64_t sessions_created;
+    uint64_t sessions_evicted;   /* ended to make room */
+    uint64_t sessions_expired;   /* ended after the idle timeout */
+    uint64_t sessions_redecided; /* ended by a reload that changed their decision */
+    uint64_t sessions_failed;    /* ended because the upstream failed */
+    uint64_t datagrams_in;       /* from clients */
+    uint64_t datagrams_out;      /* replies to clients */
+    uint64_t datagrams_dropped;  /* by the drop outbound, a full queue or an error */
+    uint64_t no_destination;     /* datagrams whose original destination was unknown */
+    size_t sessions_open;
+};
+
+struct udp_engine {
+    struct ev_loop *loop;
+    struct policy *policy; /* current; owns one reference */
+    struct udp_listener *listeners;
+    struct udp_session_table sessions;
+    ev_timer tick; /* listeners' housekeeping */
+    struct udp_engine_stats stats;
+    uint8_t buf[UDP_RECV_BUF]; /* one datagram being read */
+};
+
+/*
+ * Creates the UDP engine on `loop` under `policy` (takes its own reference).
+ * It opens no listener: udp_engine_sync() or udp_listener_open() does.
+ * NULL when out of memory.
+ */
+struct udp_engine *udp_engine_new(struct ev_loop *loop, struct policy *policy);
+
+/*
+ * Makes the UDP listeners follow `policy`'s inbounds (tproxy with udp,
+ * udp-redirect): one already open on the same type and address stays open
+ * with its sessions, new ones are opened, removed ones closed with their
+ * sessions. Errors are logged one line each; returns how many inbounds
+ * could not be opened. Call after udp_engine_set_policy() on reload.
+ */
+int udp_engine_sync(struct udp_engine *e, const struct policy *policy);
+
+/* Ends every session, closes every listener and frees the engine (NULL is allowed). */
+void udp_engine_free(struct udp_engine *e);
+
+/*
+ * Switches to `policy` (takes a reference). Every decided session is decided
+ * again under it; a session whose outbound would change is ended, so the
+ * client's next datagram starts a new session under the new rules even when
+ * it reuses the same addresses and ports.
+ */
+void udp_engine_set_policy(struct udp_engine *e, struct policy *policy);
+
+void udp_engine_stats(const struct udp_engine *e, struct udp_engine_stats *out);
+
+/* The current policy's settings: borrowed, valid until the next policy swap. */
+const struct policy_settings *udp_engine_settings(const struct udp_engine *e);
+
+#endif

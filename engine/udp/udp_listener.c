@@ -1,0 +1,194 @@
+/*
+ * udp_listener.c — UDP listening sockets for the inbounds: the table of UDP
+ * inbound types, opening and closing, and the read loop that hands each
+ * datagram to its session. See udp_listener.h.
+ */
+#include "engine/udp/udp_listener.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/core/log.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_session.h"
+#include "engine/udp/udp_socket.h"
+
+/* One line per UDP inbound type this build has. */
+static const struct udp_inbound_ops *const inbound_table[] = {
+    &udp_inbound_tproxy_ops,
+    &udp_inbound_redirect_ops,
+};
+
+/* Datagrams read from one listener per wake-up, so one busy client cannot
+ * starve the other watchers. */
+#define UDP_READ_BATCH 64
+
+static const struct udp_inbound_ops *ops_for(enum inbound_type type)
+{
+    for (size_t i = 0; i < sizeof(inbound_table) / sizeof(inbound_table[0]); i++)
+        if (inbound_table[i]->type == type)
+            return inbound_table[i];
+    return NULL;
+}
+
+/* The session a datagram from `key` belongs to, started when it is the first. */
+static struct udp_session *session_for(struct udp_listener *l, const struct udp_key *key)
+{
+    struct udp_engine *e = l->engine;
+    struct udp_session *s = udp_session_table_find(&e->sessions, key);
+    if (s)
+        return s;
+    struct flow_addr dst;
+    if (l->ops->orig_dst(l, &key->client, &key->arrived, &dst) < 0) {
+        e->stats.no_destination++;
+        e->stats.datagrams_dropped++;
+        return NULL;
+    }
+    s = udp_session_new(l, key, &dst);
+    if (!s)
+        e->stats.datagrams_dropped++;
+    return s;
+}
+
+static void listener_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct udp_listener *l = w->data;
+    struct udp_engine *e = l->engine;
+    for (int i = 0; i < UDP_READ_BATCH; i++) {
+        struct udp_key key;
+        memset(&key, 0, sizeof(key));
+        ssize_t n = udp_socket_recv(l->fd, e->buf, sizeof(e->buf), &key.client, &key.arrived);
+        if (n == -EAGAIN)
+            return;
+        if (n < 0) {
+            if (n == -EMSGSIZE || n == -EPROTO)
+                e->stats.datagrams_dropped++;
+            continue;
+        }
+        e->stats.datagrams_in++;
+        struct udp_session *s = session_for(l, &key);
+        if (s)
+            udp_session_from_client(s, e->buf, (size_t)n);
+    }
+}
+
+int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
+                      struct udp_listener **out)
+{
+    const struct udp_inbound_ops *ops = ops_for(in->type);
+    if (!ops || !(in->networks & POLICY_UDP))
+        return -EPROTONOSUPPORT;
+    struct udp_listener *l = calloc(1, sizeof(*l));
+    if (!l || !(l->name = strdup(in->name))) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->engine = e;
+    l->ops = ops;
+    flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
+    l->fd = udp_socket_listen(&l->addr, ops->transparent);
+    int rc = l->fd;
+    if (rc >= 0 && ops->setup)
+        rc = ops->setup(l);
+    if (rc < 0) {
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->name);
+        free(l);
+        return rc;
+    }
+    ev_io_init(&l->io, listener_readable, l->fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(e->loop, &l->io);
+    l->next = e->listeners;
+    e->listeners = l;
+    *out = l;
+    return 0;
+}
+
+void udp_listener_close(struct udp_listener *l)
+{
+    struct udp_engine *e = l->engine;
+    struct udp_session *s, *next;
+    for (s = udp_session_table_oldest(&e->sessions); s; s = next) {
+        next = s->next;
+        if (s->listener == l)
+            udp_session_end(s, NULL);
+    }
+    struct udp_listener **link = &e->listeners;
+    while (*link != l)
+        link = &(*link)->next;
+    *link = l->next;
+    ev_io_stop(e->loop, &l->io);
+    if (l->ops->teardown)
+        l->ops->teardown(l);
+    close(l->fd);
+    free(l->name);
+    free(l);
+}
+
+void udp_listener_tick_all(struct udp_engine *e, double now)
+{
+    for (struct udp_listener *l = e->listeners; l; l = l->next)
+        if (l->ops->tick)
+            l->ops->tick(l, now);
+}
+
+int udp_engine_sync(struct udp_engine *e, const struct policy *policy)
+{
+    size_t n = policy_inbound_count(policy);
+    struct udp_listener *old = e->listeners, *kept = NULL;
+    e->listeners = NULL;
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct policy_inbound *in = policy_inbound(policy, i);
+        if (!(in->networks & POLICY_UDP))
+            continue;
+        struct flow_addr addr;
+        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
+        struct udp_listener **link = &old;
+        while (*link && !((*link)->ops->type == in->type && flow_addr_equal(&(*link)->addr, &addr)))
+            link = &(*link)->next;
+        if (*link) { /* same type and address: keep it and its sessions */
+            struct udp_listener *l = *link;
+            *link = l->next;
+            char *name = strdup(in->name);
+            if (name) {
+                free(l->name);
+                l->name = name;
+            }
+            l->next = kept;
+            kept = l;
+            continue;
+        }
+        struct udp_listener *l;
+        char text[FLOW_ADDR_TEXT_MAX];
+        int rc = udp_listener_open(e, in, &l);
+        if (rc < 0) {
+            log_error("inbound %s: cannot listen on %s (udp): %s", in->name,
+                      flow_addr_format(&addr, text), strerror(-rc));
+            failed++;
+        } else {
+            log_info("inbound %s: listening for udp on %s (%s)", in->name,
+                     flow_addr_format(&addr, text), policy_inbound_type_name(in->type));
+        }
+    }
+    struct udp_listener *opened = e->listeners;
+    e->listeners = old;
+    while (e->listeners) {
+        log_info("inbound %s: closed udp listener", e->listeners->name);
+        udp_listener_close(e->listeners);
+    }
+    e->listeners = opened;
+    while (kept) {
+        struct udp_listener *l = kept;
+        kept = l->next;
+        l->next = e->listeners;
+        e->listeners = l;
+    }
+    return failed;
+}

@@ -1,0 +1,92 @@
+/*
+ * udp_listener.h — the UDP listening sockets of the inbounds, and the table
+ * that says how each inbound type finds a datagram's destination and answers
+ * its client; the UDP counterpart of engine/tcp/listener.h, with the same
+ * hook names where the concepts match.
+ *
+ * Adding a UDP inbound type: write engine/udp/inbound_udp_<type>.c with a
+ * `const struct udp_inbound_ops udp_inbound_<type>_ops` (declared below) and
+ * add one line to the table in udp_listener.c. udp_listener.c does the rest:
+ * the socket, its options, bind, the read loop, and closing.
+ */
+#ifndef SWITCHYARD_UDP_LISTENER_H
+#define SWITCHYARD_UDP_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "rules/flow_addr.h"
+#include "rules/policy.h"
+
+struct udp_engine;
+struct udp_listener;
+struct udp_session;
+
+struct udp_inbound_ops {
+    enum inbound_type type;
+    bool transparent; /* IP_TRANSPARENT / IPV6_TRANSPARENT on the listening socket */
+
+    /*
+     * Optional. Runs after the socket is bound, before any event: private
+     * state in `l->data`. Returns 0, or -errno (the listener is then not
+     * opened and `teardown` is not called).
+     */
+    int (*setup)(struct udp_listener *l);
+
+    /*
+     * The original destination of a new session's first datagram, from `src`
+     * and addressed to `arrived` on arrival. Returns 0, or -errno to drop it
+     * (counted): not intercepted, or no destination known.
+     */
+    int (*orig_dst)(struct udp_listener *l, const struct flow_addr *src,
+                    const struct flow_addr *arrived, struct flow_addr *orig);
+
+    /*
+     * Sends a datagram from the origin back to the session's client, so that
+     * it seems to come from the original destination. Returns
+     * UDP_REPLY_SENT, UDP_REPLY_FALLBACK (sent, from the listener: logged
+     * once per listener) or -errno (counted as dropped).
+     */
+    int (*reply)(struct udp_session *s, const uint8_t *buf, size_t len);
+
+    /* Optional. Housekeeping every few seconds (reply-socket expiry). */
+    void (*tick)(struct udp_listener *l, double now);
+
+    /* Optional: frees what `setup` made. Runs before the socket is closed. */
+    void (*teardown)(struct udp_listener *l);
+};
+
+/* The UDP inbound types this build has. */
+extern const struct udp_inbound_ops udp_inbound_tproxy_ops;   /* inbound_udp_tproxy.c */
+extern const struct udp_inbound_ops udp_inbound_redirect_ops; /* inbound_udp_redirect.c */
+
+struct udp_listener {
+    struct udp_engine *engine;
+    const struct udp_inbound_ops *ops;
+    char *name;            /* the inbound's name (own copy: survives reloads) */
+    struct flow_addr addr; /* where it listens */
+    int fd;
+    ev_io io;
+    void *data; /* the inbound type's own state (setup / teardown) */
+    bool fallback_logged;
+    struct udp_listener *next;
+};
+
+/*
+ * Opens a listener on `e` for inbound `in` (type tproxy with udp, or
+ * udp-redirect). Returns 0, -EPROTONOSUPPORT when this build has no UDP
+ * listener for its type, or another -errno.
+ */
+int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
+                      struct udp_listener **out);
+
+/* Closes `l`, ending its sessions (their replies would have no way back). */
+void udp_listener_close(struct udp_listener *l);
+
+/* Runs each listener's housekeeping. */
+void udp_listener_tick_all(struct udp_engine *e, double now);
+
+#endif

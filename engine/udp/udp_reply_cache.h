@@ -1,0 +1,64 @@
+/*
+ * udp_reply_cache.h — the transparent sockets that TPROXY replies are sent
+ * from.
+ *
+ * A TPROXY client must see its answer come from the destination it
+ * addressed, so the reply is sent from a socket bound to that destination
+ * (IP_TRANSPARENT allows binding a foreign address). Opening one such socket
+ * per reply costs six syscalls a datagram; the cache keeps one socket per
+ * remote address (it can answer every client of that address), evicts the
+ * least recently used when full and closes idle ones.
+ *
+ * Nothing here knows the event loop; `now` is passed in by the caller.
+ */
+#ifndef SWITCHYARD_UDP_REPLY_CACHE_H
+#define SWITCHYARD_UDP_REPLY_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules/flow_addr.h"
+
+struct udp_reply_cache;
+
+struct udp_reply_stats {
+    uint64_t opened;    /* reply sockets opened */
+    uint64_t reused;    /* replies sent on a cached socket */
+    uint64_t evicted;   /* closed because the cache was full */
+    uint64_t expired;   /* closed after being idle */
+    uint64_t addrinuse; /* replies sent by the fallback (address owned locally) */
+    size_t open;        /* sockets open now */
+};
+
+/*
+ * A cache of at most `capacity` reply sockets (at least 1), each closed after
+ * `idle_s` seconds unused, each carrying SO_MARK `mark`. NULL when out of
+ * memory.
+ */
+struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s, uint32_t mark);
+
+/* Closes every socket and frees the cache (NULL is allowed). */
+void udp_reply_cache_free(struct udp_reply_cache *cache);
+
+enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
+
+/*
+ * Sends `len` bytes to `to` with source `from` (the original destination, so
+ * the client sees its origin answer), on the cached socket bound to `from`,
+ * opening one when none is cached. When `from` cannot be bound because a
+ * local socket owns it (EADDRINUSE), the datagram goes out of `fallback_fd`
+ * (the listener) with its source address pinned by IP_PKTINFO /
+ * IPV6_PKTINFO (the source port is then the listener's), counted in
+ * `addrinuse`, and UDP_REPLY_FALLBACK is returned so the caller can log the
+ * first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno.
+ */
+int udp_reply_cache_send(struct udp_reply_cache *cache, const struct flow_addr *from,
+                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
+                         double now);
+
+/* Closes the sockets idle since before `now - idle_s`; returns how many. */
+size_t udp_reply_cache_expire(struct udp_reply_cache *cache, double now);
+
+void udp_reply_cache_stats(const struct udp_reply_cache *cache, struct udp_reply_stats *out);
+
+#endif
