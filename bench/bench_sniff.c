@@ -46,7 +46,7 @@ static void bench_stream(const char *name, const uint8_t *data, size_t len, long
     struct sniff_result r;
     double t0 = now();
     for (long i = 0; i < n; i++)
-        if (sniff_stream(data, len, SNIFF_PROTO_ALL, &r) != SNIFF_DONE ||
+        if (sniff_stream(data, len, SNIFF_PROTO_ALL, &r) != PARSE_DONE ||
             r.protocol == SNIFF_PROTO_UNKNOWN)
             abort();
     report(name, len, n, now() - t0);
@@ -63,10 +63,10 @@ static void bench_datagrams(const char *name, const uint8_t *const *d, const siz
     double t0 = now();
     for (long i = 0; i < n; i++) {
         struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
-        enum sniff_status st = SNIFF_NEED_MORE;
+        enum parse_result st = PARSE_NEED_MORE;
         for (size_t j = 0; j < k; j++)
             st = sniff_datagram_feed(s, d[j], len[j], &r);
-        if (st != SNIFF_DONE || r.protocol == SNIFF_PROTO_UNKNOWN || !r.host[0])
+        if (st != PARSE_DONE || r.protocol == SNIFF_PROTO_UNKNOWN || !r.host[0])
             abort();
         sniff_datagram_free(s);
     }

@@ -87,7 +87,7 @@ int cmd_sniff(int argc, char **argv)
                 status = CLI_RUNTIME;
                 break;
             }
-            if (sniff_datagram_feed(s, buf, (size_t)n, &r) == SNIFF_DONE)
+            if (sniff_datagram_feed(s, buf, (size_t)n, &r) == PARSE_DONE)
                 break;
         }
         sniff_datagram_free(s);
@@ -97,7 +97,7 @@ int cmd_sniff(int argc, char **argv)
             len = read_input(argv[i], buf, (size_t)len);
         if (len < 0)
             status = CLI_RUNTIME;
-        else if (sniff_stream(buf, (size_t)len, SNIFF_PROTO_ALL, &r) == SNIFF_NEED_MORE)
+        else if (sniff_stream(buf, (size_t)len, SNIFF_PROTO_ALL, &r) == PARSE_NEED_MORE)
             r.protocol = SNIFF_PROTO_UNKNOWN; /* the input ended before the name did */
     }
     free(buf);

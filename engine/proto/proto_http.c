@@ -40,30 +40,34 @@ size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
-/* Length of the head up to and including its blank line; 0 while incomplete, -1 past the bound. */
-static int head_length(const uint8_t *in, size_t len)
+/* The head up to and including its blank line, its length in *head; invalid past the bound. */
+static enum parse_result head_length(const uint8_t *in, size_t len, size_t *head)
 {
     size_t limit = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
     for (size_t i = 3; i < limit; i++)
-        if (in[i] == '\n' && in[i - 1] == '\r' && in[i - 2] == '\n' && in[i - 3] == '\r')
-            return (int)(i + 1);
-    return len >= HTTP_HEAD_MAX ? -1 : 0;
+        if (in[i] == '\n' && in[i - 1] == '\r' && in[i - 2] == '\n' && in[i - 3] == '\r') {
+            *head = i + 1;
+            return PARSE_DONE;
+        }
+    return len >= HTTP_HEAD_MAX ? PARSE_INVALID : PARSE_NEED_MORE;
 }
 
-int http_parse_response(const uint8_t *in, size_t len, int *status)
+enum parse_result http_parse_response(const uint8_t *in, size_t len, size_t *used, int *status)
 {
     static const char prefix[] = "HTTP/1.";
     size_t check = len < sizeof(prefix) - 1 ? len : sizeof(prefix) - 1;
     if (memcmp(in, prefix, check) != 0)
-        return HTTP_BAD;
-    int head = head_length(in, len);
-    if (head <= 0)
-        return head < 0 ? HTTP_BAD : HTTP_NEED_MORE;
+        return PARSE_INVALID;
+    size_t head;
+    enum parse_result r = head_length(in, len, &head);
+    if (r != PARSE_DONE)
+        return r;
     /* "HTTP/1.x NNN" */
     if (head < 12 || in[8] != ' ' || !isdigit(in[9]) || !isdigit(in[10]) || !isdigit(in[11]))
-        return HTTP_BAD;
+        return PARSE_INVALID;
     *status = (in[9] - '0') * 100 + (in[10] - '0') * 10 + (in[11] - '0');
-    return head;
+    *used = head;
+    return PARSE_DONE;
 }
 
 /* Splits "host:port" or "[v6]:port" (port optional with `default_port` != 0). */
@@ -161,50 +165,53 @@ static bool is_token_char(uint8_t c)
     return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
 }
 
-int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request *req)
+enum parse_result http_parse_proxy_request(const uint8_t *in, size_t len, size_t *used,
+                                           struct http_request *req)
 {
     /* Reject garbage before waiting for a blank line that may never come. */
     size_t m = 0;
     while (m < len && is_token_char(in[m]))
         m++;
     if (m < len && (in[m] != ' ' || m == 0))
-        return HTTP_BAD;
+        return PARSE_INVALID;
 
-    int head = head_length(in, len);
-    if (head <= 0)
-        return head < 0 ? HTTP_BAD : HTTP_NEED_MORE;
-    if (!head_is_clean(in, (size_t)head))
-        return HTTP_BAD;
+    size_t head;
+    enum parse_result r = head_length(in, len, &head);
+    if (r != PARSE_DONE)
+        return r;
+    if (!head_is_clean(in, head))
+        return PARSE_INVALID;
     memset(req, 0, sizeof(*req));
+    *used = head;
 
     const char *s = (const char *)in;
-    const char *line_end = memchr(s, '\r', (size_t)head);
+    const char *line_end = memchr(s, '\r', head);
     const char *target = s + m + 1;
     const char *sp = memchr(target, ' ', (size_t)(line_end - target));
     if (!sp || sp == target || line_end - sp != 9 || strncmp(sp + 1, "HTTP/1.", 7) != 0)
-        return HTTP_BAD;
+        return PARSE_INVALID;
     size_t target_len = (size_t)(sp - target);
 
     if (m == 7 && memcmp(s, "CONNECT", 7) == 0) {
         req->is_connect = true;
-        return parse_authority(target, target_len, 0, req) ? head : HTTP_BAD;
+        return parse_authority(target, target_len, 0, req) ? PARSE_DONE : PARSE_INVALID;
     }
 
     if (target_len < 8 || strncasecmp(target, "http://", 7) != 0)
-        return HTTP_BAD;
+        return PARSE_INVALID;
     const char *authority = target + 7;
     size_t authority_len = strcspn(authority, "/?# ");
     if ((size_t)(authority + authority_len - target) > target_len)
         authority_len = target_len - 7;
     if (!parse_authority(authority, authority_len, 80, req))
-        return HTTP_BAD;
+        return PARSE_INVALID;
     const char *path = authority + authority_len;
     size_t path_len = (size_t)(sp - path);
 
     /* Request line in origin form. */
     if (!put(req, s, m + 1) || (path_len == 0 || path[0] != '/' ? !put(req, "/", 1) : false) ||
         !put(req, path, path_len) || !put(req, sp, (size_t)(line_end - sp) + 2))
-        return HTTP_BAD;
+        return PARSE_INVALID;
 
     bool has_host = false;
     const char *line = line_end + 2;
@@ -212,14 +219,14 @@ int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request 
     while (line < end) {
         const char *eol = memchr(line, '\r', (size_t)(end - line));
         if (!eol || eol[1] != '\n')
-            return HTTP_BAD;
+            return PARSE_INVALID;
         size_t n = (size_t)(eol - line);
         if (header_is(line, n, "Host"))
             has_host = true;
         if (!header_is(line, n, "Proxy-Connection") && !header_is(line, n, "Proxy-Authorization") &&
             !header_is(line, n, "Connection") && !header_is(line, n, "Keep-Alive") &&
             !put(req, line, n + 2))
-            return HTTP_BAD;
+            return PARSE_INVALID;
         line = eol + 2;
     }
     const char *at = memchr(authority, '@', authority_len); /* userinfo stays out of Host */
@@ -229,8 +236,8 @@ int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request 
     }
     if (!has_host &&
         (!put(req, "Host: ", 6) || !put(req, authority, authority_len) || !put(req, "\r\n", 2)))
-        return HTTP_BAD;
+        return PARSE_INVALID;
     if (!put(req, "Connection: close\r\n\r\n", 21))
-        return HTTP_BAD;
-    return head;
+        return PARSE_INVALID;
+    return PARSE_DONE;
 }

@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules/parse.h"
+
 #define HTTP_HEAD_MAX 8192
-#define HTTP_NEED_MORE 0
-#define HTTP_BAD (-1)
 
 /*
  * Writes "CONNECT host:port HTTP/1.1" with Host and, when `user` is not
@@ -27,11 +27,12 @@ size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port
                           const char *pass);
 
 /*
- * Reads a response head. Returns HTTP_NEED_MORE until the blank line has
- * arrived, HTTP_BAD when it is not an HTTP response or longer than
- * HTTP_HEAD_MAX, else the head's length with the status code in `*status`.
+ * Reads a response head. Returns PARSE_NEED_MORE until the blank line has
+ * arrived, PARSE_INVALID when it is not an HTTP response or longer than
+ * HTTP_HEAD_MAX, else PARSE_DONE with the head's length in `*used` and the
+ * status code in `*status`.
  */
-int http_parse_response(const uint8_t *in, size_t len, int *status);
+enum parse_result http_parse_response(const uint8_t *in, size_t len, size_t *used, int *status);
 
 /* What a client asked an explicit HTTP proxy for. */
 struct http_request {
@@ -46,9 +47,11 @@ struct http_request {
 
 /*
  * Reads a request head from a client of the explicit proxy. Returns
- * HTTP_NEED_MORE, HTTP_BAD (malformed, not absolute-form, not http://, too
- * long), or the head's length with `req` filled.
+ * PARSE_NEED_MORE, PARSE_INVALID (malformed, not absolute-form, not
+ * http://, too long), or PARSE_DONE with the head's length in `*used` and
+ * `req` filled.
  */
-int http_parse_proxy_request(const uint8_t *in, size_t len, struct http_request *req);
+enum parse_result http_parse_proxy_request(const uint8_t *in, size_t len, size_t *used,
+                                           struct http_request *req);
 
 #endif

@@ -61,14 +61,14 @@ static size_t put_addr(uint8_t *p, const struct socks5_addr *a)
 }
 
 /*
- * Reads ATYP, address and port. Returns the bytes used, SOCKS5_NEED_MORE or
- * SOCKS5_BAD (unknown type, empty name, a NUL inside the name).
+ * Reads ATYP, address and port into `a`, their length into `*used`. Invalid:
+ * an unknown type, an empty name, a NUL inside the name.
  */
-static int get_addr(const uint8_t *p, size_t len, struct socks5_addr *a)
+static enum parse_result get_addr(const uint8_t *p, size_t len, size_t *used, struct socks5_addr *a)
 {
     memset(a, 0, sizeof(*a));
     if (len < 1)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     size_t body;
     switch (p[0]) {
     case ATYP_IPV4:
@@ -79,19 +79,19 @@ static int get_addr(const uint8_t *p, size_t len, struct socks5_addr *a)
         break;
     case ATYP_NAME:
         if (len < 2)
-            return SOCKS5_NEED_MORE;
+            return PARSE_NEED_MORE;
         body = 1 + (size_t)p[1];
         if (p[1] == 0)
-            return SOCKS5_BAD;
+            return PARSE_INVALID;
         break;
     default:
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     }
     if (len < 1 + body + 2)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (p[0] == ATYP_NAME) {
         if (memchr(p + 2, '\0', p[1]))
-            return SOCKS5_BAD;
+            return PARSE_INVALID;
         memcpy(a->name, p + 2, p[1]);
         a->name[p[1]] = '\0';
     } else {
@@ -100,7 +100,14 @@ static int get_addr(const uint8_t *p, size_t len, struct socks5_addr *a)
     }
     a->port = (uint16_t)(p[1 + body] << 8 | p[2 + body]);
     a->ip.port = a->port;
-    return (int)(1 + body + 2);
+    *used = 1 + body + 2;
+    return PARSE_DONE;
+}
+
+/* A message shorter than its fixed part: invalid once its first byte is not `version`. */
+static enum parse_result short_message(const uint8_t *in, size_t len, uint8_t version)
+{
+    return len && in[0] != version ? PARSE_INVALID : PARSE_NEED_MORE;
 }
 
 /* --- client side ------------------------------------------------------------- */
@@ -119,14 +126,16 @@ size_t socks5_build_greeting(uint8_t out[SOCKS5_MSG_MAX], bool with_auth)
     return 3;
 }
 
-int socks5_parse_method_choice(const uint8_t *in, size_t len, uint8_t *method)
+enum parse_result socks5_parse_method_choice(const uint8_t *in, size_t len, size_t *used,
+                                             uint8_t *method)
 {
     if (len < 2)
-        return len && in[0] != SOCKS5_VERSION ? SOCKS5_BAD : SOCKS5_NEED_MORE;
+        return short_message(in, len, SOCKS5_VERSION);
     if (in[0] != SOCKS5_VERSION)
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     *method = in[1];
-    return 2;
+    *used = 2;
+    return PARSE_DONE;
 }
 
 size_t socks5_build_auth(uint8_t out[SOCKS5_MSG_MAX], const char *user, const char *pass)
@@ -144,14 +153,15 @@ size_t socks5_build_auth(uint8_t out[SOCKS5_MSG_MAX], const char *user, const ch
     return n + plen;
 }
 
-int socks5_parse_auth_reply(const uint8_t *in, size_t len, bool *ok)
+enum parse_result socks5_parse_auth_reply(const uint8_t *in, size_t len, size_t *used, bool *ok)
 {
     if (len < 2)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (in[0] != AUTH_VERSION)
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     *ok = in[1] == 0;
-    return 2;
+    *used = 2;
+    return PARSE_DONE;
 }
 
 size_t socks5_build_request(uint8_t out[SOCKS5_MSG_MAX], enum socks5_cmd cmd,
@@ -164,31 +174,37 @@ size_t socks5_build_request(uint8_t out[SOCKS5_MSG_MAX], enum socks5_cmd cmd,
     return n ? 3 + n : 0;
 }
 
-int socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *rep, struct socks5_addr *bound)
+enum parse_result socks5_parse_reply(const uint8_t *in, size_t len, size_t *used, uint8_t *rep,
+                                     struct socks5_addr *bound)
 {
     if (len < 3)
-        return len && in[0] != SOCKS5_VERSION ? SOCKS5_BAD : SOCKS5_NEED_MORE;
+        return short_message(in, len, SOCKS5_VERSION);
     if (in[0] != SOCKS5_VERSION || in[2] != 0)
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     *rep = in[1];
-    int n = get_addr(in + 3, len - 3, bound);
-    return n > 0 ? 3 + n : n;
+    size_t n;
+    enum parse_result r = get_addr(in + 3, len - 3, &n, bound);
+    if (r == PARSE_DONE)
+        *used = 3 + n;
+    return r;
 }
 
 /* --- server side ------------------------------------------------------------- */
 
-int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none, bool *offers_userpass)
+enum parse_result socks5_parse_greeting(const uint8_t *in, size_t len, size_t *used,
+                                        bool *offers_none, bool *offers_userpass)
 {
     if (len < 2)
-        return len && in[0] != SOCKS5_VERSION ? SOCKS5_BAD : SOCKS5_NEED_MORE;
+        return short_message(in, len, SOCKS5_VERSION);
     if (in[0] != SOCKS5_VERSION || in[1] == 0)
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     size_t n = 2 + (size_t)in[1];
     if (len < n)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     *offers_none = memchr(in + 2, SOCKS5_METHOD_NONE, in[1]) != NULL;
     *offers_userpass = memchr(in + 2, SOCKS5_METHOD_USERPASS, in[1]) != NULL;
-    return (int)n;
+    *used = n;
+    return PARSE_DONE;
 }
 
 size_t socks5_build_method_choice(uint8_t out[SOCKS5_MSG_MAX], uint8_t method)
@@ -198,25 +214,27 @@ size_t socks5_build_method_choice(uint8_t out[SOCKS5_MSG_MAX], uint8_t method)
     return 2;
 }
 
-int socks5_parse_auth(const uint8_t *in, size_t len, char user[256], char pass[256])
+enum parse_result socks5_parse_auth(const uint8_t *in, size_t len, size_t *used, char user[256],
+                                    char pass[256])
 {
     if (len < 2)
-        return len && in[0] != AUTH_VERSION ? SOCKS5_BAD : SOCKS5_NEED_MORE;
+        return short_message(in, len, AUTH_VERSION);
     if (in[0] != AUTH_VERSION)
-        return SOCKS5_BAD;
+        return PARSE_INVALID;
     size_t ulen = in[1];
     if (len < 2 + ulen + 1)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     size_t plen = in[2 + ulen];
     if (len < 3 + ulen + plen)
-        return SOCKS5_NEED_MORE;
+        return PARSE_NEED_MORE;
     memcpy(user, in + 2, ulen);
     user[ulen] = '\0';
     memcpy(pass, in + 3 + ulen, plen);
     pass[plen] = '\0';
     if (strlen(user) != ulen || strlen(pass) != plen)
-        return SOCKS5_BAD;
-    return (int)(3 + ulen + plen);
+        return PARSE_INVALID;
+    *used = 3 + ulen + plen;
+    return PARSE_DONE;
 }
 
 size_t socks5_build_auth_reply(uint8_t out[SOCKS5_MSG_MAX], bool ok)
@@ -226,9 +244,10 @@ size_t socks5_build_auth_reply(uint8_t out[SOCKS5_MSG_MAX], bool ok)
     return 2;
 }
 
-int socks5_parse_request(const uint8_t *in, size_t len, uint8_t *cmd, struct socks5_addr *dst)
+enum parse_result socks5_parse_request(const uint8_t *in, size_t len, size_t *used, uint8_t *cmd,
+                                       struct socks5_addr *dst)
 {
-    return socks5_parse_reply(in, len, cmd, dst);
+    return socks5_parse_reply(in, len, used, cmd, dst);
 }
 
 size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep, const struct flow_addr *bound)
@@ -263,13 +282,13 @@ size_t socks5_udp_wrap(uint8_t *out, size_t cap, const struct socks5_addr *dst,
     return 3 + n + len;
 }
 
-int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from, size_t *payload_off)
+enum parse_result socks5_udp_unwrap(const uint8_t *in, size_t len, size_t *used,
+                                    struct socks5_addr *from)
 {
-    if (len < 4 || in[0] != 0 || in[1] != 0 || in[2] != 0)
-        return -1;
-    int n = get_addr(in + 3, len - 3, from);
-    if (n <= 0)
-        return -1;
-    *payload_off = 3 + (size_t)n;
-    return 0;
+    size_t n;
+    if (len < 4 || in[0] != 0 || in[1] != 0 || in[2] != 0 ||
+        get_addr(in + 3, len - 3, &n, from) != PARSE_DONE)
+        return PARSE_INVALID;
+    *used = 3 + n;
+    return PARSE_DONE;
 }

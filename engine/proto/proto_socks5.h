@@ -5,9 +5,9 @@
  * far and say whether it is complete. No sockets, no event loop; the
  * outbounds (client side) and the socks5 inbound (server side) drive them.
  *
- * Parsers return SOCKS5_NEED_MORE while the message is incomplete, the
- * number of bytes the message took (> 0) when it is complete, or
- * SOCKS5_BAD when the bytes cannot be SOCKS5.
+ * Parsers return a parse_result (rules/parse.h): PARSE_NEED_MORE while the
+ * message is incomplete, PARSE_DONE with the bytes it took in `*used` and
+ * the other outputs filled, PARSE_INVALID when the bytes cannot be SOCKS5.
  */
 #ifndef SWITCHYARD_PROTO_SOCKS5_H
 #define SWITCHYARD_PROTO_SOCKS5_H
@@ -17,9 +17,7 @@
 #include <stdint.h>
 
 #include "rules/flow_addr.h"
-
-#define SOCKS5_NEED_MORE 0
-#define SOCKS5_BAD (-1)
+#include "rules/parse.h"
 
 enum socks5_method {
     SOCKS5_METHOD_NONE = 0x00,
@@ -64,37 +62,42 @@ const char *socks5_rep_text(uint8_t rep);
 size_t socks5_build_greeting(uint8_t out[SOCKS5_MSG_MAX], bool with_auth);
 
 /* The server's method choice (2 bytes). Parser convention above. */
-int socks5_parse_method_choice(const uint8_t *in, size_t len, uint8_t *method);
+enum parse_result socks5_parse_method_choice(const uint8_t *in, size_t len, size_t *used,
+                                             uint8_t *method);
 
 /* RFC 1929 request; returns 0 when a field is longer than 255 bytes. */
 size_t socks5_build_auth(uint8_t out[SOCKS5_MSG_MAX], const char *user, const char *pass);
 
 /* RFC 1929 reply; `*ok` says whether the server accepted. */
-int socks5_parse_auth_reply(const uint8_t *in, size_t len, bool *ok);
+enum parse_result socks5_parse_auth_reply(const uint8_t *in, size_t len, size_t *used, bool *ok);
 
 /* CONNECT or UDP ASSOCIATE for `dst`; returns its length, 0 for a bad name. */
 size_t socks5_build_request(uint8_t out[SOCKS5_MSG_MAX], enum socks5_cmd cmd,
                             const struct socks5_addr *dst);
 
 /* The server's reply: its code in `*rep`, BND.ADDR/BND.PORT in `bound`. */
-int socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *rep, struct socks5_addr *bound);
+enum parse_result socks5_parse_reply(const uint8_t *in, size_t len, size_t *used, uint8_t *rep,
+                                     struct socks5_addr *bound);
 
 /* --- server side ------------------------------------------------------------- */
 
 /* The client's greeting: which of the two methods we know it offers. */
-int socks5_parse_greeting(const uint8_t *in, size_t len, bool *offers_none, bool *offers_userpass);
+enum parse_result socks5_parse_greeting(const uint8_t *in, size_t len, size_t *used,
+                                        bool *offers_none, bool *offers_userpass);
 
 /* Method choice, 2 bytes. */
 size_t socks5_build_method_choice(uint8_t out[SOCKS5_MSG_MAX], uint8_t method);
 
 /* RFC 1929 request from the client; user and pass NUL-terminated. */
-int socks5_parse_auth(const uint8_t *in, size_t len, char user[256], char pass[256]);
+enum parse_result socks5_parse_auth(const uint8_t *in, size_t len, size_t *used, char user[256],
+                                    char pass[256]);
 
 /* RFC 1929 reply, 2 bytes. */
 size_t socks5_build_auth_reply(uint8_t out[SOCKS5_MSG_MAX], bool ok);
 
 /* The client's request: its command (any value) and destination. */
-int socks5_parse_request(const uint8_t *in, size_t len, uint8_t *cmd, struct socks5_addr *dst);
+enum parse_result socks5_parse_request(const uint8_t *in, size_t len, size_t *used, uint8_t *cmd,
+                                       struct socks5_addr *dst);
 
 /* A reply with `rep` and the bound address (NULL: 0.0.0.0:0). */
 size_t socks5_build_reply(uint8_t out[SOCKS5_MSG_MAX], uint8_t rep, const struct flow_addr *bound);
@@ -109,10 +112,12 @@ size_t socks5_udp_wrap(uint8_t *out, size_t cap, const struct socks5_addr *dst,
                        const uint8_t *payload, size_t len);
 
 /*
- * Reads a relayed datagram: the sender into `from`, the payload's offset
- * into `*payload_off`. Returns 0, or -1 when it is malformed or a fragment
- * (FRAG != 0: this relay never reassembles).
+ * Reads a relayed datagram's header: the sender into `from`, the header's
+ * length (the payload's offset) into `*used`. A datagram is whole, so this
+ * returns PARSE_DONE or PARSE_INVALID (malformed, or a fragment: FRAG != 0,
+ * and this relay never reassembles), never PARSE_NEED_MORE.
  */
-int socks5_udp_unwrap(const uint8_t *in, size_t len, struct socks5_addr *from, size_t *payload_off);
+enum parse_result socks5_udp_unwrap(const uint8_t *in, size_t len, size_t *used,
+                                    struct socks5_addr *from);
 
 #endif

@@ -48,13 +48,14 @@ static enum upstream_step send_request(struct socks5_client *c)
 static enum upstream_step method_input(struct socks5_client *c)
 {
     uint8_t method;
-    int n = socks5_parse_method_choice(c->d.in, c->d.in_len, &method);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_method_choice(c->d.in, c->d.in_len, &n, &method);
+    if (r == PARSE_NEED_MORE)
         return UPSTREAM_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL,
                                     "socks5: malformed method choice");
-    upstream_dialog_consume(&c->d, (size_t)n);
+    upstream_dialog_consume(&c->d, n);
     if (method == SOCKS5_METHOD_NONE)
         return send_request(c);
     if (method == SOCKS5_METHOD_USERPASS && c->with_auth) {
@@ -69,32 +70,34 @@ static enum upstream_step method_input(struct socks5_client *c)
 static enum upstream_step auth_input(struct socks5_client *c)
 {
     bool ok;
-    int n = socks5_parse_auth_reply(c->d.in, c->d.in_len, &ok);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_auth_reply(c->d.in, c->d.in_len, &n, &ok);
+    if (r == PARSE_NEED_MORE)
         return UPSTREAM_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL, "socks5: malformed auth reply");
     if (!ok)
         return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL,
                                     "socks5: authentication rejected");
-    upstream_dialog_consume(&c->d, (size_t)n);
+    upstream_dialog_consume(&c->d, n);
     return send_request(c);
 }
 
 static enum upstream_step reply_input(struct socks5_client *c)
 {
     uint8_t rep;
-    int n = socks5_parse_reply(c->d.in, c->d.in_len, &rep, &c->bound);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_reply(c->d.in, c->d.in_len, &n, &rep, &c->bound);
+    if (r == PARSE_NEED_MORE)
         return UPSTREAM_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL, "socks5: malformed reply");
     if (rep != SOCKS5_REP_SUCCEEDED) {
         char reason[96];
         snprintf(reason, sizeof(reason), "socks5: %s", socks5_rep_text(rep));
         return upstream_dialog_fail(&c->d, fail_from_rep(rep), reason);
     }
-    upstream_dialog_consume(&c->d, (size_t)n);
+    upstream_dialog_consume(&c->d, n);
     return UPSTREAM_DONE;
 }
 

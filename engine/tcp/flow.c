@@ -282,12 +282,12 @@ static bool flow_sniff_step(struct flow *f, bool final)
 {
     const struct policy_settings *s = engine_settings(f->engine);
     struct sniff_result res;
-    enum sniff_status st = SNIFF_NEED_MORE;
+    enum parse_result st = PARSE_NEED_MORE;
     if (f->early_len > 0)
         st = sniff_stream(f->early, f->early_len, s->sniff_protocols, &res);
-    if (st == SNIFF_NEED_MORE && !final && f->early_len < f->early_cap)
+    if (st == PARSE_NEED_MORE && !final && f->early_len < f->early_cap)
         return false;
-    if (st == SNIFF_DONE) {
+    if (st == PARSE_DONE) {
         f->protocol = res.protocol;
         if (!f->host && res.host[0]) {
             f->host = strdup(res.host);

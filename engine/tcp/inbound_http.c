@@ -71,15 +71,16 @@ static enum client_dialog_status http_forward(struct client_dialog *d,
 static enum client_dialog_status http_input(struct client_dialog *d)
 {
     static struct http_request req; /* large; the loop is single-threaded */
-    int n = http_parse_proxy_request(d->in, d->in_len, &req);
-    if (n == HTTP_NEED_MORE)
+    size_t n;
+    enum parse_result r = http_parse_proxy_request(d->in, d->in_len, &n, &req);
+    if (r == PARSE_NEED_MORE)
         return CLIENT_DIALOG_MORE;
-    if (n == HTTP_BAD || flow_set_dst_host(d->f, req.host, req.port) < 0)
+    if (r == PARSE_INVALID || flow_set_dst_host(d->f, req.host, req.port) < 0)
         return http_refuse(d, "malformed http proxy request");
     d->is_connect = req.is_connect;
     if (req.is_connect)
-        return client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
-    return http_forward(d, &req, (size_t)n);
+        return client_dialog_finish(d, d->in + n, d->in_len - n);
+    return http_forward(d, &req, n);
 }
 
 static void http_accept(struct listener *l, int fd, const struct flow_addr *peer,

@@ -75,10 +75,11 @@ static uint8_t greeting_method(const struct client_dialog *d, bool offers_none,
 static enum client_dialog_status greeting(struct client_dialog *d)
 {
     bool none, userpass;
-    int n = socks5_parse_greeting(d->in, d->in_len, &none, &userpass);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_greeting(d->in, d->in_len, &n, &none, &userpass);
+    if (r == PARSE_NEED_MORE)
         return CLIENT_DIALOG_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return client_dialog_reset(d, "malformed socks5 handshake");
 
     uint8_t method = greeting_method(d, none, userpass);
@@ -86,7 +87,7 @@ static enum client_dialog_status greeting(struct client_dialog *d)
     client_dialog_reply(d, msg, socks5_build_method_choice(msg, method));
     if (method == SOCKS5_METHOD_UNACCEPTABLE)
         return client_dialog_close(d, "socks5 client offers no acceptable method");
-    client_dialog_consume(d, (size_t)n);
+    client_dialog_consume(d, n);
     d->step = d->auth_required ? STEP_AUTH : STEP_REQUEST;
     return CLIENT_DIALOG_MORE;
 }
@@ -94,10 +95,11 @@ static enum client_dialog_status greeting(struct client_dialog *d)
 static enum client_dialog_status auth(struct client_dialog *d)
 {
     char user[256], pass[256];
-    int n = socks5_parse_auth(d->in, d->in_len, user, pass);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_auth(d->in, d->in_len, &n, user, pass);
+    if (r == PARSE_NEED_MORE)
         return CLIENT_DIALOG_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return client_dialog_reset(d, "malformed socks5 handshake");
 
     bool ok = strcmp(user, d->username) == 0 && strcmp(pass, d->password) == 0;
@@ -105,7 +107,7 @@ static enum client_dialog_status auth(struct client_dialog *d)
     client_dialog_reply(d, msg, socks5_build_auth_reply(msg, ok));
     if (!ok)
         return client_dialog_close(d, "socks5 authentication failed");
-    client_dialog_consume(d, (size_t)n);
+    client_dialog_consume(d, n);
     d->step = STEP_REQUEST;
     return CLIENT_DIALOG_MORE;
 }
@@ -125,16 +127,17 @@ static enum client_dialog_status request(struct client_dialog *d)
 {
     uint8_t cmd;
     struct socks5_addr dst;
-    int n = socks5_parse_request(d->in, d->in_len, &cmd, &dst);
-    if (n == SOCKS5_NEED_MORE)
+    size_t n;
+    enum parse_result r = socks5_parse_request(d->in, d->in_len, &n, &cmd, &dst);
+    if (r == PARSE_NEED_MORE)
         return CLIENT_DIALOG_MORE;
-    if (n == SOCKS5_BAD)
+    if (r == PARSE_INVALID)
         return socks5_refuse(d, SOCKS5_REP_ATYP_UNSUPPORTED, "malformed socks5 request");
     if (cmd != SOCKS5_CMD_CONNECT)
         return socks5_refuse(d, SOCKS5_REP_CMD_UNSUPPORTED, "socks5 command not supported");
     if (request_destination(d->f, &dst) < 0)
         return socks5_refuse(d, SOCKS5_REP_GENERAL_FAILURE, "socks5 request with a bad host name");
-    return client_dialog_finish(d, d->in + n, d->in_len - (size_t)n);
+    return client_dialog_finish(d, d->in + n, d->in_len - n);
 }
 
 static enum client_dialog_status (*const socks5_steps[])(struct client_dialog *d) = {

@@ -33,10 +33,11 @@ static int http_connect(const struct flow *f, struct sockaddr_storage *sa, sockl
 static enum upstream_step http_input(struct upstream_dialog *d)
 {
     int status;
-    int n = http_parse_response(d->in, d->in_len, &status);
-    if (n == HTTP_NEED_MORE)
+    size_t n;
+    enum parse_result r = http_parse_response(d->in, d->in_len, &n, &status);
+    if (r == PARSE_NEED_MORE)
         return UPSTREAM_MORE;
-    if (n == HTTP_BAD)
+    if (r == PARSE_INVALID)
         return upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, "http proxy: malformed reply");
     if (status / 100 != 2) {
         char reason[64];
@@ -47,7 +48,7 @@ static enum upstream_step http_input(struct upstream_dialog *d)
                                                     : UPSTREAM_FAIL_GENERAL,
                                     reason);
     }
-    upstream_dialog_consume(d, (size_t)n);
+    upstream_dialog_consume(d, n);
     return UPSTREAM_DONE;
 }
 

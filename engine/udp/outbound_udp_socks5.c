@@ -119,7 +119,8 @@ static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
         struct socks5_addr from;
         size_t off;
         /* Malformed, or FRAG != 0 (a fragment of a larger datagram): never reassembled. */
-        if ((size_t)n > sizeof(buf) || socks5_udp_unwrap(buf, (size_t)n, &from, &off) < 0) {
+        if ((size_t)n > sizeof(buf) ||
+            socks5_udp_unwrap(buf, (size_t)n, &off, &from) != PARSE_DONE) {
             udp_session_dropped(s);
             continue;
         }

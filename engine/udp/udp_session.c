@@ -265,7 +265,7 @@ void udp_session_from_client(struct udp_session *s, const uint8_t *buf, size_t l
     switch (s->state) {
     case UDP_SNIFFING:
         enqueue(s, buf, len);
-        if (sniff_datagram_feed(s->sniff, buf, len, &s->sniffed) == SNIFF_DONE)
+        if (sniff_datagram_feed(s->sniff, buf, len, &s->sniffed) == PARSE_DONE)
             decide(s);
         break;
     case UDP_CONNECTING:

@@ -78,7 +78,7 @@ bool sniff_is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, addr) == 1;
 }
 
-typedef enum sniff_verdict (*stream_fn)(const uint8_t *, size_t, char *);
+typedef enum parse_result (*stream_fn)(const uint8_t *, size_t, char *);
 
 static const struct {
     enum sniff_protocol protocol;
@@ -89,26 +89,26 @@ static const struct {
     {SNIFF_PROTO_DNS, sniff_dns_stream},
 };
 
-enum sniff_status sniff_stream(const uint8_t *data, size_t len, unsigned protocols,
+enum parse_result sniff_stream(const uint8_t *data, size_t len, unsigned protocols,
                                struct sniff_result *result)
 {
     bool waiting = false;
     result->protocol = SNIFF_PROTO_UNKNOWN;
     result->host[0] = '\0';
     if (len == 0)
-        return protocols ? SNIFF_NEED_MORE : SNIFF_DONE;
+        return protocols ? PARSE_NEED_MORE : PARSE_DONE;
     for (size_t i = 0; i < sizeof(stream_sniffers) / sizeof(stream_sniffers[0]); i++) {
         if (!(protocols & SNIFF_PROTO_BIT(stream_sniffers[i].protocol)))
             continue;
-        enum sniff_verdict v = stream_sniffers[i].sniff(data, len, result->host);
-        if (v == SNIFF_V_FOUND) {
+        enum parse_result v = stream_sniffers[i].sniff(data, len, result->host);
+        if (v == PARSE_DONE) {
             result->protocol = stream_sniffers[i].protocol;
-            return SNIFF_DONE;
+            return PARSE_DONE;
         }
         result->host[0] = '\0';
-        waiting |= v == SNIFF_V_NEED_MORE;
+        waiting |= v == PARSE_NEED_MORE;
     }
-    return waiting ? SNIFF_NEED_MORE : SNIFF_DONE;
+    return waiting ? PARSE_NEED_MORE : PARSE_DONE;
 }
 
 /*
@@ -154,7 +154,7 @@ static void decide(struct sniff_datagram *s, enum sniff_protocol protocol)
     s->decided = true;
 }
 
-enum sniff_status sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *data, size_t len,
+enum parse_result sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *data, size_t len,
                                       struct sniff_result *result)
 {
     s->fed++;
@@ -163,16 +163,16 @@ enum sniff_status sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *d
         (long_header || s->quic_started)) {
         if (!s->quic)
             s->quic = sniff_quic_new(s->max_bytes);
-        enum sniff_verdict v =
-            s->quic ? sniff_quic_feed(s->quic, data, len, s->result.host) : SNIFF_V_NOT_THIS;
-        if (v == SNIFF_V_NEED_MORE) {
+        enum parse_result v =
+            s->quic ? sniff_quic_feed(s->quic, data, len, s->result.host) : PARSE_INVALID;
+        if (v == PARSE_NEED_MORE) {
             s->quic_started = true;
             if (s->fed < SNIFF_DATAGRAMS_MAX) {
                 *result = (struct sniff_result){.protocol = SNIFF_PROTO_QUIC};
-                return SNIFF_NEED_MORE;
+                return PARSE_NEED_MORE;
             }
             decide(s, SNIFF_PROTO_UNKNOWN); /* QUIC, but the ClientHello never completed */
-        } else if (v == SNIFF_V_FOUND) {
+        } else if (v == PARSE_DONE) {
             decide(s, SNIFF_PROTO_QUIC);
         } else if (s->quic_started) {
             decide(s, SNIFF_PROTO_UNKNOWN); /* conflicting or malformed ClientHello */
@@ -181,10 +181,10 @@ enum sniff_status sniff_datagram_feed(struct sniff_datagram *s, const uint8_t *d
     /* Not QUIC after all (a DNS query whose random ID starts with two set bits
      * looks like a long header at first glance): try DNS too. */
     if (!s->decided && (s->protocols & SNIFF_PROTO_BIT(SNIFF_PROTO_DNS)) &&
-        sniff_dns_message(data, len, s->result.host) == SNIFF_V_FOUND)
+        sniff_dns_message(data, len, s->result.host) == PARSE_DONE)
         decide(s, SNIFF_PROTO_DNS);
     if (!s->decided)
         decide(s, SNIFF_PROTO_UNKNOWN);
     *result = s->result;
-    return SNIFF_DONE;
+    return PARSE_DONE;
 }

@@ -64,34 +64,34 @@ static bool read_name(const uint8_t *msg, size_t len, size_t pos, char *out, siz
     return true; /* o == 0: the root, as in a priming query */
 }
 
-enum sniff_verdict sniff_dns_message(const uint8_t *msg, size_t len, char host[SNIFF_HOST_MAX])
+enum parse_result sniff_dns_message(const uint8_t *msg, size_t len, char host[SNIFF_HOST_MAX])
 {
     if (len < DNS_HEADER + 5)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     uint16_t flags = (uint16_t)(msg[2] << 8 | msg[3]);
     uint16_t qd = (uint16_t)(msg[4] << 8 | msg[5]), an = (uint16_t)(msg[6] << 8 | msg[7]);
     uint16_t ns = (uint16_t)(msg[8] << 8 | msg[9]), ar = (uint16_t)(msg[10] << 8 | msg[11]);
     if ((flags & 0x8000) || ((flags >> 11) & 0xf) != 0 || qd != 1 || an || ns || ar > 2)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     char name[SNIFF_HOST_MAX];
     size_t end = 0;
     if (!read_name(msg, len, DNS_HEADER, name, sizeof(name), &end) || end + 4 > len)
-        return SNIFF_V_NOT_THIS; /* no name, or no QTYPE and QCLASS after it */
+        return PARSE_INVALID; /* no name, or no QTYPE and QCLASS after it */
     if (!sniff_clean_host(name, strlen(name), false, host))
         host[0] = '\0'; /* a query, but for a name that is no host name */
-    return SNIFF_V_FOUND;
+    return PARSE_DONE;
 }
 
-enum sniff_verdict sniff_dns_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
+enum parse_result sniff_dns_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
 {
     if (len < 2)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     size_t n = (size_t)(data[0] << 8 | data[1]);
     if (n < DNS_HEADER + 5 || n > 4096)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (len >= 2 + DNS_HEADER && ((data[4] & 0x80) || data[6] != 0 || data[7] != 1))
-        return SNIFF_V_NOT_THIS; /* a response, or not one question */
+        return PARSE_INVALID; /* a response, or not one question */
     if (len < 2 + n)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     return sniff_dns_message(data + 2, n, host);
 }

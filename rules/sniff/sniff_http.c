@@ -76,31 +76,31 @@ static bool absolute_form(const uint8_t *t, size_t len, char host[SNIFF_HOST_MAX
     return true;
 }
 
-/* NOT_THIS unless data[0..len) can begin a request line; else the method's length in *m. */
-static enum sniff_verdict method(const uint8_t *data, size_t len, size_t *m)
+/* INVALID unless data[0..len) can begin a request line; DONE with the method's length in *m. */
+static enum parse_result method(const uint8_t *data, size_t len, size_t *m)
 {
     /* In practice a token of capital letters ("GET", "M-SEARCH"), then one space. */
     if (len > 0 && !(data[0] >= 'A' && data[0] <= 'Z'))
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     size_t i = 0;
     while (i < len && i <= METHOD_MAX && is_tchar(data[i]))
         i++;
     if (i > METHOD_MAX)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (i == len)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (data[i] != ' ')
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     *m = i;
-    return SNIFF_V_FOUND;
+    return PARSE_DONE;
 }
 
 /*
  * The request line after the method: target, one space, "HTTP/1.x", CR LF
- * (or a bare LF). FOUND with *end set just past its LF.
+ * (or a bare LF). DONE with *end set just past its LF.
  */
-static enum sniff_verdict request_line(const uint8_t *data, size_t len, size_t m,
-                                       const uint8_t **target, size_t *target_len, size_t *end)
+static enum parse_result request_line(const uint8_t *data, size_t len, size_t m,
+                                      const uint8_t **target, size_t *target_len, size_t *end)
 {
     static const char version[] = "HTTP/1.";
     size_t i = m + 1, t = i;
@@ -109,56 +109,56 @@ static enum sniff_verdict request_line(const uint8_t *data, size_t len, size_t m
     *target = data + t;
     *target_len = i - t;
     if (i == len)
-        return len > REQUEST_LINE_MAX ? SNIFF_V_NOT_THIS : SNIFF_V_NEED_MORE;
+        return len > REQUEST_LINE_MAX ? PARSE_INVALID : PARSE_NEED_MORE;
     if (data[i] != ' ' || i == t)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     i++;
     for (size_t k = 0; k < sizeof(version) - 1; k++, i++) {
         if (i == len)
-            return SNIFF_V_NEED_MORE;
+            return PARSE_NEED_MORE;
         if (data[i] != (uint8_t)version[k])
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
     }
     if (i == len)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (data[i] < '0' || data[i] > '9')
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     i++;
     if (i < len && data[i] == '\r')
         i++;
     if (i == len)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (data[i] != '\n')
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     *end = i + 1;
-    return SNIFF_V_FOUND;
+    return PARSE_DONE;
 }
 
 /*
- * One header line at data[pos..): FOUND with *next past its LF, the name's
+ * One header line at data[pos..): DONE with *next past its LF, the name's
  * length in *name_len (0 for a continuation line or the blank line that ends
  * the head, told apart by *blank); NEED_MORE when it is not complete yet.
  */
-static enum sniff_verdict header_line(const uint8_t *data, size_t len, size_t pos, size_t *next,
-                                      size_t *name_len, bool *blank)
+static enum parse_result header_line(const uint8_t *data, size_t len, size_t pos, size_t *next,
+                                     size_t *name_len, bool *blank)
 {
     size_t i = pos;
     *blank = false;
     *name_len = 0;
     if (i < len && (data[i] == '\r' || data[i] == '\n')) {
         if (data[i] == '\r' && ++i == len)
-            return SNIFF_V_NEED_MORE;
+            return PARSE_NEED_MORE;
         if (data[i] != '\n')
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
         *blank = true;
         *next = i + 1;
-        return SNIFF_V_FOUND;
+        return PARSE_DONE;
     }
     if (i < len && data[i] != ' ' && data[i] != '\t') { /* not an obsolete line fold */
         while (i < len && is_tchar(data[i]))
             i++;
         if (i < len && (data[i] != ':' || i == pos))
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
         *name_len = i - pos;
     }
     while (i < len && is_value_byte(data[i]))
@@ -166,11 +166,11 @@ static enum sniff_verdict header_line(const uint8_t *data, size_t len, size_t po
     if (i < len && data[i] == '\r')
         i++;
     if (i == len)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (data[i] != '\n')
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     *next = i + 1;
-    return SNIFF_V_FOUND;
+    return PARSE_DONE;
 }
 
 /* The Host field value in data[from..to) (the line without its CR LF). */
@@ -184,36 +184,36 @@ static void host_value(const uint8_t *v, const uint8_t *end, char host[SNIFF_HOS
         host[0] = '\0';
 }
 
-enum sniff_verdict sniff_http_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
+enum parse_result sniff_http_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
 {
     size_t m = 0, pos = 0, target_len = 0;
     const uint8_t *target = NULL;
     host[0] = '\0';
-    enum sniff_verdict v = method(data, len, &m);
-    if (v != SNIFF_V_FOUND)
+    enum parse_result v = method(data, len, &m);
+    if (v != PARSE_DONE)
         return v;
     v = request_line(data, len, m, &target, &target_len, &pos);
-    if (v != SNIFF_V_FOUND)
+    if (v != PARSE_DONE)
         return v;
     if (absolute_form(target, target_len, host))
-        return SNIFF_V_FOUND;
+        return PARSE_DONE;
     if (m == 7 && memcmp(data, "CONNECT", 7) == 0) { /* authority form: "host:port" */
         if (!authority_host(target, target_len, host))
             host[0] = '\0';
-        return SNIFF_V_FOUND;
+        return PARSE_DONE;
     }
 
     for (;;) {
         size_t next = 0, name_len = 0;
         bool blank = false;
         v = header_line(data, len, pos, &next, &name_len, &blank);
-        if (v == SNIFF_V_NEED_MORE && len > HEAD_MAX)
-            return SNIFF_V_FOUND; /* HTTP, but no Host within the bound */
-        if (v != SNIFF_V_FOUND || blank)
-            return v; /* NOT_THIS, NEED_MORE, or the end of a head without Host */
+        if (v == PARSE_NEED_MORE && len > HEAD_MAX)
+            return PARSE_DONE; /* HTTP, but no Host within the bound */
+        if (v != PARSE_DONE || blank)
+            return v; /* INVALID, NEED_MORE, or the end of a head without Host */
         if (name_len == 4 && strncasecmp((const char *)data + pos, "host", 4) == 0) {
             host_value(data + pos + 5, data + next - 1, host);
-            return SNIFF_V_FOUND;
+            return PARSE_DONE;
         }
         pos = next;
     }

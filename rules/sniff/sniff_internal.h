@@ -1,7 +1,6 @@
 /*
- * sniff_internal.h — what the sniffers share inside rules/: one verdict
- * type, the ClientHello parser (used by TLS over TCP and by QUIC on its
- * reassembled CRYPTO stream), and the host-name clean-up.
+ * sniff_internal.h — what the sniffers share inside rules/: the ClientHello parser (used by TLS
+ * over TCP and by QUIC on its reassembled CRYPTO stream), and the host-name clean-up.
  */
 #ifndef SWITCHYARD_SNIFF_INTERNAL_H
 #define SWITCHYARD_SNIFF_INTERNAL_H
@@ -12,18 +11,19 @@
 
 #include "rules/sniff/sniff.h"
 
-enum sniff_verdict {
-    SNIFF_V_NOT_THIS, /* these bytes are not this protocol */
-    SNIFF_V_NEED_MORE,
-    SNIFF_V_FOUND, /* the protocol, with or without a host name */
-};
+/*
+ * The sniffers return a parse_result: PARSE_DONE when the bytes are their
+ * protocol (with or without a host name in `host`), PARSE_NEED_MORE while
+ * they could still become it, PARSE_INVALID when they are not it.
+ */
 
 /*
- * Parses a ClientHello message body (after the 4-byte handshake header).
- * Writes the SNI host name into `host` ("" when the hello has none).
- * Returns false when the body is malformed.
+ * Parses a whole ClientHello message body (after the 4-byte handshake
+ * header): PARSE_DONE with the SNI host name in `host` ("" when the hello
+ * has none), PARSE_INVALID when the body is malformed.
  */
-bool sniff_tls_client_hello(const uint8_t *body, size_t len, char host[SNIFF_HOST_MAX]);
+enum parse_result sniff_tls_client_hello(const uint8_t *body, size_t len,
+                                         char host[SNIFF_HOST_MAX]);
 
 /*
  * Copies a host name into `host`: lowercased, a trailing dot and, when
@@ -40,12 +40,12 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
 bool sniff_is_ip_literal(const char *host);
 
 /* The stream sniffers: each looks at the whole prefix the client has sent. */
-enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
-enum sniff_verdict sniff_http_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
-enum sniff_verdict sniff_dns_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+enum parse_result sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+enum parse_result sniff_http_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
+enum parse_result sniff_dns_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX]);
 
-/* One DNS message (a UDP datagram): FOUND with the first question's name, or NOT_THIS. */
-enum sniff_verdict sniff_dns_message(const uint8_t *msg, size_t len, char host[SNIFF_HOST_MAX]);
+/* One DNS message (a UDP datagram): DONE with the first question's name, or INVALID. */
+enum parse_result sniff_dns_message(const uint8_t *msg, size_t len, char host[SNIFF_HOST_MAX]);
 
 /* QUIC Initial reassembly state, kept by struct sniff_datagram. */
 struct sniff_quic;
@@ -53,10 +53,10 @@ struct sniff_quic *sniff_quic_new(size_t max_bytes);
 void sniff_quic_free(struct sniff_quic *q);
 
 /*
- * Feeds one datagram: NOT_THIS when it holds no QUIC Initial packet,
- * NEED_MORE while the ClientHello is incomplete, FOUND when it is whole.
+ * Feeds one datagram: INVALID when it holds no QUIC Initial packet,
+ * NEED_MORE while the ClientHello is incomplete, DONE when it is whole.
  */
-enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, size_t len,
-                                   char host[SNIFF_HOST_MAX]);
+enum parse_result sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, size_t len,
+                                  char host[SNIFF_HOST_MAX]);
 
 #endif

@@ -349,8 +349,8 @@ static size_t contiguous(struct sniff_quic *q)
     return n;
 }
 
-enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, size_t len,
-                                   char host[SNIFF_HOST_MAX])
+enum parse_result sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, size_t len,
+                                  char host[SNIFF_HOST_MAX])
 {
     bool any_initial = false;
     for (size_t pos = 0; pos < len;) {
@@ -362,19 +362,19 @@ enum sniff_verdict sniff_quic_feed(struct sniff_quic *q, const uint8_t *data, si
         pos += used;
     }
     if (q->conflict)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (!any_initial) /* e.g. a 0-RTT datagram between Initials: keep waiting */
-        return q->started ? SNIFF_V_NEED_MORE : SNIFF_V_NOT_THIS;
+        return q->started ? PARSE_NEED_MORE : PARSE_INVALID;
     q->started = true;
     size_t n = contiguous(q);
     if (n < 4)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (q->crypto[0] != 0x01) /* the first handshake message must be a ClientHello */
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     size_t need = 4 + ((size_t)q->crypto[1] << 16 | (size_t)q->crypto[2] << 8 | q->crypto[3]);
     if (need > q->cap)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (n < need)
-        return SNIFF_V_NEED_MORE;
-    return sniff_tls_client_hello(q->crypto + 4, need - 4, host) ? SNIFF_V_FOUND : SNIFF_V_NOT_THIS;
+        return PARSE_NEED_MORE;
+    return sniff_tls_client_hello(q->crypto + 4, need - 4, host);
 }

@@ -64,61 +64,61 @@ static bool server_name(const uint8_t *ext, size_t len, char host[SNIFF_HOST_MAX
     return true; /* a list without a host_name: no name */
 }
 
-bool sniff_tls_client_hello(const uint8_t *b, size_t len, char host[SNIFF_HOST_MAX])
+enum parse_result sniff_tls_client_hello(const uint8_t *b, size_t len, char host[SNIFF_HOST_MAX])
 {
     const uint8_t *v;
     size_t pos = 2 + 32, n; /* legacy_version, random */
     host[0] = '\0';
     if (len < pos || b[0] != 3)
-        return false;
+        return PARSE_INVALID;
     if (!vector(b, len, &pos, 1, &v, &n) || n > 32 ||         /* legacy_session_id */
         !vector(b, len, &pos, 2, &v, &n) || n < 2 || n % 2 || /* cipher_suites */
         !vector(b, len, &pos, 1, &v, &n) || n < 1)            /* legacy_compression_methods */
-        return false;
+        return PARSE_INVALID;
     if (pos == len)
-        return true; /* no extensions (SSL 3.0 style): no name */
+        return PARSE_DONE; /* no extensions (SSL 3.0 style): no name */
     const uint8_t *exts;
     size_t exts_len;
     if (!vector(b, len, &pos, 2, &exts, &exts_len))
-        return false;
+        return PARSE_INVALID;
     for (size_t p = 0; p + 4 <= exts_len;) {
         uint16_t type = be16(exts + p);
         size_t ext_len = be16(exts + p + 2);
         if (p + 4 + ext_len > exts_len)
-            return false;
+            return PARSE_INVALID;
         if (type == EXT_SERVER_NAME)
-            return server_name(exts + p + 4, ext_len, host);
+            return server_name(exts + p + 4, ext_len, host) ? PARSE_DONE : PARSE_INVALID;
         p += 4 + ext_len;
     }
-    return true;
+    return PARSE_DONE;
 }
 
-enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
+enum parse_result sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
 {
     /* Record header: handshake, version 3.x, a plausible length. */
     if (len >= 1 && data[0] != RECORD_HANDSHAKE)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (len >= 2 && data[1] != 3)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
     if (len >= 6 && data[5] != HANDSHAKE_CLIENT_HELLO)
-        return SNIFF_V_NOT_THIS;
+        return PARSE_INVALID;
 
     /* Walk the records, noting how many handshake bytes they carry. */
     size_t pos = 0, payload = 0, records = 0;
     size_t need = 0; /* the whole ClientHello, header included, once known */
     while (pos + 5 <= len) {
         if (data[pos] != RECORD_HANDSHAKE || data[pos + 1] != 3)
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
         size_t rlen = be16(data + pos + 3);
         if (rlen == 0 || rlen > RECORD_MAX)
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
         size_t have = len - (pos + 5) < rlen ? len - (pos + 5) : rlen;
         payload += have;
         records++;
         if (records == 1 && have >= 4) {
             need = 4 + ((size_t)data[pos + 6] << 16 | (size_t)data[pos + 7] << 8 | data[pos + 8]);
             if (need > CLIENT_HELLO_MAX)
-                return SNIFF_V_NOT_THIS;
+                return PARSE_INVALID;
         }
         if (have < rlen || (need && payload >= need))
             break;
@@ -134,17 +134,17 @@ enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[S
         if (got == 4)
             need = 4 + ((size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3]);
         if (need > CLIENT_HELLO_MAX)
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
     }
     if (!need || payload < need)
-        return SNIFF_V_NEED_MORE;
+        return PARSE_NEED_MORE;
 
     /* Join the record payloads (in place when one record holds it all). */
     const uint8_t *hello = data + 5;
     uint8_t *joined = NULL;
     if (be16(data + 3) < need) {
         if (!(joined = malloc(need)))
-            return SNIFF_V_NOT_THIS;
+            return PARSE_INVALID;
         size_t got = 0;
         for (size_t p = 0; got < need; p += 5 + be16(data + p + 3)) {
             size_t n = be16(data + p + 3);
@@ -155,7 +155,7 @@ enum sniff_verdict sniff_tls_stream(const uint8_t *data, size_t len, char host[S
         }
         hello = joined;
     }
-    bool ok = sniff_tls_client_hello(hello + 4, need - 4, host);
+    enum parse_result r = sniff_tls_client_hello(hello + 4, need - 4, host);
     free(joined);
-    return ok ? SNIFF_V_FOUND : SNIFF_V_NOT_THIS;
+    return r;
 }

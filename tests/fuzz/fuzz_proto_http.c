@@ -14,13 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct http_request req;
     int status;
-    int n = http_parse_proxy_request(data, size, &req);
-    if (n > 0 && (size_t)n > size)
+    size_t n;
+    if (http_parse_proxy_request(data, size, &n, &req) == PARSE_DONE &&
+        (n == 0 || n > size || (!req.is_connect && strlen(req.rewritten) != req.rewritten_len)))
         __builtin_trap();
-    if (n > 0 && !req.is_connect && strlen(req.rewritten) != req.rewritten_len)
-        __builtin_trap();
-    n = http_parse_response(data, size, &status);
-    if (n > 0 && ((size_t)n > size || status < 0 || status > 999))
+    if (http_parse_response(data, size, &n, &status) == PARSE_DONE &&
+        (n == 0 || n > size || status < 0 || status > 999))
         __builtin_trap();
     return 0;
 }

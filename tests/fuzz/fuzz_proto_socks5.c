@@ -15,17 +15,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char user[256], pass[256];
     uint8_t b, out[SOCKS5_MSG_MAX];
     bool x, y;
-    size_t off;
+    size_t used;
     for (size_t len = 0; len <= size && len < 600; len++) {
-        socks5_parse_greeting(data, len, &x, &y);
-        socks5_parse_method_choice(data, len, &b);
-        socks5_parse_auth(data, len, user, pass);
-        socks5_parse_auth_reply(data, len, &x);
-        if (socks5_parse_request(data, len, &b, &a) > 0)
+        if ((socks5_parse_greeting(data, len, &used, &x, &y) == PARSE_DONE && used > len) ||
+            (socks5_parse_method_choice(data, len, &used, &b) == PARSE_DONE && used > len) ||
+            (socks5_parse_auth(data, len, &used, user, pass) == PARSE_DONE && used > len) ||
+            (socks5_parse_auth_reply(data, len, &used, &x) == PARSE_DONE && used > len) ||
+            (socks5_parse_reply(data, len, &used, &b, &a) == PARSE_DONE && used > len))
+            __builtin_trap();
+        if (socks5_parse_request(data, len, &used, &b, &a) == PARSE_DONE)
             socks5_build_request(out, SOCKS5_CMD_CONNECT, &a);
-        socks5_parse_reply(data, len, &b, &a);
     }
-    if (socks5_udp_unwrap(data, size, &a, &off) == 0 && off > size)
+    if (socks5_udp_unwrap(data, size, &used, &a) == PARSE_DONE && used > size)
         __builtin_trap();
     return 0;
 }

@@ -33,7 +33,7 @@ static bool framed(const uint8_t *data, size_t size)
     return size > 0 && pos == size;
 }
 
-static enum sniff_status feed(struct sniff_datagram *s, const uint8_t *d, size_t len)
+static enum parse_result feed(struct sniff_datagram *s, const uint8_t *d, size_t len)
 {
     static const uint8_t dcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
     static uint8_t packet[FRAMES_MAX + 200];
@@ -44,7 +44,7 @@ static enum sniff_status feed(struct sniff_datagram *s, const uint8_t *d, size_t
                          len - 1, 1);
         d = packet;
     }
-    enum sniff_status st = sniff_datagram_feed(s, d, len, &r);
+    enum parse_result st = sniff_datagram_feed(s, d, len, &r);
     if (strnlen(r.host, SNIFF_HOST_MAX) >= SNIFF_HOST_MAX)
         __builtin_trap();
     return st;
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         for (size_t pos = 0; pos < size;) {
             size_t n = (size_t)(data[pos] << 8 | data[pos + 1]);
-            if (feed(s, data + pos + 2, n) == SNIFF_DONE)
+            if (feed(s, data + pos + 2, n) == PARSE_DONE)
                 break;
             pos += 2 + n;
         }

@@ -40,49 +40,56 @@ static void connect_request_plain_ipv6_and_auth(void **state)
 static void response_status_and_length(void **state)
 {
     (void)state;
+    size_t used = 0;
     const char *ok = "HTTP/1.1 200 Connection established\r\nProxy-agent: tinyproxy\r\n\r\n";
     int status = 0;
     size_t n = strlen(ok);
-    assert_int_equal(http_parse_response(u(ok), n, &status), (int)n);
+    assert_int_equal(http_parse_response(u(ok), n, &used, &status), PARSE_DONE);
+    assert_int_equal(used, n);
     assert_int_equal(status, 200);
     for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(http_parse_response(u(ok), cut, &status), HTTP_NEED_MORE);
+        assert_int_equal(http_parse_response(u(ok), cut, &used, &status), PARSE_NEED_MORE);
 
     const char *denied = "HTTP/1.0 403 Access violation\r\n\r\nextra";
-    assert_int_equal(http_parse_response(u(denied), strlen(denied), &status),
-                     (int)strlen(denied) - 5);
+    assert_int_equal(http_parse_response(u(denied), strlen(denied), &used, &status), PARSE_DONE);
+    assert_int_equal(used, strlen(denied) - 5);
     assert_int_equal(status, 403);
 
-    assert_int_equal(http_parse_response(u("SSH-2.0-x\r\n"), 11, &status), HTTP_BAD);
-    assert_int_equal(http_parse_response(u("HTTP/1.1 2x0 x\r\n\r\n"), 18, &status), HTTP_BAD);
+    assert_int_equal(http_parse_response(u("SSH-2.0-x\r\n"), 11, &used, &status), PARSE_INVALID);
+    assert_int_equal(http_parse_response(u("HTTP/1.1 2x0 x\r\n\r\n"), 18, &used, &status),
+                     PARSE_INVALID);
 }
 
 static void proxy_connect_request(void **state)
 {
     (void)state;
+    size_t used = 0;
     struct http_request req;
     const char *r = "CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n";
     size_t n = strlen(r);
-    assert_int_equal(http_parse_proxy_request(u(r), n, &req), (int)n);
+    assert_int_equal(http_parse_proxy_request(u(r), n, &used, &req), PARSE_DONE);
+    assert_int_equal(used, n);
     assert_true(req.is_connect);
     assert_string_equal(req.host, "www.example.org");
     assert_int_equal(req.port, 443);
     for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(http_parse_proxy_request(u(r), cut, &req), HTTP_NEED_MORE);
+        assert_int_equal(http_parse_proxy_request(u(r), cut, &used, &req), PARSE_NEED_MORE);
 
     r = "CONNECT [2001:db8::5]:8443 HTTP/1.1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
+    assert_int_equal(used, strlen(r));
     assert_string_equal(req.host, "2001:db8::5");
     assert_int_equal(req.port, 8443);
 
     /* CONNECT needs a port */
     r = "CONNECT example.org HTTP/1.1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
 }
 
 static void absolute_form_is_rewritten_to_origin_form(void **state)
 {
     (void)state;
+    size_t used = 0;
     struct http_request req;
     const char *r = "GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n"
                     "Host: example.com:8080\r\n"
@@ -90,7 +97,8 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
                     "Proxy-Connection: Keep-Alive\r\n"
                     "Proxy-Authorization: Basic eDp5\r\n"
                     "Accept: */*\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
+    assert_int_equal(used, strlen(r));
     assert_false(req.is_connect);
     assert_string_equal(req.host, "example.com");
     assert_int_equal(req.port, 8080);
@@ -103,7 +111,8 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
 
     /* no path, no Host header, userinfo kept out */
     r = "HEAD http://user:pw@Example.NET HTTP/1.0\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), (int)strlen(r));
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
+    assert_int_equal(used, strlen(r));
     assert_string_equal(req.host, "Example.NET");
     assert_int_equal(req.port, 80);
     assert_string_equal(req.rewritten,
@@ -113,30 +122,32 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
 static void garbage_is_rejected_early(void **state)
 {
     (void)state;
+    size_t used = 0;
     struct http_request req;
     /* a TLS ClientHello's first bytes: rejected without waiting for a blank line */
-    assert_int_equal(http_parse_proxy_request(u("\x16\x03\x01\x02\x00\x01"), 6, &req), HTTP_BAD);
-    assert_int_equal(http_parse_proxy_request(u(" GET"), 4, &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u("\x16\x03\x01\x02\x00\x01"), 6, &used, &req),
+                     PARSE_INVALID);
+    assert_int_equal(http_parse_proxy_request(u(" GET"), 4, &used, &req), PARSE_INVALID);
     /* origin-form is not a proxy request */
     const char *r = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
     r = "GET https://example.com/ HTTP/1.1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
     r = "GET http://exa mple.com/ HTTP/1.1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
 
     /* control bytes and bare CRs in the head are not forwarded (found by fuzzing) */
     static const uint8_t nul[] = "GET http://a/x HTTP/1.1\rS\0\0xample.com\r\nX: 1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(nul, sizeof(nul) - 1, &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(nul, sizeof(nul) - 1, &used, &req), PARSE_INVALID);
     r = "GET http://a/x HTTP/1.1\r\nX: a\x01b\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &req), HTTP_BAD);
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
 
     /* a head that never ends is cut at the bound */
     static uint8_t big[HTTP_HEAD_MAX + 10];
     memcpy(big, "GET http://a/ HTTP/1.1\r\nX: ", 27);
     memset(big + 27, 'y', sizeof(big) - 27);
-    assert_int_equal(http_parse_proxy_request(big, sizeof(big), &req), HTTP_BAD);
-    assert_int_equal(http_parse_proxy_request(big, 100, &req), HTTP_NEED_MORE);
+    assert_int_equal(http_parse_proxy_request(big, sizeof(big), &used, &req), PARSE_INVALID);
+    assert_int_equal(http_parse_proxy_request(big, 100, &used, &req), PARSE_NEED_MORE);
 }
 
 int main(void)

@@ -17,7 +17,7 @@ static void udp_datagram(const uint8_t *d, size_t len, enum sniff_protocol want,
 {
     struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
     struct sniff_result r;
-    assert_int_equal(sniff_datagram_feed(s, d, len, &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, d, len, &r), PARSE_DONE);
     assert_int_equal(r.protocol, want);
     assert_string_equal(r.host, host);
     sniff_datagram_free(s);
@@ -38,8 +38,8 @@ static void dig_queries(void **state)
     struct sniff_result r;
     for (size_t cut = 0; cut < len; cut++)
         assert_int_equal(sniff_stream(d, cut, SNIFF_PROTO_BIT(SNIFF_PROTO_DNS), &r),
-                         SNIFF_NEED_MORE);
-    assert_int_equal(sniff_stream(d, len, SNIFF_PROTO_ALL, &r), SNIFF_DONE);
+                         PARSE_NEED_MORE);
+    assert_int_equal(sniff_stream(d, len, SNIFF_PROTO_ALL, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_DNS);
     assert_string_equal(r.host, "tcp.example.com");
     free(d);
@@ -129,10 +129,10 @@ static void not_queries_and_bad_names(void **state)
     const unsigned dns_only = SNIFF_PROTO_BIT(SNIFF_PROTO_DNS);
     uint8_t tcp[80] = {0, (uint8_t)n};
     memcpy(tcp + 2, resp, n);
-    assert_int_equal(sniff_stream(tcp, 14, dns_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(tcp, 14, dns_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     tcp[0] = 0x40;
-    assert_int_equal(sniff_stream(tcp, 2, dns_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(tcp, 2, dns_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 
     uint8_t cut[64];

@@ -21,13 +21,13 @@ static void expect(const char *request, const char *host)
     struct sniff_result r;
     size_t len = strlen(request);
     for (size_t cut = 0; cut < len; cut++) {
-        enum sniff_status s = sniff_stream((const uint8_t *)request, cut, http_only, &r);
+        enum parse_result s = sniff_stream((const uint8_t *)request, cut, http_only, &r);
         /* Once the Host line is complete the answer may come early; before, never. */
-        if (s == SNIFF_DONE && (r.protocol != SNIFF_PROTO_HTTP || strcmp(r.host, host) != 0))
+        if (s == PARSE_DONE && (r.protocol != SNIFF_PROTO_HTTP || strcmp(r.host, host) != 0))
             fail_msg("prefix %zu of \"%s\" gave protocol %d host '%s'", cut, request, r.protocol,
                      r.host);
     }
-    assert_int_equal(sniff_stream((const uint8_t *)request, len, http_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream((const uint8_t *)request, len, http_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_HTTP);
     assert_string_equal(r.host, host);
 }
@@ -38,11 +38,11 @@ static void captured_curl(void **state)
     size_t len;
     struct sniff_result r;
     uint8_t *data = fixture_read("tests/fixtures/sniff_http/curl.bin", &len);
-    assert_int_equal(sniff_stream(data, len, SNIFF_PROTO_ALL, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(data, len, SNIFF_PROTO_ALL, &r), PARSE_DONE);
     assert_string_equal(r.host, "web.example.com");
     free(data);
     data = fixture_read("tests/fixtures/sniff_http/curl-proxy.bin", &len);
-    assert_int_equal(sniff_stream(data, len, SNIFF_PROTO_ALL, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(data, len, SNIFF_PROTO_ALL, &r), PARSE_DONE);
     assert_string_equal(r.host, "absolute.example.com");
     free(data);
 }
@@ -93,10 +93,10 @@ static void split_across_reads(void **state)
     assert_non_null(host);
     size_t line_end = (size_t)((uint8_t *)memmem(host + 2, len, "\r\n", 2) - data);
     for (size_t cut = 0; cut <= line_end; cut++)
-        if (sniff_stream(data, cut, http_only, &r) != SNIFF_NEED_MORE)
+        if (sniff_stream(data, cut, http_only, &r) != PARSE_NEED_MORE)
             fail_msg("prefix %zu before the end of the Host line did not wait", cut);
     for (size_t cut = line_end + 2; cut <= len; cut++) {
-        assert_int_equal(sniff_stream(data, cut, http_only, &r), SNIFF_DONE);
+        assert_int_equal(sniff_stream(data, cut, http_only, &r), PARSE_DONE);
         assert_string_equal(r.host, "web.example.com");
     }
     free(data);
@@ -111,7 +111,7 @@ static void garbage_is_turned_away_early(void **state)
     for (size_t i = 0; i < sizeof(not_http) / sizeof(not_http[0]); i++) {
         assert_int_equal(
             sniff_stream((const uint8_t *)not_http[i], strlen(not_http[i]), http_only, &r),
-            SNIFF_DONE);
+            PARSE_DONE);
         assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     }
     /* Binary bytes after a valid request line: turned away at that byte. */
@@ -137,23 +137,23 @@ static void garbage_is_turned_away_early(void **state)
     for (size_t i = 0; i < sizeof(bad_heads) / sizeof(bad_heads[0]); i++) {
         assert_int_equal(
             sniff_stream((const uint8_t *)bad_heads[i].bytes, bad_heads[i].len, http_only, &r),
-            SNIFF_DONE);
+            PARSE_DONE);
         assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     }
     /* A request line still arriving waits, but not past its bound. */
     assert_int_equal(sniff_stream((const uint8_t *)"GET /very/long/pa", 17, http_only, &r),
-                     SNIFF_NEED_MORE);
+                     PARSE_NEED_MORE);
     size_t big = 70000;
     char *line = malloc(big);
     memset(line, 'a', big);
     memcpy(line, "GET /", 5);
-    assert_int_equal(sniff_stream((const uint8_t *)line, 8000, http_only, &r), SNIFF_NEED_MORE);
-    assert_int_equal(sniff_stream((const uint8_t *)line, 9000, http_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream((const uint8_t *)line, 8000, http_only, &r), PARSE_NEED_MORE);
+    assert_int_equal(sniff_stream((const uint8_t *)line, 9000, http_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     /* A head that never names its host: HTTP without a name once past its bound. */
     memcpy(line, "GET / HTTP/1.1\r\nCookie: ", 24);
-    assert_int_equal(sniff_stream((const uint8_t *)line, 60000, http_only, &r), SNIFF_NEED_MORE);
-    assert_int_equal(sniff_stream((const uint8_t *)line, big, http_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream((const uint8_t *)line, 60000, http_only, &r), PARSE_NEED_MORE);
+    assert_int_equal(sniff_stream((const uint8_t *)line, big, http_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_HTTP);
     assert_string_equal(r.host, "");
     free(line);

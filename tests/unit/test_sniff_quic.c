@@ -23,10 +23,10 @@ static void expect_datagrams(const uint8_t *const *d, const size_t *len, size_t 
     struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
     struct sniff_result r;
     for (size_t i = 0; i + 1 < n; i++) {
-        assert_int_equal(sniff_datagram_feed(s, d[i], len[i], &r), SNIFF_NEED_MORE);
+        assert_int_equal(sniff_datagram_feed(s, d[i], len[i], &r), PARSE_NEED_MORE);
         assert_int_equal(r.protocol, SNIFF_PROTO_QUIC);
     }
-    assert_int_equal(sniff_datagram_feed(s, d[n - 1], len[n - 1], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, d[n - 1], len[n - 1], &r), PARSE_DONE);
     if (host) {
         assert_int_equal(r.protocol, SNIFF_PROTO_QUIC);
         assert_string_equal(r.host, host);
@@ -34,7 +34,7 @@ static void expect_datagrams(const uint8_t *const *d, const size_t *len, size_t 
         assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     }
     /* Once decided, the answer stays. */
-    assert_int_equal(sniff_datagram_feed(s, d[0], len[0], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, d[0], len[0], &r), PARSE_DONE);
     assert_int_equal(r.protocol, host ? SNIFF_PROTO_QUIC : SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
 }
@@ -185,13 +185,13 @@ static void other_datagrams_between_initials(void **state)
     /* A client that never completes its ClientHello is not waited for forever. */
     struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
     struct sniff_result r;
-    enum sniff_status st = sniff_datagram_feed(s, pkt[0], pkt_len[0], &r);
+    enum parse_result st = sniff_datagram_feed(s, pkt[0], pkt_len[0], &r);
     size_t fed = 1;
-    while (st == SNIFF_NEED_MORE && fed < 100) {
+    while (st == PARSE_NEED_MORE && fed < 100) {
         st = sniff_datagram_feed(s, zero_rtt, sizeof(zero_rtt), &r);
         fed++;
     }
-    assert_int_equal(st, SNIFF_DONE);
+    assert_int_equal(st, PARSE_DONE);
     assert_true(fed <= 16);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
@@ -219,21 +219,21 @@ static void bounds_and_foreign_datagrams(void **state)
     struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
     struct sniff_result r;
     static const uint8_t tiny[] = {0xc3, 0, 0, 0, 1};
-    assert_int_equal(sniff_datagram_feed(s, tiny, sizeof(tiny), &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, tiny, sizeof(tiny), &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
 
     two_packets(QI_V1, 900);
     s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
     pkt[0][1] = 0x0a; /* an unknown version */
-    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
 
     /* A ClientHello announcing more than the bound: no name, decided at once. */
     two_packets(QI_V1, 900);
     s = sniff_datagram_new(SNIFF_PROTO_ALL, 1024);
-    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
 
@@ -241,15 +241,15 @@ static void bounds_and_foreign_datagrams(void **state)
     uint8_t frames[64] = {0x06, 0xc0, 0, 0, 0, 0x10, 0, 0, 0, 4, 1, 2, 3, 4}; /* offset 2^28 */
     pkt_len[2] = qi_protect(pkt[2], QI_V1, dcid, sizeof(dcid), 2, frames, 14, 1);
     s = sniff_datagram_new(SNIFF_PROTO_ALL, 4096);
-    assert_int_equal(sniff_datagram_feed(s, pkt[2], pkt_len[2], &r), SNIFF_NEED_MORE);
-    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), SNIFF_NEED_MORE);
-    assert_int_equal(sniff_datagram_feed(s, pkt[1], pkt_len[1], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[2], pkt_len[2], &r), PARSE_NEED_MORE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), PARSE_NEED_MORE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[1], pkt_len[1], &r), PARSE_DONE);
     assert_string_equal(r.host, "video.example.tv");
     sniff_datagram_free(s);
 
     /* QUIC not wanted: the Initial is not looked at. */
     s = sniff_datagram_new(SNIFF_PROTO_BIT(SNIFF_PROTO_DNS), 65536);
-    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), SNIFF_DONE);
+    assert_int_equal(sniff_datagram_feed(s, pkt[0], pkt_len[0], &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     sniff_datagram_free(s);
 }

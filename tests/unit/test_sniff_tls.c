@@ -20,7 +20,7 @@ static const unsigned tls_only = SNIFF_PROTO_BIT(SNIFF_PROTO_TLS);
 static void expect_host(const uint8_t *data, size_t len, unsigned protocols, const char *host)
 {
     struct sniff_result r;
-    assert_int_equal(sniff_stream(data, len, protocols, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(data, len, protocols, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_TLS);
     assert_string_equal(r.host, host);
 }
@@ -30,7 +30,7 @@ static void expect_every_prefix(const uint8_t *data, size_t len, const char *hos
 {
     struct sniff_result r;
     for (size_t cut = 0; cut < len; cut++)
-        if (sniff_stream(data, cut, SNIFF_PROTO_ALL, &r) != SNIFF_NEED_MORE)
+        if (sniff_stream(data, cut, SNIFF_PROTO_ALL, &r) != PARSE_NEED_MORE)
             fail_msg("prefix of %zu of %zu bytes did not ask for more", cut, len);
     expect_host(data, len, SNIFF_PROTO_ALL, host);
 }
@@ -66,7 +66,7 @@ static void split_across_records_at_every_size(void **state)
         size_t n = frame_records(framed, data + 5, len - 5, record);
         expect_host(framed, n, tls_only, "www.example.com");
         struct sniff_result r;
-        assert_int_equal(sniff_stream(framed, n - 1, tls_only, &r), SNIFF_NEED_MORE);
+        assert_int_equal(sniff_stream(framed, n - 1, tls_only, &r), PARSE_NEED_MORE);
     }
     free(framed);
     free(data);
@@ -101,7 +101,7 @@ static void record_versions(void **state)
     }
     struct sniff_result r;
     framed[1] = 2; /* not 3.x */
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 }
 
@@ -156,7 +156,7 @@ static void not_tls_and_malformed(void **state)
     (void)state;
     struct sniff_result r;
     const uint8_t ssh[] = "SSH-2.0-OpenSSH_9.2\r\n";
-    assert_int_equal(sniff_stream(ssh, sizeof(ssh) - 1, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(ssh, sizeof(ssh) - 1, tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 
     uint8_t hello[512], framed[600];
@@ -165,7 +165,7 @@ static void not_tls_and_malformed(void **state)
     /* A server-name length running past its extension. */
     uint8_t *sni = memmem(framed, f, "bad.example.com", 15);
     sni[-1] = 200;
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     /* A well-formed hello whose name is no host name: TLS without a name. */
     const char *no_names[] = {"bad\x01name", "192.0.2.1", "2001:db8::1", "[2001:db8::1]", "a:b"};
@@ -177,17 +177,17 @@ static void not_tls_and_malformed(void **state)
     n = build_client_hello(hello, "x.example", 0);
     hello[0] = 2;
     f = frame_records(framed, hello, n, 16384);
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     /* A second record of another content type before the hello is whole. */
     n = build_client_hello(hello, "x.example", 0);
     f = frame_records(framed, hello, n, 50);
     framed[55] = 0x17;
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
     /* An alert record, not a handshake. */
     const uint8_t alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28};
-    assert_int_equal(sniff_stream(alert, sizeof(alert), tls_only, &r), SNIFF_DONE);
+    assert_int_equal(sniff_stream(alert, sizeof(alert), tls_only, &r), PARSE_DONE);
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 }
 

@@ -124,20 +124,20 @@ struct sniff_datagram *sniff_datagram_new(unsigned protocols, size_t max_bytes)
     return calloc(1, sizeof(struct sniff_datagram));
 }
 
-enum sniff_status sniff_datagram_feed(struct sniff_datagram *st, const uint8_t *data, size_t len,
+enum parse_result sniff_datagram_feed(struct sniff_datagram *st, const uint8_t *data, size_t len,
                                       struct sniff_result *r)
 {
     st->fed++;
     memset(r, 0, sizeof(*r));
     if (len >= 4 && memcmp(data, "MORE", 4) == 0)
-        return SNIFF_NEED_MORE;
+        return PARSE_NEED_MORE;
     if (len > 5 && memcmp(data, "HOST:", 5) == 0 && len - 5 < SNIFF_HOST_MAX) {
         r->protocol = SNIFF_PROTO_DNS;
         memcpy(r->host, data + 5, len - 5);
-        return SNIFF_DONE;
+        return PARSE_DONE;
     }
     r->protocol = SNIFF_PROTO_UNKNOWN;
-    return SNIFF_DONE;
+    return PARSE_DONE;
 }
 
 void sniff_datagram_free(struct sniff_datagram *st)
