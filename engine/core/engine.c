@@ -184,8 +184,8 @@ void engine_live_close(struct engine_live *o, const char *reason)
         return;
     struct engine *e = o->engine;
     o->closed = true;
-    engine_live_unlink(e, o);
     o->ops->close(o, reason);
+    engine_live_unlink(e, o);
     o->next = e->dead;
     e->dead = o;
     if (!ev_is_active(&e->reaper))

@@ -105,10 +105,10 @@ struct engine_stage {
  * it (a TCP flow, a UDP session) embeds a `struct engine_live` and is added
  * with engine_live_add(). It then ends in two steps, never one:
  *
- *   close   engine_live_close(): the object is marked closed, unlinked
- *           (counted out of the limit) and its `close` hook runs: stop every
- *           watcher, close the sockets, log the close line. Its memory stays.
- *           Closing twice does nothing, so every path may close.
+ *   close   engine_live_close(): the object is marked closed, its `close`
+ *           hook runs (stop every watcher, close the sockets, log the close
+ *           line), then it is unlinked (counted out of the limit). Its memory
+ *           stays. Closing twice does nothing, so every path may close.
  *   free    the core's reaper (an ev_prepare watcher, run before the loop
  *           next waits, i.e. after every callback running now has returned)
  *           calls the `free` hook, which frees the memory.
