@@ -88,8 +88,9 @@ static void usage(FILE *out)
         "  --table N   routing table for TPROXY (default 100)\n"
         "  --interface IF  gateway mode: steer only what arrives on IF (repeatable, up to 8;\n"
         "              one with iptables), e.g. the LAN side of a router\n"
-        "Packets carrying routing_mark, and destinations of this host, loopback,\n"
-        "link-local and multicast are never steered.\n");
+        "Packets carrying routing_mark, destinations of this host, loopback,\n"
+        "link-local and multicast, and the answers on connections started from the\n"
+        "other side are never steered.\n");
 }
 
 int cmd_firewall(int argc, char **argv)

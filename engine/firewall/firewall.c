@@ -1,7 +1,7 @@
 /*
  * firewall.c — the backend-neutral part of `switchyard firewall`: the
- * destinations never steered, and the
- * commands both backends print (policy routing for TPROXY, route_localnet).
+ * destinations never steered, questions about the plan, and the commands
+ * both backends print (policy routing for TPROXY, route_localnet).
  * See firewall.h.
  */
 #include "engine/firewall/firewall.h"
@@ -11,6 +11,24 @@
 const char *const fw_skip_v4[] = {"0.0.0.0/8",   "127.0.0.0/8", "169.254.0.0/16",
                                   "224.0.0.0/4", "240.0.0.0/4", NULL};
 const char *const fw_skip_v6[] = {"::/128", "::1/128", "fe80::/10", "ff00::/8", NULL};
+
+bool fw_steer_covers(const struct fw_steer *s, int fam)
+{
+    return fam ? s->v6 : s->v4;
+}
+
+const char *fw_steer_proto(const struct fw_steer *s)
+{
+    return s->udp ? "udp" : "tcp";
+}
+
+bool fw_plan_has(const struct fw_plan *plan, enum fw_kind kind)
+{
+    for (size_t i = 0; i < plan->count; i++)
+        if (plan->steer[i].kind == kind)
+            return true;
+    return false;
+}
 
 void fw_print_loopback_note(const struct fw_plan *plan, FILE *out)
 {

@@ -9,7 +9,18 @@
  *     prevention, together with SO_MARK set in code);
  *   - destinations that are addresses of this host, loopback, link-local,
  *     multicast and broadcast (never intercepted; private ranges are left to
- *     the policy, e.g. `dst_set: private -> direct`).
+ *     the policy, e.g. `dst_set: private -> direct`);
+ *   - packets in conntrack's reply direction: the answers on a connection
+ *     the other side started (a port forward, routed IPv6 to a LAN host, a
+ *     server on this host) belong to that connection, not to switchyard.
+ *     The TPROXY chains (and local mode's marking) see every packet, so they
+ *     skip them; nat chains see only a connection's first packet, which is
+ *     always in the original direction.
+ * Every packet in the original direction is steered, not only the first:
+ * TPROXY gives one of a connection switchyard already holds to that socket
+ * (its own lookup of established TCP and connected UDP sockets comes before
+ * the listener), and any other reaches the listener (TCP: a reset; UDP: a
+ * session decided by the policy) instead of slipping past to the destination.
  *
  * Modes: `gateway` steers traffic routed through this host (PREROUTING);
  * `local` steers connections made by this host's own processes (OUTPUT).
@@ -67,6 +78,18 @@ struct fw_backend {
 
 extern const struct fw_backend fw_backend_nft;      /* engine/firewall/firewall_nft.c */
 extern const struct fw_backend fw_backend_iptables; /* engine/firewall/firewall_iptables.c */
+
+/* The comment on the rule that skips the reply direction. */
+#define FW_REPLY_NOTE "replies on connections started from the other side"
+
+/* Whether `s` steers family `fam` (0: IPv4, 1: IPv6). */
+bool fw_steer_covers(const struct fw_steer *s, int fam);
+
+/* "tcp" or "udp". */
+const char *fw_steer_proto(const struct fw_steer *s);
+
+/* Whether any entry of `plan` is of `kind`. */
+bool fw_plan_has(const struct fw_plan *plan, enum fw_kind kind);
 
 /* Fills the steering entries of `plan` from the inbounds of `policy` (cmd_firewall.c). */
 void fw_plan_build(struct fw_plan *plan, const struct policy *policy);

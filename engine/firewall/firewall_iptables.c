@@ -11,119 +11,159 @@
 
 static const char *const tools[] = {"iptables", "ip6tables"};
 
-static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const char *table,
-                        const char *chain)
+/* What a steering rule does with the packets of one entry (after "-p PROTO "). */
+typedef void (*ipt_target)(FILE *out, const struct fw_plan *plan, const struct fw_steer *s);
+
+struct ipt_chain {
+    const char *table, *name;
+    const char *hook; /* built-in chain that jumps here */
+    bool replies;     /* skip packets in the reply direction (see firewall.h) */
+    enum fw_kind kind;
+    ipt_target target;
+};
+
+static void redirect_target(FILE *out, const struct fw_plan *plan, const struct fw_steer *s)
+{
+    (void)plan;
+    char ip[FLOW_ADDR_TEXT_MAX];
+    if (s->wildcard)
+        fprintf(out, "-j REDIRECT --to-ports %u", s->listen.port);
+    else
+        fprintf(out,
+                s->listen.family == AF_INET6 ? "-j DNAT --to-destination [%s]:%u"
+                                             : "-j DNAT --to-destination %s:%u",
+                flow_addr_format_ip(&s->listen, ip), s->listen.port);
+}
+
+static void tproxy_target(FILE *out, const struct fw_plan *plan, const struct fw_steer *s)
+{
+    char ip[FLOW_ADDR_TEXT_MAX];
+    if (plan->mode == FW_LOCAL) /* only what SWITCHYARD_MARK sent round through lo */
+        fprintf(out, "-m mark --mark 0x%x ", plan->tproxy_mark);
+    fprintf(out, "-j TPROXY --on-port %u ", s->listen.port);
+    if (!s->wildcard)
+        fprintf(out, "--on-ip %s ", flow_addr_format_ip(&s->listen, ip));
+    fprintf(out, "--tproxy-mark 0x%x", plan->tproxy_mark);
+}
+
+static void mark_target(FILE *out, const struct fw_plan *plan, const struct fw_steer *s)
+{
+    (void)s;
+    fprintf(out, "-j MARK --set-mark 0x%x", plan->tproxy_mark);
+}
+
+static const struct ipt_chain nat_gateway = {
+    .table = "nat",
+    .name = "SWITCHYARD",
+    .hook = "PREROUTING",
+    .kind = FW_REDIRECT,
+    .target = redirect_target,
+};
+static const struct ipt_chain nat_local = {
+    .table = "nat",
+    .name = "SWITCHYARD",
+    .hook = "OUTPUT",
+    .kind = FW_REDIRECT,
+    .target = redirect_target,
+};
+static const struct ipt_chain tproxy = {
+    .table = "mangle",
+    .name = "SWITCHYARD_TP",
+    .hook = "PREROUTING",
+    .replies = true,
+    .kind = FW_TPROXY,
+    .target = tproxy_target,
+};
+/* Local packets never pass PREROUTING: mark them so the policy route sends
+ * them through lo, where SWITCHYARD_TP sees them. */
+static const struct ipt_chain mark_output = {
+    .table = "mangle",
+    .name = "SWITCHYARD_MARK",
+    .hook = "OUTPUT",
+    .replies = true,
+    .kind = FW_TPROXY,
+    .target = mark_target,
+};
+
+/* Every chain the script may make, with the hook that jumps to it. */
+static const struct ipt_chain *const all_chains[] = {&nat_gateway, &nat_local, &tproxy,
+                                                     &mark_output};
+
+static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
     const char *tool = tools[fam];
     if (plan->n_interfaces) /* iptables: one interface (cmd_firewall.c checks) */
-        fprintf(out, "%s -t %s -A %s ! -i %s -j RETURN\n", tool, table, chain, plan->interfaces[0]);
-    fprintf(out, "%s -t %s -A %s -m mark --mark 0x%x -j RETURN\n", tool, table, chain,
+        fprintf(out, "%s -t %s -A %s ! -i %s -j RETURN\n", tool, c->table, c->name,
+                plan->interfaces[0]);
+    fprintf(out, "%s -t %s -A %s -m mark --mark 0x%x -j RETURN\n", tool, c->table, c->name,
             plan->routing_mark);
-    fprintf(out, "%s -t %s -A %s -m addrtype --dst-type LOCAL -j RETURN\n", tool, table, chain);
+    if (c->replies)
+        fprintf(out,
+                "%s -t %s -A %s -m conntrack --ctdir REPLY -j RETURN -m comment --comment "
+                "\"%s\"\n",
+                tool, c->table, c->name, FW_REPLY_NOTE);
+    fprintf(out, "%s -t %s -A %s -m addrtype --dst-type LOCAL -j RETURN\n", tool, c->table,
+            c->name);
     const char *const *skip = fam ? fw_skip_v6 : fw_skip_v4;
     for (size_t i = 0; skip[i]; i++)
-        fprintf(out, "%s -t %s -A %s -d %s -j RETURN\n", tool, table, chain, skip[i]);
-}
-
-static bool covers(const struct fw_steer *s, int fam)
-{
-    return fam ? s->v6 : s->v4;
+        fprintf(out, "%s -t %s -A %s -d %s -j RETURN\n", tool, c->table, c->name, skip[i]);
 }
 
 static bool any(const struct fw_plan *plan, enum fw_kind kind, int fam)
 {
     for (size_t i = 0; i < plan->count; i++)
-        if (plan->steer[i].kind == kind && covers(&plan->steer[i], fam))
+        if (plan->steer[i].kind == kind && fw_steer_covers(&plan->steer[i], fam))
             return true;
     return false;
 }
 
-static void print_addr(FILE *out, const struct fw_steer *s)
+/* Chain `c` for family `fam`: the skips, one rule per entry, the jump from its hook. */
+static void print_chain(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
-    char ip[FLOW_ADDR_TEXT_MAX];
-    flow_addr_format_ip(&s->listen, ip);
-    fprintf(out, s->listen.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, s->listen.port);
+    const char *tool = tools[fam];
+    fprintf(out, "\n%s -t %s -N %s\n", tool, c->table, c->name);
+    print_skips(out, plan, fam, c);
+    for (size_t i = 0; i < plan->count; i++) {
+        const struct fw_steer *s = &plan->steer[i];
+        if (s->kind != c->kind || !fw_steer_covers(s, fam))
+            continue;
+        fprintf(out, "%s -t %s -A %s -p %s ", tool, c->table, c->name, fw_steer_proto(s));
+        c->target(out, plan, s);
+        fprintf(out, " -m comment --comment \"inbound %s\"\n", s->inbound);
+    }
+    fprintf(out, "%s -t %s -A %s -j %s\n", tool, c->table, c->hook, c->name);
 }
 
 static void remove_chains(FILE *out)
 {
+    size_t n = sizeof(all_chains) / sizeof(all_chains[0]);
     for (int fam = 0; fam < 2; fam++) {
         const char *tool = tools[fam];
-        static const char *const hooks[] = {"PREROUTING", "OUTPUT"};
-        for (int h = 0; h < 2; h++) {
-            fprintf(out, "%s -t nat -D %s -j SWITCHYARD 2>/dev/null\n", tool, hooks[h]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, all_chains[i]->table,
+                    all_chains[i]->hook, all_chains[i]->name);
+        for (size_t i = 0; i < n; i++) {
+            const struct ipt_chain *c = all_chains[i];
+            if (i && c->name == all_chains[i - 1]->name)
+                continue; /* one chain, hooked in two places */
+            fprintf(out, "%s -t %s -F %s 2>/dev/null; %s -t %s -X %s 2>/dev/null\n", tool, c->table,
+                    c->name, tool, c->table, c->name);
         }
-        fprintf(out, "%s -t mangle -D PREROUTING -j SWITCHYARD_TP 2>/dev/null\n", tool);
-        fprintf(out, "%s -t mangle -D OUTPUT -j SWITCHYARD_MARK 2>/dev/null\n", tool);
-        fprintf(out, "%s -t nat -F SWITCHYARD 2>/dev/null; %s -t nat -X SWITCHYARD 2>/dev/null\n",
-                tool, tool);
-        fprintf(out,
-                "%s -t mangle -F SWITCHYARD_TP 2>/dev/null; %s -t mangle -X SWITCHYARD_TP "
-                "2>/dev/null\n",
-                tool, tool);
-        fprintf(out,
-                "%s -t mangle -F SWITCHYARD_MARK 2>/dev/null; %s -t mangle -X SWITCHYARD_MARK "
-                "2>/dev/null\n",
-                tool, tool);
     }
 }
 
 static void ipt_apply(const struct fw_plan *plan, FILE *out)
 {
     bool local = plan->mode == FW_LOCAL;
-    const char *hook = local ? "OUTPUT" : "PREROUTING";
     remove_chains(out); /* a second run replaces the chains */
     fprintf(out, "set -e\n");
     for (int fam = 0; fam < 2; fam++) {
-        const char *tool = tools[fam];
-        if (any(plan, FW_REDIRECT, fam)) {
-            fprintf(out, "\n%s -t nat -N SWITCHYARD\n", tool);
-            print_skips(out, plan, fam, "nat", "SWITCHYARD");
-            for (size_t i = 0; i < plan->count; i++) {
-                const struct fw_steer *s = &plan->steer[i];
-                if (s->kind != FW_REDIRECT || !covers(s, fam))
-                    continue;
-                fprintf(out, "%s -t nat -A SWITCHYARD -p %s ", tool, s->udp ? "udp" : "tcp");
-                if (s->wildcard) {
-                    fprintf(out, "-j REDIRECT --to-ports %u", s->listen.port);
-                } else {
-                    fprintf(out, "-j DNAT --to-destination ");
-                    print_addr(out, s);
-                }
-                fprintf(out, " -m comment --comment \"inbound %s\"\n", s->inbound);
-            }
-            fprintf(out, "%s -t nat -A %s -j SWITCHYARD\n", tool, hook);
-        }
+        if (any(plan, FW_REDIRECT, fam))
+            print_chain(out, plan, fam, local ? &nat_local : &nat_gateway);
         if (any(plan, FW_TPROXY, fam)) {
-            fprintf(out, "\n%s -t mangle -N SWITCHYARD_TP\n", tool);
-            print_skips(out, plan, fam, "mangle", "SWITCHYARD_TP");
-            for (size_t i = 0; i < plan->count; i++) {
-                const struct fw_steer *s = &plan->steer[i];
-                if (s->kind != FW_TPROXY || !covers(s, fam))
-                    continue;
-                char ip[FLOW_ADDR_TEXT_MAX];
-                fprintf(out, "%s -t mangle -A SWITCHYARD_TP -p %s ", tool, s->udp ? "udp" : "tcp");
-                if (local)
-                    fprintf(out, "-m mark --mark 0x%x ", plan->tproxy_mark);
-                fprintf(out, "-j TPROXY --on-port %u ", s->listen.port);
-                if (!s->wildcard)
-                    fprintf(out, "--on-ip %s ", flow_addr_format_ip(&s->listen, ip));
-                fprintf(out, "--tproxy-mark 0x%x -m comment --comment \"inbound %s\"\n",
-                        plan->tproxy_mark, s->inbound);
-            }
-            fprintf(out, "%s -t mangle -A PREROUTING -j SWITCHYARD_TP\n", tool);
-            if (local) {
-                fprintf(out, "%s -t mangle -N SWITCHYARD_MARK\n", tool);
-                print_skips(out, plan, fam, "mangle", "SWITCHYARD_MARK");
-                for (size_t i = 0; i < plan->count; i++) {
-                    const struct fw_steer *s = &plan->steer[i];
-                    if (s->kind == FW_TPROXY && covers(s, fam))
-                        fprintf(out,
-                                "%s -t mangle -A SWITCHYARD_MARK -p %s -j MARK --set-mark 0x%x\n",
-                                tool, s->udp ? "udp" : "tcp", plan->tproxy_mark);
-                }
-                fprintf(out, "%s -t mangle -A OUTPUT -j SWITCHYARD_MARK\n", tool);
-            }
+            print_chain(out, plan, fam, &tproxy);
+            if (local)
+                print_chain(out, plan, fam, &mark_output);
         }
     }
     fw_print_loopback_note(plan, out);

@@ -10,6 +10,10 @@
 
 #define NFT_TABLE "inet switchyard"
 
+/* nft's names of the two families: for `meta nfproto`, and for tproxy/dnat. */
+static const char *const nfproto[] = {"ipv4", "ipv6"};
+static const char *const family[] = {"ip", "ip6"};
+
 static void print_set(FILE *out, const char *name, const char *type, const char *const *cidrs)
 {
     fprintf(out, "    set %s {\n        type %s; flags interval;\n        elements = { ", name,
@@ -19,7 +23,7 @@ static void print_set(FILE *out, const char *name, const char *type, const char 
     fprintf(out, " }\n    }\n");
 }
 
-static void print_skips(FILE *out, const struct fw_plan *plan)
+static void print_skips(FILE *out, const struct fw_plan *plan, bool replies)
 {
     if (plan->n_interfaces) {
         fprintf(out, "        iifname != {");
@@ -29,24 +33,11 @@ static void print_skips(FILE *out, const struct fw_plan *plan)
     }
     fprintf(out, "        meta mark 0x%x return comment \"switchyard's own sockets\"\n",
             plan->routing_mark);
+    if (replies)
+        fprintf(out, "        ct direction reply return comment \"%s\"\n", FW_REPLY_NOTE);
     fprintf(out, "        fib daddr type local return\n");
     fprintf(out, "        ip daddr @skip4 return\n");
     fprintf(out, "        ip6 daddr @skip6 return\n");
-}
-
-/* The families one steering entry covers, as nft's names. */
-static void families(const struct fw_steer *s, const char *fam[2], int *n)
-{
-    *n = 0;
-    if (s->v4)
-        fam[(*n)++] = "ip";
-    if (s->v6)
-        fam[(*n)++] = "ip6";
-}
-
-static const char *proto(const struct fw_steer *s)
-{
-    return s->udp ? "udp" : "tcp";
 }
 
 static void print_target_addr(FILE *out, const struct fw_steer *s)
@@ -60,79 +51,100 @@ static void print_target_addr(FILE *out, const struct fw_steer *s)
         fprintf(out, "%s:%u", flow_addr_format_ip(&s->listen, ip), s->listen.port);
 }
 
-static void print_redirects(FILE *out, const struct fw_plan *plan)
+/* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6). */
+typedef void (*nft_action)(FILE *out, const struct fw_plan *plan, const struct fw_steer *s,
+                           int fam);
+
+static void redirect_action(FILE *out, const struct fw_plan *plan, const struct fw_steer *s,
+                            int fam)
 {
+    (void)plan;
+    if (s->wildcard)
+        fprintf(out, "redirect to ");
+    else
+        fprintf(out, "dnat %s to ", family[fam]);
+    print_target_addr(out, s);
+}
+
+static void tproxy_action(FILE *out, const struct fw_plan *plan, const struct fw_steer *s, int fam)
+{
+    if (plan->mode == FW_LOCAL) /* only what mark_output sent round through lo */
+        fprintf(out, "meta mark 0x%x ", plan->tproxy_mark);
+    fprintf(out, "tproxy %s to ", family[fam]);
+    print_target_addr(out, s);
+    fprintf(out, " meta mark set 0x%x accept", plan->tproxy_mark);
+}
+
+static void mark_action(FILE *out, const struct fw_plan *plan, const struct fw_steer *s, int fam)
+{
+    (void)s;
+    (void)fam;
+    fprintf(out, "meta mark set 0x%x", plan->tproxy_mark);
+}
+
+struct nft_chain {
+    const char *name;
+    const char *hook; /* "type ... hook ... priority ..." */
+    bool replies;     /* skip packets in the reply direction (see firewall.h) */
+    enum fw_kind kind;
+    nft_action action;
+    const char *note; /* added to each rule's comment */
+};
+
+/* A base chain: the skips, then one rule per entry of the chain's kind and family. */
+static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_chain *c)
+{
+    fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name, c->hook);
+    print_skips(out, plan, c->replies);
     for (size_t i = 0; i < plan->count; i++) {
         const struct fw_steer *s = &plan->steer[i];
-        if (s->kind != FW_REDIRECT)
-            continue;
-        const char *fam[2];
-        int n;
-        families(s, fam, &n);
-        for (int k = 0; k < n; k++) {
-            fprintf(out, "        meta nfproto %s meta l4proto %s ", fam[k][2] ? "ipv6" : "ipv4",
-                    proto(s));
-            if (s->wildcard) {
-                fprintf(out, "redirect to ");
-            } else {
-                fprintf(out, "dnat %s to ", fam[k]);
-            }
-            print_target_addr(out, s);
-            fprintf(out, " comment \"inbound %s\"\n", s->inbound);
+        for (int fam = 0; fam < 2; fam++) {
+            if (s->kind != c->kind || !fw_steer_covers(s, fam))
+                continue;
+            fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
+                    fw_steer_proto(s));
+            c->action(out, plan, s, fam);
+            fprintf(out, " comment \"inbound %s%s\"\n", s->inbound, c->note);
         }
     }
+    fprintf(out, "    }\n");
 }
 
-static void print_tproxies(FILE *out, const struct fw_plan *plan)
-{
-    for (size_t i = 0; i < plan->count; i++) {
-        const struct fw_steer *s = &plan->steer[i];
-        if (s->kind != FW_TPROXY)
-            continue;
-        const char *fam[2];
-        int n;
-        families(s, fam, &n);
-        for (int k = 0; k < n; k++) {
-            fprintf(out, "        meta nfproto %s meta l4proto %s ", fam[k][2] ? "ipv6" : "ipv4",
-                    proto(s));
-            if (plan->mode == FW_LOCAL)
-                fprintf(out, "meta mark 0x%x ", plan->tproxy_mark);
-            fprintf(out, "tproxy %s to ", fam[k]);
-            print_target_addr(out, s);
-            fprintf(out, " meta mark set 0x%x accept comment \"inbound %s\"\n", plan->tproxy_mark,
-                    s->inbound);
-        }
-    }
-}
-
-static void print_marks(FILE *out, const struct fw_plan *plan)
-{
-    for (size_t i = 0; i < plan->count; i++) {
-        const struct fw_steer *s = &plan->steer[i];
-        if (s->kind != FW_TPROXY)
-            continue;
-        const char *fam[2];
-        int n;
-        families(s, fam, &n);
-        for (int k = 0; k < n; k++)
-            fprintf(out,
-                    "        meta nfproto %s meta l4proto %s meta mark set 0x%x "
-                    "comment \"inbound %s: reroute through lo\"\n",
-                    fam[k][2] ? "ipv6" : "ipv4", proto(s), plan->tproxy_mark, s->inbound);
-    }
-}
-
-static bool has_kind(const struct fw_plan *plan, enum fw_kind kind)
-{
-    for (size_t i = 0; i < plan->count; i++)
-        if (plan->steer[i].kind == kind)
-            return true;
-    return false;
-}
+static const struct nft_chain nat_gateway = {
+    .name = "steer_nat",
+    .hook = "type nat hook prerouting priority dstnat",
+    .kind = FW_REDIRECT,
+    .action = redirect_action,
+    .note = "",
+};
+static const struct nft_chain nat_local = {
+    .name = "steer_nat",
+    .hook = "type nat hook output priority -100",
+    .kind = FW_REDIRECT,
+    .action = redirect_action,
+    .note = "",
+};
+static const struct nft_chain tproxy = {
+    .name = "steer_tproxy",
+    .hook = "type filter hook prerouting priority mangle",
+    .replies = true,
+    .kind = FW_TPROXY,
+    .action = tproxy_action,
+    .note = "",
+};
+/* Local packets never pass PREROUTING: mark them so the policy route sends
+ * them through lo, where steer_tproxy sees them. */
+static const struct nft_chain mark_output = {
+    .name = "mark_output",
+    .hook = "type route hook output priority mangle",
+    .replies = true,
+    .kind = FW_TPROXY,
+    .action = mark_action,
+    .note = ": reroute through lo",
+};
 
 static void nft_apply(const struct fw_plan *plan, FILE *out)
 {
-    bool redirect = has_kind(plan, FW_REDIRECT), tproxy = has_kind(plan, FW_TPROXY);
     bool local = plan->mode == FW_LOCAL;
 
     fprintf(out, "set -e\nnft -f - <<'EOF'\n");
@@ -140,30 +152,12 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
     fprintf(out, "table %s\ndelete table %s\ntable %s {\n", NFT_TABLE, NFT_TABLE, NFT_TABLE);
     print_set(out, "skip4", "ipv4_addr", fw_skip_v4);
     print_set(out, "skip6", "ipv6_addr", fw_skip_v6);
-    if (redirect) {
-        fprintf(out,
-                "    chain steer_nat {\n        type nat hook %s priority %s; policy accept;\n",
-                local ? "output" : "prerouting", local ? "-100" : "dstnat");
-        print_skips(out, plan);
-        print_redirects(out, plan);
-        fprintf(out, "    }\n");
-    }
-    if (tproxy) {
-        fprintf(out,
-                "    chain steer_tproxy {\n        type filter hook prerouting priority mangle; "
-                "policy accept;\n");
-        print_skips(out, plan);
-        print_tproxies(out, plan);
-        fprintf(out, "    }\n");
-        if (local) {
-            /* Local packets never pass PREROUTING: mark them so the policy
-             * route sends them through lo, where steer_tproxy sees them. */
-            fprintf(out, "    chain mark_output {\n        type route hook output priority mangle; "
-                         "policy accept;\n");
-            print_skips(out, plan);
-            print_marks(out, plan);
-            fprintf(out, "    }\n");
-        }
+    if (fw_plan_has(plan, FW_REDIRECT))
+        print_chain(out, plan, local ? &nat_local : &nat_gateway);
+    if (fw_plan_has(plan, FW_TPROXY)) {
+        print_chain(out, plan, &tproxy);
+        if (local)
+            print_chain(out, plan, &mark_output);
     }
     fprintf(out, "}\nEOF\n");
     fw_print_loopback_note(plan, out);

@@ -4,7 +4,10 @@
  * destinations; redirect inbounds get REDIRECT (DNAT for a specific
  * address, with route_localnet for loopback in gateway mode); tproxy
  * inbounds get TPROXY per family plus the ip rule / ip route commands; local
- * mode hooks OUTPUT and marks packets for the reroute through lo; --undo
+ * mode hooks OUTPUT and marks packets for the reroute through lo; the chains
+ * that see every packet (TPROXY, local mode's marking) skip conntrack's reply
+ * direction, so connections started from the other side are left alone, and
+ * steer every packet of the original direction, not only the first; --undo
  * removes it all. (That the rules load and steer real traffic is the
  * end-to-end tests' job.)
  */
@@ -153,6 +156,91 @@ static void test_iptables_gateway(void **state)
     free(t);
 }
 
+/* The text between "chain NAME {" and the chain's closing brace. */
+static char *nft_chain(const char *text, const char *name)
+{
+    char head[64];
+    snprintf(head, sizeof(head), "chain %s {", name);
+    const char *start = strstr(text, head);
+    assert_non_null(start);
+    const char *end = strstr(start, "\n    }\n");
+    assert_non_null(end);
+    return strndup(start, (size_t)(end - start));
+}
+
+static void test_nft_tproxy_leaves_replies_alone(void **state)
+{
+    (void)state;
+    static const char reply[] = "ct direction reply return";
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    char *t = print(&fw_backend_nft, &p, false);
+    char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
+    /* TPROXY sees every packet: the answers on a connection the other side
+     * started pass before any tproxy rule. */
+    assert_int_equal(count(tp, reply), 1);
+    assert_true(strstr(tp, reply) < strstr(tp, "tproxy ip to"));
+    /* nat sees only a connection's first packet, always the original direction. */
+    assert_null(strstr(nat, reply));
+    /* Every original-direction packet is steered, not only a connection's first. */
+    assert_null(strstr(t, "ct state"));
+    free(tp);
+    free(nat);
+    free(t);
+
+    p = plan_for(FW_LOCAL);
+    t = print(&fw_backend_nft, &p, false);
+    char *mark = nft_chain(t, "mark_output");
+    /* A local server's answers to a remote client are not marked for the reroute. */
+    assert_int_equal(count(mark, reply), 1);
+    assert_true(strstr(mark, reply) < strstr(mark, "meta mark set 0x1"));
+    assert_int_equal(count(t, reply), 2);
+    free(mark);
+    free(t);
+}
+
+static void test_iptables_tproxy_leaves_replies_alone(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_GATEWAY);
+    char *t = print(&fw_backend_iptables, &p, false);
+    const char *v4 = strstr(t, "iptables -t mangle -A SWITCHYARD_TP -m conntrack --ctdir REPLY "
+                               "-j RETURN");
+    assert_non_null(v4);
+    assert_true(v4 < strstr(t, "iptables -t mangle -A SWITCHYARD_TP -p tcp -j TPROXY"));
+    assert_non_null(strstr(t, "ip6tables -t mangle -A SWITCHYARD_TP -m conntrack --ctdir REPLY "
+                              "-j RETURN"));
+    assert_int_equal(count(t, "--ctdir REPLY"), 2);
+    assert_null(strstr(t, "--ctstate"));
+    free(t);
+
+    p = plan_for(FW_LOCAL);
+    t = print(&fw_backend_iptables, &p, false);
+    const char *mark = strstr(t, "iptables -t mangle -A SWITCHYARD_MARK -m conntrack --ctdir "
+                                 "REPLY -j RETURN");
+    assert_non_null(mark);
+    assert_true(mark < strstr(t, "iptables -t mangle -A SWITCHYARD_MARK -p tcp -j MARK"));
+    assert_int_equal(count(t, "--ctdir REPLY"), 4);
+    assert_null(strstr(t, "-t nat -A SWITCHYARD -m conntrack"));
+    free(t);
+}
+
+static void test_iptables_undo_removes_every_chain(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_LOCAL);
+    char *t = print(&fw_backend_iptables, &p, true);
+    assert_non_null(strstr(t, "iptables -t nat -D PREROUTING -j SWITCHYARD 2>/dev/null"));
+    assert_non_null(strstr(t, "ip6tables -t nat -D OUTPUT -j SWITCHYARD 2>/dev/null"));
+    assert_non_null(strstr(t, "iptables -t mangle -D OUTPUT -j SWITCHYARD_MARK 2>/dev/null"));
+    /* each chain flushed and deleted once per tool */
+    assert_int_equal(count(t, "tables -t nat -X SWITCHYARD 2>"), 2);
+    assert_int_equal(count(t, "tables -t mangle -X SWITCHYARD_TP 2>"), 2);
+    assert_int_equal(count(t, "tables -t mangle -X SWITCHYARD_MARK 2>"), 2);
+    assert_null(strstr(t, " -A "));
+    assert_null(strstr(t, " -N "));
+    free(t);
+}
+
 static void test_explicit_proxies_steer_nothing(void **state)
 {
     (void)state;
@@ -175,6 +263,9 @@ int main(void)
         cmocka_unit_test(test_nft_undo),
         cmocka_unit_test(test_interfaces_limit_gateway_steering),
         cmocka_unit_test(test_iptables_gateway),
+        cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
+        cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
+        cmocka_unit_test(test_iptables_undo_removes_every_chain),
         cmocka_unit_test(test_explicit_proxies_steer_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
