@@ -124,8 +124,7 @@ struct engine_stage {
 struct engine_live;
 
 struct engine_live_ops {
-    const char *kind; /* "flow", "udp session" */
-    bool limited;     /* counts toward max_flows (TCP flows) */
+    bool limited; /* counts toward max_flows (TCP flows) */
     /* Called once by engine_live_close(): stop, close, log; must not free `o`. */
     void (*close)(struct engine_live *o, const char *reason);
     /* Called once by the reaper, after `close`: free the memory. */

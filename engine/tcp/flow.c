@@ -118,7 +118,6 @@ static void flow_live_close(struct engine_live *o, const char *reason);
 static void flow_live_free(struct engine_live *o);
 
 static const struct engine_live_ops flow_live_ops = {
-    .kind = "flow",
     .limited = true,
     .close = flow_live_close,
     .free = flow_live_free,

@@ -97,7 +97,6 @@ static void obj_free(struct engine_live *o)
 }
 
 static const struct engine_live_ops obj_ops = {
-    .kind = "test object",
     .limited = true,
     .close = obj_close,
     .free = obj_free,
