@@ -17,14 +17,13 @@
 #include <sys/socket.h>
 
 #include "rules/flow_addr.h"
+#include "rules/log_level.h"
 #include "rules/sniff/sniff.h"
 
 enum policy_network {
     POLICY_TCP = 1 << 0,
     POLICY_UDP = 1 << 1,
 };
-
-enum policy_log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 enum inbound_type {
     INBOUND_REDIRECT,     /* TCP by REDIRECT/DNAT, SO_ORIGINAL_DST */
@@ -80,7 +79,7 @@ struct policy_outbound {
 
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {
-    enum policy_log_level log_level;  /* log.level, default info */
+    enum log_level log_level;         /* log.level, default info */
     bool log_flows;                   /* log.flows, default true */
     uint32_t routing_mark;            /* routing_mark, default 0xff */
     unsigned sniff_timeout_ms;        /* sniff.timeout_ms, default 250 */

@@ -48,8 +48,6 @@ static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *wha
     return 0;
 }
 
-static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
-
 /* --- settings ------------------------------------------------------------------ */
 
 static int load_log(struct load_ctx *c, yaml_node_t *node)
@@ -59,10 +57,10 @@ static int load_log(struct load_ctx *c, yaml_node_t *node)
     if (policy_yaml_map_keys(c, node, "log", keys) < 0)
         return -1;
     unsigned v;
-    if (level && policy_yaml_word(c, level, "log level", log_levels, &v) < 0)
+    if (level && policy_yaml_word(c, level, "log level", log_level_names, &v) < 0)
         return -1;
     if (level)
-        c->p->settings.log_level = (enum policy_log_level)v;
+        c->p->settings.log_level = (enum log_level)v;
     return flows ? policy_yaml_bool(c, flows, "log.flows", &c->p->settings.log_flows) : 0;
 }
 

@@ -14,31 +14,24 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum policy_log_level current_level = LOG_LEVEL_INFO;
+static enum log_level current_level = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {
-    [LOG_LEVEL_ERROR] = "error",
-    [LOG_LEVEL_WARN] = "warn ",
-    [LOG_LEVEL_INFO] = "info ",
-    [LOG_LEVEL_DEBUG] = "debug",
-};
-
-void log_set_level(enum policy_log_level level)
+void log_set_level(enum log_level level)
 {
     current_level = level;
 }
 
-enum policy_log_level log_get_level(void)
+enum log_level log_get_level(void)
 {
     return current_level;
 }
 
-int log_enabled(enum policy_log_level level)
+int log_enabled(enum log_level level)
 {
     return level <= current_level;
 }
 
-void log_msg(enum policy_log_level level, const char *fmt, ...)
+void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;
@@ -49,8 +42,8 @@ void log_msg(enum policy_log_level level, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %s ", (long)(tv.tv_usec / 1000),
-                          level_names[level]);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %-5s ", (long)(tv.tv_usec / 1000),
+                          log_level_names[level]);
 
     va_list ap;
     va_start(ap, fmt);

@@ -14,18 +14,17 @@
 #ifndef SWITCHYARD_LOG_H
 #define SWITCHYARD_LOG_H
 
-#include "rules/policy.h" /* enum policy_log_level */
+#include "rules/log_level.h"
 
 /* Lines above `level` are dropped. The default, before any policy, is info. */
-void log_set_level(enum policy_log_level level);
-enum policy_log_level log_get_level(void);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
 
 /* True when a line at `level` would be written (to skip costly formatting). */
-int log_enabled(enum policy_log_level level);
+int log_enabled(enum log_level level);
 
 /* Writes one line (no trailing newline needed) when `level` is enabled. */
-void log_msg(enum policy_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
