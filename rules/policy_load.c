@@ -224,7 +224,10 @@ static const unsigned inbound_networks[] = {
     [INBOUND_SOCKS5] = POLICY_TCP,
 };
 
-/* A name that is unique among `count` earlier entries of `names_at` stride. */
+/*
+ * A non-empty value, kept until the policy is freed; NULL after an error
+ * naming `what`. Whether the name is unique is the caller's check.
+ */
 static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *what)
 {
     const char *s = policy_yaml_scalar(c, node, what);
@@ -234,7 +237,10 @@ static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *
         policy_yaml_fail(c, node, "%s must not be empty", what);
         return NULL;
     }
-    return policy_keep_string(c->p, s);
+    const char *kept = policy_keep_string(c->p, s);
+    if (!kept)
+        policy_yaml_fail(c, node, "out of memory");
+    return kept;
 }
 
 static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inbound *in)
@@ -374,7 +380,12 @@ static int load_list(struct load_ctx *c, yaml_node_t *node, const char *what, bo
 
 /* --- sets ------------------------------------------------------------------------- */
 
-/* Reads a list file line by line; `add` gets each entry, errors name FILE:LINE:1. */
+/*
+ * Adds the entries of the list file `node` names (relative to the policy's
+ * folder) to `set`: addresses when `cidr`, else domain-list lines. Blank
+ * lines and '#' comments are skipped (after an address, too). A bad line is
+ * an error about the list file itself: "FILE:LINE:1: message".
+ */
 static int load_set_file(struct load_ctx *c, yaml_node_t *node, struct policy_set *set, bool cidr)
 {
     const char *rel = policy_yaml_scalar(c, node, cidr ? "cidr_file" : "domain_file");

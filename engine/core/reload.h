@@ -14,9 +14,10 @@
 #include "engine/core/engine.h"
 
 /*
- * Reloads the file the current policy came from. Returns the new policy
- * (borrowed from the engine: take policy_ref() to keep it), or NULL when the
- * old one was kept.
+ * Reloads the file the current policy came from. Returns the new policy, or
+ * NULL when the old one was kept. The engine holds the loader's only
+ * reference (engine_set_policy()), so the pointer is borrowed until the
+ * next reload; policy_ref() adds a reference of the caller's own.
  */
 struct policy *reload_policy(struct engine *e);
 
