@@ -16,8 +16,9 @@ Clients (print one line; exit 1 when something was lost or wrong):
                              random bytes twice: once before READY is written, once after
                              RELEASE appears (so the caller measures while all are held)
   udp-load ADDR PORT N READY RELEASE        the same for N UDP sockets (sessions)
-  stream ADDR PORT N SECONDS                N echo flows, each sending 1 KiB every 50 ms
-                             for SECONDS and checking every echo; counts how each ended
+  stream ADDR PORT N SECONDS [STOP]         N echo flows, each sending 1 KiB every 50 ms
+                             for SECONDS (or until the file STOP appears) and checking
+                             every echo; counts how each ended
   get ADDR PORT N [PAUSE]    asks a source for N bytes (not reading for PAUSE s first);
                              prints "end=eof|reset|timeout bytes=B intact|corrupt"
   put ADDR PORT N [rst]      sends N bytes to a sink, then FIN (or a reset with "rst")
@@ -41,14 +42,28 @@ import time
 CHUNK = 1 << 16
 
 
-def pattern(n, offset=0):
-    """Deterministic bytes: a digest of each 32-byte block's index."""
+def _block():
     out = bytearray()
-    block = offset // 32
-    while len(out) < n + offset % 32:
-        out += hashlib.sha256(block.to_bytes(8, "big")).digest()
-        block += 1
-    return bytes(out[offset % 32: offset % 32 + n])
+    for i in range(BLOCK_LEN // 32 + 1):
+        out += hashlib.sha256(i.to_bytes(8, "big")).digest()
+    return bytes(out[:BLOCK_LEN])
+
+
+BLOCK_LEN = 1048573  # a prime: a shifted or repeated stretch does not line up
+BLOCK = _block()
+BLOCK2 = BLOCK + BLOCK
+
+
+def pattern(n, offset=0):
+    """Deterministic bytes: the stretch [offset, offset + n) of an endless pattern."""
+    out = bytearray()
+    while n > 0:
+        o = offset % BLOCK_LEN
+        k = min(n, BLOCK_LEN)
+        out += BLOCK2[o:o + k]
+        n -= k
+        offset += k
+    return bytes(out)
 
 
 def linger0(sock):
@@ -276,7 +291,7 @@ def udp_load(addr, port, n, ready, release):
     return 0 if lost == 0 and wrong[0] == 0 else 1
 
 
-async def stream(addr, port, n, secs):
+async def stream(addr, port, n, secs, stop=None):
     n, secs, port = int(n), float(secs), int(port)
     results = []
 
@@ -286,7 +301,7 @@ async def stream(addr, port, n, secs):
         try:
             r, w = await asyncio.wait_for(open_conn(addr, port), 10)
             end = time.monotonic() + secs
-            while time.monotonic() < end:
+            while time.monotonic() < end and not (stop and os.path.exists(stop)):
                 data = pattern(1024, sent)
                 w.write(data)
                 await w.drain()
