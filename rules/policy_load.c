@@ -243,6 +243,50 @@ static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *
     return kept;
 }
 
+/*
+ * An inbound's username or password: 1 to 255 bytes, as RFC 1929 carries
+ * them (and kept to the same bound for HTTP Basic); NULL after an error.
+ */
+static const char *load_credential(struct load_ctx *c, yaml_node_t *node, const char *what)
+{
+    const char *s = policy_yaml_scalar(c, node, what);
+    if (!s)
+        return NULL;
+    if (strlen(s) == 0 || strlen(s) > 255) {
+        policy_yaml_fail(c, node, "%s must be 1 to 255 bytes", what);
+        return NULL;
+    }
+    const char *kept = policy_keep_string(c->p, s);
+    if (!kept)
+        policy_yaml_fail(c, node, "out of memory");
+    return kept;
+}
+
+/* Whether the inbound listens on a loopback address only (127.0.0.0/8, ::1). */
+static bool listen_is_loopback(const struct policy_inbound *in)
+{
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    struct flow_addr a;
+    if (!flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen))
+        return false;
+    if (a.family == AF_INET)
+        return a.ip[0] == 127;
+    return memcmp(a.ip, v6_loopback, sizeof(v6_loopback)) == 0;
+}
+
+/* An explicit proxy without credentials that others can reach: `check` says so. */
+static void warn_open_proxy(struct load_ctx *c, yaml_node_t *listen,
+                            const struct policy_inbound *in)
+{
+    char where[FLOW_ADDR_TEXT_MAX];
+    struct flow_addr a;
+    flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen);
+    policy_yaml_warn(c, listen,
+                     "%s inbound '%s' listens on %s without username and password: anyone who "
+                     "reaches it can use it as a proxy (add credentials or listen on loopback)",
+                     policy_inbound_type_name(in->type), in->name, flow_addr_format(&a, where));
+}
+
 static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inbound *in)
 {
     yaml_node_t *name, *type, *listen, *network, *user, *pass;
@@ -275,15 +319,19 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
                                     policy_inbound_type_name(in->type),
                                     policy_networks_name(inbound_networks[t]));
     }
+    bool explicit_proxy = in->type == INBOUND_SOCKS5 || in->type == INBOUND_HTTP;
     if ((user || pass) && in->type != INBOUND_SOCKS5)
         return policy_yaml_fail(c, user ? user : pass,
                                 "username and password apply to socks5 inbounds");
     if (pass && !user)
         return policy_yaml_fail(c, pass, "a password needs a username");
-    if (user && (!(in->username = load_name(c, user, "username")) ||
-                 (pass && !(in->password = policy_keep_string(
-                                c->p, policy_yaml_scalar(c, pass, "password"))))))
+    if (user && !pass)
+        return policy_yaml_fail(c, user, "a username needs a password");
+    if (user && (!(in->username = load_credential(c, user, "username")) ||
+                 !(in->password = load_credential(c, pass, "password"))))
         return -1;
+    if (explicit_proxy && !user && !listen_is_loopback(in))
+        warn_open_proxy(c, listen, in);
     return 0;
 }
 

@@ -179,9 +179,23 @@ static const struct bad_policy cases[] = {
     /* 49 an unknown outbound type, far from any */
     {"outbounds:\n  - {name: o, type: wireguard}\n",
      "2:21: unknown outbound type 'wireguard' (direct, drop, socks5, http)"},
+    /* 50 an inbound's username must not be empty */
+    {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", username: \"\", password: "
+     "p}\n",
+     "2:62: username must be 1 to 255 bytes"},
+    /* 51 nor its password longer than RFC 1929 carries */
+    {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", username: u, password: "
+     "%LONG%}\n",
+     "2:75: password must be 1 to 255 bytes"},
+    /* 52 a username without a password */
+    {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", username: u}\n",
+     "2:62: a username needs a password"},
+    /* 53 a password without a username */
+    {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", password: p}\n",
+     "2:62: a password needs a username"},
 };
 
-/* Replaces %DIR% and %MMDB% in `in`. */
+/* Replaces %DIR%, %MMDB% and %LONG% (256 bytes) in `in`. */
 static void expand(const char *in, char *out, size_t len, const char *mmdb)
 {
     out[0] = '\0';
@@ -189,6 +203,10 @@ static void expand(const char *in, char *out, size_t len, const char *mmdb)
         if (strncmp(p, "%DIR%", 5) == 0) {
             strncat(out, fixture_dir, len - strlen(out) - 1);
             p += 5;
+        } else if (strncmp(p, "%LONG%", 6) == 0) {
+            for (int i = 0; i < 256; i++)
+                strncat(out, "x", len - strlen(out) - 1);
+            p += 6;
         } else if (strncmp(p, "%MMDB%", 6) == 0) {
             strncat(out, mmdb, len - strlen(out) - 1);
             p += 6;
@@ -292,6 +310,38 @@ static void udp_warnings_follow_the_inbounds(void **state)
     policy_unref(p);
 }
 
+/* An explicit proxy without credentials that more than this host can reach. */
+static void a_warning_for_an_open_proxy_on_a_non_loopback_address(void **state)
+{
+    (void)state;
+    char error[POLICY_ERROR_MAX];
+    struct policy *p = fixture_policy(
+        "inbounds:\n"
+        "  - {name: s-any, type: socks5, listen: \"0.0.0.0:1080\"}\n"
+        "  - {name: h-any6, type: http, listen: \"[::]:8080\"}\n"
+        "  - {name: h-lan, type: http, listen: \"192.0.2.1:8081\"}\n"
+        "  - {name: s-lo, type: socks5, listen: \"127.0.0.1:1082\"}\n"
+        "  - {name: s-lo2, type: socks5, listen: \"127.0.0.2:1083\"}\n"
+        "  - {name: h-lo6, type: http, listen: \"[::1]:8082\"}\n"
+        "  - {name: s-auth, type: socks5, listen: \"0.0.0.0:1084\", username: u, password: p}\n"
+        "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
+        "  - {name: tp, type: tproxy, listen: \"[::]:12346\"}\n",
+        error);
+    if (!p)
+        fail_msg("%s", error);
+    assert_int_equal(policy_warning_count(p), 3);
+    static const char *const want[] = {
+        "policy.yaml:2:41: socks5 inbound 's-any' listens on 0.0.0.0:1080 without username and "
+        "password: anyone who reaches it can use it as a proxy",
+        "policy.yaml:3:40: http inbound 'h-any6' listens on [::]:8080 without",
+        "policy.yaml:4:39: http inbound 'h-lan' listens on 192.0.2.1:8081 without",
+    };
+    for (size_t i = 0; i < 3; i++)
+        if (!strstr(policy_warning(p, i), want[i]))
+            fail_msg("warning %zu: %s", i, policy_warning(p, i));
+    policy_unref(p);
+}
+
 static void a_missing_policy_file_is_named(void **state)
 {
     (void)state;
@@ -385,6 +435,7 @@ int main(void)
         cmocka_unit_test(every_mistake_has_its_message),
         cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
         cmocka_unit_test(udp_warnings_follow_the_inbounds),
+        cmocka_unit_test(a_warning_for_an_open_proxy_on_a_non_loopback_address),
         cmocka_unit_test(a_missing_policy_file_is_named),
         cmocka_unit_test(messages_fit_whatever_the_path_length),
     };
