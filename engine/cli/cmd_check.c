@@ -3,11 +3,7 @@
  * it names, prints a short summary, or the first mistake as
  * FILE:LINE:COL: message (exit 2). Warnings go to stderr; they do not fail.
  */
-#include <getopt.h>
-#include <stdio.h>
-
 #include "engine/cli/cli.h"
-#include "rules/policy.h"
 
 static void check_usage(FILE *out)
 {
@@ -17,34 +13,31 @@ static void check_usage(FILE *out)
                  "FILE:LINE:COL: message and the exit status is 2.\n");
 }
 
+static int check_take(void *ctx, int opt, const char *arg)
+{
+    (void)opt; /* -c, the only option */
+    *(const char **)ctx = arg;
+    return CLI_OK;
+}
+
+static bool check_done(const void *ctx)
+{
+    return *(const char *const *)ctx != NULL;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct cli_spec spec = {"c:h",      options,    check_usage,
+                                         check_take, check_done, false};
     const char *file = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        if (opt == 'c') {
-            file = optarg;
-        } else if (opt == 'h') {
-            check_usage(stdout);
-            return CLI_OK;
-        } else {
-            check_usage(stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (!file || optind != argc) {
-        check_usage(stderr);
+    int status = cli_options(argc, argv, &spec, &file);
+    if (status != CLI_GO_ON)
+        return status;
+    struct policy *p = cli_load_policy(file);
+    if (!p)
         return CLI_USAGE;
-    }
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = policy_load(file, error);
-    if (!p) {
-        fprintf(stderr, "%s\n", error);
-        return CLI_USAGE;
-    }
     for (size_t i = 0; i < policy_warning_count(p); i++)
         fprintf(stderr, "warning: %s\n", policy_warning(p, i));
     policy_print_summary(p, stdout);

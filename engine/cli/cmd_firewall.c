@@ -6,13 +6,11 @@
  * See engine/firewall/firewall.h for what is steered and skipped.
  */
 #include <ctype.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/cli/cli.h"
 #include "engine/firewall/firewall.h"
-#include "rules/policy.h"
 
 static const struct fw_backend *const backends[] = {&fw_backend_nft, &fw_backend_iptables};
 
@@ -93,6 +91,65 @@ static void usage(FILE *out)
         "other side are never steered.\n");
 }
 
+struct fw_args {
+    const char *config, *backend, *mode;
+    bool undo;
+    const char *interfaces[FW_INTERFACES_MAX];
+    size_t n_interfaces;
+    unsigned long tproxy_mark, table;
+};
+
+/* A whole number from 1 to `max`, decimal or 0x hexadecimal. */
+static bool number_in(const char *arg, unsigned long max, unsigned long *out)
+{
+    char *end;
+    *out = strtoul(arg, &end, 0);
+    return !*end && *out != 0 && *out <= max;
+}
+
+static int firewall_take(void *ctx, int opt, const char *arg)
+{
+    struct fw_args *a = ctx;
+    switch (opt) {
+    case 'c':
+        a->config = arg;
+        break;
+    case 'b':
+        a->backend = arg;
+        break;
+    case 'm':
+        a->mode = arg;
+        break;
+    case 'u':
+        a->undo = true;
+        break;
+    case 'k':
+        if (!number_in(arg, 0xffffffffUL, &a->tproxy_mark))
+            return cli_bad("firewall", "--tproxy-mark", arg);
+        break;
+    case 't':
+        if (!number_in(arg, 0xfffffffeUL, &a->table))
+            return cli_bad("firewall", "--table", arg);
+        break;
+    case 'i':
+        if (!valid_interface(arg) || a->n_interfaces == FW_INTERFACES_MAX) {
+            fprintf(stderr,
+                    "switchyard firewall: bad --interface '%s' (a name of 1-15 letters, "
+                    "digits, '.', '-', '_', at most %d)\n",
+                    arg, FW_INTERFACES_MAX);
+            return CLI_USAGE;
+        }
+        a->interfaces[a->n_interfaces++] = arg;
+        break;
+    }
+    return CLI_OK;
+}
+
+static bool firewall_done(const void *ctx)
+{
+    return ((const struct fw_args *)ctx)->config != NULL;
+}
+
 int cmd_firewall(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -106,105 +163,49 @@ int cmd_firewall(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *backend_name = "nft", *mode = "gateway";
-    bool undo = false;
-    const char *interfaces[FW_INTERFACES_MAX];
-    size_t n_interfaces = 0;
-    unsigned long tproxy_mark = 0x1, table = 100;
-    char *end;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'b':
-            backend_name = optarg;
-            break;
-        case 'm':
-            mode = optarg;
-            break;
-        case 'u':
-            undo = true;
-            break;
-        case 'k':
-            tproxy_mark = strtoul(optarg, &end, 0);
-            if (*end || tproxy_mark == 0 || tproxy_mark > 0xffffffffUL) {
-                fprintf(stderr, "switchyard firewall: bad --tproxy-mark '%s'\n", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case 't':
-            table = strtoul(optarg, &end, 0);
-            if (*end || table == 0 || table > 0xfffffffeUL) {
-                fprintf(stderr, "switchyard firewall: bad --table '%s'\n", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case 'i':
-            if (!valid_interface(optarg) || n_interfaces == FW_INTERFACES_MAX) {
-                fprintf(stderr,
-                        "switchyard firewall: bad --interface '%s' (a name of 1-15 letters, "
-                        "digits, '.', '-', '_', at most %d)\n",
-                        optarg, FW_INTERFACES_MAX);
-                return CLI_USAGE;
-            }
-            interfaces[n_interfaces++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_OK;
-        default:
-            usage(stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (!config || optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    static const struct cli_spec spec = {"c:h",         options,       usage,
+                                         firewall_take, firewall_done, false};
+    struct fw_args a = {.backend = "nft", .mode = "gateway", .tproxy_mark = 0x1, .table = 100};
+    int status = cli_options(argc, argv, &spec, &a);
+    if (status != CLI_GO_ON)
+        return status;
     const struct fw_backend *backend = NULL;
     for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-        if (strcmp(backends[i]->name, backend_name) == 0)
+        if (strcmp(backends[i]->name, a.backend) == 0)
             backend = backends[i];
     if (!backend) {
-        fprintf(stderr, "switchyard firewall: unknown backend '%s' (nft, iptables)\n",
-                backend_name);
+        fprintf(stderr, "switchyard firewall: unknown backend '%s' (nft, iptables)\n", a.backend);
         return CLI_USAGE;
     }
     struct fw_plan plan;
     memset(&plan, 0, sizeof(plan));
-    if (strcmp(mode, "gateway") == 0)
+    if (strcmp(a.mode, "gateway") == 0)
         plan.mode = FW_GATEWAY;
-    else if (strcmp(mode, "local") == 0)
+    else if (strcmp(a.mode, "local") == 0)
         plan.mode = FW_LOCAL;
     else {
-        fprintf(stderr, "switchyard firewall: unknown mode '%s' (local, gateway)\n", mode);
+        fprintf(stderr, "switchyard firewall: unknown mode '%s' (local, gateway)\n", a.mode);
         return CLI_USAGE;
     }
 
-    if (n_interfaces && plan.mode != FW_GATEWAY) {
+    if (a.n_interfaces && plan.mode != FW_GATEWAY) {
         fprintf(stderr, "switchyard firewall: --interface applies to gateway mode\n");
         return CLI_USAGE;
     }
-    if (n_interfaces > 1 && backend == &fw_backend_iptables) {
+    if (a.n_interfaces > 1 && backend == &fw_backend_iptables) {
         fprintf(stderr, "switchyard firewall: the iptables backend takes one --interface; "
                         "use --backend nft for several\n");
         return CLI_USAGE;
     }
-    memcpy(plan.interfaces, interfaces, n_interfaces * sizeof(interfaces[0]));
-    plan.n_interfaces = n_interfaces;
+    memcpy(plan.interfaces, a.interfaces, a.n_interfaces * sizeof(a.interfaces[0]));
+    plan.n_interfaces = a.n_interfaces;
 
-    char error[POLICY_ERROR_MAX] = "";
-    struct policy *p = policy_load(config, error);
-    if (!p) {
-        fprintf(stderr, "%s\n", error[0] ? error : config);
+    struct policy *p = cli_load_policy(a.config);
+    if (!p)
         return CLI_USAGE;
-    }
     plan.routing_mark = policy_settings(p)->routing_mark;
-    plan.tproxy_mark = (uint32_t)tproxy_mark;
-    plan.table = (unsigned)table;
+    plan.tproxy_mark = (uint32_t)a.tproxy_mark;
+    plan.table = (unsigned)a.table;
     if (plan.tproxy_mark == plan.routing_mark) {
         fprintf(stderr, "switchyard firewall: --tproxy-mark must differ from routing_mark 0x%x\n",
                 plan.routing_mark);
@@ -214,8 +215,8 @@ int cmd_firewall(int argc, char **argv)
     fw_plan_build(&plan, p);
 
     fprintf(stdout, "#!/bin/sh\n# switchyard firewall (%s, %s mode%s) for %s\n", backend->name,
-            mode, undo ? ", undo" : "", config);
-    if (undo)
+            a.mode, a.undo ? ", undo" : "", a.config);
+    if (a.undo)
         backend->undo(&plan, stdout);
     else
         backend->apply(&plan, stdout);

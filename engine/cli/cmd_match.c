@@ -3,12 +3,7 @@
  * given facts. Prints one line, `ACTION rule N (FILE:LINE)` or
  * `ACTION default`. The source defaults to 192.0.2.1:40000.
  */
-#include <getopt.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "engine/cli/cli.h"
-#include "rules/policy.h"
 
 static void match_usage(FILE *out)
 {
@@ -23,10 +18,47 @@ static void match_usage(FILE *out)
         "--src to 192.0.2.1:40000.\n");
 }
 
-static int bad(const char *what, const char *value)
+struct match_args {
+    const char *file, *dst, *src;
+    struct policy_flow flow;
+};
+
+static int match_take(void *ctx, int opt, const char *arg)
 {
-    fprintf(stderr, "switchyard match: bad %s '%s'\n", what, value);
-    return CLI_USAGE;
+    struct match_args *m = ctx;
+    switch (opt) {
+    case 'c':
+        m->file = arg;
+        break;
+    case 'd':
+        m->dst = arg;
+        break;
+    case 's':
+        m->src = arg;
+        break;
+    case 'n':
+        if (!(m->flow.network = policy_network_from_name(arg)))
+            return cli_bad("match", "--network (tcp or udp)", arg);
+        break;
+    case 'H':
+        m->flow.host = arg;
+        break;
+    case 'p':
+        m->flow.protocol = sniff_protocol_from_name(arg);
+        if (m->flow.protocol == SNIFF_PROTO_NONE)
+            return cli_bad("match", "--protocol (tls, http, quic, dns or unknown)", arg);
+        break;
+    case 'i':
+        m->flow.inbound = arg;
+        break;
+    }
+    return CLI_OK;
+}
+
+static bool match_done(const void *ctx)
+{
+    const struct match_args *m = ctx;
+    return m->file && m->dst;
 }
 
 int cmd_match(int argc, char **argv)
@@ -40,63 +72,24 @@ int cmd_match(int argc, char **argv)
                                             {"inbound", required_argument, NULL, 'i'},
                                             {"help", no_argument, NULL, 'h'},
                                             {0}};
-    const char *file = NULL, *dst = NULL, *src = "192.0.2.1:40000";
-    struct policy_flow flow = {.network = POLICY_TCP};
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            file = optarg;
-            break;
-        case 'd':
-            dst = optarg;
-            break;
-        case 's':
-            src = optarg;
-            break;
-        case 'n':
-            if (!(flow.network = policy_network_from_name(optarg)))
-                return bad("--network (tcp or udp)", optarg);
-            break;
-        case 'H':
-            flow.host = optarg;
-            break;
-        case 'p':
-            flow.protocol = sniff_protocol_from_name(optarg);
-            if (flow.protocol == SNIFF_PROTO_NONE)
-                return bad("--protocol (tls, http, quic, dns or unknown)", optarg);
-            break;
-        case 'i':
-            flow.inbound = optarg;
-            break;
-        case 'h':
-            match_usage(stdout);
-            return CLI_OK;
-        default:
-            match_usage(stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (!file || !dst || optind != argc) {
-        match_usage(stderr);
-        return CLI_USAGE;
-    }
-    if (!flow_addr_parse(&flow.dst, dst))
-        return bad("--dst ADDR:PORT", dst);
-    if (!flow_addr_parse(&flow.src, src))
-        return bad("--src ADDR:PORT", src);
+    static const struct cli_spec spec = {"c:h",      options,    match_usage,
+                                         match_take, match_done, false};
+    struct match_args m = {.src = "192.0.2.1:40000", .flow = {.network = POLICY_TCP}};
+    int status = cli_options(argc, argv, &spec, &m);
+    if (status != CLI_GO_ON)
+        return status;
+    if (!flow_addr_parse(&m.flow.dst, m.dst))
+        return cli_bad("match", "--dst ADDR:PORT", m.dst);
+    if (!flow_addr_parse(&m.flow.src, m.src))
+        return cli_bad("match", "--src ADDR:PORT", m.src);
 
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = policy_load(file, error);
-    if (!p) {
-        fprintf(stderr, "%s\n", error);
+    struct policy *p = cli_load_policy(m.file);
+    if (!p)
         return CLI_USAGE;
-    }
     struct policy_decision d;
-    policy_decide(p, &flow, &d);
+    policy_decide(p, &m.flow, &d);
     if (d.rule)
-        printf("%s rule %u (%s:%d)\n", d.outbound->name, d.rule, file, d.line);
+        printf("%s rule %u (%s:%d)\n", d.outbound->name, d.rule, m.file, d.line);
     else
         printf("%s default\n", d.outbound->name);
     policy_unref(p);

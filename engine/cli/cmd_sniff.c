@@ -4,7 +4,6 @@
  * stream prefix, joined in order; with --udp each file is one datagram, fed
  * in order. Prints `PROTOCOL HOST`, `PROTOCOL -` or `unknown`.
  */
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,33 +51,28 @@ static void print_result(const struct sniff_result *r)
         printf("%s %s\n", sniff_protocol_name(r->protocol), r->host[0] ? r->host : "-");
 }
 
+static int sniff_take(void *ctx, int opt, const char *arg)
+{
+    (void)opt; /* --udp, the only option */
+    (void)arg;
+    *(bool *)ctx = true;
+    return CLI_OK;
+}
+
 int cmd_sniff(int argc, char **argv)
 {
     static const struct option options[] = {
         {"udp", no_argument, NULL, 'u'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct cli_spec spec = {"uh", options, sniff_usage, sniff_take, NULL, true};
     bool udp = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "uh", options, NULL)) != -1) {
-        if (opt == 'u') {
-            udp = true;
-        } else if (opt == 'h') {
-            sniff_usage(stdout);
-            return CLI_OK;
-        } else {
-            sniff_usage(stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (optind == argc) {
-        sniff_usage(stderr);
-        return CLI_USAGE;
-    }
+    int status = cli_options(argc, argv, &spec, &udp);
+    if (status != CLI_GO_ON)
+        return status;
     uint8_t *buf = malloc(SNIFF_INPUT_MAX);
     if (!buf)
         return CLI_RUNTIME;
     struct sniff_result r = {.protocol = SNIFF_PROTO_UNKNOWN};
-    int status = CLI_OK;
+    status = CLI_OK;
     if (udp) {
         struct sniff_datagram *s = sniff_datagram_new(SNIFF_PROTO_ALL, 65536);
         for (int i = optind; s && i < argc; i++) {
