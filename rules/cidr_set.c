@@ -78,31 +78,38 @@ static uint64_t top_mask(unsigned bits)
     return bits == 0 ? 0 : bits >= 64 ? UINT64_MAX : ~(UINT64_MAX >> bits);
 }
 
+/*
+ * `v`, holding `n` of `*cap` elements of `size` bytes, with room for one
+ * more: itself, a larger copy (`*cap` doubled), or NULL when out of memory.
+ */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t grown = *cap ? *cap * 2 : 16;
+    void *w = realloc(v, grown * size);
+    if (w)
+        *cap = grown;
+    return w;
+}
+
 static int push4(struct cidr_set *set, uint32_t lo, uint32_t hi)
 {
-    if (set->n4 == set->cap4) {
-        size_t cap = set->cap4 ? set->cap4 * 2 : 16;
-        struct range4 *v = realloc(set->v4, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        set->v4 = v;
-        set->cap4 = cap;
-    }
-    set->v4[set->n4++] = (struct range4){lo, hi};
+    struct range4 *v = room_for_one(set->v4, set->n4, &set->cap4, sizeof(*v));
+    if (!v)
+        return -1;
+    set->v4 = v;
+    v[set->n4++] = (struct range4){lo, hi};
     return 0;
 }
 
 static int push6(struct cidr_set *set, struct u128 lo, struct u128 hi)
 {
-    if (set->n6 == set->cap6) {
-        size_t cap = set->cap6 ? set->cap6 * 2 : 16;
-        struct range6 *v = realloc(set->v6, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        set->v6 = v;
-        set->cap6 = cap;
-    }
-    set->v6[set->n6++] = (struct range6){lo, hi};
+    struct range6 *v = room_for_one(set->v6, set->n6, &set->cap6, sizeof(*v));
+    if (!v)
+        return -1;
+    set->v6 = v;
+    v[set->n6++] = (struct range6){lo, hi};
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * below (its name and the function that compiles its value).
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,32 @@ static int compile_cidr(struct load_ctx *c, yaml_node_t *v, struct cond *out, co
     return cidr_set_freeze(out->u.cidr);
 }
 
+/* Names offered as suggestions: the first ones of a long list are enough. */
+#define SUGGEST_MAX 64
+
+/* The `name` of each of the first SUGGEST_MAX of `n` structs `type` in `array`, NULL-terminated. */
+#define NAMES_OF(array, type, n, names)                                                            \
+    gather_names(array, n, sizeof(type), offsetof(type, name), names)
+
+static void gather_names(const void *array, size_t n, size_t stride, size_t offset,
+                         const char *names[SUGGEST_MAX + 1])
+{
+    size_t k = 0;
+    for (; k < n && k < SUGGEST_MAX; k++)
+        names[k] = *(const char *const *)((const char *)array + k * stride + offset);
+    names[k] = NULL;
+}
+
+/* "unknown WHAT 'S' (did you mean 'X'?)" with the closest of `names`, else with `hint` after. */
+static int fail_unknown(struct load_ctx *c, yaml_node_t *node, const char *what, const char *s,
+                        const char *const *names, const char *hint)
+{
+    const char *close = policy_yaml_suggest(s, names);
+    if (close)
+        return policy_yaml_fail(c, node, "unknown %s '%s' (did you mean '%s'?)", what, s, close);
+    return policy_yaml_fail(c, node, "unknown %s '%s'%s", what, s, hint);
+}
+
 /* A named set of the right kind: `domains` says which. */
 static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key,
                            bool domains)
@@ -82,15 +109,9 @@ static int compile_set_ref(struct load_ctx *c, yaml_node_t *v, struct cond *out,
         out->u.set = i;
         return 0;
     }
-    const char *names[65];
-    size_t n = 0;
-    for (size_t i = 0; i < c->p->n_sets && n < 64; i++)
-        names[n++] = c->p->sets[i].name;
-    names[n] = NULL;
-    const char *close = policy_yaml_suggest(s, names);
-    if (close)
-        return policy_yaml_fail(c, v, "unknown set '%s' (did you mean '%s'?)", s, close);
-    return policy_yaml_fail(c, v, "unknown set '%s'", s);
+    const char *names[SUGGEST_MAX + 1];
+    NAMES_OF(c->p->sets, struct policy_set, c->p->n_sets, names);
+    return fail_unknown(c, v, "set", s, names, "");
 }
 
 static int compile_addr_set(struct load_ctx *c, yaml_node_t *v, struct cond *out, const char *key)
@@ -336,12 +357,8 @@ static int compile_clause(struct load_ctx *c, yaml_node_t *node, struct clause *
         const struct cond_key *k = cond_keys;
         while (k < cond_keys + N_COND_KEYS && strcmp(k->name, name) != 0)
             k++;
-        if (k == cond_keys + N_COND_KEYS) {
-            const char *close = policy_yaml_suggest(name, names);
-            return close ? policy_yaml_fail(c, key, "unknown condition '%s' (did you mean '%s'?)",
-                                            name, close)
-                         : policy_yaml_fail(c, key, "unknown condition '%s'", name);
-        }
+        if (k == cond_keys + N_COND_KEYS)
+            return fail_unknown(c, key, "condition", name, names, "");
         struct cond *cond = &out->conds[out->n++];
         cond->kind = k->kind;
         if (k->compile(c, policy_yaml_node(c, pair->value), cond, k->name) < 0) {
@@ -365,17 +382,9 @@ static const struct policy_outbound *find_outbound(struct load_ctx *c, yaml_node
     const struct policy_outbound *o = policy_outbound_by_name(c->p, s);
     if (o)
         return o;
-    const char *names[66];
-    size_t n = 0;
-    for (size_t i = 0; i < c->p->n_outbounds && n < 65; i++)
-        names[n++] = c->p->outbounds[i].name;
-    names[n] = NULL;
-    const char *close = policy_yaml_suggest(s, names);
-    if (close)
-        policy_yaml_fail(c, node, "unknown outbound '%s' (did you mean '%s'?)", s, close);
-    else
-        policy_yaml_fail(c, node, "unknown outbound '%s' (direct, drop, or a name from outbounds)",
-                         s);
+    const char *names[SUGGEST_MAX + 1];
+    NAMES_OF(c->p->outbounds, struct policy_outbound, c->p->n_outbounds, names);
+    fail_unknown(c, node, "outbound", s, names, " (direct, drop, or a name from outbounds)");
     return NULL;
 }
 
