@@ -26,6 +26,7 @@ Clients (print one line; exit 1 when something was lost or wrong):
                              byte every GAP seconds; counts how each ended
   half-handshakes ADDR PORT N KIND HOLD   N explicit-proxy clients (KIND socks5 or http)
                              send part of a request and wait; counts those the server closed
+                             (KIND silent: connect and send nothing)
   ADDR may be "socks5:PROXY:PORT:ADDR" for get/put/stream: the flow goes through a
   SOCKS5 proxy (no authentication) to ADDR.
 """
@@ -426,7 +427,8 @@ async def hello_trickle(addr, port, n, sni, gap):
 
 async def half_handshakes(addr, port, n, kind, hold):
     n, port, hold = int(n), int(port), float(hold)
-    part = {"socks5": b"\x05", "http": b"CONNECT half.example:443 HTTP/1.1\r\nHo"}[kind]
+    part = {"socks5": b"\x05", "http": b"CONNECT half.example:443 HTTP/1.1\r\nHo",
+            "silent": b""}[kind]
     closed = []
     opened = [0]
     t0 = time.monotonic()
