@@ -60,6 +60,7 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
 
 void engine_fini(struct engine *e)
 {
+    engine_unlisten_all(e);
     for (size_t i = 0; i < e->nstages; i++)
         if (e->stages[i].ops->shutdown)
             e->stages[i].ops->shutdown(e, e->stages[i].data);
@@ -93,15 +94,6 @@ void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *o
         if (e->stages[i].ops == ops)
             return e->stages[i].data;
     return NULL;
-}
-
-int engine_sync(struct engine *e)
-{
-    int failed = 0;
-    for (size_t i = 0; i < e->nstages; i++)
-        if (e->stages[i].ops->sync)
-            failed += e->stages[i].ops->sync(e, e->stages[i].data);
-    return failed;
 }
 
 void engine_backoff(struct engine *e, int err)

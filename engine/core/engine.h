@@ -45,7 +45,35 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct engine;
+struct engine_listening;
 struct listener;
+
+/* --- listeners ----------------------------------------------------------------------
+ *
+ * One reconcile, engine_sync(), keeps the listening sockets of every network
+ * in step with the policy's inbounds: at start and after every reload, an
+ * inbound whose (network, type, address) is already listening keeps its
+ * listener (and so its queue, flows and sessions), only its entry (the
+ * name) is updated; listeners no longer configured are closed first (a new
+ * one may take their port), then the new ones opened. Errors are logged
+ * one line each. A stage that listens gives these hooks for its network.
+ */
+struct engine_listen_ops {
+    unsigned network; /* POLICY_TCP or POLICY_UDP: inbounds with it in `networks` */
+
+    /*
+     * Opens a listener for `in` and returns the stage's own handle in `*out`.
+     * Returns 0, -EPROTONOSUPPORT when this build has no listener of that
+     * type on this network, or another -errno.
+     */
+    int (*open)(struct engine *e, void *data, const struct policy_inbound *in, void **out);
+
+    /* The listener stays across a reload; `in` is its new entry (the name may differ). */
+    void (*update)(void *listener, const struct policy_inbound *in);
+
+    /* Closes the listener (what it accepted lives on or ends, as the stage says). */
+    void (*close)(void *listener);
+};
 
 /* --- stages ----------------------------------------------------------------------
  *
@@ -57,12 +85,8 @@ struct listener;
 struct engine_stage_ops {
     const char *name; /* "tcp", "udp" */
 
-    /*
-     * Make the stage's listening sockets match engine_policy(e): at start
-     * (engine_sync() after the stages are added) and after every reload.
-     * Returns how many inbounds could not be opened (each logged already).
-     */
-    int (*sync)(struct engine *e, void *data);
+    /* The stage's listeners, reconciled by engine_sync() (above). */
+    const struct engine_listen_ops *listen;
 
     /*
      * engine_set_policy() made a new policy current (a reload), before the
@@ -157,14 +181,15 @@ struct engine {
     struct policy *policy; /* current; owns one reference */
     struct engine_stage stages[ENGINE_STAGES_MAX];
     size_t nstages;
-    struct listener *listeners;  /* the TCP stage's open listeners (engine/tcp/listener.c) */
-    struct engine_live *live;    /* live objects, linked by next / prev */
-    struct engine_live *dead;    /* closed, waiting for the reaper, linked by next */
-    ev_prepare reaper;           /* frees `dead` before the loop next waits */
-    unsigned flow_count;         /* live objects that count toward the limit (TCP flows) */
-    unsigned max_flows;          /* limits.max_flows, or from RLIMIT_NOFILE */
-    bool accept_paused_by_limit; /* stages paused because flow_count hit max_flows */
-    uint64_t next_flow_id;       /* flow ids start at 1, for log lines */
+    struct engine_listening *listening; /* every network's open listeners (engine_sync.c) */
+    struct listener *listeners;         /* the TCP stage's open listeners (engine/tcp/listener.c) */
+    struct engine_live *live;           /* live objects, linked by next / prev */
+    struct engine_live *dead;           /* closed, waiting for the reaper, linked by next */
+    ev_prepare reaper;                  /* frees `dead` before the loop next waits */
+    unsigned flow_count;                /* live objects that count toward the limit (TCP flows) */
+    unsigned max_flows;                 /* limits.max_flows, or from RLIMIT_NOFILE */
+    bool accept_paused_by_limit;        /* stages paused because flow_count hit max_flows */
+    uint64_t next_flow_id;              /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };
 
@@ -178,7 +203,7 @@ struct engine {
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
 
 /*
- * Shuts down: every stage's `shutdown` hook (listeners close), every live
+ * Shuts down: every listener closed, every stage's `shutdown` hook, every live
  * object closed with reason "shutdown" and freed, every stage's `free` hook,
  * and the policy reference dropped.
  */
@@ -214,8 +239,14 @@ int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void 
 /* The `data` the stage with `ops` was added with, or NULL when it was not added. */
 void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops);
 
-/* Runs every stage's `sync` hook; returns the inbounds that could not be opened, summed. */
+/*
+ * Makes every stage's listeners follow engine_policy(e) (see "listeners"
+ * above). Returns how many inbounds could not be opened (each logged).
+ */
 int engine_sync(struct engine *e);
+
+/* Closes every listener of every stage (shutdown). */
+void engine_unlisten_all(struct engine *e);
 
 /* Descriptor pressure outside accept (an upstream socket or a pipe could not be
  * made): runs every stage's `backoff` hook with `err` (EMFILE or ENFILE). */

@@ -1,7 +1,7 @@
 /*
- * listener.c — listening sockets for the inbounds: the table of inbound
- * types, opening and closing, the accept loop and its back-off, and making
- * the set of listeners follow the policy on reload. See listener.h.
+ * listener.c — TCP listening sockets for the inbounds: the table of inbound
+ * types, opening and closing (engine_sync() decides which), the accept loop
+ * and its back-off. See listener.h.
  */
 #include "engine/tcp/listener.h"
 
@@ -146,9 +146,12 @@ static int listener_socket(const struct inbound_ops *ops, const struct flow_addr
     return fd;
 }
 
-static int listener_open(struct engine *e, const struct inbound_ops *ops,
-                         const struct policy_inbound *in)
+static int listener_open(struct engine *e, void *data, const struct policy_inbound *in, void **out)
 {
+    (void)data;
+    const struct inbound_ops *ops = ops_for(in->type);
+    if (!ops)
+        return -EPROTONOSUPPORT;
     struct listener *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
@@ -180,11 +183,30 @@ static int listener_open(struct engine *e, const struct inbound_ops *ops,
         ev_io_start(e->loop, &l->io);
     l->next = e->listeners;
     e->listeners = l;
+    *out = l;
     return 0;
 }
 
-static void listener_free(struct engine *e, struct listener *l)
+static void listener_update(void *listener, const struct policy_inbound *in)
 {
+    struct listener *l = listener;
+    char *name = strdup(in->name);
+    if (name) { /* out of memory: the old name stays */
+        free(l->name);
+        l->name = name;
+    }
+    l->inbound = *in;
+    l->inbound.name = l->name;
+}
+
+static void listener_close(void *listener)
+{
+    struct listener *l = listener;
+    struct engine *e = l->engine;
+    struct listener **link = &e->listeners;
+    while (*link != l)
+        link = &(*link)->next;
+    *link = l->next;
     ev_io_stop(e->loop, &l->io);
     ev_timer_stop(e->loop, &l->backoff);
     if (l->ops->teardown)
@@ -194,14 +216,12 @@ static void listener_free(struct engine *e, struct listener *l)
     free(l);
 }
 
-void listener_close_all(struct engine *e)
-{
-    while (e->listeners) {
-        struct listener *l = e->listeners;
-        e->listeners = l->next;
-        listener_free(e, l);
-    }
-}
+const struct engine_listen_ops listener_tcp_listen_ops = {
+    .network = POLICY_TCP,
+    .open = listener_open,
+    .update = listener_update,
+    .close = listener_close,
+};
 
 void listener_pause_all(struct engine *e)
 {
@@ -220,111 +240,6 @@ void listener_resume_all(struct engine *e)
         if (!ev_is_active(&l->backoff))
             ev_io_start(e->loop, &l->io);
     }
-}
-
-/* --- following the policy --------------------------------------------------------- */
-
-static struct listener *find_kept(struct listener *list, const struct inbound_ops *ops,
-                                  const struct flow_addr *addr, struct listener **kept,
-                                  size_t nkept)
-{
-    for (struct listener *l = list; l; l = l->next) {
-        if (l->ops != ops || !flow_addr_equal(&l->addr, addr))
-            continue;
-        bool taken = false;
-        for (size_t i = 0; i < nkept; i++)
-            taken |= kept[i] == l;
-        if (!taken)
-            return l;
-    }
-    return NULL;
-}
-
-int listener_sync(struct engine *e)
-{
-    const struct policy *p = engine_policy(e);
-    size_t n = policy_inbound_count(p);
-    struct listener **kept = calloc(n + 1, sizeof(*kept));
-    const struct policy_inbound **todo_in = calloc(n + 1, sizeof(*todo_in));
-    const struct inbound_ops **todo_ops = calloc(n + 1, sizeof(*todo_ops));
-    size_t nkept = 0, ntodo = 0;
-    int failed = 0;
-    if (!kept || !todo_in || !todo_ops) {
-        free(kept);
-        free(todo_in);
-        free(todo_ops);
-        log_error("reload: out of memory, listeners unchanged");
-        return (int)n;
-    }
-
-    /* 1. Which listeners stay (same type and address), which are new. */
-    for (size_t i = 0; i < n; i++) {
-        const struct policy_inbound *in = policy_inbound(p, i);
-        if (!(in->networks & POLICY_TCP))
-            continue; /* the UDP engine's */
-        const struct inbound_ops *ops = ops_for(in->type);
-        if (!ops) {
-            log_warn("inbound %s: type %s over tcp is not available in this build", in->name,
-                     policy_inbound_type_name(in->type));
-            failed++;
-            continue;
-        }
-        struct flow_addr addr;
-        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
-        struct listener *l = find_kept(e->listeners, ops, &addr, kept, nkept);
-        if (l) {
-            char *name = strdup(in->name);
-            if (name) {
-                free(l->name);
-                l->name = name;
-            }
-            l->inbound = *in;
-            l->inbound.name = l->name;
-            kept[nkept++] = l;
-        } else {
-            todo_in[ntodo] = in;
-            todo_ops[ntodo++] = ops;
-        }
-    }
-
-    /* 2. Close the ones no longer configured (before opening: they may share a port). */
-    struct listener **link = &e->listeners;
-    while (*link) {
-        struct listener *l = *link;
-        bool keep = false;
-        for (size_t i = 0; i < nkept; i++)
-            keep |= kept[i] == l;
-        if (keep) {
-            link = &l->next;
-            continue;
-        }
-        char text[FLOW_ADDR_TEXT_MAX];
-        log_info("inbound %s: closed %s listener on %s", l->name,
-                 policy_inbound_type_name(l->ops->type), flow_addr_format(&l->addr, text));
-        *link = l->next;
-        listener_free(e, l);
-    }
-
-    /* 3. Open the new ones. */
-    for (size_t i = 0; i < ntodo; i++) {
-        char text[FLOW_ADDR_TEXT_MAX];
-        struct flow_addr addr;
-        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&todo_in[i]->listen);
-        flow_addr_format(&addr, text);
-        int rc = listener_open(e, todo_ops[i], todo_in[i]);
-        if (rc < 0) {
-            log_error("inbound %s: cannot listen on %s (%s): %s", todo_in[i]->name, text,
-                      policy_inbound_type_name(todo_ops[i]->type), strerror(-rc));
-            failed++;
-        } else {
-            log_info("inbound %s: listening on %s (%s tcp)", todo_in[i]->name, text,
-                     policy_inbound_type_name(todo_ops[i]->type));
-        }
-    }
-    free(kept);
-    free(todo_in);
-    free(todo_ops);
-    return failed;
 }
 
 /* --- loop prevention --------------------------------------------------------------- */

@@ -4,13 +4,14 @@
  *
  * TCP only: a `tproxy` inbound with `network: [tcp, udp]` has a TCP listener
  * here and a UDP one in the UDP engine (engine/udp/udp_listener.h), which owns
- * every UDP socket. Inbounds without tcp in `networks` are skipped here.
+ * every UDP socket. Which listeners are open is decided for both by the
+ * core's one reconcile (engine_sync(), engine/core/engine.h).
  *
  * Adding an inbound type (nginx-style): write engine/inbound_<type>.c with a
  * `const struct inbound_ops inbound_<type>_ops` (declared below), and add one
  * line to the table in listener.c. listener.c does the rest: the socket, the
  * options, bind, listen, the accept loop with EMFILE back-off and the flow
- * limit, reload (keep / open / close), and closing on shutdown.
+ * limit, and closing.
  *
  * Explicit-proxy inbounds (http, socks5) get the accepted socket the same
  * way and then run their own client handshake before handing the flow its
@@ -27,6 +28,7 @@
 #include "rules/policy.h"
 
 struct engine;
+struct engine_listen_ops;
 struct listener;
 
 struct inbound_ops {
@@ -79,17 +81,11 @@ struct listener {
 };
 
 /*
- * Makes the open listeners match the inbounds of the engine's current policy:
- * a listener whose (type, address) is still configured stays open
- * and untouched (its name is updated), new ones are opened, removed ones
- * closed. Flows already accepted are never touched. Errors (bind failed, no
- * such inbound type in this build) are logged one line each and the rest go
- * on. Returns the number of inbounds that could not be opened.
+ * The TCP listeners' hooks for the core's one reconcile (engine_sync(),
+ * engine/core/engine.h): open a listener for an inbound, update a kept one's
+ * entry, close one. Flows already accepted are never touched by a close.
  */
-int listener_sync(struct engine *e);
-
-/* Closes and frees every listener (shutdown). */
-void listener_close_all(struct engine *e);
+extern const struct engine_listen_ops listener_tcp_listen_ops;
 
 /* Stops / restarts accepting on every listener (the flow limit). */
 void listener_pause_all(struct engine *e);

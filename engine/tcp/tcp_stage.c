@@ -14,12 +14,6 @@
 #define TCP_PIPE_POOL_CAP 1024
 #define TCP_SILENT_DST_CAP 4096 /* about 100 bytes each */
 
-static int tcp_sync(struct engine *e, void *data)
-{
-    (void)data;
-    return listener_sync(e);
-}
-
 static void tcp_pause(struct engine *e, void *data)
 {
     (void)data;
@@ -38,12 +32,6 @@ static void tcp_backoff(struct engine *e, void *data, int err)
     listener_backoff_all(e, err);
 }
 
-static void tcp_shutdown(struct engine *e, void *data)
-{
-    (void)data;
-    listener_close_all(e);
-}
-
 static void tcp_stage_free(struct tcp_stage *t)
 {
     pipe_pool_free(t->pipes);
@@ -59,11 +47,10 @@ static void tcp_free(struct engine *e, void *data)
 
 static const struct engine_stage_ops tcp_stage_ops = {
     .name = "tcp",
-    .sync = tcp_sync,
+    .listen = &listener_tcp_listen_ops,
     .pause = tcp_pause,
     .resume = tcp_resume,
     .backoff = tcp_backoff,
-    .shutdown = tcp_shutdown,
     .free = tcp_free,
 };
 

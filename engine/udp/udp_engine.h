@@ -57,19 +57,11 @@ struct udp_engine {
 
 /*
  * Creates the UDP engine on `loop` under `policy` (takes its own reference).
- * It opens no listener: udp_engine_sync() or udp_listener_open() does.
+ * It opens no listener: the core's engine_sync() does, through
+ * udp_listener_udp_listen_ops, or udp_listener_open().
  * NULL when out of memory.
  */
 struct udp_engine *udp_engine_new(struct ev_loop *loop, struct policy *policy);
-
-/*
- * Makes the UDP listeners follow `policy`'s inbounds (tproxy with udp,
- * udp-redirect): one already open on the same type and address stays open
- * with its sessions, new ones are opened, removed ones closed with their
- * sessions. Errors are logged one line each; returns how many inbounds
- * could not be opened. Call after udp_engine_set_policy() on reload.
- */
-int udp_engine_sync(struct udp_engine *e, const struct policy *policy);
 
 /* Ends every session, closes every listener and frees the engine (NULL is allowed). */
 void udp_engine_free(struct udp_engine *e);

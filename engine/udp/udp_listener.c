@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/core/log.h"
+#include "engine/core/engine.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
@@ -138,57 +138,34 @@ void udp_listener_tick_all(struct udp_engine *e, double now)
             l->ops->tick(l, now);
 }
 
-int udp_engine_sync(struct udp_engine *e, const struct policy *policy)
+static int listen_open(struct engine *core, void *data, const struct policy_inbound *in, void **out)
 {
-    size_t n = policy_inbound_count(policy);
-    struct udp_listener *old = e->listeners, *kept = NULL;
-    e->listeners = NULL;
-    int failed = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct policy_inbound *in = policy_inbound(policy, i);
-        if (!(in->networks & POLICY_UDP))
-            continue;
-        struct flow_addr addr;
-        flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
-        struct udp_listener **link = &old;
-        while (*link && !((*link)->ops->type == in->type && flow_addr_equal(&(*link)->addr, &addr)))
-            link = &(*link)->next;
-        if (*link) { /* same type and address: keep it and its sessions */
-            struct udp_listener *l = *link;
-            *link = l->next;
-            char *name = strdup(in->name);
-            if (name) {
-                free(l->name);
-                l->name = name;
-            }
-            l->next = kept;
-            kept = l;
-            continue;
-        }
-        struct udp_listener *l;
-        char text[FLOW_ADDR_TEXT_MAX];
-        int rc = udp_listener_open(e, in, &l);
-        if (rc < 0) {
-            log_error("inbound %s: cannot listen on %s (udp): %s", in->name,
-                      flow_addr_format(&addr, text), strerror(-rc));
-            failed++;
-        } else {
-            log_info("inbound %s: listening for udp on %s (%s)", in->name,
-                     flow_addr_format(&addr, text), policy_inbound_type_name(in->type));
-        }
-    }
-    struct udp_listener *opened = e->listeners;
-    e->listeners = old;
-    while (e->listeners) {
-        log_info("inbound %s: closed udp listener", e->listeners->name);
-        udp_listener_close(e->listeners);
-    }
-    e->listeners = opened;
-    while (kept) {
-        struct udp_listener *l = kept;
-        kept = l->next;
-        l->next = e->listeners;
-        e->listeners = l;
-    }
-    return failed;
+    (void)core;
+    struct udp_listener *l;
+    int rc = udp_listener_open(data, in, &l);
+    if (rc == 0)
+        *out = l;
+    return rc;
 }
+
+static void listen_update(void *listener, const struct policy_inbound *in)
+{
+    struct udp_listener *l = listener;
+    char *name = strdup(in->name);
+    if (name) { /* out of memory: the old name stays */
+        free(l->name);
+        l->name = name;
+    }
+}
+
+static void listen_close(void *listener)
+{
+    udp_listener_close(listener);
+}
+
+const struct engine_listen_ops udp_listener_udp_listen_ops = {
+    .network = POLICY_UDP,
+    .open = listen_open,
+    .update = listen_update,
+    .close = listen_close,
+};

@@ -21,6 +21,7 @@
 #include "rules/flow_addr.h"
 #include "rules/policy.h"
 
+struct engine_listen_ops;
 struct udp_engine;
 struct udp_listener;
 struct udp_session;
@@ -85,6 +86,13 @@ int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
 
 /* Closes `l`, ending its sessions (their replies would have no way back). */
 void udp_listener_close(struct udp_listener *l);
+
+/*
+ * The UDP listeners' hooks for the core's one reconcile (engine_sync(),
+ * engine/core/engine.h); the stage's data is its struct udp_engine. Closing
+ * a listener ends its sessions.
+ */
+extern const struct engine_listen_ops udp_listener_udp_listen_ops;
 
 /* Runs each listener's housekeeping. */
 void udp_listener_tick_all(struct udp_engine *e, double now);

@@ -7,11 +7,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/udp/udp_engine.h"
-
-static int udp_sync(struct engine *e, void *data)
-{
-    return udp_engine_sync(data, engine_policy(e));
-}
+#include "engine/udp/udp_listener.h"
 
 static void udp_policy_changed(struct engine *e, void *data)
 {
@@ -27,7 +23,7 @@ static void udp_shutdown(struct engine *e, void *data)
 
 static const struct engine_stage_ops udp_stage_ops = {
     .name = "udp",
-    .sync = udp_sync,
+    .listen = &udp_listener_udp_listen_ops,
     .policy_changed = udp_policy_changed,
     .shutdown = udp_shutdown,
 };

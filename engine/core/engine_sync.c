@@ -1,0 +1,167 @@
+/*
+ * engine_sync.c — the one listener reconcile for every network: which
+ * listeners stay, which close, which open, when the policy changes. The
+ * sockets themselves are the stages' (engine/tcp/listener.c,
+ * engine/udp/udp_listener.c), reached through their engine_listen_ops.
+ * See engine.h, "listeners".
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/engine.h"
+#include "engine/core/log.h"
+
+/* One open listener, as the reconcile knows it. */
+struct engine_listening {
+    const struct engine_stage *stage;
+    enum inbound_type type;
+    struct flow_addr addr;
+    char *name; /* the inbound's name, for log lines */
+    void *listener;
+    bool kept; /* during a sync: still configured */
+    struct engine_listening *next;
+};
+
+static const char *network_word(const struct engine_listening *l)
+{
+    return policy_networks_name(l->stage->ops->listen->network);
+}
+
+/* An open listener of `stage` for `in`'s type and address not kept yet, or NULL. */
+static struct engine_listening *find_open(struct engine *e, const struct engine_stage *stage,
+                                          const struct policy_inbound *in,
+                                          const struct flow_addr *addr)
+{
+    for (struct engine_listening *l = e->listening; l; l = l->next)
+        if (l->stage == stage && !l->kept && l->type == in->type && flow_addr_equal(&l->addr, addr))
+            return l;
+    return NULL;
+}
+
+static void close_one(struct engine_listening *l)
+{
+    char text[FLOW_ADDR_TEXT_MAX];
+    log_info("inbound %s: closed %s %s listener on %s", l->name, policy_inbound_type_name(l->type),
+             network_word(l), flow_addr_format(&l->addr, text));
+    l->stage->ops->listen->close(l->listener);
+    free(l->name);
+    free(l);
+}
+
+/* Opens `in` on `stage`; returns 0, or 1 when it could not (logged). */
+static int open_one(struct engine *e, const struct engine_stage *stage,
+                    const struct policy_inbound *in, const struct flow_addr *addr)
+{
+    const struct engine_listen_ops *ops = stage->ops->listen;
+    const char *type = policy_inbound_type_name(in->type);
+    const char *net = policy_networks_name(ops->network);
+    char text[FLOW_ADDR_TEXT_MAX];
+    flow_addr_format(addr, text);
+    struct engine_listening *l = calloc(1, sizeof(*l));
+    if (!l || !(l->name = strdup(in->name))) {
+        free(l);
+        log_error("inbound %s: cannot listen on %s (%s %s): out of memory", in->name, text, type,
+                  net);
+        return 1;
+    }
+    int rc = ops->open(e, stage->data, in, &l->listener);
+    if (rc < 0) {
+        if (rc == -EPROTONOSUPPORT)
+            log_warn("inbound %s: type %s over %s is not available in this build", in->name, type,
+                     net);
+        else
+            log_error("inbound %s: cannot listen on %s (%s %s): %s", in->name, text, type, net,
+                      strerror(-rc));
+        free(l->name);
+        free(l);
+        return 1;
+    }
+    log_info("inbound %s: listening on %s (%s %s)", in->name, text, type, net);
+    l->stage = stage;
+    l->type = in->type;
+    l->addr = *addr;
+    l->next = e->listening;
+    e->listening = l;
+    return 0;
+}
+
+/* Same network, type and address: the listener stays; its entry is updated. */
+static bool keep(struct engine *e, const struct engine_stage *stage,
+                 const struct policy_inbound *in, const struct flow_addr *addr)
+{
+    struct engine_listening *l = find_open(e, stage, in, addr);
+    if (!l)
+        return false;
+    char *name = strdup(in->name);
+    if (name) { /* out of memory: the old name stays */
+        free(l->name);
+        l->name = name;
+    }
+    stage->ops->listen->update(l->listener, in);
+    l->kept = true;
+    return true;
+}
+
+int engine_sync(struct engine *e)
+{
+    const struct policy *p = engine_policy(e);
+    size_t n = policy_inbound_count(p);
+    bool *placed = calloc(e->nstages * n + 1, sizeof(*placed)); /* [stage * n + inbound] */
+    if (!placed) {
+        log_error("reload: out of memory, listeners unchanged");
+        return (int)n;
+    }
+    /* 1. Which listeners stay. */
+    for (size_t s = 0; s < e->nstages; s++) {
+        const struct engine_stage *stage = &e->stages[s];
+        if (!stage->ops->listen)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            const struct policy_inbound *in = policy_inbound(p, i);
+            struct flow_addr addr;
+            flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
+            if (in->networks & stage->ops->listen->network)
+                placed[s * n + i] = keep(e, stage, in, &addr);
+        }
+    }
+    /* 2. Close the ones no longer configured (before opening: they may share a port). */
+    struct engine_listening **link = &e->listening;
+    while (*link) {
+        struct engine_listening *l = *link;
+        if (l->kept) {
+            l->kept = false;
+            link = &l->next;
+            continue;
+        }
+        *link = l->next;
+        close_one(l);
+    }
+    /* 3. Open the new ones. */
+    int failed = 0;
+    for (size_t s = 0; s < e->nstages; s++) {
+        const struct engine_stage *stage = &e->stages[s];
+        if (!stage->ops->listen)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            const struct policy_inbound *in = policy_inbound(p, i);
+            struct flow_addr addr;
+            flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
+            if ((in->networks & stage->ops->listen->network) && !placed[s * n + i])
+                failed += open_one(e, stage, in, &addr);
+        }
+    }
+    free(placed);
+    return failed;
+}
+
+void engine_unlisten_all(struct engine *e)
+{
+    while (e->listening) {
+        struct engine_listening *l = e->listening;
+        e->listening = l->next;
+        l->stage->ops->listen->close(l->listener);
+        free(l->name);
+        free(l);
+    }
+}

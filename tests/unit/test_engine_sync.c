@@ -1,0 +1,193 @@
+/*
+ * test_engine_sync.c — the one listener reconcile (engine/core/engine_sync.c)
+ * over two fake stages, one per network, that record what they are asked
+ * to open, update and close: a listener whose network, type and address
+ * stay configured is kept with its new name, removed ones close before new
+ * ones open, and each inbound that cannot open is counted once.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/core/engine.h"
+
+/* --- the fake stages ------------------------------------------------------------- */
+
+struct fake_listener {
+    char name[32];
+    char network[4];
+};
+
+struct fake_stage {
+    const char *network;
+    int refuse_port; /* open fails with EADDRINUSE on this port */
+    int opened, closed, open_now;
+};
+
+static char calls[1024];
+
+static void note(const char *what, const char *net, const char *name)
+{
+    size_t n = strlen(calls);
+    snprintf(calls + n, sizeof(calls) - n, "%s %s %s; ", what, net, name);
+}
+
+static int fake_open(struct engine *e, void *data, const struct policy_inbound *in, void **out)
+{
+    (void)e;
+    struct fake_stage *st = data;
+    struct flow_addr a;
+    flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen);
+    if (in->type == INBOUND_HTTP && strcmp(st->network, "udp") == 0)
+        return -EPROTONOSUPPORT;
+    if (a.port == st->refuse_port)
+        return -EADDRINUSE;
+    struct fake_listener *l = calloc(1, sizeof(*l));
+    snprintf(l->name, sizeof(l->name), "%s", in->name);
+    snprintf(l->network, sizeof(l->network), "%s", st->network);
+    st->opened++;
+    st->open_now++;
+    note("open", st->network, in->name);
+    *out = l;
+    return 0;
+}
+
+static void fake_update(void *listener, const struct policy_inbound *in)
+{
+    struct fake_listener *l = listener;
+    note("keep", l->network, in->name);
+    snprintf(l->name, sizeof(l->name), "%s", in->name);
+}
+
+static struct fake_stage tcp_stage = {.network = "tcp"}, udp_stage = {.network = "udp"};
+
+static void fake_close(void *listener)
+{
+    struct fake_listener *l = listener;
+    struct fake_stage *st = strcmp(l->network, "tcp") == 0 ? &tcp_stage : &udp_stage;
+    st->closed++;
+    st->open_now--;
+    note("close", l->network, l->name);
+    free(l);
+}
+
+static const struct engine_listen_ops tcp_listen = {POLICY_TCP, fake_open, fake_update, fake_close};
+static const struct engine_listen_ops udp_listen = {POLICY_UDP, fake_open, fake_update, fake_close};
+static const struct engine_stage_ops tcp_ops = {.name = "tcp", .listen = &tcp_listen};
+static const struct engine_stage_ops udp_ops = {.name = "udp", .listen = &udp_listen};
+
+/* --- helpers ----------------------------------------------------------------------- */
+
+static struct policy *load(const char *inbounds)
+{
+    char text[1024], error[POLICY_ERROR_MAX];
+    snprintf(text, sizeof(text), "inbounds:\n%s", inbounds);
+    struct policy *p = policy_load_buffer("test.yaml", text, strlen(text), error);
+    if (!p)
+        fail_msg("%s", error);
+    return p;
+}
+
+static struct engine engine;
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&tcp_stage, 0, sizeof(tcp_stage));
+    memset(&udp_stage, 0, sizeof(udp_stage));
+    tcp_stage.network = "tcp";
+    udp_stage.network = "udp";
+    calls[0] = '\0';
+    struct ev_loop *loop = ev_default_loop(0);
+    if (engine_init(&engine, loop,
+                    load("  - {name: a, type: redirect, listen: \"127.0.0.1:1\"}\n")))
+        return -1;
+    engine_stage_add(&engine, &tcp_ops, &tcp_stage);
+    engine_stage_add(&engine, &udp_ops, &udp_stage);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    engine_fini(&engine);
+    return tcp_stage.open_now == 0 && udp_stage.open_now == 0 ? 0 : -1;
+}
+
+/* --- tests --------------------------------------------------------------------------- */
+
+static void test_opens_each_network_of_each_inbound(void **state)
+{
+    (void)state;
+    engine_set_policy(
+        &engine, load("  - {name: tp, type: tproxy, listen: \"0.0.0.0:2\", network: [tcp, udp]}\n"
+                      "  - {name: nat, type: udp-redirect, listen: \"0.0.0.0:3\"}\n"));
+    calls[0] = '\0';
+    assert_int_equal(engine_sync(&engine), 0);
+    assert_string_equal(calls, "open tcp tp; open udp tp; open udp nat; ");
+    assert_int_equal(tcp_stage.open_now, 1);
+    assert_int_equal(udp_stage.open_now, 2);
+}
+
+static void test_reload_keeps_renames_closes_then_opens(void **state)
+{
+    (void)state;
+    engine_set_policy(
+        &engine, load("  - {name: tp, type: tproxy, listen: \"0.0.0.0:2\", network: [tcp, udp]}\n"
+                      "  - {name: nat, type: udp-redirect, listen: \"0.0.0.0:3\"}\n"));
+    assert_int_equal(engine_sync(&engine), 0);
+    calls[0] = '\0';
+    /* tp keeps its address under a new name; nat moves to another port. */
+    engine_set_policy(
+        &engine, load("  - {name: tp2, type: tproxy, listen: \"0.0.0.0:2\", network: [tcp, udp]}\n"
+                      "  - {name: nat, type: udp-redirect, listen: \"0.0.0.0:4\"}\n"));
+    assert_int_equal(engine_sync(&engine), 0);
+    assert_string_equal(calls, "keep tcp tp2; keep udp tp2; close udp nat; open udp nat; ");
+    assert_int_equal(tcp_stage.opened, 1);
+    assert_int_equal(udp_stage.opened, 3);
+    assert_int_equal(udp_stage.closed, 1);
+}
+
+static void test_same_address_other_type_is_a_new_listener(void **state)
+{
+    (void)state;
+    engine_set_policy(&engine, load("  - {name: x, type: redirect, listen: \"127.0.0.1:5\"}\n"));
+    assert_int_equal(engine_sync(&engine), 0);
+    calls[0] = '\0';
+    engine_set_policy(&engine, load("  - {name: x, type: tproxy, listen: \"127.0.0.1:5\"}\n"));
+    assert_int_equal(engine_sync(&engine), 0);
+    assert_string_equal(calls, "close tcp x; open tcp x; ");
+}
+
+static void test_failures_counted_once_each_rest_goes_on(void **state)
+{
+    (void)state;
+    tcp_stage.refuse_port = 6;
+    engine_set_policy(
+        &engine,
+        load("  - {name: busy, type: redirect, listen: \"127.0.0.1:6\"}\n"
+             "  - {name: tp, type: tproxy, listen: \"0.0.0.0:7\", network: [tcp, udp]}\n"));
+    assert_int_equal(engine_sync(&engine), 1);
+    assert_string_equal(calls, "open tcp tp; open udp tp; ");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_opens_each_network_of_each_inbound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_keeps_renames_closes_then_opens, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_address_other_type_is_a_new_listener, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failures_counted_once_each_rest_goes_on, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
