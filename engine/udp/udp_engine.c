@@ -29,17 +29,18 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     udp_listener_tick_all(w->data, ev_now(loop));
 }
 
-struct udp_engine *udp_engine_new(struct ev_loop *loop, struct policy *policy)
+struct udp_engine *udp_engine_new(struct engine *core)
 {
     struct udp_engine *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
-    e->loop = loop;
-    e->policy = policy_ref(policy);
+    e->core = core;
+    e->loop = core->loop;
+    e->policy = policy_ref(engine_policy(core));
     ev_timer_init(&e->tick, tick_cb, UDP_TICK_S, UDP_TICK_S);
     e->tick.data = e;
-    ev_timer_start(loop, &e->tick);
-    ev_unref(loop); /* housekeeping alone does not keep the loop running */
+    ev_timer_start(e->loop, &e->tick);
+    ev_unref(e->loop); /* housekeeping alone does not keep the loop running */
     return e;
 }
 

@@ -26,6 +26,7 @@
 
 #include <ev.h>
 
+#include "engine/core/engine.h"
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "rules/policy.h"
@@ -46,6 +47,7 @@ struct udp_engine_stats {
 };
 
 struct udp_engine {
+    struct engine *core; /* sessions are its live objects */
     struct ev_loop *loop;
     struct policy *policy; /* current; owns one reference */
     struct udp_listener *listeners;
@@ -56,14 +58,18 @@ struct udp_engine {
 };
 
 /*
- * Creates the UDP engine on `loop` under `policy` (takes its own reference).
+ * Creates the UDP engine on `core`'s loop under `core`'s current policy
+ * (takes its own reference); its sessions are `core`'s live objects.
  * It opens no listener: the core's engine_sync() does, through
  * udp_listener_udp_listen_ops, or udp_listener_open().
  * NULL when out of memory.
  */
-struct udp_engine *udp_engine_new(struct ev_loop *loop, struct policy *policy);
+struct udp_engine *udp_engine_new(struct engine *core);
 
-/* Ends every session, closes every listener and frees the engine (NULL is allowed). */
+/*
+ * Ends every session, closes every listener and frees the engine (NULL is
+ * allowed). The sessions' memory is freed by the core's reaper.
+ */
 void udp_engine_free(struct udp_engine *e);
 
 /*

@@ -47,8 +47,10 @@ static struct udp_session *session_for(struct udp_listener *l, const struct udp_
         return NULL;
     }
     s = udp_session_new(l, key, &dst);
-    if (!s)
+    if (!s || udp_session_closed(s)) { /* out of memory, or its upstream failed at once */
         e->stats.datagrams_dropped++;
+        return NULL;
+    }
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/core/engine.h"
 #include "engine/core/log.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
@@ -63,13 +64,19 @@ static void send_up(struct udp_session *s, const uint8_t *buf, size_t len)
         udp_session_dropped(s);
 }
 
-/* --- the end ------------------------------------------------------------------ */
+/* --- the end ----------------------------------------------------------------
+ *
+ * Sessions are the core's live objects (engine/core/engine.h): ending one
+ * closes it at once (out of the table, watchers stopped, sockets closed)
+ * and the core frees its memory later, so a caller that may have ended it
+ * can still ask udp_session_closed().
+ */
 
-void udp_session_end(struct udp_session *s, uint64_t *counter)
+static void session_close(struct engine_live *o, const char *reason)
 {
+    (void)reason;
+    struct udp_session *s = container_of(o, struct udp_session, live);
     struct udp_engine *e = s->engine;
-    if (counter)
-        (*counter)++;
     udp_session_table_remove(&e->sessions, s);
     ev_timer_stop(e->loop, &s->timer);
     if (s->fd >= 0)
@@ -78,15 +85,43 @@ void udp_session_end(struct udp_session *s, uint64_t *counter)
         s->out->teardown(s);
     if (s->fd >= 0)
         close(s->fd);
+    s->fd = -1;
     e->stats.datagrams_dropped += s->queued;
+}
+
+static void session_free(struct engine_live *o)
+{
+    struct udp_session *s = container_of(o, struct udp_session, live);
     queue_clear(s);
     sniff_datagram_free(s->sniff);
     policy_unref(s->policy);
     free(s);
 }
 
+static const struct engine_live_ops session_live_ops = {
+    .limited = false,
+    .close = session_close,
+    .free = session_free,
+};
+
+void udp_session_end(struct udp_session *s, uint64_t *counter)
+{
+    if (udp_session_closed(s))
+        return;
+    if (counter)
+        (*counter)++;
+    engine_live_close(&s->live, "ended");
+}
+
+bool udp_session_closed(const struct udp_session *s)
+{
+    return engine_live_closed(&s->live);
+}
+
 void udp_session_fail(struct udp_session *s, const char *why)
 {
+    if (udp_session_closed(s))
+        return;
     char name[2 * FLOW_ADDR_TEXT_MAX + 8];
     log_warn("udp %s via %s: %s", udp_session_name(s, name),
              s->decision.outbound ? s->decision.outbound->name : "?", why);
@@ -169,8 +204,8 @@ static void log_flow(struct udp_session *s)
              s->decision.outbound->name, why);
 }
 
-/* The decision is made: pick the outbound and start it. Returns false when the session ended. */
-static bool start_outbound(struct udp_session *s)
+/* The decision is made: pick the outbound and start it (the session may end). */
+static void start_outbound(struct udp_session *s)
 {
     log_flow(s);
     const struct udp_outbound_ops *ops = udp_outbound_ops_for(s->decision.outbound);
@@ -187,13 +222,12 @@ static bool start_outbound(struct udp_session *s)
         char why[128];
         snprintf(why, sizeof(why), "cannot open the upstream: %s", strerror(-r));
         udp_session_fail(s, why);
-        return false;
+        return;
     }
     if (r == 0)
         udp_session_ready(s);
     else /* bounded set-up: the connect timeout ends a session that never gets ready */
         timer_restart(s, udp_engine_settings(s->engine)->connect_timeout_ms / 1000.0);
-    return true;
 }
 
 static void flow_facts(const struct udp_session *s, struct policy_flow *f)
@@ -207,8 +241,8 @@ static void flow_facts(const struct udp_session *s, struct policy_flow *f)
     f->protocol = s->sniffed.protocol;
 }
 
-/* Decides with what the classifier found. Returns false when the session ended. */
-static bool decide(struct udp_session *s)
+/* Decides with what the classifier found (the session may end). */
+static void decide(struct udp_session *s)
 {
     struct policy_flow f;
     if (s->sniffed.protocol == SNIFF_PROTO_NONE)
@@ -219,7 +253,7 @@ static bool decide(struct udp_session *s)
         s->idle_s = udp_engine_settings(s->engine)->udp_dns_idle_s;
     flow_facts(s, &f);
     policy_decide(s->policy, &f, &s->decision);
-    return start_outbound(s);
+    start_outbound(s);
 }
 
 void udp_session_redecide(struct udp_session *s, const struct policy *policy)
@@ -299,18 +333,23 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->idle_s = dst->port == 53 ? set->udp_dns_idle_s : set->udp_idle_s;
     ev_init(&s->timer, timer_cb);
     s->timer.data = s;
+    engine_live_add(e->core, &s->live, &session_live_ops);
     udp_session_table_add(&e->sessions, s);
     s->last_active = ev_now(e->loop);
     e->stats.sessions_created++;
 
     struct policy_flow f;
     flow_facts(s, &f);
-    if (policy_decide_early(s->policy, &f, &s->decision))
-        return start_outbound(s) ? s : NULL;
+    if (policy_decide_early(s->policy, &f, &s->decision)) {
+        start_outbound(s);
+        return s;
+    }
     s->state = UDP_SNIFFING;
     s->sniff = sniff_datagram_new(set->sniff_protocols, set->sniff_max_bytes);
-    if (!s->sniff)
-        return decide(s) ? s : NULL;
+    if (!s->sniff) {
+        decide(s);
+        return s;
+    }
     timer_restart(s, set->sniff_timeout_ms / 1000.0);
     return s;
 }

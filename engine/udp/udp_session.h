@@ -7,8 +7,9 @@
  * number of datagrams wait in a queue; beyond it they are dropped and
  * counted. At most `limits.udp_sessions` sessions exist; a new one evicts
  * the least recently active. A session ends in one place,
- * udp_session_end(); the outbound types (engine/udp/udp_outbound.h) end
- * theirs through udp_session_fail().
+ * udp_session_end(), by the core's teardown protocol (closed at once, freed
+ * later); the outbound types (engine/udp/udp_outbound.h) end theirs through
+ * udp_session_fail().
  */
 #ifndef SWITCHYARD_UDP_SESSION_H
 #define SWITCHYARD_UDP_SESSION_H
@@ -20,6 +21,7 @@
 #include <ev.h>
 #include <uthash.h>
 
+#include "engine/core/engine.h"
 #include "engine/udp/udp_session_table.h"
 #include "rules/flow_addr.h"
 #include "rules/policy.h"
@@ -46,6 +48,7 @@ enum udp_session_state {
 };
 
 struct udp_session {
+    struct engine_live live; /* the core's teardown protocol (engine/core/engine.h) */
     struct udp_key key;
     struct udp_engine *engine;
     struct udp_listener *listener;
@@ -76,8 +79,8 @@ struct udp_session {
  * Starts a session for the first datagram from `key` on listener `l`, bound
  * for `dst`: decides at once when addresses and ports suffice, or starts
  * classifying. Evicts the least recently active session when the table is
- * full. Returns the session, or NULL when it could not be made or already
- * ended (its upstream failed at once).
+ * full. Returns the session, which may be closed already (its upstream
+ * failed at once: ask udp_session_closed()), or NULL when out of memory.
  */
 struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key *key,
                                     const struct flow_addr *dst);
@@ -85,8 +88,15 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
 /* One datagram from the session's client: classify, queue or send it on. */
 void udp_session_from_client(struct udp_session *s, const uint8_t *buf, size_t len);
 
-/* Ends and frees the session, counting it in `counter` when not NULL. */
+/*
+ * Ends the session, counting it in `counter` when not NULL: it is closed at
+ * once and freed by the core after the running callbacks return. Ending a
+ * closed session does nothing.
+ */
 void udp_session_end(struct udp_session *s, uint64_t *counter);
+
+/* True once the session has ended; its memory stays valid until the running callbacks return. */
+bool udp_session_closed(const struct udp_session *s);
 
 /*
  * Decides the session again under `policy`; ends it (counted as redecided)

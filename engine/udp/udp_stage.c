@@ -14,8 +14,8 @@ static void udp_policy_changed(struct engine *e, void *data)
     udp_engine_set_policy(data, engine_policy(e));
 }
 
-/* Its sessions are its own, not live objects of the core: they end with it, first. */
-static void udp_shutdown(struct engine *e, void *data)
+/* Its listeners and sessions were closed by the core already; the rest goes. */
+static void udp_free(struct engine *e, void *data)
 {
     (void)e;
     udp_engine_free(data);
@@ -25,12 +25,12 @@ static const struct engine_stage_ops udp_stage_ops = {
     .name = "udp",
     .listen = &udp_listener_udp_listen_ops,
     .policy_changed = udp_policy_changed,
-    .shutdown = udp_shutdown,
+    .free = udp_free,
 };
 
 int udp_stage_add(struct engine *e)
 {
-    struct udp_engine *u = udp_engine_new(e->loop, engine_policy(e));
+    struct udp_engine *u = udp_engine_new(e);
     if (!u)
         return -ENOMEM;
     int rc = engine_stage_add(e, &udp_stage_ops, u);

@@ -165,6 +165,7 @@ static const char NETNS_SETUP[] =
     " | nft -f -";
 
 static struct ev_loop *loop;
+static struct engine core; /* sessions are its live objects */
 static struct udp_engine *engine;
 static struct policy pol_open, pol_strict;
 static int echo7, echo53, echo5353;
@@ -236,7 +237,9 @@ static int engine_up(void **state)
     settings(&pol_open, false);
     settings(&pol_strict, true);
     pol_open.refs = 1;
-    engine = udp_engine_new(loop, &pol_open);
+    if (engine_init(&core, loop, policy_ref(&pol_open)) < 0)
+        return -1;
+    engine = udp_engine_new(&core);
     struct policy_inbound in = {
         .name = "nat", .type = INBOUND_UDP_REDIRECT, .networks = POLICY_UDP};
     struct flow_addr la;
@@ -253,6 +256,7 @@ static int engine_down(void **state)
         return 0;
     udp_engine_free(engine);
     engine = NULL;
+    engine_fini(&core); /* frees the closed sessions and drops its policy reference */
     return sniff_states == 0 && pol_open.refs == 1 && pol_strict.refs <= 1 ? 0 : -1;
 }
 
