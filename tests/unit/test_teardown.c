@@ -160,13 +160,6 @@ static void test_an_object_closed_in_its_own_callback_lives_until_it_returns(voi
     assert_string_equal(events, "close(a:own callback) after(a) free(a) ");
 }
 
-static int stage_sync(struct engine *e, void *data)
-{
-    (void)e;
-    event("sync(%s) ", (const char *)data);
-    return 0;
-}
-
 static void stage_pause(struct engine *e, void *data)
 {
     (void)e;
@@ -193,7 +186,6 @@ static void stage_free(struct engine *e, void *data)
 
 static const struct engine_stage_ops stage_ops = {
     .name = "test",
-    .sync = stage_sync,
     .pause = stage_pause,
     .resume = stage_resume,
     .shutdown = stage_shutdown,
@@ -214,9 +206,6 @@ static void test_the_flow_limit_pauses_and_resumes_every_stage(void **state)
     assert_string_equal(events, "pause(s) close(a:done) resume(s) ");
     assert_false(engine.accept_paused_by_limit);
     assert_int_equal(engine.flow_count, 1);
-    events[0] = '\0';
-    assert_int_equal(engine_sync(&engine), 0);
-    assert_string_equal(events, "sync(s) ");
 }
 
 static void test_shutdown_closes_every_object_between_the_stage_hooks(void **state)
