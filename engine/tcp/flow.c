@@ -179,7 +179,9 @@ static void flow_live_close(struct engine_live *o, const char *reason)
         sockopt_reset_close(f->client_fd);
     else
         close(f->client_fd);
-    if (f->upstream_fd >= 0)
+    if (f->upstream_fd >= 0 && f->upstream_reset)
+        sockopt_reset_close(f->upstream_fd);
+    else if (f->upstream_fd >= 0)
         close(f->upstream_fd);
     f->client_fd = f->upstream_fd = -1;
     if (f->policy)
@@ -317,7 +319,7 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
-        flow_close(f, errno == ECONNRESET ? "client reset while sniffing" : "client error");
+        flow_close(f, errno == ECONNRESET ? "reset by client during sniffing" : "client error");
         return;
     }
     if (n == 0) {
@@ -451,6 +453,33 @@ static void flow_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     flow_upstream_failed(f, FLOW_FAIL_TIMEOUT, what);
 }
 
+/*
+ * While the upstream is being set up (resolving, connecting, its handshake)
+ * the client is watched for a reset only: its bytes are left for the relay.
+ * A reset closes the flow at once and resets the upstream socket, so a
+ * half-made upstream connection does not see a clean end.
+ */
+static void flow_client_watch_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, client_io);
+    char byte;
+    ssize_t n = recv(f->client_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < 0) {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "%s during %s",
+                 errno == ECONNRESET ? "reset by client" : "client error",
+                 flow_phase_name(f->phase));
+        f->upstream_reset = true;
+        flow_close(f, reason);
+        return;
+    }
+    /* Bytes, or end of stream: both are the relay's to read and pass on (a FIN as a FIN). */
+    ev_io_stop(loop, w);
+}
+
 /* `decided`: f->decision already holds policy_decide_early()'s answer. */
 static void flow_decide(struct flow *f, bool decided)
 {
@@ -482,6 +511,10 @@ static void flow_decide(struct flow *f, bool decided)
 
     ev_timer_init(&f->timer, flow_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
     ev_timer_start(e->loop, &f->timer);
+    if (!f->client_eof) {
+        ev_set_cb(&f->client_io, flow_client_watch_cb);
+        ev_io_start(e->loop, &f->client_io);
+    }
     if (f->dst_is_host && !f->dst.family && f->outbound->needs_ip && f->outbound->needs_ip(f)) {
         f->phase = FLOW_RESOLVING;
         flow_resolve(f);
@@ -512,9 +545,15 @@ static void flow_resolve(struct flow *f)
         flow_upstream_failed(f, FLOW_FAIL_RESOLVE, "cannot start resolving");
 }
 
+/* A side that failed mid-stream is passed on as a reset, never as a clean end. */
 static void flow_relay_end(struct relay *r, const char *reason)
 {
-    flow_close(container_of(r, struct flow, relay), reason);
+    struct flow *f = container_of(r, struct flow, relay);
+    if (r->failed == RELAY_CLIENT)
+        f->upstream_reset = true;
+    else if (r->failed == RELAY_UPSTREAM)
+        f->client_reset = true;
+    flow_close(f, reason);
 }
 
 void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
@@ -522,6 +561,7 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
     struct engine *e = f->engine;
     ev_timer_stop(e->loop, &f->timer);
     ev_io_stop(e->loop, &f->upstream_io);
+    ev_io_stop(e->loop, &f->client_io);
 
     /* `extra` usually lies in the handshake's state: copy it before that is freed. */
     uint8_t *origin_bytes = NULL;

@@ -31,6 +31,12 @@
  * A `drop` decision closes the client with a reset (SO_LINGER 0).
  * Every failure closes only this flow, with one log line naming it.
  *
+ * Resets are passed on: a side that resets (or fails) once the other side is
+ * connected — while the upstream is set up (the client is watched for it
+ * from RESOLVING on) or while relaying — makes the flow close the other side
+ * with a reset too, and the close line says "reset by client" or "reset by
+ * upstream". A clean end of stream is passed on as a FIN (half-close).
+ *
  * Ownership: the flow owns both sockets, its buffers, its policy reference
  * and the states its inbound and outbound hang on it (freed through their
  * `free` hooks).
@@ -143,8 +149,9 @@ struct flow {
     /* Client side. */
     int client_fd;
     bool client_eof;   /* the client half-closed before the relay began */
-    bool client_reset; /* closed by flow_reset(): the client sees a reset */
-    ev_io client_io;   /* client readable: the inbound's handshake, then sniffing */
+    bool client_reset; /* closed by flow_reset() or the upstream's reset: the client sees a reset */
+    ev_io client_io;   /* client readable: the inbound's handshake, sniffing, then a reset
+                          while the upstream is set up */
     uint8_t *early;    /* client bytes read before the relay (sniffed or handed over) */
     size_t early_len, early_cap;
     uint8_t *to_client; /* bytes for the client before relayed ones (replies, extra) */
@@ -157,6 +164,7 @@ struct flow {
 
     /* Upstream side. */
     int upstream_fd;
+    bool upstream_reset;                   /* the client reset: the upstream sees a reset too */
     ev_io upstream_io;                     /* connecting: upstream writable */
     struct sockaddr_storage upstream_addr; /* what the connect step chose */
     socklen_t upstream_addr_len;

@@ -36,20 +36,25 @@ static void relay_end(struct relay *r, const char *reason)
     r->on_end(r, reason);
 }
 
-static const char *dir_side(const struct relay_dir *d, bool reading)
+/* The side of `d`'s socket that a read (`from`) or a write (`to`) touches. */
+static enum relay_side dir_side(const struct relay_dir *d, bool reading)
 {
     bool from_client = d == &d->relay->up;
-    if (reading)
-        return from_client ? "client" : "upstream";
-    return from_client ? "upstream" : "client";
+    return reading == from_client ? RELAY_CLIENT : RELAY_UPSTREAM;
 }
 
 static void dir_fail(struct relay_dir *d, bool reading, int err)
 {
     /* The text is kept in a static buffer: on_end runs before the next event. */
     static char reason[96];
-    const char *what = err == ECONNRESET ? "reset" : err == EPIPE ? "closed" : strerror(err);
-    snprintf(reason, sizeof(reason), "%s %s", dir_side(d, reading), what);
+    enum relay_side side = dir_side(d, reading);
+    const char *who = side == RELAY_CLIENT ? "client" : "upstream";
+    /* EPIPE: a write after the peer's reset was reported to an earlier call. */
+    if (err == ECONNRESET || err == EPIPE)
+        snprintf(reason, sizeof(reason), "reset by %s", who);
+    else
+        snprintf(reason, sizeof(reason), "%s %s", who, strerror(err));
+    d->relay->failed = side;
     relay_end(d->relay, reason);
 }
 

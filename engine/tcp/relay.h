@@ -19,6 +19,13 @@
  * shutdown(SHUT_WR) once everything before it was written; the other
  * direction keeps going. The relay ends when both directions are finished,
  * on an error, or after `idle_s` seconds without a byte either way.
+ *
+ * Resets: a read or write that fails on one side (ECONNRESET, EPIPE, or any
+ * other socket error) ends the relay at once and names that side in
+ * `failed`; the owner of the sockets then closes the other side with a
+ * reset, so that a cut stream never looks like a complete one (a clean end
+ * of stream is only ever passed on as a FIN). splice(2) into a reset socket
+ * raises SIGPIPE: the process ignores it (`switchyard run` does).
  */
 #ifndef SWITCHYARD_RELAY_H
 #define SWITCHYARD_RELAY_H
@@ -45,6 +52,13 @@ struct relay_dir {
     uint64_t bytes; /* bytes written to `to` */
 };
 
+/* Which side's socket failed (the relay's end was not clean for the other). */
+enum relay_side {
+    RELAY_NEITHER,
+    RELAY_CLIENT,
+    RELAY_UPSTREAM,
+};
+
 struct relay {
     struct ev_loop *loop;
     struct pipe_pool *pipes;
@@ -54,7 +68,9 @@ struct relay {
     double idle_s;
     ev_tstamp last_active;
     bool running;
-    /* Called once when the relay ends; `reason` is "done", "idle timeout", or an error text. */
+    enum relay_side failed; /* set before on_end when a side's read or write failed */
+    /* Called once when the relay ends; `reason` is "done", "idle timeout", "reset by
+     * client", "reset by upstream", or another error text naming the side. */
     void (*on_end)(struct relay *r, const char *reason);
 };
 

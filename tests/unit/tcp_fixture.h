@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,6 +124,7 @@ static struct engine eng;
 static inline int engine_up(void **state)
 {
     (void)state;
+    signal(SIGPIPE, SIG_IGN); /* as `switchyard run` does: splice to a reset socket raises it */
     memset(&fake, 0, sizeof(fake));
     fake.refs = 1;
     fake.settings.log_level = LOG_LEVEL_ERROR;

@@ -6,7 +6,9 @@
  * first; dropped with a reset; and each way a flow can end early — the
  * client resetting while sniffed, a silent client decided by the sniff
  * timeout, the client leaving during connect or during the upstream
- * handshake, the origin refusing — closes that flow and frees it.
+ * handshake, the origin refusing — closes that flow and frees it. A reset on
+ * either side reaches the other side as a reset, mid-transfer and while the
+ * upstream is being set up; a clean end stays a half-close.
  * The policy is a fake (tests/unit/tcp_fixture.h).
  */
 #include <setjmp.h>
@@ -217,7 +219,64 @@ static void test_origin_refusing_resets_the_client(void **state)
     close(c);
 }
 
-static void test_client_leaving_during_connect_is_freed_by_the_timeout(void **state)
+/* An established, relaying flow to the origin: the client's and the origin's ends. */
+static void relaying(int *c, int *o)
+{
+    fake.early = true;
+    *c = client_via(&tproxy, &origin_addr);
+    *o = accept_within(origin, 1000);
+    assert_true(*o >= 0);
+    passes(*c, *o, "GET /big", 8);
+    passes(*o, *c, "partial ", 8);
+    assert_int_equal(the_flow()->phase, FLOW_RELAYING);
+}
+
+/* Bytes on their way from `fd` (as many as fit at once), then a reset. */
+static void reset_mid_transfer(int fd)
+{
+    static uint8_t chunk[32768];
+    send(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+    reset_close(fd);
+}
+
+static void test_origin_reset_mid_transfer_resets_the_client(void **state)
+{
+    (void)state;
+    int c, o;
+    relaying(&c, &o);
+    reset_mid_transfer(o);
+    /* A cut download must not look complete: a reset, not an end of stream. */
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(c);
+}
+
+static void test_client_reset_mid_transfer_resets_the_origin(void **state)
+{
+    (void)state;
+    int c, o;
+    relaying(&c, &o);
+    reset_mid_transfer(c);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(o);
+}
+
+static void test_origin_end_of_stream_stays_a_half_close(void **state)
+{
+    (void)state;
+    int c, o;
+    relaying(&c, &o);
+    shutdown(o, SHUT_WR);
+    assert_int_equal(end_within(c, 1000), 0);
+    passes(c, o, "still up", 8); /* the other direction goes on */
+    close(c);
+    assert_int_equal(end_within(o, 1000), 0);
+    assert_true(flows_within(0, 1000));
+    close(o);
+}
+
+static void test_client_reset_during_connect_ends_the_flow_at_once(void **state)
 {
     (void)state;
     fake.early = true;
@@ -236,33 +295,78 @@ static void test_client_leaving_during_connect_is_freed_by_the_timeout(void **st
     assert_int_equal(eng.flow_count, 1);
     assert_int_equal(the_flow()->phase, FLOW_CONNECTING);
     reset_close(c);
-    assert_true(flows_within(0, 1000)); /* timeouts.connect_ms is 300 */
+    assert_true(flows_within(0, 150)); /* well before timeouts.connect_ms (300) */
     for (int i = 0; i < 4; i++)
         close(fillers[i]);
     close(busy);
 }
 
-static void test_client_leaving_during_upstream_handshake_is_freed(void **state)
+/* A flow to the origin through a SOCKS5 server that the test plays: the
+ * client's end, with the server's end in `*s` and its listener in `*srv`,
+ * once the server has read the greeting. */
+static int in_upstream_handshake(int *s, int *srv)
 {
-    (void)state;
-    /* A SOCKS5 server that accepts and never answers. */
     struct flow_addr server;
-    int silent = listen_loopback(&server, 4);
+    *srv = listen_loopback(&server, 4);
     fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
     fake.early = true;
     fake.socks_port = origin_addr.port;
     int c = client_via(&tproxy, &origin_addr);
-    int s = accept_within(silent, 1000);
-    assert_true(s >= 0);
+    *s = accept_within(*srv, 1000);
+    assert_true(*s >= 0);
     uint8_t greeting[3];
-    assert_int_equal(recv_within(s, greeting, 3, 1000), 3);
+    assert_int_equal(recv_within(*s, greeting, 3, 1000), 3);
     assert_int_equal(greeting[0], 5);
     assert_int_equal(the_flow()->phase, FLOW_UPSTREAM_HANDSHAKE);
+    return c;
+}
+
+static void test_client_reset_during_upstream_handshake_resets_the_upstream(void **state)
+{
+    (void)state;
+    int s, srv;
+    int c = in_upstream_handshake(&s, &srv);
     reset_close(c);
-    assert_true(flows_within(0, 1000));
-    assert_int_equal(end_within(s, 1000), 0); /* the upstream socket was closed */
+    assert_true(flows_within(0, 150)); /* at once, not by the handshake timeout */
+    assert_int_equal(end_within(s, 1000), -ECONNRESET);
     close(s);
-    close(silent);
+    close(srv);
+}
+
+static void test_upstream_reset_during_handshake_resets_the_client(void **state)
+{
+    (void)state;
+    int s, srv;
+    int c = in_upstream_handshake(&s, &srv);
+    reset_close(s);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 150));
+    close(c);
+    close(srv);
+}
+
+static void test_client_end_of_stream_during_upstream_handshake_stays_a_half_close(void **state)
+{
+    (void)state;
+    int s, srv;
+    int c = in_upstream_handshake(&s, &srv);
+    shutdown(c, SHUT_WR);
+    pump(20);
+    assert_int_equal(eng.flow_count, 1);
+    /* The server answers: method "none", then success for the request. */
+    static const uint8_t choice[] = {5, 0}, ok[] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    uint8_t request[10];
+    send_all(s, choice, sizeof(choice));
+    assert_int_equal(recv_within(s, request, sizeof(request), 1000), sizeof(request));
+    send_all(s, ok, sizeof(ok));
+    /* The client's end of stream comes through as one; the answer still flows back. */
+    assert_int_equal(end_within(s, 1000), 0);
+    passes(s, c, "bye", 3);
+    close(s);
+    assert_int_equal(end_within(c, 1000), 0);
+    assert_true(flows_within(0, 1000));
+    close(c);
+    close(srv);
 }
 
 static void test_upstream_handshake_timeout_resets_the_client(void **state)
@@ -307,8 +411,13 @@ int main(void)
         FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
         FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
         FLOW_TEST(test_origin_refusing_resets_the_client),
-        FLOW_TEST(test_client_leaving_during_connect_is_freed_by_the_timeout),
-        FLOW_TEST(test_client_leaving_during_upstream_handshake_is_freed),
+        FLOW_TEST(test_origin_reset_mid_transfer_resets_the_client),
+        FLOW_TEST(test_client_reset_mid_transfer_resets_the_origin),
+        FLOW_TEST(test_origin_end_of_stream_stays_a_half_close),
+        FLOW_TEST(test_client_reset_during_connect_ends_the_flow_at_once),
+        FLOW_TEST(test_client_reset_during_upstream_handshake_resets_the_upstream),
+        FLOW_TEST(test_upstream_reset_during_handshake_resets_the_client),
+        FLOW_TEST(test_client_end_of_stream_during_upstream_handshake_stays_a_half_close),
         FLOW_TEST(test_upstream_handshake_timeout_resets_the_client),
         FLOW_TEST(test_connection_to_the_listener_itself_is_refused),
     };

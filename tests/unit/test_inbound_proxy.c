@@ -3,8 +3,10 @@
  * their accept hooks over loopback sockets: a client handshake cut at every
  * byte is answered as a whole one is and the flow then relays to the origin;
  * the failure replies (refused, denied, unsupported command, wrong
- * password, malformed request); and a bad or abandoned handshake closes only
- * its own flow. The policy is a fake (tests/unit/tcp_fixture.h).
+ * password, malformed request); a bad or abandoned handshake closes only
+ * its own flow; and once connected, a reset on either side reaches the other
+ * as a reset, also while the upstream is being set up. The policy is a fake
+ * (tests/unit/tcp_fixture.h).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -238,6 +240,108 @@ static void test_socks5_client_silent_or_gone_during_handshake(void **state)
     close(silent);
 }
 
+/* A SOCKS5 client connected to the origin (by the success reply); the origin's end in `*o`. */
+static int socks5_relaying(int *o)
+{
+    uint8_t msg[32];
+    size_t len = socks5_connect_msg(msg, &origin_addr, 1);
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, len);
+    assert_int_equal(socks5_answer(c), 0);
+    *o = accept_within(origin, 1000);
+    assert_true(*o >= 0);
+    passes(c, *o, "GET /big", 8);
+    return c;
+}
+
+static void test_socks5_origin_reset_mid_transfer_resets_the_client(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_relaying(&o);
+    static uint8_t chunk[32768];
+    send(o, chunk, sizeof(chunk), MSG_DONTWAIT);
+    reset_close(o);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(c);
+}
+
+static void test_socks5_client_reset_mid_transfer_resets_the_origin(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_relaying(&o);
+    passes(o, c, "partial", 7);
+    reset_close(c);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(o);
+}
+
+static void test_socks5_client_reset_while_the_upstream_is_set_up_resets_it(void **state)
+{
+    (void)state;
+    /* The flow goes on through a SOCKS5 server that accepts and never answers. */
+    struct flow_addr server;
+    int silent = listen_loopback(&server, 4);
+    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    fake.socks_port = origin_addr.port;
+    uint8_t msg[32], method[2];
+    size_t len = socks5_connect_msg(msg, &origin_addr, 1);
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, len);
+    assert_int_equal(recv_within(c, method, 2, 1000), 2);
+    int s = accept_within(silent, 1000);
+    assert_true(s >= 0);
+    pump(10);
+    assert_int_equal(the_flow()->phase, FLOW_UPSTREAM_HANDSHAKE);
+    reset_close(c);
+    assert_int_equal(end_within(s, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 150)); /* at once, not by the handshake timeout */
+    close(s);
+    close(silent);
+}
+
+static void test_http_connect_client_reset_mid_transfer_resets_the_origin(void **state)
+{
+    (void)state;
+    char msg[128];
+    size_t len = (size_t)snprintf(msg, sizeof(msg), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n",
+                                  origin_addr.port);
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    int c = client_via(&http, &origin_addr);
+    send_all(c, msg, len);
+    char reply[sizeof(ok)] = {0};
+    assert_int_equal(recv_within(c, reply, sizeof(ok) - 1, 2000), sizeof(ok) - 1);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    passes(o, c, "partial", 7);
+    reset_close(c);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(o);
+}
+
+static void test_http_forwarded_request_origin_reset_resets_the_client(void **state)
+{
+    (void)state;
+    char msg[160];
+    size_t len = (size_t)snprintf(msg, sizeof(msg), "GET http://127.0.0.1:%u/big HTTP/1.1\r\n\r\n",
+                                  origin_addr.port);
+    int c = client_via(&http, &origin_addr);
+    send_all(c, msg, len);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    char head[16];
+    assert_int_equal(recv_within(o, head, sizeof(head), 1000), sizeof(head));
+    passes(o, c, "HTTP/1.1 200 OK\r\n\r\npartial", 26);
+    reset_close(o);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(c);
+}
+
 static void test_http_connect_cut_at_every_byte(void **state)
 {
     (void)state;
@@ -341,6 +445,11 @@ int main(void)
         PROXY_TEST(test_socks5_failures_map_to_reply_codes),
         PROXY_TEST(test_malformed_socks5_closes_only_its_flow),
         PROXY_TEST(test_socks5_client_silent_or_gone_during_handshake),
+        PROXY_TEST(test_socks5_origin_reset_mid_transfer_resets_the_client),
+        PROXY_TEST(test_socks5_client_reset_mid_transfer_resets_the_origin),
+        PROXY_TEST(test_socks5_client_reset_while_the_upstream_is_set_up_resets_it),
+        PROXY_TEST(test_http_connect_client_reset_mid_transfer_resets_the_origin),
+        PROXY_TEST(test_http_forwarded_request_origin_reset_resets_the_client),
         PROXY_TEST(test_http_connect_cut_at_every_byte),
         PROXY_TEST(test_http_absolute_form_is_forwarded_in_origin_form),
         PROXY_TEST(test_http_failures_answer_with_a_status),

@@ -5,13 +5,16 @@
  * (half-close, also a client that half-closed before the relay began), a
  * reader that stops reading stops the relay reading (back-pressure), without
  * a pipe to be had (descriptor pressure) bytes go through a buffer, silence
- * ends the relay after the idle timeout, and the pipe pool hands back only
- * empty pipes.
+ * ends the relay after the idle timeout, a reset on either side — seen by a
+ * read or by a write, through a pipe or a buffer — ends the relay at once
+ * naming the side (for its owner to reset the other), and the pipe pool
+ * hands back only empty pipes.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +135,15 @@ static void pump_until_ended(struct fixture *fx)
     }
 }
 
+/* "ping" sent on `from` arrives on `to`. */
+static void passes_through(struct fixture *fx, int from, int to)
+{
+    char buf[4];
+    assert_int_equal(send(from, "ping", 4, 0), 4);
+    assert_int_equal(pump_read(fx, to, buf, 4), 4);
+    assert_memory_equal(buf, "ping", 4);
+}
+
 static void test_memory_bytes_go_first_both_ways(void **state)
 {
     struct fixture *fx = *state;
@@ -236,17 +248,77 @@ static void test_idle_timeout_ends_the_relay(void **state)
     assert_string_equal(fx->reason, "idle timeout");
 }
 
-static void test_reset_by_peer_ends_the_relay(void **state)
+/* Closes the test's end of `p` with a reset; a fresh socket keeps teardown simple. */
+static void reset_app(struct pair *p)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(p->app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(p->app);
+    p->app = socket(AF_INET, SOCK_STREAM, 0);
+}
+
+/* Bytes flow from the origin to the client, then the origin resets: the relay
+ * ends at once, naming the upstream, so the client can be reset in turn. */
+static void origin_resets_mid_transfer(struct fixture *fx)
+{
+    char buf[64] = {0};
+    assert_int_equal(send(fx->upstream.app, "partial", 7, 0), 7);
+    assert_int_equal(pump_read(fx, fx->client.app, buf, 7), 7);
+    reset_app(&fx->upstream);
+    pump_until_ended(fx);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->reason, "reset by upstream");
+    assert_int_equal(fx->relay.failed, RELAY_UPSTREAM);
+}
+
+static void test_upstream_reset_ends_the_relay_naming_the_upstream(void **state)
 {
     struct fixture *fx = *state;
     start(fx, "", "", 60);
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fx->upstream.app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fx->upstream.app);
-    fx->upstream.app = socket(AF_INET, SOCK_STREAM, 0); /* keep teardown simple */
+    origin_resets_mid_transfer(fx);
+}
+
+static void test_client_reset_ends_the_relay_naming_the_client(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    passes_through(fx, fx->client.app, fx->upstream.app);
+    reset_app(&fx->client);
     pump_until_ended(fx);
     assert_int_equal(fx->ended, 1);
-    assert_string_equal(fx->reason, "upstream reset");
+    assert_string_equal(fx->reason, "reset by client");
+    assert_int_equal(fx->relay.failed, RELAY_CLIENT);
+}
+
+static void test_reset_seen_only_by_a_write_is_a_reset(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    reset_app(&fx->client);
+    /* The reset's error is taken before the relay reads it (as a peek or an
+     * earlier call would): the client then reads as ended, and only the write
+     * of the origin's bytes finds out (EPIPE). */
+    usleep(10000);
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fx->client.relay, SOL_SOCKET, SO_ERROR, &err, &len);
+    assert_int_equal(err, ECONNRESET);
+    assert_int_equal(send(fx->upstream.app, "late", 4, 0), 4);
+    pump_until_ended(fx);
+    assert_int_equal(fx->ended, 1);
+    assert_string_equal(fx->reason, "reset by client");
+    assert_int_equal(fx->relay.failed, RELAY_CLIENT);
+}
+
+static void test_clean_end_is_not_a_reset(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    shutdown(fx->client.app, SHUT_WR);
+    shutdown(fx->upstream.app, SHUT_WR);
+    pump_until_ended(fx);
+    assert_string_equal(fx->reason, "done");
+    assert_int_equal(fx->relay.failed, RELAY_NEITHER);
 }
 
 static void test_idle_relay_holds_no_pipe(void **state)
@@ -285,18 +357,35 @@ static void test_client_eof_before_start_follows_the_prefix(void **state)
     assert_string_equal(fx->reason, "done");
 }
 
+/* Uses up every descriptor under a low limit, so that pipe2 fails with EMFILE. */
+struct starved {
+    struct rlimit old;
+    int fillers[128], n;
+};
+
+static void starve_descriptors(struct starved *st)
+{
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &st->old), 0);
+    struct rlimit low = st->old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    st->n = 0;
+    while (st->n < 128 && (st->fillers[st->n] = open("/dev/null", O_RDONLY)) >= 0)
+        st->n++;
+}
+
+static void feed_descriptors(struct starved *st)
+{
+    while (st->n > 0)
+        close(st->fillers[--st->n]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &st->old), 0);
+}
+
 static void test_no_pipe_to_be_had_goes_through_a_buffer(void **state)
 {
     struct fixture *fx = *state;
-    /* Use up every descriptor under a low limit: pipe2 fails with EMFILE. */
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-    low = old;
-    low.rlim_cur = 128;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int fillers[128], nfill = 0;
-    while (nfill < 128 && (fillers[nfill] = open("/dev/null", O_RDONLY)) >= 0)
-        nfill++;
+    struct starved starved;
+    starve_descriptors(&starved);
     start(fx, "", "", 60);
     enum { SIZE = 1 << 20 };
     uint8_t *out = malloc(SIZE), *in = malloc(SIZE);
@@ -317,9 +406,7 @@ static void test_no_pipe_to_be_had_goes_through_a_buffer(void **state)
     }
     struct pipe_pool_stats st;
     pipe_pool_stats(fx->pipes, &st);
-    while (nfill > 0)
-        close(fillers[--nfill]);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    feed_descriptors(&starved);
     assert_int_equal(got, SIZE);
     assert_memory_equal(in, out, SIZE);
     assert_int_equal(fx->relay.down.bytes, SIZE);
@@ -329,6 +416,19 @@ static void test_no_pipe_to_be_had_goes_through_a_buffer(void **state)
     assert_int_equal(fx->ended, 0);
     free(out);
     free(in);
+}
+
+static void test_reset_without_a_pipe_is_a_reset(void **state)
+{
+    struct fixture *fx = *state;
+    struct starved starved;
+    starve_descriptors(&starved);
+    start(fx, "", "", 60);
+    origin_resets_mid_transfer(fx);
+    struct pipe_pool_stats st;
+    pipe_pool_stats(fx->pipes, &st);
+    feed_descriptors(&starved);
+    assert_int_equal(st.created, 0);
 }
 
 static void test_pipe_pool_reuses_only_empty_pipes(void **state)
@@ -355,18 +455,26 @@ static void test_pipe_pool_reuses_only_empty_pipes(void **state)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as `switchyard run` does: splice to a reset socket raises it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_bytes_go_first_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_transfer_is_byte_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_keeps_the_other_direction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader_stops_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_ends_the_relay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_by_peer_ends_the_relay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_reset_ends_the_relay_naming_the_upstream,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_reset_ends_the_relay_naming_the_client, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reset_seen_only_by_a_write_is_a_reset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_clean_end_is_not_a_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_relay_holds_no_pipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_eof_before_start_follows_the_prefix, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_pipe_to_be_had_goes_through_a_buffer, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reset_without_a_pipe_is_a_reset, setup, teardown),
         cmocka_unit_test(test_pipe_pool_reuses_only_empty_pipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
