@@ -4,10 +4,9 @@
  *
  * The ClientHello may span several TLS records (real ones now exceed one
  * record with post-quantum key shares, and some clients split them on
- * purpose) and any number of TCP segments: the records are walked from the
- * start of the stream each time and their payloads joined until the whole
- * handshake message is there. With Encrypted Client Hello the name found is
- * the outer (public) one, the only one on the wire.
+ * purpose) and any number of TCP segments: one pass over the records
+ * gathers the handshake message from their payloads until it is whole. With Encrypted Client Hello
+ * the name found is the outer (public) one, the only one on the wire.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,69 +92,115 @@ enum parse_result sniff_tls_client_hello(const uint8_t *b, size_t len, char host
     return PARSE_DONE;
 }
 
+/*
+ * The stream is walked once, in one direction, the way nginx's ssl_preread
+ * walks it: record headers are read as they come, and the handshake message
+ * inside their payloads goes through named steps, each taking what the
+ * current record holds and going on in the next one where it stopped.
+ */
+enum tls_step {
+    STEP_HANDSHAKE_HEADER, /* msg_type and the 24-bit length (4 bytes, may span records) */
+    STEP_HELLO_BODY,       /* the ClientHello body, gathered from as many records as it takes */
+    STEP_HELLO_WHOLE,      /* the body is all there: parse it */
+};
+
+struct tls_walk {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;         /* the next byte to read */
+    size_t record_left; /* payload bytes of the current record not read yet; 0: at a header */
+    enum tls_step step;
+    uint8_t header[4]; /* the handshake header, as far as it has come */
+    size_t header_have;
+    size_t body_len, body_have;
+    const uint8_t *body; /* in place when one record holds it all, else `joined` */
+    uint8_t *joined;
+};
+
+/* The record header at w->pos: handshake, version 3.x, a plausible length. */
+static enum parse_result record_header(struct tls_walk *w)
+{
+    const uint8_t *h = w->data + w->pos;
+    size_t have = w->len - w->pos;
+    if ((have >= 1 && h[0] != RECORD_HANDSHAKE) || (have >= 2 && h[1] != 3))
+        return PARSE_INVALID;
+    if (have < 5)
+        return PARSE_NEED_MORE;
+    size_t rlen = be16(h + 3);
+    if (rlen == 0 || rlen > RECORD_MAX)
+        return PARSE_INVALID;
+    w->record_left = rlen;
+    w->pos += 5;
+    return PARSE_DONE;
+}
+
+/* Takes up to `n` payload bytes into the handshake header; the body follows it. */
+static enum parse_result handshake_header(struct tls_walk *w, size_t n)
+{
+    while (w->header_have < 4 && n-- > 0) {
+        w->header[w->header_have++] = w->data[w->pos++];
+        w->record_left--;
+    }
+    if (w->header[0] != HANDSHAKE_CLIENT_HELLO)
+        return PARSE_INVALID;
+    if (w->header_have < 4)
+        return PARSE_NEED_MORE;
+    w->body_len = (size_t)w->header[1] << 16 | (size_t)w->header[2] << 8 | w->header[3];
+    if (4 + w->body_len > CLIENT_HELLO_MAX)
+        return PARSE_INVALID;
+    if (w->record_left >= w->body_len) {
+        w->body = w->data + w->pos;
+    } else {
+        if (!(w->joined = malloc(w->body_len)))
+            return PARSE_INVALID;
+        w->body = w->joined;
+    }
+    w->step = w->body_len ? STEP_HELLO_BODY : STEP_HELLO_WHOLE;
+    return PARSE_NEED_MORE;
+}
+
+/* Takes up to `n` payload bytes of the body (copied when it spans records). */
+static enum parse_result hello_body(struct tls_walk *w, size_t n)
+{
+    size_t take = w->body_len - w->body_have < n ? w->body_len - w->body_have : n;
+    if (w->joined)
+        memcpy(w->joined + w->body_have, w->data + w->pos, take);
+    w->body_have += take;
+    w->pos += take;
+    w->record_left -= take;
+    if (w->body_have == w->body_len)
+        w->step = STEP_HELLO_WHOLE;
+    return PARSE_NEED_MORE;
+}
+
+/*
+ * Runs the walk until the bytes run out (NEED_MORE), they turn out not to
+ * be a ClientHello (INVALID), or the whole body is there (its parse).
+ */
+static enum parse_result walk(struct tls_walk *w, char host[SNIFF_HOST_MAX])
+{
+    for (;;) {
+        if (w->step == STEP_HELLO_WHOLE)
+            return sniff_tls_client_hello(w->body, w->body_len, host);
+        if (w->record_left == 0) {
+            enum parse_result r = record_header(w);
+            if (r != PARSE_DONE)
+                return r;
+        }
+        size_t n = w->len - w->pos < w->record_left ? w->len - w->pos : w->record_left;
+        if (n == 0)
+            return PARSE_NEED_MORE;
+        enum parse_result r =
+            w->step == STEP_HANDSHAKE_HEADER ? handshake_header(w, n) : hello_body(w, n);
+        if (r != PARSE_NEED_MORE)
+            return r;
+    }
+}
+
 enum parse_result sniff_tls_stream(const uint8_t *data, size_t len, char host[SNIFF_HOST_MAX])
 {
-    /* Record header: handshake, version 3.x, a plausible length. */
-    if (len >= 1 && data[0] != RECORD_HANDSHAKE)
-        return PARSE_INVALID;
-    if (len >= 2 && data[1] != 3)
-        return PARSE_INVALID;
-    if (len >= 6 && data[5] != HANDSHAKE_CLIENT_HELLO)
-        return PARSE_INVALID;
-
-    /* Walk the records, noting how many handshake bytes they carry. */
-    size_t pos = 0, payload = 0, records = 0;
-    size_t need = 0; /* the whole ClientHello, header included, once known */
-    while (pos + 5 <= len) {
-        if (data[pos] != RECORD_HANDSHAKE || data[pos + 1] != 3)
-            return PARSE_INVALID;
-        size_t rlen = be16(data + pos + 3);
-        if (rlen == 0 || rlen > RECORD_MAX)
-            return PARSE_INVALID;
-        size_t have = len - (pos + 5) < rlen ? len - (pos + 5) : rlen;
-        payload += have;
-        records++;
-        if (records == 1 && have >= 4) {
-            need = 4 + ((size_t)data[pos + 6] << 16 | (size_t)data[pos + 7] << 8 | data[pos + 8]);
-            if (need > CLIENT_HELLO_MAX)
-                return PARSE_INVALID;
-        }
-        if (have < rlen || (need && payload >= need))
-            break;
-        pos += 5 + rlen;
-    }
-    if (!need && records > 1) {
-        /* The 4-byte handshake header itself was split across records. */
-        uint8_t hdr[4];
-        size_t got = 0;
-        for (size_t p = 0; p + 5 <= len && got < 4; p += 5 + be16(data + p + 3))
-            for (size_t i = 0; i < be16(data + p + 3) && p + 5 + i < len && got < 4; i++)
-                hdr[got++] = data[p + 5 + i];
-        if (got == 4)
-            need = 4 + ((size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3]);
-        if (need > CLIENT_HELLO_MAX)
-            return PARSE_INVALID;
-    }
-    if (!need || payload < need)
-        return PARSE_NEED_MORE;
-
-    /* Join the record payloads (in place when one record holds it all). */
-    const uint8_t *hello = data + 5;
-    uint8_t *joined = NULL;
-    if (be16(data + 3) < need) {
-        if (!(joined = malloc(need)))
-            return PARSE_INVALID;
-        size_t got = 0;
-        for (size_t p = 0; got < need; p += 5 + be16(data + p + 3)) {
-            size_t n = be16(data + p + 3);
-            if (n > need - got)
-                n = need - got;
-            memcpy(joined + got, data + p + 5, n);
-            got += n;
-        }
-        hello = joined;
-    }
-    enum parse_result r = sniff_tls_client_hello(hello + 4, need - 4, host);
-    free(joined);
+    struct tls_walk w = {.data = data, .len = len, .step = STEP_HANDSHAKE_HEADER};
+    enum parse_result r = walk(&w, host);
+    free(w.joined);
     return r;
 }
