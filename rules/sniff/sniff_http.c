@@ -173,7 +173,11 @@ static enum parse_result header_line(const uint8_t *data, size_t len, size_t pos
     return PARSE_DONE;
 }
 
-/* The Host field value in data[from..to) (the line without its CR LF). */
+/*
+ * The host a Host field names: its value runs from `v` (just past the colon)
+ * to `end` (the LF); blanks around it and the CR are dropped, then the port.
+ * host is "" when the value names none (an IP literal, bytes no name has).
+ */
 static void host_value(const uint8_t *v, const uint8_t *end, char host[SNIFF_HOST_MAX])
 {
     while (v < end && (*v == ' ' || *v == '\t'))
