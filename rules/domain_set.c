@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/host_name.h"
+
 #define FLAG_FULL 1u
 #define FLAG_SUFFIX 2u
 
@@ -196,11 +198,6 @@ static int add_name(struct domain_set *set, const char *name, uint32_t flag)
     return 0;
 }
 
-static bool valid_name_char(unsigned char c)
-{
-    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*';
-}
-
 static int push_string(char ***list, size_t *n, const char *value)
 {
     char **l = realloc(*list, (*n + 1) * sizeof(*l));
@@ -252,23 +249,24 @@ int domain_set_add(struct domain_set *set, enum domain_kind kind, const char *va
     }
 
     char name[256];
-    size_t len = strlen(value);
-    if (len > 0 && value[len - 1] == '.' && kind != DOMAIN_KEYWORD)
-        len--;
-    if (len == 0 || len >= sizeof(name)) {
-        snprintf(why, why_len, len ? "name longer than 255 characters" : "empty name");
+    unsigned flags =
+        HOST_NAME_STRICT | HOST_NAME_STAR | (kind == DOMAIN_KEYWORD ? HOST_NAME_KEEP_DOT : 0);
+    switch (host_name_normalize(value, strlen(value), flags, name, sizeof(name))) {
+    case HOST_NAME_OK:
+        break;
+    case HOST_NAME_EMPTY:
+        snprintf(why, why_len, "empty name");
+        return -1;
+    case HOST_NAME_TOO_LONG:
+        snprintf(why, why_len, "name longer than 255 characters");
+        return -1;
+    case HOST_NAME_BAD_BYTE: {
+        unsigned char c = (unsigned char)value[strlen(name)];
+        snprintf(why, why_len, "'%s' is not a host name (character '%c')", value,
+                 isprint(c) ? c : '?');
         return -1;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (!valid_name_char(c)) {
-            snprintf(why, why_len, "'%s' is not a host name (character '%c')", value,
-                     isprint(c) ? c : '?');
-            return -1;
-        }
-        name[i] = (char)tolower(c);
     }
-    name[len] = '\0';
     /* An empty label (".cn", "a..b") can never equal a host name's: a typo, not a pattern. */
     if (kind != DOMAIN_KEYWORD && (name[0] == '.' || strstr(name, ".."))) {
         snprintf(why, why_len, "'%s' has an empty label", value);

@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "rules/ascii.h"
+#include "rules/host_name.h"
 #include "rules/policy_internal.h"
 
 enum tri { NO, YES, MAYBE };
@@ -242,13 +242,10 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
     char host[SNIFF_HOST_MAX];
     const char *h = NULL;
     if (flow->host && flow->host[0]) {
-        size_t len = 0;
-        for (; len < sizeof(host) - 1 && flow->host[len]; len++)
-            host[len] = (char)ascii_lower((unsigned char)flow->host[len]);
-        if (len > 0 && host[len - 1] == '.')
-            len--;
-        host[len] = '\0';
-        h = len ? host : NULL;
+        /* A name too long for any rule to hold is decided on its first 255 bytes. */
+        size_t len = strnlen(flow->host, sizeof(host) - 1);
+        if (host_name_normalize(flow->host, len, 0, host, sizeof(host)) == HOST_NAME_OK)
+            h = host;
     }
     struct domain_key key;
     struct decide_ctx c = {.p = (struct policy *)policy, .flow = flow, .host = h, .key = &key};

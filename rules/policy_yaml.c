@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rules/ascii.h"
+
 int policy_yaml_line(const yaml_node_t *node)
 {
     return (int)node->start_mark.line + 1;
@@ -149,7 +151,8 @@ static size_t edit_distance(const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t cost =
+                ascii_lower((unsigned char)a[i - 1]) != ascii_lower((unsigned char)b[j - 1]);
             size_t best = diag + cost;
             if (row[j] + 1 < best)
                 best = row[j] + 1;

@@ -166,7 +166,7 @@ static size_t scan(const char *p, char *out, size_t out_len)
         }
 
         if (!ends_run && run_n + 1 < sizeof(run)) {
-            run[run_n++] = (char)tolower((unsigned char)lit);
+            run[run_n++] = (char)ascii_lower((unsigned char)lit);
             last_literal = true;
             continue;
         }

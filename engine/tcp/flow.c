@@ -9,7 +9,6 @@
  */
 #include "engine/tcp/flow.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stddef.h>
@@ -26,6 +25,7 @@
 #include "engine/tcp/outbound.h"
 #include "engine/tcp/silent_dst.h"
 #include "engine/tcp/tcp_stage.h"
+#include "rules/host_name.h"
 
 static void flow_decide(struct flow *f, bool decided);
 static void flow_connect(struct flow *f);
@@ -230,17 +230,12 @@ int flow_set_dst_host(struct flow *f, const char *host, uint16_t port)
         flow_set_dst(f, &ip);
         return 0;
     }
-    size_t len = strlen(host);
-    if (len > 0 && host[len - 1] == '.')
-        len--;
-    if (len == 0 || len >= SNIFF_HOST_MAX)
+    char normal[SNIFF_HOST_MAX];
+    if (host_name_normalize(host, strlen(host), 0, normal, sizeof(normal)) != HOST_NAME_OK)
         return -1;
-    char *name = malloc(len + 1);
+    char *name = strdup(normal);
     if (!name)
         return -1;
-    for (size_t i = 0; i < len; i++)
-        name[i] = (char)tolower((unsigned char)host[i]);
-    name[len] = '\0';
     free(f->host);
     f->host = name;
     memset(&f->dst, 0, sizeof(f->dst));

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules/ascii.h"
+#include "rules/host_name.h"
 #include "rules/sniff/sniff_internal.h"
 
 static const char *const protocol_names[] = {
@@ -53,18 +53,11 @@ bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[S
             len = (size_t)(colon - name);
         }
     }
-    if (len > 0 && name[len - 1] == '.' && !bracketed)
-        len--;
-    if (len == 0 || len >= SNIFF_HOST_MAX)
+    unsigned flags = HOST_NAME_STRICT | (bracketed ? HOST_NAME_COLON | HOST_NAME_KEEP_DOT : 0);
+    if (host_name_normalize(name, len, flags, host, SNIFF_HOST_MAX) != HOST_NAME_OK) {
+        host[0] = '\0';
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = ascii_lower((unsigned char)name[i]);
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-              c == '_' || (c == ':' && bracketed)))
-            return false;
-        host[i] = (char)c;
     }
-    host[len] = '\0';
     return true;
 }
 

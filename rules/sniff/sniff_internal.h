@@ -26,10 +26,10 @@ enum parse_result sniff_tls_client_hello(const uint8_t *body, size_t len,
                                          char host[SNIFF_HOST_MAX]);
 
 /*
- * Copies a host name into `host`: lowercased, a trailing dot and, when
- * `strip_port`, a ":port" removed; "[v6]" brackets removed (a colon is
- * allowed only inside them). Returns false when it is empty, too long or
- * holds bytes no host name has.
+ * Copies a host name into `host` as host_name_normalize does (strictly:
+ * letters, digits, '-', '.', '_'), a ":port" removed when `strip_port`,
+ * "[v6]" brackets removed (a colon is allowed only inside them). Returns false when it is empty,
+ * too long or holds bytes no host name has.
  */
 bool sniff_clean_host(const char *name, size_t len, bool strip_port, char host[SNIFF_HOST_MAX]);
 

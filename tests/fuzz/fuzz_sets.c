@@ -7,7 +7,6 @@
  * domain set. Then some names and addresses are looked up.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "rules/cidr_set.h"
 #include "rules/domain_set.h"
+#include "rules/host_name.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,19 +29,7 @@ static bool plain_name(const char *line, char *out, size_t out_len)
         v += 7;
     else if (strncmp(v, "full:", 5) == 0)
         v += 5;
-    size_t len = strlen(v);
-    if (len > 0 && v[len - 1] == '.')
-        len--;
-    if (len == 0 || len >= out_len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_')
-            return false;
-        out[i] = (char)tolower(c);
-    }
-    out[len] = '\0';
-    return true;
+    return host_name_normalize(v, strlen(v), HOST_NAME_STRICT, out, out_len) == HOST_NAME_OK;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
