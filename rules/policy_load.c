@@ -320,9 +320,9 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
                                     policy_networks_name(inbound_networks[t]));
     }
     bool explicit_proxy = in->type == INBOUND_SOCKS5 || in->type == INBOUND_HTTP;
-    if ((user || pass) && in->type != INBOUND_SOCKS5)
+    if ((user || pass) && !explicit_proxy)
         return policy_yaml_fail(c, user ? user : pass,
-                                "username and password apply to socks5 inbounds");
+                                "username and password apply to socks5 and http inbounds");
     if (pass && !user)
         return policy_yaml_fail(c, pass, "a password needs a username");
     if (user && !pass)

@@ -144,6 +144,73 @@ static bool put(struct http_request *req, const void *data, size_t len)
     return true;
 }
 
+bool http_parse_basic(const char *value, size_t len, struct http_credentials *creds)
+{
+    creds->valid = false;
+    /* token68 of the largest credentials: 4 characters per 3 bytes, padded */
+    enum { B64_MAX = (2 * HTTP_CREDENTIAL_MAX + 1 + 2) / 3 * 4 };
+    if (len < 6 || strncasecmp(value, "Basic ", 6) != 0)
+        return false;
+    const char *b64 = value + 6;
+    size_t n = len - 6;
+    while (n > 0 && *b64 == ' ') {
+        b64++;
+        n--;
+    }
+    if (n == 0 || n > B64_MAX || n % 4 != 0)
+        return false;
+    size_t pad = b64[n - 1] == '=' ? (b64[n - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < n - pad; i++) /* '=' only as the padding at the end */
+        if (!isalnum((unsigned char)b64[i]) && b64[i] != '+' && b64[i] != '/')
+            return false;
+    unsigned char plain[B64_MAX / 4 * 3 + 1];
+    int got = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)n);
+    if (got < 0 || (size_t)got < pad)
+        return false;
+    size_t plain_len = (size_t)got - pad; /* EVP_DecodeBlock counts the padding as bytes */
+    const unsigned char *colon = memchr(plain, ':', plain_len);
+    if (!colon)
+        return false;
+    size_t user_len = (size_t)(colon - plain), pass_len = plain_len - user_len - 1;
+    if (user_len > HTTP_CREDENTIAL_MAX || pass_len > HTTP_CREDENTIAL_MAX)
+        return false;
+    memcpy(creds->user, plain, user_len);
+    memcpy(creds->pass, colon + 1, pass_len);
+    creds->user_len = user_len;
+    creds->pass_len = pass_len;
+    creds->valid = true;
+    return true;
+}
+
+/*
+ * Reads the Proxy-Authorization header among the head's header lines
+ * (`line` up to the blank line at `end`). Sent more than once, it is
+ * present and not valid.
+ */
+static void read_proxy_authorization(const char *line, const char *end,
+                                     struct http_credentials *creds)
+{
+    static const char name[] = "Proxy-Authorization";
+    while (line < end) {
+        const char *eol = memchr(line, '\r', (size_t)(end - line));
+        size_t n = eol ? (size_t)(eol - line) : (size_t)(end - line);
+        if (header_is(line, n, name)) {
+            const char *v = line + sizeof(name), *v_end = line + n;
+            while (v < v_end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+                v_end--;
+            if (creds->present) {
+                creds->valid = false;
+                return;
+            }
+            creds->present = true;
+            http_parse_basic(v, (size_t)(v_end - v), creds);
+        }
+        line += n + 2;
+    }
+}
+
 /* Lines end in CRLF, and no other control byte but tab appears: nothing smuggled through. */
 static bool head_is_clean(const uint8_t *in, size_t len)
 {
@@ -191,6 +258,7 @@ enum parse_result http_parse_proxy_request(const uint8_t *in, size_t len, size_t
     if (!sp || sp == target || line_end - sp != 9 || strncmp(sp + 1, "HTTP/1.", 7) != 0)
         return PARSE_INVALID;
     size_t target_len = (size_t)(sp - target);
+    read_proxy_authorization(line_end + 2, s + head - 2, &req->auth);
 
     if (m == 7 && memcmp(s, "CONNECT", 7) == 0) {
         req->is_connect = true;

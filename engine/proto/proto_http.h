@@ -34,6 +34,25 @@ size_t http_build_connect(char *out, size_t cap, const char *host, uint16_t port
  */
 enum parse_result http_parse_response(const uint8_t *in, size_t len, size_t *used, int *status);
 
+/* Longest user-id plus password in Basic credentials: 255 bytes each, as the policy allows. */
+#define HTTP_CREDENTIAL_MAX 255
+
+/* What a client's Proxy-Authorization header said (RFC 9110 section 11.7.4). */
+struct http_credentials {
+    bool present; /* the header came (once or more) */
+    bool valid;   /* once, with Basic credentials (RFC 7617) that fit below */
+    uint8_t user[HTTP_CREDENTIAL_MAX], pass[HTTP_CREDENTIAL_MAX];
+    size_t user_len, pass_len;
+};
+
+/*
+ * Reads a Proxy-Authorization value ("Basic dXNlcjpwYXNz", the scheme in
+ * any case): the base64 of "user-id:password", decoded by libcrypto, split
+ * at its first colon. Returns false (and `creds` not valid) for another
+ * scheme, bad base64, no colon, or a part over HTTP_CREDENTIAL_MAX bytes.
+ */
+bool http_parse_basic(const char *value, size_t len, struct http_credentials *creds);
+
 /* What a client asked an explicit HTTP proxy for. */
 struct http_request {
     bool is_connect; /* CONNECT host:port: a tunnel */
@@ -43,6 +62,7 @@ struct http_request {
      * Proxy-* headers removed, Host present), NUL-terminated. */
     char rewritten[HTTP_HEAD_MAX + 64];
     size_t rewritten_len;
+    struct http_credentials auth; /* the Proxy-Authorization header, never forwarded */
 };
 
 /*

@@ -11,7 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/crypto.h>
+
 #include "engine/core/engine.h"
+#include "engine/core/log.h"
+#include "engine/tcp/auth_failures.h"
+#include "engine/tcp/tcp_stage.h"
 
 static void client_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -42,6 +47,25 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     client_dialog_reset(f->inbound_state, "client handshake timeout");
 }
 
+/* Reads the client's request, within timeouts.connect_ms. */
+static void client_dialog_watch(struct client_dialog *d)
+{
+    struct flow *f = d->f;
+    struct engine *e = f->engine;
+    ev_io_start(e->loop, &f->client_io);
+    ev_timer_init(&f->timer, client_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
+    ev_timer_start(e->loop, &f->timer);
+}
+
+/* Keeps an inbound credential zero-padded to its bound, the way login compares it. */
+static void credential_copy(uint8_t out[CLIENT_DIALOG_CREDENTIAL_MAX], size_t *len,
+                            const char *value)
+{
+    size_t n = strlen(value);
+    *len = n < CLIENT_DIALOG_CREDENTIAL_MAX ? n : CLIENT_DIALOG_CREDENTIAL_MAX;
+    memcpy(out, value, *len);
+}
+
 enum client_dialog_status client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
                                               const struct flow_client_ops *ops,
                                               client_dialog_input_fn on_input)
@@ -55,18 +79,70 @@ enum client_dialog_status client_dialog_start(struct flow *f, const struct polic
     d->on_input = on_input;
     if (inbound->username) {
         d->auth_required = true;
-        snprintf(d->username, sizeof(d->username), "%s", inbound->username);
-        snprintf(d->password, sizeof(d->password), "%s",
-                 inbound->password ? inbound->password : "");
+        credential_copy(d->username, &d->username_len, inbound->username);
+        credential_copy(d->password, &d->password_len, inbound->password ? inbound->password : "");
     }
     f->client_ops = ops;
     f->inbound_state = d;
-
-    struct engine *e = f->engine;
     ev_set_cb(&f->client_io, client_readable_cb);
-    ev_io_start(e->loop, &f->client_io);
-    ev_timer_init(&f->timer, client_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
-    ev_timer_start(e->loop, &f->timer);
+    client_dialog_watch(d);
+    return CLIENT_DIALOG_MORE;
+}
+
+/*
+ * Whether `got` is the credential `want` (zero-padded to its bound). The
+ * whole bound is compared, and the lengths apart, so the time taken says
+ * nothing of where they differ or how long the right one is.
+ */
+static bool credential_equal(const uint8_t want[CLIENT_DIALOG_CREDENTIAL_MAX], size_t want_len,
+                             const void *got, size_t got_len)
+{
+    uint8_t padded[CLIENT_DIALOG_CREDENTIAL_MAX] = {0};
+    memcpy(padded, got, got_len < sizeof(padded) ? got_len : sizeof(padded));
+    return (CRYPTO_memcmp(padded, want, sizeof(padded)) | (got_len != want_len)) == 0;
+}
+
+static void login_delayed_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, timer);
+    struct client_dialog *d = f->inbound_state;
+    client_dialog_watch(d);
+    if (d->login_answer(d, d->login_ok) == CLIENT_DIALOG_MORE && d->in_len > 0)
+        d->on_input(d);
+}
+
+enum client_dialog_status client_dialog_login(struct client_dialog *d, const void *user,
+                                              size_t user_len, const void *pass, size_t pass_len,
+                                              client_dialog_login_fn answer)
+{
+    struct flow *f = d->f;
+    struct ev_loop *loop = f->engine->loop;
+    /* `&`, not `&&`: both are compared whatever the first says. */
+    bool ok = credential_equal(d->username, d->username_len, user, user_len) &
+              credential_equal(d->password, d->password_len, pass, pass_len);
+
+    struct auth_failures *failures = f->tcp->auth_failures;
+    double delay = auth_failures_delay(failures, &f->src, ev_now(loop));
+    if (ok) {
+        auth_failures_clear(failures, &f->src);
+    } else {
+        char src[FLOW_ADDR_TEXT_MAX];
+        log_info("%s inbound %s: login failed from %s (username of %zu bytes)",
+                 policy_inbound_type_name(f->inbound_type), f->inbound,
+                 flow_addr_format(&f->src, src), user_len);
+        auth_failures_add(failures, &f->src, ev_now(loop));
+    }
+    if (delay <= 0)
+        return answer(d, ok);
+
+    d->login_answer = answer;
+    d->login_ok = ok;
+    ev_io_stop(loop, &f->client_io);
+    ev_timer_stop(loop, &f->timer);
+    ev_timer_init(&f->timer, login_delayed_cb, delay, 0);
+    ev_timer_start(loop, &f->timer);
     return CLIENT_DIALOG_MORE;
 }
 

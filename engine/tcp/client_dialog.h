@@ -14,6 +14,10 @@
  * dialog: CLIENT_DIALOG_MORE (wait for more bytes), or the status returned by
  * client_dialog_finish() (the flow starts), client_dialog_close() or
  * client_dialog_reset() (the flow ends). Only these end the dialog.
+ *
+ * Logins (socks5 RFC 1929, http Basic) go through client_dialog_login():
+ * one comparison in constant time, one log line per failure, and the reply
+ * held back from a source that failed recently (engine/tcp/auth_failures.h).
  */
 #ifndef SWITCHYARD_CLIENT_DIALOG_H
 #define SWITCHYARD_CLIENT_DIALOG_H
@@ -36,6 +40,12 @@ enum client_dialog_status {
 /* New bytes are in `d->in[0..in_len)`. Says what became of the dialog (above). */
 typedef enum client_dialog_status (*client_dialog_input_fn)(struct client_dialog *d);
 
+/* Answers a login the client sent: `ok` says whether its credentials matched. */
+typedef enum client_dialog_status (*client_dialog_login_fn)(struct client_dialog *d, bool ok);
+
+/* Longest inbound username or password (the policy's bound, RFC 1929's). */
+#define CLIENT_DIALOG_CREDENTIAL_MAX 255
+
 struct client_dialog {
     struct flow *f;
     client_dialog_input_fn on_input;
@@ -44,7 +54,11 @@ struct client_dialog {
     /* The inbound's credentials, copied at accept: a reload may free the
      * policy they came from while the client is still talking. */
     bool auth_required;
-    char username[256], password[256];
+    uint8_t username[CLIENT_DIALOG_CREDENTIAL_MAX]; /* zero-padded */
+    uint8_t password[CLIENT_DIALOG_CREDENTIAL_MAX];
+    size_t username_len, password_len;
+    client_dialog_login_fn login_answer; /* a login whose reply waits */
+    bool login_ok;
     uint8_t in[HTTP_HEAD_MAX];
     size_t in_len;
 };
@@ -60,6 +74,22 @@ enum client_dialog_status client_dialog_start(struct flow *f, const struct polic
 
 /* Sends a short reply during the handshake; -1 when the client cannot take it. */
 int client_dialog_reply(struct client_dialog *d, const void *data, size_t len);
+
+/*
+ * The client sent a username and password (`user`, `pass`: bytes, any
+ * length): compares them with the inbound's in constant time. A failure is
+ * logged at info (the inbound, the client's address, the username's length
+ * only) and counted against the client's address. When that address failed
+ * recently, nothing is read and the answer waits (the loop runs on; the wait
+ * grows with each failure, auth_failures.h), right and wrong alike; then
+ * `answer` runs with the verdict, as an input callback would, and when it
+ * returns CLIENT_DIALOG_MORE over bytes already read, the input callback
+ * runs on them. Returns what `answer` returned, or CLIENT_DIALOG_MORE while
+ * it waits. `user` and `pass` may point into `d->in`.
+ */
+enum client_dialog_status client_dialog_login(struct client_dialog *d, const void *user,
+                                              size_t user_len, const void *pass, size_t pass_len,
+                                              client_dialog_login_fn answer);
 
 /* Drops the first `n` bytes of `d->in`. */
 void client_dialog_consume(struct client_dialog *d, size_t n);

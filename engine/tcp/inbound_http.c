@@ -6,6 +6,12 @@
  * destination and the client's next request comes through the policy again.
  * The named host is the flow's host for the rules. Failures answer 403
  * (dropped by the policy), 504 (timeout) or 502; a malformed request 400.
+ *
+ * With `username`/`password` on the inbound, a request needs Basic
+ * credentials in Proxy-Authorization (RFC 9110 section 11.7, RFC 7617):
+ * without them, or with wrong ones, the answer is 407 with
+ * Proxy-Authenticate and the connection closes. The header is never
+ * forwarded.
  */
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +49,16 @@ static void http_upstream_failed(struct flow *f, enum flow_fail fail)
         http_send_status(f->client_fd, 502, "Bad Gateway");
 }
 
+/* The reply a request without the right credentials gets (RFC 9110 section 15.5.8). */
+static enum client_dialog_status http_refuse_login(struct client_dialog *d, const char *reason)
+{
+    static const char required[] = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                   "Proxy-Authenticate: Basic realm=\"switchyard\"\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    client_dialog_reply(d, required, sizeof(required) - 1);
+    return client_dialog_close(d, reason);
+}
+
 static const struct flow_client_ops http_client_ops = {
     .upstream_ready = http_upstream_ready,
     .upstream_failed = http_upstream_failed,
@@ -68,6 +84,19 @@ static enum client_dialog_status http_forward(struct client_dialog *d,
     return client_dialog_finish(d, d->in, d->in_len);
 }
 
+enum http_step { STEP_REQUEST, STEP_LOGGED_IN };
+
+static enum client_dialog_status http_input(struct client_dialog *d);
+
+/* The request is read again: another client's may have been parsed while the answer waited. */
+static enum client_dialog_status http_login_answer(struct client_dialog *d, bool ok)
+{
+    if (!ok)
+        return http_refuse_login(d, "http proxy authentication failed");
+    d->step = STEP_LOGGED_IN;
+    return http_input(d);
+}
+
 static enum client_dialog_status http_input(struct client_dialog *d)
 {
     static struct http_request req; /* large; the loop is single-threaded */
@@ -75,7 +104,16 @@ static enum client_dialog_status http_input(struct client_dialog *d)
     enum parse_result r = http_parse_proxy_request(d->in, d->in_len, &n, &req);
     if (r == PARSE_NEED_MORE)
         return CLIENT_DIALOG_MORE;
-    if (r == PARSE_INVALID || flow_set_dst_host(d->f, req.host, req.port) < 0)
+    if (r == PARSE_INVALID)
+        return http_refuse(d, "malformed http proxy request");
+    if (d->auth_required && d->step != STEP_LOGGED_IN) {
+        const struct http_credentials *c = &req.auth;
+        if (!c->present) /* a client that sends them once asked: not a failed login */
+            return http_refuse_login(d, "http proxy authentication required");
+        return client_dialog_login(d, c->user, c->valid ? c->user_len : 0, c->pass,
+                                   c->valid ? c->pass_len : 0, http_login_answer);
+    }
+    if (flow_set_dst_host(d->f, req.host, req.port) < 0)
         return http_refuse(d, "malformed http proxy request");
     d->is_connect = req.is_connect;
     if (req.is_connect)

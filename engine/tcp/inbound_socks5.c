@@ -92,6 +92,21 @@ static enum client_dialog_status greeting(struct client_dialog *d)
     return CLIENT_DIALOG_MORE;
 }
 
+/* The login's verdict, once it may be told; the login message is still at the head of `d->in`. */
+static enum client_dialog_status auth_answer(struct client_dialog *d, bool ok)
+{
+    uint8_t msg[SOCKS5_MSG_MAX];
+    client_dialog_reply(d, msg, socks5_build_auth_reply(msg, ok));
+    if (!ok)
+        return client_dialog_close(d, "socks5 authentication failed");
+    char user[256], pass[256];
+    size_t n;
+    socks5_parse_auth(d->in, d->in_len, &n, user, pass);
+    client_dialog_consume(d, n);
+    d->step = STEP_REQUEST;
+    return CLIENT_DIALOG_MORE;
+}
+
 static enum client_dialog_status auth(struct client_dialog *d)
 {
     char user[256], pass[256];
@@ -101,15 +116,7 @@ static enum client_dialog_status auth(struct client_dialog *d)
         return CLIENT_DIALOG_MORE;
     if (r == PARSE_INVALID)
         return client_dialog_reset(d, "malformed socks5 handshake");
-
-    bool ok = strcmp(user, d->username) == 0 && strcmp(pass, d->password) == 0;
-    uint8_t msg[SOCKS5_MSG_MAX];
-    client_dialog_reply(d, msg, socks5_build_auth_reply(msg, ok));
-    if (!ok)
-        return client_dialog_close(d, "socks5 authentication failed");
-    client_dialog_consume(d, n);
-    d->step = STEP_REQUEST;
-    return CLIENT_DIALOG_MORE;
+    return client_dialog_login(d, user, strlen(user), pass, strlen(pass), auth_answer);
 }
 
 /* Names the flow's destination as the request did; -1 for a bad host name. */

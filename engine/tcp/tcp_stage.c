@@ -9,10 +9,12 @@
 #include "engine/core/engine.h"
 #include "engine/tcp/listener.h"
 #include "engine/tcp/pipe_pool.h"
+#include "engine/tcp/auth_failures.h"
 #include "engine/tcp/silent_dst.h"
 
 #define TCP_PIPE_POOL_CAP 1024
-#define TCP_SILENT_DST_CAP 4096 /* about 100 bytes each */
+#define TCP_SILENT_DST_CAP 4096    /* about 100 bytes each */
+#define TCP_AUTH_FAILURES_CAP 4096 /* about 100 bytes each */
 
 static void tcp_pause(struct engine *e, void *data)
 {
@@ -36,6 +38,7 @@ static void tcp_stage_free(struct tcp_stage *t)
 {
     pipe_pool_free(t->pipes);
     silent_dst_free(t->silent);
+    auth_failures_free(t->auth_failures);
     free(t);
 }
 
@@ -61,7 +64,8 @@ int tcp_stage_add(struct engine *e)
         return -ENOMEM;
     t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP);
     t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
-    if (!t->pipes || !t->silent) {
+    t->auth_failures = auth_failures_new(TCP_AUTH_FAILURES_CAP);
+    if (!t->pipes || !t->silent || !t->auth_failures) {
         tcp_stage_free(t);
         return -ENOMEM;
     }

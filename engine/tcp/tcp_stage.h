@@ -3,12 +3,14 @@
  * its hooks, which hand the core's moments to the listeners
  * (engine/tcp/listener.h: follow the policy, pause at the flow limit, back
  * off under descriptor pressure, close on shutdown), and the state its flows
- * share: the pipe pool the relays borrow from and the destinations found
- * server-first. Flows themselves are the core's live objects (flow.h).
+ * share: the pipe pool the relays borrow from, the destinations found
+ * server-first and the sources that failed to log in. Flows themselves are
+ * the core's live objects (flow.h).
  */
 #ifndef SWITCHYARD_TCP_STAGE_H
 #define SWITCHYARD_TCP_STAGE_H
 
+struct auth_failures;
 struct engine;
 struct pipe_pool;
 struct silent_dst;
@@ -18,6 +20,8 @@ struct tcp_stage {
     struct silent_dst *silent; /* server-first destinations (engine/tcp/silent_dst.h): kept
                                 * across reloads, since they say what the server does, not
                                 * what the policy wants */
+    struct auth_failures *auth_failures; /* failed logins per source on the explicit
+                                          * inbounds (engine/tcp/auth_failures.h) */
 };
 
 /* Adds the TCP stage to `e` (no listener is opened: engine_sync() does). Returns 0, or -errno. */

@@ -8,7 +8,10 @@
 #   - a wrong password, a SOCKS5 "not allowed" reply and an upstream that is
 #     down each end only their own flow;
 #   - http and socks5 inbounds (curl -x, --socks5, --socks5-hostname, with
-#     and without credentials) going through the same policy.
+#     and without credentials) going through the same policy; a failed login
+#     logged with its source, the next one from there answered later; the
+#     http inbound's 407 without credentials; `check` warning about the
+#     inbounds open to anyone on a non-loopback address.
 # The proxies run on the router with their own outgoing addresses, so the
 # origin's log tells them apart: 198.51.100.1 switchyard direct,
 # .2 dante, .3 tinyproxy, .4 dante with authentication.
@@ -75,6 +78,7 @@ inbounds:
   - {name: http-in, type: http, listen: "192.0.2.1:8080"}
   - {name: socks-in, type: socks5, listen: "192.0.2.1:1081"}
   - {name: socks-auth-in, type: socks5, listen: "192.0.2.1:1082", username: alice, password: s3cret}
+  - {name: http-auth-in, type: http, listen: "192.0.2.1:8081", username: bob, password: hunter2}
 outbounds:
   - {name: dante, type: socks5, server: "198.51.100.2:1080"}
   - {name: dante-names, type: socks5, server: "198.51.100.2:1080", send_hostname: true}
@@ -140,6 +144,54 @@ check "socks5 inbound with credentials: the right ones pass" \
     test "$(px --socks5-hostname alice:s3cret@192.0.2.1:1082 http://plain.example/)" = "$body"
 check "socks5 inbound with credentials: wrong ones are refused" \
     test -z "$(px --socks5-hostname alice:nope@192.0.2.1:1082 http://plain.example/)"
+
+check "socks5 inbound: a wrong password is logged at info with the source" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "socks5 inbound socks-auth-in: login failed from 192.0.2.2:" 5
+# socks5_login_s PASS: seconds until the RFC 1929 answer to a login as alice.
+socks5_login_s() {
+    in_client python3 - "$1" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("192.0.2.1", 1082), timeout=10)
+s.sendall(b"\x05\x01\x02")
+s.recv(2)
+pw = sys.argv[1].encode()
+start = time.monotonic()
+s.sendall(b"\x01\x05alice" + bytes([len(pw)]) + pw)
+s.recv(2)
+print("%.3f" % (time.monotonic() - start))
+PY
+}
+# The wrong password above already counts against 192.0.2.2: each further failure waits longer.
+first=$(socks5_login_s wrong1)
+second=$(socks5_login_s wrong2)
+diag "wrong SOCKS5 logins answered after $first s, then $second s"
+check "socks5 inbound: the next wrong login is answered measurably later" \
+    python3 -c "import sys; sys.exit(not (float('$second') >= float('$first') + 0.4))"
+check "... and the right one still passes" \
+    test "$(px --socks5-hostname alice:s3cret@192.0.2.1:1082 http://plain.example/)" = "$body"
+
+http_code() { in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 "$@" 2>/dev/null; }
+check "http inbound with credentials: none gets 407" \
+    test "$(http_code -x http://192.0.2.1:8081 http://plain.example/)" = 407
+check "... with the Basic challenge" sh -c "timeout 20 ip netns exec $NS_C curl -s -D - -o /dev/null \
+    --max-time 8 -x http://192.0.2.1:8081 http://plain.example/ | grep -qi '^Proxy-Authenticate: Basic realm=\"switchyard\"'"
+check "... CONNECT without them gets 407 too" \
+    test "$(in_client curl -s -o /dev/null -w '%{http_connect}' --max-time 8 -x http://192.0.2.1:8081 https://tiny.example/)" = 407
+check "... wrong ones get 407" \
+    test "$(http_code -x http://192.0.2.1:8081 --proxy-user bob:nope http://plain.example/)" = 407
+check "... logged at info with the source" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "http inbound http-auth-in: login failed from 192.0.2.2:" 5
+check "... the right ones pass (absolute form)" \
+    test "$(px -x http://192.0.2.1:8081 --proxy-user bob:hunter2 http://plain.example/)" = "$body"
+check "... the right ones pass (CONNECT)" \
+    test "$(px -x http://bob:hunter2@192.0.2.1:8081 https://tiny.example/)" = "$body"
+check "the password is in no log line" sh -c "! grep -q 'hunter2\|s3cret\|wrong1' $E2E_TMP/switchyard.log"
+
+warnings=$(./switchyard check -c "$POLICY" 2>&1 >/dev/null)
+check "check warns about the open http inbound" \
+    grep -q "policy.yaml:5:[0-9]*: http inbound 'http-in' listens on 192.0.2.1:8080 without username and password" <<<"$warnings"
+check "... and the open socks5 inbound, and nothing else" \
+    test "$(grep -c 'without username and password' <<<"$warnings")" = 2
 
 stop_pid "$DANTE_PID"
 check "upstream down: that flow fails" test -z "$(fetch socks.example https)"

@@ -152,7 +152,7 @@ static const struct bad_policy cases[] = {
      "2:31: unknown key 'lisen' in an inbound (did you mean 'listen'?)"},
     /* 40 credentials on an inbound type that takes none */
     {"inbounds:\n  - {name: r, type: redirect, listen: \"127.0.0.1:1\", username: u}\n",
-     "2:64: username and password apply to socks5 inbounds"},
+     "2:64: username and password apply to socks5 and http inbounds"},
     /* 41 a timeout below its minimum */
     {"timeouts: {connect_ms: 5}\n", "1:24: timeouts.connect_ms must be at least 100"},
     /* 42 an unknown key in limits */
@@ -188,8 +188,8 @@ static const struct bad_policy cases[] = {
      "%LONG%}\n",
      "2:75: password must be 1 to 255 bytes"},
     /* 52 a username without a password */
-    {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", username: u}\n",
-     "2:62: a username needs a password"},
+    {"inbounds:\n  - {name: h, type: http, listen: \"127.0.0.1:1\", username: u}\n",
+     "2:60: a username needs a password"},
     /* 53 a password without a username */
     {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", password: p}\n",
      "2:62: a password needs a username"},
@@ -324,6 +324,7 @@ static void a_warning_for_an_open_proxy_on_a_non_loopback_address(void **state)
         "  - {name: s-lo2, type: socks5, listen: \"127.0.0.2:1083\"}\n"
         "  - {name: h-lo6, type: http, listen: \"[::1]:8082\"}\n"
         "  - {name: s-auth, type: socks5, listen: \"0.0.0.0:1084\", username: u, password: p}\n"
+        "  - {name: h-auth, type: http, listen: \"[::]:8084\", username: u, password: p}\n"
         "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
         "  - {name: tp, type: tproxy, listen: \"[::]:12346\"}\n",
         error);
