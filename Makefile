@@ -8,6 +8,7 @@
 #   make deps            install the Debian packages for building and testing
 #   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end
 #   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan)
+#   make test-e2e        end-to-end tests, root (SANITIZE=1: against the ASan+UBSan daemon)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench           build and run the benchmarks
 #   make geodata         fetch a real, freely licensed country database
@@ -103,8 +104,10 @@ test: switchyard
 	$(MAKE) fuzz-build
 	tests/run --all
 
+# SANITIZE=1: against build-san/switchyard; a sanitizer report fails the script.
+# E2E="name ..." runs only the scripts whose names contain one of them.
 test-e2e: switchyard
-	tests/run --e2e
+	SWITCHYARD=$(CURDIR)/$(BUILD)/switchyard tests/run --e2e $(E2E)
 
 unit-bins: $(UNIT_BIN)
 
