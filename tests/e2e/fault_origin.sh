@@ -13,7 +13,7 @@
 #     daemon's resident memory stays within 16 MiB of idle, and every byte
 #     arrives intact once the reader reads.
 #
-#   [HOLES=1] tests/run --e2e fault_origin   (HOLES=1: run the checks of known holes too)
+#   tests/run --e2e fault_origin
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -73,25 +73,21 @@ check "... logged as a connect timeout" grep -q "closed: connect timeout" "$E2E_
 out=$(client put $O4 9102 2000000 rst)
 wait_file_grep "$E2E_TMP/sink.log" "sink" 5
 diag "client reset mid-transfer: client: $out; origin: $(cat "$E2E_TMP/sink.log")"
-hole "client reset mid-transfer: the origin sees a reset, not a clean end" \
-    "known hole: a client reset reaches the origin as a FIN (issue 10, Data integrity)" \
+check "client reset mid-transfer: the origin sees a reset, not a clean end" \
     grep -q "end=reset" "$E2E_TMP/sink.log"
 out=$(client get $O4 9101 5000000)
 diag "origin reset mid-transfer (redirect): $out"
-hole "origin reset mid-transfer (redirect): the client sees a reset, not a clean end" \
-    "known hole: an origin reset reaches the client as a FIN (issue 10, Data integrity)" \
+check "origin reset mid-transfer (redirect): the client sees a reset, not a clean end" \
     grep -q "end=reset" <<<"$out"
 out=$(client get socks5:192.0.2.1:1080:$O4 9101 5000000)
 diag "origin reset mid-transfer (socks5 inbound): $out"
-hole "origin reset mid-transfer (socks5 inbound): the client sees a reset" \
-    "known hole: an origin reset reaches the client as a FIN (issue 10, Data integrity)" \
+check "origin reset mid-transfer (socks5 inbound): the client sees a reset" \
     grep -q "end=reset" <<<"$out"
 : >"$E2E_TMP/sink.log"
 out=$(client put socks5:192.0.2.1:1080:$O4 9102 2000000 rst)
 wait_file_grep "$E2E_TMP/sink.log" "sink" 5
 diag "client reset mid-transfer (socks5 inbound): origin: $(cat "$E2E_TMP/sink.log")"
-hole "client reset mid-transfer (socks5 inbound): the origin sees a reset" \
-    "known hole: a client reset reaches the origin as a FIN (issue 10, Data integrity)" \
+check "client reset mid-transfer (socks5 inbound): the origin sees a reset" \
     grep -q "end=reset" "$E2E_TMP/sink.log"
 out=$(client get $O4 9100 5000000)
 check "a clean end stays a clean end: 5 MB, FIN, intact ($out)" grep -q "end=eof bytes=5000000 intact" <<<"$out"

@@ -15,7 +15,8 @@ Clients (print one line; exit 1 when something was lost or wrong):
   tcp-load ADDR PORT N SIZE READY RELEASE   N flows open at once, each echoing SIZE
                              random bytes twice: once before READY is written, once after
                              RELEASE appears (so the caller measures while all are held)
-  udp-load ADDR PORT N READY RELEASE        the same for N UDP sockets (sessions)
+  udp-load ADDR PORT N READY RELEASE [BATCH]  the same for N UDP sockets (sessions),
+                             sent BATCH (100) every 10 ms
   stream ADDR PORT N SECONDS [STOP]         N echo flows, each sending 1 KiB every 50 ms
                              for SECONDS (or until the file STOP appears) and checking
                              every echo; counts how each ended
@@ -237,8 +238,8 @@ async def tcp_load(addr, port, n, size, ready, release):
     return 0 if lost == 0 else 1
 
 
-def udp_load(addr, port, n, ready, release):
-    n, port = int(n), int(port)
+def udp_load(addr, port, n, ready, release, batch=100):
+    n, port, batch = int(n), int(port), int(batch)
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
     socks = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(n)]
     ep = select.epoll()
@@ -255,7 +256,7 @@ def udp_load(addr, port, n, ready, release):
             payload = tag + i.to_bytes(4, "big") + os.urandom(16 + i % 200)
             want[i] = payload
             s.sendto(payload, (addr, port))
-            if i % 100 == 99:  # paced: the test counts losses of the daemon, not of a burst
+            if i % batch == batch - 1:  # paced: losses of the daemon, not of a burst
                 drain(want, 0.01)
         drain(want, 15)
         return want
