@@ -29,6 +29,9 @@
 
 static void flow_decide(struct flow *f, bool decided);
 static void flow_connect(struct flow *f);
+static void flow_ahead_settle(struct flow *f);
+static void flow_setup_watch(struct flow *f);
+static void flow_relay_begin(struct flow *f);
 static void flow_resolve(struct flow *f);
 
 static const char *const phase_names[] = {
@@ -101,7 +104,7 @@ static void flow_log_decided(const struct flow *f)
 static void flow_log_closed(const struct flow *f, const char *reason)
 {
     double secs = ev_now(f->engine->loop) - f->started;
-    if (f->policy && flow_log_on(f)) {
+    if (f->policy && !f->ahead && flow_log_on(f)) {
         log_info("flow %llu closed: %s; up %llu bytes, down %llu bytes, %.3f s",
                  (unsigned long long)f->id, reason, (unsigned long long)f->relay.up.bytes,
                  (unsigned long long)f->relay.down.bytes, secs);
@@ -301,7 +304,10 @@ static void flow_sniff_end(struct flow *f)
 {
     ev_io_stop(f->engine->loop, &f->client_io);
     ev_timer_stop(f->engine->loop, &f->timer);
-    flow_decide(f, false);
+    if (f->ahead)
+        flow_ahead_settle(f);
+    else
+        flow_decide(f, false);
 }
 
 static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -314,6 +320,7 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
+        f->upstream_reset = f->ahead != FLOW_AHEAD_NONE; /* opened ahead: reset, as half-made */
         flow_close(f, errno == ECONNRESET ? "reset by client during sniffing" : "client error");
         return;
     }
@@ -335,22 +342,148 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     struct flow *f = container_of(w, struct flow, timer);
     /* Server-first protocols end here, with no name: not a byte from the client. */
     if (f->early_len == 0)
-        silent_dst_mark(f->tcp->silent, &f->dst, ev_now(loop));
+        silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
     flow_sniff_step(f, true);
     flow_sniff_end(f);
 }
 
-/*
- * Whether waiting for the client's first bytes can only run out the
- * timeout: a server-first port, or a destination whose client stayed
- * silent before. The decision is then the timeout's, without the wait.
- */
-static bool flow_expect_silence(const struct flow *f)
+/* --- connecting ahead (flow.h) ---------------------------------------------------- */
+
+/* Whether this client stayed silent to this destination lately (engine/tcp/silent_dst.h). */
+static bool flow_client_was_silent(const struct flow *f)
 {
     const struct engine *e = f->engine;
     unsigned ttl = engine_settings(e)->sniff_remember_silent_s;
-    return policy_sniff_skips_port(engine_policy(e), f->dst.port) ||
-           (ttl > 0 && silent_dst_known(f->tcp->silent, &f->dst, ev_now(e->loop), ttl));
+    return ttl > 0 && silent_dst_known(f->tcp->silent, &f->src, &f->dst, ev_now(e->loop), ttl);
+}
+
+/*
+ * Opens the upstream that the no-name decision (the sniff timeout's) names,
+ * while the client goes on being sniffed. A no-name drop opens nothing:
+ * the flow only sniffs.
+ */
+static void flow_ahead_start(struct flow *f)
+{
+    struct policy *p = engine_policy(f->engine);
+    struct policy_flow pf;
+    flow_policy_facts(f, &pf);
+    pf.protocol = SNIFF_PROTO_UNKNOWN;
+    policy_decide(p, &pf, &f->decision);
+    const struct outbound_ops *ops = outbound_ops_for(f->decision.outbound->type);
+    if (!ops || !ops->connect)
+        return;
+    f->policy = policy_ref(p);
+    f->outbound = ops;
+    f->ahead = FLOW_AHEAD_OPENING;
+    flow_connect(f);
+}
+
+/*
+ * Closes the upstream opened ahead, never written to, with a reset (nothing
+ * was said on it; no TIME_WAIT left behind), and forgets what its origin
+ * said. The flow is sniffing only again; nothing of it stays decided.
+ */
+static void flow_ahead_drop(struct flow *f)
+{
+    ev_io_stop(f->engine->loop, &f->upstream_io);
+    if (f->outbound_state && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    f->outbound_state = NULL;
+    if (f->upstream_fd >= 0)
+        sockopt_reset_close(f->upstream_fd);
+    f->upstream_fd = -1;
+    free(f->to_client);
+    f->to_client = NULL;
+    f->to_client_len = 0;
+    policy_unref(f->policy);
+    f->policy = NULL;
+    f->outbound = NULL;
+    f->ahead = FLOW_AHEAD_NONE;
+    f->phase = FLOW_SNIFFING;
+}
+
+/* The origin spoke before the client: a server-first service, decided with no name. */
+static void flow_ahead_origin_first(struct flow *f)
+{
+    silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(f->engine->loop));
+    f->protocol = SNIFF_PROTO_UNKNOWN;
+    flow_sniff_end(f);
+}
+
+/* Whether the client has sent something (bytes, an end, an error) not read yet. */
+static bool flow_client_pending(const struct flow *f)
+{
+    char byte;
+    ssize_t n = recv(f->client_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && errno == EAGAIN);
+}
+
+static void flow_ahead_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct flow *f = container_of(w, struct flow, upstream_io);
+    ev_io_stop(loop, w);
+    /* Both may have spoken since the last turn of the loop: the client counts
+     * first, so that its bytes are never passed on unsniffed. */
+    if (f->early_len > 0 || flow_client_pending(f))
+        return; /* the sniff reader has them; they decide */
+    flow_ahead_origin_first(f);
+}
+
+/*
+ * The upstream opened ahead is ready: it is watched for its origin speaking
+ * first, unless the client spoke first (then its sniffing decides), or the
+ * origin already did (bytes read past the outbound's handshake).
+ */
+static void flow_ahead_open(struct flow *f)
+{
+    f->ahead = FLOW_AHEAD_OPEN;
+    f->phase = FLOW_SNIFFING;
+    if (f->early_len > 0 || flow_client_pending(f))
+        return;
+    if (f->to_client_len > 0) {
+        flow_ahead_origin_first(f);
+        return;
+    }
+    ev_io_init(&f->upstream_io, flow_ahead_readable_cb, f->upstream_fd, EV_READ);
+    ev_io_start(f->engine->loop, &f->upstream_io);
+}
+
+/*
+ * The flow that connected ahead is decided: its client spoke and was
+ * sniffed, its origin spoke first, or sniff.timeout_ms passed. The upstream
+ * opened ahead is kept only when the decision would open that very one:
+ * the same outbound (one of a policy reloaded since is another), and no
+ * name that its handshake would carry (socks5, http), which the one made
+ * ahead did not. Otherwise it is closed unused and the flow goes the decided
+ * way, from the start.
+ */
+static void flow_ahead_settle(struct flow *f)
+{
+    struct engine *e = f->engine;
+    if (f->ahead == FLOW_AHEAD_OPEN)
+        ev_io_stop(e->loop, &f->upstream_io); /* no longer watched for who speaks first */
+    if (f->early_len > 0)                     /* the client speaks first here after all */
+        silent_dst_forget(f->tcp->silent, &f->src, &f->dst);
+    struct policy_flow pf;
+    struct policy_decision d;
+    flow_policy_facts(f, &pf);
+    policy_decide(engine_policy(e), &pf, &d);
+    bool same = d.outbound == f->decision.outbound && !(f->host && f->outbound->handshake);
+    enum flow_ahead was = f->ahead;
+    if (!same) {
+        flow_ahead_drop(f);
+        f->decision = d;
+        flow_decide(f, true);
+        return;
+    }
+    f->decision = d;
+    f->ahead = FLOW_AHEAD_NONE;
+    flow_log_decided(f);
+    if (was == FLOW_AHEAD_OPEN)
+        flow_relay_begin(f);
+    else
+        flow_setup_watch(f);
 }
 
 static int flow_early_reserve(struct flow *f, size_t cap)
@@ -400,7 +533,8 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
         flow_decide(f, false);
         return;
     }
-    if (f->early_len == 0 && flow_expect_silence(f)) {
+    if (f->early_len == 0 && policy_sniff_skips_port(engine_policy(e), f->dst.port)) {
+        /* A server-first port by configuration: the timeout's decision, without the wait. */
         f->protocol = SNIFF_PROTO_UNKNOWN;
         flow_decide(f, false);
         return;
@@ -413,6 +547,8 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
     ev_io_start(e->loop, &f->client_io);
     ev_timer_init(&f->timer, flow_sniff_timeout_cb, s->sniff_timeout_ms / 1000.0, 0);
     ev_timer_start(e->loop, &f->timer);
+    if (f->early_len == 0 && flow_client_was_silent(f))
+        flow_ahead_start(f);
 }
 
 /* --- deciding and connecting --------------------------------------------------- */
@@ -434,6 +570,13 @@ void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reaso
     if (f->outbound_state && f->outbound->handshake_free)
         f->outbound->handshake_free(f);
     f->outbound_state = NULL;
+    if (f->ahead) {
+        /* Nothing is decided yet: the flow sniffs on, and its decision connects anew. */
+        log_debug("flow %llu: the upstream opened ahead failed: %s", (unsigned long long)f->id,
+                  reason);
+        flow_ahead_drop(f);
+        return;
+    }
     flow_fail(f, fail, reason);
 }
 
@@ -475,6 +618,18 @@ static void flow_client_watch_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_stop(loop, w);
 }
 
+/* The upstream is being set up: bounded by timeouts.connect_ms, the client watched for a reset. */
+static void flow_setup_watch(struct flow *f)
+{
+    struct engine *e = f->engine;
+    ev_timer_init(&f->timer, flow_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
+    ev_timer_start(e->loop, &f->timer);
+    if (!f->client_eof) {
+        ev_set_cb(&f->client_io, flow_client_watch_cb);
+        ev_io_start(e->loop, &f->client_io);
+    }
+}
+
 /* `decided`: f->decision already holds policy_decide_early()'s answer. */
 static void flow_decide(struct flow *f, bool decided)
 {
@@ -504,12 +659,7 @@ static void flow_decide(struct flow *f, bool decided)
         return;
     }
 
-    ev_timer_init(&f->timer, flow_timeout_cb, engine_settings(e)->connect_timeout_ms / 1000.0, 0);
-    ev_timer_start(e->loop, &f->timer);
-    if (!f->client_eof) {
-        ev_set_cb(&f->client_io, flow_client_watch_cb);
-        ev_io_start(e->loop, &f->client_io);
-    }
+    flow_setup_watch(f);
     if (f->dst_is_host && !f->dst.family && f->outbound->needs_ip && f->outbound->needs_ip(f)) {
         f->phase = FLOW_RESOLVING;
         flow_resolve(f);
@@ -554,9 +704,11 @@ static void flow_relay_end(struct relay *r, const char *reason)
 void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
 {
     struct engine *e = f->engine;
-    ev_timer_stop(e->loop, &f->timer);
+    if (!f->ahead) /* while connecting ahead, the timer is the sniff timer */
+        ev_timer_stop(e->loop, &f->timer);
     ev_io_stop(e->loop, &f->upstream_io);
-    ev_io_stop(e->loop, &f->client_io);
+    if (!f->ahead) /* and the client watcher the sniff reader */
+        ev_io_stop(e->loop, &f->client_io);
 
     /* `extra` usually lies in the handshake's state: copy it before that is freed. */
     uint8_t *origin_bytes = NULL;
@@ -582,7 +734,15 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
         flow_close(f, "too many bytes before relay");
         return;
     }
+    if (f->ahead)
+        flow_ahead_open(f);
+    else
+        flow_relay_begin(f);
+}
 
+static void flow_relay_begin(struct flow *f)
+{
+    struct engine *e = f->engine;
     const struct policy_settings *s = policy_settings(f->policy);
     if (relay_start(&f->relay, e->loop, f->tcp->pipes, f->client_fd, f->upstream_fd, f->early,
                     f->early_len, f->to_client, f->to_client_len, f->client_eof, s->tcp_idle_s,

@@ -16,7 +16,10 @@
  *                     it says DONE, the bound is hit, the client half-closes
  *                     or sniff.timeout_ms passes (server-first protocols);
  *                     then policy_decide(). The bytes read are sent upstream
- *                     before anything else: never lost.
+ *                     before anything else: never lost. A client that
+ *                     stayed silent to this destination lately is sniffed
+ *                     too, while its upstream is opened ahead: see
+ *                     "Connecting ahead" below.
  *   RESOLVING         the destination is a host name and the outbound needs
  *                     an address (direct; socks5 without send_hostname):
  *                     engine/core/resolve.h, asynchronous.
@@ -36,6 +39,33 @@
  * from RESOLVING on) or while relaying — makes the flow close the other side
  * with a reset too, and the close line says "reset by client" or "reset by
  * upstream". A clean end of stream is passed on as a FIN (half-close).
+ *
+ * Connecting ahead. A server-first service (SMTP, SSH) hears nothing from
+ * its client until it has spoken, so sniffing it only waits out
+ * sniff.timeout_ms. Once a client has stayed silent to a destination until
+ * the timeout (engine/tcp/silent_dst.h, keyed by client and destination),
+ * its next flows there are still sniffed, but the upstream that the no-name
+ * decision names (the timeout's: protocol unknown, no host) is opened at
+ * once meanwhile (`ahead`; `phase` is the upstream's while it is set up,
+ * SNIFFING again once it is ready). Whoever speaks first settles it:
+ *   - the origin (the upstream turns readable, or the outbound's handshake
+ *     read past its reply, while no client byte has come): a server-first
+ *     service, relayed at once under the no-name decision; its banner waits
+ *     for nothing;
+ *   - the client: its bytes are sniffed and decided as on any flow. The
+ *     upstream opened ahead is kept only when the decision opens that very
+ *     one (the same outbound, and no sniffed name for a handshake to carry);
+ *     otherwise (another outbound, a drop, a name for socks5/http) it is
+ *     closed with a reset, never written to, and the flow goes the decided
+ *     way as if nothing had been opened;
+ *   - neither, until the timeout: the no-name decision stands, as for any
+ *     silent client.
+ * So the client's bytes only ever go to an upstream chosen after looking at
+ * them, and no client's past silence changes how a flow is decided, only
+ * whether its upstream is opened early. A no-name `drop` opens nothing
+ * ahead, and an upstream that fails while opened ahead is closed and the
+ * flow sniffs on. Until it settles the timer is the sniff timer; the
+ * connect timer starts, in full, if the upstream is still being set up then.
  *
  * Ownership: the flow owns both sockets, its buffers, its policy reference
  * and the states its inbound and outbound hang on it (freed through their
@@ -71,6 +101,13 @@ struct outbound_ops;
 struct tcp_stage;
 struct resolve_query;
 struct flow;
+
+/* Connecting ahead (see above): where the upstream opened before the decision is. */
+enum flow_ahead {
+    FLOW_AHEAD_NONE,    /* nothing opened ahead: the flow is decided, or only sniffing */
+    FLOW_AHEAD_OPENING, /* connecting, or in the outbound's handshake */
+    FLOW_AHEAD_OPEN,    /* ready and never written to: who speaks first? */
+};
 
 enum flow_phase {
     FLOW_CLIENT_HANDSHAKE,
@@ -145,6 +182,7 @@ struct flow {
     struct policy *policy; /* the policy it was decided under (own reference) */
     struct policy_decision decision;
     const struct outbound_ops *outbound;
+    enum flow_ahead ahead; /* while not NONE, `decision` is the no-name one, not yet taken */
 
     /* Client side. */
     int client_fd;

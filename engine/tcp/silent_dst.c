@@ -1,11 +1,11 @@
 /*
- * silent_dst.c — destinations whose clients say nothing first. See
+ * silent_dst.c — destinations whose client says nothing first. See
  * silent_dst.h.
  *
- * A uthash table keyed by the destination. uthash keeps entries in the
- * order they were added, so marking one again deletes and re-adds it, and
- * the head of the table is always the least recently marked: the one to
- * forget when the set is full.
+ * A uthash table keyed by (client address, destination). uthash keeps
+ * entries in the order they were added, so marking one again deletes and
+ * re-adds it, and the head of the table is always the least recently
+ * marked: the one to forget when the set is full.
  */
 #include "engine/tcp/silent_dst.h"
 
@@ -13,8 +13,14 @@
 #include <string.h>
 #include <uthash.h>
 
+/* Both made by flow_addr_key (padding zeroed); the client's port is 0. */
+struct silent_key {
+    struct flow_addr client;
+    struct flow_addr dst;
+};
+
 struct silent_entry {
-    struct flow_addr dst; /* the key, made by flow_addr_key */
+    struct silent_key key;
     double marked_at;
     UT_hash_handle hh;
 };
@@ -49,41 +55,64 @@ void silent_dst_free(struct silent_dst *set)
     free(set);
 }
 
-static struct silent_entry *find(struct silent_dst *set, const struct flow_addr *dst)
+static void make_key(struct silent_key *key, const struct flow_addr *client,
+                     const struct flow_addr *dst)
 {
-    struct flow_addr key;
-    flow_addr_key(&key, dst);
+    memset(key, 0, sizeof(*key));
+    flow_addr_key(&key->client, client);
+    key->client.port = 0;
+    flow_addr_key(&key->dst, dst);
+}
+
+static struct silent_entry *find(struct silent_dst *set, const struct silent_key *key)
+{
     struct silent_entry *e;
-    HASH_FIND(hh, set->table, &key, sizeof(key), e);
+    HASH_FIND(hh, set->table, key, sizeof(*key), e);
     return e;
 }
 
-void silent_dst_mark(struct silent_dst *set, const struct flow_addr *dst, double now)
+void silent_dst_mark(struct silent_dst *set, const struct flow_addr *client,
+                     const struct flow_addr *dst, double now)
 {
-    struct silent_entry *e = find(set, dst);
+    struct silent_key key;
+    make_key(&key, client, dst);
+    struct silent_entry *e = find(set, &key);
     if (e) {
         HASH_DEL(set->table, e);
     } else {
         if (set->count == set->cap)
             forget(set, set->table);
         if (!(e = calloc(1, sizeof(*e))))
-            return; /* out of memory: the next flow to it waits, nothing worse */
-        flow_addr_key(&e->dst, dst);
+            return; /* out of memory: the next flow waits for its client, nothing worse */
+        e->key = key;
         set->count++;
     }
     e->marked_at = now;
-    HASH_ADD(hh, set->table, dst, sizeof(e->dst), e);
+    HASH_ADD(hh, set->table, key, sizeof(e->key), e);
 }
 
-bool silent_dst_known(struct silent_dst *set, const struct flow_addr *dst, double now, double ttl)
+bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
+                      const struct flow_addr *dst, double now, double ttl)
 {
-    struct silent_entry *e = find(set, dst);
+    struct silent_key key;
+    make_key(&key, client, dst);
+    struct silent_entry *e = find(set, &key);
     if (!e)
         return false;
     if (now - e->marked_at < ttl)
         return true;
     forget(set, e);
     return false;
+}
+
+void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
+                       const struct flow_addr *dst)
+{
+    struct silent_key key;
+    make_key(&key, client, dst);
+    struct silent_entry *e = find(set, &key);
+    if (e)
+        forget(set, e);
 }
 
 size_t silent_dst_count(const struct silent_dst *set)

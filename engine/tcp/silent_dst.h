@@ -1,16 +1,23 @@
 /*
- * silent_dst.h — destinations whose clients say nothing first.
+ * silent_dst.h — destinations whose client says nothing first.
  *
  * A TCP flow whose policy needs a host name waits up to sniff.timeout_ms
  * for its client's first bytes. For a server-first protocol (SMTP, SSH on
  * an unusual port, a database) that wait is all it gets: the client sends
- * nothing until the server has spoken. Once a destination has been seen
- * silent until the timeout, later flows to it are decided at once, with no
- * name, for `ttl` seconds. The outcome is the one the timeout would have
- * given; only the wait goes.
+ * nothing until the server has spoken. Once a client has stayed silent to a
+ * destination until the timeout, its later flows there connect ahead
+ * (engine/tcp/flow.h, "Connecting ahead") for `ttl` seconds, so the banner
+ * does not wait either.
  *
- * Bounded: at most `cap` destinations, the least recently marked one
- * forgotten first. Times are the caller's clock (ev_now), in seconds.
+ * What is remembered only ever changes when a flow connects, never how it
+ * is decided: a flow that connects ahead is still sniffed, and the upstream
+ * opened ahead is thrown away unused when the client's bytes decide
+ * otherwise. Each entry is a (client address, destination) pair, so one
+ * client's silence does not even make another client's flows connect ahead.
+ *
+ * Bounded: at most `cap` pairs, the least recently marked one forgotten
+ * first. Times are the caller's clock (ev_now), in seconds. The client's
+ * port is not part of the key (each connection has its own).
  */
 #ifndef SWITCHYARD_SILENT_DST_H
 #define SWITCHYARD_SILENT_DST_H
@@ -22,17 +29,23 @@
 
 struct silent_dst;
 
-/* An empty set of at most `cap` destinations (cap >= 1); NULL when out of memory. */
+/* An empty set of at most `cap` pairs (cap >= 1); NULL when out of memory. */
 struct silent_dst *silent_dst_new(size_t cap);
 void silent_dst_free(struct silent_dst *set); /* NULL allowed */
 
-/* Remembers `dst` as silent at time `now` (again: refreshed). */
-void silent_dst_mark(struct silent_dst *set, const struct flow_addr *dst, double now);
+/* Remembers that `client` stayed silent to `dst` at time `now` (again: refreshed). */
+void silent_dst_mark(struct silent_dst *set, const struct flow_addr *client,
+                     const struct flow_addr *dst, double now);
 
-/* Whether `dst` was marked silent less than `ttl` seconds before `now`. */
-bool silent_dst_known(struct silent_dst *set, const struct flow_addr *dst, double now, double ttl);
+/* Whether `client` was marked silent to `dst` less than `ttl` seconds before `now`. */
+bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
+                      const struct flow_addr *dst, double now, double ttl);
 
-/* Destinations held now (expired ones included until they are looked up or pushed out). */
+/* Forgets the pair (`client` spoke first to `dst` after all); nothing when not held. */
+void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
+                       const struct flow_addr *dst);
+
+/* Pairs held now (expired ones included until they are looked up or pushed out). */
 size_t silent_dst_count(const struct silent_dst *set);
 
 #endif

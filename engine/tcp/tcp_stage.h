@@ -17,7 +17,7 @@ struct silent_dst;
 
 struct tcp_stage {
     struct pipe_pool *pipes;   /* splice(2) pipes for the relays (engine/tcp/pipe_pool.h) */
-    struct silent_dst *silent; /* server-first destinations (engine/tcp/silent_dst.h): kept
+    struct silent_dst *silent; /* clients silent to a destination (engine/tcp/silent_dst.h): kept
                                 * across reloads, since they say what the server does, not
                                 * what the policy wants */
     struct auth_failures *auth_failures; /* failed logins per source on the explicit

@@ -4,6 +4,9 @@
 #   - a server-first origin (SMTP-like banner) works through a rule that needs
 #     a host name: the sniff timeout decides, with no name; the next flow to
 #     it does not wait again, nor does the first to a port in skip_ports;
+#   - a client that stayed silent once to a TLS origin switches sniffing off
+#     for no one: a ClientHello naming a dropped host, sent there next by
+#     that client or by another one, is still dropped;
 #   - 100 MB arrive byte-exact in both directions at once (echo), and 100 MB
 #     download byte-exact over IPv6;
 #   - a half-closed connection still delivers the other direction;
@@ -73,6 +76,41 @@ check "server-first: a port in sniff.skip_ports does not wait at all" \
 check "server-first: both decided as the timeout would have, with no host" \
     test "$(grep -cE "dst=$O4:252[56] host=- protocol=unknown default -> direct" \
         "$E2E_TMP/switchyard.log")" -eq 3
+
+# --- silence switches sniffing off for no one --------------------------------------
+# Client A (192.0.2.2) connects to the TLS origin and says nothing until the
+# sniff timeout: (A, origin:443) is remembered silent. Then another client B
+# (192.0.2.3) and A itself send a ClientHello for blocked.example there.
+ip -n "$NS_C" addr add 192.0.2.3/24 dev c0
+in_client python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 443), 3)
+time.sleep(0.6)
+s.close()' $O4
+wait_file_grep "$E2E_TMP/switchyard.log" "src=192.0.2.2:[0-9]+ dst=$O4:443 host=- protocol=unknown" 5
+check "silence: a silent client's flow to the TLS origin is decided by the sniff timeout" \
+    grep -qE "src=192.0.2.2:[0-9]+ dst=$O4:443 host=- protocol=unknown default -> direct" \
+    "$E2E_TMP/switchyard.log"
+blocked_from() { # blocked_from SRC: https://blocked.example/ at the origin, from SRC
+    in_client curl -sS -k --max-time 5 --interface "$1" --resolve "blocked.example:443:$O4" \
+        https://blocked.example/ 2>&1
+}
+out=$(blocked_from 192.0.2.3)
+check "silence: another client's ClientHello naming a dropped host is dropped" \
+    grep -qE "src=192.0.2.3:[0-9]+ dst=$O4:443 host=blocked.example protocol=tls rule 1 .*-> drop" \
+    "$E2E_TMP/switchyard.log" || diag "curl said: $out"
+out=$(blocked_from 192.0.2.2)
+check "silence: the silent client's own ClientHello naming a dropped host is dropped" \
+    grep -qE "src=192.0.2.2:[0-9]+ dst=$O4:443 host=blocked.example protocol=tls rule 1 .*-> drop" \
+    "$E2E_TMP/switchyard.log" || diag "curl said: $out"
+check "silence: both clients got a reset" \
+    test "$(grep -cE "dst=$O4:443 host=blocked.example protocol=tls .*-> drop" \
+        "$E2E_TMP/switchyard.log")" -eq 2
+check "silence: the origin never served blocked.example" \
+    bash -c "! grep -q ' blocked.example ' '$E2E_TMP/nginx-access.log' 2>/dev/null"
+out=$(curl_host "$NS_C" origin.example $O4 https)
+check "silence: a name that is not dropped still goes through for the silent client" \
+    grep -q "hello from origin" <<<"$out" || diag "curl said: $out"
 
 # --- 100 MB both ways ------------------------------------------------------------
 head -c 100M /dev/urandom >"$E2E_TMP/big.bin"

@@ -20,6 +20,7 @@
 #ifndef SWITCHYARD_TEST_TCP_FIXTURE_H
 #define SWITCHYARD_TEST_TCP_FIXTURE_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -210,13 +211,21 @@ static inline struct flow_addr closed_port(void)
 
 /* Connects a client to the listener `lfd` and accepts it: the client's end
  * (blocking) is returned, the accepted end (non-blocking, as listener.c
- * makes it) and the client's address go to `engine_end` and `peer`. */
-static inline int connect_pair(int lfd, const struct flow_addr *laddr, int *engine_end,
-                               struct flow_addr *peer)
+ * makes it) and the client's address go to `engine_end` and `peer`. The
+ * client's socket is bound to the loopback address `from` first (NULL: the
+ * kernel's choice, 127.0.0.1). */
+static inline int connect_pair_from(int lfd, const struct flow_addr *laddr, const char *from,
+                                    int *engine_end, struct flow_addr *peer)
 {
     struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(laddr, &ss);
+    socklen_t len;
     int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (from) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        assert_int_equal(inet_pton(AF_INET, from, &a.sin_addr), 1);
+        assert_int_equal(bind(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    }
+    len = flow_addr_to_sockaddr(laddr, &ss);
     assert_int_equal(connect(c, (struct sockaddr *)&ss, len), 0);
     len = sizeof(ss);
     *engine_end = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -225,9 +234,11 @@ static inline int connect_pair(int lfd, const struct flow_addr *laddr, int *engi
     return c;
 }
 
-/* A new client accepted on `l` by its inbound's accept hook, the connection's
- * own address being `local` (under TPROXY: the original destination). */
-static inline int client_via(struct listener *l, const struct flow_addr *local)
+/* A new client from the loopback address `from` (NULL: 127.0.0.1) accepted
+ * on `l` by its inbound's accept hook, the connection's own address being
+ * `local` (under TPROXY: the original destination). */
+static inline int client_via_from(struct listener *l, const struct flow_addr *local,
+                                  const char *from)
 {
     static int lfd = -1;
     static struct flow_addr laddr;
@@ -235,9 +246,14 @@ static inline int client_via(struct listener *l, const struct flow_addr *local)
         lfd = listen_loopback(&laddr, 64);
     int fd;
     struct flow_addr peer;
-    int c = connect_pair(lfd, &laddr, &fd, &peer);
+    int c = connect_pair_from(lfd, &laddr, from, &fd, &peer);
     l->ops->accept(l, fd, &peer, local);
     return c;
+}
+
+static inline int client_via(struct listener *l, const struct flow_addr *local)
+{
+    return client_via_from(l, local, NULL);
 }
 
 /* Pumps until `lfd` has a connection to accept (-1 after `ms`). */

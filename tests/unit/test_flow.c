@@ -9,6 +9,13 @@
  * handshake, the origin refusing — closes that flow and frees it. A reset on
  * either side reaches the other side as a reset, mid-transfer and while the
  * upstream is being set up; a clean end stays a half-close.
+ *
+ * A client remembered silent to a destination (sniff.remember_silent_s) has
+ * its next flows there connected ahead: a server-first origin's banner
+ * waits for nothing, yet the client is still sniffed, so a blocked name is
+ * dropped and its bytes never reach the upstream opened ahead; bytes that
+ * began before the origin spoke decide; an upstream that fails ahead costs
+ * nothing; and another client's flows are not touched at all.
  * The policy is a fake (tests/unit/tcp_fixture.h).
  */
 #include <setjmp.h>
@@ -205,6 +212,209 @@ static void test_silent_client_is_decided_by_the_sniff_timeout(void **state)
     close(o);
     close(c);
     assert_true(flows_within(0, 1000));
+}
+
+/* --- connecting ahead -------------------------------------------------------------- */
+
+/* A flow from `from` (NULL: 127.0.0.1) to `dst` whose client stays silent
+ * until the sniff timeout: the pair is remembered. `lfd` is where `dst`
+ * listens. */
+static void silent_once(const char *from, int lfd, const struct flow_addr *dst)
+{
+    fake.settings.sniff_remember_silent_s = 600;
+    int c = client_via_from(&tproxy, dst, from);
+    int o = accept_within(lfd, 1000);
+    assert_true(o >= 0);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+/* A TLS ClientHello record naming `host`; its length in `len`. */
+static uint8_t *client_hello(const char *host, size_t *len)
+{
+    uint8_t msg[512];
+    uint8_t *rec = malloc(600);
+    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
+    return rec;
+}
+
+/* The origin's end `o` (of an upstream opened ahead, or -1) got no byte and is closed. */
+static void heard_nothing(int o)
+{
+    if (o < 0)
+        return;
+    char byte;
+    assert_true(recv_within(o, &byte, 1, 1000) <= 0);
+    close(o);
+}
+
+static void test_remembered_silence_still_drops_a_blocked_name(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    heard_nothing(accept_within(origin, 50)); /* opened ahead maybe, never written to */
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_remembered_silence_keeps_a_banner_wait_free(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    double start = now_s();
+    int c = client_via(&tproxy, &origin_addr);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    send_all(o, "220 ready\r\n", 11);
+    char banner[12] = {0};
+    assert_int_equal(recv_within(c, banner, 11, 1000), 11);
+    assert_true(now_s() - start < 0.1); /* the sniff timeout is 0.2 s */
+    assert_string_equal(banner, "220 ready\r\n");
+    assert_int_equal(the_flow()->phase, FLOW_RELAYING);
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
+    assert_null(the_flow()->host);
+    passes(c, o, "EHLO client\r\n", 13);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_remembered_silence_then_the_client_speaks_on_the_same_upstream(void **state)
+{
+    (void)state;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+    silent_once(NULL, origin, &origin_addr);
+    int c = client_via(&tproxy, &origin_addr);
+    int o = accept_within(origin, 100); /* opened ahead */
+    assert_true(o >= 0);
+    send_all(c, req, sizeof(req) - 1);
+    char buf[sizeof(req)] = {0};
+    assert_int_equal(recv_within(o, buf, sizeof(req) - 1, 1000), sizeof(req) - 1);
+    assert_string_equal(buf, req);
+    assert_string_equal(the_flow()->host, "www.example.org");
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_HTTP);
+    assert_int_equal(accept_within(origin, 50), -1); /* the same decision: no second upstream */
+    passes(o, c, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+
+    /* Its client spoke first: the pair is forgotten, the next flow waits for its client. */
+    c = client_via(&tproxy, &origin_addr);
+    assert_int_equal(accept_within(origin, 100), -1);
+    o = accept_within(origin, 1000); /* the sniff timeout */
+    assert_true(o >= 0);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_client_bytes_before_the_origin_speaks_decide(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    int o = accept_within(origin, 100);
+    assert_true(o >= 0);
+    send_all(c, hello, 7);
+    pump(20);
+    send_all(o, "220 ready\r\n", 11); /* the origin speaks, but after the client began */
+    pump(20);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    send_all(c, hello + 7, len - 7);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    heard_nothing(o);
+    close(c);
+    free(hello);
+}
+
+static void test_remembered_silence_neither_speaks_until_the_timeout(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    int c = client_via(&tproxy, &origin_addr);
+    int o = accept_within(origin, 100);
+    assert_true(o >= 0);
+    pump(300);
+    assert_int_equal(the_flow()->phase, FLOW_RELAYING);
+    assert_null(the_flow()->host);
+    passes(c, o, "late\n", 5);
+    passes(o, c, "ok\n", 3);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_a_handshake_opened_ahead_is_closed_for_a_blocked_name(void **state)
+{
+    (void)state;
+    /* The no-name decision goes through a SOCKS5 server that never answers. */
+    struct flow_addr server;
+    int silent = listen_loopback(&server, 4);
+    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    fake.socks_port = origin_addr.port;
+    silent_once(NULL, silent, &origin_addr);
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    int s = accept_within(silent, 100);
+    assert_true(s >= 0);
+    uint8_t greeting[3];
+    assert_int_equal(recv_within(s, greeting, 3, 1000), 3);
+    assert_int_equal(the_flow()->phase, FLOW_UPSTREAM_HANDSHAKE);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    heard_nothing(s); /* nothing past the greeting */
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    close(silent);
+    free(hello);
+}
+
+static void test_an_upstream_failing_ahead_leaves_the_flow_sniffing(void **state)
+{
+    (void)state;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+    struct flow_addr gone;
+    int lfd = listen_loopback(&gone, 4);
+    silent_once(NULL, lfd, &gone);
+    close(lfd); /* it refuses from now on */
+    int c = client_via(&tproxy, &gone);
+    pump(50);
+    assert_int_equal(eng.flow_count, 1);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    assert_int_equal(eng.counters.upstream_failed, 0);
+    send_all(c, req, sizeof(req) - 1);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET); /* the decided upstream refuses too */
+    assert_int_equal(eng.counters.upstream_failed, 1);
+    close(c);
+}
+
+static void test_one_clients_silence_changes_nothing_for_another(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via_from(&tproxy, &origin_addr, "127.0.0.2");
+    assert_int_equal(accept_within(origin, 100), -1); /* nothing opened ahead for it */
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(accept_within(origin, 50), -1);
+    close(c);
+    free(hello);
 }
 
 static void test_origin_refusing_resets_the_client(void **state)
@@ -410,6 +620,14 @@ int main(void)
         FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
         FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
         FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
+        FLOW_TEST(test_remembered_silence_still_drops_a_blocked_name),
+        FLOW_TEST(test_remembered_silence_keeps_a_banner_wait_free),
+        FLOW_TEST(test_remembered_silence_then_the_client_speaks_on_the_same_upstream),
+        FLOW_TEST(test_client_bytes_before_the_origin_speaks_decide),
+        FLOW_TEST(test_remembered_silence_neither_speaks_until_the_timeout),
+        FLOW_TEST(test_a_handshake_opened_ahead_is_closed_for_a_blocked_name),
+        FLOW_TEST(test_an_upstream_failing_ahead_leaves_the_flow_sniffing),
+        FLOW_TEST(test_one_clients_silence_changes_nothing_for_another),
         FLOW_TEST(test_origin_refusing_resets_the_client),
         FLOW_TEST(test_origin_reset_mid_transfer_resets_the_client),
         FLOW_TEST(test_client_reset_mid_transfer_resets_the_origin),
