@@ -168,15 +168,16 @@ void policy_print_summary(const struct policy *p, FILE *out)
     for (size_t i = 0; i < p->n_inbounds; i++) {
         const struct policy_inbound *in = &p->inbounds[i];
         flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen);
-        fprintf(out, "  %s: %s on %s (%s)\n", in->name, policy_inbound_type_name(in->type),
-                flow_addr_format(&a, addr), policy_networks_name(in->networks));
+        fprintf(out, "  %s: %s on %s (%s)%s\n", in->name, policy_inbound_type_name(in->type),
+                flow_addr_format(&a, addr), policy_networks_name(in->networks),
+                in->username ? ", username" : "");
     }
     fprintf(out, "outbounds: %zu (direct and drop built in)\n", p->n_outbounds);
     for (size_t i = 2; i < p->n_outbounds; i++) {
         const struct policy_outbound *o = &p->outbounds[i];
         flow_addr_from_sockaddr(&a, (const struct sockaddr *)&o->server);
-        fprintf(out, "  %s: %s via %s%s%s\n", o->name, policy_outbound_type_name(o->type),
-                flow_addr_format(&a, addr), o->udp ? ", udp" : "",
+        fprintf(out, "  %s: %s via %s%s%s%s\n", o->name, policy_outbound_type_name(o->type),
+                flow_addr_format(&a, addr), o->username ? ", username" : "", o->udp ? ", udp" : "",
                 o->send_hostname ? ", send_hostname" : "");
     }
     fprintf(out, "sets: %zu\n", p->n_sets);

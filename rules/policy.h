@@ -162,7 +162,11 @@ bool policy_decide_early(const struct policy *policy, const struct policy_flow *
 size_t policy_warning_count(const struct policy *policy);
 const char *policy_warning(const struct policy *policy, size_t index);
 
-/* Writes the summary `switchyard check` prints (inbounds, outbounds, rules, set sizes). */
+/*
+ * Writes the summary `switchyard check` prints: inbounds, outbounds (with the
+ * options set on each: username, udp, send_hostname; never a password),
+ * rules, set sizes.
+ */
 void policy_print_summary(const struct policy *policy, FILE *out);
 
 #endif

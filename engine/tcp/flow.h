@@ -21,7 +21,7 @@
  *                     too, while its upstream is opened ahead: see
  *                     "Connecting ahead" below.
  *   RESOLVING         the destination is a host name and the outbound needs
- *                     an address (direct; socks5 without send_hostname):
+ *                     an address (direct; socks5, http without send_hostname):
  *                     engine/core/resolve.h, asynchronous.
  *   CONNECTING        non-blocking connect of the upstream socket (SO_MARK =
  *                     routing_mark) to what the outbound's `connect` step
@@ -233,8 +233,8 @@ void flow_set_dst(struct flow *f, const struct flow_addr *dst);
  * the rules (lowercased, a trailing dot removed; a sniffed name never
  * replaces it); `dst` stays without an address, so address conditions do not
  * hold. A name that is an IP literal is taken as flow_set_dst(). `direct`
- * (and socks5 without send_hostname) resolve it before connecting;
- * socks5 with send_hostname and http pass the name on. Returns 0, or -1 when
+ * (and socks5 or http without send_hostname) resolve it before connecting;
+ * socks5 and http with send_hostname pass the name on. Returns 0, or -1 when
  * out of memory or the name is empty or longer than SNIFF_HOST_MAX - 1.
  */
 int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);

@@ -8,7 +8,7 @@
  *   needs_ip   Optional. True when the connect step needs the destination
  *              as an address: a flow whose destination is only a host name
  *              is then resolved first (engine/core/resolve.h). `direct` always;
- *              socks5 unless it sends host names. NULL means never.
+ *              socks5 and http unless they send host names. NULL means never.
  *   connect    Required for every type that connects. Names the address the
  *              upstream TCP socket connects to: `direct` the flow's
  *              destination, socks5/http their server. The flow opens the

@@ -1,9 +1,10 @@
 /*
  * outbound_http.c — `http`: through an HTTP proxy's CONNECT method, with
  * Basic proxy authentication when the outbound has a username. The tunnel
- * is asked for by host name when one is known (given by the client or
- * sniffed): HTTP proxies resolve names themselves; else by the original
- * destination address.
+ * is asked for by host name when `send_hostname` is set and a name is known
+ * (given by the client or sniffed; the proxy resolves it), else by the
+ * original destination address (a name only the client gave is resolved
+ * here first), as for socks5.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,15 @@
 #include "engine/tcp/outbound.h"
 #include "engine/tcp/outbound_dialog.h"
 
+/* Whether the CONNECT line names the host rather than the address. */
+static bool http_sends_name(const struct flow *f)
+{
+    return f->decision.outbound->send_hostname && f->host;
+}
+
 static bool http_needs_ip(const struct flow *f)
 {
-    return f->host == NULL;
+    return !http_sends_name(f);
 }
 
 static int http_connect(const struct flow *f, struct sockaddr_storage *sa, socklen_t *len,
@@ -56,7 +63,7 @@ static void http_handshake(struct flow *f)
 {
     const struct policy_outbound *o = f->decision.outbound;
     char host[FLOW_ADDR_TEXT_MAX];
-    const char *name = f->host ? f->host : flow_addr_format_ip(&f->dst, host);
+    const char *name = http_sends_name(f) ? f->host : flow_addr_format_ip(&f->dst, host);
     char msg[UPSTREAM_DIALOG_OUT_MAX];
     size_t n = http_build_connect(msg, sizeof(msg), name, f->dst_port, o->username, o->password);
     if (!n) {

@@ -4,7 +4,8 @@
 #   - redirect inbound; by SNI / Host to dante-server (SOCKS5, without and
 #     with username/password), to tinyproxy (HTTP CONNECT), direct and drop;
 #     nginx's access log shows which address reached the origin;
-#   - send_hostname: the upstream resolves the name itself;
+#   - send_hostname: the upstream resolves the name itself (socks5 and
+#     http); without it an http outbound's CONNECT line carries the address;
 #   - a wrong password, a SOCKS5 "not allowed" reply and an upstream that is
 #     down each end only their own flow;
 #   - http and socks5 inbounds (curl -x, --socks5, --socks5-hostname, with
@@ -30,7 +31,7 @@ start_nginx "$NS_O" 198.51.100.10 198.51.100.11 || not_ok "nginx started"
 # is what `ip netns exec` shows them as /etc/hosts.
 hosts_dir=/etc/netns/$NS_R
 mkdir -p "$hosts_dir"
-printf '198.51.100.10 names.example plain.example tiny.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
+printf '198.51.100.10 names.example plain.example tiny.example tiny-names.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
 
 useradd -M -s /usr/sbin/nologin "$user" && echo "$user:$pass" | chpasswd || not_ok "test user created"
 
@@ -85,12 +86,14 @@ outbounds:
   - {name: dante-auth, type: socks5, server: "198.51.100.4:1081", username: $user, password: $pass}
   - {name: dante-badpw, type: socks5, server: "198.51.100.4:1081", username: $user, password: wrong}
   - {name: tiny, type: http, server: "198.51.100.3:3128"}
+  - {name: tiny-names, type: http, server: "198.51.100.3:3128", send_hostname: true}
 rules:
   - {domain: socks.example, action: dante}
   - {domain: names.example, action: dante-names}
   - {domain: auth.example, action: dante-auth}
   - {domain: badpw.example, action: dante-badpw}
   - {domain: [tiny.example, tiny2.example], action: tiny}
+  - {domain: tiny-names.example, action: tiny-names}
   - {domain: deny.example, action: dante}
   - {domain: drop.example, action: drop}
 default: direct
@@ -116,6 +119,14 @@ check "socks5 + auth: the origin saw the authenticating dante (.4)" came_from au
 check "http CONNECT: https through tinyproxy" test "$(fetch tiny.example https)" = "$body"
 check "http CONNECT: the origin saw tinyproxy (.3)" came_from tiny.example 198.51.100.3
 check "http CONNECT: plain http through tinyproxy" test "$(fetch tiny.example http)" = "$body"
+# tinyproxy logs each request line: without send_hostname it names the address.
+check "http CONNECT without send_hostname: the request line carries the address" \
+    wait_file_grep "$E2E_TMP/tinyproxy.out" "CONNECT 198.51.100.10:443 " 5
+check "... and never the name" sh -c "! grep -q 'CONNECT tiny.example' $E2E_TMP/tinyproxy.out"
+check "http send_hostname: tinyproxy connects by name (the client's address is unreachable)" \
+    test "$(fetch tiny-names.example https 198.51.100.99)" = "$body"
+check "... the request line carries the name" \
+    wait_file_grep "$E2E_TMP/tinyproxy.out" "CONNECT tiny-names.example:443 " 5
 # The client's address for names.example goes nowhere; dante resolves the name itself.
 check "send_hostname: dante connects by name (the client's address is unreachable)" \
     test "$(fetch names.example https 198.51.100.99)" = "$body"
@@ -133,7 +144,7 @@ check "... and the next flow works" test "$(fetch socks.example https)" = "$body
 # The explicit-proxy inbounds: the client names the host; the same rules apply.
 px() { in_client curl -sk --max-time 8 "$@" 2>/dev/null; }
 check "http inbound: absolute-form request, direct" test "$(px -x http://192.0.2.1:8080 http://plain.example/)" = "$body"
-check "http inbound: CONNECT, through tinyproxy by name" \
+check "http inbound: CONNECT, resolved by switchyard, through tinyproxy by address" \
     test "$(px -x http://192.0.2.1:8080 https://tiny.example/)" = "$body"
 check "http inbound: a dropped host gets 403" \
     test "$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 -x http://192.0.2.1:8080 http://drop.example/)" = 403

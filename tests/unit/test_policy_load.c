@@ -173,9 +173,11 @@ static void outbounds(void **state)
                           "  - {name: nopass, type: socks5, server: \"192.0.2.5:1080\","
                           " username: solo}\n"
                           "  - {name: blackhole, type: drop}\n"
+                          "  - {name: named, type: http, server: \"192.0.2.6:3128\","
+                          " send_hostname: true}\n"
                           "rules:\n  - {dst_port: 1, action: blackhole}\n"
                           "default: proxy\n");
-    assert_int_equal(policy_outbound_count(p), 6);
+    assert_int_equal(policy_outbound_count(p), 7);
     const struct policy_outbound *o = policy_outbound_by_name(p, "proxy");
     assert_non_null(o);
     assert_int_equal(o->type, OUTBOUND_SOCKS5);
@@ -189,8 +191,13 @@ static void outbounds(void **state)
     o = policy_outbound_by_name(p, "office");
     assert_int_equal(o->type, OUTBOUND_HTTP);
     assert_false(o->udp);
+    assert_false(o->send_hostname); /* the default, as for socks5 */
     assert_null(o->username);
     assert_int_equal(o->server.ss_family, AF_INET6);
+
+    o = policy_outbound_by_name(p, "named");
+    assert_int_equal(o->type, OUTBOUND_HTTP);
+    assert_true(o->send_hostname);
 
     o = policy_outbound_by_name(p, "nopass");
     assert_string_equal(o->username, "solo");
@@ -222,8 +229,11 @@ static void summary(void **state)
         "inbounds:\n"
         "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
         "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+        "  - {name: px, type: socks5, listen: \"127.0.0.1:1081\", username: u, password: p}\n"
         "outbounds:\n"
         "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\", udp: true}\n"
+        "  - {name: office, type: http, server: \"192.0.2.10:3128\", username: u, password: p,"
+        " send_hostname: true}\n"
         "sets:\n"
         "  route: {cidr_file: route.txt, cidr: [10.0.0.0/8]}\n"
         "  names: {domain_file: names.txt}\n"
@@ -239,11 +249,13 @@ static void summary(void **state)
     char expected[2048];
     snprintf(expected, sizeof(expected),
              "%s/policy.yaml: ok\n"
-             "inbounds: 2\n"
+             "inbounds: 3\n"
              "  redir: redirect on 127.0.0.1:12345 (tcp)\n"
              "  tp: tproxy on [::]:12346 (tcp+udp)\n"
-             "outbounds: 3 (direct and drop built in)\n"
+             "  px: socks5 on 127.0.0.1:1081 (tcp), username\n"
+             "outbounds: 4 (direct and drop built in)\n"
              "  proxy: socks5 via 127.0.0.1:1080, udp\n"
+             "  office: http via 192.0.2.10:3128, username, send_hostname\n"
              "sets: 2\n"
              "  route: 4 cidr\n"
              "  names: 1 full, 2 suffix, 1 keyword, 1 regex\n"
