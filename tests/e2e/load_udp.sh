@@ -19,8 +19,8 @@ e2e_need_switchyard
 
 INBOUND=${INBOUND:-tproxy}
 IDLE_S=30
-# New sessions a second the client asks for: 100 every 10 ms, a fifth of it
-# for a sanitizer build (several times slower to open a session).
+# New sessions opened 100 at a time, each batch answered before the next (20
+# for a sanitizer build, several times slower to open a session).
 BATCH=100
 [ $REL_SANITIZED = 1 ] && BATCH=20
 rel_raise_nofile 100000

@@ -16,7 +16,7 @@ Clients (print one line; exit 1 when something was lost or wrong):
                              random bytes twice: once before READY is written, once after
                              RELEASE appears (so the caller measures while all are held)
   udp-load ADDR PORT N READY RELEASE [BATCH]  the same for N UDP sockets (sessions),
-                             sent BATCH (100) every 10 ms
+                             BATCH (100) at a time, each answered before the next
   stream ADDR PORT N SECONDS [STOP]         N echo flows, each sending 1 KiB every 50 ms
                              for SECONDS (or until the file STOP appears) and checking
                              every echo; counts how each ended
@@ -256,8 +256,8 @@ def udp_load(addr, port, n, ready, release, batch=100):
             payload = tag + i.to_bytes(4, "big") + os.urandom(16 + i % 200)
             want[i] = payload
             s.sendto(payload, (addr, port))
-            if i % batch == batch - 1:  # paced: losses of the daemon, not of a burst
-                drain(want, 0.01)
+            if i % batch == batch - 1:  # paced: the batch answered (or 0.5 s) before the next
+                drain(want, 0.5)
         drain(want, 15)
         return want
 
