@@ -100,6 +100,8 @@ int cmd_run(int argc, char **argv)
         return CLI_RUNTIME;
     }
     resolve_init(loop);
+    /* From here on, log lines that stderr cannot take at once wait for it in the loop. */
+    log_attach(loop);
 
     /* Both stages are always there, so a reload can add inbounds of either. */
     int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0);
@@ -130,6 +132,7 @@ int cmd_run(int argc, char **argv)
     }
     engine_fini(&run.engine);
     resolve_fini();
+    log_detach(500);
     ev_loop_destroy(loop);
     return status;
 }

@@ -8,13 +8,49 @@
  * decided and closed flows are logged (log.flows) is the flow module's
  * business; it calls log_msg like everyone else.
  *
- * Not for per-packet events: anything that can fire once per datagram or per
- * read must be rate-limited by its caller.
+ * Logging never blocks the event loop. stderr may be a pipe to a reader that
+ * is slow or stopped (journald busy, `switchyard run | less` paused), and a
+ * blocking write there would stall every flow. A line that cannot be written
+ * at once waits in a bounded in-memory queue (LOG_QUEUE_BYTES), written out
+ * by an ev_io watcher when stderr becomes writable (log_attach); a line that
+ * does not fit in the queue is dropped and counted, and once writing resumes
+ * one line says "N log lines dropped".
+ *
+ * How a write is made non-blocking without changing stderr for others:
+ * O_NONBLOCK belongs to the open file description, which stderr shares with
+ * the parent shell and any other process started with it, so neither
+ * fcntl(2, F_SETFL) nor a dup'd descriptor may set it. Instead:
+ *   - a socket (journald's stream) is written with send(MSG_DONTWAIT), a
+ *     per-call flag;
+ *   - a pipe, FIFO or terminal is opened again through /proc/self/fd/2,
+ *     which makes a new open file description of the same pipe or terminal,
+ *     and that private description gets O_NONBLOCK;
+ *   - anything else (a regular file, or when the reopen fails) is written
+ *     only when poll(2) with a zero timeout says it is writable, in chunks of
+ *     whole lines of at most PIPE_BUF bytes, which a pipe with room takes
+ *     without blocking. Regular files always poll writable; a disk write
+ *     does not wait on another process.
+ * A writer thread would also do, but would add locking to every log line
+ * and a second thread to a daemon that has one.
+ *
+ * Called from the loop's thread only.
+ *
+ * Per-packet and per-connection events (anything a client can repeat at
+ * will) use the rate-limited forms, log_warn_limited and friends: each call
+ * site writes at most LOG_RATELIMIT_BURST lines per LOG_RATELIMIT_INTERVAL_S,
+ * then one "suppressed M similar messages" line when it next writes.
  */
 #ifndef SWITCHYARD_LOG_H
 #define SWITCHYARD_LOG_H
 
+#include <stdbool.h>
+
 #include "rules/log_level.h"
+
+struct ev_loop;
+
+/* Bytes of log lines held while stderr is not writable. */
+#define LOG_QUEUE_BYTES (64 * 1024)
 
 /* Lines above `level` are dropped. The default, before any policy, is info. */
 void log_set_level(enum log_level level);
@@ -30,5 +66,65 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/*
+ * Sends log lines to `fd` from now on (stderr, STDERR_FILENO, is chosen on
+ * first use without a call). Lines still queued for the previous descriptor
+ * are dropped.
+ */
+void log_open(int fd);
+
+/*
+ * Writes queued lines from `loop` when the output becomes writable. Without
+ * a loop, queued lines are written when the next line is logged.
+ */
+void log_attach(struct ev_loop *loop);
+
+/*
+ * Stops writing from the loop; first waits up to `wait_ms` for the queue to
+ * be written out (lines still queued then are lost).
+ */
+void log_detach(unsigned wait_ms);
+
+/* Bytes waiting in the queue and lines dropped since the last notice. */
+struct log_queue_stats {
+    unsigned queued_bytes;
+    unsigned long long dropped;
+};
+void log_queue_stats(struct log_queue_stats *out);
+
+/* --- rate limiting ------------------------------------------------------------ */
+
+#define LOG_RATELIMIT_BURST 10
+#define LOG_RATELIMIT_INTERVAL_S 5.0
+
+/* One call site's state; zero-initialised. */
+struct log_ratelimit {
+    double start; /* start of the current interval, seconds (monotonic) */
+    unsigned printed;
+    unsigned suppressed;
+};
+
+/*
+ * Decides, at time `now_s` (monotonic seconds), whether one more line of
+ * the call site may be written: at most LOG_RATELIMIT_BURST per interval of
+ * LOG_RATELIMIT_INTERVAL_S. Returns true when it may, and sets *suppressed
+ * to the lines held back before it (to be reported first, then forgotten).
+ */
+bool log_ratelimit_allow(struct log_ratelimit *rl, double now_s, unsigned *suppressed);
+
+/* log_msg through `rl`: writes the line, or counts it as suppressed. */
+void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Rate-limited log lines, with a limiter of their own per call site. */
+#define log_limited(level, ...)                                                                    \
+    do {                                                                                           \
+        static struct log_ratelimit log_site_rl_;                                                  \
+        log_ratelimited(&log_site_rl_, level, __VA_ARGS__);                                        \
+    } while (0)
+#define log_error_limited(...) log_limited(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn_limited(...) log_limited(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info_limited(...) log_limited(LOG_LEVEL_INFO, __VA_ARGS__)
 
 #endif

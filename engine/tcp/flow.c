@@ -135,7 +135,7 @@ struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr 
         free(f);
         free(name);
         sockopt_reset_close(client_fd);
-        log_error("inbound %s: out of memory, connection reset", l->name);
+        log_error_limited("inbound %s: out of memory, connection reset", l->name);
         return NULL;
     }
     f->engine = e;
@@ -291,8 +291,8 @@ static bool flow_sniff_step(struct flow *f, bool final)
         if (!f->host && res.host[0]) {
             f->host = strdup(res.host);
             if (!f->host)
-                log_warn("flow %llu: out of memory keeping the host name",
-                         (unsigned long long)f->id);
+                log_warn_limited("flow %llu: out of memory keeping the host name",
+                                 (unsigned long long)f->id);
         }
     } else {
         f->protocol = SNIFF_PROTO_UNKNOWN; /* bound, timeout or end of stream */

@@ -18,8 +18,8 @@ static void redirect_refuse(struct listener *l, int fd, const struct flow_addr *
 {
     char src[FLOW_ADDR_TEXT_MAX];
     l->engine->counters.flows_refused++;
-    log_info("inbound %s: connection from %s refused: %s", l->name, flow_addr_format(peer, src),
-             why);
+    log_info_limited("inbound %s: connection from %s refused: %s", l->name,
+                     flow_addr_format(peer, src), why);
     sockopt_reset_close(fd);
 }
 

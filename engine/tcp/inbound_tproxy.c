@@ -18,8 +18,8 @@ static void tproxy_accept(struct listener *l, int fd, const struct flow_addr *pe
     if (listener_is_self(l, local)) {
         char src[FLOW_ADDR_TEXT_MAX];
         l->engine->counters.flows_refused++;
-        log_info("inbound %s: connection from %s refused: addressed to the listener itself",
-                 l->name, flow_addr_format(peer, src));
+        log_info_limited("inbound %s: connection from %s refused: addressed to the listener itself",
+                         l->name, flow_addr_format(peer, src));
         sockopt_reset_close(fd);
         return;
     }

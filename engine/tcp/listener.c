@@ -53,7 +53,8 @@ static void listener_backoff(struct listener *l, int err, bool quiet)
     ev_timer_start(e->loop, &l->backoff);
     e->counters.accept_paused++;
     if (!quiet)
-        log_warn("inbound %s: %s; pausing %.0f ms", l->name, strerror(err), l->backoff_s * 1000);
+        log_warn_limited("inbound %s: %s; pausing %.0f ms", l->name, strerror(err),
+                         l->backoff_s * 1000);
 }
 
 void listener_backoff_all(struct engine *e, int err)
@@ -92,7 +93,7 @@ static void listener_accept(struct listener *l)
                 listener_backoff(l, err, false);
                 return;
             }
-            log_error("inbound %s: accept: %s", l->name, strerror(err));
+            log_error_limited("inbound %s: accept: %s", l->name, strerror(err));
             return;
         }
         l->backoff_s = 0;

@@ -123,8 +123,8 @@ void udp_session_fail(struct udp_session *s, const char *why)
     if (udp_session_closed(s))
         return;
     char name[2 * FLOW_ADDR_TEXT_MAX + 8];
-    log_warn("udp %s via %s: %s", udp_session_name(s, name),
-             s->decision.outbound ? s->decision.outbound->name : "?", why);
+    log_warn_limited("udp %s via %s: %s", udp_session_name(s, name),
+                     s->decision.outbound ? s->decision.outbound->name : "?", why);
     udp_session_end(s, &s->engine->stats.sessions_failed);
 }
 
@@ -211,8 +211,8 @@ static void start_outbound(struct udp_session *s)
     const struct udp_outbound_ops *ops = udp_outbound_ops_for(s->decision.outbound);
     if (!ops) {
         char name[2 * FLOW_ADDR_TEXT_MAX + 8];
-        log_warn("udp %s: outbound %s cannot carry UDP (socks5 needs udp: true); dropped",
-                 udp_session_name(s, name), s->decision.outbound->name);
+        log_warn_limited("udp %s: outbound %s cannot carry UDP (socks5 needs udp: true); dropped",
+                         udp_session_name(s, name), s->decision.outbound->name);
         ops = &udp_outbound_drop_ops;
     }
     s->out = ops;
