@@ -105,7 +105,8 @@ int cmd_run(int argc, char **argv)
 
     /* Both stages are always there, so a reload can add inbounds of either. */
     int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0);
-    failed += engine_sync(&run.engine);
+    int synced = engine_sync(&run.engine);
+    failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
     int status = CLI_OK;
     if (failed) {
         log_error("%d inbound(s) could not be opened; stopping", failed);

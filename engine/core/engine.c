@@ -73,7 +73,8 @@ void engine_fini(struct engine *e)
     e->nstages = 0;
     if (e->policy)
         policy_unref(e->policy);
-    e->policy = NULL;
+    policy_unref(e->previous);
+    e->policy = e->previous = NULL;
 }
 
 /* --- stages ----------------------------------------------------------------------- */
@@ -122,12 +123,13 @@ static void engine_resume_below_limit(struct engine *e)
 
 void engine_set_policy(struct engine *e, struct policy *policy)
 {
-    struct policy *old = e->policy;
+    struct policy *older = e->previous; /* set twice without a sync: nothing reads it */
+    e->previous = e->policy;
     e->policy = policy;
     for (size_t i = 0; i < e->nstages; i++)
         if (e->stages[i].ops->policy_changed)
             e->stages[i].ops->policy_changed(e, e->stages[i].data);
-    policy_unref(old);
+    policy_unref(older);
     engine_apply_settings(e);
     engine_resume_below_limit(e);
 }

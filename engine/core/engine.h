@@ -178,7 +178,8 @@ struct engine_counters {
 
 struct engine {
     struct ev_loop *loop;
-    struct policy *policy; /* current; owns one reference */
+    struct policy *policy;   /* current; owns one reference */
+    struct policy *previous; /* the one before, kept until engine_sync() is done; or NULL */
     struct engine_stage stages[ENGINE_STAGES_MAX];
     size_t nstages;
     struct engine_listening *listening; /* every network's open listeners (engine_sync.c) */
@@ -222,10 +223,11 @@ static inline const struct policy_settings *engine_settings(const struct engine 
 
 /*
  * Makes `policy` the current one, taking over the caller's reference, calls
- * every stage's `policy_changed` hook, and drops the engine's reference on
- * the previous one (flows that hold their own reference keep it alive).
- * Applies the new log level and flow limit. Listeners are not touched: the
- * caller runs engine_sync() next.
+ * every stage's `policy_changed` hook and applies the new log level and
+ * flow limit. Listeners are not touched: the caller runs engine_sync() next.
+ * The engine's reference on the previous policy is kept in `previous` until
+ * that sync is done (the listeners read their entries in it until then),
+ * then dropped (flows that hold their own reference keep it alive).
  */
 void engine_set_policy(struct engine *e, struct policy *policy);
 
@@ -241,9 +243,20 @@ void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *o
 
 /*
  * Makes every stage's listeners follow engine_policy(e) (see "listeners"
- * above). Returns how many inbounds could not be opened (each logged).
+ * above). Returns how many inbounds could not be opened (each logged), or
+ * -ENOMEM when it could not start (nothing changed: the listeners still
+ * read their entries in the previous policy).
  */
 int engine_sync(struct engine *e);
+
+/*
+ * True when `dst` is a local address on the port of any listener open now,
+ * TCP or UDP (engine/core/self_dst.h). Nothing switchyard relays may go
+ * there: it would come back as a new flow or session, one datagram turned
+ * into as many as the loop can carry. The UDP sessions and the direct UDP
+ * outbound refuse such destinations whatever the inbound reported.
+ */
+bool engine_dst_is_listener(const struct engine *e, const struct flow_addr *dst);
 
 /* Closes every listener of every stage (shutdown). */
 void engine_unlisten_all(struct engine *e);

@@ -11,6 +11,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/self_dst.h"
 
 /* One open listener, as the reconcile knows it. */
 struct engine_listening {
@@ -108,10 +109,8 @@ int engine_sync(struct engine *e)
     const struct policy *p = engine_policy(e);
     size_t n = policy_inbound_count(p);
     bool *placed = calloc(e->nstages * n + 1, sizeof(*placed)); /* [stage * n + inbound] */
-    if (!placed) {
-        log_error("reload: out of memory, listeners unchanged");
-        return (int)n;
-    }
+    if (!placed)
+        return -ENOMEM;
     /* 1. Which listeners stay. */
     for (size_t s = 0; s < e->nstages; s++) {
         const struct engine_stage *stage = &e->stages[s];
@@ -152,7 +151,18 @@ int engine_sync(struct engine *e)
         }
     }
     free(placed);
+    /* Every listener reads its entry in the current policy now. */
+    policy_unref(e->previous);
+    e->previous = NULL;
     return failed;
+}
+
+bool engine_dst_is_listener(const struct engine *e, const struct flow_addr *dst)
+{
+    for (const struct engine_listening *l = e->listening; l; l = l->next)
+        if (self_dst_is_listener(&l->addr, dst))
+            return true;
+    return false;
 }
 
 void engine_unlisten_all(struct engine *e)

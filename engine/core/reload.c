@@ -25,8 +25,19 @@ struct policy *reload_policy(struct engine *e)
         free(path);
         return NULL;
     }
+    /* The old policy stays alive (e->previous) until the listeners follow. */
     engine_set_policy(e, p);
     int failed = engine_sync(e);
+    if (failed < 0) {
+        log_error("reload: %s: the listeners could not be reconciled (%s); keeping the current "
+                  "policy",
+                  path, strerror(-failed));
+        /* Nothing changed: back to the old policy (`p` is released by the next sync). */
+        engine_set_policy(e, policy_ref(e->previous));
+        e->counters.reloads_failed++;
+        free(path);
+        return NULL;
+    }
     e->counters.reloads++;
     log_info("reload: %s loaded (%zu inbounds%s), %u flows carry on", path, policy_inbound_count(p),
              failed ? ", some could not open" : "", e->flow_count);

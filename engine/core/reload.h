@@ -4,9 +4,19 @@
  *
  * A file that does not load keeps the current policy (one error line says
  * why). A file that loads becomes the current policy at once: flows decided
- * earlier keep the policy they hold; listeners still configured stay open
- * with their queues; new or changed ones are opened, removed ones closed
- * (each stage's `sync` hook, engine_sync()).
+ * earlier keep the policy they hold; UDP sessions are decided again (those
+ * still classifying are decided under the new policy); listeners still
+ * configured stay open with their queues; new or changed ones are opened,
+ * removed ones closed (engine_sync()). The old policy stays alive until
+ * that reconcile is done.
+ *
+ * When the reconcile cannot run at all (out of memory before it changed
+ * anything), the old policy is made current again and the reload counts as
+ * failed. When some inbounds cannot be opened (an address in use), the new
+ * policy stays: every other listener follows it, those inbounds are not
+ * listening (one error line each; their old listeners, if they moved, are
+ * closed) until a later reload opens them, and the reload's line says
+ * "some could not open".
  */
 #ifndef SWITCHYARD_RELOAD_H
 #define SWITCHYARD_RELOAD_H

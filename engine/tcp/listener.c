@@ -13,6 +13,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/self_dst.h"
 #include "engine/core/sockopt.h"
 
 /* One line per TCP inbound type this build has. */
@@ -245,32 +246,7 @@ void listener_resume_all(struct engine *e)
 
 /* --- loop prevention --------------------------------------------------------------- */
 
-static bool address_is_local(const struct flow_addr *a)
-{
-    struct flow_addr probe = *a;
-    probe.port = 0;
-    struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(&probe, &ss);
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return true; /* cannot tell: err on the side of refusing */
-    /* Without IP_TRANSPARENT, binding succeeds only for an address of this host. */
-    bool local = bind(fd, (struct sockaddr *)&ss, len) == 0;
-    close(fd);
-    return local;
-}
-
-static bool addr_is_wildcard(const struct flow_addr *a)
-{
-    static const uint8_t zero[16];
-    return memcmp(a->ip, zero, a->family == AF_INET ? 4 : 16) == 0;
-}
-
 bool listener_is_self(const struct listener *l, const struct flow_addr *dst)
 {
-    if (dst->port != l->addr.port)
-        return false;
-    if (flow_addr_equal(dst, &l->addr))
-        return true;
-    return addr_is_wildcard(&l->addr) && address_is_local(dst);
+    return self_dst_is_listener(&l->addr, dst);
 }

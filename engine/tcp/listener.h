@@ -101,10 +101,11 @@ void listener_backoff_all(struct engine *e, int err);
 
 /*
  * True when `dst` (a connection's original destination) is the listener
- * itself: same port, and the listener's address or, for a wildcard listener,
- * an address of this host. Such a connection reached the listener without
- * interception (someone connected to the proxy port directly); transparent
- * inbounds refuse it so switchyard is never an open proxy.
+ * itself: same port, and the listener's address or any address of this host
+ * (engine/core/self_dst.h, the check UDP inbounds make too). Such a
+ * connection reached the listener without interception (someone connected
+ * to the proxy port directly); transparent inbounds refuse it so switchyard
+ * is never an open proxy.
  */
 bool listener_is_self(const struct listener *l, const struct flow_addr *dst);
 

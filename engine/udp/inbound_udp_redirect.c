@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 
+#include "engine/core/self_dst.h"
 #include "engine/udp/conntrack.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
@@ -29,7 +30,7 @@ static int redirect_orig_dst(struct udp_listener *l, const struct flow_addr *src
     if (r < 0)
         return r;
     /* Not redirected (sent to the listener itself): never an open relay. */
-    if (flow_addr_equal(orig, arrived))
+    if (flow_addr_equal(orig, arrived) || self_dst_is_listener(&l->addr, orig))
         return -EADDRNOTAVAIL;
     return 0;
 }

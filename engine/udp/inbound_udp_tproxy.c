@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 
+#include "engine/core/self_dst.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_reply_cache.h"
@@ -16,7 +17,7 @@ static int tproxy_setup(struct udp_listener *l)
 {
     const struct policy_settings *set = udp_engine_settings(l->engine);
     /* One reply socket per remote address; as many as sessions at most. */
-    l->data = udp_reply_cache_new(set->udp_max_sessions, set->udp_idle_s, set->routing_mark);
+    l->data = udp_reply_cache_new(set->udp_max_sessions, set->udp_idle_s);
     return l->data ? 0 : -ENOMEM;
 }
 
@@ -24,8 +25,9 @@ static int tproxy_orig_dst(struct udp_listener *l, const struct flow_addr *src,
                            const struct flow_addr *arrived, struct flow_addr *orig)
 {
     (void)src;
-    /* Addressed to the listener itself: nothing was intercepted. */
-    if (flow_addr_equal(arrived, &l->addr))
+    /* Addressed to the listener itself (any local address on its port, also
+     * under a wildcard listener): nothing was intercepted. */
+    if (self_dst_is_listener(&l->addr, arrived))
         return -EADDRNOTAVAIL;
     *orig = *arrived;
     return 0;
@@ -33,8 +35,10 @@ static int tproxy_orig_dst(struct udp_listener *l, const struct flow_addr *src,
 
 static int tproxy_reply(struct udp_session *s, const uint8_t *buf, size_t len)
 {
+    /* The mark of the policy now in force: a reload may have changed it. */
     return udp_reply_cache_send(s->listener->data, &s->dst, &s->key.client, buf, len,
-                                s->listener->fd, ev_now(s->engine->loop));
+                                udp_engine_settings(s->engine)->routing_mark, s->listener->fd,
+                                ev_now(s->engine->loop));
 }
 
 static void tproxy_tick(struct udp_listener *l, double now)

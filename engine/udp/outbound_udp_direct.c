@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "engine/core/engine.h"
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_outbound.h"
@@ -32,6 +33,10 @@ static void direct_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 static int direct_connect(struct udp_session *s)
 {
+    /* The listeners refuse such sessions already; this socket never sends
+     * to switchyard's own listeners whatever made the session. */
+    if (engine_dst_is_listener(s->engine->core, &s->dst))
+        return -EADDRNOTAVAIL;
     struct sockaddr_storage ss;
     socklen_t len = flow_addr_to_sockaddr(&s->dst, &ss);
     int fd = sockopt_udp_connect((const struct sockaddr *)&ss, len,

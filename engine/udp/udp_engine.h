@@ -43,6 +43,8 @@ struct udp_engine_stats {
     uint64_t datagrams_out;      /* replies to clients */
     uint64_t datagrams_dropped;  /* by the drop outbound, a full queue or an error */
     uint64_t no_destination;     /* datagrams whose original destination was unknown */
+    uint64_t refused;            /* datagrams refused as loops: addressed to switchyard itself
+                                    or sent by one of its own upstream sockets */
     size_t sessions_open;
 };
 
@@ -52,7 +54,8 @@ struct udp_engine {
     struct policy *policy; /* current; owns one reference */
     struct udp_listener *listeners;
     struct udp_session_table sessions;
-    ev_timer tick; /* listeners' housekeeping */
+    ev_timer tick;            /* listeners' housekeeping */
+    ev_tstamp refused_logged; /* when a refused datagram was last logged (rate limit) */
     struct udp_engine_stats stats;
     uint8_t buf[UDP_RECV_BUF]; /* one datagram being read */
 };

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/core/engine.h"
+#include "engine/core/log.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
@@ -33,17 +34,55 @@ static const struct udp_inbound_ops *ops_for(enum inbound_type type)
     return NULL;
 }
 
-/* The session a datagram from `key` belongs to, started when it is the first. */
+/* At most one line per this many seconds about refused datagrams; all are counted. */
+#define UDP_REFUSED_LOG_S 10.0
+
+/* Refuses a datagram that would make switchyard relay to itself. */
+static void refuse(struct udp_listener *l, const struct udp_key *key, const char *why)
+{
+    struct udp_engine *e = l->engine;
+    e->stats.refused++;
+    e->stats.datagrams_dropped++;
+    ev_tstamp now = ev_now(e->loop);
+    if (e->refused_logged && now - e->refused_logged < UDP_REFUSED_LOG_S)
+        return;
+    e->refused_logged = now;
+    char a[FLOW_ADDR_TEXT_MAX], b[FLOW_ADDR_TEXT_MAX];
+    log_warn("udp inbound %s: refused %s -> %s: %s (%llu refused in all; at most one line "
+             "per %.0f s)",
+             l->name, flow_addr_format(&key->client, a), flow_addr_format(&key->arrived, b), why,
+             (unsigned long long)e->stats.refused, UDP_REFUSED_LOG_S);
+}
+
+/*
+ * The session a datagram from `key` belongs to, started when it is the
+ * first. A loop cannot start: a datagram from one of switchyard's own
+ * upstream sockets, or bound for a local address on the port of any of its
+ * listeners, never makes a session.
+ */
 static struct udp_session *session_for(struct udp_listener *l, const struct udp_key *key)
 {
     struct udp_engine *e = l->engine;
     struct udp_session *s = udp_session_table_find(&e->sessions, key);
     if (s)
         return s;
+    if (udp_session_table_find_upstream(&e->sessions, &key->client)) {
+        refuse(l, key, "sent by one of switchyard's own upstream sockets");
+        return NULL;
+    }
     struct flow_addr dst;
-    if (l->ops->orig_dst(l, &key->client, &key->arrived, &dst) < 0) {
+    int r = l->ops->orig_dst(l, &key->client, &key->arrived, &dst);
+    if (r == -EADDRNOTAVAIL) {
+        refuse(l, key, "addressed to the listener itself, not intercepted");
+        return NULL;
+    }
+    if (r < 0) {
         e->stats.no_destination++;
         e->stats.datagrams_dropped++;
+        return NULL;
+    }
+    if (engine_dst_is_listener(e->core, &dst)) {
+        refuse(l, key, "bound for one of switchyard's own listeners");
         return NULL;
     }
     s = udp_session_new(l, key, &dst);

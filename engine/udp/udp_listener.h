@@ -39,8 +39,10 @@ struct udp_inbound_ops {
 
     /*
      * The original destination of a new session's first datagram, from `src`
-     * and addressed to `arrived` on arrival. Returns 0, or -errno to drop it
-     * (counted): not intercepted, or no destination known.
+     * and addressed to `arrived` on arrival. Returns 0, -EADDRNOTAVAIL when
+     * it was not intercepted (addressed to the listener itself: refused,
+     * counted and logged as a loop), or another -errno when no destination
+     * is known (dropped, counted).
      */
     int (*orig_dst)(struct udp_listener *l, const struct flow_addr *src,
                     const struct flow_addr *arrived, struct flow_addr *orig);

@@ -24,6 +24,7 @@ static int set_int(int fd, int level, int name, int value)
 struct reply_sock {
     struct flow_addr key; /* the address the socket is bound to */
     int fd;
+    uint32_t mark; /* its SO_MARK */
     double last_used;
     UT_hash_handle hh;
     struct reply_sock *prev, *next; /* LRU order: head is the least recent */
@@ -34,18 +35,16 @@ struct udp_reply_cache {
     struct reply_sock *lru;
     size_t capacity;
     double idle_s;
-    uint32_t mark;
     struct udp_reply_stats stats;
 };
 
-struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s, uint32_t mark)
+struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s)
 {
     struct udp_reply_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->capacity = capacity ? capacity : 1;
     c->idle_s = idle_s;
-    c->mark = mark;
     return c;
 }
 
@@ -67,12 +66,12 @@ void udp_reply_cache_free(struct udp_reply_cache *c)
     free(c);
 }
 
-/* A transparent socket bound to `from`; a negative errno on failure. */
-static int reply_sock_open(const struct udp_reply_cache *c, const struct flow_addr *from)
+/* A transparent socket bound to `from`, marked `mark`; a negative errno on failure. */
+static int reply_sock_open(const struct flow_addr *from, uint32_t mark)
 {
     struct sockaddr_storage ss;
     socklen_t len = flow_addr_to_sockaddr(from, &ss);
-    int fd = sockopt_socket(from->family, SOCK_DGRAM, c->mark);
+    int fd = sockopt_socket(from->family, SOCK_DGRAM, mark);
     if (fd < 0)
         return fd;
     int level = from->family == AF_INET ? SOL_IP : SOL_IPV6;
@@ -91,19 +90,24 @@ static int reply_sock_open(const struct udp_reply_cache *c, const struct flow_ad
 }
 
 int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from,
-                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
-                         double now)
+                         const struct flow_addr *to, const void *buf, size_t len, uint32_t mark,
+                         int fallback_fd, double now)
 {
     struct flow_addr key;
     flow_addr_key(&key, from);
 
     struct reply_sock *s;
     HASH_FIND(hh, c->table, &key, sizeof(key), s);
+    if (s && s->mark != mark) { /* made before a reload changed routing_mark */
+        reply_sock_close(c, s);
+        c->stats.remarked++;
+        s = NULL;
+    }
     if (s) {
         DL_DELETE(c->lru, s);
         c->stats.reused++;
     } else {
-        int fd = reply_sock_open(c, &key);
+        int fd = reply_sock_open(&key, mark);
         if (fd == -EADDRINUSE) {
             c->stats.addrinuse++;
             int r = udp_socket_sendto_from(fallback_fd, from, to, buf, len);
@@ -122,6 +126,7 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
         }
         s->key = key;
         s->fd = fd;
+        s->mark = mark;
         HASH_ADD(hh, c->table, key, sizeof(s->key), s);
         c->stats.open++;
         c->stats.opened++;

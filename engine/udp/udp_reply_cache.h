@@ -7,7 +7,9 @@
  * (IP_TRANSPARENT allows binding a foreign address). Opening one such socket
  * per reply costs six syscalls a datagram; the cache keeps one socket per
  * remote address (it can answer every client of that address), evicts the
- * least recently used when full and closes idle ones.
+ * least recently used when full and closes idle ones. Each socket carries
+ * the routing mark it was asked for; a reload that changes routing_mark
+ * makes the next reply on a socket marked otherwise replace it.
  *
  * Nothing here knows the event loop; `now` is passed in by the caller.
  */
@@ -27,15 +29,15 @@ struct udp_reply_stats {
     uint64_t evicted;   /* closed because the cache was full */
     uint64_t expired;   /* closed after being idle */
     uint64_t addrinuse; /* replies sent by the fallback (address owned locally) */
+    uint64_t remarked;  /* closed because they carried another routing mark */
     size_t open;        /* sockets open now */
 };
 
 /*
  * A cache of at most `capacity` reply sockets (at least 1), each closed after
- * `idle_s` seconds unused, each carrying SO_MARK `mark`. NULL when out of
- * memory.
+ * `idle_s` seconds unused. NULL when out of memory.
  */
-struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s, uint32_t mark);
+struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s);
 
 /* Closes every socket and frees the cache (NULL is allowed). */
 void udp_reply_cache_free(struct udp_reply_cache *cache);
@@ -44,17 +46,17 @@ enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
 
 /*
  * Sends `len` bytes to `to` with source `from` (the original destination, so
- * the client sees its origin answer), on the cached socket bound to `from`,
- * opening one when none is cached. When `from` cannot be bound because a
- * local socket owns it (EADDRINUSE), the datagram goes out of `fallback_fd`
- * (the listener) with its source address pinned by IP_PKTINFO /
- * IPV6_PKTINFO (the source port is then the listener's), counted in
- * `addrinuse`, and UDP_REPLY_FALLBACK is returned so the caller can log the
- * first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno.
+ * the client sees its origin answer), on the cached socket bound to `from`
+ * and carrying SO_MARK `mark` (0: none), opening one when none is cached;
+ * a cached one with another mark is closed first (counted in `remarked`). When `from` cannot be
+ * bound because a local socket owns it (EADDRINUSE), the datagram goes out of `fallback_fd` (the
+ * listener) with its source address pinned by IP_PKTINFO / IPV6_PKTINFO (the source port is then
+ * the listener's), counted in `addrinuse`, and UDP_REPLY_FALLBACK is returned so the caller can log
+ * the first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno.
  */
 int udp_reply_cache_send(struct udp_reply_cache *cache, const struct flow_addr *from,
-                         const struct flow_addr *to, const void *buf, size_t len, int fallback_fd,
-                         double now);
+                         const struct flow_addr *to, const void *buf, size_t len, uint32_t mark,
+                         int fallback_fd, double now);
 
 /* Closes the sockets idle since before `now - idle_s`; returns how many. */
 size_t udp_reply_cache_expire(struct udp_reply_cache *cache, double now);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
@@ -139,6 +140,14 @@ static void touch(struct udp_session *s)
 void udp_session_watch(struct udp_session *s, int fd, void (*cb)(struct ev_loop *, ev_io *, int))
 {
     s->fd = fd;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct flow_addr local;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        flow_addr_from_sockaddr(&local, (struct sockaddr *)&ss)) {
+        flow_addr_key(&s->upstream, &local);
+        udp_session_table_add_upstream(&s->engine->sessions, s);
+    }
     ev_io_init(&s->io, cb, fd, EV_READ);
     s->io.data = s;
     ev_io_start(s->engine->loop, &s->io);
@@ -256,15 +265,37 @@ static void decide(struct udp_session *s)
     start_outbound(s);
 }
 
-void udp_session_redecide(struct udp_session *s, const struct policy *policy)
+/* Same string, or both absent. */
+static bool same_text(const char *a, const char *b)
 {
-    if (s->state == UDP_SNIFFING)
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Whether two outbounds carry a session alike: the whole definition, not the
+ * name (a reload may keep the name and change the server).
+ */
+static bool same_outbound(const struct policy_outbound *a, const struct policy_outbound *b)
+{
+    return a->type == b->type && a->server_len == b->server_len &&
+           memcmp(&a->server, &b->server, a->server_len) == 0 &&
+           same_text(a->username, b->username) && same_text(a->password, b->password) &&
+           a->udp == b->udp && a->send_hostname == b->send_hostname;
+}
+
+void udp_session_redecide(struct udp_session *s, struct policy *policy)
+{
+    if (s->state == UDP_SNIFFING) { /* not decided yet: it will be, under `policy` */
+        struct policy *old = s->policy;
+        s->policy = policy_ref(policy);
+        policy_unref(old);
         return;
+    }
     struct policy_flow f;
     struct policy_decision d;
     flow_facts(s, &f);
     policy_decide(policy, &f, &d);
-    if (strcmp(d.outbound->name, s->decision.outbound->name) != 0)
+    if (!same_outbound(d.outbound, s->decision.outbound))
         udp_session_end(s, &s->engine->stats.sessions_redecided);
 }
 

@@ -64,14 +64,17 @@ struct udp_session {
     ev_timer timer; /* sniff timeout, then idle expiry */
 
     const struct udp_outbound_ops *out;
-    int fd;   /* the upstream UDP socket, -1 when none */
-    ev_io io; /* readable upstream */
+    int fd;                    /* the upstream UDP socket, -1 when none */
+    struct flow_addr upstream; /* its local address (a hash key), once watched */
+    bool upstream_indexed;     /* in the table's upstream index */
+    ev_io io;                  /* readable upstream */
     void *out_state;
 
     struct udp_queued *queue, **queue_tail;
     size_t queued, queued_bytes;
 
     UT_hash_handle hh;               /* udp_session_table: by key */
+    UT_hash_handle hh_up;            /* udp_session_table: by upstream socket address */
     struct udp_session *prev, *next; /* udp_session_table: by activity */
 };
 
@@ -99,11 +102,13 @@ void udp_session_end(struct udp_session *s, uint64_t *counter);
 bool udp_session_closed(const struct udp_session *s);
 
 /*
- * Decides the session again under `policy`; ends it (counted as redecided)
- * when its outbound would change. Sessions still classifying are left alone:
- * they will be decided under the new policy.
+ * A reload made `policy` current. A decided session is decided again under
+ * it and ended (counted as redecided) when its outbound would change: another
+ * outbound, or the same name defined otherwise (type, server, credentials,
+ * udp, send_hostname). A session still classifying takes a reference on
+ * `policy` and drops its old one: it is decided under the new policy.
  */
-void udp_session_redecide(struct udp_session *s, const struct policy *policy);
+void udp_session_redecide(struct udp_session *s, struct policy *policy);
 
 /* --- for outbound types ------------------------------------------------------- */
 
@@ -119,7 +124,12 @@ void udp_session_dropped(struct udp_session *s);
 /* Ends the session because its upstream failed; logs one line with `why`. */
 void udp_session_fail(struct udp_session *s, const char *why);
 
-/* Starts watching `fd` (the session's upstream socket, now the session's) for replies. */
+/*
+ * Starts watching `fd` (the session's upstream socket, now the session's) for
+ * replies, and indexes the session by the socket's local address: a datagram
+ * from that address reaching a listener is switchyard's own, never a new
+ * session.
+ */
 void udp_session_watch(struct udp_session *s, int fd, void (*cb)(struct ev_loop *, ev_io *, int));
 
 /* Formats "CLIENT -> DST" for log lines. */

@@ -23,8 +23,27 @@ void udp_session_table_add(struct udp_session_table *t, struct udp_session *s)
     t->count++;
 }
 
+void udp_session_table_add_upstream(struct udp_session_table *t, struct udp_session *s)
+{
+    HASH_ADD(hh_up, t->by_upstream, upstream, sizeof(s->upstream), s);
+    s->upstream_indexed = true;
+}
+
+struct udp_session *udp_session_table_find_upstream(struct udp_session_table *t,
+                                                    const struct flow_addr *addr)
+{
+    struct flow_addr key;
+    flow_addr_key(&key, addr);
+    struct udp_session *s;
+    HASH_FIND(hh_up, t->by_upstream, &key, sizeof(key), s);
+    return s;
+}
+
 void udp_session_table_remove(struct udp_session_table *t, struct udp_session *s)
 {
+    if (s->upstream_indexed)
+        HASH_DELETE(hh_up, t->by_upstream, s);
+    s->upstream_indexed = false;
     HASH_DEL(t->by_key, s);
     DL_DELETE(t->by_activity, s);
     t->count--;

@@ -26,6 +26,7 @@ struct udp_key {
 
 struct udp_session_table {
     struct udp_session *by_key;
+    struct udp_session *by_upstream; /* sessions whose upstream socket is open, by its address */
     struct udp_session *by_activity; /* head: the least recently active */
     size_t count;
 };
@@ -36,7 +37,18 @@ struct udp_session *udp_session_table_find(struct udp_session_table *t, const st
 /* Adds `s` (keyed by s->key, not yet in the table) as the most recently active. */
 void udp_session_table_add(struct udp_session_table *t, struct udp_session *s);
 
-/* Removes `s` from the table. */
+/*
+ * Indexes `s` (in the table) by `s->upstream`, the local address of its
+ * upstream UDP socket, so a datagram that one of switchyard's own sockets
+ * sent is recognised when it comes back to a listener (a loop).
+ */
+void udp_session_table_add_upstream(struct udp_session_table *t, struct udp_session *s);
+
+/* The session whose upstream socket has the local address `addr`, or NULL. */
+struct udp_session *udp_session_table_find_upstream(struct udp_session_table *t,
+                                                    const struct flow_addr *addr);
+
+/* Removes `s` from the table (and from the upstream index). */
 void udp_session_table_remove(struct udp_session_table *t, struct udp_session *s);
 
 /* Marks `s` the most recently active. */

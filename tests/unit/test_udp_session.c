@@ -10,9 +10,11 @@
  * evict, expire, re-decide on reload) without depending on the rule engine:
  *   - a datagram "HOST:<name>" is DNS naming <name>; "MORE..." needs more;
  *     anything else is unknown;
- *   - port 7 is decided early (direct, or drop under the "strict" policy);
- *     any other port waits for the classifier; a host starting with
- *     "blocked" is dropped, the rest goes direct.
+ *   - port 7 is decided early (direct, or drop under the "strict" policy,
+ *     or under the "moved" one an outbound still named "direct" but defined
+ *     as a drop); any other port waits for the classifier; under "strict"
+ *     every classified session is dropped, otherwise a host starting with
+ *     "blocked" is, and the rest goes direct.
  * Needs root (skipped otherwise).
  */
 #include <errno.h>
@@ -41,12 +43,14 @@
 
 struct policy {
     int refs;
-    bool strict; /* port 7 dropped */
+    bool strict; /* port 7 and classified sessions dropped */
+    bool moved;  /* port 7 to "direct" defined otherwise */
     struct policy_settings settings;
 };
 
 static const struct policy_outbound out_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
 static const struct policy_outbound out_drop = {.name = "drop", .type = OUTBOUND_DROP};
+static const struct policy_outbound out_direct_moved = {.name = "direct", .type = OUTBOUND_DROP};
 static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
 static struct policy_outbound out_socks_udp = {
     .name = "dante", .type = OUTBOUND_SOCKS5, .udp = true};
@@ -73,12 +77,14 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
     memset(d, 0, sizeof(*d));
     d->outbound = &out_direct;
     if (f->dst.port == 7) {
-        d->outbound = p->strict ? &out_drop : &out_direct;
+        d->outbound = p->strict ? &out_drop : p->moved ? &out_direct_moved : &out_direct;
         d->rule = 1;
     } else if (f->dst.port == 9) {
         d->outbound = &out_socks_tcp;
     } else if (f->dst.port == 5353) {
         d->outbound = &out_socks_udp;
+    } else if (p->strict) {
+        d->outbound = &out_drop;
     } else if (f->host && strncmp(f->host, "blocked", 7) == 0) {
         d->outbound = &out_drop;
         d->rule = 2;
@@ -167,7 +173,7 @@ static const char NETNS_SETUP[] =
 static struct ev_loop *loop;
 static struct engine core; /* sessions are its live objects */
 static struct udp_engine *engine;
-static struct policy pol_open, pol_strict;
+static struct policy pol_open, pol_strict, pol_moved;
 static int echo7, echo53, echo5353;
 static ev_io echo7_w, echo53_w, echo5353_w;
 
@@ -236,6 +242,8 @@ static int engine_up(void **state)
         return 0;
     settings(&pol_open, false);
     settings(&pol_strict, true);
+    settings(&pol_moved, false);
+    pol_moved.moved = true;
     pol_open.refs = 1;
     if (engine_init(&core, loop, policy_ref(&pol_open)) < 0)
         return -1;
@@ -257,7 +265,9 @@ static int engine_down(void **state)
     udp_engine_free(engine);
     engine = NULL;
     engine_fini(&core); /* frees the closed sessions and drops its policy reference */
-    return sniff_states == 0 && pol_open.refs == 1 && pol_strict.refs <= 1 ? 0 : -1;
+    return sniff_states == 0 && pol_open.refs == 1 && pol_strict.refs <= 1 && pol_moved.refs <= 1
+               ? 0
+               : -1;
 }
 
 static void need_root(void)
@@ -470,6 +480,47 @@ static void test_reload_is_not_bypassed_by_a_reused_tuple(void **state)
     close(a);
 }
 
+static void test_reload_applies_an_outbound_redefined_under_its_name(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41610");
+    uint8_t in[16];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    /* Still called "direct", now defined otherwise: the session must not go on as before. */
+    pol_moved.refs = 1;
+    udp_engine_set_policy(engine, &pol_moved);
+    assert_int_equal(stats().sessions_redecided, 1);
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    assert_int_equal(stats().sessions_created, 2);
+    close(a);
+}
+
+static void test_session_sniffing_at_reload_is_decided_under_the_new_policy(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.sniff_timeout_ms = 3000; /* room to reload while it classifies */
+    int a = bound("127.0.0.1:41620");
+    uint8_t in[32];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 100),
+                     -ETIMEDOUT);
+    pol_strict.refs = 1;
+    udp_engine_set_policy(engine, &pol_strict);
+    assert_int_equal(stats().sessions_redecided, 0);
+    /* The name completes the classification: the strict policy drops it. */
+    assert_int_equal(
+        exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 300),
+        -ETIMEDOUT);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, 1);
+    assert_int_equal(st.datagrams_out, 0);
+    assert_int_equal(st.datagrams_dropped, 2);
+    close(a);
+}
+
 static void test_socks5_without_udp_drops(void **state)
 {
     (void)state;
@@ -494,8 +545,30 @@ static void test_not_redirected_is_refused(void **state)
     assert_int_equal(exchange(a, "127.0.0.1:40100", "x", 1, in, sizeof(in), &from, 300),
                      -ETIMEDOUT);
     struct udp_engine_stats st = stats();
-    assert_int_equal(st.no_destination, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(st.no_destination, 0);
     assert_int_equal(st.sessions_created, 0);
+    close(a);
+}
+
+static void test_own_upstream_datagram_is_never_a_session(void **state)
+{
+    (void)state;
+    need_root();
+    /* Without the routing mark the namespace's rule redirects the direct
+     * socket's datagram back to the listener, as a firewall that lost the
+     * mark would: it must be refused, not become a session of its own (which
+     * would send it on, and back again, without end). */
+    pol_open.settings.routing_mark = 0;
+    int a = bound("127.0.0.1:42000");
+    uint8_t in[16];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    pump(200);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.sessions_created, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(st.sessions_evicted, 0);
     close(a);
 }
 
@@ -694,8 +767,11 @@ int main(void)
         T(test_oldest_idle_session_evicted),
         T(test_idle_session_expires),
         T(test_reload_is_not_bypassed_by_a_reused_tuple),
+        T(test_reload_applies_an_outbound_redefined_under_its_name),
+        T(test_session_sniffing_at_reload_is_decided_under_the_new_policy),
         T(test_socks5_without_udp_drops),
         T(test_not_redirected_is_refused),
+        T(test_own_upstream_datagram_is_never_a_session),
         T(test_socks5_udp_associate_with_dante),
         T(test_tproxy_replies_come_from_the_original_destination),
     };

@@ -69,18 +69,21 @@ static void test_reply_from_original_destination(void **state)
     need_root();
     int client = bound("127.0.0.1:41000", false);
     int listener = bound("127.0.0.1:40000", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, 0x7f);
+    struct udp_reply_cache *c = udp_reply_cache_new(2, 30);
     struct flow_addr to, a, b, d;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41000"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
     assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
     assert_true(flow_addr_parse(&d, "192.0.2.9:123"));
 
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, listener, 1.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, 0x7f, listener, 1.0),
+                     UDP_REPLY_SENT);
     expect(client, "one", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "two", 3, listener, 2.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "two", 3, 0x7f, listener, 2.0),
+                     UDP_REPLY_SENT);
     expect(client, "two", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &b, &to, "three", 5, listener, 3.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &b, &to, "three", 5, 0x7f, listener, 3.0),
+                     UDP_REPLY_SENT);
     expect(client, "three", "198.51.100.7:443");
 
     struct udp_reply_stats st;
@@ -90,14 +93,14 @@ static void test_reply_from_original_destination(void **state)
     assert_int_equal(st.open, 2);
 
     /* Touch a, then a third address evicts the least recent: b. */
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "4", 1, listener, 4.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "4", 1, 0x7f, listener, 4.0), UDP_REPLY_SENT);
     expect(client, "4", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &d, &to, "5", 1, listener, 5.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &d, &to, "5", 1, 0x7f, listener, 5.0), UDP_REPLY_SENT);
     expect(client, "5", "192.0.2.9:123");
     udp_reply_cache_stats(c, &st);
     assert_int_equal(st.evicted, 1);
     assert_int_equal(st.open, 2);
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "6", 1, listener, 6.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "6", 1, 0x7f, listener, 6.0), UDP_REPLY_SENT);
     expect(client, "6", "203.0.113.5:53");
     udp_reply_cache_stats(c, &st);
     assert_int_equal(st.opened, 3); /* a was still cached */
@@ -121,11 +124,12 @@ static void test_ipv6_reply(void **state)
     need_root();
     int client = bound("[::1]:41001", false);
     int listener = bound("[::1]:40001", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, 0);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
     struct flow_addr to, a;
     assert_true(flow_addr_parse(&to, "[::1]:41001"));
     assert_true(flow_addr_parse(&a, "[2001:db8::53]:53"));
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "v6", 2, listener, 1.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "v6", 2, 0x7f, listener, 1.0),
+                     UDP_REPLY_SENT);
     expect(client, "v6", "[2001:db8::53]:53");
     udp_reply_cache_free(c);
     close(listener);
@@ -147,8 +151,8 @@ static void test_locally_owned_address_falls_back(void **state)
     socklen_t len = flow_addr_to_sockaddr(&owned, &ss);
     assert_int_equal(bind(service, (struct sockaddr *)&ss, len), 0);
 
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, 0);
-    assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, listener, 1.0),
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
+    assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, 0x7f, listener, 1.0),
                      UDP_REPLY_FALLBACK);
     /* Source address pinned to the owned address, port the listener's. */
     expect(client, "fb", "127.0.0.9:40002");
@@ -158,6 +162,56 @@ static void test_locally_owned_address_falls_back(void **state)
     assert_int_equal(st.open, 0);
     udp_reply_cache_free(c);
     close(service);
+    close(listener);
+    close(client);
+}
+
+/* Packets to `port` that left carrying SO_MARK `mark`, counted by nft. */
+static int marked_packets(unsigned mark, int port)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "nft list table inet marks >/dev/null 2>&1 || nft -f - <<'NFT'\n"
+             "table inet marks {\n counter m%1$x {}\n chain out {\n"
+             "  type filter hook output priority 0;\n"
+             "  udp dport %2$d meta mark 0x%1$x counter name m%1$x\n }\n}\nNFT",
+             mark, port);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "nft list counter inet marks m%x | grep -o 'packets [0-9]*'", mark);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    int n = -1;
+    assert_int_equal(fscanf(f, "packets %d", &n), 1);
+    pclose(f);
+    return n;
+}
+
+static void test_reply_socket_follows_routing_mark(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41004", false);
+    int listener = bound("127.0.0.1:40004", true);
+    assert_int_equal(marked_packets(0x80, 41004), 0);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
+    struct flow_addr to, a;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
+    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "old", 3, 0x7f, listener, 1.0),
+                     UDP_REPLY_SENT);
+    expect(client, "old", "203.0.113.5:53");
+    assert_int_equal(marked_packets(0x80, 41004), 0);
+    /* A reload changed routing_mark: the cached socket is replaced, not reused. */
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "new", 3, 0x80, listener, 2.0),
+                     UDP_REPLY_SENT);
+    expect(client, "new", "203.0.113.5:53");
+    assert_int_equal(marked_packets(0x80, 41004), 1);
+    struct udp_reply_stats st;
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.remarked, 1);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.open, 1);
+    udp_reply_cache_free(c);
     close(listener);
     close(client);
 }
@@ -198,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_reply_from_original_destination),
         cmocka_unit_test(test_ipv6_reply),
         cmocka_unit_test(test_locally_owned_address_falls_back),
+        cmocka_unit_test(test_reply_socket_follows_routing_mark),
         cmocka_unit_test(test_largest_datagram_passes_whole),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
