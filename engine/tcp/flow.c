@@ -115,6 +115,17 @@ static void flow_log_closed(const struct flow *f, const char *reason)
     }
 }
 
+/* Ends the outbound's handshake, if one runs: its watchers stopped, its state freed. */
+/* The longest close reason kept when its text lies in state about to be freed. */
+#define FLOW_REASON_MAX 160
+
+static void flow_handshake_end(struct flow *f)
+{
+    if (f->outbound_state && f->outbound && f->outbound->handshake_free)
+        f->outbound->handshake_free(f);
+    f->outbound_state = NULL;
+}
+
 /* --- creation and the one way out ------------------------------------------------ */
 
 static void flow_live_close(struct engine_live *o, const char *reason);
@@ -169,11 +180,9 @@ static void flow_live_close(struct engine_live *o, const char *reason)
     if (f->resolving)
         resolve_cancel(f->resolving);
     f->resolving = NULL;
-    if (f->outbound_state && f->outbound && f->outbound->handshake_free)
-        f->outbound->handshake_free(f);
-    f->outbound_state = NULL;
-
+    /* The log line first: `reason` may lie in the handshake's state. */
     flow_log_closed(f, reason);
+    flow_handshake_end(f);
     e->counters.bytes_up += f->relay.up.bytes;
     e->counters.bytes_down += f->relay.down.bytes;
     e->counters.flows_closed++;
@@ -386,9 +395,7 @@ static void flow_ahead_start(struct flow *f)
 static void flow_ahead_drop(struct flow *f)
 {
     ev_io_stop(f->engine->loop, &f->upstream_io);
-    if (f->outbound_state && f->outbound->handshake_free)
-        f->outbound->handshake_free(f);
-    f->outbound_state = NULL;
+    flow_handshake_end(f);
     if (f->upstream_fd >= 0)
         sockopt_reset_close(f->upstream_fd);
     f->upstream_fd = -1;
@@ -567,9 +574,11 @@ static void flow_fail(struct flow *f, enum flow_fail fail, const char *reason)
 
 void flow_upstream_failed(struct flow *f, enum flow_fail fail, const char *reason)
 {
-    if (f->outbound_state && f->outbound->handshake_free)
-        f->outbound->handshake_free(f);
-    f->outbound_state = NULL;
+    /* `reason` usually lies in the handshake's state: copy it before that is freed. */
+    char why[FLOW_REASON_MAX];
+    snprintf(why, sizeof(why), "%s", reason);
+    reason = why;
+    flow_handshake_end(f);
     if (f->ahead) {
         /* Nothing is decided yet: the flow sniffs on, and its decision connects anew. */
         log_debug("flow %llu: the upstream opened ahead failed: %s", (unsigned long long)f->id,
@@ -717,9 +726,7 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
         if (origin_bytes)
             memcpy(origin_bytes, extra, len);
     }
-    if (f->outbound_state && f->outbound->handshake_free)
-        f->outbound->handshake_free(f);
-    f->outbound_state = NULL;
+    flow_handshake_end(f);
     if (len > 0 && !origin_bytes) {
         flow_close(f, "out of memory");
         return;

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "engine/core/log.h"
 #include "tests/unit/sniff_fixture.h"
 #include "tests/unit/tcp_fixture.h"
 
@@ -579,6 +580,24 @@ static void test_client_end_of_stream_during_upstream_handshake_stays_a_half_clo
     close(srv);
 }
 
+/* The failure's reason is written by the handshake, whose state ends before the close line. */
+static void test_upstream_refusing_the_handshake_resets_the_client(void **state)
+{
+    (void)state;
+    fake.settings.log_flows = true; /* the close line reads the reason */
+    log_set_level(LOG_LEVEL_INFO);
+    int s, srv;
+    int c = in_upstream_handshake(&s, &srv);
+    static const uint8_t no_method[] = {5, 0xff};
+    send_all(s, no_method, sizeof(no_method));
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    log_set_level(LOG_LEVEL_ERROR);
+    close(c);
+    close(s);
+    close(srv);
+}
+
 static void test_upstream_handshake_timeout_resets_the_client(void **state)
 {
     (void)state;
@@ -636,6 +655,7 @@ int main(void)
         FLOW_TEST(test_client_reset_during_upstream_handshake_resets_the_upstream),
         FLOW_TEST(test_upstream_reset_during_handshake_resets_the_client),
         FLOW_TEST(test_client_end_of_stream_during_upstream_handshake_stays_a_half_close),
+        FLOW_TEST(test_upstream_refusing_the_handshake_resets_the_client),
         FLOW_TEST(test_upstream_handshake_timeout_resets_the_client),
         FLOW_TEST(test_connection_to_the_listener_itself_is_refused),
     };
