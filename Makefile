@@ -12,7 +12,7 @@
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench           build and run the benchmarks
 #   make geodata         fetch a real, freely licensed country database
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR= (binary, man pages, example, systemd unit)
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -60,7 +60,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-unit test-e2e fuzz fuzz-build bench geodata install clean format format-check
+.PHONY: all deps test test-unit test-e2e fuzz fuzz-build bench geodata install install-man clean format format-check
 
 all: switchyard
 
@@ -153,10 +153,17 @@ deps:
 geodata:
 	geodata/fetch.sh geodata/country.mmdb
 
-install: switchyard
+# The unit names the binary where this install puts it.
+install: switchyard install-man
 	install -D -m 0755 switchyard $(DESTDIR)$(PREFIX)/bin/switchyard
 	install -D -m 0644 examples/minimal.yaml $(DESTDIR)$(PREFIX)/share/switchyard/examples/minimal.yaml
-	install -D -m 0644 examples/switchyard.service $(DESTDIR)$(PREFIX)/lib/systemd/system/switchyard.service
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/switchyard|$(PREFIX)/bin/switchyard|g' examples/switchyard.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/switchyard.service
+
+install-man:
+	install -D -m 0644 man/switchyard.1 $(DESTDIR)$(PREFIX)/share/man/man1/switchyard.1
+	install -D -m 0644 man/switchyard.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/switchyard.yaml.5
 
 FORMAT_SRC := $(shell find engine rules geodata tests bench -name '*.[ch]' | sort)
 

@@ -10,7 +10,8 @@ BUILD="build-essential pkg-config clang libclang-rt-14-dev clang-format
   libnetfilter-conntrack-dev libssl-dev libcmocka-dev uthash-dev"
 TEST="libmaxmind-db-writer-perl mmdb-bin iproute2 nftables iptables conntrack
   curl dnsutils openssl gnutls-bin socat nginx-light dnsmasq-base dante-server
-  tinyproxy iperf3 wrk procps psmisc python3 ngtcp2-client"
+  tinyproxy iperf3 wrk procps psmisc python3 ngtcp2-client mandoc man-db systemd
+  strace util-linux"
 BENCH="redsocks v2ray"
 
 if [ "$(id -u)" != 0 ]; then
