@@ -92,6 +92,8 @@ struct policy_settings {
     unsigned udp_dns_idle_s;          /* timeouts.udp_dns_idle_s, default 10 */
     unsigned max_flows;               /* limits.max_flows, 0 = from RLIMIT_NOFILE */
     unsigned udp_max_sessions;        /* limits.udp_sessions, default 4096 */
+    unsigned max_handshakes;          /* limits.max_handshakes, 0 = max_flows / 8 */
+    unsigned udp_queue_bytes;         /* limits.udp_queue_bytes, default 16 MiB */
 };
 
 struct policy;

@@ -211,6 +211,8 @@ static int load_limits(struct load_ctx *c, yaml_node_t *node)
     const struct number_key table[] = {
         {"max_flows", &s->max_flows, 0, 10000000},
         {"udp_sessions", &s->udp_max_sessions, 1, 10000000},
+        {"max_handshakes", &s->max_handshakes, 0, 10000000},
+        {"udp_queue_bytes", &s->udp_queue_bytes, 65536, 1u << 30},
     };
     return load_numbers(c, node, "limits", table, sizeof(table) / sizeof(table[0]));
 }
@@ -580,6 +582,8 @@ static void settings_defaults(struct policy_settings *s)
         .udp_dns_idle_s = 10,
         .max_flows = 0,
         .udp_max_sessions = 4096,
+        .max_handshakes = 0,
+        .udp_queue_bytes = 16u << 20,
     };
 }
 

@@ -10,8 +10,33 @@
 
 #include "engine/core/log.h"
 
+#define LIMIT_LOG_EVERY_S 10.0 /* a pause at a limit is logged at most this often */
+#define LIMIT_RECHECK_S 1.0    /* while paused, RLIMIT_NOFILE is re-read this often */
+
+static void engine_check_limits(struct engine *e);
+
+static void engine_fds_changed(void *ctx)
+{
+    engine_check_limits(ctx);
+}
+
+static void engine_fds_trim(void *ctx, unsigned want)
+{
+    struct engine *e = ctx;
+    for (size_t i = 0; i < e->nstages; i++)
+        if (e->stages[i].ops->trim)
+            e->stages[i].ops->trim(e, e->stages[i].data, want);
+}
+
+static void engine_recheck_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    engine_fds_refresh(container_of(w, struct engine, limit_recheck));
+}
+
 /* Raises the soft descriptor limit to the hard one; returns the soft limit now in force. */
-static rlim_t raise_nofile(void)
+static unsigned raise_nofile(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -22,23 +47,28 @@ static rlim_t raise_nofile(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
-    return rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30) ? 1u << 30
+                                                                    : (unsigned)rl.rlim_cur;
 }
 
 static void engine_apply_settings(struct engine *e)
 {
     const struct policy_settings *s = policy_settings(e->policy);
     log_set_level(s->log_level);
+    unsigned nofile = raise_nofile();
     if (s->max_flows) {
         e->max_flows = s->max_flows;
     } else {
-        rlim_t nofile = raise_nofile();
-        rlim_t usable =
-            nofile > ENGINE_FDS_RESERVED * 2 ? nofile - ENGINE_FDS_RESERVED : nofile / 2;
-        e->max_flows = (unsigned)(usable / ENGINE_FDS_PER_FLOW);
+        e->max_flows = fd_budget_size_for(nofile) / ENGINE_FDS_PER_FLOW;
         if (e->max_flows == 0)
             e->max_flows = 1;
     }
+    e->max_handshakes = s->max_handshakes ? s->max_handshakes : e->max_flows / 8;
+    if (e->max_handshakes == 0)
+        e->max_handshakes = 1;
+    if (e->max_handshakes > e->max_flows)
+        e->max_handshakes = e->max_flows;
+    fd_budget_set_limit(&e->fds, nofile); /* the limits are set: it may pause or resume */
 }
 
 static void engine_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -54,6 +84,11 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
     e->loop = loop;
     e->policy = policy;
     ev_prepare_init(&e->reaper, engine_reaper_cb);
+    ev_timer_init(&e->limit_recheck, engine_recheck_cb, LIMIT_RECHECK_S, LIMIT_RECHECK_S);
+    e->limit_logged = -LIMIT_LOG_EVERY_S;
+    e->fds.trim = engine_fds_trim;
+    e->fds.changed = engine_fds_changed;
+    e->fds.ctx = e;
     engine_apply_settings(e);
     return 0;
 }
@@ -67,6 +102,10 @@ void engine_fini(struct engine *e)
     while (e->live)
         engine_live_close(e->live, "shutdown");
     engine_reap(e);
+    /* The stages free what they charged: nothing is paused, trimmed or resumed any more. */
+    ev_timer_stop(e->loop, &e->limit_recheck);
+    e->fds.trim = NULL;
+    e->fds.changed = NULL;
     for (size_t i = 0; i < e->nstages; i++)
         if (e->stages[i].ops->free)
             e->stages[i].ops->free(e, e->stages[i].data);
@@ -111,14 +150,61 @@ static void engine_pause(struct engine *e)
             e->stages[i].ops->pause(e, e->stages[i].data);
 }
 
-static void engine_resume_below_limit(struct engine *e)
+static void engine_resume(struct engine *e)
 {
-    if (!e->accept_paused_by_limit || e->flow_count >= e->max_flows)
-        return;
-    e->accept_paused_by_limit = false;
     for (size_t i = 0; i < e->nstages; i++)
         if (e->stages[i].ops->resume)
             e->stages[i].ops->resume(e, e->stages[i].data);
+}
+
+/* Whether one more flow would be too many: max_flows, or a budget that cannot
+ * carry a busy flow even once idle descriptors are given back. */
+static bool engine_full(struct engine *e)
+{
+    if (e->flow_count >= e->max_flows)
+        return true;
+    fd_budget_trim(&e->fds, ENGINE_FLOW_FDS_BUSY);
+    return fd_budget_left(&e->fds) < ENGINE_FLOW_FDS_BUSY;
+}
+
+static void engine_log_pause(struct engine *e)
+{
+    ev_tstamp now = ev_now(e->loop);
+    if (now - e->limit_logged < LIMIT_LOG_EVERY_S)
+        return;
+    e->limit_logged = now;
+    if (e->flow_count >= e->max_flows)
+        log_warn("%u flows open, the limit: not accepting until one closes", e->flow_count);
+    else
+        log_warn("%u descriptors in use, the budget is %u (RLIMIT_NOFILE %u less %u reserved): "
+                 "not accepting until some close",
+                 e->fds.used, e->fds.size, e->fds.limit, e->fds.limit - e->fds.size);
+}
+
+/* Pauses or resumes the stages as the flow limit and the budget now allow. */
+static void engine_check_limits(struct engine *e)
+{
+    if (e->checking_limits)
+        return;
+    e->checking_limits = true;
+    bool full = engine_full(e);
+    if (full && !e->accept_paused_by_limit) {
+        e->accept_paused_by_limit = true;
+        e->counters.accept_paused++;
+        engine_log_pause(e);
+        ev_timer_again(e->loop, &e->limit_recheck);
+        engine_pause(e);
+    } else if (!full && e->accept_paused_by_limit) {
+        e->accept_paused_by_limit = false;
+        ev_timer_stop(e->loop, &e->limit_recheck);
+        engine_resume(e);
+    }
+    e->checking_limits = false;
+}
+
+void engine_fds_refresh(struct engine *e)
+{
+    fd_budget_refresh(&e->fds);
 }
 
 void engine_set_policy(struct engine *e, struct policy *policy)
@@ -131,7 +217,7 @@ void engine_set_policy(struct engine *e, struct policy *policy)
             e->stages[i].ops->policy_changed(e, e->stages[i].data);
     policy_unref(older);
     engine_apply_settings(e);
-    engine_resume_below_limit(e);
+    engine_check_limits(e);
 }
 
 /* --- live objects ------------------------------------------------------------------ */
@@ -146,15 +232,12 @@ void engine_live_add(struct engine *e, struct engine_live *o, const struct engin
     if (e->live)
         e->live->prev = o;
     e->live = o;
-    if (!ops->limited)
-        return;
-    e->flow_count++;
-    if (e->flow_count >= e->max_flows && !e->accept_paused_by_limit) {
-        e->accept_paused_by_limit = true;
-        e->counters.accept_paused++;
-        log_warn("%u flows open, the limit: not accepting until one closes", e->flow_count);
-        engine_pause(e);
-    }
+    if (ops->limited)
+        e->flow_count++;
+    if (ops->fds)
+        fd_budget_charge(&e->fds, ops->fds); /* checks the limits */
+    else if (ops->limited)
+        engine_check_limits(e);
 }
 
 static void engine_live_unlink(struct engine *e, struct engine_live *o)
@@ -166,10 +249,12 @@ static void engine_live_unlink(struct engine *e, struct engine_live *o)
     if (o->next)
         o->next->prev = o->prev;
     o->next = o->prev = NULL;
-    if (!o->ops->limited)
-        return;
-    e->flow_count--;
-    engine_resume_below_limit(e);
+    if (o->ops->limited)
+        e->flow_count--;
+    if (o->ops->fds)
+        fd_budget_give(&e->fds, o->ops->fds); /* checks the limits */
+    else if (o->ops->limited)
+        engine_check_limits(e);
 }
 
 void engine_live_close(struct engine_live *o, const char *reason)

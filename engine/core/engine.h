@@ -15,6 +15,7 @@
  * - the live objects (TCP flows, and whatever else a stage wants counted,
  *   closed at shutdown and freed later), the flow limit, and the reaper that
  *   frees closed objects once no callback of theirs can still be running;
+ * - the descriptor budget (below, "descriptors") that every stage charges;
  * - counters, read by logs and benchmarks.
  *
  * How to obtain things
@@ -39,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/fd_budget.h"
 #include "rules/policy.h"
 
 /* The struct that embeds `ptr` as its `member` (watchers find their owner this way). */
@@ -97,11 +99,18 @@ struct engine_stage_ops {
 
     /*
      * Stop / start accepting new connections: the live objects that count
-     * toward the limit reached max_flows / went below it again. A listener
-     * opened while paused (e->accept_paused_by_limit) starts paused.
+     * toward the limit reached max_flows, or the descriptor budget cannot
+     * carry one more busy flow / both are below again. A listener opened
+     * while paused (e->accept_paused_by_limit) starts paused.
      */
     void (*pause)(struct engine *e, void *data);
     void (*resume)(struct engine *e, void *data);
+
+    /*
+     * The descriptor budget runs low: close about `want` descriptors the
+     * stage keeps idle (pooled pipes), giving them back to the budget.
+     */
+    void (*trim)(struct engine *e, void *data, unsigned want);
 
     /*
      * Descriptor pressure (EMFILE/ENFILE) seen anywhere (engine_backoff()):
@@ -149,6 +158,7 @@ struct engine_live;
 
 struct engine_live_ops {
     bool limited; /* counts toward max_flows (TCP flows) */
+    unsigned fds; /* descriptors charged to the budget from add to close */
     /* Called once by engine_live_close(): stop, close, log; must not free `o`. */
     void (*close)(struct engine_live *o, const char *reason);
     /* Called once by the reaper, after `close`: free the memory. */
@@ -171,7 +181,7 @@ struct engine_counters {
     uint64_t upstream_failed; /* connect or outbound handshake failed */
     uint64_t bytes_up;        /* client → upstream, relayed */
     uint64_t bytes_down;      /* upstream → client, relayed */
-    uint64_t accept_paused;   /* times accepting stopped on EMFILE/ENFILE or the flow limit */
+    uint64_t accept_paused;   /* times accepting stopped: EMFILE/ENFILE, flow or descriptor limit */
     uint64_t reloads;         /* successful reloads */
     uint64_t reloads_failed;  /* reloads that kept the old policy */
 };
@@ -189,15 +199,21 @@ struct engine {
     ev_prepare reaper;                  /* frees `dead` before the loop next waits */
     unsigned flow_count;                /* live objects that count toward the limit (TCP flows) */
     unsigned max_flows;                 /* limits.max_flows, or from RLIMIT_NOFILE */
-    bool accept_paused_by_limit;        /* stages paused because flow_count hit max_flows */
+    unsigned max_handshakes;            /* limits.max_handshakes, or max_flows / 8 */
+    struct fd_budget fds;               /* the descriptor budget (below) */
+    bool accept_paused_by_limit;        /* stages paused: max_flows, or the budget is low */
+    bool checking_limits;               /* inside the pause/resume check (trims re-enter it) */
+    ev_tstamp limit_logged;             /* when a pause at a limit was last logged */
+    ev_timer limit_recheck;             /* while paused: re-read RLIMIT_NOFILE now and then */
     uint64_t next_flow_id;              /* flow ids start at 1, for log lines */
     struct engine_counters counters;
 };
 
 /*
  * Sets up `e` around `loop`, taking over the caller's reference on `policy`.
- * Raises the soft RLIMIT_NOFILE to the hard limit and sizes max_flows from it
- * (unless the policy's limits.max_flows is set). Has no stage: add them with
+ * Raises the soft RLIMIT_NOFILE to the hard limit, sizes the descriptor budget
+ * from it, and max_flows (unless the policy's limits.max_flows is set) and
+ * max_handshakes from that. Has no stage: add them with
  * engine_stage_add(), then open their listeners with engine_sync().
  * Returns 0, or -errno.
  */
@@ -267,8 +283,9 @@ void engine_backoff(struct engine *e, int err);
 
 /*
  * Adds `o` (embedded in its owner, zeroed or not) to the live objects, with
- * `ops`. An object of a `limited` kind that brings flow_count to max_flows
- * pauses every stage; closing one below it resumes them.
+ * `ops`, charging its `fds` to the budget until it closes. An object of a
+ * `limited` kind that brings flow_count to max_flows pauses every stage;
+ * closing one below it resumes them.
  */
 void engine_live_add(struct engine *e, struct engine_live *o, const struct engine_live_ops *ops);
 
@@ -292,14 +309,44 @@ static inline bool engine_live_closed(const struct engine_live *o)
  */
 void engine_reap(struct engine *e);
 
+/* --- descriptors ----------------------------------------------------------------------
+ *
+ * One budget (engine/core/fd_budget.h), `e->fds`, sized from the soft
+ * RLIMIT_NOFILE (raised to the hard limit at start and at every reload, and
+ * re-read before every accept batch and every second while paused, so a
+ * limit lowered from outside with prlimit is followed). Every stage charges
+ * what it holds while it holds it:
+ *   - a TCP flow ENGINE_FLOW_FDS from accept to close: its client socket
+ *     and the upstream socket it will open, charged ahead so that its
+ *     connect never fails for want of a descriptor;
+ *   - a splice pipe its two ends while a relay borrows it or the pool keeps
+ *     it idle; a relay that cannot get one copies through a buffer, and
+ *     idle pipes are closed (the stages' `trim` hook) when the budget runs
+ *     low, before anything is refused;
+ *   - a UDP session the upstream sockets of its outbound (1 direct, 2
+ *     socks5), a TPROXY reply socket its one; a session the budget cannot
+ *     carry is not started (the datagram is dropped and counted), a reply
+ *     socket that cannot be had takes the place of the least recently used.
+ * The listeners accept only while the budget can carry one more flow at its
+ * busiest (ENGINE_FLOW_FDS_BUSY): below that every stage is paused (as at
+ * max_flows) and resumed once enough is given back, so running out of
+ * descriptors is a pause, not accepted connections failing with EMFILE.
+ * What nobody charges (stdio, the loop, listeners, the resolver's threads)
+ * lives in the reserve, FD_BUDGET_RESERVED.
+ */
+
+/* Descriptors a TCP flow charges from accept to close: client and upstream sockets. */
+#define ENGINE_FLOW_FDS 2
+/* A busy flow: its sockets and a pipe (two ends) each way. */
+#define ENGINE_FLOW_FDS_BUSY (ENGINE_FLOW_FDS + 2 * 2)
 /*
- * Descriptors counted per TCP flow when sizing the flow limit: client and
- * upstream sockets, plus one for the splice pipes, which are borrowed only
- * while bytes are in flight (engine/tcp/relay.h); when pipes run out the relay
- * copies through a buffer instead, so a busy moment cannot fail a flow.
+ * Sizing the flow limit when limits.max_flows is not set: the budget
+ * divided by 3, two sockets and on average one pipe end in flight. The
+ * budget, not this count, is what bounds the descriptors.
  */
 #define ENGINE_FDS_PER_FLOW 3
-/* Descriptors kept aside for listeners, logs, DNS, the UDP engine. */
-#define ENGINE_FDS_RESERVED 64
+
+/* Re-reads the soft RLIMIT_NOFILE into the budget (pausing or resuming as it now allows). */
+void engine_fds_refresh(struct engine *e);
 
 #endif

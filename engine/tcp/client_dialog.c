@@ -18,6 +18,15 @@
 #include "engine/tcp/auth_failures.h"
 #include "engine/tcp/tcp_stage.h"
 
+/* The handshake is over (the request was answered, or the flow closed): out of the count. */
+static void handshake_over(struct client_dialog *d)
+{
+    if (!d->counted)
+        return;
+    d->counted = false;
+    tcp_stage_handshake_end(d->f->tcp);
+}
+
 static void client_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -84,6 +93,8 @@ enum client_dialog_status client_dialog_start(struct flow *f, const struct polic
     }
     f->client_ops = ops;
     f->inbound_state = d;
+    d->counted = true;
+    tcp_stage_handshake_begin(f->tcp);
     ev_set_cb(&f->client_io, client_readable_cb);
     client_dialog_watch(d);
     return CLIENT_DIALOG_MORE;
@@ -165,24 +176,29 @@ enum client_dialog_status client_dialog_finish(struct client_dialog *d, const ui
     struct flow *f = d->f;
     ev_io_stop(f->engine->loop, &f->client_io);
     ev_timer_stop(f->engine->loop, &f->timer);
+    handshake_over(d);
     flow_start(f, extra, len);
     return CLIENT_DIALOG_DONE;
 }
 
 enum client_dialog_status client_dialog_close(struct client_dialog *d, const char *reason)
 {
+    handshake_over(d);
     flow_close(d->f, reason);
     return CLIENT_DIALOG_CLOSED;
 }
 
 enum client_dialog_status client_dialog_reset(struct client_dialog *d, const char *reason)
 {
+    handshake_over(d);
     flow_reset(d->f, reason);
     return CLIENT_DIALOG_CLOSED;
 }
 
 void client_dialog_free(struct flow *f)
 {
+    if (f->inbound_state)
+        handshake_over(f->inbound_state);
     free(f->inbound_state);
     f->inbound_state = NULL;
 }

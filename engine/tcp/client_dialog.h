@@ -5,6 +5,10 @@
  * this keeps the buffer, the reading and the handshake timer (the client
  * must finish its request within timeouts.connect_ms) in one place.
  *
+ * The dialog counts toward limits.max_handshakes (engine/tcp/tcp_stage.h)
+ * from client_dialog_start() until client_dialog_finish(), a close, or its
+ * free, whichever comes first.
+ *
  * The dialog lives in `f->inbound_state` and watches with the flow's own
  * `client_io` and `timer`, so closing the flow stops it; the inbound's
  * flow_client_ops.free is client_dialog_free(), which the core's reaper
@@ -51,6 +55,7 @@ struct client_dialog {
     client_dialog_input_fn on_input;
     int step;        /* the inbound's own state machine */
     bool is_connect; /* http: a CONNECT tunnel (the reply differs) */
+    bool counted;    /* in the TCP stage's handshake count (tcp_stage.h) until it is over */
     /* The inbound's credentials, copied at accept: a reload may free the
      * policy they came from while the client is still talking. */
     bool auth_required;

@@ -133,6 +133,7 @@ static void flow_live_free(struct engine_live *o);
 
 static const struct engine_live_ops flow_live_ops = {
     .limited = true,
+    .fds = ENGINE_FLOW_FDS,
     .close = flow_live_close,
     .free = flow_live_free,
 };

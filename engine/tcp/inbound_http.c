@@ -133,5 +133,6 @@ static void http_accept(struct listener *l, int fd, const struct flow_addr *peer
 
 const struct inbound_ops inbound_http_ops = {
     .type = INBOUND_HTTP,
+    .client_handshake = true,
     .accept = http_accept,
 };

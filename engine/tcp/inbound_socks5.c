@@ -177,5 +177,6 @@ static void socks5_accept(struct listener *l, int fd, const struct flow_addr *pe
 
 const struct inbound_ops inbound_socks5_ops = {
     .type = INBOUND_SOCKS5,
+    .client_handshake = true,
     .accept = socks5_accept,
 };

@@ -15,6 +15,7 @@
 #include "engine/core/log.h"
 #include "engine/core/self_dst.h"
 #include "engine/core/sockopt.h"
+#include "engine/tcp/tcp_stage.h"
 
 /* One line per TCP inbound type this build has. */
 static const struct inbound_ops *const inbound_table[] = {
@@ -77,8 +78,22 @@ static void listener_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &l->io);
 }
 
+/* An explicit proxy at limits.max_handshakes: the connection is closed at once. */
+static bool listener_refuse_handshake(struct listener *l, int fd)
+{
+    struct tcp_stage *t = tcp_stage_of(l->engine);
+    if (!l->ops->client_handshake || !t || !tcp_stage_handshakes_full(t, l->engine))
+        return false;
+    l->engine->counters.flows_refused++;
+    close(fd);
+    return true;
+}
+
 static void listener_accept(struct listener *l)
 {
+    /* The soft limit may have been lowered from outside (prlimit): the budget
+     * follows it before accepting, and pauses when it cannot carry a flow. */
+    engine_fds_refresh(l->engine);
     for (int i = 0; i < ACCEPTS_PER_EVENT && listener_active(l); i++) {
         struct sockaddr_storage peer_sa, local_sa;
         socklen_t peer_len = sizeof(peer_sa), local_len = sizeof(local_sa);
@@ -98,6 +113,8 @@ static void listener_accept(struct listener *l)
             return;
         }
         l->backoff_s = 0;
+        if (listener_refuse_handshake(l, fd))
+            continue;
         struct flow_addr peer, local;
         if (getsockname(fd, (struct sockaddr *)&local_sa, &local_len) < 0 ||
             !flow_addr_from_sockaddr(&peer, (struct sockaddr *)&peer_sa) ||

@@ -10,8 +10,9 @@
  * Adding an inbound type (nginx-style): write engine/inbound_<type>.c with a
  * `const struct inbound_ops inbound_<type>_ops` (declared below), and add one
  * line to the table in listener.c. listener.c does the rest: the socket, the
- * options, bind, listen, the accept loop with EMFILE back-off and the flow
- * limit, and closing.
+ * options, bind, listen, the accept loop with EMFILE back-off, the flow limit
+ * and the descriptor budget (engine/core/engine.h), the handshake limit of
+ * explicit proxies, and closing.
  *
  * Explicit-proxy inbounds (http, socks5) get the accepted socket the same
  * way and then run their own client handshake before handing the flow its
@@ -34,6 +35,10 @@ struct listener;
 struct inbound_ops {
     enum inbound_type type;
     bool transparent; /* IP_TRANSPARENT / IPV6_TRANSPARENT on the listening socket */
+    /* An explicit proxy: the client's handshake comes first, and counts toward
+     * limits.max_handshakes (engine/tcp/tcp_stage.h); at that limit new
+     * connections are refused. */
+    bool client_handshake;
 
     /*
      * Optional. Runs after the socket is bound and listening,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "engine/core/engine.h"
+#include "engine/core/log.h"
 #include "engine/tcp/listener.h"
 #include "engine/tcp/pipe_pool.h"
 #include "engine/tcp/auth_failures.h"
@@ -26,6 +27,13 @@ static void tcp_resume(struct engine *e, void *data)
 {
     (void)data;
     listener_resume_all(e);
+}
+
+static void tcp_trim(struct engine *e, void *data, unsigned want)
+{
+    (void)e;
+    struct tcp_stage *t = data;
+    pipe_pool_trim(t->pipes, want);
 }
 
 static void tcp_backoff(struct engine *e, void *data, int err)
@@ -53,6 +61,7 @@ static const struct engine_stage_ops tcp_stage_ops = {
     .listen = &listener_tcp_listen_ops,
     .pause = tcp_pause,
     .resume = tcp_resume,
+    .trim = tcp_trim,
     .backoff = tcp_backoff,
     .free = tcp_free,
 };
@@ -62,7 +71,7 @@ int tcp_stage_add(struct engine *e)
     struct tcp_stage *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP);
+    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, &e->fds);
     t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
     t->auth_failures = auth_failures_new(TCP_AUTH_FAILURES_CAP);
     if (!t->pipes || !t->silent || !t->auth_failures) {
@@ -78,4 +87,30 @@ int tcp_stage_add(struct engine *e)
 struct tcp_stage *tcp_stage_of(const struct engine *e)
 {
     return engine_stage_data(e, &tcp_stage_ops);
+}
+
+void tcp_stage_handshake_begin(struct tcp_stage *t)
+{
+    t->handshakes++;
+}
+
+void tcp_stage_handshake_end(struct tcp_stage *t)
+{
+    if (t->handshakes > 0)
+        t->handshakes--;
+}
+
+bool tcp_stage_handshakes_full(struct tcp_stage *t, const struct engine *e)
+{
+    if (t->handshakes < e->max_handshakes) {
+        t->handshakes_logged = false;
+        return false;
+    }
+    if (!t->handshakes_logged) {
+        t->handshakes_logged = true;
+        log_warn("%u explicit-proxy handshakes under way, the limit (limits.max_handshakes): "
+                 "refusing new connections on the http and socks5 inbounds until one finishes",
+                 t->handshakes);
+    }
+    return true;
 }

@@ -4,11 +4,14 @@
  * (engine/tcp/listener.h: follow the policy, pause at the flow limit, back
  * off under descriptor pressure, close on shutdown), and the state its flows
  * share: the pipe pool the relays borrow from, the destinations found
- * server-first and the sources that failed to log in. Flows themselves are
- * the core's live objects (flow.h).
+ * server-first, the sources that failed to log in, and the count of
+ * explicit-proxy handshakes under way. Flows themselves are the core's
+ * live objects (flow.h).
  */
 #ifndef SWITCHYARD_TCP_STAGE_H
 #define SWITCHYARD_TCP_STAGE_H
+
+#include <stdbool.h>
 
 struct auth_failures;
 struct engine;
@@ -22,6 +25,8 @@ struct tcp_stage {
                                 * what the policy wants */
     struct auth_failures *auth_failures; /* failed logins per source on the explicit
                                           * inbounds (engine/tcp/auth_failures.h) */
+    unsigned handshakes;                 /* explicit-proxy client handshakes under way */
+    bool handshakes_logged;              /* the limit was logged; again once below it */
 };
 
 /* Adds the TCP stage to `e` (no listener is opened: engine_sync() does). Returns 0, or -errno. */
@@ -29,5 +34,22 @@ int tcp_stage_add(struct engine *e);
 
 /* The TCP stage's state; NULL when tcp_stage_add() was not called. */
 struct tcp_stage *tcp_stage_of(const struct engine *e);
+
+/*
+ * Explicit-proxy client handshakes (http, socks5 inbounds) have a limit of
+ * their own, e->max_handshakes (limits.max_handshakes, by default an eighth
+ * of the flow limit), below max_flows: a handshake is counted from accept
+ * until the client's request named its destination or the flow closed.
+ * At the limit the explicit inbounds refuse new connections (accepted and
+ * closed at once, counted as refused, logged once until the count falls
+ * below the limit again) while the transparent ones go on accepting; so
+ * clients that never finish a handshake can hold only that many flows, and
+ * never pause the listeners of intercepted traffic.
+ */
+void tcp_stage_handshake_begin(struct tcp_stage *t);
+void tcp_stage_handshake_end(struct tcp_stage *t);
+
+/* True when a new explicit-proxy connection must be refused (the count is at the limit). */
+bool tcp_stage_handshakes_full(struct tcp_stage *t, const struct engine *e);
 
 #endif

@@ -4,8 +4,10 @@
 #     limits.max_flows is not set;
 #   - at limits.max_flows switchyard stops accepting, and resumes when a flow
 #     closes: the waiting connection is then served;
-#   - on EMFILE it stops accepting, backs off, and serves again once
-#     descriptors are free; the daemon never dies of it.
+#   - with few descriptors (RLIMIT_NOFILE 64) it stops accepting when the
+#     descriptor budget cannot carry one more busy flow, before anything
+#     fails with EMFILE: every accepted flow is served, the rest wait, and
+#     are served once descriptors are free; the daemon never dies of it.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -59,16 +61,20 @@ close_idle
 check "once flows close, new connections are served again" echo_ok
 stop_pid "$SWITCHYARD_PID"
 
-# --- EMFILE ---------------------------------------------------------------------------
+# --- the descriptor budget ------------------------------------------------------------
 policy "limits: {max_flows: 1000}"
 : >"$E2E_TMP/switchyard.log"
 bg "$NS_R" "$E2E_TMP/switchyard.log" prlimit --nofile=64:64 "$SWITCHYARD" run -c "$POLICY"
 pid=$REPLY
 wait_file_grep "$E2E_TMP/switchyard.log" "running with" 10
 open_idle 40
-check "out of descriptors: accepting backs off with one line" \
-    wait_file_grep "$E2E_TMP/switchyard.log" "Too many open files; pausing" 5
-check "out of descriptors: the daemon is still running" kill -0 "$pid"
+check "few descriptors: accepting pauses with one line, at the budget" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "descriptors in use, the budget is 32 .*not accepting" 5
+check "few descriptors: the daemon is still running" kill -0 "$pid"
+accepted=$(log_count "decided inbound=gw")
+check "few descriptors: about 13 of 40 flows accepted (2 descriptors each, 6 left for a busy one): $accepted" \
+    test "$accepted" -ge 10 -a "$accepted" -le 14
+check "few descriptors: no accepted flow failed with EMFILE" test "$(log_count "Too many open files")" -eq 0
 close_idle
 check "descriptors free again: new connections are served" echo_ok
 stop_pid "$pid"

@@ -193,6 +193,11 @@ static const struct bad_policy cases[] = {
     /* 53 a password without a username */
     {"inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:1\", password: p}\n",
      "2:62: a password needs a username"},
+    /* 54 a global UDP queue smaller than one datagram */
+    {"limits: {udp_queue_bytes: 1000}\n", "1:27: limits.udp_queue_bytes must be at least 65536"},
+    /* 55 a handshake limit that is not a number */
+    {"limits: {max_handshakes: many}\n",
+     "1:26: limits.max_handshakes must be a whole number from 0 to 10000000, not 'many'"},
 };
 
 /* Replaces %DIR%, %MMDB% and %LONG% (256 bytes) in `in`. */

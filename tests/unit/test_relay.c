@@ -74,7 +74,7 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     fx->loop = ev_loop_new(EVFLAG_AUTO);
-    fx->pipes = pipe_pool_new(4);
+    fx->pipes = pipe_pool_new(4, NULL);
     fx->client = tcp_pair();
     fx->upstream = tcp_pair();
     *state = fx;
@@ -434,7 +434,7 @@ static void test_reset_without_a_pipe_is_a_reset(void **state)
 static void test_pipe_pool_reuses_only_empty_pipes(void **state)
 {
     (void)state;
-    struct pipe_pool *pool = pipe_pool_new(2);
+    struct pipe_pool *pool = pipe_pool_new(2, NULL);
     int a[2], b[2];
     assert_int_equal(pipe_pool_get(pool, a), 0);
     int a0 = a[0];
