@@ -12,6 +12,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+/* Receive buffer asked for on a listening socket (the kernel doubles it for its bookkeeping). */
+#define UDP_LISTEN_RCVBUF (2 * 1024 * 1024)
+
 static int set_int(int fd, int level, int name, int value)
 {
     return setsockopt(fd, level, name, &value, sizeof(value));
@@ -27,6 +30,11 @@ int udp_socket_listen(const struct flow_addr *addr, bool transparent)
     if (fd < 0)
         return -errno;
     int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+    /* Every client's datagrams queue on this one socket: room for a burst
+     * while the loop is busy elsewhere. Past net.core.rmem_max only with
+     * CAP_NET_ADMIN (FORCE); best effort either way. */
+    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_LISTEN_RCVBUF) < 0)
+        set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_LISTEN_RCVBUF);
     if (addr->family == AF_INET) {
         ok = ok && set_int(fd, SOL_IP, IP_RECVORIGDSTADDR, 1) == 0;
         ok = ok && (!transparent || set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0);

@@ -216,6 +216,19 @@ static void test_reply_socket_follows_routing_mark(void **state)
     close(client);
 }
 
+/* One socket takes every client's datagrams: a burst must fit while the loop is busy. */
+static void test_listener_has_room_for_a_burst(void **state)
+{
+    (void)state;
+    need_root(); /* past net.core.rmem_max takes CAP_NET_ADMIN */
+    int fd = bound("127.0.0.1:0", false);
+    int size = 0;
+    socklen_t len = sizeof(size);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len), 0);
+    assert_true(size >= 2 * 1024 * 1024);
+    close(fd);
+}
+
 static void test_largest_datagram_passes_whole(void **state)
 {
     (void)state;
@@ -253,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_reply),
         cmocka_unit_test(test_locally_owned_address_falls_back),
         cmocka_unit_test(test_reply_socket_follows_routing_mark),
+        cmocka_unit_test(test_listener_has_room_for_a_burst),
         cmocka_unit_test(test_largest_datagram_passes_whole),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
