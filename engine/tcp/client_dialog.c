@@ -130,9 +130,10 @@ enum client_dialog_status client_dialog_login(struct client_dialog *d, const voi
 {
     struct flow *f = d->f;
     struct ev_loop *loop = f->engine->loop;
-    /* `&`, not `&&`: both are compared whatever the first says. */
-    bool ok = credential_equal(d->username, d->username_len, user, user_len) &
-              credential_equal(d->password, d->password_len, pass, pass_len);
+    /* Both are compared whatever the first says: no short-circuit to time. */
+    bool user_ok = credential_equal(d->username, d->username_len, user, user_len);
+    bool pass_ok = credential_equal(d->password, d->password_len, pass, pass_len);
+    bool ok = user_ok && pass_ok;
 
     struct auth_failures *failures = f->tcp->auth_failures;
     double delay = auth_failures_delay(failures, &f->src, ev_now(loop));
