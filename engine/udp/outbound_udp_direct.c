@@ -56,6 +56,7 @@ static int direct_send(struct udp_session *s, const uint8_t *buf, size_t len)
 
 const struct udp_outbound_ops udp_outbound_direct_ops = {
     .type = OUTBOUND_DIRECT,
+    .fds = 1, /* the connected socket */
     .connect = direct_connect,
     .send = direct_send,
     .teardown = NULL, /* the session closes its upstream socket */

@@ -186,6 +186,7 @@ static void socks5_teardown(struct udp_session *s)
 
 const struct udp_outbound_ops udp_outbound_socks5_ops = {
     .type = OUTBOUND_SOCKS5,
+    .fds = 2, /* the control connection and the socket to the relay */
     .connect = socks5_connect,
     .send = socks5_send,
     .teardown = socks5_teardown,

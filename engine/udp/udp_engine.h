@@ -42,6 +42,8 @@ struct udp_engine_stats {
     uint64_t datagrams_in;       /* from clients */
     uint64_t datagrams_out;      /* replies to clients */
     uint64_t datagrams_dropped;  /* by the drop outbound, a full queue or an error */
+    uint64_t queue_full;         /* of those: limits.udp_queue_bytes was reached */
+    uint64_t sessions_no_fds;    /* ended because the descriptor budget could not carry them */
     uint64_t no_destination;     /* datagrams whose original destination was unknown */
     uint64_t refused;            /* datagrams refused as loops: addressed to switchyard itself
                                     or sent by one of its own upstream sockets */
@@ -57,6 +59,8 @@ struct udp_engine {
     ev_timer tick;            /* listeners' housekeeping */
     ev_tstamp refused_logged; /* when a refused datagram was last logged (rate limit) */
     struct udp_engine_stats stats;
+    size_t queued_bytes;       /* datagrams waiting in every session's queue */
+    bool no_fds_logged;        /* a session refused for want of descriptors was logged */
     uint8_t buf[UDP_RECV_BUF]; /* one datagram being read */
 };
 

@@ -28,6 +28,7 @@ struct udp_session;
 
 struct udp_outbound_ops {
     enum outbound_type type;
+    unsigned fds; /* descriptors a session of this type holds, charged to the budget */
     int (*connect)(struct udp_session *s);
     int (*send)(struct udp_session *s, const uint8_t *buf, size_t len);
     void (*teardown)(struct udp_session *s);

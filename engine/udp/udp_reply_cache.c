@@ -13,6 +13,7 @@
 #include <uthash.h>
 #include <utlist.h>
 
+#include "engine/core/fd_budget.h"
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_socket.h"
 
@@ -35,16 +36,19 @@ struct udp_reply_cache {
     struct reply_sock *lru;
     size_t capacity;
     double idle_s;
+    struct fd_budget *budget;
     struct udp_reply_stats stats;
 };
 
-struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s)
+struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s,
+                                            struct fd_budget *budget)
 {
     struct udp_reply_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->capacity = capacity ? capacity : 1;
     c->idle_s = idle_s;
+    c->budget = budget;
     return c;
 }
 
@@ -55,6 +59,26 @@ static void reply_sock_close(struct udp_reply_cache *c, struct reply_sock *s)
     close(s->fd);
     free(s);
     c->stats.open--;
+    if (c->budget)
+        fd_budget_give(c->budget, 1);
+}
+
+/* Charges one more socket to the budget, closing the least recently used one for it if need be. */
+static bool reply_sock_charge(struct udp_reply_cache *c)
+{
+    if (!c->budget || fd_budget_take(c->budget, 1))
+        return true;
+    if (!c->lru)
+        return false;
+    reply_sock_close(c, c->lru);
+    c->stats.evicted++;
+    return fd_budget_take(c->budget, 1);
+}
+
+static void reply_sock_uncharge(struct udp_reply_cache *c)
+{
+    if (c->budget)
+        fd_budget_give(c->budget, 1);
 }
 
 void udp_reply_cache_free(struct udp_reply_cache *c)
@@ -107,7 +131,11 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
         DL_DELETE(c->lru, s);
         c->stats.reused++;
     } else {
+        if (!reply_sock_charge(c))
+            return -EMFILE;
         int fd = reply_sock_open(&key, mark);
+        if (fd < 0)
+            reply_sock_uncharge(c);
         if (fd == -EADDRINUSE) {
             c->stats.addrinuse++;
             int r = udp_socket_sendto_from(fallback_fd, from, to, buf, len);
@@ -122,6 +150,7 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
         s = calloc(1, sizeof(*s));
         if (!s) {
             close(fd);
+            reply_sock_uncharge(c);
             return -ENOMEM;
         }
         s->key = key;

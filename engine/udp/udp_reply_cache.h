@@ -11,6 +11,10 @@
  * the routing mark it was asked for; a reload that changes routing_mark
  * makes the next reply on a socket marked otherwise replace it.
  *
+ * Every open socket is charged to a descriptor budget
+ * (engine/core/fd_budget.h); when the budget cannot give one more, the least
+ * recently used socket makes room.
+ *
  * Nothing here knows the event loop; `now` is passed in by the caller.
  */
 #ifndef SWITCHYARD_UDP_REPLY_CACHE_H
@@ -21,12 +25,13 @@
 
 #include "rules/flow_addr.h"
 
+struct fd_budget;
 struct udp_reply_cache;
 
 struct udp_reply_stats {
     uint64_t opened;    /* reply sockets opened */
     uint64_t reused;    /* replies sent on a cached socket */
-    uint64_t evicted;   /* closed because the cache was full */
+    uint64_t evicted;   /* closed because the cache or the descriptor budget was full */
     uint64_t expired;   /* closed after being idle */
     uint64_t addrinuse; /* replies sent by the fallback (address owned locally) */
     uint64_t remarked;  /* closed because they carried another routing mark */
@@ -35,9 +40,11 @@ struct udp_reply_stats {
 
 /*
  * A cache of at most `capacity` reply sockets (at least 1), each closed after
- * `idle_s` seconds unused. NULL when out of memory.
+ * `idle_s` seconds unused, each charged to `budget` (borrowed; NULL:
+ * uncounted). NULL when out of memory.
  */
-struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s);
+struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s,
+                                            struct fd_budget *budget);
 
 /* Closes every socket and frees the cache (NULL is allowed). */
 void udp_reply_cache_free(struct udp_reply_cache *cache);
@@ -52,7 +59,8 @@ enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
  * bound because a local socket owns it (EADDRINUSE), the datagram goes out of `fallback_fd` (the
  * listener) with its source address pinned by IP_PKTINFO / IPV6_PKTINFO (the source port is then
  * the listener's), counted in `addrinuse`, and UDP_REPLY_FALLBACK is returned so the caller can log
- * the first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno.
+ * the first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno
+ * (-EMFILE: the budget has no descriptor and no socket is cached to give one).
  */
 int udp_reply_cache_send(struct udp_reply_cache *cache, const struct flow_addr *from,
                          const struct flow_addr *to, const void *buf, size_t len, uint32_t mark,

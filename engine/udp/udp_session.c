@@ -28,20 +28,34 @@ const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR
 
 /* --- the queue ---------------------------------------------------------------- */
 
+/* Takes the head of the queue out (the caller frees it), out of both counts. */
+static struct udp_queued *dequeue(struct udp_session *s)
+{
+    struct udp_queued *q = s->queue;
+    s->queue = q->next;
+    if (!s->queue)
+        s->queue_tail = &s->queue;
+    s->queued--;
+    s->queued_bytes -= q->len;
+    s->engine->queued_bytes -= q->len;
+    return q;
+}
+
 static void queue_clear(struct udp_session *s)
 {
-    while (s->queue) {
-        struct udp_queued *q = s->queue;
-        s->queue = q->next;
-        free(q);
-    }
-    s->queue_tail = &s->queue;
-    s->queued = s->queued_bytes = 0;
+    while (s->queue)
+        free(dequeue(s));
 }
 
 static void enqueue(struct udp_session *s, const uint8_t *buf, size_t len)
 {
+    struct udp_engine *e = s->engine;
     if (s->queued >= UDP_QUEUE_MAX || s->queued_bytes + len > UDP_QUEUE_BYTES) {
+        udp_session_dropped(s);
+        return;
+    }
+    if (e->queued_bytes + len > udp_engine_settings(e)->udp_queue_bytes) {
+        e->stats.queue_full++;
         udp_session_dropped(s);
         return;
     }
@@ -57,6 +71,7 @@ static void enqueue(struct udp_session *s, const uint8_t *buf, size_t len)
     s->queue_tail = &q->next;
     s->queued++;
     s->queued_bytes += len;
+    e->queued_bytes += len;
 }
 
 static void send_up(struct udp_session *s, const uint8_t *buf, size_t len)
@@ -87,13 +102,15 @@ static void session_close(struct engine_live *o, const char *reason)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+    fd_budget_give(&e->core->fds, s->fds_charged);
+    s->fds_charged = 0;
     e->stats.datagrams_dropped += s->queued;
+    queue_clear(s); /* out of the global count now, not when freed */
 }
 
 static void session_free(struct engine_live *o)
 {
     struct udp_session *s = container_of(o, struct udp_session, live);
-    queue_clear(s);
     sniff_datagram_free(s->sniff);
     policy_unref(s->policy);
     free(s);
@@ -188,12 +205,10 @@ void udp_session_ready(struct udp_session *s)
 {
     s->state = UDP_RELAYING;
     while (s->queue) {
-        struct udp_queued *q = s->queue;
-        s->queue = q->next;
+        struct udp_queued *q = dequeue(s);
         send_up(s, q->data, q->len);
         free(q);
     }
-    queue_clear(s);
     timer_restart(s, s->idle_s);
 }
 
@@ -213,6 +228,30 @@ static void log_flow(struct udp_session *s)
              s->decision.outbound->name, why);
 }
 
+/*
+ * Charges the outbound's sockets to the descriptor budget before they are
+ * opened; a session the budget cannot carry ends here (counted, logged once
+ * until a session fits again), so a socket() never fails with EMFILE.
+ */
+static bool charge_fds(struct udp_session *s, unsigned n)
+{
+    struct udp_engine *e = s->engine;
+    if (fd_budget_take(&e->core->fds, n)) {
+        s->fds_charged = n;
+        e->no_fds_logged = false;
+        return true;
+    }
+    if (!e->no_fds_logged) {
+        char name[2 * FLOW_ADDR_TEXT_MAX + 8];
+        e->no_fds_logged = true;
+        log_warn("udp %s: out of descriptors (the budget is %u); new sessions are dropped "
+                 "until some close (logged once, counted)",
+                 udp_session_name(s, name), e->core->fds.size);
+    }
+    udp_session_end(s, &e->stats.sessions_no_fds);
+    return false;
+}
+
 /* The decision is made: pick the outbound and start it (the session may end). */
 static void start_outbound(struct udp_session *s)
 {
@@ -224,6 +263,8 @@ static void start_outbound(struct udp_session *s)
                          udp_session_name(s, name), s->decision.outbound->name);
         ops = &udp_outbound_drop_ops;
     }
+    if (!charge_fds(s, ops->fds))
+        return;
     s->out = ops;
     s->state = UDP_CONNECTING;
     int r = ops->connect(s);

@@ -4,12 +4,14 @@
  * decided once, relayed both ways, ended after an idle timeout.
  *
  * While a session is being classified or its upstream set up, a bounded
- * number of datagrams wait in a queue; beyond it they are dropped and
- * counted. At most `limits.udp_sessions` sessions exist; a new one evicts
- * the least recently active. A session ends in one place,
- * udp_session_end(), by the core's teardown protocol (closed at once, freed
- * later); the outbound types (engine/udp/udp_outbound.h) end theirs through
- * udp_session_fail().
+ * number of datagrams wait in a queue (per session, and limits.udp_queue_bytes
+ * over all sessions); beyond it they are dropped and counted. A session
+ * charges its outbound's sockets to the core's descriptor budget
+ * (engine/core/engine.h) while it holds them; one the budget cannot carry
+ * ends before opening them (counted). At most `limits.udp_sessions` sessions exist; a new one
+ * evicts the least recently active. A session ends in one place, udp_session_end(), by the core's
+ * teardown protocol (closed at once, freed later); the outbound types (engine/udp/udp_outbound.h)
+ * end theirs through udp_session_fail().
  */
 #ifndef SWITCHYARD_UDP_SESSION_H
 #define SWITCHYARD_UDP_SESSION_H
@@ -67,6 +69,7 @@ struct udp_session {
     int fd;                    /* the upstream UDP socket, -1 when none */
     struct flow_addr upstream; /* its local address (a hash key), once watched */
     bool upstream_indexed;     /* in the table's upstream index */
+    unsigned fds_charged;      /* descriptors charged to the budget for the outbound */
     ev_io io;                  /* readable upstream */
     void *out_state;
 

@@ -212,6 +212,7 @@ static void settings(struct policy *p, bool strict)
     p->settings.udp_idle_s = 60;
     p->settings.udp_dns_idle_s = 10;
     p->settings.udp_max_sessions = 64;
+    p->settings.udp_queue_bytes = 16 << 20;
 }
 
 static int setup(void **state)
@@ -408,6 +409,60 @@ static void test_classifier_timeout_decides_without_name(void **state)
     pump(150);
     struct flow_addr dst;
     assert_int_equal(udp_socket_recv(a, in, sizeof(in), &from, &dst), 4);
+    close(a);
+}
+
+static void test_queued_bytes_are_bounded_over_all_sessions(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.udp_queue_bytes = 2500;
+    int c[3];
+    char name[32], big[1000];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "MORE", 4); /* the classifier wants more: every datagram waits */
+    struct flow_addr t;
+    assert_true(flow_addr_parse(&t, "127.0.0.2:53"));
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "127.0.0.1:%d", 41500 + i);
+        c[i] = bound(name);
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(udp_socket_sendto(c[i], &t, big, sizeof(big)), 0);
+        pump(10);
+    }
+    /* Two fit under 2,500 bytes; each session alone had room for all of its own. */
+    assert_int_equal(engine->queued_bytes, 2000);
+    assert_int_equal(stats().queue_full, 4);
+    assert_int_equal(stats().datagrams_dropped, 4);
+    pump(300); /* the classifier times out: the queued ones go, and come back */
+    assert_int_equal(engine->queued_bytes, 0);
+    int echoed = 0;
+    for (int i = 0; i < 3; i++) {
+        uint8_t in[1500];
+        struct flow_addr from, dst;
+        while (udp_socket_recv(c[i], in, sizeof(in), &from, &dst) == (ssize_t)sizeof(big))
+            echoed++;
+        close(c[i]);
+    }
+    assert_int_equal(echoed, 2);
+}
+
+static void test_a_session_the_descriptor_budget_cannot_carry_is_not_started(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41600");
+    uint8_t in[64];
+    struct flow_addr from;
+    unsigned used = core.fds.used;
+    fd_budget_set_limit(&core.fds, 2 * used); /* nothing left to charge */
+    assert_int_equal(exchange(a, "127.0.0.2:7", "ping", 4, in, sizeof(in), &from, 100), -ETIMEDOUT);
+    assert_int_equal(stats().sessions_no_fds, 1);
+    assert_int_equal(stats().sessions_open, 0);
+    assert_int_equal(core.fds.used, used);
+    fd_budget_set_limit(&core.fds, 4096);
+    assert_int_equal(exchange(a, "127.0.0.2:7", "ping", 4, in, sizeof(in), &from, 500), 4);
+    assert_int_equal(core.fds.used, used + 1); /* the direct outbound's socket */
     close(a);
 }
 
@@ -764,6 +819,8 @@ int main(void)
         T(test_decided_by_sniffed_name),
         T(test_queue_while_classifying_keeps_order),
         T(test_classifier_timeout_decides_without_name),
+        T(test_queued_bytes_are_bounded_over_all_sessions),
+        T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
         T(test_oldest_idle_session_evicted),
         T(test_idle_session_expires),
         T(test_reload_is_not_bypassed_by_a_reused_tuple),

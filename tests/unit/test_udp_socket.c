@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "engine/core/fd_budget.h"
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_reply_cache.h"
 #include "engine/udp/udp_socket.h"
@@ -69,7 +70,7 @@ static void test_reply_from_original_destination(void **state)
     need_root();
     int client = bound("127.0.0.1:41000", false);
     int listener = bound("127.0.0.1:40000", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(2, 30);
+    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, NULL);
     struct flow_addr to, a, b, d;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41000"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
@@ -118,13 +119,51 @@ static void test_reply_from_original_destination(void **state)
     close(client);
 }
 
+static void test_reply_sockets_are_charged_to_the_descriptor_budget(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41002", false);
+    int listener = bound("127.0.0.1:40002", true);
+    struct fd_budget budget = {0};
+    fd_budget_set_limit(&budget, 2); /* one descriptor to charge */
+    struct udp_reply_cache *c = udp_reply_cache_new(8, 30, &budget);
+    struct flow_addr to, a, b;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41002"));
+    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
+    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
+
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, 0, listener, 1.0), UDP_REPLY_SENT);
+    expect(client, "one", "203.0.113.5:53");
+    assert_int_equal(budget.used, 1);
+    /* The budget is spent: the least recently used socket makes room, well below capacity. */
+    assert_int_equal(udp_reply_cache_send(c, &b, &to, "two", 3, 0, listener, 2.0), UDP_REPLY_SENT);
+    expect(client, "two", "198.51.100.7:443");
+    struct udp_reply_stats st;
+    udp_reply_cache_stats(c, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.open, 1);
+    assert_int_equal(budget.used, 1);
+
+    /* Nothing to charge and nothing cached to give: refused, not opened. */
+    udp_reply_cache_expire(c, 100.0);
+    assert_int_equal(budget.used, 0);
+    fd_budget_charge(&budget, 1);
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "x", 1, 0, listener, 101.0), -EMFILE);
+    fd_budget_give(&budget, 1);
+    udp_reply_cache_free(c);
+    assert_int_equal(budget.used, 0);
+    close(listener);
+    close(client);
+}
+
 static void test_ipv6_reply(void **state)
 {
     (void)state;
     need_root();
     int client = bound("[::1]:41001", false);
     int listener = bound("[::1]:40001", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
     struct flow_addr to, a;
     assert_true(flow_addr_parse(&to, "[::1]:41001"));
     assert_true(flow_addr_parse(&a, "[2001:db8::53]:53"));
@@ -151,7 +190,7 @@ static void test_locally_owned_address_falls_back(void **state)
     socklen_t len = flow_addr_to_sockaddr(&owned, &ss);
     assert_int_equal(bind(service, (struct sockaddr *)&ss, len), 0);
 
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
     assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, 0x7f, listener, 1.0),
                      UDP_REPLY_FALLBACK);
     /* Source address pinned to the owned address, port the listener's. */
@@ -193,7 +232,7 @@ static void test_reply_socket_follows_routing_mark(void **state)
     int client = bound("127.0.0.1:41004", false);
     int listener = bound("127.0.0.1:40004", true);
     assert_int_equal(marked_packets(0x80, 41004), 0);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
     struct flow_addr to, a;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
@@ -263,6 +302,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_from_original_destination),
+        cmocka_unit_test(test_reply_sockets_are_charged_to_the_descriptor_budget),
         cmocka_unit_test(test_ipv6_reply),
         cmocka_unit_test(test_locally_owned_address_falls_back),
         cmocka_unit_test(test_reply_socket_follows_routing_mark),
