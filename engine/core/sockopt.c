@@ -1,5 +1,6 @@
 /*
- * sockopt.c — outgoing sockets with the routing mark, resets, socket errors.
+ * sockopt.c — outgoing sockets with the routing mark, listening sockets,
+ * resets, socket errors.
  * See sockopt.h.
  */
 #include "engine/core/sockopt.h"
@@ -45,6 +46,34 @@ int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
 int sockopt_udp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
 {
     return open_connected(SOCK_DGRAM, sa, len, mark, 0);
+}
+
+static int set_int(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
+    int fd = sockopt_socket(ss.ss_family, type, 0);
+    if (fd < 0)
+        return fd;
+    int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+    if (ss.ss_family == AF_INET6) {
+        ok = ok && set_int(fd, SOL_IPV6, IPV6_V6ONLY, v6only) == 0;
+        ok = ok && (!transparent || set_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) == 0);
+    } else {
+        ok = ok && (!transparent || set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0);
+    }
+    if (!ok || bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+        (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
 }
 
 int sockopt_socket_error(int fd)

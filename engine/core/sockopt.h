@@ -3,14 +3,18 @@
  * relay: every socket switchyard opens towards the outside (TCP upstreams,
  * SOCKS5 control connections, UDP upstreams and relays, TPROXY reply
  * sockets) is made by sockopt_socket(), so every one carries the routing
- * mark that the generated firewall rules skip (loop prevention); resets;
- * the pending error of a connecting socket.
+ * mark that the generated firewall rules skip (loop prevention); the
+ * inbounds' listening sockets, TCP and UDP alike; resets; the pending error
+ * of a connecting socket.
  */
 #ifndef SWITCHYARD_SOCKOPT_H
 #define SWITCHYARD_SOCKOPT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "rules/flow_addr.h"
 
 /*
  * Opens a non-blocking, close-on-exec socket of `family` and `type`
@@ -30,6 +34,15 @@ int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
  * `sa` answer. Returns the descriptor, or -errno.
  */
 int sockopt_udp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark);
+
+/*
+ * Opens a non-blocking, close-on-exec socket of `type` (SOCK_STREAM or
+ * SOCK_DGRAM) bound to `addr` for an inbound, without a mark (it faces the
+ * clients): SO_REUSEADDR; on IPv6, IPV6_V6ONLY set to `v6only`; with
+ * `transparent`, IP_TRANSPARENT or IPV6_TRANSPARENT, as TPROXY requires. A
+ * SOCK_STREAM socket is also listening. Returns the descriptor, or -errno.
+ */
+int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent);
 
 /* The pending error of a connecting socket (SO_ERROR): 0 once connected. */
 int sockopt_socket_error(int fd);

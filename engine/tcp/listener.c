@@ -135,36 +135,6 @@ static void listener_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* --- opening and closing ------------------------------------------------------ */
 
-static int listener_socket(const struct inbound_ops *ops, const struct flow_addr *addr)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6)
-        /* `[::]` takes IPv4 too, whatever net.ipv6.bindv6only says. */
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (ops->transparent) {
-        int rc = ss.ss_family == AF_INET6
-                     ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
-                     : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
-        if (rc < 0) {
-            int err = errno;
-            close(fd);
-            return -err;
-        }
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
-}
-
 static int listener_open(struct engine *e, void *data, const struct policy_inbound *in, void **out)
 {
     (void)data;
@@ -184,7 +154,8 @@ static int listener_open(struct engine *e, void *data, const struct policy_inbou
     l->inbound = *in;
     l->inbound.name = l->name;
     flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
-    l->fd = listener_socket(ops, &l->addr);
+    /* `[::]` takes IPv4 too, whatever net.ipv6.bindv6only says. */
+    l->fd = sockopt_listen(&l->addr, SOCK_STREAM, false, ops->transparent);
     int rc = l->fd;
     if (rc >= 0 && ops->setup)
         rc = ops->setup(l);

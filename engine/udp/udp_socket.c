@@ -12,6 +12,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "engine/core/sockopt.h"
+
 /* Receive buffer asked for on a listening socket (the kernel doubles it for its bookkeeping). */
 #define UDP_LISTEN_RCVBUF (2 * 1024 * 1024)
 
@@ -22,32 +24,23 @@ static int set_int(int fd, int level, int name, int value)
 
 int udp_socket_listen(const struct flow_addr *addr, bool transparent)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
-    if (!len)
-        return -EAFNOSUPPORT;
-    int fd = socket(addr->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    static const uint8_t any6[16];
+    bool wildcard = addr->family == AF_INET6 && memcmp(addr->ip, any6, 16) == 0;
+    int fd = sockopt_listen(addr, SOCK_DGRAM, !wildcard, transparent);
     if (fd < 0)
-        return -errno;
-    int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+        return fd;
     /* Every client's datagrams queue on this one socket: room for a burst
      * while the loop is busy elsewhere. Past net.core.rmem_max only with
      * CAP_NET_ADMIN (FORCE); best effort either way. */
     if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_LISTEN_RCVBUF) < 0)
         set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_LISTEN_RCVBUF);
-    if (addr->family == AF_INET) {
-        ok = ok && set_int(fd, SOL_IP, IP_RECVORIGDSTADDR, 1) == 0;
-        ok = ok && (!transparent || set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0);
-    } else {
-        static const uint8_t any6[16];
-        bool wildcard = memcmp(addr->ip, any6, 16) == 0;
-        ok = ok && set_int(fd, SOL_IPV6, IPV6_V6ONLY, wildcard ? 0 : 1) == 0;
-        ok = ok && set_int(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1) == 0;
-        /* IPv4 datagrams on a dual-stack socket report through SOL_IP. */
-        ok = ok && (!wildcard || set_int(fd, SOL_IP, IP_RECVORIGDSTADDR, 1) == 0);
-        ok = ok && (!transparent || set_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) == 0);
-    }
-    if (!ok || bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    int rc = 0;
+    if (addr->family == AF_INET6)
+        rc = set_int(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1);
+    /* IPv4 datagrams on a dual-stack socket report through SOL_IP too. */
+    if (rc == 0 && (addr->family == AF_INET || wildcard))
+        rc = set_int(fd, SOL_IP, IP_RECVORIGDSTADDR, 1);
+    if (rc < 0) {
         int err = errno;
         close(fd);
         return -err;
