@@ -24,6 +24,14 @@ struct engine_listening {
     struct engine_listening *next;
 };
 
+/* One listener the policy asks a stage for: an inbound on the stage's network. */
+struct wanted {
+    const struct engine_stage *stage;
+    const struct policy_inbound *in;
+    struct flow_addr addr;
+    bool kept; /* an open listener stays for it */
+};
+
 static const char *network_word(const struct engine_listening *l)
 {
     return policy_networks_name(l->stage->ops->listen->network);
@@ -50,10 +58,12 @@ static void close_one(struct engine_listening *l)
     free(l);
 }
 
-/* Opens `in` on `stage`; returns 0, or 1 when it could not (logged). */
-static int open_one(struct engine *e, const struct engine_stage *stage,
-                    const struct policy_inbound *in, const struct flow_addr *addr)
+/* Opens `w`'s listener; returns 0, or 1 when it could not (logged). */
+static int open_one(struct engine *e, const struct wanted *w)
 {
+    const struct engine_stage *stage = w->stage;
+    const struct policy_inbound *in = w->in;
+    const struct flow_addr *addr = &w->addr;
     const struct engine_listen_ops *ops = stage->ops->listen;
     const char *type = policy_inbound_type_name(in->type);
     const char *net = policy_networks_name(ops->network);
@@ -88,42 +98,53 @@ static int open_one(struct engine *e, const struct engine_stage *stage,
 }
 
 /* Same network, type and address: the listener stays; its entry is updated. */
-static bool keep(struct engine *e, const struct engine_stage *stage,
-                 const struct policy_inbound *in, const struct flow_addr *addr)
+static bool keep(struct engine *e, const struct wanted *w)
 {
-    struct engine_listening *l = find_open(e, stage, in, addr);
+    struct engine_listening *l = find_open(e, w->stage, w->in, &w->addr);
     if (!l)
         return false;
-    char *name = strdup(in->name);
+    char *name = strdup(w->in->name);
     if (name) { /* out of memory: the old name stays */
         free(l->name);
         l->name = name;
     }
-    stage->ops->listen->update(l->listener, in);
+    w->stage->ops->listen->update(l->listener, w->in);
     l->kept = true;
     return true;
+}
+
+/* Every listener `p` asks the stages for, in `out` (room for one per stage and inbound). */
+static size_t list_wanted(const struct engine *e, const struct policy *p, struct wanted *out)
+{
+    size_t count = 0;
+    for (size_t s = 0; s < e->nstages; s++) {
+        const struct engine_stage *stage = &e->stages[s];
+        if (!stage->ops->listen)
+            continue;
+        for (size_t i = 0; i < policy_inbound_count(p); i++) {
+            const struct policy_inbound *in = policy_inbound(p, i);
+            if (!(in->networks & stage->ops->listen->network))
+                continue;
+            struct wanted *w = &out[count++];
+            w->stage = stage;
+            w->in = in;
+            flow_addr_from_sockaddr(&w->addr, (const struct sockaddr *)&in->listen);
+        }
+    }
+    return count;
 }
 
 int engine_sync(struct engine *e)
 {
     const struct policy *p = engine_policy(e);
     size_t n = policy_inbound_count(p);
-    bool *placed = calloc(e->nstages * n + 1, sizeof(*placed)); /* [stage * n + inbound] */
-    if (!placed)
+    struct wanted *want = calloc(e->nstages * n + 1, sizeof(*want));
+    if (!want)
         return -ENOMEM;
+    size_t count = list_wanted(e, p, want);
     /* 1. Which listeners stay. */
-    for (size_t s = 0; s < e->nstages; s++) {
-        const struct engine_stage *stage = &e->stages[s];
-        if (!stage->ops->listen)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            const struct policy_inbound *in = policy_inbound(p, i);
-            struct flow_addr addr;
-            flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
-            if (in->networks & stage->ops->listen->network)
-                placed[s * n + i] = keep(e, stage, in, &addr);
-        }
-    }
+    for (size_t w = 0; w < count; w++)
+        want[w].kept = keep(e, &want[w]);
     /* 2. Close the ones no longer configured (before opening: they may share a port). */
     struct engine_listening **link = &e->listening;
     while (*link) {
@@ -138,19 +159,10 @@ int engine_sync(struct engine *e)
     }
     /* 3. Open the new ones. */
     int failed = 0;
-    for (size_t s = 0; s < e->nstages; s++) {
-        const struct engine_stage *stage = &e->stages[s];
-        if (!stage->ops->listen)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            const struct policy_inbound *in = policy_inbound(p, i);
-            struct flow_addr addr;
-            flow_addr_from_sockaddr(&addr, (const struct sockaddr *)&in->listen);
-            if ((in->networks & stage->ops->listen->network) && !placed[s * n + i])
-                failed += open_one(e, stage, in, &addr);
-        }
-    }
-    free(placed);
+    for (size_t w = 0; w < count; w++)
+        if (!want[w].kept)
+            failed += open_one(e, &want[w]);
+    free(want);
     /* Every listener reads its entry in the current policy now. */
     policy_unref(e->previous);
     e->previous = NULL;
