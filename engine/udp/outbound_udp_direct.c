@@ -13,24 +13,6 @@
 #include "engine/udp/udp_outbound.h"
 #include "engine/udp/udp_session.h"
 
-static void direct_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct udp_session *s = w->data;
-    static uint8_t buf[UDP_RECV_BUF];
-    for (int i = 0; i < 64; i++) {
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
-        if (n < 0) {
-            /* ECONNREFUSED: an ICMP port unreachable; the client will retry or time out. */
-            return;
-        }
-        if ((size_t)n > sizeof(buf))
-            continue;
-        udp_session_from_origin(s, buf, (size_t)n);
-    }
-}
-
 static int direct_connect(struct udp_session *s)
 {
     /* The listeners refuse such sessions already; this socket never sends
@@ -43,7 +25,7 @@ static int direct_connect(struct udp_session *s)
                                  udp_engine_settings(s->engine)->routing_mark);
     if (fd < 0)
         return fd;
-    udp_session_watch(s, fd, direct_readable);
+    udp_session_watch(s, fd);
     return 0;
 }
 

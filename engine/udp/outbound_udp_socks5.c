@@ -38,8 +38,6 @@ struct socks5_udp {
 
 /* --- the control connection ----------------------------------------------------------- */
 
-static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents);
-
 /* Associated: anything the server sends is ignored; its close ends the session. */
 static void control_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -88,7 +86,7 @@ static void associated(void *ctx, const uint8_t *extra, size_t len)
     }
     ev_io_init(&c->w, control_cb, c->tcp, EV_READ);
     ev_io_start(s->engine->loop, &c->w);
-    udp_session_watch(s, fd, socks5_udp_readable);
+    udp_session_watch(s, fd);
     udp_session_ready(s);
 }
 
@@ -106,26 +104,16 @@ static const struct upstream_dialog_cbs control_cbs = {
 
 /* --- datagrams ------------------------------------------------------------------------ */
 
-static void socks5_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
+static void socks5_udp_receive(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    (void)loop;
-    (void)revents;
-    struct udp_session *s = w->data;
-    static uint8_t buf[UDP_RECV_BUF];
-    for (int i = 0; i < 64; i++) {
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
-        if (n < 0)
-            return;
-        struct socks5_addr from;
-        size_t off;
-        /* Malformed, or FRAG != 0 (a fragment of a larger datagram): never reassembled. */
-        if ((size_t)n > sizeof(buf) ||
-            socks5_udp_unwrap(buf, (size_t)n, &off, &from) != PARSE_DONE) {
-            udp_session_dropped(s);
-            continue;
-        }
-        udp_session_from_origin(s, buf + off, (size_t)n - off);
+    struct socks5_addr from;
+    size_t off;
+    /* Malformed, or FRAG != 0 (a fragment of a larger datagram): never reassembled. */
+    if (socks5_udp_unwrap(buf, len, &off, &from) != PARSE_DONE) {
+        udp_session_dropped(s);
+        return;
     }
+    udp_session_from_origin(s, buf + off, len - off);
 }
 
 static int socks5_connect(struct udp_session *s)
@@ -189,5 +177,6 @@ const struct udp_outbound_ops udp_outbound_socks5_ops = {
     .fds = 2, /* the control connection and the socket to the relay */
     .connect = socks5_connect,
     .send = socks5_send,
+    .receive = socks5_udp_receive,
     .teardown = socks5_teardown,
 };

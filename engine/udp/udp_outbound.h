@@ -9,7 +9,12 @@
  *             ready at once, 1 when the type will call udp_session_ready()
  *             later (the session bounds the wait by timeouts.connect_ms), or
  *             -errno. The upstream UDP socket is handed to the session with
- *             udp_session_watch(); the session closes it.
+ *             udp_session_watch(); the session reads it and closes it.
+ *   receive   Optional. One datagram the session read from the upstream
+ *             socket (whole: a larger one is counted as dropped): hands the
+ *             payload to udp_session_from_origin(), or counts it with
+ *             udp_session_dropped(). Without it the datagram goes to the
+ *             client as it is (`direct`).
  *   send      Required. Carries one client datagram upstream; -errno on
  *             failure (the session counts it as dropped).
  *   teardown  Optional. Frees what `connect` made beyond the upstream socket
@@ -31,6 +36,7 @@ struct udp_outbound_ops {
     unsigned fds; /* descriptors a session of this type holds, charged to the budget */
     int (*connect)(struct udp_session *s);
     int (*send)(struct udp_session *s, const uint8_t *buf, size_t len);
+    void (*receive)(struct udp_session *s, const uint8_t *buf, size_t len);
     void (*teardown)(struct udp_session *s);
 };
 

@@ -17,6 +17,7 @@
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_outbound.h"
 #include "engine/udp/udp_reply_cache.h"
+#include "engine/udp/udp_socket.h"
 
 const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR_TEXT_MAX + 8])
 {
@@ -154,7 +155,31 @@ static void touch(struct udp_session *s)
     udp_session_table_touch(&s->engine->sessions, s);
 }
 
-void udp_session_watch(struct udp_session *s, int fd, void (*cb)(struct ev_loop *, ev_io *, int))
+/* Datagrams read from an upstream socket per wake-up, as from a listener. */
+#define UPSTREAM_READ_BATCH 64
+
+static void upstream_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct udp_session *s = w->data;
+    static uint8_t buf[UDP_RECV_BUF];
+    for (int i = 0; i < UPSTREAM_READ_BATCH; i++) {
+        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
+        if (n < 0) {
+            /* ECONNREFUSED: an ICMP port unreachable; the client will retry or time out. */
+            return;
+        }
+        if ((size_t)n > sizeof(buf))
+            udp_session_dropped(s);
+        else if (s->out->receive)
+            s->out->receive(s, buf, (size_t)n);
+        else
+            udp_session_from_origin(s, buf, (size_t)n);
+    }
+}
+
+void udp_session_watch(struct udp_session *s, int fd)
 {
     s->fd = fd;
     struct sockaddr_storage ss;
@@ -165,7 +190,7 @@ void udp_session_watch(struct udp_session *s, int fd, void (*cb)(struct ev_loop 
         flow_addr_key(&s->upstream, &local);
         udp_session_table_add_upstream(&s->engine->sessions, s);
     }
-    ev_io_init(&s->io, cb, fd, EV_READ);
+    ev_io_init(&s->io, upstream_readable, fd, EV_READ);
     s->io.data = s;
     ev_io_start(s->engine->loop, &s->io);
 }

@@ -128,12 +128,12 @@ void udp_session_dropped(struct udp_session *s);
 void udp_session_fail(struct udp_session *s, const char *why);
 
 /*
- * Starts watching `fd` (the session's upstream socket, now the session's) for
- * replies, and indexes the session by the socket's local address: a datagram
- * from that address reaching a listener is switchyard's own, never a new
- * session.
+ * Starts watching `fd` (the session's upstream socket, now the session's):
+ * each datagram read from it goes to the outbound's `receive` hook. Indexes
+ * the session by the socket's local address: a datagram from that address
+ * reaching a listener is switchyard's own, never a new session.
  */
-void udp_session_watch(struct udp_session *s, int fd, void (*cb)(struct ev_loop *, ev_io *, int));
+void udp_session_watch(struct udp_session *s, int fd);
 
 /* Formats "CLIENT -> DST" for log lines. */
 const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR_TEXT_MAX + 8]);
