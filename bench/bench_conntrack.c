@@ -45,22 +45,6 @@ static void entry(unsigned i, struct flow_addr *client, struct flow_addr *dst)
     dst->port = 53;
 }
 
-static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
-                      const struct flow_addr *dst)
-{
-    struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
-    struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-    mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, src->ip);
-    mnl_attr_put(nlh, CTA_IP_V4_DST, 4, dst->ip);
-    mnl_attr_nest_end(nlh, ip);
-    struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_UDP);
-    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(src->port));
-    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dst->port));
-    mnl_attr_nest_end(nlh, proto);
-    mnl_attr_nest_end(nlh, tuple);
-}
-
 /* Creates entries [from, to) and waits for each acknowledgement. */
 static int fill(struct mnl_socket *nl, unsigned from, unsigned to)
 {
@@ -77,8 +61,8 @@ static int fill(struct mnl_socket *nl, unsigned from, unsigned to)
         struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
         nfg->nfgen_family = AF_INET;
         nfg->version = NFNETLINK_V0;
-        put_tuple(nlh, CTA_TUPLE_ORIG, &client, &dst);
-        put_tuple(nlh, CTA_TUPLE_REPLY, &local, &client);
+        conntrack_put_udp_tuple(nlh, CTA_TUPLE_ORIG, &client, &dst);
+        conntrack_put_udp_tuple(nlh, CTA_TUPLE_REPLY, &local, &client);
         mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(3600));
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
             return -errno;

@@ -58,9 +58,8 @@ void conntrack_stats(const struct conntrack *ct, struct conntrack_stats *out)
     *out = ct->stats;
 }
 
-/* Appends the nested CTA_TUPLE_* attribute `type` for src -> dst, UDP. */
-static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
-                      const struct flow_addr *dst)
+void conntrack_put_udp_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
+                             const struct flow_addr *dst)
 {
     struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
     struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
@@ -174,7 +173,7 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
     nfg->version = NFNETLINK_V0;
     nfg->res_id = 0;
     /* The reply direction runs from the listener back to the client. */
-    put_tuple(nlh, CTA_TUPLE_REPLY, local, client);
+    conntrack_put_udp_tuple(nlh, CTA_TUPLE_REPLY, local, client);
 
     if (mnl_socket_sendto(ct->nl, nlh, nlh->nlmsg_len) < 0) {
         ct->stats.failures++;

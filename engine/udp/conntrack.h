@@ -24,6 +24,7 @@
 #include "rules/flow_addr.h"
 
 struct conntrack;
+struct nlmsghdr;
 
 /* Opens the netlink socket. Returns NULL with errno set on failure. */
 struct conntrack *conntrack_open(void);
@@ -44,6 +45,15 @@ void conntrack_close(struct conntrack *ct);
 int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
                            const struct flow_addr *client, struct flow_addr *orig_dst,
                            unsigned timeout_ms);
+
+/*
+ * Appends to `nlh` the nested attribute `type` (CTA_TUPLE_ORIG or
+ * CTA_TUPLE_REPLY) for the UDP tuple `src` -> `dst`, both of one family:
+ * the key a lookup sends, and what a tool that creates entries writes
+ * (bench/bench_conntrack.c).
+ */
+void conntrack_put_udp_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
+                             const struct flow_addr *dst);
 
 /* Lookups done and lookups that failed, for the counters. */
 struct conntrack_stats {
