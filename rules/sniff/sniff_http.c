@@ -95,6 +95,19 @@ static enum parse_result method(const uint8_t *data, size_t len, size_t *m)
     return PARSE_DONE;
 }
 
+/* The end of a line at data[i..): an optional CR, then LF. DONE with *next past the LF. */
+static enum parse_result line_end(const uint8_t *data, size_t len, size_t i, size_t *next)
+{
+    if (i < len && data[i] == '\r')
+        i++;
+    if (i == len)
+        return PARSE_NEED_MORE;
+    if (data[i] != '\n')
+        return PARSE_INVALID;
+    *next = i + 1;
+    return PARSE_DONE;
+}
+
 /*
  * The request line after the method: target, one space, "HTTP/1.x", CR LF
  * (or a bare LF). DONE with *end set just past its LF.
@@ -123,15 +136,7 @@ static enum parse_result request_line(const uint8_t *data, size_t len, size_t m,
         return PARSE_NEED_MORE;
     if (data[i] < '0' || data[i] > '9')
         return PARSE_INVALID;
-    i++;
-    if (i < len && data[i] == '\r')
-        i++;
-    if (i == len)
-        return PARSE_NEED_MORE;
-    if (data[i] != '\n')
-        return PARSE_INVALID;
-    *end = i + 1;
-    return PARSE_DONE;
+    return line_end(data, len, i + 1, end);
 }
 
 /*
@@ -146,13 +151,8 @@ static enum parse_result header_line(const uint8_t *data, size_t len, size_t pos
     *blank = false;
     *name_len = 0;
     if (i < len && (data[i] == '\r' || data[i] == '\n')) {
-        if (data[i] == '\r' && ++i == len)
-            return PARSE_NEED_MORE;
-        if (data[i] != '\n')
-            return PARSE_INVALID;
         *blank = true;
-        *next = i + 1;
-        return PARSE_DONE;
+        return line_end(data, len, i, next);
     }
     if (i < len && data[i] != ' ' && data[i] != '\t') { /* not an obsolete line fold */
         while (i < len && is_tchar(data[i]))
@@ -163,14 +163,7 @@ static enum parse_result header_line(const uint8_t *data, size_t len, size_t pos
     }
     while (i < len && is_value_byte(data[i]))
         i++;
-    if (i < len && data[i] == '\r')
-        i++;
-    if (i == len)
-        return PARSE_NEED_MORE;
-    if (data[i] != '\n')
-        return PARSE_INVALID;
-    *next = i + 1;
-    return PARSE_DONE;
+    return line_end(data, len, i, next);
 }
 
 /*
