@@ -45,6 +45,14 @@ struct cli_spec {
  */
 int cli_options(int argc, char **argv, const struct cli_spec *spec, void *ctx);
 
+/*
+ * For a command whose one option is -c FILE (run, check): reads the options
+ * as cli_options() does, with `usage`, then loads FILE as
+ * cli_load_policy() does. Returns CLI_GO_ON with the policy in *out (the
+ * caller's reference), else the exit status to return.
+ */
+int cli_config_policy(int argc, char **argv, void (*usage)(FILE *out), struct policy **out);
+
 /* Prints "switchyard COMMAND: bad WHAT 'VALUE'"; returns CLI_USAGE. */
 int cli_bad(const char *command, const char *what, const char *value);
 

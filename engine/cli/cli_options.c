@@ -42,3 +42,28 @@ struct policy *cli_load_policy(const char *file)
         fprintf(stderr, "%s\n", error[0] ? error : file);
     return p;
 }
+
+static int take_config(void *ctx, int opt, const char *arg)
+{
+    (void)opt; /* -c, the only option */
+    *(const char **)ctx = arg;
+    return CLI_OK;
+}
+
+static bool config_given(const void *ctx)
+{
+    return *(const char *const *)ctx != NULL;
+}
+
+int cli_config_policy(int argc, char **argv, void (*usage)(FILE *out), struct policy **out)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const struct cli_spec spec = {"c:h", options, usage, take_config, config_given, false};
+    const char *file = NULL;
+    int status = cli_options(argc, argv, &spec, &file);
+    if (status != CLI_GO_ON)
+        return status;
+    *out = cli_load_policy(file);
+    return *out ? CLI_GO_ON : CLI_USAGE;
+}

@@ -13,31 +13,12 @@ static void check_usage(FILE *out)
                  "FILE:LINE:COL: message and the exit status is 2.\n");
 }
 
-static int check_take(void *ctx, int opt, const char *arg)
-{
-    (void)opt; /* -c, the only option */
-    *(const char **)ctx = arg;
-    return CLI_OK;
-}
-
-static bool check_done(const void *ctx)
-{
-    return *(const char *const *)ctx != NULL;
-}
-
 int cmd_check(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
-    static const struct cli_spec spec = {"c:h",      options,    check_usage,
-                                         check_take, check_done, false};
-    const char *file = NULL;
-    int status = cli_options(argc, argv, &spec, &file);
+    struct policy *p = NULL;
+    int status = cli_config_policy(argc, argv, check_usage, &p);
     if (status != CLI_GO_ON)
         return status;
-    struct policy *p = cli_load_policy(file);
-    if (!p)
-        return CLI_USAGE;
     for (size_t i = 0; i < policy_warning_count(p); i++)
         fprintf(stderr, "warning: %s\n", policy_warning(p, i));
     policy_print_summary(p, stdout);

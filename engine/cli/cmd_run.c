@@ -7,7 +7,6 @@
  * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
  * shell) decides where they end up.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,38 +54,10 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *config = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_OK;
-        default:
-            usage(stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (!config || optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
-
-    char error[POLICY_ERROR_MAX] = "";
-    struct policy *policy = policy_load(config, error);
-    if (!policy) {
-        fprintf(stderr, "%s\n", error[0] ? error : config);
-        return CLI_USAGE;
-    }
+    struct policy *policy = NULL;
+    int status = cli_config_policy(argc, argv, usage, &policy);
+    if (status != CLI_GO_ON)
+        return status;
 
     /* Writes to a closed peer are errors returned by send/splice, not signals. */
     signal(SIGPIPE, SIG_IGN);
@@ -107,13 +78,14 @@ int cmd_run(int argc, char **argv)
     int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0);
     int synced = engine_sync(&run.engine);
     failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
-    int status = CLI_OK;
+    status = CLI_OK;
     if (failed) {
         log_error("%d inbound(s) could not be opened; stopping", failed);
         status = CLI_RUNTIME;
     } else {
         log_info("switchyard %s running with %s (%zu inbounds, up to %u TCP flows)",
-                 SWITCHYARD_VERSION, config, policy_inbound_count(policy), run.engine.max_flows);
+                 SWITCHYARD_VERSION, policy_path(policy), policy_inbound_count(policy),
+                 run.engine.max_flows);
         ev_signal_init(&run.sighup, on_hup, SIGHUP);
         ev_signal_init(&run.sigterm, on_stop, SIGTERM);
         ev_signal_init(&run.sigint, on_stop, SIGINT);
