@@ -2,7 +2,8 @@
  * proto_http.c — HTTP/1.x proxy messages built and parsed over byte
  * buffers. See proto_http.h.
  *
- * An absolute-form request is forwarded with "Connection: close": one client
+ * An absolute-form request is forwarded with the target's authority as its
+ * Host (whatever Host the client sent) and "Connection: close": one client
  * connection carries requests for one destination only, so the origin ends
  * it after its answer and the client opens a new connection (through the
  * policy again) for its next request.
@@ -281,7 +282,15 @@ enum parse_result http_parse_proxy_request(const uint8_t *in, size_t len, size_t
         !put(req, path, path_len) || !put(req, sp, (size_t)(line_end - sp) + 2))
         return PARSE_INVALID;
 
-    bool has_host = false;
+    /* RFC 9112 section 3.2.2: a proxy replaces Host with the target URI's
+     * authority, the one the policy decided on; the client's own Host lines go. */
+    const char *at = memchr(authority, '@', authority_len); /* userinfo stays out of Host */
+    if (at) {
+        authority_len -= (size_t)(at + 1 - authority);
+        authority = at + 1;
+    }
+    if (!put(req, "Host: ", 6) || !put(req, authority, authority_len) || !put(req, "\r\n", 2))
+        return PARSE_INVALID;
     const char *line = line_end + 2;
     const char *end = s + head - 2; /* the blank line */
     while (line < end) {
@@ -289,22 +298,12 @@ enum parse_result http_parse_proxy_request(const uint8_t *in, size_t len, size_t
         if (!eol || eol[1] != '\n')
             return PARSE_INVALID;
         size_t n = (size_t)(eol - line);
-        if (header_is(line, n, "Host"))
-            has_host = true;
-        if (!header_is(line, n, "Proxy-Connection") && !header_is(line, n, "Proxy-Authorization") &&
-            !header_is(line, n, "Connection") && !header_is(line, n, "Keep-Alive") &&
-            !put(req, line, n + 2))
+        if (!header_is(line, n, "Host") && !header_is(line, n, "Proxy-Connection") &&
+            !header_is(line, n, "Proxy-Authorization") && !header_is(line, n, "Connection") &&
+            !header_is(line, n, "Keep-Alive") && !put(req, line, n + 2))
             return PARSE_INVALID;
         line = eol + 2;
     }
-    const char *at = memchr(authority, '@', authority_len); /* userinfo stays out of Host */
-    if (at) {
-        authority_len -= (size_t)(at + 1 - authority);
-        authority = at + 1;
-    }
-    if (!has_host &&
-        (!put(req, "Host: ", 6) || !put(req, authority, authority_len) || !put(req, "\r\n", 2)))
-        return PARSE_INVALID;
     if (!put(req, "Connection: close\r\n\r\n", 21))
         return PARSE_INVALID;
     return PARSE_DONE;

@@ -59,7 +59,8 @@ struct http_request {
     char host[256];  /* destination name or IP literal, without brackets */
     uint16_t port;
     /* Not CONNECT: the head rewritten for the origin (origin-form target,
-     * Proxy-* headers removed, Host present), NUL-terminated. */
+     * Proxy-* headers removed, Host: the target's authority right after the
+     * request line, the client's own Host lines removed), NUL-terminated. */
     char rewritten[HTTP_HEAD_MAX + 64];
     size_t rewritten_len;
     struct http_credentials auth; /* the Proxy-Authorization header, never forwarded */

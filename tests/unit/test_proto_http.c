@@ -119,6 +119,24 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
                         "HEAD / HTTP/1.0\r\nHost: Example.NET\r\nConnection: close\r\n\r\n");
 }
 
+/* RFC 9112 section 3.2.2: the origin hears of the host the policy decided on, not the client's. */
+static void the_client_host_header_is_replaced_by_the_target(void **state)
+{
+    (void)state;
+    size_t used = 0;
+    struct http_request req;
+    const char *r = "GET http://allowed.example/x HTTP/1.1\r\n"
+                    "Accept: */*\r\n"
+                    "Host: blocked.example\r\n"
+                    "host: second.example\r\n\r\n";
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
+    assert_string_equal(req.host, "allowed.example");
+    assert_string_equal(req.rewritten, "GET /x HTTP/1.1\r\n"
+                                       "Host: allowed.example\r\n"
+                                       "Accept: */*\r\n"
+                                       "Connection: close\r\n\r\n");
+}
+
 static void garbage_is_rejected_early(void **state)
 {
     (void)state;
@@ -157,6 +175,7 @@ int main(void)
         cmocka_unit_test(response_status_and_length),
         cmocka_unit_test(proxy_connect_request),
         cmocka_unit_test(absolute_form_is_rewritten_to_origin_form),
+        cmocka_unit_test(the_client_host_header_is_replaced_by_the_target),
         cmocka_unit_test(garbage_is_rejected_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
