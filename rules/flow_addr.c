@@ -74,6 +74,37 @@ bool flow_addr_parse_ip(struct flow_addr *out, const char *text)
     return false;
 }
 
+void flow_addr_unmap(struct flow_addr *addr)
+{
+    if (addr->family == AF_INET6 &&
+        memcmp(addr->ip, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0) {
+        memmove(addr->ip, addr->ip + 12, 4);
+        memset(addr->ip + 4, 0, 12);
+        addr->family = AF_INET;
+    }
+}
+
+bool flow_addr_parse_numeric_host(struct flow_addr *out, const char *text)
+{
+    struct in_addr v4;
+    memset(out, 0, sizeof(*out));
+    if (strchr(text, ':'))
+        return flow_addr_parse_ip(out, text);
+    if (inet_aton(text, &v4) == 0)
+        return false;
+    out->family = AF_INET;
+    memcpy(out->ip, &v4, 4);
+    return true;
+}
+
+bool flow_addr_is_unspecified(const struct flow_addr *addr)
+{
+    static const uint8_t zero[16];
+    if (addr->family == AF_INET)
+        return addr->ip[0] == 0;
+    return addr->family == AF_INET6 && memcmp(addr->ip, zero, 16) == 0;
+}
+
 static bool parse_port(const char *text, uint16_t *port)
 {
     if (*text < '0' || *text > '9')

@@ -39,6 +39,20 @@ bool flow_addr_parse(struct flow_addr *out, const char *text);
 /* Parses a bare address ("1.2.3.4", "2001:db8::1"), port 0. */
 bool flow_addr_parse_ip(struct flow_addr *out, const char *text);
 
+/*
+ * Parses an address the way resolvers and clients that connect by name read
+ * one: IPv4 in every spelling inet_aton(3) accepts ("127.1", "2130706433",
+ * "0x7f.1"), or IPv6 (an IPv4-mapped one becomes IPv4). Port 0. Returns false
+ * for anything else (a host name). `text` must hold no white space.
+ */
+bool flow_addr_parse_numeric_host(struct flow_addr *out, const char *text);
+
+/* Makes an IPv4-mapped IPv6 address (::ffff:a.b.c.d) plain IPv4. */
+void flow_addr_unmap(struct flow_addr *addr);
+
+/* True for an address that names no host: 0.0.0.0/8 ("this network") and ::. */
+bool flow_addr_is_unspecified(const struct flow_addr *addr);
+
 /* Formats as "1.2.3.4:80" or "[2001:db8::1]:443". */
 const char *flow_addr_format(const struct flow_addr *addr, char buf[FLOW_ADDR_TEXT_MAX]);
 

@@ -160,6 +160,17 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
 bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
                          struct policy_decision *decision);
 
+/*
+ * Decides a flow whose destination is known by name only (an explicit-proxy
+ * client named a host; `flow->dst` holds no address yet, its port is set).
+ * Returns true and fills `decision` when no rule that could still decide
+ * needs the destination address (dst, dst_set, geoip): the name decides, for
+ * any address it may resolve to. Returns false when such a rule comes first:
+ * the name must be resolved and the flow decided on name and address.
+ */
+bool policy_decide_by_name(const struct policy *policy, const struct policy_flow *flow,
+                           struct policy_decision *decision);
+
 /* Warnings found while loading ("FILE:LINE:COL: message"), for `switchyard check`. */
 size_t policy_warning_count(const struct policy *policy);
 const char *policy_warning(const struct policy *policy, size_t index);

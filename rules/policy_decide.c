@@ -5,7 +5,10 @@
  * are not known yet (policy_decide_early) — maybe. A rule holds when all its
  * conditions hold; `not` keeps maybe as maybe; `any` holds when one of its
  * maps holds. The first rule that holds decides; before sniffing, the
- * decision is final only when every rule before it is a definite no.
+ * decision is final only when every rule before it is a definite no. A
+ * destination named by an explicit-proxy client and not resolved yet
+ * (policy_decide_by_name) makes the address conditions — dst, dst_set,
+ * geoip — maybe in the same way.
  *
  * Set lookups and the GeoIP country are memoized per decision, so a set
  * named by several rules is searched once.
@@ -22,6 +25,7 @@ struct decide_ctx {
     const struct policy_flow *flow;
     const char *host;               /* normalized, NULL when unknown or not known yet */
     bool early;                     /* host and protocol are still to come */
+    bool dst_pending;               /* the destination address is still to come */
     bool key_ready;                 /* `key` holds the host's suffixes */
     struct domain_key *key;         /* filled on the first domain condition (2 KiB: not zeroed) */
     bool names_ready;               /* `names_hit` is known */
@@ -130,16 +134,22 @@ static enum tri eval_cond(struct decide_ctx *c, const struct cond *k)
     case COND_SRC:
         return tri_of(cidr_set_contains(k->u.cidr, &f->src));
     case COND_DST:
+        if (c->dst_pending)
+            return MAYBE;
         return tri_of(f->dst.family && cidr_set_contains(k->u.cidr, &f->dst));
     case COND_SRC_SET:
         return tri_of(memo(c, 2 * k->u.set, src_in_set, k->u.set));
     case COND_DST_SET:
+        if (c->dst_pending)
+            return MAYBE;
         return tri_of(memo(c, 2 * k->u.set + 1, dst_in_set, k->u.set));
     case COND_SRC_PORT:
         return tri_of(ports_match(k, f->src.port));
     case COND_DST_PORT:
         return tri_of(ports_match(k, f->dst.port));
     case COND_GEOIP: {
+        if (c->dst_pending)
+            return MAYBE;
         const char *cc = country_of_dst(c);
         for (size_t i = 0; cc && i < k->u.geoip.n; i++)
             if (memcmp(cc, k->u.geoip.codes[i], 2) == 0)
@@ -198,7 +208,7 @@ static enum tri eval_clause(struct decide_ctx *c, const struct clause *cl)
     return result;
 }
 
-/* Runs the rules; returns false when a rule that could still hold needs the host name. */
+/* Runs the rules; returns false when a rule that could still hold needs what is still to come. */
 static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
 {
     struct policy *p = c->p;
@@ -236,20 +246,41 @@ static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
     return true;
 }
 
+/*
+ * The flow's host name in normal form (rules/host_name.h), NULL when it has
+ * none. A name too long for any rule to hold is decided on its first 255
+ * bytes.
+ */
+static const char *normal_host(const struct policy_flow *flow, char host[SNIFF_HOST_MAX])
+{
+    if (!flow->host || !flow->host[0])
+        return NULL;
+    size_t len = strnlen(flow->host, SNIFF_HOST_MAX - 1);
+    return host_name_normalize(flow->host, len, 0, host, SNIFF_HOST_MAX) == HOST_NAME_OK ? host
+                                                                                         : NULL;
+}
+
 void policy_decide(const struct policy *policy, const struct policy_flow *flow,
                    struct policy_decision *decision)
 {
     char host[SNIFF_HOST_MAX];
-    const char *h = NULL;
-    if (flow->host && flow->host[0]) {
-        /* A name too long for any rule to hold is decided on its first 255 bytes. */
-        size_t len = strnlen(flow->host, sizeof(host) - 1);
-        if (host_name_normalize(flow->host, len, 0, host, sizeof(host)) == HOST_NAME_OK)
-            h = host;
-    }
     struct domain_key key;
-    struct decide_ctx c = {.p = (struct policy *)policy, .flow = flow, .host = h, .key = &key};
+    struct decide_ctx c = {
+        .p = (struct policy *)policy, .flow = flow, .host = normal_host(flow, host), .key = &key};
     run_rules(&c, decision);
+}
+
+bool policy_decide_by_name(const struct policy *policy, const struct policy_flow *flow,
+                           struct policy_decision *decision)
+{
+    char host[SNIFF_HOST_MAX];
+    struct domain_key key;
+    struct decide_ctx c = {.p = (struct policy *)policy,
+                           .flow = flow,
+                           .host = normal_host(flow, host),
+                           .dst_pending = true,
+                           .key = &key};
+    return run_rules(&c, decision);
 }
 
 bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,

@@ -2,7 +2,8 @@
  * test_policy_decide.c — first-match decisions: every condition kind, IPv4
  * and IPv6, sets from files in the community list format, precedence, the
  * default, and policy_decide_early (decide before sniffing only when no host
- * name or protocol could change the outcome).
+ * name or protocol could change the outcome) and policy_decide_by_name (decide
+ * a named destination before resolving it only when no address could).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -411,6 +412,66 @@ static void many_rules_keep_first_match(void **state)
     }
 }
 
+/* A destination known by name only: decided by the name unless a rule that can still decide
+ * needs the address (then the name is resolved first). */
+static void by_name_waits_for_the_address_when_a_rule_needs_it(void **state)
+{
+    (void)state;
+    struct policy *q =
+        fixture_policy_ok("outbounds:\n"
+                          "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\"}\n"
+                          "sets:\n"
+                          "  private: {cidr: [127.0.0.0/8]}\n"
+                          "rules:\n"
+                          "  - {domain: early.example, action: proxy}\n"
+                          "  - {dst_set: private, action: drop}\n"
+                          "  - {domain: late.example, action: proxy}\n"
+                          "default: direct\n");
+    struct policy_flow f = {.network = POLICY_TCP, .host = "Early.Example."};
+    f.dst.port = 80;
+    struct policy_decision d;
+    assert_true(policy_decide_by_name(q, &f, &d));
+    assert_int_equal(d.rule, 1);
+    f.host = "late.example";
+    assert_false(policy_decide_by_name(q, &f, &d));
+    f.host = "localhost";
+    assert_false(policy_decide_by_name(q, &f, &d));
+    /* once resolved, the address decides */
+    assert_true(flow_addr_parse(&f.dst, "127.0.0.1:80"));
+    policy_decide(q, &f, &d);
+    assert_string_equal(d.outbound->name, "drop");
+    policy_unref(q);
+
+    q = fixture_policy_ok("sets:\n"
+                          "  private: {cidr: [127.0.0.0/8]}\n"
+                          "rules:\n"
+                          "  - {not: {dst_set: private}, action: direct}\n"
+                          "default: drop\n");
+    memset(&f.dst, 0, sizeof(f.dst));
+    f.dst.port = 80;
+    assert_false(policy_decide_by_name(q, &f, &d)); /* `not` no longer holds for a bare name */
+    policy_unref(q);
+
+    q = fixture_policy_ok("geoip: {file: geo.mmdb}\n"
+                          "rules:\n"
+                          "  - {domain: blocked.example, action: drop}\n"
+                          "  - {geoip: CN, action: drop}\n"
+                          "default: direct\n");
+    f.host = "blocked.example";
+    assert_true(policy_decide_by_name(q, &f, &d));
+    assert_string_equal(d.outbound->name, "drop");
+    f.host = "other.example";
+    assert_false(policy_decide_by_name(q, &f, &d));
+    policy_unref(q);
+
+    q = fixture_policy_ok("rules:\n"
+                          "  - {domain: blocked.example, action: drop}\n"
+                          "default: direct\n");
+    assert_true(policy_decide_by_name(q, &f, &d)); /* no address rule: no resolution needed */
+    assert_string_equal(d.outbound->name, "direct");
+    policy_unref(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +485,7 @@ int main(void)
         cmocka_unit_test(early_decisions_are_never_overturned),
         cmocka_unit_test(reference_counting_keeps_a_policy_alive),
         cmocka_unit_test(many_rules_keep_first_match),
+        cmocka_unit_test(by_name_waits_for_the_address_when_a_rule_needs_it),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
