@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -314,4 +315,30 @@ void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char 
     va_start(ap, fmt);
     log_line(level, fmt, ap);
     va_end(ap);
+}
+
+const char *log_escape(const char *in, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        bool plain = c >= 0x20 && c < 0x7f && c != '\\';
+        size_t need = plain ? 1 : 4;
+        if (n + need + 1 > cap - 3) { /* keep room for "..." */
+            memcpy(buf + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (plain) {
+            buf[n++] = (char)c;
+        } else {
+            buf[n++] = '\\';
+            buf[n++] = 'x';
+            buf[n++] = hex[c >> 4];
+            buf[n++] = hex[c & 15];
+        }
+    }
+    buf[n] = '\0';
+    return buf;
 }

@@ -39,11 +39,14 @@
  * will) use the rate-limited forms, log_warn_limited and friends: each call
  * site writes at most LOG_RATELIMIT_BURST lines per LOG_RATELIMIT_INTERVAL_S,
  * then one "suppressed M similar messages" line when it next writes.
+ *
+ * Whatever a client sent goes through log_escape() before it reaches a line.
  */
 #ifndef SWITCHYARD_LOG_H
 #define SWITCHYARD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "rules/log_level.h"
 
@@ -61,6 +64,17 @@ int log_enabled(enum log_level level);
 
 /* Writes one line (no trailing newline needed) when `level` is enabled. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Room for log_escape() of a 255-byte name with every byte escaped. */
+#define LOG_ESCAPE_MAX (4 * 256 + 4)
+
+/*
+ * Text a client sent (a host name, a username, a request line) as it may
+ * appear in a line: printable ASCII as is, the backslash and every other
+ * byte as \xNN, so it can neither end the line nor forge another. Cut with
+ * "..." when `buf` (`cap` bytes, at least 4) is too small. Returns `buf`.
+ */
+const char *log_escape(const char *in, char *buf, size_t cap);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -28,11 +28,11 @@
 #include "rules/host_name.h"
 
 static void flow_decide(struct flow *f, bool decided);
+static void flow_decide_named(struct flow *f);
 static void flow_connect(struct flow *f);
 static void flow_ahead_settle(struct flow *f);
 static void flow_setup_watch(struct flow *f);
 static void flow_relay_begin(struct flow *f);
-static void flow_resolve(struct flow *f);
 
 static const char *const phase_names[] = {
     [FLOW_CLIENT_HANDSHAKE] = "client-handshake",
@@ -96,8 +96,10 @@ static void flow_log_decided(const struct flow *f)
         snprintf(rule, sizeof(rule), "rule %u (line %d)", f->decision.rule, f->decision.line);
     else
         snprintf(rule, sizeof(rule), "default");
+    char host[LOG_ESCAPE_MAX];
     log_info("flow %llu decided inbound=%s src=%s dst=%s host=%s protocol=%s %s -> %s",
-             (unsigned long long)f->id, f->inbound, src, dst, f->host ? f->host : "-",
+             (unsigned long long)f->id, f->inbound, src, dst,
+             f->host ? log_escape(f->host, host, sizeof(host)) : "-",
              sniff_protocol_name(f->protocol), rule, f->decision.outbound->name);
 }
 
@@ -231,6 +233,7 @@ void flow_reset(struct flow *f, const char *reason)
 void flow_set_dst(struct flow *f, const struct flow_addr *dst)
 {
     f->dst = *dst;
+    flow_addr_unmap(&f->dst); /* ::ffff:127.0.0.1 is 127.0.0.1 for the rules too */
     f->dst_port = dst->port;
     f->dst_is_host = false;
 }
@@ -238,15 +241,22 @@ void flow_set_dst(struct flow *f, const struct flow_addr *dst)
 int flow_set_dst_host(struct flow *f, const char *host, uint16_t port)
 {
     struct flow_addr ip;
-    if (flow_addr_parse_ip(&ip, host)) {
+    char clean[SNIFF_HOST_MAX];
+    size_t len = strlen(host);
+    bool v6 = memchr(host, ':', len) != NULL; /* only an IPv6 literal has a colon */
+    /* A host name, or the request is refused: nothing else reaches an upstream or a log line. */
+    if (!v6 &&
+        host_name_normalize(host, len, HOST_NAME_STRICT, clean, sizeof(clean)) != HOST_NAME_OK)
+        return -1;
+    /* A numeric spelling is an address, whichever of them the client chose. */
+    if (flow_addr_parse_numeric_host(&ip, v6 ? host : clean)) {
         ip.port = port;
         flow_set_dst(f, &ip);
         return 0;
     }
-    char normal[SNIFF_HOST_MAX];
-    if (host_name_normalize(host, strlen(host), 0, normal, sizeof(normal)) != HOST_NAME_OK)
+    if (v6)
         return -1;
-    char *name = strdup(normal);
+    char *name = strdup(clean);
     if (!name)
         return -1;
     free(f->host);
@@ -527,7 +537,7 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
         /* Explicit proxy: the client waits for our reply; decide now. */
         if (f->early_len > 0)
             flow_sniff_step(f, true);
-        flow_decide(f, false);
+        flow_decide_named(f);
         return;
     }
 
@@ -670,31 +680,97 @@ static void flow_decide(struct flow *f, bool decided)
     }
 
     flow_setup_watch(f);
-    if (f->dst_is_host && !f->dst.family && f->outbound->needs_ip && f->outbound->needs_ip(f)) {
-        f->phase = FLOW_RESOLVING;
-        flow_resolve(f);
+    flow_connect(f);
+}
+
+/*
+ * Explicit-proxy flows: the destination is what the client named. An
+ * address switchyard must never connect to is refused before anything:
+ * an unspecified one (0.0.0.0 and :: reach this host's own services) and one
+ * of switchyard's own listeners (a client would chain flows into itself).
+ */
+static const char *flow_dst_refusal(const struct flow *f)
+{
+    if (flow_addr_is_unspecified(&f->dst))
+        return "unspecified destination address";
+    if (listener_any_is_self(f->engine, &f->dst))
+        return "destination is one of switchyard's own listeners";
+    return NULL;
+}
+
+static void flow_decide_address(struct flow *f)
+{
+    const char *refusal = flow_dst_refusal(f);
+    if (!refusal) {
+        flow_decide(f, false);
         return;
     }
-    flow_connect(f);
+    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX];
+    f->engine->counters.flows_refused++;
+    log_info("flow %llu from %s to %s refused: %s", (unsigned long long)f->id,
+             flow_addr_format(&f->src, src), flow_addr_format(&f->dst, dst), refusal);
+    f->client_ops->upstream_failed(f, FLOW_FAIL_DENIED);
+    flow_close(f, refusal);
 }
 
 static void flow_resolved_cb(void *arg, int err, const struct flow_addr *addr)
 {
     struct flow *f = arg;
     f->resolving = NULL;
+    ev_timer_stop(f->engine->loop, &f->timer);
     if (err || !addr) {
-        char reason[128];
-        snprintf(reason, sizeof(reason), "cannot resolve %s: %s", f->host, gai_strerror(err));
+        /* No address here: the name alone decides (address conditions do not
+         * hold), and only an outbound that passes the name on can carry it
+         * (the remote end resolves it: names this host cannot resolve, on
+         * purpose, in split tunnels), or a drop. */
+        struct policy_flow pf;
+        flow_policy_facts(f, &pf);
+        policy_decide(engine_policy(f->engine), &pf, &f->decision);
+        const struct outbound_ops *ops = outbound_ops_for(f->decision.outbound->type);
+        if (ops && (!ops->connect || !ops->needs_ip || !ops->needs_ip(f))) {
+            flow_decide(f, true);
+            return;
+        }
+        char reason[64 + LOG_ESCAPE_MAX], host[LOG_ESCAPE_MAX];
+        snprintf(reason, sizeof(reason), "cannot resolve %s: %s",
+                 log_escape(f->host, host, sizeof(host)), gai_strerror(err));
+        if (flow_log_on(f))
+            log_info("flow %llu: %s", (unsigned long long)f->id, reason);
         flow_upstream_failed(f, FLOW_FAIL_RESOLVE, reason);
         return;
     }
+    /* The address decided on is the one connected to: never resolved twice. */
     f->dst = *addr;
+    flow_addr_unmap(&f->dst);
     f->dst.port = f->dst_port;
-    flow_connect(f);
+    flow_decide_address(f);
 }
 
-static void flow_resolve(struct flow *f)
+/*
+ * The address a flow is finally connected to must satisfy the policy. A
+ * destination given as a name is decided by the name alone only when no
+ * rule that can still decide needs the address and the outbound passes the
+ * name on (socks5, http with send_hostname) or drops; otherwise the name is
+ * resolved first (off the loop) and the flow decided on name and address.
+ */
+static void flow_decide_named(struct flow *f)
 {
+    struct engine *e = f->engine;
+    if (!f->dst_is_host) {
+        flow_decide_address(f);
+        return;
+    }
+    struct policy_flow pf;
+    flow_policy_facts(f, &pf);
+    if (policy_decide_by_name(engine_policy(e), &pf, &f->decision)) {
+        const struct outbound_ops *ops = outbound_ops_for(f->decision.outbound->type);
+        if (!ops || !ops->needs_ip || !ops->needs_ip(f)) {
+            flow_decide(f, true);
+            return;
+        }
+    }
+    f->phase = FLOW_RESOLVING;
+    flow_setup_watch(f);
     f->resolving = resolve_start(f->host, f->dst_port, flow_resolved_cb, f);
     if (!f->resolving)
         flow_upstream_failed(f, FLOW_FAIL_RESOLVE, "cannot start resolving");

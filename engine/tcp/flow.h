@@ -20,9 +20,12 @@
  *                     stayed silent to this destination lately is sniffed
  *                     too, while its upstream is opened ahead: see
  *                     "Connecting ahead" below.
- *   RESOLVING         the destination is a host name and the outbound needs
- *                     an address (direct; socks5, http without send_hostname):
- *                     engine/core/resolve.h, asynchronous.
+ *   RESOLVING         explicit-proxy flows whose destination is a host name,
+ *                     when a rule that can still decide needs the address or
+ *                     the outbound needs one (direct; socks5, http without
+ *                     send_hostname): engine/core/resolve.h, asynchronous,
+ *                     before the decision, so the address connected to is
+ *                     the one decided on.
  *   CONNECTING        non-blocking connect of the upstream socket (SO_MARK =
  *                     routing_mark) to what the outbound's `connect` step
  *                     names; bounded by timeouts.connect_ms.
@@ -231,11 +234,12 @@ void flow_set_dst(struct flow *f, const struct flow_addr *dst);
  * The destination is a host name and port (SOCKS5 ATYP 3, HTTP CONNECT
  * host:port, absolute-form requests). The name becomes the flow's host for
  * the rules (lowercased, a trailing dot removed; a sniffed name never
- * replaces it); `dst` stays without an address, so address conditions do not
- * hold. A name that is an IP literal is taken as flow_set_dst(). `direct`
- * (and socks5 or http without send_hostname) resolve it before connecting;
- * socks5 and http with send_hostname pass the name on. Returns 0, or -1 when
- * out of memory or the name is empty or longer than SNIFF_HOST_MAX - 1.
+ * replaces it); `dst` stays without an address until flow_start() resolves
+ * it (see RESOLVING). A numeric spelling (IPv4 as inet_aton(3) reads it,
+ * "127.1", "2130706433"; IPv6, an IPv4-mapped one made IPv4) is taken as
+ * flow_set_dst(). Returns 0, or -1 when out of memory or the name is no host
+ * name (empty, longer than SNIFF_HOST_MAX - 1, a byte other than letters,
+ * digits, '-', '.', '_'): the inbound refuses the request.
  */
 int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
 
@@ -244,10 +248,14 @@ int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
  * inbound's own handshake (copied; they go upstream first).
  *
  * Transparent flows (f->client_ops NULL) may wait for client bytes to sniff
- * (see the lifecycle above). Explicit-proxy flows never wait: their client
- * waits for our reply before sending anything, so they are decided at once
- * with what the request said (the host name it named; the protocol sniffed
- * from `early` when there are such bytes, else SNIFF_PROTO_NONE).
+ * (see the lifecycle above). Explicit-proxy flows never wait for client
+ * bytes: their client waits for our reply before sending anything, so they
+ * are decided with what the request said (the host name it named, resolved
+ * first when a rule that can still decide needs the address; the protocol
+ * sniffed from `early` when there are such bytes, else SNIFF_PROTO_NONE).
+ * Their destination is refused (as the policy's drop is answered) when it
+ * is an unspecified address or one of switchyard's own listeners
+ * (listener_any_is_self), also once resolved.
  *
  * From here the flow watches its sockets itself; an explicit-proxy inbound
  * must have stopped its watchers first (client_io, timer). May close the

@@ -12,7 +12,12 @@
 #     and without credentials) going through the same policy; a failed login
 #     logged with its source, the next one from there answered later; the
 #     http inbound's 407 without credentials; `check` warning about the
-#     inbounds open to anyone on a non-loopback address.
+#     inbounds open to anyone on a non-loopback address;
+#   - what a hostile client of those inbounds tries (tests/e2e/proxy_probe.py):
+#     a loopback service on the router that {dst_set: private, action: drop}
+#     protects, asked for as localhost, 127.1, 2130706433, 0x7f.1,
+#     ::ffff:127.0.0.1 and 0.0.0.0; a Host header other than the URL's; a
+#     name with CR/LF; CONNECTs to switchyard's own listeners, pipelined.
 # The proxies run on the router with their own outgoing addresses, so the
 # origin's log tells them apart: 198.51.100.1 switchyard direct,
 # .2 dante, .3 tinyproxy, .4 dante with authentication.
@@ -31,7 +36,7 @@ start_nginx "$NS_O" 198.51.100.10 198.51.100.11 || not_ok "nginx started"
 # is what `ip netns exec` shows them as /etc/hosts.
 hosts_dir=/etc/netns/$NS_R
 mkdir -p "$hosts_dir"
-printf '198.51.100.10 names.example plain.example tiny.example tiny-names.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
+printf '127.0.0.1 localhost\n198.51.100.1 router.example\n198.51.100.10 names.example plain.example tiny.example tiny-names.example host.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
 
 useradd -M -s /usr/sbin/nologin "$user" && echo "$user:$pass" | chpasswd || not_ok "test user created"
 
@@ -87,7 +92,10 @@ outbounds:
   - {name: dante-badpw, type: socks5, server: "198.51.100.4:1081", username: $user, password: wrong}
   - {name: tiny, type: http, server: "198.51.100.3:3128"}
   - {name: tiny-names, type: http, server: "198.51.100.3:3128", send_hostname: true}
+sets:
+  private: {cidr: [127.0.0.0/8, 10.0.0.0/8]}
 rules:
+  - {dst_set: private, action: drop}
   - {domain: socks.example, action: dante}
   - {domain: names.example, action: dante-names}
   - {domain: auth.example, action: dante-auth}
@@ -203,6 +211,51 @@ check "check warns about the open http inbound" \
     grep -q "policy.yaml:5:[0-9]*: http inbound 'http-in' listens on 192.0.2.1:8080 without username and password" <<<"$warnings"
 check "... and the open socks5 inbound, and nothing else" \
     test "$(grep -c 'without username and password' <<<"$warnings")" = 2
+
+# A hostile client of the explicit inbounds: a service on the router's loopback
+# that the first rule (dst_set: private, 127.0.0.0/8, drop) protects.
+mkdir -p "$E2E_TMP/secret"
+echo "loopback secret" >"$E2E_TMP/secret/index.html"
+bg "$NS_R" "$E2E_TMP/secret.log" python3 -m http.server --bind 127.0.0.1 --directory "$E2E_TMP/secret" 8000
+wait_tcp "$NS_R" 127.0.0.1 8000 || not_ok "loopback service listening"
+probe() { in_client python3 tests/e2e/proxy_probe.py "$@" 2>&1; }
+for name in localhost 127.1 2130706433 0x7f.1 127.0.0.1.; do
+    out=$(probe socks5 192.0.2.1 1081 name "$name" 8000)
+    check "socks5 inbound: '$name' is 127.0.0.1 for dst_set and dropped (REP 2)" \
+        test "$out" = "rep=2"
+done
+check "socks5 inbound: ATYP 4 ::ffff:127.0.0.1 is IPv4 and dropped" \
+    test "$(probe socks5 192.0.2.1 1081 ipv6 ::ffff:127.0.0.1 8000)" = "rep=2"
+check "socks5 inbound: 0.0.0.0 is refused" test "$(probe socks5 192.0.2.1 1081 ipv4 0.0.0.0 8000)" = "rep=2"
+check "http inbound: CONNECT localhost is dropped (403)" \
+    sh -c "timeout 20 ip netns exec $NS_C python3 tests/e2e/proxy_probe.py connect 192.0.2.1 8080 localhost:8000 | grep -q '^HTTP/1.1 403'"
+check "http inbound: CONNECT 2130706433 is dropped (403)" \
+    sh -c "timeout 20 ip netns exec $NS_C python3 tests/e2e/proxy_probe.py connect 192.0.2.1 8080 2130706433:8000 | grep -q '^HTTP/1.1 403'"
+check "http inbound: GET http://localhost:8000/ is dropped (403)" \
+    test "$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 -x http://192.0.2.1:8080 http://localhost:8000/)" = 403
+check "the loopback service was never reached" sh -c "! grep -q GET $E2E_TMP/secret.log"
+
+check "http inbound: the origin hears the URL's host, not the client's Host header" \
+    test "$(px -x http://192.0.2.1:8080 -H 'Host: forged.example' http://host.example/)" = "$body"
+check "... nginx logged host.example" came_from host.example 198.51.100.1
+check "... and never forged.example" sh -c "! grep -q forged.example $E2E_TMP/nginx-access.log"
+
+check "socks5 inbound: a name with CR/LF is refused (REP 1)" \
+    test "$(probe socks5 192.0.2.1 1081 name $'x.example\r\nX-Forged: 1' 443)" = "rep=1"
+check "... and puts no CR into the log (no forged line)" sh -c "! grep -q \$(printf '\\r') $E2E_TMP/switchyard.log"
+check "http inbound: a CONNECT authority that is no host name gets 400" \
+    sh -c "timeout 20 ip netns exec $NS_C python3 tests/e2e/proxy_probe.py connect 192.0.2.1 8080 'a%0d.example:443' | grep -q '^HTTP/1.1 400'"
+
+flows_before=$(log_count 'decided inbound=(http-in|socks-in)')
+out=$(probe connect 192.0.2.1 8080 192.0.2.1:8080 200)
+check "http inbound: CONNECT to its own listener, pipelined 200 times, is refused once ($out)" \
+    test "$out" = "HTTP/1.1 403 Forbidden; 200 x 0"
+check "socks5 inbound: its own port on another local address is refused" \
+    test "$(probe socks5 192.0.2.1 1081 ipv4 198.51.100.1 1081)" = "rep=2"
+check "socks5 inbound: a name resolving to a listener (the redirect inbound's) is refused" \
+    test "$(probe socks5 192.0.2.1 1081 name router.example 12345)" = "rep=2"
+check "... no flow was decided for any of them" test "$(log_count 'decided inbound=(http-in|socks-in)')" = "$flows_before"
+check "... and the refusals are logged" wait_file_grep "$E2E_TMP/switchyard.log" "refused: destination is one of switchyard's own listeners" 5
 
 stop_pid "$DANTE_PID"
 check "upstream down: that flow fails" test -z "$(fetch socks.example https)"

@@ -9,8 +9,10 @@
  * test_udp_session.c does), so the tests pin the flow's behaviour without
  * the rule engine:
  *   - `fake.early` decides from the addresses alone (no sniffing);
- *   - a host starting with "blocked", or the destination port
- *     `fake.drop_port`, is dropped;
+ *   - a host starting with "blocked", the destination port
+ *     `fake.drop_port`, or the destination address `fake.drop_ip` (any
+ *     port) is dropped; while `fake.drop_ip` is set, a destination known
+ *     by name only cannot be decided before it is resolved;
  *   - the destination port `fake.socks_port` goes to the SOCKS5 outbound
  *     whose server is `fake.socks_server`;
  *   - everything else goes direct.
@@ -44,9 +46,10 @@
 
 struct policy {
     int refs;
-    bool early;          /* decide from the addresses alone */
-    uint16_t drop_port;  /* this destination port is dropped */
-    uint16_t socks_port; /* this destination port goes to the socks5 outbound */
+    bool early;               /* decide from the addresses alone */
+    uint16_t drop_port;       /* this destination port is dropped */
+    uint16_t socks_port;      /* this destination port goes to the socks5 outbound */
+    struct flow_addr drop_ip; /* this destination address is dropped (family 0: none) */
     struct policy_settings settings;
 };
 
@@ -77,7 +80,9 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
     memset(d, 0, sizeof(*d));
     d->outbound = &fake_direct;
     if ((f->host && strncmp(f->host, "blocked", 7) == 0) ||
-        (p->drop_port && f->dst.port == p->drop_port)) {
+        (p->drop_port && f->dst.port == p->drop_port) ||
+        (p->drop_ip.family && f->dst.family == p->drop_ip.family &&
+         memcmp(f->dst.ip, p->drop_ip.ip, 16) == 0)) {
         d->outbound = &fake_drop;
         d->rule = 1;
     } else if (p->socks_port && f->dst.port == p->socks_port) {
@@ -91,6 +96,15 @@ bool policy_decide_early(const struct policy *p, const struct policy_flow *f,
 {
     if (!p->early)
         return false;
+    policy_decide(p, f, d);
+    return true;
+}
+
+bool policy_decide_by_name(const struct policy *p, const struct policy_flow *f,
+                           struct policy_decision *d)
+{
+    if (p->drop_ip.family)
+        return false; /* an address rule: resolve first */
     policy_decide(p, f, d);
     return true;
 }

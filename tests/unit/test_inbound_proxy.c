@@ -4,9 +4,13 @@
  * byte is answered as a whole one is and the flow then relays to the origin;
  * the failure replies (refused, denied, unsupported command, wrong
  * password, malformed request); a bad or abandoned handshake closes only
- * its own flow; and once connected, a reset on either side reaches the other
- * as a reset, also while the upstream is being set up. The policy is a fake
- * (tests/unit/tcp_fixture.h).
+ * its own flow; once connected, a reset on either side reaches the other
+ * as a reset, also while the upstream is being set up. The address
+ * connected to is the one decided on: names are resolved before deciding
+ * when an address rule could hold, numeric spellings and IPv4-mapped
+ * addresses are addresses, unspecified addresses and switchyard's own
+ * listeners are refused, names that are no host names are refused. The
+ * policy is a fake (tests/unit/tcp_fixture.h).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -16,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "engine/core/resolve.h"
 #include "tests/unit/tcp_fixture.h"
 
 static struct listener socks, http;
@@ -24,7 +29,7 @@ static struct flow_addr origin_addr;
 
 static int setup(void **state)
 {
-    if (engine_up(state) < 0)
+    if (engine_up(state) < 0 || resolve_init(loop) < 0)
         return -1;
     socks = listener_of(&inbound_socks5_ops);
     http = listener_of(&inbound_http_ops);
@@ -35,6 +40,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     close(origin);
+    eng.listeners = NULL;
+    resolve_fini();
     return engine_down(state);
 }
 
@@ -432,6 +439,134 @@ static void test_malformed_http_closes_only_its_flow(void **state)
     close(good);
 }
 
+/* A SOCKS5 CONNECT by name (ATYP 3) to `name`:`port`, greeting included. */
+static size_t socks5_name_msg(uint8_t *out, const char *name, uint16_t port)
+{
+    size_t n = 0, len = strlen(name);
+    out[n++] = 5, out[n++] = 1, out[n++] = 0;
+    out[n++] = 5, out[n++] = 1, out[n++] = 0, out[n++] = 3, out[n++] = (uint8_t)len;
+    memcpy(out + n, name, len);
+    n += len;
+    out[n++] = (uint8_t)(port >> 8), out[n++] = (uint8_t)port;
+    return n;
+}
+
+/* The REP a SOCKS5 CONNECT by name gets; the origin must not have been reached. */
+static int socks5_name_answer(const char *name, uint16_t port)
+{
+    uint8_t msg[300];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_name_msg(msg, name, port));
+    int rep = socks5_answer(c);
+    close(c);
+    assert_true(flows_within(0, 2000));
+    return rep;
+}
+
+static void test_a_name_is_resolved_before_an_address_rule_decides(void **state)
+{
+    (void)state;
+    flow_addr_parse_ip(&fake.drop_ip, "127.0.0.1");
+    /* `localhost` is 127.0.0.1: the address rule holds for it. */
+    assert_int_equal(socks5_name_answer("localhost", origin_addr.port), 2);
+    assert_int_equal(accept_within(origin, 0), -1);
+    /* A name the address rule does not hold for is connected to the address decided on. */
+    memset(&fake.drop_ip, 0, sizeof(fake.drop_ip));
+    flow_addr_parse_ip(&fake.drop_ip, "192.0.2.1");
+    uint8_t msg[300];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_name_msg(msg, "localhost", origin_addr.port));
+    assert_int_equal(socks5_answer(c), 0);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    passes(c, o, "ping", 4);
+    close(o);
+    close(c);
+}
+
+static void test_numeric_spellings_are_addresses(void **state)
+{
+    (void)state;
+    flow_addr_parse_ip(&fake.drop_ip, "127.0.0.1");
+    static const char *const spellings[] = {"127.1", "2130706433", "0x7f.1", "0177.0.0.1",
+                                            "127.0.0.1."};
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++)
+        assert_int_equal(socks5_name_answer(spellings[i], origin_addr.port), 2);
+    char req[128];
+    snprintf(req, sizeof(req), "CONNECT 2130706433:%u HTTP/1.1\r\n\r\n", origin_addr.port);
+    assert_int_equal(http_status(req), 403);
+    snprintf(req, sizeof(req), "CONNECT [::ffff:127.0.0.1]:%u HTTP/1.1\r\n\r\n", origin_addr.port);
+    assert_int_equal(http_status(req), 403);
+    assert_int_equal(accept_within(origin, 0), -1);
+}
+
+static void test_ipv4_mapped_ipv6_is_ipv4(void **state)
+{
+    (void)state;
+    flow_addr_parse_ip(&fake.drop_ip, "127.0.0.1");
+    uint8_t msg[32] = {5, 1, 0, 5, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+    msg[23] = (uint8_t)(origin_addr.port >> 8), msg[24] = (uint8_t)origin_addr.port;
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, 25);
+    assert_int_equal(socks5_answer(c), 2);
+    close(c);
+    assert_int_equal(accept_within(origin, 0), -1);
+}
+
+static void test_unspecified_addresses_are_refused(void **state)
+{
+    (void)state;
+    struct flow_addr any = origin_addr;
+    memset(any.ip, 0, sizeof(any.ip));
+    uint8_t msg[32];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_connect_msg(msg, &any, 1));
+    assert_int_equal(socks5_answer(c), 2);
+    close(c);
+    assert_int_equal(socks5_name_answer("0.0.0.0", origin_addr.port), 2);
+    assert_int_equal(socks5_name_answer("0", origin_addr.port), 2);
+    char req[128];
+    snprintf(req, sizeof(req), "CONNECT [::]:%u HTTP/1.1\r\n\r\n", origin_addr.port);
+    assert_int_equal(http_status(req), 403);
+    assert_int_equal(accept_within(origin, 0), -1);
+}
+
+static void test_own_listeners_are_refused(void **state)
+{
+    (void)state;
+    /* A wildcard listener on the origin's port: every local address on it is switchyard's. */
+    struct listener self = listener_of(&inbound_http_ops);
+    flow_addr_parse(&self.addr, "0.0.0.0:1");
+    self.addr.port = origin_addr.port;
+    eng.listeners = &self;
+    uint8_t msg[32];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_connect_msg(msg, &origin_addr, 1));
+    assert_int_equal(socks5_answer(c), 2);
+    close(c);
+    /* ... also once a name is resolved to one */
+    assert_int_equal(socks5_name_answer("localhost", origin_addr.port), 2);
+    char req[160];
+    snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", origin_addr.port);
+    assert_int_equal(http_status(req), 403);
+    snprintf(req, sizeof(req), "GET http://localhost:%u/ HTTP/1.1\r\n\r\n", origin_addr.port);
+    assert_int_equal(http_status(req), 403);
+    assert_int_equal(accept_within(origin, 0), -1);
+    eng.listeners = NULL;
+}
+
+static void test_names_that_are_no_host_names_are_refused(void **state)
+{
+    (void)state;
+    /* CR/LF would go into an upstream CONNECT and the log verbatim. */
+    assert_int_equal(socks5_name_answer("a.example\r\nX-Forged: 1", 443), 1);
+    assert_int_equal(socks5_name_answer("bad host.example", 443), 1);
+    assert_int_equal(socks5_name_answer("caf\xc3\xa9.example", 443), 1);
+    assert_int_equal(http_status("CONNECT a%0d.example:443 HTTP/1.1\r\n\r\n"), 400);
+    assert_int_equal(http_status("CONNECT a:b:c:443 HTTP/1.1\r\n\r\n"), 400);
+    assert_int_equal(eng.counters.flows_accepted, eng.counters.flows_closed);
+}
+
 #define PROXY_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -454,6 +589,12 @@ int main(void)
         PROXY_TEST(test_http_absolute_form_is_forwarded_in_origin_form),
         PROXY_TEST(test_http_failures_answer_with_a_status),
         PROXY_TEST(test_malformed_http_closes_only_its_flow),
+        PROXY_TEST(test_a_name_is_resolved_before_an_address_rule_decides),
+        PROXY_TEST(test_numeric_spellings_are_addresses),
+        PROXY_TEST(test_ipv4_mapped_ipv6_is_ipv4),
+        PROXY_TEST(test_unspecified_addresses_are_refused),
+        PROXY_TEST(test_own_listeners_are_refused),
+        PROXY_TEST(test_names_that_are_no_host_names_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
