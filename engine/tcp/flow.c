@@ -693,7 +693,7 @@ static const char *flow_dst_refusal(const struct flow *f)
 {
     if (flow_addr_is_unspecified(&f->dst))
         return "unspecified destination address";
-    if (listener_any_is_self(f->engine, &f->dst))
+    if (engine_dst_is_listener(f->engine, &f->dst))
         return "destination is one of switchyard's own listeners";
     return NULL;
 }

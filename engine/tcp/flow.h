@@ -255,7 +255,8 @@ int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
  * sniffed from `early` when there are such bytes, else SNIFF_PROTO_NONE).
  * Their destination is refused (as the policy's drop is answered) when it
  * is an unspecified address or one of switchyard's own listeners
- * (listener_any_is_self), also once resolved.
+ * (engine_dst_is_listener: any local address on the port of any listener,
+ * TCP or UDP), also once resolved.
  *
  * From here the flow watches its sockets itself; an explicit-proxy inbound
  * must have stopped its watchers first (client_io, timer). May close the
