@@ -195,4 +195,8 @@ void policy_print_summary(const struct policy *p, FILE *out)
     fprintf(out, "rules: %zu, default: %s\n", p->n_rules, p->default_outbound->name);
     if (p->geoip)
         fprintf(out, "geoip: %s (%s)\n", p->geoip_path, geoip_database_type(p->geoip));
+    if (p->settings.user)
+        fprintf(out, "user: %s (uid %u), group: %s (gid %u)\n", p->settings.user,
+                (unsigned)p->settings.uid, p->settings.group ? p->settings.group : "the user's own",
+                (unsigned)p->settings.gid);
 }

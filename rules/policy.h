@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "rules/flow_addr.h"
 #include "rules/log_level.h"
@@ -94,6 +95,10 @@ struct policy_settings {
     unsigned udp_max_sessions;        /* limits.udp_sessions, default 4096 */
     unsigned max_handshakes;          /* limits.max_handshakes, 0 = max_flows / 8 */
     unsigned udp_queue_bytes;         /* limits.udp_queue_bytes, default 16 MiB */
+    const char *user;                 /* user: run as it once listening; NULL: stay as started */
+    const char *group;                /* group: NULL for the user's own group */
+    uid_t uid;                        /* user's and group's ids, looked up when the file loads */
+    gid_t gid;                        /* (the user's own group when group is not given) */
 };
 
 struct policy;

@@ -8,7 +8,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,25 @@ static int parse_endpoint(struct load_ctx *c, yaml_node_t *node, const char *wha
     }
     *len = flow_addr_to_sockaddr(&a, ss);
     return 0;
+}
+
+/*
+ * A non-empty value, kept until the policy is freed; NULL after an error
+ * naming `what`. Whether the name is unique is the caller's check.
+ */
+static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *what)
+{
+    const char *s = policy_yaml_scalar(c, node, what);
+    if (!s)
+        return NULL;
+    if (!s[0]) {
+        policy_yaml_fail(c, node, "%s must not be empty", what);
+        return NULL;
+    }
+    const char *kept = policy_keep_string(c->p, s);
+    if (!kept)
+        policy_yaml_fail(c, node, "out of memory");
+    return kept;
 }
 
 /* --- settings ------------------------------------------------------------------ */
@@ -217,6 +238,38 @@ static int load_limits(struct load_ctx *c, yaml_node_t *node)
     return load_numbers(c, node, "limits", table, sizeof(table) / sizeof(table[0]));
 }
 
+/*
+ * user: and group: name accounts of this host, looked up now so that `check`
+ * names an account that does not exist; the switch itself is the engine's
+ * (engine/core/privilege.h).
+ */
+static int load_user(struct load_ctx *c, yaml_node_t *user, yaml_node_t *group)
+{
+    struct policy_settings *s = &c->p->settings;
+    if (group && !user)
+        return policy_yaml_fail(c, group, "group needs user (the account to run as)");
+    if (!(s->user = load_name(c, user, "user")))
+        return -1;
+    errno = 0;
+    const struct passwd *pw = getpwnam(s->user);
+    if (!pw)
+        return policy_yaml_fail(c, user, "unknown user '%s'%s%s", s->user, errno ? ": " : "",
+                                errno ? strerror(errno) : "");
+    s->uid = pw->pw_uid;
+    s->gid = pw->pw_gid;
+    if (!group)
+        return 0;
+    if (!(s->group = load_name(c, group, "group")))
+        return -1;
+    errno = 0;
+    const struct group *gr = getgrnam(s->group);
+    if (!gr)
+        return policy_yaml_fail(c, group, "unknown group '%s'%s%s", s->group, errno ? ": " : "",
+                                errno ? strerror(errno) : "");
+    s->gid = gr->gr_gid;
+    return 0;
+}
+
 /* --- inbounds and outbounds ------------------------------------------------------- */
 
 /* The networks each inbound type carries unless `network` says otherwise (tproxy only). */
@@ -225,25 +278,6 @@ static const unsigned inbound_networks[] = {
     [INBOUND_UDP_REDIRECT] = POLICY_UDP, [INBOUND_HTTP] = POLICY_TCP,
     [INBOUND_SOCKS5] = POLICY_TCP,
 };
-
-/*
- * A non-empty value, kept until the policy is freed; NULL after an error
- * naming `what`. Whether the name is unique is the caller's check.
- */
-static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *what)
-{
-    const char *s = policy_yaml_scalar(c, node, what);
-    if (!s)
-        return NULL;
-    if (!s[0]) {
-        policy_yaml_fail(c, node, "%s must not be empty", what);
-        return NULL;
-    }
-    const char *kept = policy_keep_string(c->p, s);
-    if (!kept)
-        policy_yaml_fail(c, node, "out of memory");
-    return kept;
-}
 
 /*
  * An inbound's username or password: 1 to 255 bytes, as RFC 1929 carries
@@ -604,13 +638,15 @@ static int load_document(struct load_ctx *c)
     yaml_node_t *root = yaml_document_get_root_node(&c->doc);
     if (!root)
         return policy_yaml_fail(c, NULL, "the file is empty");
-    yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *inbounds, *outbounds, *sets,
-        *rules, *dflt;
-    struct policy_yaml_key keys[] = {
-        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip},
-        {"sniff", &sniff},       {"timeouts", &timeouts},   {"limits", &limits},
-        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},
-        {"rules", &rules},       {"default", &dflt},        {NULL, NULL}};
+    yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *user, *group, *inbounds,
+        *outbounds, *sets, *rules, *dflt;
+    struct policy_yaml_key keys[] = {{"log", &log},           {"routing_mark", &mark},
+                                     {"geoip", &geoip},       {"sniff", &sniff},
+                                     {"timeouts", &timeouts}, {"limits", &limits},
+                                     {"user", &user},         {"group", &group},
+                                     {"inbounds", &inbounds}, {"outbounds", &outbounds},
+                                     {"sets", &sets},         {"rules", &rules},
+                                     {"default", &dflt},      {NULL, NULL}};
     if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;
@@ -622,6 +658,7 @@ static int load_document(struct load_ctx *c)
     if ((log && load_log(c, log) < 0) || (geoip && load_geoip(c, geoip) < 0) ||
         (sniff && load_sniff(c, sniff) < 0) || (timeouts && load_timeouts(c, timeouts) < 0) ||
         (limits && load_limits(c, limits) < 0) ||
+        ((user || group) && load_user(c, user, group) < 0) ||
         (inbounds && load_list(c, inbounds, "inbounds", true) < 0) ||
         (outbounds && load_list(c, outbounds, "outbounds", false) < 0))
         return -1;

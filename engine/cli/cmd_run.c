@@ -4,6 +4,7 @@
  * Loads the policy, adds the stages to the engine (TCP: engine/tcp/tcp_stage.h; UDP:
  * engine/udp/udp_stage.h) and opens the listeners of every inbound, then runs the loop until
  * SIGTERM or SIGINT.
+ * With `user:` in the policy it then runs as that user (engine/core/privilege.h).
  * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
  * shell) decides where they end up.
  */
@@ -14,6 +15,7 @@
 #include "engine/cli/cli.h"
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/privilege.h"
 #include "engine/core/reload.h"
 #include "engine/core/resolve.h"
 #include "engine/tcp/tcp_stage.h"
@@ -52,6 +54,29 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     reload_policy(&run->engine);
 }
 
+/*
+ * With `user:` in the policy, becomes that user now that the listeners are
+ * open (before any lookup starts a resolver thread). -1 after the error line.
+ */
+static int switch_user(const struct policy *policy)
+{
+    char message[512];
+    switch (privilege_switch(policy_settings(policy), message, sizeof(message))) {
+    case PRIVILEGE_FAILED:
+        log_error("%s; stopping", message);
+        return -1;
+    case PRIVILEGE_SWITCHED:
+        log_info("%s", message);
+        break;
+    case PRIVILEGE_ALREADY_USER:
+        log_warn("%s", message);
+        break;
+    case PRIVILEGE_UNCHANGED:
+        break;
+    }
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct policy *policy = NULL;
@@ -81,6 +106,8 @@ int cmd_run(int argc, char **argv)
     status = CLI_OK;
     if (failed) {
         log_error("%d inbound(s) could not be opened; stopping", failed);
+        status = CLI_RUNTIME;
+    } else if (switch_user(policy) < 0) {
         status = CLI_RUNTIME;
     } else {
         log_info("switchyard %s running with %s (%zu inbounds, up to %u TCP flows)",

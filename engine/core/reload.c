@@ -8,6 +8,18 @@
 
 #include "engine/core/log.h"
 
+static bool same_name(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The process switched user once, at start (engine/core/privilege.h); a reload cannot redo it. */
+static void warn_user_change(const struct policy_settings *was, const struct policy_settings *now)
+{
+    if (!same_name(was->user, now->user) || !same_name(was->group, now->group))
+        log_warn("reload: user/group changed in the file; that takes effect at the next start");
+}
+
 struct policy *reload_policy(struct engine *e)
 {
     char error[POLICY_ERROR_MAX];
@@ -26,6 +38,7 @@ struct policy *reload_policy(struct engine *e)
         return NULL;
     }
     /* The old policy stays alive (e->previous) until the listeners follow. */
+    warn_user_change(policy_settings(engine_policy(e)), policy_settings(p));
     engine_set_policy(e, p);
     int failed = engine_sync(e);
     if (failed < 0) {

@@ -198,6 +198,14 @@ static const struct bad_policy cases[] = {
     /* 55 a handshake limit that is not a number */
     {"limits: {max_handshakes: many}\n",
      "1:26: limits.max_handshakes must be a whole number from 0 to 10000000, not 'many'"},
+    /* 56 a user this host does not have */
+    {"user: no-such-user-here\n", "1:7: unknown user 'no-such-user-here'"},
+    /* 57 a group this host does not have */
+    {"user: nobody\ngroup: no-such-group-here\n", "2:8: unknown group 'no-such-group-here'"},
+    /* 58 a group without the user to run as */
+    {"group: nogroup\n", "1:8: group needs user (the account to run as)"},
+    /* 59 an empty user name */
+    {"user: \"\"\n", "1:7: user must not be empty"},
 };
 
 /* Replaces %DIR%, %MMDB% and %LONG% (256 bytes) in `in`. */

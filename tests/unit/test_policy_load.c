@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 
 #include <cmocka.h>
 
@@ -102,6 +103,31 @@ static void every_setting(void **state)
     for (unsigned port = 0; port < 65536; port++)
         if (policy_sniff_skips_port(p, (uint16_t)port))
             fail_msg("port %u skipped", port);
+    policy_unref(p);
+}
+
+/* user: and group: are looked up when the file loads; group defaults to the user's own. */
+static void user_and_group(void **state)
+{
+    (void)state;
+    struct policy *p = fixture_policy_ok("inbounds: []\n");
+    assert_null(policy_settings(p)->user);
+    assert_null(policy_settings(p)->group);
+    policy_unref(p);
+
+    p = fixture_policy_ok("user: nobody\n");
+    const struct policy_settings *s = policy_settings(p);
+    assert_string_equal(s->user, "nobody");
+    assert_null(s->group);
+    assert_int_equal(s->uid, getpwnam("nobody")->pw_uid);
+    assert_int_equal(s->gid, getpwnam("nobody")->pw_gid);
+    policy_unref(p);
+
+    p = fixture_policy_ok("user: nobody\ngroup: root\n");
+    s = policy_settings(p);
+    assert_string_equal(s->group, "root");
+    assert_int_equal(s->uid, getpwnam("nobody")->pw_uid);
+    assert_int_equal(s->gid, 0);
     policy_unref(p);
 }
 
@@ -374,6 +400,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_of_an_empty_policy),
         cmocka_unit_test(every_setting),
+        cmocka_unit_test(user_and_group),
         cmocka_unit_test(inbounds),
         cmocka_unit_test(outbounds),
         cmocka_unit_test(summary),
