@@ -6,8 +6,8 @@
  * Clients and origins are loopback TCP sockets held by the test; the
  * engine's end of a client is handed to the inbound as if the listener had
  * accepted it. The policy is a fake defined here (link time, as
- * test_udp_session.c does), so the tests pin the flow's behaviour without
- * the rule engine:
+ * test_udp_session.c does; the parts they share in fake_policy.h), so the tests pin the flow's
+ * behaviour without the rule engine:
  *   - `fake.early` decides from the addresses alone (no sniffing);
  *   - a host starting with "blocked", the destination port
  *     `fake.drop_port`, or the destination address `fake.drop_ip` (any
@@ -53,27 +53,12 @@ struct policy {
     struct policy_settings settings;
 };
 
+#include "fake_policy.h"
+
 static struct policy fake;
 static const struct policy_outbound fake_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
 static const struct policy_outbound fake_drop = {.name = "drop", .type = OUTBOUND_DROP};
 static struct policy_outbound fake_socks = {.name = "upstream", .type = OUTBOUND_SOCKS5};
-
-struct policy *policy_ref(struct policy *p)
-{
-    p->refs++;
-    return p;
-}
-
-void policy_unref(struct policy *p)
-{
-    if (p)
-        p->refs--;
-}
-
-const struct policy_settings *policy_settings(const struct policy *p)
-{
-    return &p->settings;
-}
 
 void policy_decide(const struct policy *p, const struct policy_flow *f, struct policy_decision *d)
 {

@@ -48,29 +48,14 @@ struct policy {
     struct policy_settings settings;
 };
 
+#include "fake_policy.h"
+
 static const struct policy_outbound out_direct = {.name = "direct", .type = OUTBOUND_DIRECT};
 static const struct policy_outbound out_drop = {.name = "drop", .type = OUTBOUND_DROP};
 static const struct policy_outbound out_direct_moved = {.name = "direct", .type = OUTBOUND_DROP};
 static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
 static struct policy_outbound out_socks_udp = {
     .name = "dante", .type = OUTBOUND_SOCKS5, .udp = true};
-
-struct policy *policy_ref(struct policy *p)
-{
-    p->refs++;
-    return p;
-}
-
-void policy_unref(struct policy *p)
-{
-    if (p)
-        p->refs--;
-}
-
-const struct policy_settings *policy_settings(const struct policy *p)
-{
-    return &p->settings;
-}
 
 void policy_decide(const struct policy *p, const struct policy_flow *f, struct policy_decision *d)
 {
