@@ -6,6 +6,8 @@
 #
 #   make                 build ./switchyard
 #   make deps            install the Debian packages for building and testing
+#   make demo            a first look: switchyard routing real requests between network
+#                        namespaces (root; examples/demo.sh)
 #   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end
 #   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan)
 #   make test-e2e        end-to-end tests, root (SANITIZE=1: against the ASan+UBSan daemon)
@@ -60,7 +62,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-unit test-e2e fuzz fuzz-build bench geodata install install-man clean format format-check
+.PHONY: all deps demo test test-unit test-e2e fuzz fuzz-build bench geodata install install-man clean format format-check
 
 all: switchyard
 
@@ -149,6 +151,14 @@ bench: switchyard $(BENCH_BIN)
 
 deps:
 	tests/deps.sh
+
+# Root and the programs the demo runs are checked first, then the libraries
+# the build needs, so a fresh machine is told to run make deps.
+demo:
+	@examples/demo.sh --check
+	@pkg-config --exists $(PKGS) || { echo "make demo: the build libraries are missing; run 'make deps' (as root) first" >&2; exit 1; }
+	@$(MAKE) -q --no-print-directory switchyard || $(MAKE) --no-print-directory switchyard
+	@examples/demo.sh
 
 geodata:
 	geodata/fetch.sh geodata/country.mmdb

@@ -17,7 +17,7 @@ for f in examples/*.yaml; do
     if out=$($sy check -c "$f" 2>&1); then ok "check $f"; else not_ok "check $f: $out"; fi
 done
 
-m=examples/minimal.yaml s=examples/split-tunnel.yaml i=examples/iptv.yaml
+m=examples/minimal.yaml s=examples/split-tunnel.yaml i=examples/iptv.yaml d=examples/demo.yaml
 expect "-c $m --dst 192.0.2.1:25" "drop rule 2 ($m:15)"
 expect "-c $m --dst 192.0.2.1:6881" "drop rule 2 ($m:15)"
 expect "-c $m --dst 127.0.0.1:8080" "direct rule 1 ($m:14)"
@@ -29,6 +29,9 @@ expect "-c $s --dst 192.168.1.1:80" "direct rule 1 ($s:29)"
 expect "-c $s --dst 1.0.1.7:22" "direct rule 5 ($s:33)"
 expect "-c $s --dst 203.0.113.9:53 --network udp" "tunnel rule 7 ($s:35)"
 expect "-c $s --dst 203.0.113.9:22" "tunnel default"
+expect "-c $d --dst 198.51.100.10:443 --host www.baidu.com" "direct rule 2 ($d:32)"
+expect "-c $d --dst 198.51.100.10:443 --host www.wikipedia.org" "tunnel rule 6 ($d:36)"
+expect "-c $d --dst 198.51.100.10:443 --host ad.doubleclick.net" "drop rule 4 ($d:34)"
 expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.5:443 --host edge3.cdn.operator.example" "direct rule 3 ($i:30)"
 expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --network udp" "drop rule 2 ($i:29)"
 expect "-c $i --src 198.51.100.20:40000 --dst 203.0.113.80:443 --host www.ott-one.example --protocol tls" "transit rule 6 ($i:33)"
