@@ -5,6 +5,7 @@
 #include "engine/udp/conntrack.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,50 @@ static int answer_cb(const struct nlmsghdr *nlh, void *data)
     return MNL_CB_STOP;
 }
 
+/*
+ * True when every message's length lies inside `len`. mnl_nlmsg_ok compares
+ * nlmsg_len as an int: a length of 2 GiB or more passes as negative, and
+ * mnl_cb_run then reads attributes and the next message far past the buffer.
+ */
+static bool messages_inside(const uint8_t *p, size_t len)
+{
+    while (len >= sizeof(struct nlmsghdr)) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+        if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+            return false;
+        size_t step = MNL_ALIGN(nlh->nlmsg_len);
+        if (step >= len)
+            break;
+        p += step;
+        len -= step;
+    }
+    return true;
+}
+
+int conntrack_parse_answer(const void *buf, size_t len, uint32_t seq, uint32_t portid, int family,
+                           struct flow_addr *orig_dst)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return -EAFNOSUPPORT;
+    if (!messages_inside(buf, len))
+        return -EPROTO;
+    struct answer a = {family, orig_dst, 1};
+    errno = 0;
+    int r = mnl_cb_run(buf, len, seq, portid, answer_cb, &a);
+    /* Answers to an earlier request that timed out carry an old sequence
+     * number: mnl_cb_run reports them as EPROTO; skip them and read on. */
+    if (r == MNL_CB_ERROR && errno == EPROTO)
+        return CONNTRACK_READ_ON;
+    if (r == MNL_CB_ERROR)
+        return errno > 0 ? -errno : -EPROTO;
+    if (a.status <= 0)
+        return a.status;
+    /* An ack or end of dump without an entry (not asked for, but not an entry either). */
+    if (r == MNL_CB_STOP)
+        return -ENOENT;
+    return CONNTRACK_READ_ON;
+}
+
 static long ms_since(const struct timespec *start)
 {
     struct timespec now;
@@ -180,7 +225,6 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
         return -errno;
     }
 
-    struct answer a = {local->family, orig_dst, 1};
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     int fd = mnl_socket_get_fd(ct->nl);
@@ -202,24 +246,12 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
             ct->stats.failures++;
             return -errno;
         }
-        /* Answers to an earlier request that timed out carry an old sequence
-         * number: mnl_cb_run reports them as EPROTO; skip and read on. */
-        int r = mnl_cb_run(buf, (size_t)n, ct->seq, ct->portid, answer_cb, &a);
-        if (r == MNL_CB_ERROR && errno == EPROTO)
+        int r =
+            conntrack_parse_answer(buf, (size_t)n, ct->seq, ct->portid, local->family, orig_dst);
+        if (r == CONNTRACK_READ_ON)
             continue;
-        if (r == MNL_CB_ERROR) {
+        if (r < 0)
             ct->stats.failures++;
-            return errno ? -errno : -EPROTO;
-        }
-        if (a.status <= 0)
-            break;
-        /* An ack without an entry (should not happen without NLM_F_ACK). */
-        if (r == MNL_CB_STOP) {
-            a.status = -ENOENT;
-            break;
-        }
+        return r;
     }
-    if (a.status < 0)
-        ct->stats.failures++;
-    return a.status;
 }

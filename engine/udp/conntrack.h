@@ -19,6 +19,7 @@
 #ifndef SWITCHYARD_CONNTRACK_H
 #define SWITCHYARD_CONNTRACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rules/flow_addr.h"
@@ -54,6 +55,25 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
  */
 void conntrack_put_udp_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
                              const struct flow_addr *dst);
+
+/* conntrack_parse_answer: `buf` holds nothing for this request yet; read on. */
+#define CONNTRACK_READ_ON 1
+
+/*
+ * Reads the kernel's answer to the request numbered `seq` from our socket
+ * `portid`: `len` bytes as received (netlink messages, each an nfgenmsg and
+ * ctnetlink attributes), for a lookup of `family` (AF_INET or AF_INET6).
+ * Pure: no socket, any bytes are safe.
+ *
+ * Returns 0 and fills `orig_dst` with the entry's original destination;
+ * CONNTRACK_READ_ON when the bytes answer an earlier request (an old
+ * sequence number) or hold no answer; -ENOENT when the kernel has no such
+ * entry (or ended without one); -EPROTO for a malformed message or an entry
+ * without a usable original tuple; another negative errno the kernel sent;
+ * -EAFNOSUPPORT for another family.
+ */
+int conntrack_parse_answer(const void *buf, size_t len, uint32_t seq, uint32_t portid, int family,
+                           struct flow_addr *orig_dst);
 
 /* Lookups done and lookups that failed, for the counters. */
 struct conntrack_stats {
