@@ -26,24 +26,16 @@
 
 static _Alignas(8) uint8_t buf[8192];
 
+/* The tuple src -> dst with their ports, written by the lookup's own writer. */
 static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const char *src, const char *dst,
                       uint16_t sport, uint16_t dport)
 {
     struct flow_addr s, d;
     assert_true(flow_addr_parse_ip(&s, src));
     assert_true(flow_addr_parse_ip(&d, dst));
-    struct nlattr *tuple = mnl_attr_nest_start(nlh, type);
-    struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-    bool v4 = s.family == AF_INET;
-    mnl_attr_put(nlh, v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, v4 ? 4 : 16, s.ip);
-    mnl_attr_put(nlh, v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST, v4 ? 4 : 16, d.ip);
-    mnl_attr_nest_end(nlh, ip);
-    struct nlattr *proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_UDP);
-    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(sport));
-    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dport));
-    mnl_attr_nest_end(nlh, proto);
-    mnl_attr_nest_end(nlh, tuple);
+    s.port = sport;
+    d.port = dport;
+    conntrack_put_udp_tuple(nlh, type, &s, &d);
 }
 
 /* An entry as the kernel sends it: client -> orig_dst, answered by listener -> client. */
