@@ -87,6 +87,8 @@ struct policy_settings {
     unsigned sniff_protocols;         /* sniff.protocols as SNIFF_PROTO_BIT(), default all */
     size_t sniff_max_bytes;           /* sniff.max_bytes, default 65536 */
     unsigned sniff_remember_silent_s; /* sniff.remember_silent_s, default 600; 0: off */
+    unsigned sniff_max_wait_ms;       /* sniff.max_wait_ms, default 10000: a begun first
+                                         message must be whole by then */
     unsigned connect_timeout_ms;      /* timeouts.connect_ms, default 10000 */
     unsigned tcp_idle_s;              /* timeouts.tcp_idle_s, default 600 */
     unsigned udp_idle_s;              /* timeouts.udp_idle_s, default 60 */

@@ -132,10 +132,14 @@ static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
 
 static int load_sniff(struct load_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *timeout, *protocols, *max_bytes, *skip_ports, *remember;
-    struct policy_yaml_key keys[] = {{"timeout_ms", &timeout},         {"protocols", &protocols},
-                                     {"max_bytes", &max_bytes},        {"skip_ports", &skip_ports},
-                                     {"remember_silent_s", &remember}, {NULL, NULL}};
+    yaml_node_t *timeout, *protocols, *max_bytes, *skip_ports, *remember, *max_wait;
+    struct policy_yaml_key keys[] = {{"timeout_ms", &timeout},
+                                     {"protocols", &protocols},
+                                     {"max_bytes", &max_bytes},
+                                     {"skip_ports", &skip_ports},
+                                     {"remember_silent_s", &remember},
+                                     {"max_wait_ms", &max_wait},
+                                     {NULL, NULL}};
     if (policy_yaml_map_keys(c, node, "sniff", keys) < 0)
         return -1;
     struct policy_settings *s = &c->p->settings;
@@ -151,6 +155,11 @@ static int load_sniff(struct load_ctx *c, yaml_node_t *node)
         if (policy_yaml_uint(c, timeout, "sniff.timeout_ms", 60000, &v) < 0)
             return -1;
         s->sniff_timeout_ms = (unsigned)v;
+    }
+    if (max_wait) {
+        if (policy_yaml_uint(c, max_wait, "sniff.max_wait_ms", 600000, &v) < 0)
+            return -1;
+        s->sniff_max_wait_ms = (unsigned)v;
     }
     if (max_bytes) {
         if (policy_yaml_uint(c, max_bytes, "sniff.max_bytes", 1 << 20, &v) < 0)
@@ -610,6 +619,7 @@ static void settings_defaults(struct policy_settings *s)
         .sniff_protocols = SNIFF_PROTO_ALL,
         .sniff_max_bytes = 65536,
         .sniff_remember_silent_s = 600,
+        .sniff_max_wait_ms = 10000,
         .connect_timeout_ms = 10000,
         .tcp_idle_s = 600,
         .udp_idle_s = 60,

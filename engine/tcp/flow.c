@@ -296,28 +296,28 @@ static void flow_policy_facts(const struct flow *f, struct policy_flow *pf)
     pf->protocol = f->protocol;
 }
 
-/* Runs the sniffer over what was read; returns true when sniffing is over. */
-static bool flow_sniff_step(struct flow *f, bool final)
+/* What the client's bytes so far make of its first message. */
+enum flow_sniffed {
+    FLOW_SNIFF_MORE,       /* a wanted protocol's message could still be completed: wait */
+    FLOW_SNIFF_DONE,       /* a verdict: the protocol, and the host when it names one */
+    FLOW_SNIFF_UNFINISHED, /* begun, but the buffer (sniff.max_bytes) is full */
+};
+
+/* Runs the sniffer over what was read; on a verdict, keeps the protocol and host. */
+static enum flow_sniffed flow_sniff_step(struct flow *f)
 {
     const struct policy_settings *s = engine_settings(f->engine);
     struct sniff_result res;
-    enum parse_result st = PARSE_NEED_MORE;
-    if (f->early_len > 0)
-        st = sniff_stream(f->early, f->early_len, s->sniff_protocols, &res);
-    if (st == PARSE_NEED_MORE && !final && f->early_len < f->early_cap)
-        return false;
-    if (st == PARSE_DONE) {
-        f->protocol = res.protocol;
-        if (!f->host && res.host[0]) {
-            f->host = strdup(res.host);
-            if (!f->host)
-                log_warn_limited("flow %llu: out of memory keeping the host name",
-                                 (unsigned long long)f->id);
-        }
-    } else {
-        f->protocol = SNIFF_PROTO_UNKNOWN; /* bound, timeout or end of stream */
+    if (sniff_stream(f->early, f->early_len, s->sniff_protocols, &res) == PARSE_NEED_MORE)
+        return f->early_len < f->early_cap ? FLOW_SNIFF_MORE : FLOW_SNIFF_UNFINISHED;
+    f->protocol = res.protocol;
+    if (!f->host && res.host[0]) {
+        f->host = strdup(res.host);
+        if (!f->host)
+            log_warn_limited("flow %llu: out of memory keeping the host name",
+                             (unsigned long long)f->id);
     }
-    return true;
+    return FLOW_SNIFF_DONE;
 }
 
 static void flow_sniff_end(struct flow *f)
@@ -328,6 +328,35 @@ static void flow_sniff_end(struct flow *f)
         flow_ahead_settle(f);
     else
         flow_decide(f, false);
+}
+
+/*
+ * The client began a message that may name a host (the sniffer wanted more
+ * of it) and it will not be finished: sniff.max_wait_ms passed, the bound
+ * is full or the client ended. Deciding it as if no name were coming would
+ * let any client walk past a domain rule by sending its ClientHello slowly,
+ * so it is decided without a name only when no rule that could still decide
+ * needs one (the policy was reloaded meanwhile); otherwise the flow is
+ * reset, and an upstream opened ahead with it, never written to.
+ */
+static void flow_sniff_unfinished(struct flow *f, const char *reason)
+{
+    struct policy_flow pf;
+    struct policy_decision d;
+    f->protocol = SNIFF_PROTO_UNKNOWN;
+    flow_policy_facts(f, &pf);
+    if (policy_decide_early(engine_policy(f->engine), &pf, &d)) {
+        flow_sniff_end(f);
+        return;
+    }
+    if (flow_log_on(f)) {
+        char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX];
+        log_info_limited("flow %llu from %s to %s: %s after %zu bytes, reset",
+                         (unsigned long long)f->id, flow_addr_format(&f->src, src),
+                         flow_addr_format(&f->dst, dst), reason, f->early_len);
+    }
+    f->upstream_reset = f->ahead != FLOW_AHEAD_NONE;
+    flow_reset(f, reason);
 }
 
 static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -347,24 +376,59 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n == 0) {
         /* Half-closed: decide with what there is; the FIN is passed on later. */
         f->client_eof = true;
-        flow_sniff_step(f, true);
-        flow_sniff_end(f);
+        if (f->early_len == 0) {
+            f->protocol = SNIFF_PROTO_UNKNOWN;
+            flow_sniff_end(f);
+        } else if (flow_sniff_step(f) == FLOW_SNIFF_DONE) {
+            flow_sniff_end(f);
+        } else {
+            flow_sniff_unfinished(f, "client hello cut short by the client's end");
+        }
         return;
     }
     f->early_len += (size_t)n;
-    if (flow_sniff_step(f, false))
+    switch (flow_sniff_step(f)) {
+    case FLOW_SNIFF_MORE:
+        return;
+    case FLOW_SNIFF_DONE:
         flow_sniff_end(f);
+        return;
+    case FLOW_SNIFF_UNFINISHED:
+        flow_sniff_unfinished(f, "client hello longer than sniff.max_bytes");
+        return;
+    }
 }
 
+static void flow_sniff_max_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    flow_sniff_unfinished(container_of(w, struct flow, timer), "incomplete client hello");
+}
+
+/*
+ * sniff.timeout_ms passed. A client that said nothing is decided with no
+ * name: a server-first protocol. One that began a message the sniffer still
+ * waits on is given until sniff.max_wait_ms (from the start) to finish it.
+ */
 static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct flow *f = container_of(w, struct flow, timer);
-    /* Server-first protocols end here, with no name: not a byte from the client. */
-    if (f->early_len == 0)
+    if (f->early_len == 0) {
         silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
-    flow_sniff_step(f, true);
-    flow_sniff_end(f);
+        f->protocol = SNIFF_PROTO_UNKNOWN;
+        flow_sniff_end(f);
+        return;
+    }
+    const struct policy_settings *s = engine_settings(f->engine);
+    if (s->sniff_max_wait_ms <= s->sniff_timeout_ms) {
+        flow_sniff_unfinished(f, "incomplete client hello");
+        return;
+    }
+    ev_set_cb(w, flow_sniff_max_wait_cb);
+    ev_timer_set(w, (s->sniff_max_wait_ms - s->sniff_timeout_ms) / 1000.0, 0);
+    ev_timer_start(loop, w);
 }
 
 /* --- connecting ahead (flow.h) ---------------------------------------------------- */
@@ -535,8 +599,8 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
 
     if (f->client_ops) {
         /* Explicit proxy: the client waits for our reply; decide now. */
-        if (f->early_len > 0)
-            flow_sniff_step(f, true);
+        if (f->early_len > 0 && flow_sniff_step(f) != FLOW_SNIFF_DONE)
+            f->protocol = SNIFF_PROTO_UNKNOWN; /* it decides now: no waiting for the rest */
         flow_decide_named(f);
         return;
     }

@@ -13,10 +13,12 @@
  *                     addresses alone decide, no client byte is waited for.
  *                     Otherwise client bytes are read into a buffer bounded
  *                     by sniff.max_bytes and sniff_stream() is called until
- *                     it says DONE, the bound is hit, the client half-closes
- *                     or sniff.timeout_ms passes (server-first protocols);
- *                     then policy_decide(). The bytes read are sent upstream
- *                     before anything else: never lost. A client that
+ *                     it says DONE (then policy_decide() with what it found),
+ *                     or sniff.timeout_ms passes without a client byte (a
+ *                     server-first protocol: decided with no name). The
+ *                     bytes read are sent upstream before anything else:
+ *                     never lost. See "Unfinished first messages" below for
+ *                     a client that began and does not finish. A client that
  *                     stayed silent to this destination lately is sniffed
  *                     too, while its upstream is opened ahead: see
  *                     "Connecting ahead" below.
@@ -42,6 +44,19 @@
  * from RESOLVING on) or while relaying — makes the flow close the other side
  * with a reset too, and the close line says "reset by client" or "reset by
  * upstream". A clean end of stream is passed on as a FIN (half-close).
+ *
+ * Unfinished first messages. Once the client has sent bytes and the
+ * sniffer still wants more of them (a TLS ClientHello, an HTTP head or a
+ * DNS query begun), no decision is made without them: sniff.timeout_ms is
+ * for clients that say nothing, and a client that trickles its ClientHello
+ * past it must not be decided as if it had no name, or a domain rule is
+ * walked around by sending slowly. The flow waits on, until the sniffer has
+ * its verdict, or sniff.max_wait_ms (counted from the start) passes, the
+ * buffer (sniff.max_bytes) fills or the client half-closes first: then it is
+ * reset ("incomplete client hello"), unless no rule that could still decide
+ * needs a name or protocol (policy_decide_early(), after a reload), when it
+ * is decided without them. Bytes the sniffers turn away as none of their
+ * protocols are a verdict (UNKNOWN) and decide at once, as before.
  *
  * Connecting ahead. A server-first service (SMTP, SSH) hears nothing from
  * its client until it has spoken, so sniffing it only waits out

@@ -44,6 +44,7 @@ struct udp_engine_stats {
     uint64_t datagrams_dropped;  /* by the drop outbound, a full queue or an error */
     uint64_t queue_full;         /* of those: limits.udp_queue_bytes was reached */
     uint64_t sessions_no_fds;    /* ended because the descriptor budget could not carry them */
+    uint64_t hellos_unfinished;  /* sessions ended: a QUIC ClientHello begun, never whole */
     uint64_t no_destination;     /* datagrams whose original destination was unknown */
     uint64_t refused;            /* datagrams refused as loops: addressed to switchyard itself
                                     or sent by one of its own upstream sockets */

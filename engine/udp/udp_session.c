@@ -331,6 +331,62 @@ static void decide(struct udp_session *s)
     start_outbound(s);
 }
 
+/*
+ * The client began a message that names a host (the classifier said
+ * NEED_MORE) and it will not be finished. Deciding it without its name
+ * would let a client walk past a domain rule by holding back its second
+ * Initial, so it is decided without one only when no rule that could still
+ * decide needs a name or protocol (a reload since); otherwise the session
+ * ends and its queued datagrams with it, none sent on.
+ */
+static void unfinished(struct udp_session *s, const char *why)
+{
+    struct policy_flow f;
+    s->sniffed.protocol = SNIFF_PROTO_UNKNOWN;
+    s->sniffed.host[0] = '\0';
+    flow_facts(s, &f);
+    if (policy_decide_early(s->policy, &f, &s->decision)) {
+        decide(s);
+        return;
+    }
+    if (udp_engine_settings(s->engine)->log_flows) {
+        char name[2 * FLOW_ADDR_TEXT_MAX + 8];
+        log_info_limited("udp %s [%s]: %s; dropped", udp_session_name(s, name), s->listener->name,
+                         why);
+    }
+    udp_session_end(s, &s->engine->stats.hellos_unfinished);
+}
+
+/* One datagram for the classifier: a verdict decides; a begun message given up on does not. */
+static void classify(struct udp_session *s, const uint8_t *buf, size_t len)
+{
+    if (sniff_datagram_feed(s->sniff, buf, len, &s->sniffed) == PARSE_NEED_MORE) {
+        s->hello_begun = true;
+        return;
+    }
+    if (s->hello_begun && s->sniffed.protocol == SNIFF_PROTO_UNKNOWN)
+        unfinished(s, "QUIC ClientHello given up on (too many datagrams or bytes, or conflicting)");
+    else
+        decide(s);
+}
+
+/*
+ * The sniff timer. A session is made by its client's first datagram, so
+ * one still being classified has begun a message the classifier waits on
+ * (its next Initial late or lost): sniff.timeout_ms, meant for clients that
+ * say nothing, does not decide it; it is given until sniff.max_wait_ms.
+ */
+static void sniff_timer(struct udp_session *s)
+{
+    const struct policy_settings *set = udp_engine_settings(s->engine);
+    if (!s->sniff_late && set->sniff_max_wait_ms > set->sniff_timeout_ms) {
+        s->sniff_late = true;
+        timer_restart(s, (set->sniff_max_wait_ms - set->sniff_timeout_ms) / 1000.0);
+        return;
+    }
+    unfinished(s, "incomplete QUIC ClientHello");
+}
+
 /* Same string, or both absent. */
 static bool same_text(const char *a, const char *b)
 {
@@ -372,8 +428,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct udp_session *s = w->data;
     switch (s->state) {
-    case UDP_SNIFFING: /* the classifier ran out of time: decide without a name */
-        decide(s);
+    case UDP_SNIFFING:
+        sniff_timer(s);
         return;
     case UDP_CONNECTING:
         udp_session_fail(s, "upstream set-up timed out");
@@ -396,8 +452,7 @@ void udp_session_from_client(struct udp_session *s, const uint8_t *buf, size_t l
     switch (s->state) {
     case UDP_SNIFFING:
         enqueue(s, buf, len);
-        if (sniff_datagram_feed(s->sniff, buf, len, &s->sniffed) == PARSE_DONE)
-            decide(s);
+        classify(s, buf, len);
         break;
     case UDP_CONNECTING:
         enqueue(s, buf, len);

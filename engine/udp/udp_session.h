@@ -3,6 +3,13 @@
  * destination), created on the client's first datagram, classified and
  * decided once, relayed both ways, ended after an idle timeout.
  *
+ * A session whose client began a message that names a host (a QUIC
+ * ClientHello split over several Initials) is decided by that name or not
+ * at all: past sniff.timeout_ms it waits on for the rest, until
+ * sniff.max_wait_ms; a ClientHello that never comes whole (that time, the
+ * classifier's bounds, conflicting data) ends the session, none of its
+ * datagrams sent on, unless no rule that could still decide needs a name.
+ *
  * While a session is being classified or its upstream set up, a bounded
  * number of datagrams wait in a queue (per session, and limits.udp_queue_bytes
  * over all sessions); beyond it they are dropped and counted. A session
@@ -61,6 +68,8 @@ struct udp_session {
     struct policy_decision decision;
     struct sniff_datagram *sniff;
     struct sniff_result sniffed;
+    bool hello_begun; /* the classifier waits for the rest of a first message (NEED_MORE) */
+    bool sniff_late;  /* past sniff.timeout_ms, waiting on until sniff.max_wait_ms */
     double idle_s;
     ev_tstamp last_active;
     ev_timer timer; /* sniff timeout, then idle expiry */

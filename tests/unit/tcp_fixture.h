@@ -134,6 +134,7 @@ static inline int engine_up(void **state)
     fake.settings.sniff_timeout_ms = 200;
     fake.settings.sniff_protocols = SNIFF_PROTO_ALL;
     fake.settings.sniff_max_bytes = 4096;
+    fake.settings.sniff_max_wait_ms = 600;
     fake.settings.connect_timeout_ms = 300;
     fake.settings.tcp_idle_s = 60;
     fake.settings.max_flows = 64;

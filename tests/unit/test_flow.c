@@ -10,6 +10,12 @@
  * either side reaches the other side as a reset, mid-transfer and while the
  * upstream is being set up; a clean end stays a half-close.
  *
+ * A client that began its ClientHello (or HTTP head) is decided by its name
+ * or not at all: trickled past sniff.timeout_ms it is still waited for; one
+ * that never finishes by sniff.max_wait_ms, fills sniff.max_bytes or ends
+ * half-way is reset and nothing reaches the origin. A silent client and one
+ * whose bytes are no sniffed protocol go on as before.
+ *
  * A client remembered silent to a destination (sniff.remember_silent_s) has
  * its next flows there connected ahead: a server-first origin's banner
  * waits for nothing, yet the client is still sniffed, so a blocked name is
@@ -215,6 +221,154 @@ static void test_silent_client_is_decided_by_the_sniff_timeout(void **state)
     assert_true(flows_within(0, 1000));
 }
 
+/* --- first messages that do not come whole --------------------------------------------- */
+
+/* A TLS ClientHello record naming `host`; its length in `len`. */
+static uint8_t *client_hello(const char *host, size_t *len)
+{
+    uint8_t msg[512];
+    uint8_t *rec = malloc(600);
+    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
+    return rec;
+}
+
+/* Sends `hello` a few bytes at a time, the first part well past the sniff
+ * timeout (0.2 s), the whole within sniff.max_wait_ms (0.6 s); the timeout
+ * decides nothing. */
+static void trickle(int c, const uint8_t *hello, size_t len)
+{
+    send_all(c, hello, 7);
+    pump(300);
+    assert_int_equal(accept_within(origin, 0), -1);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    for (size_t at = 7; at < len; at += 64) {
+        send_all(c, hello + at, len - at < 64 ? len - at : 64);
+        pump(2);
+    }
+}
+
+static void test_client_hello_trickled_past_the_timeout_for_a_dropped_name_is_reset(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    trickle(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_client_hello_trickled_past_the_timeout_is_decided_by_its_name(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = client_hello("www.example.com", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    trickle(c, hello, len);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_string_equal(the_flow()->host, "www.example.com");
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    uint8_t *in = malloc(len);
+    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
+    assert_memory_equal(in, hello, len);
+    free(in);
+    free(hello);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_client_hello_unfinished_by_max_wait_is_reset(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = client_hello("www.example.com", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    double start = now_s();
+    send_all(c, hello, len - 1); /* all but its last byte */
+    assert_int_equal(end_within(c, 1500), -ECONNRESET);
+    assert_true(now_s() - start >= 0.55); /* sniff.max_wait_ms, not the sniff timeout */
+    assert_int_equal(accept_within(origin, 50), -1);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_client_hello_cut_short_by_the_clients_end_is_reset(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, hello, len / 2);
+    shutdown(c, SHUT_WR);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(accept_within(origin, 50), -1);
+    close(c);
+    free(hello);
+}
+
+static void test_http_head_past_max_bytes_without_its_host_is_reset(void **state)
+{
+    (void)state;
+    static char head[5000];
+    int n = snprintf(head, sizeof(head), "GET / HTTP/1.1\r\n");
+    while (n < 4500)
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Filler: %080d\r\n", n);
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, head, (size_t)n); /* past sniff.max_bytes (4096), no Host yet */
+    assert_int_equal(end_within(c, 300), -ECONNRESET); /* at once, not at a timer */
+    assert_int_equal(accept_within(origin, 50), -1);
+    close(c);
+}
+
+static void test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    send_all(c, hello, 7);
+    pump(300);
+    fake.early = true; /* as after a reload: the addresses alone decide now */
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
+    assert_null(the_flow()->host);
+    uint8_t in[7];
+    assert_int_equal(recv_within(o, in, 7, 1000), 7);
+    assert_memory_equal(in, hello, 7);
+    close(o);
+    close(c);
+    free(hello);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_client_bytes_of_no_sniffed_protocol_go_on_at_once(void **state)
+{
+    (void)state;
+    static const uint8_t garbage[] = {0x00, 0x00, 0xff, 0x13, 0x37, 0x00, 0x42, 0x99};
+    int c = client_via(&tproxy, &origin_addr);
+    double start = now_s();
+    send_all(c, garbage, sizeof(garbage));
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_true(now_s() - start < 0.15); /* not even the sniff timeout */
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
+    uint8_t in[sizeof(garbage)];
+    assert_int_equal(recv_within(o, in, sizeof(in), 1000), sizeof(in));
+    assert_memory_equal(in, garbage, sizeof(garbage));
+    passes(o, c, "ok", 2);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
 /* --- connecting ahead -------------------------------------------------------------- */
 
 /* A flow from `from` (NULL: 127.0.0.1) to `dst` whose client stays silent
@@ -229,15 +383,6 @@ static void silent_once(const char *from, int lfd, const struct flow_addr *dst)
     close(o);
     close(c);
     assert_true(flows_within(0, 1000));
-}
-
-/* A TLS ClientHello record naming `host`; its length in `len`. */
-static uint8_t *client_hello(const char *host, size_t *len)
-{
-    uint8_t msg[512];
-    uint8_t *rec = malloc(600);
-    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
-    return rec;
 }
 
 /* The origin's end `o` (of an upstream opened ahead, or -1) got no byte and is closed. */
@@ -336,6 +481,26 @@ static void test_client_bytes_before_the_origin_speaks_decide(void **state)
     assert_int_equal(end_within(c, 1000), -ECONNRESET);
     assert_int_equal(eng.counters.flows_dropped, 1);
     heard_nothing(o);
+    close(c);
+    free(hello);
+}
+
+static void test_remembered_silence_and_an_unfinished_client_hello_resets_both(void **state)
+{
+    (void)state;
+    silent_once(NULL, origin, &origin_addr);
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = client_via(&tproxy, &origin_addr);
+    int o = accept_within(origin, 100); /* opened ahead */
+    assert_true(o >= 0);
+    send_all(c, hello, 7);
+    pump(300);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING); /* the timeout decided nothing */
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET); /* never written to, reset */
+    assert_int_equal(eng.flow_count, 0);
+    close(o);
     close(c);
     free(hello);
 }
@@ -639,10 +804,18 @@ int main(void)
         FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
         FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
         FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
+        FLOW_TEST(test_client_hello_trickled_past_the_timeout_for_a_dropped_name_is_reset),
+        FLOW_TEST(test_client_hello_trickled_past_the_timeout_is_decided_by_its_name),
+        FLOW_TEST(test_client_hello_unfinished_by_max_wait_is_reset),
+        FLOW_TEST(test_client_hello_cut_short_by_the_clients_end_is_reset),
+        FLOW_TEST(test_http_head_past_max_bytes_without_its_host_is_reset),
+        FLOW_TEST(test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name),
+        FLOW_TEST(test_client_bytes_of_no_sniffed_protocol_go_on_at_once),
         FLOW_TEST(test_remembered_silence_still_drops_a_blocked_name),
         FLOW_TEST(test_remembered_silence_keeps_a_banner_wait_free),
         FLOW_TEST(test_remembered_silence_then_the_client_speaks_on_the_same_upstream),
         FLOW_TEST(test_client_bytes_before_the_origin_speaks_decide),
+        FLOW_TEST(test_remembered_silence_and_an_unfinished_client_hello_resets_both),
         FLOW_TEST(test_remembered_silence_neither_speaks_until_the_timeout),
         FLOW_TEST(test_a_handshake_opened_ahead_is_closed_for_a_blocked_name),
         FLOW_TEST(test_an_upstream_failing_ahead_leaves_the_flow_sniffing),

@@ -30,6 +30,7 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(s->sniff_protocols, SNIFF_PROTO_ALL);
     assert_int_equal(s->sniff_max_bytes, 65536);
     assert_int_equal(s->sniff_remember_silent_s, 600);
+    assert_int_equal(s->sniff_max_wait_ms, 10000);
     static const uint16_t server_first[] = {21, 22, 23, 25, 110, 143, 587, 3306, 5900};
     for (size_t i = 0; i < sizeof(server_first) / sizeof(server_first[0]); i++)
         assert_true(policy_sniff_skips_port(p, server_first[i]));
@@ -68,7 +69,8 @@ static void every_setting(void **state)
         fixture_policy_ok("log: {level: debug, flows: no}\n"
                           "routing_mark: 0x1234\n"
                           "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096,"
-                          " skip_ports: [2525, \"7000-7002\"], remember_silent_s: 0}\n"
+                          " skip_ports: [2525, \"7000-7002\"], remember_silent_s: 0,"
+                          " max_wait_ms: 2500}\n"
                           "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
                           " udp_dns_idle_s: 5}\n"
                           "limits: {max_flows: 5000, udp_sessions: 100, max_handshakes: 40,"
@@ -82,6 +84,7 @@ static void every_setting(void **state)
                      SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC));
     assert_int_equal(s->sniff_max_bytes, 4096);
     assert_int_equal(s->sniff_remember_silent_s, 0);
+    assert_int_equal(s->sniff_max_wait_ms, 2500);
     assert_true(policy_sniff_skips_port(p, 2525));
     assert_true(policy_sniff_skips_port(p, 7000));
     assert_true(policy_sniff_skips_port(p, 7002));

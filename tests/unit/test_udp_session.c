@@ -7,7 +7,9 @@
  *
  * The policy and the classifier are small fakes defined here, so the test
  * pins the engine's behaviour (decide once, queue while classifying, drop,
- * evict, expire, re-decide on reload) without depending on the rule engine:
+ * evict, expire, re-decide on reload; a message begun is decided by its
+ * name or the session ends, past sniff.timeout_ms too) without depending
+ * on the rule engine:
  *   - a datagram "HOST:<name>" is DNS naming <name>; "MORE..." needs more;
  *     anything else is unknown;
  *   - port 7 is decided early (direct, or drop under the "strict" policy,
@@ -193,6 +195,7 @@ static void settings(struct policy *p, bool strict)
     p->settings.log_level = LOG_LEVEL_WARN;
     p->settings.routing_mark = 0xff;
     p->settings.sniff_timeout_ms = 200;
+    p->settings.sniff_max_wait_ms = 600;
     p->settings.connect_timeout_ms = 1000;
     p->settings.udp_idle_s = 60;
     p->settings.udp_dns_idle_s = 10;
@@ -381,19 +384,88 @@ static void test_queue_while_classifying_keeps_order(void **state)
     close(a);
 }
 
-static void test_classifier_timeout_decides_without_name(void **state)
+/* Nothing comes back on `fd` within `ms`. */
+static void heard_nothing(int fd, int ms)
+{
+    uint8_t in[64];
+    struct flow_addr from, dst;
+    pump(ms);
+    assert_int_equal(udp_socket_recv(fd, in, sizeof(in), &from, &dst), -EAGAIN);
+}
+
+static void test_a_message_begun_is_waited_for_past_the_timeout(void **state)
 {
     (void)state;
     need_root();
-    int a = bound("127.0.0.1:41300");
+    int a = bound("127.0.0.1:41300"), b = bound("127.0.0.1:41301");
+    uint8_t in[64];
+    struct flow_addr t, from;
+    assert_true(flow_addr_parse(&t, "127.0.0.2:53"));
+    /* Both begin; the rest comes past sniff.timeout_ms (200), within max_wait_ms (600). */
+    assert_int_equal(udp_socket_sendto(a, &t, "MORE", 4), 0);
+    assert_int_equal(udp_socket_sendto(b, &t, "MORE", 4), 0);
+    heard_nothing(a, 300);
+    heard_nothing(b, 0);
+    assert_int_equal(stats().sessions_open, 2);
+    /* A blocked name is dropped, the first part with it: nothing reached the origin. */
+    assert_int_equal(
+        exchange(b, "127.0.0.2:53", "HOST:blocked.example", 20, in, sizeof(in), &from, 200),
+        -ETIMEDOUT);
+    /* Another name goes on, the first part first. */
+    assert_int_equal(
+        exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 500), 4);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.datagrams_out, 2);
+    assert_int_equal(st.datagrams_dropped, 2);
+    close(a);
+    close(b);
+}
+
+static void test_a_message_never_finished_ends_the_session(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41310");
     uint8_t in[64];
     struct flow_addr from;
-    /* Never completes: after sniff.timeout_ms (200) the default (direct) applies. */
-    ssize_t n = exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 150);
-    assert_int_equal(n, -ETIMEDOUT);
-    pump(150);
-    struct flow_addr dst;
-    assert_int_equal(udp_socket_recv(a, in, sizeof(in), &from, &dst), 4);
+    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 400),
+                     -ETIMEDOUT);
+    assert_int_equal(stats().hellos_unfinished, 0); /* past the timeout, still waiting */
+    heard_nothing(a, 400);                          /* sniff.max_wait_ms (600) passes */
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.hellos_unfinished, 1);
+    assert_int_equal(st.sessions_open, 0);
+    assert_int_equal(st.datagrams_out, 0);
+    assert_int_equal(st.datagrams_dropped, 1);
+    close(a);
+}
+
+static void test_a_message_begun_then_given_up_on_ends_the_session(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41320");
+    uint8_t in[64];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 50), -ETIMEDOUT);
+    /* The classifier gives up without a name (too many datagrams, conflicting data). */
+    assert_int_equal(exchange(a, "127.0.0.2:53", "other", 5, in, sizeof(in), &from, 100),
+                     -ETIMEDOUT);
+    struct udp_engine_stats st = stats();
+    assert_int_equal(st.hellos_unfinished, 1);
+    assert_int_equal(st.datagrams_out, 0);
+    close(a);
+}
+
+static void test_a_first_datagram_of_no_known_protocol_goes_on_at_once(void **state)
+{
+    (void)state;
+    need_root();
+    int a = bound("127.0.0.1:41330");
+    uint8_t in[64];
+    struct flow_addr from;
+    assert_int_equal(exchange(a, "127.0.0.2:53", "hello", 5, in, sizeof(in), &from, 100), 5);
+    assert_int_equal(stats().hellos_unfinished, 0);
     close(a);
 }
 
@@ -419,7 +491,9 @@ static void test_queued_bytes_are_bounded_over_all_sessions(void **state)
     assert_int_equal(engine->queued_bytes, 2000);
     assert_int_equal(stats().queue_full, 4);
     assert_int_equal(stats().datagrams_dropped, 4);
-    pump(300); /* the classifier times out: the queued ones go, and come back */
+    for (int i = 0; i < 3; i++) /* the names come: the queued ones go, and come back */
+        assert_int_equal(udp_socket_sendto(c[i], &t, "HOST:www.example", 16), 0);
+    pump(100);
     assert_int_equal(engine->queued_bytes, 0);
     int echoed = 0;
     for (int i = 0; i < 3; i++) {
@@ -803,7 +877,10 @@ int main(void)
         T(test_clients_get_their_own_replies_byte_exact),
         T(test_decided_by_sniffed_name),
         T(test_queue_while_classifying_keeps_order),
-        T(test_classifier_timeout_decides_without_name),
+        T(test_a_message_begun_is_waited_for_past_the_timeout),
+        T(test_a_message_never_finished_ends_the_session),
+        T(test_a_message_begun_then_given_up_on_ends_the_session),
+        T(test_a_first_datagram_of_no_known_protocol_goes_on_at_once),
         T(test_queued_bytes_are_bounded_over_all_sessions),
         T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
         T(test_oldest_idle_session_evicted),
