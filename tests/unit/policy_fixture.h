@@ -61,6 +61,49 @@ static inline struct policy *fixture_policy_ok(const char *yaml)
     return p;
 }
 
+/*
+ * One expected decision: a flow to `dst` (ADDR:PORT) with the sniffed name
+ * `host` (NULL: none) is decided by rule `rule` (0: the default) and sent to
+ * the outbound named `action` (NULL: not checked).
+ */
+struct fixture_case {
+    const char *dst;
+    const char *host;
+    unsigned rule;
+    const char *action;
+};
+
+/*
+ * Decides every case as `flow` (its network, inbound, source and protocol)
+ * with the case's destination and host; names each case decided otherwise
+ * (`what` says which table it is in) and then fails the test.
+ */
+static inline void fixture_expect_cases(const char *what, const struct policy *p,
+                                        struct policy_flow flow, const struct fixture_case *cases,
+                                        size_t n)
+{
+    unsigned wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fixture_case *c = &cases[i];
+        struct policy_decision d;
+        if (!flow_addr_parse(&flow.dst, c->dst))
+            fail_msg("%s, case %zu: %s is no address", what, i, c->dst);
+        flow.host = c->host;
+        policy_decide(p, &flow, &d);
+        if (d.rule != c->rule || (c->action && strcmp(d.outbound->name, c->action) != 0)) {
+            print_error("%s, case %zu: %s host %s: rule %u (%s), expected rule %u (%s)\n", what, i,
+                        c->dst, c->host ? c->host : "-", d.rule, d.outbound->name, c->rule,
+                        c->action ? c->action : "any outbound");
+            wrong++;
+        }
+    }
+    if (wrong)
+        fail_msg("%s: %u of %zu cases decided otherwise", what, wrong, n);
+}
+
+#define FIXTURE_EXPECT_CASES(p, flow, cases)                                                       \
+    fixture_expect_cases(#cases, p, flow, cases, sizeof(cases) / sizeof((cases)[0]))
+
 /* A cmocka group teardown that removes the fixture folder. */
 static inline int fixture_teardown(void **state)
 {

@@ -75,69 +75,55 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Decides a TCP flow to `dst` with optional host; returns the rule number (0 = default). */
-static unsigned decide(const char *dst, const char *host, const char **action)
+/* TCP flows from 192.0.2.1:40000 on the inbound redir, by condition kind. */
+static const struct fixture_case decisions[] = {
+    /* address sets, v4 and v6, inline and from a file */
+    {"10.1.2.3:80", NULL, 1, "direct"},
+    {"[fd00::1]:80", NULL, 1, "direct"},
+    {"1.0.1.200:80", NULL, 7, "direct"},
+    {"[2400:da00:1::5]:80", NULL, 7, "direct"},
+    {"1.0.2.1:80", NULL, 0, "office"},
+    /* domain conditions */
+    {"192.0.2.99:443", "exact.example.com", 2, "office"},
+    {"192.0.2.99:443", "EXACT.example.COM.", 2, "office"},
+    {"192.0.2.99:80", "sub.exact.example.com", 0, "office"},
+    {"192.0.2.99:80", "qq.com", 3, "direct"},
+    {"192.0.2.99:80", "im.qq.com", 3, "direct"},
+    {"192.0.2.99:80", "notqq.com", 0, "office"},
+    {"192.0.2.99:80", "a.mytracker.io", 4, "drop"},
+    {"192.0.2.99:80", "ad7.example.org", 5, "drop"},
+    {"192.0.2.99:80", "bad7.example.org", 0, "office"},
+    /* a domain set from a community list */
+    {"192.0.2.99:80", "baidu.com", 6, "direct"},
+    {"192.0.2.99:80", "map.baidu.com", 6, "direct"},
+    {"192.0.2.99:80", "www.taobao.com", 6, "direct"},
+    {"192.0.2.99:80", "x.www.taobao.com", 0, "office"},
+    {"192.0.2.99:80", "s.weibo.cn", 6, "direct"},
+    {"192.0.2.99:80", "cn42.example.net", 6, "direct"},
+    {"192.0.2.99:80", "news.sina.cn", 6, "direct"},
+    /* ports */
+    {"192.0.2.99:25", NULL, 9, "drop"},
+    {"192.0.2.99:6885", NULL, 9, "drop"},
+    {"192.0.2.99:6890", NULL, 0, "office"},
+    /* geoip, any, not */
+    {"203.0.113.5:80", NULL, 13, "proxy"}, /* HK */
+    {"192.0.2.99:8443", NULL, 15, "office"},
+    {"198.51.100.7:443", NULL, 0, "office"}, /* CN: `not` fails */
+    {"[2001:db8:cc::1]:443", NULL, 0, "office"},
+    {"[2001:db8:dd::1]:443", NULL, 16, "proxy"},
+};
+
+static void conditions_decide_as_listed(void **state)
 {
+    (void)state;
     struct policy_flow f = {.network = POLICY_TCP, .inbound = "redir"};
-    assert_true(flow_addr_parse(&f.dst, dst));
     assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
-    f.host = host;
-    struct policy_decision d;
-    policy_decide(p, &f, &d);
-    *action = d.outbound->name;
-    return d.rule;
+    FIXTURE_EXPECT_CASES(p, f, decisions);
 }
 
-#define ASSERT_DECIDES(dst, host, rule, action)                                                    \
-    do {                                                                                           \
-        const char *got_action;                                                                    \
-        assert_int_equal(decide(dst, host, &got_action), rule);                                    \
-        assert_string_equal(got_action, action);                                                   \
-    } while (0)
-
-static void address_sets_v4_and_v6(void **state)
+static void network_source_and_inbound(void **state)
 {
     (void)state;
-    ASSERT_DECIDES("10.1.2.3:80", NULL, 1, "direct");
-    ASSERT_DECIDES("[fd00::1]:80", NULL, 1, "direct");
-    ASSERT_DECIDES("1.0.1.200:80", NULL, 7, "direct");
-    ASSERT_DECIDES("[2400:da00:1::5]:80", NULL, 7, "direct");
-    ASSERT_DECIDES("1.0.2.1:80", NULL, 0, "office");
-}
-
-static void domain_conditions(void **state)
-{
-    (void)state;
-    ASSERT_DECIDES("192.0.2.99:443", "exact.example.com", 2, "office");
-    ASSERT_DECIDES("192.0.2.99:443", "EXACT.example.COM.", 2, "office");
-    ASSERT_DECIDES("192.0.2.99:80", "sub.exact.example.com", 0, "office");
-    ASSERT_DECIDES("192.0.2.99:80", "qq.com", 3, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "im.qq.com", 3, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "notqq.com", 0, "office");
-    ASSERT_DECIDES("192.0.2.99:80", "a.mytracker.io", 4, "drop");
-    ASSERT_DECIDES("192.0.2.99:80", "ad7.example.org", 5, "drop");
-    ASSERT_DECIDES("192.0.2.99:80", "bad7.example.org", 0, "office");
-}
-
-static void domain_set_from_a_community_list(void **state)
-{
-    (void)state;
-    ASSERT_DECIDES("192.0.2.99:80", "baidu.com", 6, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "map.baidu.com", 6, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "www.taobao.com", 6, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "x.www.taobao.com", 0, "office");
-    ASSERT_DECIDES("192.0.2.99:80", "s.weibo.cn", 6, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "cn42.example.net", 6, "direct");
-    ASSERT_DECIDES("192.0.2.99:80", "news.sina.cn", 6, "direct");
-}
-
-static void ports_network_source_and_inbound(void **state)
-{
-    (void)state;
-    ASSERT_DECIDES("192.0.2.99:25", NULL, 9, "drop");
-    ASSERT_DECIDES("192.0.2.99:6885", NULL, 9, "drop");
-    ASSERT_DECIDES("192.0.2.99:6890", NULL, 0, "office");
-
     struct policy_flow f = {.network = POLICY_UDP};
     struct policy_decision d;
     assert_true(flow_addr_parse(&f.dst, "192.0.2.99:443"));
@@ -167,15 +153,9 @@ static void ports_network_source_and_inbound(void **state)
     assert_int_equal(d.line, 24);
 }
 
-static void geoip_protocol_any_not(void **state)
+static void sniffed_protocol(void **state)
 {
     (void)state;
-    ASSERT_DECIDES("203.0.113.5:80", NULL, 13, "proxy");
-    ASSERT_DECIDES("192.0.2.99:8443", NULL, 15, "office");
-    ASSERT_DECIDES("198.51.100.7:443", NULL, 0, "office"); /* CN: `not` fails */
-    ASSERT_DECIDES("[2001:db8:cc::1]:443", NULL, 0, "office");
-    ASSERT_DECIDES("[2001:db8:dd::1]:443", NULL, 16, "proxy");
-
     struct policy_flow f = {.network = POLICY_UDP, .protocol = SNIFF_PROTO_QUIC};
     struct policy_decision d;
     assert_true(flow_addr_parse(&f.dst, "198.51.100.7:4433"));
@@ -475,11 +455,9 @@ static void by_name_waits_for_the_address_when_a_rule_needs_it(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(address_sets_v4_and_v6),
-        cmocka_unit_test(domain_conditions),
-        cmocka_unit_test(domain_set_from_a_community_list),
-        cmocka_unit_test(ports_network_source_and_inbound),
-        cmocka_unit_test(geoip_protocol_any_not),
+        cmocka_unit_test(conditions_decide_as_listed),
+        cmocka_unit_test(network_source_and_inbound),
+        cmocka_unit_test(sniffed_protocol),
         cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
         cmocka_unit_test(early_decisions_with_not_and_any),
         cmocka_unit_test(early_decisions_are_never_overturned),

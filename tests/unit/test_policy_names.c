@@ -17,7 +17,8 @@
 #include "rules/domain_set.h"
 #include "tests/unit/policy_fixture.h"
 
-/* The rule number policy_decide gives a TCP flow to 192.0.2.9:PORT with `host`. */
+/* The rule number policy_decide gives a TLS flow from 192.0.2.1:40000 to 192.0.2.9:PORT with
+ * `host`. */
 static unsigned rule_for(const struct policy *p, const char *host, int port)
 {
     struct policy_flow f = {.network = POLICY_TCP, .host = host, .protocol = SNIFF_PROTO_TLS};
@@ -29,82 +30,93 @@ static unsigned rule_for(const struct policy *p, const char *host, int port)
     return d.rule;
 }
 
-static void one_name_full_in_one_rule_suffix_in_another(void **state)
-{
-    (void)state;
-    struct policy *p =
-        fixture_policy_ok("rules:\n"
-                          "  - {domain: [a.example], dst_port: 80, action: drop}\n"
-                          "  - {domain: [a.example], action: drop}\n"
-                          "  - {domain_suffix: [a.example, b.example], action: direct}\n"
-                          "  - {domain: [x.b.example], action: drop}\n");
-    assert_int_equal(rule_for(p, "a.example", 80), 1);
-    assert_int_equal(rule_for(p, "a.example", 443), 2);
-    assert_int_equal(rule_for(p, "A.Example.", 443), 2);
-    assert_int_equal(rule_for(p, "www.a.example", 443), 3); /* a full entry holds no subdomain */
-    assert_int_equal(rule_for(p, "x.b.example", 443), 3);
-    assert_int_equal(rule_for(p, "b.example", 443), 3);
-    assert_int_equal(rule_for(p, "ab.example", 443), 0); /* a suffix ends at a dot */
-    assert_int_equal(rule_for(p, "example", 443), 0);
-    policy_unref(p);
-}
+/* A policy and the rule that decides each of its cases (TLS flows from 192.0.2.1:40000). */
+struct names_case {
+    const char *name;
+    const char *yaml;
+    struct fixture_case cases[8];
+};
 
-static void keywords_of_every_length_in_several_rules(void **state)
-{
-    (void)state;
-    struct policy *p = fixture_policy_ok("rules:\n"
-                                         "  - {domain_keyword: [q], dst_port: 80, action: drop}\n"
-                                         "  - {domain_keyword: [ad, tracking], action: drop}\n"
-                                         "  - {domain_keyword: [tracking, video], action: direct}\n"
-                                         "  - {domain_keyword: [deo], action: drop}\n");
-    assert_int_equal(rule_for(p, "q.example", 80), 1);
-    assert_int_equal(rule_for(p, "q.example", 443), 0);
-    assert_int_equal(rule_for(p, "bad.example", 443), 2);
-    assert_int_equal(rule_for(p, "x.Tracking.example", 443), 2);
-    assert_int_equal(rule_for(p, "video.example", 443), 3);
-    assert_int_equal(rule_for(p, "rodeo.example", 443), 4);
-    assert_int_equal(rule_for(p, "vide.example", 443), 0);
-    policy_unref(p);
-}
+static const struct names_case names_cases[] = {
+    {"one name full in one rule, suffix in another",
+     "rules:\n"
+     "  - {domain: [a.example], dst_port: 80, action: drop}\n"
+     "  - {domain: [a.example], action: drop}\n"
+     "  - {domain_suffix: [a.example, b.example], action: direct}\n"
+     "  - {domain: [x.b.example], action: drop}\n",
+     {
+         {"192.0.2.9:80", "a.example", 1, "drop"},
+         {"192.0.2.9:443", "a.example", 2, "drop"},
+         {"192.0.2.9:443", "A.Example.", 2, "drop"},
+         {"192.0.2.9:443", "www.a.example", 3, "direct"}, /* a full entry holds no subdomain */
+         {"192.0.2.9:443", "x.b.example", 3, "direct"},
+         {"192.0.2.9:443", "b.example", 3, "direct"},
+         {"192.0.2.9:443", "ab.example", 0, "direct"}, /* a suffix ends at a dot */
+         {"192.0.2.9:443", "example", 0, "direct"},
+     }},
+    {"keywords of every length in several rules",
+     "rules:\n"
+     "  - {domain_keyword: [q], dst_port: 80, action: drop}\n"
+     "  - {domain_keyword: [ad, tracking], action: drop}\n"
+     "  - {domain_keyword: [tracking, video], action: direct}\n"
+     "  - {domain_keyword: [deo], action: drop}\n",
+     {
+         {"192.0.2.9:80", "q.example", 1, "drop"}, /* a one-letter keyword */
+         {"192.0.2.9:443", "q.example", 0, "direct"},
+         {"192.0.2.9:443", "bad.example", 2, "drop"},
+         {"192.0.2.9:443", "x.Tracking.example", 2, "drop"}, /* in rules 2 and 3: the first holds */
+         {"192.0.2.9:443", "video.example", 3, "direct"},
+         {"192.0.2.9:443", "rodeo.example", 4, "drop"},
+         {"192.0.2.9:443", "vide.example", 0, "direct"},
+     }},
+    {"conditions with regexes still run them",
+     "sets:\n"
+     "  mixed: {domain: [full:exact.example, 'regexp:^cdn[0-9]+\\.', keyword:stream]}\n"
+     "rules:\n"
+     "  - {domain_regex: ['^ads?[0-9]*\\.'], action: drop}\n"
+     "  - {domain_set: mixed, dst_port: 80, action: drop}\n"
+     "  - {domain_set: mixed, action: direct}\n",
+     {
+         {"192.0.2.9:443", "ads7.example", 1, "drop"}, /* a regex condition of its own */
+         {"192.0.2.9:443", "ad.example", 1, "drop"},
+         {"192.0.2.9:80", "cdn12.example", 2, "drop"}, /* the set's regex entry */
+         {"192.0.2.9:443", "cdn12.example", 3, "direct"},
+         {"192.0.2.9:443", "exact.example", 3, "direct"},
+         {"192.0.2.9:443", "livestream.example", 3, "direct"},
+         {"192.0.2.9:443", "www.exact.example", 0, "direct"},
+         {"192.0.2.9:443", "cdn.example", 0, "direct"},
+     }},
+    {"sets inside not and any",
+     "sets:\n"
+     "  ok: {domain: [allowed.example, full:only.example]}\n"
+     "rules:\n"
+     "  - {any: [{domain_set: ok, dst_port: 80}, {domain_suffix: also.example}], "
+     "action: direct}\n"
+     "  - {not: {domain_set: ok}, action: drop}\n"
+     "  - {domain_set: ok, action: direct}\n",
+     {
+         {"192.0.2.9:80", "www.allowed.example", 1, "direct"}, /* the set inside any */
+         {"192.0.2.9:443", "x.also.example", 1, "direct"},
+         {"192.0.2.9:443", "other.example", 2, "drop"}, /* the set under not */
+         {"192.0.2.9:443", "www.only.example", 2, "drop"},
+         {"192.0.2.9:443", "only.example", 3, "direct"},
+         {"192.0.2.9:443", "www.allowed.example", 3, "direct"},
+     }},
+};
 
-static void conditions_with_regexes_still_run_them(void **state)
-{
-    (void)state;
-    struct policy *p =
-        fixture_policy_ok("sets:\n"
-                          "  mixed: {domain: [full:exact.example, 'regexp:^cdn[0-9]+\\.', "
-                          "keyword:stream]}\n"
-                          "rules:\n"
-                          "  - {domain_regex: ['^ads?[0-9]*\\.'], action: drop}\n"
-                          "  - {domain_set: mixed, dst_port: 80, action: drop}\n"
-                          "  - {domain_set: mixed, action: direct}\n");
-    assert_int_equal(rule_for(p, "ads7.example", 443), 1);
-    assert_int_equal(rule_for(p, "ad.example", 443), 1);
-    assert_int_equal(rule_for(p, "cdn12.example", 80), 2);
-    assert_int_equal(rule_for(p, "cdn12.example", 443), 3);
-    assert_int_equal(rule_for(p, "exact.example", 443), 3);
-    assert_int_equal(rule_for(p, "livestream.example", 443), 3);
-    assert_int_equal(rule_for(p, "www.exact.example", 443), 0);
-    assert_int_equal(rule_for(p, "cdn.example", 443), 0);
-    policy_unref(p);
-}
+#define N_NAMES_CASES (sizeof(names_cases) / sizeof(names_cases[0]))
 
-static void sets_inside_not_and_any(void **state)
+/* One cmocka test per entry of names_cases, named after it: `*state` is the entry. */
+static void names_decide_as_listed(void **state)
 {
-    (void)state;
-    struct policy *p = fixture_policy_ok("sets:\n"
-                                         "  ok: {domain: [allowed.example, full:only.example]}\n"
-                                         "rules:\n"
-                                         "  - {any: [{domain_set: ok, dst_port: 80}, "
-                                         "{domain_suffix: also.example}], action: direct}\n"
-                                         "  - {not: {domain_set: ok}, action: drop}\n"
-                                         "  - {domain_set: ok, action: direct}\n");
-    assert_int_equal(rule_for(p, "www.allowed.example", 80), 1);
-    assert_int_equal(rule_for(p, "x.also.example", 443), 1);
-    assert_int_equal(rule_for(p, "other.example", 443), 2);
-    assert_int_equal(rule_for(p, "www.only.example", 443), 2);
-    assert_int_equal(rule_for(p, "only.example", 443), 3);
-    assert_int_equal(rule_for(p, "www.allowed.example", 443), 3);
+    const struct names_case *c = *state;
+    struct policy_flow f = {.network = POLICY_TCP, .protocol = SNIFF_PROTO_TLS};
+    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    size_t n = 0;
+    while (n < sizeof(c->cases) / sizeof(c->cases[0]) && c->cases[n].dst)
+        n++;
+    struct policy *p = fixture_policy_ok(c->yaml);
+    fixture_expect_cases(c->name, p, f, c->cases, n);
     policy_unref(p);
 }
 
@@ -211,13 +223,13 @@ static void random_policies_match_their_sets_one_by_one(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(one_name_full_in_one_rule_suffix_in_another),
-        cmocka_unit_test(keywords_of_every_length_in_several_rules),
-        cmocka_unit_test(conditions_with_regexes_still_run_them),
-        cmocka_unit_test(sets_inside_not_and_any),
+    struct CMUnitTest tests[N_NAMES_CASES + 2] = {
         cmocka_unit_test(more_conditions_than_the_index_holds),
         cmocka_unit_test(random_policies_match_their_sets_one_by_one),
     };
+    for (size_t i = 0; i < N_NAMES_CASES; i++)
+        tests[2 + i] = (struct CMUnitTest){.name = names_cases[i].name,
+                                           .test_func = names_decide_as_listed,
+                                           .initial_state = (void *)&names_cases[i]};
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
