@@ -24,7 +24,8 @@ SANITIZE  ?= 0
 WERROR    ?= 1
 FUZZ_SECONDS ?= 60
 
-PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto libcap
+PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto libcap \
+	libmicrohttpd jansson
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)

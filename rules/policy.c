@@ -131,6 +131,23 @@ const struct policy_inbound *policy_inbound(const struct policy *policy, size_t 
     return index < policy->n_inbounds ? &policy->inbounds[index] : NULL;
 }
 
+size_t policy_rule_count(const struct policy *policy)
+{
+    return policy->n_rules;
+}
+
+const struct policy_outbound *policy_rule_outbound(const struct policy *policy, size_t index,
+                                                   int *line)
+{
+    *line = policy->rules[index].line;
+    return policy->rules[index].outbound;
+}
+
+const struct policy_outbound *policy_default_outbound(const struct policy *policy)
+{
+    return policy->default_outbound;
+}
+
 size_t policy_outbound_count(const struct policy *policy)
 {
     return policy->n_outbounds;

@@ -101,6 +101,11 @@ struct policy_settings {
     const char *group;                /* group: NULL for the user's own group */
     uid_t uid;                        /* user's and group's ids, looked up when the file loads */
     gid_t gid;                        /* (the user's own group when group is not given) */
+    /* control: the API listener (engine/control); off when the section is absent */
+    bool control_on;
+    struct sockaddr_storage control_listen; /* control.listen: an AF_UNIX address for unix:PATH */
+    socklen_t control_listen_len;
+    const char *control_secret; /* control.secret, NULL for none */
 };
 
 struct policy;
@@ -149,6 +154,13 @@ size_t policy_outbound_count(const struct policy *policy); /* includes direct an
 const struct policy_outbound *policy_outbound(const struct policy *policy, size_t index);
 const struct policy_outbound *policy_outbound_by_name(const struct policy *policy,
                                                       const char *name);
+
+/* The rules in file order (index 0 is rule 1): the outbound each names, and its line. */
+size_t policy_rule_count(const struct policy *policy);
+const struct policy_outbound *policy_rule_outbound(const struct policy *policy, size_t index,
+                                                   int *line);
+/* The outbound when no rule matches (`default`). */
+const struct policy_outbound *policy_default_outbound(const struct policy *policy);
 
 /*
  * Decides a flow whose facts are all known: first matching rule, else the

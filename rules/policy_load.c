@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "rules/policy_internal.h"
 #include "rules/policy_yaml.h"
@@ -276,6 +277,76 @@ static int load_user(struct load_ctx *c, yaml_node_t *user, yaml_node_t *group)
         return policy_yaml_fail(c, group, "unknown group '%s'%s%s", s->group, errno ? ": " : "",
                                 errno ? strerror(errno) : "");
     s->gid = gr->gr_gid;
+    return 0;
+}
+
+/* The control listener when `control` names no address: loopback only. */
+#define CONTROL_DEFAULT_LISTEN "127.0.0.1:9090"
+
+/* "unix:/path" into an AF_UNIX address. */
+static int parse_unix_endpoint(struct load_ctx *c, yaml_node_t *node, const char *path,
+                               struct policy_settings *s)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    if (!path[0] || strlen(path) >= sizeof(un.sun_path))
+        return policy_yaml_fail(c, node,
+                                "control.listen 'unix:%s': the path must be 1 to %zu bytes", path,
+                                sizeof(un.sun_path) - 1);
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    memcpy(&s->control_listen, &un, sizeof(un));
+    s->control_listen_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_UNIX)
+        return true;
+    struct flow_addr a;
+    flow_addr_from_sockaddr(&a, (const struct sockaddr *)ss);
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    if (a.family == AF_INET)
+        return a.ip[0] == 127;
+    return memcmp(a.ip, v6_loopback, 16) == 0;
+}
+
+static int load_control(struct load_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *listen, *secret;
+    struct policy_yaml_key keys[] = {{"listen", &listen}, {"secret", &secret}, {NULL, NULL}};
+    if (policy_yaml_map_keys(c, node, "control", keys) < 0)
+        return -1;
+    struct policy_settings *s = &c->p->settings;
+    s->control_on = true;
+    if (secret) {
+        const char *v = policy_yaml_scalar(c, secret, "control.secret");
+        if (!v)
+            return -1;
+        if (!v[0] || strlen(v) > 255)
+            return policy_yaml_fail(c, secret, "control.secret must be 1 to 255 bytes");
+        if (!(s->control_secret = policy_keep_string(c->p, v)))
+            return policy_yaml_fail(c, secret, "out of memory");
+    }
+    const char *l = listen ? policy_yaml_scalar(c, listen, "control.listen") : NULL;
+    if (listen && !l)
+        return -1;
+    if (l && strncmp(l, "unix:", 5) == 0) {
+        if (parse_unix_endpoint(c, listen, l + 5, s) < 0)
+            return -1;
+    } else if (listen) {
+        if (parse_endpoint(c, listen, "control.listen", &s->control_listen,
+                           &s->control_listen_len) < 0)
+            return -1;
+    } else {
+        struct flow_addr a;
+        flow_addr_parse(&a, CONTROL_DEFAULT_LISTEN);
+        s->control_listen_len = flow_addr_to_sockaddr(&a, &s->control_listen);
+    }
+    if (!s->control_secret && !is_loopback(&s->control_listen))
+        policy_yaml_warn(c, listen,
+                         "control.listen '%s' is not a loopback address and control has no "
+                         "secret: anyone who reaches it can read the flows and reload",
+                         l);
     return 0;
 }
 
@@ -649,14 +720,12 @@ static int load_document(struct load_ctx *c)
     if (!root)
         return policy_yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *user, *group, *inbounds,
-        *outbounds, *sets, *rules, *dflt;
-    struct policy_yaml_key keys[] = {{"log", &log},           {"routing_mark", &mark},
-                                     {"geoip", &geoip},       {"sniff", &sniff},
-                                     {"timeouts", &timeouts}, {"limits", &limits},
-                                     {"user", &user},         {"group", &group},
-                                     {"inbounds", &inbounds}, {"outbounds", &outbounds},
-                                     {"sets", &sets},         {"rules", &rules},
-                                     {"default", &dflt},      {NULL, NULL}};
+        *outbounds, *sets, *rules, *dflt, *control;
+    struct policy_yaml_key keys[] = {
+        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip}, {"sniff", &sniff},
+        {"timeouts", &timeouts}, {"limits", &limits},       {"user", &user},   {"group", &group},
+        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},   {"rules", &rules},
+        {"default", &dflt},      {"control", &control},     {NULL, NULL}};
     if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;
@@ -669,6 +738,7 @@ static int load_document(struct load_ctx *c)
         (sniff && load_sniff(c, sniff) < 0) || (timeouts && load_timeouts(c, timeouts) < 0) ||
         (limits && load_limits(c, limits) < 0) ||
         ((user || group) && load_user(c, user, group) < 0) ||
+        (control && load_control(c, control) < 0) ||
         (inbounds && load_list(c, inbounds, "inbounds", true) < 0) ||
         (outbounds && load_list(c, outbounds, "outbounds", false) < 0))
         return -1;

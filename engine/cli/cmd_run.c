@@ -5,6 +5,8 @@
  * engine/udp/udp_stage.h) and opens the listeners of every inbound, then runs the loop until
  * SIGTERM or SIGINT.
  * With `user:` in the policy it then runs as that user (engine/core/privilege.h).
+ * The control API and metrics (engine/control/control.h) run on the same loop when the policy
+ * has a `control` section.
  * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
  * shell) decides where they end up.
  */
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "engine/cli/cli.h"
+#include "engine/control/control.h"
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
 #include "engine/core/privilege.h"
@@ -100,7 +103,8 @@ int cmd_run(int argc, char **argv)
     log_attach(loop);
 
     /* Both stages are always there, so a reload can add inbounds of either. */
-    int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0);
+    int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0) +
+                 (control_stage_add(&run.engine) < 0);
     int synced = engine_sync(&run.engine);
     failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
     status = CLI_OK;

@@ -114,6 +114,7 @@ void engine_fini(struct engine *e)
         policy_unref(e->policy);
     policy_unref(e->previous);
     e->policy = e->previous = NULL;
+    tally_free(&e->tally);
 }
 
 /* --- stages ----------------------------------------------------------------------- */

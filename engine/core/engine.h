@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "engine/core/fd_budget.h"
+#include "engine/core/tally.h"
 #include "rules/policy.h"
 
 /* The struct that embeds `ptr` as its `member` (watchers find their owner this way). */
@@ -207,6 +208,7 @@ struct engine {
     ev_timer limit_recheck;             /* while paused: re-read RLIMIT_NOFILE now and then */
     uint64_t next_flow_id;              /* flow ids start at 1, for log lines */
     struct engine_counters counters;
+    struct tally tally; /* flows and sessions by inbound, outbound and rule (tally.h) */
 };
 
 /*

@@ -256,10 +256,21 @@ static size_t format_notice(char line[LINE_MAX_BYTES], const char *fmt, ...)
     return n;
 }
 
+static log_tap_fn tap_fn;
+static void *tap_arg;
+
+void log_set_tap(log_tap_fn tap, void *arg)
+{
+    tap_fn = tap;
+    tap_arg = arg;
+}
+
 static void log_line(enum log_level level, const char *fmt, va_list ap)
 {
     char line[LINE_MAX_BYTES];
     size_t n = format_line(line, level, fmt, ap);
+    if (tap_fn)
+        tap_fn(tap_arg, level, line, n);
     if (out.kind == OUT_UNSET)
         log_open(STDERR_FILENO);
     if (out.len > 0)

@@ -55,6 +55,14 @@ struct ev_loop;
 /* Bytes of log lines held while stderr is not writable. */
 #define LOG_QUEUE_BYTES (64 * 1024)
 
+/*
+ * A reader of every line written (the control API's /logs streams): called
+ * with each whole line (timestamp to newline) right after it is formatted,
+ * whether or not stderr could take it. It must not log. NULL removes it.
+ */
+typedef void (*log_tap_fn)(void *arg, enum log_level level, const char *line, size_t len);
+void log_set_tap(log_tap_fn tap, void *arg);
+
 /* Lines above `level` are dropped. The default, before any policy, is info. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -3,6 +3,7 @@
  */
 #include "engine/core/reload.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,13 +24,19 @@ static void warn_user_change(const struct policy_settings *was, const struct pol
 struct policy *reload_policy(struct engine *e)
 {
     char error[POLICY_ERROR_MAX];
+    return reload_policy_why(e, error);
+}
+
+struct policy *reload_policy_why(struct engine *e, char error[POLICY_ERROR_MAX])
+{
     char *path = strdup(policy_path(engine_policy(e)));
+    error[0] = '\0';
     if (!path) {
+        snprintf(error, POLICY_ERROR_MAX, "out of memory");
         log_error("reload: out of memory; keeping the current policy");
         e->counters.reloads_failed++;
         return NULL;
     }
-    error[0] = '\0';
     struct policy *p = policy_load(path, error);
     if (!p) {
         log_error("reload: %s; keeping the current policy", error[0] ? error : path);
@@ -45,6 +52,8 @@ struct policy *reload_policy(struct engine *e)
         log_error("reload: %s: the listeners could not be reconciled (%s); keeping the current "
                   "policy",
                   path, strerror(-failed));
+        snprintf(error, POLICY_ERROR_MAX, "%s: the listeners could not be reconciled (%s)", path,
+                 strerror(-failed));
         /* Nothing changed: back to the old policy (`p` is released by the next sync). */
         engine_set_policy(e, policy_ref(e->previous));
         e->counters.reloads_failed++;

@@ -31,4 +31,7 @@
  */
 struct policy *reload_policy(struct engine *e);
 
+/* The same, writing why the old policy was kept into `error` ("" when it was not). */
+struct policy *reload_policy_why(struct engine *e, char error[POLICY_ERROR_MAX]);
+
 #endif

@@ -103,6 +103,13 @@ static void flow_log_decided(const struct flow *f)
              sniff_protocol_name(f->protocol), rule, f->decision.outbound->name);
 }
 
+/* The decision is final: counted by its labels (engine/core/tally.h) until the flow ends. */
+static void flow_tally_decided(struct flow *f)
+{
+    f->tally = tally_decided(&f->engine->tally, POLICY_TCP, f->inbound, f->decision.outbound->name,
+                             f->decision.rule);
+}
+
 static void flow_log_closed(const struct flow *f, const char *reason)
 {
     double secs = ev_now(f->engine->loop) - f->started;
@@ -189,6 +196,8 @@ static void flow_live_close(struct engine_live *o, const char *reason)
     e->counters.bytes_up += f->relay.up.bytes;
     e->counters.bytes_down += f->relay.down.bytes;
     e->counters.flows_closed++;
+    if (f->tally)
+        tally_end(f->tally, f->relay.up.bytes, f->relay.down.bytes);
 
     if (f->client_reset)
         sockopt_reset_close(f->client_fd);
@@ -202,6 +211,11 @@ static void flow_live_close(struct engine_live *o, const char *reason)
     if (f->policy)
         policy_unref(f->policy);
     f->policy = NULL;
+}
+
+struct flow *flow_of_live(struct engine_live *o)
+{
+    return o->ops == &flow_live_ops ? container_of(o, struct flow, live) : NULL;
 }
 
 static void flow_live_free(struct engine_live *o)
@@ -317,6 +331,7 @@ static enum flow_sniffed flow_sniff_step(struct flow *f)
             log_warn_limited("flow %llu: out of memory keeping the host name",
                              (unsigned long long)f->id);
     }
+    f->tcp->sniffed[f->protocol][f->host != NULL]++;
     return FLOW_SNIFF_DONE;
 }
 
@@ -416,6 +431,7 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     (void)revents;
     struct flow *f = container_of(w, struct flow, timer);
     if (f->early_len == 0) {
+        f->tcp->sniff_timeouts++;
         silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
         f->protocol = SNIFF_PROTO_UNKNOWN;
         flow_sniff_end(f);
@@ -562,6 +578,7 @@ static void flow_ahead_settle(struct flow *f)
     f->decision = d;
     f->ahead = FLOW_AHEAD_NONE;
     flow_log_decided(f);
+    flow_tally_decided(f);
     if (was == FLOW_AHEAD_OPEN)
         flow_relay_begin(f);
     else
@@ -638,6 +655,7 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
 static void flow_fail(struct flow *f, enum flow_fail fail, const char *reason)
 {
     f->engine->counters.upstream_failed++;
+    f->tcp->upstream_failed[fail]++;
     if (f->client_ops && f->client_ops->upstream_failed) {
         f->client_ops->upstream_failed(f, fail);
         flow_close(f, reason);
@@ -726,6 +744,7 @@ static void flow_decide(struct flow *f, bool decided)
     }
     f->policy = policy_ref(p);
     flow_log_decided(f);
+    flow_tally_decided(f);
 
     f->outbound = outbound_ops_for(f->decision.outbound->type);
     if (!f->outbound) {

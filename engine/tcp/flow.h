@@ -119,6 +119,7 @@ struct outbound_ops;
 struct tcp_stage;
 struct resolve_query;
 struct flow;
+struct tally_entry;
 
 /* Connecting ahead (see above): where the upstream opened before the decision is. */
 enum flow_ahead {
@@ -200,7 +201,8 @@ struct flow {
     struct policy *policy; /* the policy it was decided under (own reference) */
     struct policy_decision decision;
     const struct outbound_ops *outbound;
-    enum flow_ahead ahead; /* while not NONE, `decision` is the no-name one, not yet taken */
+    enum flow_ahead ahead;     /* while not NONE, `decision` is the no-name one, not yet taken */
+    struct tally_entry *tally; /* the decision's counters (engine/core/tally.h), once final */
 
     /* Client side. */
     int client_fd;
@@ -310,6 +312,9 @@ static inline bool flow_closed(const struct flow *f)
 {
     return engine_live_closed(&f->live);
 }
+
+/* The flow that `o` is, or NULL when `o` is another kind of live object (a UDP session). */
+struct flow *flow_of_live(struct engine_live *o);
 
 /* Short names for log lines. */
 const char *flow_phase_name(enum flow_phase phase);

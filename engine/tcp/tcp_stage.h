@@ -12,6 +12,9 @@
 #define SWITCHYARD_TCP_STAGE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/tcp/flow.h"
 
 struct auth_failures;
 struct engine;
@@ -27,6 +30,10 @@ struct tcp_stage {
                                           * inbounds (engine/tcp/auth_failures.h) */
     unsigned handshakes;                 /* explicit-proxy client handshakes under way */
     bool handshakes_logged;              /* the limit was logged; again once below it */
+    /* Counters for the metrics (engine/control), plain integers: one thread. */
+    uint64_t sniffed[SNIFF_PROTO_DNS + 1][2]; /* sniffing ended: by protocol, [1] with a name */
+    uint64_t sniff_timeouts;                  /* of those, ended by sniff.timeout_ms */
+    uint64_t upstream_failed[FLOW_FAIL_RESOLVE + 1]; /* by enum flow_fail */
 };
 
 /* Adds the TCP stage to `e` (no listener is opened: engine_sync() does). Returns 0, or -errno. */

@@ -107,6 +107,8 @@ static void session_close(struct engine_live *o, const char *reason)
     s->fds_charged = 0;
     e->stats.datagrams_dropped += s->queued;
     queue_clear(s); /* out of the global count now, not when freed */
+    if (s->tally)
+        tally_end(s->tally, 0, 0);
 }
 
 static void session_free(struct engine_live *o)
@@ -281,6 +283,9 @@ static bool charge_fds(struct udp_session *s, unsigned n)
 static void start_outbound(struct udp_session *s)
 {
     log_flow(s);
+    if (!s->tally)
+        s->tally = tally_decided(&s->engine->core->tally, POLICY_UDP, s->listener->name,
+                                 s->decision.outbound->name, s->decision.rule);
     const struct udp_outbound_ops *ops = udp_outbound_ops_for(s->decision.outbound);
     if (!ops) {
         char name[2 * FLOW_ADDR_TEXT_MAX + 8];

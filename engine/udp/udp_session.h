@@ -66,6 +66,7 @@ struct udp_session {
 
     struct policy *policy; /* the policy that decided (one reference) */
     struct policy_decision decision;
+    struct tally_entry *tally; /* the first decision's counters (engine/core/tally.h) */
     struct sniff_datagram *sniff;
     struct sniff_result sniffed;
     bool hello_begun; /* the classifier waits for the rest of a first message (NEED_MORE) */

@@ -9,7 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -356,6 +359,57 @@ static void a_warning_for_an_open_proxy_on_a_non_loopback_address(void **state)
     policy_unref(p);
 }
 
+static void the_control_section(void **state)
+{
+    (void)state;
+    char error[POLICY_ERROR_MAX];
+    struct policy *p = fixture_policy_ok("{}\n");
+    assert_false(policy_settings(p)->control_on);
+    policy_unref(p);
+
+    /* No listen: loopback port 9090, no warning. */
+    p = fixture_policy_ok("control: {}\n");
+    const struct policy_settings *s = policy_settings(p);
+    assert_true(s->control_on);
+    assert_int_equal(s->control_listen.ss_family, AF_INET);
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&s->control_listen)->sin_port), 9090);
+    assert_null(s->control_secret);
+    assert_int_equal(policy_warning_count(p), 0);
+    policy_unref(p);
+
+    p = fixture_policy_ok("control: {listen: \"unix:/run/switchyard.sock\", secret: s3}\n");
+    s = policy_settings(p);
+    assert_int_equal(s->control_listen.ss_family, AF_UNIX);
+    assert_string_equal(((const struct sockaddr_un *)&s->control_listen)->sun_path,
+                        "/run/switchyard.sock");
+    assert_string_equal(s->control_secret, "s3");
+    policy_unref(p);
+
+    /* A wildcard address without a secret is allowed, with a warning; with one, quietly. */
+    p = fixture_policy_ok("control: {listen: \"[::]:9090\"}\n");
+    assert_int_equal(policy_warning_count(p), 1);
+    if (!strstr(policy_warning(p, 0), "policy.yaml:1:19: control.listen '[::]:9090' is not a "
+                                      "loopback address and control has no secret"))
+        fail_msg("%s", policy_warning(p, 0));
+    policy_unref(p);
+    p = fixture_policy_ok("control: {listen: \"0.0.0.0:9090\", secret: x}\n");
+    assert_int_equal(policy_warning_count(p), 0);
+    policy_unref(p);
+
+    static const char *const bad[][2] = {
+        {"control: {listen: nowhere}\n", "policy.yaml:1:19: control.listen 'nowhere' is not"},
+        {"control: {listen: \"unix:\"}\n", "policy.yaml:1:19: control.listen 'unix:': the path"},
+        {"control: {secret: \"\"}\n", "policy.yaml:1:19: control.secret must be 1 to 255"},
+        {"control: {port: 1}\n", "policy.yaml:1:11: unknown key 'port' in control"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = fixture_policy(bad[i][0], error);
+        assert_null(p);
+        if (!strstr(error, bad[i][1]))
+            fail_msg("%s: %s", bad[i][0], error);
+    }
+}
+
 static void a_missing_policy_file_is_named(void **state)
 {
     (void)state;
@@ -450,6 +504,7 @@ int main(void)
         cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
         cmocka_unit_test(udp_warnings_follow_the_inbounds),
         cmocka_unit_test(a_warning_for_an_open_proxy_on_a_non_loopback_address),
+        cmocka_unit_test(the_control_section),
         cmocka_unit_test(a_missing_policy_file_is_named),
         cmocka_unit_test(messages_fit_whatever_the_path_length),
     };

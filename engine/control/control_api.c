@@ -1,0 +1,281 @@
+/*
+ * control_api.c — the part of the Clash REST API that dashboards use,
+ * answered from the engine's state (shapes as yacd and metacubexd read
+ * them; README.md has the mapping and what is not supported):
+ *
+ *   GET    /, /version, /configs, /rules, /proxies, /proxies/NAME, /connections
+ *   PUT    /configs            reload the policy file (a bad file: 400 and the
+ *                              FILE:LINE:COL message, the running policy kept)
+ *   PATCH  /configs            accepted and ignored (modes, ports: no such things here)
+ *   DELETE /connections        reset every TCP flow
+ *   DELETE /connections/ID     reset that flow
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/control/control_internal.h"
+#include "engine/core/reload.h"
+
+/* A time as RFC 3339 in UTC with milliseconds, as Clash writes `start`. */
+static json_t *rfc3339(ev_tstamp t)
+{
+    time_t secs = (time_t)t;
+    struct tm tm;
+    char text[40];
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(text + n, sizeof(text) - n, ".%03dZ", (int)((t - (double)secs) * 1000) % 1000);
+    return json_string(text);
+}
+
+/* Clash names its built-in outbounds in capitals; the dashboards colour them so. */
+static const char *clash_outbound_name(const struct policy_outbound *o)
+{
+    if (o->type == OUTBOUND_DIRECT)
+        return "DIRECT";
+    if (o->type == OUTBOUND_DROP)
+        return "REJECT";
+    return o->name;
+}
+
+static const char *clash_outbound_type(const struct policy_outbound *o)
+{
+    static const char *const names[] = {
+        [OUTBOUND_DIRECT] = "Direct",
+        [OUTBOUND_DROP] = "Reject",
+        [OUTBOUND_SOCKS5] = "Socks5",
+        [OUTBOUND_HTTP] = "Http",
+    };
+    return o->type < sizeof(names) / sizeof(names[0]) ? names[o->type] : "Unknown";
+}
+
+static const char *clash_inbound_type(enum inbound_type t)
+{
+    static const char *const names[] = {
+        [INBOUND_REDIRECT] = "Redir", [INBOUND_TPROXY] = "TProxy", [INBOUND_UDP_REDIRECT] = "Redir",
+        [INBOUND_HTTP] = "HTTP",      [INBOUND_SOCKS5] = "Socks5",
+    };
+    return t < sizeof(names) / sizeof(names[0]) ? names[t] : "Unknown";
+}
+
+static json_t *port_text(uint16_t port)
+{
+    char text[8];
+    snprintf(text, sizeof(text), "%u", port);
+    return json_string(text);
+}
+
+static json_t *address_text(const struct flow_addr *a)
+{
+    char text[FLOW_ADDR_TEXT_MAX];
+    if (!a->family)
+        return json_string("");
+    struct flow_addr ip = *a;
+    ip.port = 0;
+    flow_addr_format(&ip, text);
+    /* flow_addr_format writes ADDR:0 or [ADDR]:0; the IP alone is wanted. */
+    char *end = strrchr(text, ':');
+    if (end)
+        *end = '\0';
+    if (text[0] == '[') {
+        text[strlen(text) - 1] = '\0';
+        return json_string(text + 1);
+    }
+    return json_string(text);
+}
+
+static json_t *connection_json(const struct flow *f)
+{
+    char rule[32], payload[64];
+    if (f->policy && f->decision.rule) {
+        snprintf(rule, sizeof(rule), "rule %u", f->decision.rule);
+        snprintf(payload, sizeof(payload), "line %d", f->decision.line);
+    } else {
+        snprintf(rule, sizeof(rule), "%s", f->policy ? "default" : "");
+        payload[0] = '\0';
+    }
+    const char *protocol = f->protocol == SNIFF_PROTO_NONE ? "" : sniff_protocol_name(f->protocol);
+    json_t *chains = json_array();
+    if (f->policy && !f->ahead)
+        json_array_append_new(chains, json_string(clash_outbound_name(f->decision.outbound)));
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, f->id);
+    return json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s}, s:I, s:I, s:o, "
+        "s:o, s:s, s:s}",
+        "id", id, "metadata", "network", "tcp", "type", clash_inbound_type(f->inbound_type),
+        "inbound", f->inbound, "sourceIP", address_text(&f->src), "sourcePort",
+        port_text(f->src.port), "destinationIP", address_text(&f->dst), "destinationPort",
+        port_text(f->dst_port), "host", f->host ? f->host : "", "sniffProtocol", protocol,
+        "dnsMode", "normal", "processPath", "", "specialProxy", "", "upload",
+        (json_int_t)f->relay.up.bytes, "download", (json_int_t)f->relay.down.bytes, "start",
+        rfc3339(f->started), "chains", chains, "rule", rule, "rulePayload", payload);
+}
+
+static enum MHD_Result get_connections(struct control *c, struct MHD_Connection *conn)
+{
+    json_t *list = json_array();
+    for (struct engine_live *o = c->engine->live; o; o = o->next) {
+        const struct flow *f = flow_of_live(o);
+        if (f && !flow_closed(f))
+            json_array_append_new(list, connection_json(f));
+    }
+    uint64_t up, down;
+    control_traffic_totals(c, &up, &down);
+    return control_reply_json(conn, MHD_HTTP_OK,
+                              json_pack("{s:I, s:I, s:o, s:I}", "uploadTotal", (json_int_t)up,
+                                        "downloadTotal", (json_int_t)down, "connections", list,
+                                        "memory", (json_int_t)control_memory_inuse()));
+}
+
+/* Resets the flow with `id` (every flow when `id` is NULL); returns how many. */
+static unsigned reset_flows(struct control *c, const char *id)
+{
+    unsigned n = 0;
+    char *end;
+    unsigned long long want = id ? strtoull(id, &end, 10) : 0;
+    if (id && (*end || !*id))
+        return 0;
+    /* flow_reset unlinks the flow from the live list: take `next` first. */
+    for (struct engine_live *o = c->engine->live, *next; o; o = next) {
+        next = o->next;
+        struct flow *f = flow_of_live(o);
+        if (f && !flow_closed(f) && (!id || f->id == want)) {
+            f->upstream_reset = true;
+            flow_reset(f, "closed through the control API");
+            n++;
+        }
+    }
+    return n;
+}
+
+static enum MHD_Result get_configs(struct control *c, struct MHD_Connection *conn)
+{
+    const struct policy *p = engine_policy(c->engine);
+    const struct policy_settings *s = policy_settings(p);
+    int redir = 0, tproxy = 0, socks = 0, http = 0;
+    for (size_t i = 0; i < policy_inbound_count(p); i++) {
+        const struct policy_inbound *in = policy_inbound(p, i);
+        struct flow_addr a;
+        flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen);
+        int *slot = in->type == INBOUND_REDIRECT ? &redir
+                    : in->type == INBOUND_TPROXY ? &tproxy
+                    : in->type == INBOUND_SOCKS5 ? &socks
+                    : in->type == INBOUND_HTTP   ? &http
+                                                 : NULL;
+        if (slot && !*slot)
+            *slot = a.port;
+    }
+    static const char *const levels[] = {"error", "warning", "info", "debug"};
+    return control_reply_json(
+        conn, MHD_HTTP_OK,
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:b, s:s, s:s, s:s, s:b, s:s, s:i}", "port", http,
+                  "socks-port", socks, "redir-port", redir, "tproxy-port", tproxy, "mixed-port", 0,
+                  "allow-lan", 1, "bind-address", "*", "mode", "rule", "log-level",
+                  s->log_level < 4 ? levels[s->log_level] : "info", "ipv6", 1, "path",
+                  policy_path(p), "routing-mark", (int)s->routing_mark));
+}
+
+static enum MHD_Result put_configs(struct control *c, struct MHD_Connection *conn)
+{
+    char error[POLICY_ERROR_MAX];
+    if (!reload_policy_why(c->engine, error))
+        return control_reply_error(conn, MHD_HTTP_BAD_REQUEST, error);
+    return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
+}
+
+static enum MHD_Result get_rules(struct control *c, struct MHD_Connection *conn)
+{
+    const struct policy *p = engine_policy(c->engine);
+    json_t *rules = json_array();
+    for (size_t i = 0; i < policy_rule_count(p); i++) {
+        int line;
+        const struct policy_outbound *o = policy_rule_outbound(p, i, &line);
+        char payload[64];
+        snprintf(payload, sizeof(payload), "rule %zu (line %d)", i + 1, line);
+        json_array_append_new(rules, json_pack("{s:s, s:s, s:s}", "type", "Rule", "payload",
+                                               payload, "proxy", clash_outbound_name(o)));
+    }
+    json_array_append_new(rules,
+                          json_pack("{s:s, s:s, s:s}", "type", "Match", "payload", "default",
+                                    "proxy", clash_outbound_name(policy_default_outbound(p))));
+    return control_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "rules", rules));
+}
+
+static json_t *proxy_json(const struct policy_outbound *o)
+{
+    return json_pack("{s:s, s:s, s:b, s:[]}", "name", clash_outbound_name(o), "type",
+                     clash_outbound_type(o), "udp",
+                     o->type == OUTBOUND_DIRECT || o->type == OUTBOUND_DROP || o->udp, "history");
+}
+
+static enum MHD_Result get_proxies(struct control *c, struct MHD_Connection *conn, const char *name)
+{
+    const struct policy *p = engine_policy(c->engine);
+    json_t *all = json_object(), *names = json_array();
+    for (size_t i = 0; i < policy_outbound_count(p); i++) {
+        const struct policy_outbound *o = policy_outbound(p, i);
+        if (name && strcmp(name, clash_outbound_name(o)) == 0) {
+            json_decref(all);
+            json_decref(names);
+            return control_reply_json(conn, MHD_HTTP_OK, proxy_json(o));
+        }
+        json_object_set_new(all, clash_outbound_name(o), proxy_json(o));
+        json_array_append_new(names, json_string(clash_outbound_name(o)));
+    }
+    if (name) {
+        json_decref(all);
+        json_decref(names);
+        return control_reply_error(conn, MHD_HTTP_NOT_FOUND, "no such outbound");
+    }
+    /* Dashboards list the groups under GLOBAL; the policy's rules choose, so it only lists. */
+    json_object_set_new(all, "GLOBAL",
+                        json_pack("{s:s, s:s, s:s, s:o, s:b, s:[]}", "name", "GLOBAL", "type",
+                                  "Selector", "now",
+                                  clash_outbound_name(policy_default_outbound(p)), "all", names,
+                                  "udp", 1, "history"));
+    return control_reply_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "proxies", all));
+}
+
+enum MHD_Result control_api(struct control *c, struct MHD_Connection *conn, const char *method,
+                            const char *url, int *routed)
+{
+    bool get = strcmp(method, "GET") == 0, del = strcmp(method, "DELETE") == 0;
+    *routed = 1;
+    if (get && strcmp(url, "/") == 0)
+        return control_reply_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "hello", "switchyard"));
+    if (get && strcmp(url, "/version") == 0)
+        return control_reply_json(
+            conn, MHD_HTTP_OK,
+            json_pack("{s:s, s:b}", "version", "switchyard " SWITCHYARD_VERSION, "meta", 1));
+    if (strcmp(url, "/configs") == 0) {
+        if (get)
+            return get_configs(c, conn);
+        if (strcmp(method, "PUT") == 0)
+            return put_configs(c, conn);
+        if (strcmp(method, "PATCH") == 0)
+            return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
+    }
+    if (get && strcmp(url, "/connections") == 0)
+        return get_connections(c, conn);
+    if (del && strcmp(url, "/connections") == 0) {
+        reset_flows(c, NULL);
+        return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
+    }
+    if (del && strncmp(url, "/connections/", 13) == 0) {
+        if (!reset_flows(c, url + 13))
+            return control_reply_error(conn, MHD_HTTP_NOT_FOUND, "no such connection");
+        return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
+    }
+    if (get && strcmp(url, "/rules") == 0)
+        return get_rules(c, conn);
+    if (get && strcmp(url, "/proxies") == 0)
+        return get_proxies(c, conn, NULL);
+    if (get && strncmp(url, "/proxies/", 9) == 0)
+        return get_proxies(c, conn, url + 9);
+    *routed = 0;
+    return MHD_NO;
+}

@@ -1,0 +1,219 @@
+/*
+ * control_metrics.c — /metrics in the Prometheus text format (0.0.4).
+ * Every value is read from counters the engine and its stages keep anyway
+ * (plain integers, one thread) or walked at scrape time (live flows' bytes,
+ * the tally of decisions): scraping costs the data path nothing.
+ * Labels are bounded: inbound and outbound names, rule numbers, protocol
+ * and reason words; never a host or an address. README.md lists them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/control/control_internal.h"
+#include "engine/tcp/tcp_stage.h"
+
+/* The text being written; `failed` once memory ran out. */
+struct out {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2 && !o->failed; pass++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = true;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = (o->cap + (size_t)n + 1) * 2;
+        char *b = realloc(o->buf, cap);
+        if (!b) {
+            o->failed = true;
+            return;
+        }
+        o->buf = b;
+        o->cap = cap;
+    }
+}
+
+/* A label value with \, " and newlines escaped, as the format asks. */
+static const char *label(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            out[n++] = '\\';
+            out[n++] = *s == '\n' ? 'n' : *s;
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct out *o, const char *name, const char *type, const char *help,
+                unsigned long long v)
+{
+    family(o, name, type, help);
+    put(o, "%s %llu\n", name, v);
+}
+
+/* Flows or UDP sessions by inbound, outbound and rule: started (counter) and open (gauge). */
+static void by_decision(struct out *o, const struct tally *t, unsigned network, const char *what)
+{
+    char total[64], active[64], in[256], out[256];
+    snprintf(total, sizeof(total), "switchyard_%s_total", what);
+    snprintf(active, sizeof(active), "switchyard_%s_active", what);
+    family(o, total, "counter", "decided, by inbound, outbound and rule (0: the default)");
+    const struct tally_entry *e;
+    for (e = t->entries; e; e = e->hh.next)
+        if (e->network == network)
+            put(o, "%s{inbound=\"%s\",outbound=\"%s\",rule=\"%u\"} %llu\n", total,
+                label(e->inbound, in, sizeof(in)), label(e->outbound, out, sizeof(out)), e->rule,
+                (unsigned long long)e->decided);
+    family(o, active, "gauge", "open now, by inbound, outbound and rule");
+    for (e = t->entries; e; e = e->hh.next)
+        if (e->network == network)
+            put(o, "%s{inbound=\"%s\",outbound=\"%s\",rule=\"%u\"} %llu\n", active,
+                label(e->inbound, in, sizeof(in)), label(e->outbound, out, sizeof(out)), e->rule,
+                (unsigned long long)(e->decided - e->ended));
+}
+
+/* Decisions by rule: the tally summed over inbounds and outbounds. */
+static void by_rule(struct out *o, const struct engine *e)
+{
+    const struct policy *p = engine_policy(e);
+    size_t n = policy_rule_count(p) + 1;
+    unsigned long long *hits = calloc(n, sizeof(*hits));
+    if (!hits) {
+        o->failed = true;
+        return;
+    }
+    for (const struct tally_entry *t = e->tally.entries; t; t = t->hh.next)
+        if (t->rule < n)
+            hits[t->rule] += t->decided;
+    family(o, "switchyard_rule_hits_total", "counter",
+           "flows and sessions decided by each rule of the current policy (0: the default)");
+    for (size_t i = 0; i < n; i++)
+        put(o, "switchyard_rule_hits_total{rule=\"%zu\"} %llu\n", i, hits[i]);
+    free(hits);
+}
+
+/* Bytes by outbound: flows that ended (the tally) and those open (their relays). */
+static void bytes_by_outbound(struct out *o, const struct engine *e)
+{
+    struct sum {
+        const char *outbound;
+        unsigned long long up, down;
+    } sums[64];
+    size_t n = 0;
+    const struct tally_entry *t;
+    for (t = e->tally.entries; t; t = t->hh.next) {
+        size_t i = 0;
+        while (i < n && strcmp(sums[i].outbound, t->outbound) != 0)
+            i++;
+        if (i == n && n == sizeof(sums) / sizeof(sums[0]))
+            continue;
+        if (i == n)
+            sums[n++] = (struct sum){t->outbound, 0, 0};
+        sums[i].up += t->bytes_up;
+        sums[i].down += t->bytes_down;
+    }
+    for (struct engine_live *l = e->live; l; l = l->next) {
+        const struct flow *f = flow_of_live(l);
+        if (!f || !f->tally)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(sums[i].outbound, f->tally->outbound) == 0) {
+                sums[i].up += f->relay.up.bytes;
+                sums[i].down += f->relay.down.bytes;
+            }
+    }
+    char name[256];
+    family(o, "switchyard_bytes_total", "counter",
+           "bytes relayed, by outbound and direction (up: client to upstream)");
+    for (size_t i = 0; i < n; i++)
+        put(o,
+            "switchyard_bytes_total{outbound=\"%s\",direction=\"up\"} %llu\n"
+            "switchyard_bytes_total{outbound=\"%s\",direction=\"down\"} %llu\n",
+            label(sums[i].outbound, name, sizeof(name)), sums[i].up, name, sums[i].down);
+}
+
+static void tcp_stage_metrics(struct out *o, const struct engine *e)
+{
+    const struct tcp_stage *t = tcp_stage_of(e);
+    if (!t)
+        return;
+    family(o, "switchyard_sniff_results_total", "counter",
+           "TCP flows sniffed, by protocol found and whether a host name was found");
+    for (int p = SNIFF_PROTO_UNKNOWN; p <= SNIFF_PROTO_DNS; p++)
+        for (int named = 0; named < 2; named++)
+            put(o, "switchyard_sniff_results_total{protocol=\"%s\",result=\"%s\"} %llu\n",
+                sniff_protocol_name((enum sniff_protocol)p), named ? "name" : "none",
+                (unsigned long long)t->sniffed[p][named]);
+    one(o, "switchyard_sniff_timeouts_total", "counter",
+        "TCP flows whose sniffing ended at sniff.timeout_ms", t->sniff_timeouts);
+    family(o, "switchyard_upstream_failures_total", "counter",
+           "TCP upstreams that could not be had, by reason");
+    for (int f = FLOW_FAIL_GENERAL; f <= FLOW_FAIL_RESOLVE; f++)
+        put(o, "switchyard_upstream_failures_total{reason=\"%s\"} %llu\n",
+            flow_fail_name((enum flow_fail)f), (unsigned long long)t->upstream_failed[f]);
+}
+
+char *control_metrics_text(struct control *c, size_t *len)
+{
+    const struct engine *e = c->engine;
+    const struct engine_counters *k = &e->counters;
+    struct out o = {.buf = malloc(16384), .cap = 16384};
+    o.failed = !o.buf;
+    one(&o, "switchyard_flows_accepted_total", "counter", "TCP connections accepted",
+        k->flows_accepted);
+    by_decision(&o, &e->tally, POLICY_TCP, "flows");
+    by_decision(&o, &e->tally, POLICY_UDP, "udp_sessions");
+    by_rule(&o, e);
+    bytes_by_outbound(&o, e);
+    tcp_stage_metrics(&o, e);
+    one(&o, "switchyard_flows_refused_total", "counter",
+        "TCP connections refused: addressed to a listener, over a limit, no destination",
+        k->flows_refused);
+    one(&o, "switchyard_flows_dropped_total", "counter", "TCP flows the policy dropped",
+        k->flows_dropped);
+    one(&o, "switchyard_accept_paused_total", "counter",
+        "times accepting paused: descriptors, the flow limit", k->accept_paused);
+    family(&o, "switchyard_reloads_total", "counter", "policy reloads, by result");
+    put(&o, "switchyard_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)k->reloads);
+    put(&o, "switchyard_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)k->reloads_failed);
+    family(&o, "switchyard_policy_age_seconds", "gauge", "seconds since the current policy loaded");
+    put(&o, "switchyard_policy_age_seconds %.3f\n", ev_now(e->loop) - c->policy_loaded);
+    one(&o, "switchyard_fds_in_use", "gauge", "descriptors charged to the budget", e->fds.used);
+    one(&o, "switchyard_fds_limit", "gauge", "descriptors the budget may charge", e->fds.size);
+    one(&o, "switchyard_fds_rlimit", "gauge", "the soft RLIMIT_NOFILE", e->fds.limit);
+    one(&o, "switchyard_flows_limit", "gauge", "the most TCP flows at once", e->max_flows);
+    one(&o, "switchyard_resident_memory_bytes", "gauge", "resident memory", control_memory_inuse());
+    if (o.failed) {
+        free(o.buf);
+        return NULL;
+    }
+    *len = o.len;
+    return o.buf;
+}
