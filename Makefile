@@ -126,7 +126,7 @@ fuzz-build: $(FUZZ_BIN)
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/librules.a: $(FUZZ_RULES_OBJ)
 	@rm -f $@
@@ -139,6 +139,8 @@ $(FUZZ_BUILD)/libengine.a: $(FUZZ_ENGINE_OBJ)
 # Archives, so a target links only the objects it needs.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libengine.a $(FUZZ_BUILD)/librules.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+-include $(FUZZ_RULES_OBJ:.o=.d) $(FUZZ_ENGINE_OBJ:.o=.d)
 
 fuzz: fuzz-build
 	tests/run --fuzz $(FUZZ_SECONDS)
