@@ -64,17 +64,7 @@ cat >"$E2E_TMP/redsocks.conf" <<CONF
 base { log_debug = off; log_info = off; log = stderr; daemon = off; redirector = iptables; }
 redsocks { local_ip = 0.0.0.0; local_port = 12346; ip = 127.0.0.1; port = 1080; type = socks5; }
 CONF
-cat >"$E2E_TMP/danted.conf" <<CONF
-logoutput: $E2E_TMP/danted.log
-internal: 127.0.0.1 port = 1080
-external: 198.51.100.1
-clientmethod: none
-socksmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect }
-CONF
+danted_conf danted 127.0.0.1 1080 none 198.51.100.1 "socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect }"
 
 cat >"$E2E_TMP/v2ray.json" <<JSON
 {"log": {"loglevel": "none"},

@@ -99,15 +99,10 @@ say
 udp_net || fail "could not make the namespaces"
 start_nginx "$NS_O" 198.51.100.10 || fail "nginx did not start"
 NGINX_PID=$REPLY
-bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
-    --conf-file=/dev/null --user=root --group=root --listen-address=198.51.100.53 \
-    --bind-interfaces --address=/#/198.51.100.10 --log-queries \
-    --log-facility="$E2E_TMP/dnsmasq.log" --pid-file="$E2E_TMP/dnsmasq.pid"
+udp_start_dnsmasq /#/198.51.100.10 || fail "dnsmasq did not start"
 DNSMASQ_PID=$REPLY
-udp_start_danted
+udp_start_danted || fail "dante did not start"
 DANTE_PID=$REPLY
-wait_udp "$NS_O" 198.51.100.53 53 || fail "dnsmasq did not start"
-wait_tcp "$NS_U" 203.0.113.10 1080 || fail "dante did not start"
 start_switchyard "$NS_R" examples/demo.yaml || fail "switchyard did not start"
 "$SWITCHYARD" firewall -c examples/demo.yaml --mode gateway --interface r0 >"$E2E_TMP/firewall.sh" &&
     ip netns exec "$NS_R" sh "$E2E_TMP/firewall.sh" >"$E2E_TMP/firewall.out" 2>&1 ||

@@ -18,14 +18,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
 BIG=300000000
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$REL_PY" origin $O4 "$E2E_TMP/sink.log" 9000 9009 9100 9101 9102 9103
-wait_tcp "$NS_O" $O4 9103 || not_ok "origin listening"
+rel_gateway_up 9000 9009 9100 9101 9102 9103
 # Port 9009 black-holes: its SYNs are dropped. Port 9008 has no listener: the origin resets.
 ip netns exec "$NS_O" nft -f - <<'NFT'
 table inet blackhole {
@@ -33,7 +27,7 @@ table inet blackhole {
 }
 NFT
 
-cat >"$E2E_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 timeouts: {connect_ms: 1500}
@@ -42,25 +36,20 @@ inbounds:
   - {name: socks-in, type: socks5, listen: "192.0.2.1:1080"}
 default: direct
 YAML
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
-pid=$SWITCHYARD_PID
-sleep 0.3
+rel_start_gateway
 idle_fd=$(fd_count $pid) idle_rss=$(rss_kib $pid)
 
-client() { timeout 90 ip netns exec "$NS_C" python3 "$REL_PY" "$@" 2>&1; }
 # The bystanders: 20 echo flows for the whole test.
-ip netns exec "$NS_C" timeout 200 python3 "$REL_PY" stream $O4 9000 20 170 "$E2E_TMP/stop" >"$E2E_TMP/bystanders.out" 2>&1 &
-bystanders=$!
-E2E_PIDS+=($bystanders)
+rel_streams bystanders 9000 20 170
+bystanders=$REPLY
 
 # --- refusing and black-holing origins -----------------------------------------------
-out=$(client get $O4 9008 1000)
+out=$(rel_client get $O4 9008 1000)
 diag "refusing origin: $out"
 check "refusing origin: the client gets a reset" grep -q "end=reset bytes=0" <<<"$out"
 check "refusing origin: at once (under 1 s)" grep -qE " in 0\.[0-9]s" <<<"$out"
 check "... logged as refused" grep -q "closed: upstream Connection refused" "$E2E_TMP/switchyard.log"
-out=$(client get $O4 9009 1000)
+out=$(rel_client get $O4 9009 1000)
 diag "black-holing origin: $out"
 secs=$(sed 's/.* in \([0-9.]*\)s/\1/' <<<"$out")
 check "black-holing origin: the client gets a reset" grep -q "end=reset bytes=0" <<<"$out"
@@ -70,47 +59,44 @@ check "... logged as a connect timeout" grep -q "closed: connect timeout" "$E2E_
 
 # --- resets mid-transfer ---------------------------------------------------------------
 : >"$E2E_TMP/sink.log"
-out=$(client put $O4 9102 2000000 rst)
+out=$(rel_client put $O4 9102 2000000 rst)
 wait_file_grep "$E2E_TMP/sink.log" "sink" 5
 diag "client reset mid-transfer: client: $out; origin: $(cat "$E2E_TMP/sink.log")"
 check "client reset mid-transfer: the origin sees a reset, not a clean end" \
     grep -q "end=reset" "$E2E_TMP/sink.log"
-out=$(client get $O4 9101 5000000)
+out=$(rel_client get $O4 9101 5000000)
 diag "origin reset mid-transfer (redirect): $out"
 check "origin reset mid-transfer (redirect): the client sees a reset, not a clean end" \
     grep -q "end=reset" <<<"$out"
-out=$(client get socks5:192.0.2.1:1080:$O4 9101 5000000)
+out=$(rel_client get socks5:192.0.2.1:1080:$O4 9101 5000000)
 diag "origin reset mid-transfer (socks5 inbound): $out"
 check "origin reset mid-transfer (socks5 inbound): the client sees a reset" \
     grep -q "end=reset" <<<"$out"
 : >"$E2E_TMP/sink.log"
-out=$(client put socks5:192.0.2.1:1080:$O4 9102 2000000 rst)
+out=$(rel_client put socks5:192.0.2.1:1080:$O4 9102 2000000 rst)
 wait_file_grep "$E2E_TMP/sink.log" "sink" 5
 diag "client reset mid-transfer (socks5 inbound): origin: $(cat "$E2E_TMP/sink.log")"
 check "client reset mid-transfer (socks5 inbound): the origin sees a reset" \
     grep -q "end=reset" "$E2E_TMP/sink.log"
-out=$(client get $O4 9100 5000000)
+out=$(rel_client get $O4 9100 5000000)
 check "a clean end stays a clean end: 5 MB, FIN, intact ($out)" grep -q "end=eof bytes=5000000 intact" <<<"$out"
 
 # --- slow readers -------------------------------------------------------------------------
 : >"$E2E_TMP/rss"
 rss_watch $pid "$E2E_TMP/rss"
 watcher=$REPLY
-out=$(client get $O4 9100 $BIG 8)
+out=$(rel_client get $O4 9100 $BIG 8)
 stop_pid $watcher
 peak=$(max_of "$E2E_TMP/rss")
 diag "slow client reader (8 s without reading, then $BIG bytes): $out; resident peak $peak KiB, idle $idle_rss KiB"
 check "slow client reader: every byte arrives intact, then a clean end" grep -q "end=eof bytes=$BIG intact" <<<"$out"
-if [ $REL_SANITIZED = 1 ]; then
-    skip "slow client reader: memory bounded" "AddressSanitizer build: memory is not the product's"
-else
-    check "slow client reader: the daemon's memory stays within 16 MiB of idle ($peak KiB)" test $((peak - idle_rss)) -lt 16384
-fi
+rel_memory_check "slow client reader: the daemon's memory stays within 16 MiB of idle ($peak KiB)" \
+    test $((peak - idle_rss)) -lt 16384
 
 : >"$E2E_TMP/rss" ; : >"$E2E_TMP/sink.log"
 rss_watch $pid "$E2E_TMP/rss"
 watcher=$REPLY
-out=$(client put $O4 9103 $BIG)
+out=$(rel_client put $O4 9103 $BIG)
 wait_file_grep "$E2E_TMP/sink.log" "sink" 10
 stop_pid $watcher
 peak=$(max_of "$E2E_TMP/rss")
@@ -118,17 +104,12 @@ sink=$(cat "$E2E_TMP/sink.log")
 diag "slow origin reader (8 s without reading): client $out; origin $sink; resident peak $peak KiB"
 check "slow origin reader: every byte arrives intact, then a clean end" \
     grep -q "sink bytes=$BIG end=eof sha=${out##*sha=}" <<<"$sink"
-if [ $REL_SANITIZED = 1 ]; then
-    skip "slow origin reader: memory bounded" "AddressSanitizer build: memory is not the product's"
-else
-    check "slow origin reader: the daemon's memory stays within 16 MiB of idle ($peak KiB)" test $((peak - idle_rss)) -lt 16384
-fi
+rel_memory_check "slow origin reader: the daemon's memory stays within 16 MiB of idle ($peak KiB)" \
+    test $((peak - idle_rss)) -lt 16384
 
 # --- the bystanders and the daemon ------------------------------------------------------------
-touch "$E2E_TMP/stop"
-wait $bystanders
-out=$(cat "$E2E_TMP/bystanders.out")
-check "20 echo flows through the same daemon all along: all intact ($out)" grep -q "ok=20 " <<<"$out"
+rel_streams_end bystanders $bystanders
+check "20 echo flows through the same daemon all along: all intact ($OUT)" grep -q "ok=20 " <<<"$OUT"
 check "switchyard is still running" kill -0 $pid
 check "descriptors back to idle (sockets; pooled pipes aside)" wait_fds $pid $((idle_fd + 8)) 10
 stop_pid $pid

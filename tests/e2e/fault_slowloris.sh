@@ -17,16 +17,10 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$REL_PY" origin $O4 "$E2E_TMP/sink.log" 9000 9100 443
-wait_tcp "$NS_O" $O4 443 || not_ok "origin listening"
+rel_gateway_up 9000 9100 443
 
 policy() { # policy EXTRA_LINE
-    cat >"$E2E_TMP/policy.yaml" <<YAML
+    cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
 sniff: {timeout_ms: 300, max_wait_ms: 30000}
@@ -41,39 +35,24 @@ rules:
 default: direct
 YAML
 }
-client() { timeout 90 ip netns exec "$NS_C" python3 "$REL_PY" "$@" 2>&1; }
-# streams: 10 echo flows in the background until $E2E_TMP/stop appears.
-streams() {
-    rm -f "$E2E_TMP/stop"
-    ip netns exec "$NS_C" timeout 120 python3 "$REL_PY" stream $O4 9000 10 100 "$E2E_TMP/stop" \
-        >"$E2E_TMP/streams.out" 2>&1 &
-    STREAMS=$!
-    E2E_PIDS+=($STREAMS)
-}
-streams_end() { # sets OUT to their summary
-    touch "$E2E_TMP/stop"
-    wait $STREAMS
-    OUT=$(cat "$E2E_TMP/streams.out")
-}
+# streams: 10 echo flows in the background until streams_end (OUT = their summary).
+streams() { rel_streams streams 9000 10 100; STREAMS=$REPLY; }
+streams_end() { rel_streams_end streams $STREAMS; }
 # quick: a transparent flow fetching 1,000 bytes is served within a second.
 quick() {
-    OUT=$(client get $O4 9100 1000)
+    OUT=$(rel_client get $O4 9100 1000)
     grep -qE "end=eof bytes=1000 intact in 0\.[0-9]s" <<<"$OUT"
 }
 
 policy ""
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
-pid=$SWITCHYARD_PID
-sleep 0.3
+rel_start_gateway
 idle_fd=$(fd_count $pid)
 
 # --- slowloris while sniffing -------------------------------------------------------------
 streams
-client hello-trickle $O4 443 1 blocked.example 0.02 >"$E2E_TMP/blocked.out" &
-blocked=$!
-E2E_PIDS+=($blocked)
-out=$(client hello-trickle $O4 443 200 ok.example 0.02)
+rel_bg "$E2E_TMP/blocked.out" 90 hello-trickle $O4 443 1 blocked.example 0.02
+blocked=$REPLY
+out=$(rel_client hello-trickle $O4 443 200 ok.example 0.02)
 diag "200 ClientHellos for ok.example, a byte every 20 ms: $out"
 check "sniffing slowloris: every trickled flow waits out its ClientHello and reaches the origin" \
     grep -q "answered=200 " <<<"$out"
@@ -88,10 +67,7 @@ check "descriptors back to idle (pooled pipes aside)" wait_fds $pid $((idle_fd +
 
 # --- slowloris during explicit-proxy handshakes ------------------------------------------------
 half() { # half KIND PORT N: N half-finished handshakes in the background, held 8 s
-    ip netns exec "$NS_C" timeout 60 python3 "$REL_PY" half-handshakes 192.0.2.1 "$2" "$3" "$1" 8 \
-        >"$E2E_TMP/half-$1.out" 2>&1 &
-    REPLY=$!
-    E2E_PIDS+=($REPLY)
+    rel_bg "$E2E_TMP/half-$1.out" 60 half-handshakes 192.0.2.1 "$2" "$3" "$1" 8
 }
 streams
 half socks5 1080 300
@@ -118,7 +94,7 @@ stop_pid $pid
 # With the flow limit below the number of half-finished handshakes.
 policy "limits: {max_flows: 200}"
 : >"$E2E_TMP/switchyard.log"
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts (max_flows 200)"
+start_switchyard "$NS_R" "$POLICY" || not_ok "switchyard starts (max_flows 200)"
 pid=$SWITCHYARD_PID
 half socks5 1080 300
 h1=$REPLY

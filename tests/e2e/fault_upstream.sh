@@ -12,50 +12,17 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
-
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
+rel_gateway_up 9000 9001 9002
 for a in 2 3; do ip -n "$NS_R" addr add 198.51.100.$a/24 dev r1; done
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$REL_PY" origin $O4 "$E2E_TMP/sink.log" 9000 9001 9002
-wait_tcp "$NS_O" $O4 9002 || not_ok "origin listening"
 
-cat >"$E2E_TMP/danted.conf" <<CONF
-logoutput: $E2E_TMP/danted.log
-internal: 198.51.100.2 port = 1080
-external: 198.51.100.2
-clientmethod: none
-socksmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 log: error }
-CONF
-cat >"$E2E_TMP/tinyproxy.conf" <<CONF
-User nobody
-Group nogroup
-Port 3128
-Listen 198.51.100.3
-Bind 198.51.100.3
-Timeout 60
-MaxClients 100
-Allow 198.51.100.0/24
-ConnectPort 9002
-CONF
+# start_dante, start_tiny: the two upstreams on the router; REPLY = the pid.
 start_dante() {
-    rm -f "$E2E_TMP/danted.pid"
-    bg "$NS_R" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf" -p "$E2E_TMP/danted.pid" -N 1
-    PROXY_PID=$REPLY
-    wait_tcp "$NS_R" 198.51.100.2 1080
+    start_danted "$NS_R" danted 198.51.100.2 1080 none 198.51.100.2 \
+        "socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 log: error }"
 }
-start_tiny() {
-    bg "$NS_R" "$E2E_TMP/tinyproxy.out" tinyproxy -d -c "$E2E_TMP/tinyproxy.conf"
-    PROXY_PID=$REPLY
-    wait_tcp "$NS_R" 198.51.100.3 3128
-}
+start_tiny() { start_tinyproxy "$NS_R" 198.51.100.3 9002 198.51.100.0/24; }
 
-cat >"$E2E_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 timeouts: {connect_ms: 2000}
@@ -70,33 +37,22 @@ rules:
 default: direct
 YAML
 start_dante || not_ok "dante listening"
-DANTE_PID=$PROXY_PID
+DANTE_PID=$REPLY
 start_tiny || not_ok "tinyproxy listening"
-TINY_PID=$PROXY_PID
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
-pid=$SWITCHYARD_PID
-sleep 0.3
+TINY_PID=$REPLY
+rel_start_gateway
 idle_fd=$(fd_count $pid)
 
-# streams NAME PORT N: N echo flows in the background until $E2E_TMP/stop-NAME appears.
-streams() {
-    rm -f "$E2E_TMP/stop-$1"
-    ip netns exec "$NS_C" timeout 120 python3 "$REL_PY" stream $O4 "$2" "$3" 100 "$E2E_TMP/stop-$1" \
-        >"$E2E_TMP/$1.out" 2>&1 &
-    REPLY=$!
-    E2E_PIDS+=($REPLY)
-}
-one_flow() { timeout 30 ip netns exec "$NS_C" python3 "$REL_PY" stream $O4 "$1" 1 1 2>&1; }
+one_flow() { rel_client stream $O4 "$1" 1 1; }
 
 # killed NAME PORT OTHERPORT START_FN: the fault for one upstream.
 killed() {
     local name=$1 port=$2 other=$3 start=$4 direct victims bystanders t0 out ms
-    streams direct 9000 10
+    rel_streams direct 9000 10 100
     direct=$REPLY
-    streams other 9"$other" 10
+    rel_streams other 9"$other" 10 100
     bystanders=$REPLY
-    streams victims "$port" 10
+    rel_streams victims "$port" 10 100
     victims=$REPLY
     sleep 2
     local proxy=$DANTE_PID
@@ -116,15 +72,13 @@ killed() {
     check "$name down: a new flow through it fails ($out)" grep -q "ok=0" <<<"$out"
     check "$name down: ... at once ($ms ms with the client's start-up)" test $ms -lt 3000
     $start || not_ok "$name restarted"
-    [ "$name" = dante ] && DANTE_PID=$PROXY_PID || TINY_PID=$PROXY_PID
+    [ "$name" = dante ] && DANTE_PID=$REPLY || TINY_PID=$REPLY
     out=$(one_flow "$port")
     check "$name restarted: a new flow through it works ($out)" grep -q "ok=1 " <<<"$out"
-    touch "$E2E_TMP/stop-direct" "$E2E_TMP/stop-other"
-    wait $direct $bystanders
-    check "$name killed: 10 direct flows ran on intact ($(cat "$E2E_TMP/direct.out"))" \
-        grep -q "ok=10 " "$E2E_TMP/direct.out"
-    check "$name killed: 10 flows through the other upstream ran on intact ($(cat "$E2E_TMP/other.out"))" \
-        grep -q "ok=10 " "$E2E_TMP/other.out"
+    rel_streams_end direct $direct
+    check "$name killed: 10 direct flows ran on intact ($OUT)" grep -q "ok=10 " <<<"$OUT"
+    rel_streams_end other $bystanders
+    check "$name killed: 10 flows through the other upstream ran on intact ($OUT)" grep -q "ok=10 " <<<"$OUT"
 }
 
 killed dante 9001 002 start_dante

@@ -11,8 +11,11 @@
 #             here is deleted on exit.
 # Processes:  bg NS LOG CMD... starts CMD in NS (REPLY = pid); stop_pid PID;
 #             everything started with bg is stopped on exit.
-# Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_file_grep FILE REGEX [SECONDS].
+# Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_udp NS ADDR PORT;
+#             wait_file_grep FILE REGEX [SECONDS].
 # Services:   start_nginx NS ADDR...; start_switchyard NS CONFIG;
+#             start_danted NS NAME ADDR PORT METHOD EXTERNAL RULE... (danted_conf
+#             writes its file only); start_tinyproxy NS ADDR PORTS NET...;
 #             apply_firewall NS CONFIG MODE [BACKEND]; curl_host NS HOST ADDR SCHEME.
 # Topology:   gateway_net: client ns -> router ns -> origin ns (see below);
 #             gateway_up [nginx]: the usual start of a TCP script;
@@ -111,15 +114,22 @@ e2e_cleanup() {
 
 # --- waiting -----------------------------------------------------------------------
 
-# wait_tcp NS ADDR PORT [SECONDS]: until something listens there.
-wait_tcp() {
-    local ns=$1 addr=$2 port=$3 secs=${4:-10} i
+# wait_ss NS SECONDS SS-ARGS...: until `ss SS-ARGS` in NS lists a socket.
+wait_ss() {
+    local ns=$1 secs=$2 i
+    shift 2
     for i in $(seq $((secs * 10))); do
-        ip netns exec "$ns" ss -Htln "sport = :$port" 2>/dev/null | grep -q . && return 0
+        ip netns exec "$ns" ss "$@" 2>/dev/null | grep -q . && return 0
         sleep 0.1
     done
     return 1
 }
+
+# wait_tcp NS ADDR PORT [SECONDS]: until something listens on TCP PORT (any address).
+wait_tcp() { wait_ss "$1" "${4:-10}" -Htln "sport = :$3"; }
+
+# wait_udp NS ADDR PORT: until (at most 5 s) something listens on UDP ADDR:PORT.
+wait_udp() { wait_ss "$1" 5 -Huln "src $2 and sport = :$3"; }
 
 # wait_file_grep FILE REGEX [SECONDS]
 wait_file_grep() {
@@ -182,6 +192,58 @@ $listen
 CONF
     bg "$ns" "$dir/stderr" nginx -c "$dir/nginx.conf"
     wait_tcp "$ns" "$1" 443
+}
+
+# danted_conf NAME ADDR PORT METHOD EXTERNAL RULE...: writes $E2E_TMP/NAME.conf,
+# dante's SOCKS5 server on ADDR:PORT with socks method METHOD (none, or
+# username: the system's accounts), connecting out from EXTERNAL, logging to
+# $E2E_TMP/NAME.log; every client is let in, then each RULE (a dante "socks
+# pass|block { ... }" line) in order.
+danted_conf() {
+    local name=$1 addr=$2 port=$3 method=$4 external=$5
+    shift 5
+    {
+        cat <<CONF
+logoutput: $E2E_TMP/$name.log
+internal: $addr port = $port
+external: $external
+clientmethod: none
+socksmethod: $method
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
+CONF
+        printf '%s\n' "$@"
+    } >"$E2E_TMP/$name.conf"
+}
+
+# start_danted NS NAME ADDR PORT METHOD EXTERNAL RULE...: danted_conf, then
+# dante in NS (output $E2E_TMP/NAME.out, pid file NAME.pid); REPLY = its pid,
+# status 1 when it does not listen within 10 s.
+start_danted() {
+    local ns=$1 name=$2 addr=$3 port=$4
+    shift
+    danted_conf "$@"
+    rm -f "$E2E_TMP/$name.pid"
+    bg "$ns" "$E2E_TMP/$name.out" danted -f "$E2E_TMP/$name.conf" -p "$E2E_TMP/$name.pid" -N 1
+    wait_tcp "$ns" "$addr" "$port"
+}
+
+# start_tinyproxy NS ADDR PORTS NET...: tinyproxy (HTTP CONNECT) in NS on
+# ADDR:3128, connecting out from ADDR, CONNECT allowed to each of PORTS (a
+# list in one word), clients from each NET; it logs every request line to
+# $E2E_TMP/tinyproxy.out. REPLY = its pid, status 1 when it does not listen.
+start_tinyproxy() {
+    local ns=$1 addr=$2 ports=$3 p
+    shift 3
+    {
+        printf 'User nobody\nGroup nogroup\nPort 3128\nListen %s\nBind %s\n' "$addr" "$addr"
+        printf 'Timeout 60\nMaxClients 100\n'
+        printf 'Allow %s\n' "$@"
+        for p in $ports; do printf 'ConnectPort %s\n' "$p"; done
+    } >"$E2E_TMP/tinyproxy.conf"
+    bg "$ns" "$E2E_TMP/tinyproxy.out" tinyproxy -d -c "$E2E_TMP/tinyproxy.conf"
+    wait_tcp "$ns" "$addr" 3128
 }
 
 # start_switchyard NS CONFIG: runs `switchyard run` in NS, log in

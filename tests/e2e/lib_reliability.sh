@@ -1,11 +1,18 @@
 # lib_reliability.sh — what the load and fault tests share (sourced after lib.sh,
 # not run; tests/run skips lib*.sh).
 #
+# rel_gateway_up PORT... lib.sh's gateway_up, O4, and reliability.py's origin on PORT...
+# rel_start_gateway [S]  switchyard and its gateway rules for $POLICY (pid = its pid)
 # rel_py ARGS...        runs tests/e2e/reliability.py (origins and clients)
+# rel_client ARGS...    reliability.py ARGS in the client namespace, bounded to 90 s
+# rel_bg OUT SECS ARGS... the same in the background, bounded to SECS (REPLY = pid)
+# rel_streams NAME PORT N SECS  N echo flows in the background (REPLY = pid), ended by
+#                       rel_streams_end NAME PID (OUT = their summary)
 # fd_count PID          descriptors the process holds; sock_count, pipe_count: of them
 # rss_kib PID           resident memory in KiB
 # rss_watch PID FILE    samples the resident memory every 0.2 s into FILE (REPLY = pid)
 # wait_fds PID MAX SECS until the process holds at most MAX descriptors
+# rel_memory_check WHAT CMD...  check WHAT CMD, a SKIP on a sanitizer build
 # hole WHAT WHY CMD...  a check for a hole a fix is pending for: a SKIP line naming it,
 #                       unless HOLES=1, when it runs as a real check
 # REL_SANITIZED         1 when $SWITCHYARD is an AddressSanitizer build (memory
@@ -13,6 +20,51 @@
 
 REL_PY=tests/e2e/reliability.py
 rel_py() { python3 "$REL_PY" "$@"; }
+rel_client() { timeout 90 ip netns exec "$NS_C" python3 "$REL_PY" "$@" 2>&1; }
+
+rel_bg() {
+    local out=$1 secs=$2
+    shift 2
+    ip netns exec "$NS_C" timeout "$secs" python3 "$REL_PY" "$@" >"$out" 2>&1 &
+    REPLY=$!
+    E2E_PIDS+=("$REPLY")
+}
+
+# rel_streams NAME PORT N SECONDS: N echo flows to O4:PORT in the background
+# (client namespace) for SECONDS or until rel_streams_end NAME; their summary
+# in $E2E_TMP/NAME.out.
+rel_streams() {
+    rm -f "$E2E_TMP/stop-$1"
+    rel_bg "$E2E_TMP/$1.out" $(($4 + 30)) stream "$O4" "$2" "$3" "$4" "$E2E_TMP/stop-$1"
+}
+
+# rel_streams_end NAME PID: ends those flows, waits for them; OUT = their summary.
+rel_streams_end() {
+    touch "$E2E_TMP/stop-$1"
+    wait "$2"
+    OUT=$(cat "$E2E_TMP/$1.out")
+}
+
+# rel_gateway_up [PORT...]: the start of a load or fault script: lib.sh's
+# gateway_up (a SKIP without `switchyard run`; the script ends without its
+# namespaces), O4 = ORIGIN4, and with PORTs reliability.py's origin there,
+# one TCP service a port (its sink log $E2E_TMP/sink.log), up to the last.
+rel_gateway_up() {
+    gateway_up
+    O4=$ORIGIN4
+    [ $# -gt 0 ] || return 0
+    bg "$NS_O" "$E2E_TMP/origin.log" python3 "$REL_PY" origin "$O4" "$E2E_TMP/sink.log" "$@"
+    wait_tcp "$NS_O" "$O4" "${!#}" || not_ok "origin listening"
+}
+
+# rel_start_gateway [SECONDS]: switchyard on the router with $POLICY and its
+# gateway rules (lib.sh's start_gateway; the script ends when that fails);
+# pid = its pid, left idle SECONDS (0.3) so that it is measured at rest.
+rel_start_gateway() {
+    start_gateway || exit 1
+    pid=$SWITCHYARD_PID
+    sleep "${1:-0.3}"
+}
 
 REL_SANITIZED=0
 grep -qa __asan_init "$SWITCHYARD" 2>/dev/null && REL_SANITIZED=1
@@ -45,6 +97,14 @@ wait_fds() {
         sleep 0.1
     done
     return 1
+}
+
+rel_memory_check() {
+    if [ "$REL_SANITIZED" = 1 ]; then
+        skip "$1" "AddressSanitizer build: memory is not the product's"
+    else
+        check "$@"
+    fi
 }
 
 hole() {

@@ -68,43 +68,28 @@ table inet sy_udp {
 NFT
 }
 
-# Starts dnsmasq on the origin answering every name under example.
+# udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53 and
+# 2001:db8:2::53) answering every name under example (default
+# /example/203.0.113.99, a dnsmasq --address value), queries logged to
+# $E2E_TMP/dnsmasq.log; REPLY = its pid, status 1 when it does not listen.
 udp_start_dnsmasq() {
     bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
         --conf-file=/dev/null --user=root --group=root \
         --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
-        --address=/example/203.0.113.99 --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
+        --address="${1:-/example/203.0.113.99}" --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
         --pid-file="$E2E_TMP/dnsmasq.pid"
+    wait_udp "$NS_O" 198.51.100.53 53
 }
 
-# Starts danted on the upstream, SOCKS5 without authentication, UDP allowed.
+# udp_start_danted [ADDR [NAME]]: danted on the upstream at ADDR:1080 (default
+# 203.0.113.10; files $E2E_TMP/NAME.*, default danted), SOCKS5 without
+# authentication, UDP allowed; REPLY = its pid, status 1 when it does not listen.
 udp_start_danted() {
-    cat >"$E2E_TMP/danted.conf" <<CONF
-logoutput: $E2E_TMP/danted.log
-internal: 203.0.113.10 port = 1080
-external: 203.0.113.10
-clientmethod: none
-socksmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-    from: 0.0.0.0/0 to: 0.0.0.0/0
-}
-socks pass {
+    local addr=${1:-203.0.113.10}
+    # A list (command:, log:) ends at the end of its line.
+    start_danted "$NS_U" "${2:-danted}" "$addr" 1080 none "$addr" "socks pass {
     from: 0.0.0.0/0 to: 0.0.0.0/0
     command: connect udpassociate udpreply
     log: connect disconnect error
-}
-CONF
-    bg "$NS_U" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf" -p "$E2E_TMP/danted.pid" -N 1
-}
-
-# wait_udp NS ADDR PORT: waits (at most 5 s) until something listens on UDP ADDR:PORT.
-wait_udp() {
-    local i
-    for i in $(seq 50); do
-        ip netns exec "$1" ss -Huln "src $2 and sport = :$3" 2>/dev/null | grep -q . && return 0
-        sleep 0.1
-    done
-    return 1
+}"
 }

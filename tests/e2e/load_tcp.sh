@@ -14,8 +14,6 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
 
 INBOUND=${INBOUND:-redirect}
 SIZE=1000
@@ -28,15 +26,12 @@ NOFILE=$REPLY
 LOAD=${LOAD:-$(((NOFILE - 2000) / 2 < 10000 ? (NOFILE - 2000) / 2 : 10000))}
 diag "descriptor limit $NOFILE: $LOAD flows"
 
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
+rel_gateway_up 9000
 for ns in "$NS_C" "$NS_R"; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 done
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$REL_PY" origin $O4 "$E2E_TMP/sink.log" 9000
-wait_tcp "$NS_O" $O4 9000 || not_ok "origin listening"
 
-cat >"$E2E_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
 limits: {max_flows: $((LOAD + 100))}
@@ -44,20 +39,15 @@ inbounds:
   - {name: gw, type: $INBOUND, listen: "0.0.0.0:12345"}
 default: direct
 YAML
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
-pid=$SWITCHYARD_PID
-sleep 0.5
+rel_start_gateway 0.5
 idle_fd=$(fd_count $pid) idle_sock=$(sock_count $pid) idle_rss=$(rss_kib $pid)
 diag "idle: $idle_fd descriptors ($idle_sock sockets), $idle_rss KiB resident"
 
 # one_run N: N flows; sets HELD_FD, HELD_RSS, OUT, READY.
 one_run() {
     rm -f "$E2E_TMP/ready" "$E2E_TMP/release"
-    ip netns exec "$NS_C" timeout 400 python3 "$REL_PY" tcp-load $O4 9000 "$1" $SIZE \
-        "$E2E_TMP/ready" "$E2E_TMP/release" >"$E2E_TMP/load.out" 2>&1 &
-    local lp=$!
-    E2E_PIDS+=($lp)
+    rel_bg "$E2E_TMP/load.out" 400 tcp-load $O4 9000 "$1" $SIZE "$E2E_TMP/ready" "$E2E_TMP/release"
+    local lp=$REPLY
     wait_file_grep "$E2E_TMP/ready" "open" 200
     READY=$(cat "$E2E_TMP/ready" 2>/dev/null)
     sleep 1
@@ -76,11 +66,7 @@ check "all $LOAD flows were open at once (the daemon held $HELD_SOCK sockets)" \
     test "$HELD_SOCK" -ge $((idle_sock + 2 * LOAD))
 per_flow=$(((HELD_RSS - idle_rss) * 1024 / LOAD))
 diag "resident memory per flow: $per_flow bytes"
-if [ $REL_SANITIZED = 1 ]; then
-    skip "memory per flow under 64 KiB ($per_flow bytes)" "AddressSanitizer build: memory is not the product's"
-else
-    check "memory per flow under 64 KiB ($per_flow bytes)" test $per_flow -lt 65536
-fi
+rel_memory_check "memory per flow under 64 KiB ($per_flow bytes)" test $per_flow -lt 65536
 wait_fds $pid $((idle_fd + 2048 * 2)) 30
 after1_fd=$(fd_count $pid) after1_sock=$(sock_count $pid) after1_pipe=$(pipe_count $pid)
 diag "after the flows closed: $after1_fd descriptors ($after1_sock sockets, $after1_pipe pipes), $(rss_kib $pid) KiB resident, $(($(date +%s) - t0)) s"

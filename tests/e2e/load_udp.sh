@@ -14,8 +14,6 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
-trap e2e_cleanup EXIT
-e2e_need_switchyard
 
 INBOUND=${INBOUND:-tproxy}
 IDLE_S=30
@@ -28,12 +26,11 @@ NOFILE=$REPLY
 LOAD=${LOAD:-$((NOFILE - 2000 < 10000 ? NOFILE - 2000 : 10000))}
 diag "descriptor limit $NOFILE: $LOAD sessions"
 
-gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
-O4=198.51.100.10
+rel_gateway_up
 bg "$NS_O" "$E2E_TMP/echo.log" python3 "$REL_PY" udp-echo $O4 7001
-for i in $(seq 50); do ip netns exec "$NS_O" ss -Huln "sport = :7001" | grep -q . && break; sleep 0.1; done
+wait_udp "$NS_O" $O4 7001 || not_ok "echo server listening"
 
-cat >"$E2E_TMP/policy.yaml" <<YAML
+cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
 timeouts: {udp_idle_s: $IDLE_S}
@@ -42,18 +39,13 @@ inbounds:
   - {name: gw, type: $INBOUND, listen: "0.0.0.0:12346", network: [udp]}
 default: direct
 YAML
-start_switchyard "$NS_R" "$E2E_TMP/policy.yaml" || not_ok "switchyard starts"
-apply_firewall "$NS_R" "$E2E_TMP/policy.yaml" gateway || not_ok "firewall rules load"
-pid=$SWITCHYARD_PID
-sleep 0.5
+rel_start_gateway 0.5
 idle_fd=$(fd_count $pid) idle_rss=$(rss_kib $pid)
 diag "idle: $idle_fd descriptors, $idle_rss KiB resident"
 
 rm -f "$E2E_TMP/ready" "$E2E_TMP/release"
-ip netns exec "$NS_C" timeout 300 python3 "$REL_PY" udp-load $O4 7001 "$LOAD" \
-    "$E2E_TMP/ready" "$E2E_TMP/release" $BATCH >"$E2E_TMP/load.out" 2>&1 &
-lp=$!
-E2E_PIDS+=($lp)
+rel_bg "$E2E_TMP/load.out" 300 udp-load $O4 7001 "$LOAD" "$E2E_TMP/ready" "$E2E_TMP/release" $BATCH
+lp=$REPLY
 wait_file_grep "$E2E_TMP/ready" "sessions" 200
 sleep 1
 held_fd=$(fd_count $pid) held_rss=$(rss_kib $pid)
@@ -66,11 +58,7 @@ check "$LOAD concurrent sessions: every datagram echoed byte-exact to its sender
 check "all $LOAD sessions were held at once ($held_fd descriptors)" test "$held_fd" -ge $((idle_fd + LOAD))
 per_session=$(((held_rss - idle_rss) * 1024 / LOAD))
 diag "resident memory per session: $per_session bytes"
-if [ $REL_SANITIZED = 1 ]; then
-    skip "memory per session under 16 KiB ($per_session bytes)" "AddressSanitizer build: memory is not the product's"
-else
-    check "memory per session under 16 KiB ($per_session bytes)" test $per_session -lt 16384
-fi
+rel_memory_check "memory per session under 16 KiB ($per_session bytes)" test $per_session -lt 16384
 wait_fds $pid "$idle_fd" $((IDLE_S + 15))
 after_fd=$(fd_count $pid)
 diag "after the sessions expired: $after_fd descriptors, $(rss_kib $pid) KiB resident"

@@ -40,40 +40,15 @@ printf '127.0.0.1 localhost\n198.51.100.1 router.example\n198.51.100.10 names.ex
 
 useradd -M -s /usr/sbin/nologin "$user" && echo "$user:$pass" | chpasswd || not_ok "test user created"
 
-danted_conf() { # danted_conf ADDR PORT METHOD FILE
-    cat >"$4" <<CONF
-logoutput: $E2E_TMP/danted-$2.log
-internal: $1 port = $2
-external: $1
-clientmethod: none
-socksmethod: $3
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
-socks block { from: 0.0.0.0/0 to: 198.51.100.11/32 log: error }
-socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 log: connect error }
-CONF
+# dante ADDR PORT METHOD NAME: a SOCKS5 upstream on the router that refuses deny.example's address.
+dante() {
+    start_danted "$NS_R" "$4" "$1" "$2" "$3" "$1" \
+        "socks block { from: 0.0.0.0/0 to: 198.51.100.11/32 log: error }" \
+        "socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 log: connect error }"
 }
-danted_conf 198.51.100.2 1080 none "$E2E_TMP/danted.conf"
-danted_conf 198.51.100.4 1081 username "$E2E_TMP/danted-auth.conf"
-bg "$NS_R" "$E2E_TMP/danted.out" danted -f "$E2E_TMP/danted.conf" -p "$E2E_TMP/danted.pid" -N 1
-DANTE_PID=$REPLY
-bg "$NS_R" "$E2E_TMP/danted-auth.out" danted -f "$E2E_TMP/danted-auth.conf" -p "$E2E_TMP/danted-auth.pid" -N 1
-cat >"$E2E_TMP/tinyproxy.conf" <<CONF
-User nobody
-Group nogroup
-Port 3128
-Listen 198.51.100.3
-Bind 198.51.100.3
-Timeout 30
-MaxClients 50
-Allow 198.51.100.0/24
-Allow 192.0.2.0/24
-ConnectPort 443
-ConnectPort 80
-CONF
-bg "$NS_R" "$E2E_TMP/tinyproxy.out" tinyproxy -d -c "$E2E_TMP/tinyproxy.conf"
-wait_tcp "$NS_R" 198.51.100.2 1080 && wait_tcp "$NS_R" 198.51.100.4 1081 && wait_tcp "$NS_R" 198.51.100.3 3128 ||
+dante 198.51.100.2 1080 none danted && DANTE_PID=$REPLY &&
+    dante 198.51.100.4 1081 username danted-auth &&
+    start_tinyproxy "$NS_R" 198.51.100.3 "443 80" 198.51.100.0/24 192.0.2.0/24 ||
     not_ok "upstream proxies listening"
 
 cat >"$POLICY" <<YAML

@@ -14,15 +14,10 @@ e2e_need_switchyard
 
 udp_net || e2e_abort "network set-up"
 ip -n "$NS_U" addr add 203.0.113.11/24 dev u0
-udp_start_dnsmasq
-udp_start_danted
+udp_start_dnsmasq || not_ok "dnsmasq listening"
+udp_start_danted || not_ok "danted listening"
 # A second SOCKS5 server on 203.0.113.11, where the reload moves the outbound.
-sed 's/203\.0\.113\.10/203.0.113.11/g; s/danted\.log/danted2.log/' "$E2E_TMP/danted.conf" \
-    >"$E2E_TMP/danted2.conf"
-bg "$NS_U" "$E2E_TMP/danted2.out" danted -f "$E2E_TMP/danted2.conf" -p "$E2E_TMP/danted2.pid" -N 1
-wait_udp "$NS_O" 198.51.100.53 53 || not_ok "dnsmasq listening"
-wait_tcp "$NS_U" 203.0.113.10 1080 || not_ok "danted listening"
-wait_tcp "$NS_U" 203.0.113.11 1080 || not_ok "second danted listening"
+udp_start_danted 203.0.113.11 danted2 || not_ok "second danted listening"
 
 # policy SERVER: the socks5 outbound "up" at SERVER.
 policy() {
