@@ -8,7 +8,7 @@
 #   make deps            install the Debian packages for building and testing
 #   make demo            a first look: switchyard routing real requests between network
 #                        namespaces (root; examples/demo.sh)
-#   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end
+#   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end (plain and ASan daemon)
 #   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan)
 #   make test-e2e        end-to-end tests, root (SANITIZE=1: against the ASan+UBSan daemon)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
@@ -103,7 +103,7 @@ test-unit: $(UNIT_BIN)
 # Everything CI runs; tests/run prints the closing "N passed, N failed".
 test: switchyard
 	$(MAKE) SANITIZE=0 $(UNIT_BIN)
-	$(MAKE) SANITIZE=1 unit-bins
+	$(MAKE) SANITIZE=1 unit-bins build-san/switchyard
 	$(MAKE) fuzz-build
 	tests/run --all
 

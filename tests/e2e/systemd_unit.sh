@@ -74,8 +74,9 @@ rules:
 default: direct
 YAML
 bg "$NS" "$E2E_TMP/origin.log" python3 -m http.server --bind 127.0.0.1 -d "$E2E_TMP/www" 8000
-bg "$NS" "$E2E_TMP/switchyard.log" prlimit --nofile=4096:4096 \
-    strace -f -qq -o "$E2E_TMP/strace" "$sy" run -c "$E2E_TMP/policy.yaml"
+# LeakSanitizer cannot run under ptrace: a sanitizer build is traced without it.
+bg "$NS" "$E2E_TMP/switchyard.log" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    prlimit --nofile=4096:4096 strace -f -qq -o "$E2E_TMP/strace" "$sy" run -c "$E2E_TMP/policy.yaml"
 SY_PID=$REPLY
 wait_tcp "$NS" 127.0.0.1 8000 && wait_tcp "$NS" 127.0.0.1 8080 || e2e_abort "origin and switchyard listening"
 px() { timeout 20 ip netns exec "$NS" curl -s --max-time 8 -x http://127.0.0.1:8080 "$@" 2>/dev/null; }

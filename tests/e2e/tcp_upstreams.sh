@@ -181,7 +181,7 @@ check "... the right ones pass (CONNECT)" \
     test "$(px -x http://bob:hunter2@192.0.2.1:8081 https://tiny.example/)" = "$body"
 check "the password is in no log line" sh -c "! grep -q 'hunter2\|s3cret\|wrong1' $E2E_TMP/switchyard.log"
 
-warnings=$(./switchyard check -c "$POLICY" 2>&1 >/dev/null)
+warnings=$("$SWITCHYARD" check -c "$POLICY" 2>&1 >/dev/null)
 check "check warns about the open http inbound" \
     grep -q "policy.yaml:5:[0-9]*: http inbound 'http-in' listens on 192.0.2.1:8080 without username and password" <<<"$warnings"
 check "... and the open socks5 inbound, and nothing else" \
