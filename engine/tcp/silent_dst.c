@@ -2,16 +2,15 @@
  * silent_dst.c — destinations whose client says nothing first. See
  * silent_dst.h.
  *
- * A uthash table keyed by (client address, destination). uthash keeps
- * entries in the order they were added, so marking one again deletes and
- * re-adds it, and the head of the table is always the least recently
- * marked: the one to forget when the set is full.
+ * An lru_table keyed by (client address, destination) holding the time it
+ * was marked: marking touches the entry, so the one forgotten when the set
+ * is full is the least recently marked.
  */
 #include "engine/tcp/silent_dst.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+
+#include "engine/core/lru_table.h"
 
 /* Both made by flow_addr_key (padding zeroed); the client's port is 0. */
 struct silent_key {
@@ -19,40 +18,21 @@ struct silent_key {
     struct flow_addr dst;
 };
 
-struct silent_entry {
-    struct silent_key key;
-    double marked_at;
-    UT_hash_handle hh;
-};
-
-struct silent_dst {
-    struct silent_entry *table;
-    size_t count, cap;
-};
+/* The handle is the table itself (struct silent_key -> the time it was marked, a double); its
+ * own type keeps it apart from the engine's other tables. */
+static struct lru_table *table(struct silent_dst *set)
+{
+    return (struct lru_table *)set;
+}
 
 struct silent_dst *silent_dst_new(size_t cap)
 {
-    struct silent_dst *set = calloc(1, sizeof(*set));
-    if (set)
-        set->cap = cap ? cap : 1;
-    return set;
-}
-
-static void forget(struct silent_dst *set, struct silent_entry *e)
-{
-    HASH_DEL(set->table, e);
-    free(e);
-    set->count--;
+    return (struct silent_dst *)lru_table_new(cap, sizeof(struct silent_key), sizeof(double));
 }
 
 void silent_dst_free(struct silent_dst *set)
 {
-    if (!set)
-        return;
-    struct silent_entry *e, *tmp;
-    HASH_ITER(hh, set->table, e, tmp)
-    forget(set, e);
-    free(set);
+    lru_table_free(table(set));
 }
 
 static void make_key(struct silent_key *key, const struct flow_addr *client,
@@ -64,31 +44,15 @@ static void make_key(struct silent_key *key, const struct flow_addr *client,
     flow_addr_key(&key->dst, dst);
 }
 
-static struct silent_entry *find(struct silent_dst *set, const struct silent_key *key)
-{
-    struct silent_entry *e;
-    HASH_FIND(hh, set->table, key, sizeof(*key), e);
-    return e;
-}
-
 void silent_dst_mark(struct silent_dst *set, const struct flow_addr *client,
                      const struct flow_addr *dst, double now)
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    struct silent_entry *e = find(set, &key);
-    if (e) {
-        HASH_DEL(set->table, e);
-    } else {
-        if (set->count == set->cap)
-            forget(set, set->table);
-        if (!(e = calloc(1, sizeof(*e))))
-            return; /* out of memory: the next flow waits for its client, nothing worse */
-        e->key = key;
-        set->count++;
-    }
-    e->marked_at = now;
-    HASH_ADD(hh, set->table, key, sizeof(e->key), e);
+    double *marked_at = lru_table_touch(table(set), &key);
+    if (marked_at)
+        *marked_at = now;
+    /* out of memory: the next flow waits for its client, nothing worse */
 }
 
 bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
@@ -96,12 +60,12 @@ bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    struct silent_entry *e = find(set, &key);
-    if (!e)
+    double *marked_at = lru_table_find(table(set), &key);
+    if (!marked_at)
         return false;
-    if (now - e->marked_at < ttl)
+    if (now - *marked_at < ttl)
         return true;
-    forget(set, e);
+    lru_table_remove(table(set), &key);
     return false;
 }
 
@@ -110,12 +74,10 @@ void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    struct silent_entry *e = find(set, &key);
-    if (e)
-        forget(set, e);
+    lru_table_remove(table(set), &key);
 }
 
 size_t silent_dst_count(const struct silent_dst *set)
 {
-    return set->count;
+    return lru_table_count((const struct lru_table *)set);
 }
