@@ -73,13 +73,13 @@ switchyard: $(BUILD)/switchyard
 $(BUILD)/switchyard: $(BUILD)/engine/cli/main.o $(BUILD)/libengine.a $(BUILD)/librules.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/librules.a: $(RULES_OBJ)
+# Every archive, plain, sanitized or fuzz, is made from the objects its rule lists.
+%.a:
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/librules.a: $(RULES_OBJ)
 $(BUILD)/libengine.a: $(ENGINE_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -129,12 +129,7 @@ $(FUZZ_BUILD)/%.o: %.c
 	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/librules.a: $(FUZZ_RULES_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
 $(FUZZ_BUILD)/libengine.a: $(FUZZ_ENGINE_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
 
 # Archives, so a target links only the objects it needs.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libengine.a $(FUZZ_BUILD)/librules.a
