@@ -16,6 +16,10 @@
  * one read gives the record for most IPv4 addresses (country blocks are
  * mostly /16 or wider), and the walk goes on node by node, bit by bit as
  * MMDB_lookup_sockaddr walks, only below that. 512 KiB a table.
+ *
+ * The other way round, geoip_country_networks walks the whole tree (from
+ * where a lookup of that family starts) and lists the networks of one
+ * country, for the firewall's kernel sets.
  */
 #include "geodata/geoip.h"
 
@@ -156,12 +160,34 @@ static bool code_at(MMDB_entry_s *entry, char code[3], const char *const *path)
     return true;
 }
 
-bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char code[3])
+/* The country of the data record at `entry` (through the record cache); false when none. */
+static bool record_country(const struct geoip *geoip, MMDB_entry_s *entry, char code[3])
 {
     static const char *const country[] = {"country", "iso_code", NULL};
     static const char *const registered[] = {"registered_country", "iso_code", NULL};
     static const char *const flat[] = {"country_code", NULL};
 
+    uint64_t tag = ((uint64_t)entry->offset + 1) << 32;
+    _Atomic uint64_t *slot =
+        (_Atomic uint64_t *)&geoip
+            ->record_cache[(entry->offset * 2654435761u >> 16) & (RECORD_CACHE_SLOTS - 1)];
+    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+    if ((v & ~0xffffffffull) != tag) {
+        bool found = code_at(entry, code, country) || code_at(entry, code, registered) ||
+                     code_at(entry, code, flat);
+        v = tag | (found ? 0x10000u | (uint64_t)(uint8_t)code[0] << 8 | (uint8_t)code[1] : 0);
+        atomic_store_explicit(slot, v, memory_order_relaxed);
+    }
+    if (!(v & 0x10000u))
+        return false;
+    code[0] = (char)(v >> 8 & 0xff);
+    code[1] = (char)(v & 0xff);
+    code[2] = '\0';
+    return true;
+}
+
+bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char code[3])
+{
     MMDB_lookup_result_s r = {.entry.mmdb = &geoip->db};
     if (addr->family != AF_INET && addr->family != AF_INET6)
         return false;
@@ -181,23 +207,67 @@ bool geoip_country(const struct geoip *geoip, const struct flow_addr *addr, char
             return false;
     }
 
-    uint64_t tag = ((uint64_t)r.entry.offset + 1) << 32;
-    _Atomic uint64_t *slot =
-        (_Atomic uint64_t *)&geoip
-            ->record_cache[(r.entry.offset * 2654435761u >> 16) & (RECORD_CACHE_SLOTS - 1)];
-    uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
-    if ((v & ~0xffffffffull) != tag) {
-        bool found = code_at(&r.entry, code, country) || code_at(&r.entry, code, registered) ||
-                     code_at(&r.entry, code, flat);
-        v = tag | (found ? 0x10000u | (uint64_t)(uint8_t)code[0] << 8 | (uint8_t)code[1] : 0);
-        atomic_store_explicit(slot, v, memory_order_relaxed);
+    return record_country(geoip, &r.entry, code);
+}
+
+/* A walk over the tree below one record, collecting the networks of one country. */
+struct walk {
+    const struct geoip *geoip;
+    char want[3];
+    int family;
+    unsigned bits; /* of the addresses walked: 32 or 128 */
+    uint8_t ip[16];
+    geoip_network_fn emit;
+    void *ctx;
+};
+
+static int walk(struct walk *w, uint64_t rec, unsigned depth)
+{
+    if ((rec & REC_KIND) == REC_DATA) {
+        char code[3];
+        MMDB_entry_s entry = {.mmdb = (MMDB_s *)&w->geoip->db, .offset = (uint32_t)rec};
+        if (record_country(w->geoip, &entry, code) && memcmp(code, w->want, 2) == 0)
+            return w->emit(w->ctx, w->family, w->ip, depth);
+        return 0;
     }
-    if (!(v & 0x10000u))
-        return false;
-    code[0] = (char)(v >> 8 & 0xff);
-    code[1] = (char)(v & 0xff);
-    code[2] = '\0';
-    return true;
+    if ((rec & REC_KIND) != REC_NODE)
+        return 0;
+    if (depth >= w->bits) /* deeper than an address: lookups find nothing there either */
+        return 0;
+    for (int right = 0; right < 2; right++) {
+        uint64_t branch;
+        if (!read_branch(&w->geoip->db, rec, right, &branch))
+            return -1;
+        if (right)
+            w->ip[depth / 8] |= (uint8_t)(0x80 >> depth % 8);
+        int rc = walk(w, branch, depth + 1);
+        w->ip[depth / 8] &= (uint8_t)~(0x80 >> depth % 8);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int geoip_country_networks(const struct geoip *geoip, const char *code, int family,
+                           geoip_network_fn emit, void *ctx)
+{
+    struct walk w = {.geoip = geoip, .family = family, .emit = emit, .ctx = ctx};
+    w.want[0] = (char)(code[0] & ~0x20);
+    w.want[1] = (char)(code[1] & ~0x20);
+    bool v6_tree = geoip->db.metadata.ip_version == 6;
+    uint64_t rec = REC_NODE; /* node 0 */
+    if (family == AF_INET) {
+        w.bits = 32;
+        /* In an IPv6 tree, IPv4 lives under ::/96, where lookups look for it. */
+        for (int i = 0; v6_tree && i < 96 && (rec & REC_KIND) == REC_NODE; i++)
+            if (!read_branch(&geoip->db, rec, 0, &rec))
+                return -1;
+    } else if (family == AF_INET6 && v6_tree) {
+        w.bits = 128;
+    } else {
+        return 0; /* an IPv4 tree answers no IPv6 address */
+    }
+    return walk(&w, rec, 0);
 }
 
 size_t geoip_node_count(const struct geoip *geoip)

@@ -156,6 +156,11 @@ int cidr_set_add(struct cidr_set *set, const char *text, const char **why)
         bits = (unsigned)v;
     }
 
+    return cidr_set_add_prefix(set, family, ip, bits);
+}
+
+int cidr_set_add_prefix(struct cidr_set *set, int family, const uint8_t *ip, unsigned bits)
+{
     set->added++;
     if (family == AF_INET) {
         uint32_t a = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
@@ -268,6 +273,36 @@ bool cidr_set_contains(const struct cidr_set *set, const struct flow_addr *addr)
         return lo > 0 && u128_cmp(a, set->v6[lo - 1].hi) <= 0;
     }
     return false;
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+size_t cidr_set_range_count(const struct cidr_set *set, int family)
+{
+    return family == AF_INET ? set->n4 : family == AF_INET6 ? set->n6 : 0;
+}
+
+void cidr_set_range(const struct cidr_set *set, int family, size_t i, struct flow_addr *lo,
+                    struct flow_addr *hi)
+{
+    memset(lo, 0, sizeof(*lo));
+    memset(hi, 0, sizeof(*hi));
+    lo->family = hi->family = (uint8_t)family;
+    if (family == AF_INET) {
+        for (int b = 0; b < 4; b++) {
+            lo->ip[b] = (uint8_t)(set->v4[i].lo >> (24 - 8 * b));
+            hi->ip[b] = (uint8_t)(set->v4[i].hi >> (24 - 8 * b));
+        }
+        return;
+    }
+    store_be64(lo->ip, set->v6[i].lo.hi);
+    store_be64(lo->ip + 8, set->v6[i].lo.lo);
+    store_be64(hi->ip, set->v6[i].hi.hi);
+    store_be64(hi->ip + 8, set->v6[i].hi.lo);
 }
 
 size_t cidr_set_count(const struct cidr_set *set)

@@ -147,12 +147,51 @@ static void mapped_prefixes_hold_their_ipv4_addresses(void **state)
     cidr_set_free(s);
 }
 
+static void range_text(const struct cidr_set *s, int family, size_t i, char *out)
+{
+    struct flow_addr lo, hi;
+    char a[FLOW_ADDR_TEXT_MAX], b[FLOW_ADDR_TEXT_MAX];
+    cidr_set_range(s, family, i, &lo, &hi);
+    sprintf(out, "%s-%s", flow_addr_format_ip(&lo, a), flow_addr_format_ip(&hi, b));
+}
+
+/* The merged ranges of each family, for the firewall's sets; prefixes added as bytes. */
+static void ranges_are_listed_merged(void **state)
+{
+    (void)state;
+    const char *why;
+    char text[160];
+    struct cidr_set *s = cidr_set_new();
+    assert_int_equal(cidr_set_add(s, "10.0.0.0/9", &why), 0);
+    assert_int_equal(cidr_set_add(s, "10.128.0.0/9", &why), 0);
+    assert_int_equal(cidr_set_add_prefix(s, AF_INET, (const uint8_t[]){192, 0, 2, 77}, 24), 0);
+    assert_int_equal(cidr_set_add(s, "2001:db8::/32", &why), 0);
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, [15] = 1};
+    assert_int_equal(cidr_set_add_prefix(s, AF_INET6, v6, 128), 0);
+    assert_int_equal(cidr_set_add(s, "::ffff:198.51.100.0/120", &why), 0);
+    assert_int_equal(cidr_set_freeze(s), 0);
+    assert_int_equal(cidr_set_range_count(s, AF_INET), 3);
+    range_text(s, AF_INET, 0, text);
+    assert_string_equal(text, "10.0.0.0-10.255.255.255");
+    range_text(s, AF_INET, 1, text);
+    assert_string_equal(text, "192.0.2.0-192.0.2.255");
+    range_text(s, AF_INET, 2, text);
+    assert_string_equal(text, "198.51.100.0-198.51.100.255");
+    assert_int_equal(cidr_set_range_count(s, AF_INET6), 2);
+    range_text(s, AF_INET6, 0, text);
+    assert_string_equal(text, "::ffff:198.51.100.0-::ffff:198.51.100.255");
+    range_text(s, AF_INET6, 1, text);
+    assert_string_equal(text, "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+    cidr_set_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_sets_match_the_reference),
         cmocka_unit_test(edges),
         cmocka_unit_test(mapped_prefixes_hold_their_ipv4_addresses),
+        cmocka_unit_test(ranges_are_listed_merged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <maxminddb.h>
 
 #include "geodata/geoip.h"
+#include "rules/cidr_set.h"
 #include "tests/unit/policy_fixture.h"
 
 static const char *spec = "198.51.100.0/24 CN\n203.0.113.0/25 hk\n2001:db8:cc::/48 DE\n";
@@ -213,9 +214,78 @@ static void tables_match_libmaxminddb(void **state)
     nested_in("dbip", 6);
 }
 
+static int collect(void *ctx, int family, const uint8_t *ip, unsigned bits)
+{
+    char *out = ctx, text[INET6_ADDRSTRLEN];
+    inet_ntop(family, ip, text, sizeof(text));
+    sprintf(out + strlen(out), "%s/%u ", text, bits);
+    return 0;
+}
+
+static void networks_are(struct geoip *g, const char *code, int family, const char *want)
+{
+    char got[2048] = "";
+    assert_int_equal(geoip_country_networks(g, code, family, collect, got), 0);
+    assert_string_equal(got, want);
+}
+
+static int add_to_set(void *ctx, int family, const uint8_t *ip, unsigned bits)
+{
+    return cidr_set_add_prefix(ctx, family, ip, bits);
+}
+
+/* Whether `fa` is in the networks the walk gives for `code`, for both families. */
+static bool in_networks(struct geoip *g, const char *code, const struct flow_addr *fa)
+{
+    struct cidr_set *s = cidr_set_new();
+    assert_int_equal(geoip_country_networks(g, code, AF_INET, add_to_set, s), 0);
+    assert_int_equal(geoip_country_networks(g, code, AF_INET6, add_to_set, s), 0);
+    assert_int_equal(cidr_set_freeze(s), 0);
+    bool in = cidr_set_contains(s, fa);
+    cidr_set_free(s);
+    return in;
+}
+
+/* The walk lists exactly the networks lookups answer a country for, nested or not
+ * (IPv6 with the writer's aliases of the IPv4 tree: ::/96, ::ffff:0:0/96, Teredo, 6to4). */
+static void networks_of_a_country(void **state)
+{
+    (void)state;
+    struct geoip *g = build_spec("geolite2", 6, nested);
+    networks_are(g, "cc", AF_INET, "10.1.2.0/25 ");
+    networks_are(g, "DD", AF_INET, "10.1.2.128/26 10.1.2.192/29 10.1.2.201/32 10.1.2.202/31 "
+                                   "10.1.2.204/30 10.1.2.208/28 10.1.2.224/27 ");
+    networks_are(g, "MM", AF_INET6, "2001:db8:1:2::5/128 ");
+    networks_are(g, "ZZ", AF_INET, "");
+    /* IPv6 holds what the tree aliases to IPv4, as lookups of those addresses answer. */
+    networks_are(g, "EE", AF_INET6,
+                 "::10.1.2.200/128 ::ffff:10.1.2.200/128 2001:0:a01:2c8::/64 2002:a01:2c8::/48 ");
+    const char *codes[] = {"AA", "BB", "CC", "DD", "EE", "FF", "GG", "HH", "II", "JJ", "KK", "LL"};
+    const char *addrs[] = {"10.0.0.1",       "10.1.2.200",      "10.1.2.201",  "10.255.255.255",
+                           "1.2.3.4",        "255.255.255.255", "11.0.0.0",    "2001:db8:1:2::5",
+                           "2001:db8:1:2::", "2001:db8:2::",    "2400::1",     "::10.0.0.1",
+                           "2002:a00::1",    "192.0.2.1",       "2001:db9::1", "10.207.1.1"};
+    for (size_t a = 0; a < sizeof(addrs) / sizeof(addrs[0]); a++) {
+        struct flow_addr fa;
+        char code[3] = "";
+        assert_true(flow_addr_parse_ip(&fa, addrs[a]));
+        bool found = geoip_country(g, &fa, code);
+        for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++)
+            if (in_networks(g, codes[c], &fa) != (found && strcmp(code, codes[c]) == 0))
+                fail_msg("%s in %s: walk and lookup disagree", addrs[a], codes[c]);
+    }
+    geoip_close(g);
+
+    g = build_spec("iplocation", 4, nested); /* an IPv4 tree: no IPv6 networks */
+    networks_are(g, "CC", AF_INET, "10.1.2.0/25 ");
+    networks_are(g, "HH", AF_INET6, "");
+    geoip_close(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(networks_of_a_country),
         cmocka_unit_test(geolite2_layout),
         cmocka_unit_test(dbip_layout_registered_country),
         cmocka_unit_test(ip_location_db_layout),
