@@ -241,7 +241,7 @@ static int walk(struct walk *w, uint64_t rec, unsigned depth)
         if (right)
             w->ip[depth / 8] |= (uint8_t)(0x80 >> depth % 8);
         int rc = walk(w, branch, depth + 1);
-        w->ip[depth / 8] &= (uint8_t)~(0x80 >> depth % 8);
+        w->ip[depth / 8] &= (uint8_t) ~(0x80 >> depth % 8);
         if (rc != 0)
             return rc;
     }

@@ -26,6 +26,11 @@ enum policy_network {
     POLICY_UDP = 1 << 1,
 };
 
+/* A port or a range of them, both ends included (port conditions). */
+struct port_range {
+    uint16_t lo, hi;
+};
+
 enum inbound_type {
     INBOUND_REDIRECT,     /* TCP by REDIRECT/DNAT, SO_ORIGINAL_DST */
     INBOUND_TPROXY,       /* TCP and/or UDP by TPROXY */

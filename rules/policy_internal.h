@@ -39,10 +39,6 @@ enum cond_kind {
     COND_ANY,
 };
 
-struct port_range {
-    uint16_t lo, hi;
-};
-
 struct cond;
 
 /* Conditions that must all hold (one map of a rule, `not` or `any`). */

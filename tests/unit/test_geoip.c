@@ -253,8 +253,9 @@ static void networks_of_a_country(void **state)
     (void)state;
     struct geoip *g = build_spec("geolite2", 6, nested);
     networks_are(g, "cc", AF_INET, "10.1.2.0/25 ");
-    networks_are(g, "DD", AF_INET, "10.1.2.128/26 10.1.2.192/29 10.1.2.201/32 10.1.2.202/31 "
-                                   "10.1.2.204/30 10.1.2.208/28 10.1.2.224/27 ");
+    networks_are(g, "DD", AF_INET,
+                 "10.1.2.128/26 10.1.2.192/29 10.1.2.201/32 10.1.2.202/31 "
+                 "10.1.2.204/30 10.1.2.208/28 10.1.2.224/27 ");
     networks_are(g, "MM", AF_INET6, "2001:db8:1:2::5/128 ");
     networks_are(g, "ZZ", AF_INET, "");
     /* IPv6 holds what the tree aliases to IPv4, as lookups of those addresses answer. */
