@@ -83,6 +83,13 @@ struct policy_outbound {
     int line;           /* 0 for the built-in ones */
 };
 
+/* Which flows `switchyard firewall` lets the kernel decide (fast_path). */
+enum policy_fast_path {
+    POLICY_FAST_PATH_STATIC, /* the leading address rules, as nftables sets (rules/policy_static.h)
+                              */
+    POLICY_FAST_PATH_OFF,    /* every flow is steered to switchyard */
+};
+
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {
     enum log_level log_level;         /* log.level, default info */
@@ -110,7 +117,8 @@ struct policy_settings {
     bool control_on;
     struct sockaddr_storage control_listen; /* control.listen: an AF_UNIX address for unix:PATH */
     socklen_t control_listen_len;
-    const char *control_secret; /* control.secret, NULL for none */
+    const char *control_secret;      /* control.secret, NULL for none */
+    enum policy_fast_path fast_path; /* fast_path, default static */
 };
 
 struct policy;

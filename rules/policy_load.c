@@ -680,6 +680,19 @@ static int load_sets(struct load_ctx *c, yaml_node_t *node)
 
 /* --- the file ------------------------------------------------------------------------ */
 
+/* fast_path: static (the default) or off; dynamic is a word kept for the NFQUEUE path. */
+static int load_fast_path(struct load_ctx *c, yaml_node_t *node)
+{
+    static const char *const words[] = {"static", "off", "dynamic", NULL};
+    unsigned v;
+    if (policy_yaml_word(c, node, "fast_path", words, &v) < 0)
+        return -1;
+    if (v == 2)
+        return policy_yaml_fail(c, node, "fast_path: dynamic is not available yet (static, off)");
+    c->p->settings.fast_path = v == 1 ? POLICY_FAST_PATH_OFF : POLICY_FAST_PATH_STATIC;
+    return 0;
+}
+
 static void settings_defaults(struct policy_settings *s)
 {
     *s = (struct policy_settings){
@@ -699,6 +712,7 @@ static void settings_defaults(struct policy_settings *s)
         .udp_max_sessions = 4096,
         .max_handshakes = 0,
         .udp_queue_bytes = 16u << 20,
+        .fast_path = POLICY_FAST_PATH_STATIC,
     };
 }
 
@@ -720,12 +734,12 @@ static int load_document(struct load_ctx *c)
     if (!root)
         return policy_yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *user, *group, *inbounds,
-        *outbounds, *sets, *rules, *dflt, *control;
+        *outbounds, *sets, *rules, *dflt, *control, *fast;
     struct policy_yaml_key keys[] = {
-        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip}, {"sniff", &sniff},
-        {"timeouts", &timeouts}, {"limits", &limits},       {"user", &user},   {"group", &group},
-        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},   {"rules", &rules},
-        {"default", &dflt},      {"control", &control},     {NULL, NULL}};
+        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip},    {"sniff", &sniff},
+        {"timeouts", &timeouts}, {"limits", &limits},       {"user", &user},      {"group", &group},
+        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},      {"rules", &rules},
+        {"default", &dflt},      {"control", &control},     {"fast_path", &fast}, {NULL, NULL}};
     if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;
@@ -734,9 +748,9 @@ static int load_document(struct load_ctx *c)
             return -1;
         c->p->settings.routing_mark = (uint32_t)v;
     }
-    if ((log && load_log(c, log) < 0) || (geoip && load_geoip(c, geoip) < 0) ||
-        (sniff && load_sniff(c, sniff) < 0) || (timeouts && load_timeouts(c, timeouts) < 0) ||
-        (limits && load_limits(c, limits) < 0) ||
+    if ((log && load_log(c, log) < 0) || (fast && load_fast_path(c, fast) < 0) ||
+        (geoip && load_geoip(c, geoip) < 0) || (sniff && load_sniff(c, sniff) < 0) ||
+        (timeouts && load_timeouts(c, timeouts) < 0) || (limits && load_limits(c, limits) < 0) ||
         ((user || group) && load_user(c, user, group) < 0) ||
         (control && load_control(c, control) < 0) ||
         (inbounds && load_list(c, inbounds, "inbounds", true) < 0) ||

@@ -3,7 +3,9 @@
  * [--mode local|gateway] [--undo]`: prints a shell script with the firewall
  * rules that steer traffic to the policy's inbounds (or, with --undo, the
  * commands that remove them). It prints, it never applies: pipe it to sh.
- * See engine/firewall/firewall.h for what is steered and skipped.
+ * With `fast_path: static` (the default) the nft script also lets the kernel
+ * decide the policy's leading address rules. See engine/firewall/firewall.h
+ * for what is steered, skipped and decided in the kernel.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -88,7 +90,9 @@ static void usage(FILE *out)
         "              one with iptables), e.g. the LAN side of a router\n"
         "Packets carrying routing_mark, destinations of this host, loopback,\n"
         "link-local and multicast, and the answers on connections started from the\n"
-        "other side are never steered.\n");
+        "other side are never steered. With fast_path: static (the policy's default,\n"
+        "nft only), flows the policy's leading address rules send direct or drop are\n"
+        "forwarded or dropped by the kernel and never reach switchyard.\n");
 }
 
 struct fw_args {
@@ -213,13 +217,27 @@ int cmd_firewall(int argc, char **argv)
         return CLI_USAGE;
     }
     fw_plan_build(&plan, p);
+    char error[POLICY_ERROR_MAX];
+    if (!a.undo && policy_settings(p)->fast_path == POLICY_FAST_PATH_STATIC &&
+        fw_plan_fast(&plan, p, error, sizeof(error)) < 0) {
+        fprintf(stderr, "switchyard firewall: fast path: %s\n", error);
+        policy_unref(p);
+        return CLI_RUNTIME;
+    }
 
     fprintf(stdout, "#!/bin/sh\n# switchyard firewall (%s, %s mode%s) for %s\n", backend->name,
             a.mode, a.undo ? ", undo" : "", a.config);
+    if (backend == &fw_backend_iptables && fw_plan_has_fast(&plan)) {
+        fprintf(stdout, "# fast_path: the kernel fast path is nft only; with iptables every "
+                        "flow is steered to switchyard\n");
+        for (size_t i = 0; i < plan.count; i++)
+            plan.steer[i].fast = NULL;
+    }
     if (a.undo)
         backend->undo(&plan, stdout);
     else
         backend->apply(&plan, stdout);
+    policy_static_free(plan.fast);
     policy_unref(p);
     return CLI_OK;
 }

@@ -1,7 +1,8 @@
 /*
  * firewall.c — the backend-neutral part of `switchyard firewall`: the
  * destinations never steered, questions about the plan, and the commands
- * both backends print (policy routing for TPROXY, route_localnet).
+ * both backends print (policy routing for TPROXY, route_localnet), and the
+ * fast path's lists, one per steered inbound.
  * See firewall.h.
  */
 #include "engine/firewall/firewall.h"
@@ -26,6 +27,35 @@ bool fw_plan_has(const struct fw_plan *plan, enum fw_kind kind)
 {
     for (size_t i = 0; i < plan->count; i++)
         if (plan->steer[i].kind == kind)
+            return true;
+    return false;
+}
+
+int fw_plan_fast(struct fw_plan *plan, const struct policy *policy, char *error, size_t len)
+{
+    const char *names[FW_STEER_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < plan->count; i++) {
+        size_t j = 0;
+        while (j < n && strcmp(names[j], plan->steer[i].inbound) != 0)
+            j++;
+        if (j == n)
+            names[n++] = plan->steer[i].inbound;
+    }
+    plan->fast = policy_static_build(policy, names, n, error, len);
+    if (!plan->fast)
+        return -1;
+    for (size_t i = 0; i < plan->count; i++)
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(names[j], plan->steer[i].inbound) == 0)
+                plan->steer[i].fast = &plan->fast->lists[j];
+    return 0;
+}
+
+bool fw_plan_has_fast(const struct fw_plan *plan)
+{
+    for (size_t i = 0; plan->fast && i < plan->fast->n_lists; i++)
+        if (plan->fast->lists[i].n)
             return true;
     return false;
 }

@@ -31,6 +31,15 @@
  * local mode OUTPUT marks the packets, the rule reroutes them through lo,
  * and PREROUTING on lo applies TPROXY. The script prints those commands too.
  * http and socks5 inbounds are explicit proxies: nothing to steer.
+ *
+ * Fast path (policy `fast_path: static`, nft only): before a packet is
+ * steered to an inbound, the leading rules of the policy that the kernel
+ * can decide for that inbound (rules/policy_static.h) are tried in order,
+ * after the skips: `direct` accepts the packet (it is forwarded, or leaves
+ * this host, as if switchyard were not there; switchyard never sees it),
+ * `drop` drops it, and a rule that needs switchyard returns to the
+ * steering. Address sets and countries become interval sets of the table.
+ * In local mode TPROXY'd packets were tried once already, in mark_output.
  */
 #ifndef SWITCHYARD_FIREWALL_H
 #define SWITCHYARD_FIREWALL_H
@@ -41,6 +50,7 @@
 
 #include "rules/flow_addr.h"
 #include "rules/policy.h"
+#include "rules/policy_static.h"
 
 enum fw_mode { FW_GATEWAY, FW_LOCAL };
 enum fw_kind { FW_REDIRECT, FW_TPROXY };
@@ -52,6 +62,8 @@ struct fw_steer {
     bool v4, v6; /* families steered (from the listen address) */
     struct flow_addr listen;
     bool wildcard; /* listens on 0.0.0.0 / [::] */
+    /* The kernel's rules for this inbound, tried before steering; NULL: none. */
+    const struct policy_static_list *fast;
 };
 
 #define FW_STEER_MAX 64
@@ -68,6 +80,8 @@ struct fw_plan {
     /* Gateway mode: steer only what arrives on these (none: every interface). */
     const char *interfaces[FW_INTERFACES_MAX];
     size_t n_interfaces;
+    /* The fast path's lists and the address sets they name; NULL when off. */
+    struct policy_static *fast;
 };
 
 struct fw_backend {
@@ -93,6 +107,16 @@ bool fw_plan_has(const struct fw_plan *plan, enum fw_kind kind);
 
 /* Fills the steering entries of `plan` from the inbounds of `policy` (cmd_firewall.c). */
 void fw_plan_build(struct fw_plan *plan, const struct policy *policy);
+
+/*
+ * Builds the fast path of a built plan from `policy` (every steered inbound
+ * gets its list) into plan->fast, which the caller frees with
+ * policy_static_free. Returns -1 with a message in `error` when it cannot.
+ */
+int fw_plan_fast(struct fw_plan *plan, const struct policy *policy, char *error, size_t len);
+
+/* Whether the fast path decides anything in the kernel (some list has a rule). */
+bool fw_plan_has_fast(const struct fw_plan *plan);
 
 /* Reserved destinations that are never steered (CIDR text). */
 extern const char *const fw_skip_v4[];

@@ -2,9 +2,17 @@
  * firewall_nft.c — the nftables backend of `switchyard firewall`: one table,
  * `inet switchyard`, loaded atomically with `nft -f`, removed with one
  * `nft delete table`. See engine/firewall/firewall.h.
+ *
+ * The fast path: each address set the kernel's rules name becomes two
+ * interval sets (addrN_4, addrN_6), each inbound's list a regular chain
+ * (fast_N; inbounds whose lists print alike share one) that a steering
+ * chain jumps to just before steering that inbound's packets: `accept` ends
+ * the steering chain (direct), `drop` drops, `return` goes on to steer.
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "engine/firewall/firewall.h"
 
@@ -51,6 +59,163 @@ static void print_target_addr(FILE *out, const struct fw_steer *s)
         fprintf(out, "%s:%u", flow_addr_format_ip(&s->listen, ip), s->listen.port);
 }
 
+static const int af[] = {AF_INET, AF_INET6};
+
+/* Address set `i` for family `fam`: its ranges, merged, as set elements. */
+static void print_addr_set(FILE *out, const struct policy_static_addrs *a, size_t i, int fam)
+{
+    size_t n = cidr_set_range_count(a->cidr, af[fam]);
+    fprintf(out, "    set addr%zu_%d {\n        type %s_addr; flags interval;\n", i, fam ? 6 : 4,
+            fam ? "ipv6" : "ipv4");
+    for (size_t r = 0; r < n; r++) {
+        struct flow_addr lo, hi;
+        char a1[FLOW_ADDR_TEXT_MAX], a2[FLOW_ADDR_TEXT_MAX];
+        cidr_set_range(a->cidr, af[fam], r, &lo, &hi);
+        fprintf(out, "%s%s",
+                r == 0  ? "        elements = { "
+                : r % 4 ? ", "
+                        : ",\n            ",
+                flow_addr_format_ip(&lo, a1));
+        if (memcmp(lo.ip, hi.ip, 16) != 0)
+            fprintf(out, "-%s", flow_addr_format_ip(&hi, a2));
+    }
+    fprintf(out, "%s    }\n", n ? " }\n" : "");
+}
+
+/* Whether a positive address test of `t` names a set with nothing of family `fam`. */
+static bool term_impossible(const struct policy_static *fast, const struct policy_static_term *t,
+                            int fam)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct policy_static_test *x = &t->tests[i];
+        if ((x->field == POLICY_STATIC_SRC || x->field == POLICY_STATIC_DST) && !x->negate &&
+            cidr_set_range_count(fast->addrs[x->addrs].cidr, af[fam]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool term_has_addrs(const struct policy_static_term *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->tests[i].field == POLICY_STATIC_SRC || t->tests[i].field == POLICY_STATIC_DST)
+            return true;
+    return false;
+}
+
+static void print_test(FILE *out, const struct policy_static_test *t, int fam)
+{
+    const char *neg = t->negate ? "!= " : "";
+    switch (t->field) {
+    case POLICY_STATIC_NETWORK:
+        fprintf(out, "meta l4proto %s ", policy_networks_name(t->networks));
+        return;
+    case POLICY_STATIC_SRC:
+    case POLICY_STATIC_DST:
+        fprintf(out, "%s %s %s@addr%zu_%d ", family[fam],
+                t->field == POLICY_STATIC_SRC ? "saddr" : "daddr", neg, t->addrs, fam ? 6 : 4);
+        return;
+    case POLICY_STATIC_SRC_PORT:
+    case POLICY_STATIC_DST_PORT:
+        fprintf(out, "th %s %s%s", t->field == POLICY_STATIC_SRC_PORT ? "sport" : "dport", neg,
+                t->n_ports > 1 ? "{ " : "");
+        for (size_t i = 0; i < t->n_ports; i++) {
+            fprintf(out, "%s%u", i ? ", " : "", t->ports[i].lo);
+            if (t->ports[i].hi != t->ports[i].lo)
+                fprintf(out, "-%u", t->ports[i].hi);
+        }
+        fprintf(out, "%s", t->n_ports > 1 ? " } " : " ");
+        return;
+    }
+}
+
+static const char *const verdicts[] = {
+    [POLICY_STATIC_DIRECT] = "accept",
+    [POLICY_STATIC_DROP] = "drop",
+    [POLICY_STATIC_STEER] = "return",
+};
+
+/* The body of a fast chain: one nft rule per term (and family, for address tests). */
+static void print_fast_rules(FILE *out, const struct policy_static *fast,
+                             const struct policy_static_list *l)
+{
+    for (size_t r = 0; r < l->n; r++) {
+        const struct policy_static_rule *rule = &l->rules[r];
+        char why[48];
+        if (rule->rule)
+            snprintf(why, sizeof(why), "rule %u (line %d)", rule->rule, rule->line);
+        else
+            snprintf(why, sizeof(why), "default");
+        for (size_t i = 0; i < rule->n_terms; i++) {
+            const struct policy_static_term *t = &rule->terms[i];
+            bool per_family = term_has_addrs(t);
+            for (int fam = 0; fam < (per_family ? 2 : 1); fam++) {
+                if (per_family && term_impossible(fast, t, fam))
+                    continue;
+                fprintf(out, "        ");
+                for (size_t k = 0; k < t->n; k++)
+                    print_test(out, &t->tests[k], fam);
+                fprintf(out, "%s comment \"%s\"\n", verdicts[rule->verdict], why);
+            }
+        }
+    }
+}
+
+/* The fast chains, one per distinct body; fills `chain_of` (per steering entry, -1: none). */
+static void print_fast(FILE *out, const struct fw_plan *plan, int chain_of[FW_STEER_MAX])
+{
+    char *bodies[FW_STEER_MAX];
+    size_t n = 0;
+    const struct policy_static *fast = plan->fast;
+    bool *used = fast ? calloc(fast->n_addrs + 1, sizeof(*used)) : NULL;
+    for (size_t i = 0; i < plan->count; i++) {
+        chain_of[i] = -1;
+        const struct policy_static_list *l = plan->steer[i].fast;
+        if (!l || !l->n || !used)
+            continue;
+        char *body = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&body, &len);
+        if (!f)
+            continue; /* without memory this inbound is steered whole: still right */
+        print_fast_rules(f, fast, l);
+        fclose(f);
+        size_t j = 0;
+        while (j < n && strcmp(bodies[j], body) != 0)
+            j++;
+        if (j < n) {
+            free(body);
+        } else {
+            bodies[n++] = body;
+            for (size_t r = 0; r < l->n; r++)
+                for (size_t t = 0; t < l->rules[r].n_terms; t++)
+                    for (size_t k = 0; k < l->rules[r].terms[t].n; k++) {
+                        const struct policy_static_test *x = &l->rules[r].terms[t].tests[k];
+                        if (x->field == POLICY_STATIC_SRC || x->field == POLICY_STATIC_DST)
+                            used[x->addrs] = true;
+                    }
+        }
+        chain_of[i] = (int)j;
+    }
+    for (size_t i = 0; fast && used && i < fast->n_addrs; i++) {
+        if (!used[i])
+            continue;
+        fprintf(out, "    # %s\n", fast->addrs[i].what);
+        print_addr_set(out, &fast->addrs[i], i, 0);
+        print_addr_set(out, &fast->addrs[i], i, 1);
+    }
+    for (size_t j = 0; j < n; j++) {
+        fprintf(out, "    chain fast_%zu {\n", j);
+        for (size_t i = 0; i < plan->count; i++)
+            if (chain_of[i] == (int)j &&
+                (i == 0 || plan->steer[i - 1].inbound != plan->steer[i].inbound))
+                fprintf(out, "        # inbound %s\n", plan->steer[i].inbound);
+        fprintf(out, "%s    }\n", bodies[j]);
+        free(bodies[j]);
+    }
+    free(used);
+}
+
 /* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6). */
 typedef void (*nft_action)(FILE *out, const struct fw_plan *plan, const struct fw_steer *s,
                            int fam);
@@ -89,10 +254,15 @@ struct nft_chain {
     enum fw_kind kind;
     nft_action action;
     const char *note; /* added to each rule's comment */
+    bool fast;        /* tries the fast path before steering */
 };
 
-/* A base chain: the skips, then one rule per entry of the chain's kind and family. */
-static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_chain *c)
+/*
+ * A base chain: the skips, then one rule per entry of the chain's kind and
+ * family, each after the jump to its inbound's fast chain (`chain_of`).
+ */
+static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_chain *c,
+                        const int chain_of[FW_STEER_MAX])
 {
     fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name, c->hook);
     print_skips(out, plan, c->replies);
@@ -101,6 +271,9 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
         for (int fam = 0; fam < 2; fam++) {
             if (s->kind != c->kind || !fw_steer_covers(s, fam))
                 continue;
+            if (c->fast && chain_of[i] >= 0)
+                fprintf(out, "        meta nfproto %s meta l4proto %s jump fast_%d\n", nfproto[fam],
+                        fw_steer_proto(s), chain_of[i]);
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
                     fw_steer_proto(s));
             c->action(out, plan, s, fam);
@@ -116,6 +289,7 @@ static const struct nft_chain nat_gateway = {
     .kind = FW_REDIRECT,
     .action = redirect_action,
     .note = "",
+    .fast = true,
 };
 static const struct nft_chain nat_local = {
     .name = "steer_nat",
@@ -123,8 +297,19 @@ static const struct nft_chain nat_local = {
     .kind = FW_REDIRECT,
     .action = redirect_action,
     .note = "",
+    .fast = true,
 };
 static const struct nft_chain tproxy = {
+    .name = "steer_tproxy",
+    .hook = "type filter hook prerouting priority mangle",
+    .replies = true,
+    .kind = FW_TPROXY,
+    .action = tproxy_action,
+    .note = "",
+    .fast = true,
+};
+/* Local mode: what arrives here marked was tried in mark_output already. */
+static const struct nft_chain tproxy_local = {
     .name = "steer_tproxy",
     .hook = "type filter hook prerouting priority mangle",
     .replies = true,
@@ -141,6 +326,7 @@ static const struct nft_chain mark_output = {
     .kind = FW_TPROXY,
     .action = mark_action,
     .note = ": reroute through lo",
+    .fast = true,
 };
 
 static void nft_apply(const struct fw_plan *plan, FILE *out)
@@ -152,12 +338,14 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
     fprintf(out, "table %s\ndelete table %s\ntable %s {\n", NFT_TABLE, NFT_TABLE, NFT_TABLE);
     print_set(out, "skip4", "ipv4_addr", fw_skip_v4);
     print_set(out, "skip6", "ipv6_addr", fw_skip_v6);
+    int chain_of[FW_STEER_MAX];
+    print_fast(out, plan, chain_of);
     if (fw_plan_has(plan, FW_REDIRECT))
-        print_chain(out, plan, local ? &nat_local : &nat_gateway);
+        print_chain(out, plan, local ? &nat_local : &nat_gateway, chain_of);
     if (fw_plan_has(plan, FW_TPROXY)) {
-        print_chain(out, plan, &tproxy);
+        print_chain(out, plan, local ? &tproxy_local : &tproxy, chain_of);
         if (local)
-            print_chain(out, plan, &mark_output);
+            print_chain(out, plan, &mark_output, chain_of);
     }
     fprintf(out, "}\nEOF\n");
     fw_print_loopback_note(plan, out);

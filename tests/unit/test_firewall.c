@@ -8,8 +8,12 @@
  * that see every packet (TPROXY, local mode's marking) skip conntrack's reply
  * direction, so connections started from the other side are left alone, and
  * steer every packet of the original direction, not only the first; --undo
- * removes it all. (That the rules load and steer real traffic is the
- * end-to-end tests' job.)
+ * removes it all. The fast path: the policy's address sets as interval
+ * sets, each inbound's kernel rules as a chain (shared when alike) with
+ * accept / drop / return, per family where addresses are tested, jumped to
+ * just before that inbound's steering (in local mode from mark_output, not
+ * again from steer_tproxy). (That the rules load, steer real traffic and
+ * agree with `switchyard match` is the end-to-end tests' job.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +26,7 @@
 #include <cmocka.h>
 
 #include "engine/firewall/firewall.h"
+#include "tests/unit/policy_fixture.h"
 
 static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool udp,
                 const char *addr)
@@ -255,6 +260,140 @@ static void test_explicit_proxies_steer_nothing(void **state)
     free(t);
 }
 
+static const char *fast_policy =
+    "inbounds:\n"
+    "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
+    "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [tcp, udp]}\n"
+    "outbounds:\n"
+    "  - {name: proxy, type: socks5, server: \"127.0.0.1:1080\"}\n"
+    "sets:\n"
+    "  private: {cidr: [10.0.0.0/8, 192.0.2.0/28, \"fc00::/7\"]}\n"
+    "rules:\n"
+    "  - {dst_set: private, action: direct}\n"
+    "  - {network: udp, dst_port: 443, action: drop}\n"
+    "  - {not: {dst: 198.51.100.0/24}, dst_port: [25, \"6881-6889\"], action: drop}\n"
+    "  - {dst: 203.0.113.0/24, action: proxy}\n"
+    "  - {src: 192.0.2.128/25, inbound: tp, action: drop}\n"
+    "%s"
+    "default: direct\n";
+
+/* The plan for `fast_policy` with `extra` rules, fast path built. */
+static struct fw_plan fast_plan(enum fw_mode mode, const char *extra, struct policy **p)
+{
+    char text[2048], error[256];
+    snprintf(text, sizeof(text), fast_policy, extra);
+    *p = fixture_policy_ok(text);
+    struct fw_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    plan.mode = mode;
+    plan.routing_mark = 0xff;
+    plan.tproxy_mark = 0x1;
+    plan.table = 100;
+    fw_plan_build(&plan, *p);
+    if (fw_plan_fast(&plan, *p, error, sizeof(error)) < 0)
+        fail_msg("%s", error);
+    return plan;
+}
+
+static void test_nft_fast_path(void **state)
+{
+    (void)state;
+    struct policy *p;
+    struct fw_plan plan = fast_plan(FW_GATEWAY, "", &p);
+    assert_true(fw_plan_has_fast(&plan));
+    char *t = print(&fw_backend_nft, &plan, false);
+    /* The set, merged ranges per family, declared before the chains. */
+    assert_non_null(strstr(t, "# set private\n    set addr0_4 {\n        type ipv4_addr; flags "
+                              "interval;\n        elements = { 10.0.0.0-10.255.255.255, "
+                              "192.0.2.0-192.0.2.15 }"));
+    assert_non_null(strstr(t, "elements = { fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }"));
+    assert_true(strstr(t, "set addr0_4") < strstr(t, "chain fast_0"));
+    /* redir's list has no rule 5 (inbound tp); tp's has: two chains. */
+    char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
+    assert_non_null(strstr(redir, "# inbound redir"));
+    assert_non_null(strstr(redir, "ip daddr @addr0_4 accept comment \"rule 1 (line 9)\"\n"
+                                  "        ip6 daddr @addr0_6 accept comment \"rule 1 (line 9)\"\n"
+                                  "        meta l4proto udp th dport 443 drop comment \"rule 2 "
+                                  "(line 10)\"\n"
+                                  "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 drop"));
+    assert_non_null(strstr(redir, "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 drop"));
+    /* The proxy rule steers; 203.0.113.0/24 has no IPv6 part: no IPv6 rule for it. */
+    assert_non_null(strstr(redir, "ip daddr @addr2_4 return comment \"rule 4 (line 12)\""));
+    assert_null(strstr(redir, "ip6 daddr @addr2_6"));
+    assert_null(strstr(redir, "rule 5"));
+    assert_non_null(strstr(redir, "accept comment \"default\""));
+    assert_non_null(strstr(tp, "ip saddr @addr3_4 drop comment \"rule 5 (line 13)\""));
+    /* Each steering rule is preceded by the jump to its inbound's chain. */
+    assert_non_null(strstr(t, "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta "
+                              "nfproto ipv4 meta l4proto tcp redirect to :12345"));
+    assert_non_null(strstr(t, "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta "
+                              "nfproto ipv6 meta l4proto udp tproxy ip6 to :12346"));
+    assert_int_equal(count(t, "jump fast_"), 5);
+    free(redir);
+    free(tp);
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+
+    /* Local mode: tried in mark_output, not again in steer_tproxy. */
+    plan = fast_plan(FW_LOCAL, "", &p);
+    t = print(&fw_backend_nft, &plan, false);
+    char *mark = nft_chain(t, "mark_output"), *steer = nft_chain(t, "steer_tproxy");
+    assert_int_equal(count(mark, "jump fast_1"), 4);
+    assert_null(strstr(steer, "jump"));
+    free(mark);
+    free(steer);
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+}
+
+static void test_nft_fast_path_shared_and_stopped(void **state)
+{
+    (void)state;
+    /* A name rule with no address condition: nothing after it, and trailing steering
+     * goes; rule 5 came before it, so the lists still differ. */
+    struct policy *p;
+    struct fw_plan plan =
+        fast_plan(FW_GATEWAY, "  - {domain_suffix: example.com, action: proxy}\n", &p);
+    char *t = print(&fw_backend_nft, &plan, false);
+    assert_null(strstr(t, "rule 6"));
+    assert_null(strstr(t, "default"));
+    /* redir: rule 4 steers, and so does all that follows; tp: rule 5 comes after it. */
+    char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
+    assert_null(strstr(redir, "rule 4"));
+    assert_non_null(strstr(tp, "rule 4"));
+    assert_non_null(strstr(tp, "rule 5"));
+    free(redir);
+    free(tp);
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+
+    /* Without inbound conditions both inbounds share one chain. */
+    char text[1024];
+    snprintf(text, sizeof(text), "%s",
+             "inbounds:\n"
+             "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
+             "  - {name: tp, type: tproxy, listen: \"[::]:12346\", network: [udp]}\n"
+             "rules:\n  - {dst: 192.0.2.0/24, action: drop}\n");
+    p = fixture_policy_ok(text);
+    struct fw_plan shared;
+    memset(&shared, 0, sizeof(shared));
+    shared.routing_mark = 0xff;
+    shared.tproxy_mark = 1;
+    fw_plan_build(&shared, p);
+    char error[256];
+    assert_int_equal(fw_plan_fast(&shared, p, error, sizeof(error)), 0);
+    t = print(&fw_backend_nft, &shared, false);
+    assert_non_null(strstr(t, "chain fast_0 {\n        # inbound redir\n        # inbound tp\n"));
+    assert_null(strstr(t, "chain fast_1"));
+    assert_int_equal(count(t, "jump fast_0"), 3);
+    free(t);
+    policy_static_free(shared.fast);
+    policy_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
         cmocka_unit_test(test_iptables_undo_removes_every_chain),
         cmocka_unit_test(test_explicit_proxies_steer_nothing),
+        cmocka_unit_test(test_nft_fast_path),
+        cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }

@@ -45,6 +45,7 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(s->udp_max_sessions, 4096);
     assert_int_equal(s->max_handshakes, 0);
     assert_int_equal(s->udp_queue_bytes, 16 << 20);
+    assert_int_equal(s->fast_path, POLICY_FAST_PATH_STATIC);
     assert_int_equal(policy_inbound_count(p), 0);
     assert_int_equal(policy_outbound_count(p), 2);
     assert_string_equal(policy_outbound(p, 0)->name, "direct");
@@ -74,7 +75,8 @@ static void every_setting(void **state)
                           "timeouts: {connect_ms: 3000, tcp_idle_s: 120, udp_idle_s: 30,"
                           " udp_dns_idle_s: 5}\n"
                           "limits: {max_flows: 5000, udp_sessions: 100, max_handshakes: 40,"
-                          " udp_queue_bytes: 1048576}\n");
+                          " udp_queue_bytes: 1048576}\n"
+                          "fast_path: off\n");
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
     assert_false(s->log_flows);
@@ -98,6 +100,7 @@ static void every_setting(void **state)
     assert_int_equal(s->udp_max_sessions, 100);
     assert_int_equal(s->max_handshakes, 40);
     assert_int_equal(s->udp_queue_bytes, 1048576);
+    assert_int_equal(s->fast_path, POLICY_FAST_PATH_OFF);
     policy_unref(p);
 
     /* An empty protocol list turns sniffing off; an empty port list skips none. */
