@@ -106,6 +106,7 @@ policy() {
     cat >"$E2E_TMP/policy.yaml" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
+fast_path: off  # every flow through switchyard, none decided in the kernel
 sniff: {timeout_ms: 100}
 inbounds:
 $inbounds

@@ -34,6 +34,7 @@ done
 cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
+fast_path: off  # every flow through switchyard, none decided in the kernel
 limits: {max_flows: $((LOAD + 100))}
 inbounds:
   - {name: gw, type: $INBOUND, listen: "0.0.0.0:12345"}

@@ -33,6 +33,7 @@ wait_udp "$NS_O" $O4 7001 || not_ok "echo server listening"
 cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
+fast_path: off  # every flow through switchyard, none decided in the kernel
 timeouts: {udp_idle_s: $IDLE_S}
 limits: {udp_sessions: $((LOAD + 100))}
 inbounds:

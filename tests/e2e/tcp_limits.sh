@@ -20,6 +20,7 @@ policy() { # policy EXTRA_LINE
     cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
+fast_path: off  # every flow through switchyard, none decided in the kernel
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
 $1

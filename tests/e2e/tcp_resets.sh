@@ -17,6 +17,7 @@ O4=$ORIGIN4
 cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
+fast_path: off  # every flow through switchyard, none decided in the kernel
 sniff: {timeout_ms: 300}
 inbounds:
   - {name: gw, type: redirect, listen: "[::]:12345"}
