@@ -70,7 +70,8 @@ static int dnf_or(struct build *b, struct dnf *a, struct dnf *x)
         *a = (struct dnf){NULL, 0};
         return -1;
     }
-    memcpy(t + a->n, x->t, x->n * sizeof(*t));
+    if (x->n) /* memcpy wants real pointers even for nothing */
+        memcpy(t + a->n, x->t, x->n * sizeof(*t));
     a->t = t;
     a->n += x->n;
     free(x->t);
