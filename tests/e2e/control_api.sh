@@ -31,6 +31,7 @@ inbounds:
 rules:
   - {dst_port: 9, action: drop}
 default: direct
+fast_path: off  # every flow through switchyard, none decided in the kernel
 YAML
 start_gateway || e2e_abort "switchyard starts"
 bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
