@@ -94,6 +94,8 @@ enum policy_fast_path {
 struct policy_settings {
     enum log_level log_level;         /* log.level, default info */
     bool log_flows;                   /* log.flows, default true */
+    enum log_format log_format;       /* log.format, default text */
+    enum log_target log_target;       /* log.target, default stderr */
     uint32_t routing_mark;            /* routing_mark, default 0xff */
     unsigned sniff_timeout_ms;        /* sniff.timeout_ms, default 250 */
     unsigned sniff_protocols;         /* sniff.protocols as SNIFF_PROTO_BIT(), default all */

@@ -74,16 +74,29 @@ static const char *load_name(struct load_ctx *c, yaml_node_t *node, const char *
 
 static int load_log(struct load_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *level, *flows;
-    struct policy_yaml_key keys[] = {{"level", &level}, {"flows", &flows}, {NULL, NULL}};
+    yaml_node_t *level, *flows, *format, *target;
+    struct policy_yaml_key keys[] = {{"level", &level},
+                                     {"flows", &flows},
+                                     {"format", &format},
+                                     {"target", &target},
+                                     {NULL, NULL}};
     if (policy_yaml_map_keys(c, node, "log", keys) < 0)
         return -1;
+    struct policy_settings *s = &c->p->settings;
     unsigned v;
     if (level && policy_yaml_word(c, level, "log level", log_level_names, &v) < 0)
         return -1;
     if (level)
-        c->p->settings.log_level = (enum log_level)v;
-    return flows ? policy_yaml_bool(c, flows, "log.flows", &c->p->settings.log_flows) : 0;
+        s->log_level = (enum log_level)v;
+    if (format && policy_yaml_word(c, format, "log format", log_format_names, &v) < 0)
+        return -1;
+    if (format)
+        s->log_format = (enum log_format)v;
+    if (target && policy_yaml_word(c, target, "log target", log_target_names, &v) < 0)
+        return -1;
+    if (target)
+        s->log_target = (enum log_target)v;
+    return flows ? policy_yaml_bool(c, flows, "log.flows", &s->log_flows) : 0;
 }
 
 static int load_geoip(struct load_ctx *c, yaml_node_t *node)
@@ -698,6 +711,8 @@ static void settings_defaults(struct policy_settings *s)
     *s = (struct policy_settings){
         .log_level = LOG_LEVEL_INFO,
         .log_flows = true,
+        .log_format = LOG_FORMAT_TEXT,
+        .log_target = LOG_TARGET_STDERR,
         .routing_mark = 0xff,
         .sniff_timeout_ms = 250,
         .sniff_protocols = SNIFF_PROTO_ALL,

@@ -55,6 +55,10 @@ static void engine_apply_settings(struct engine *e)
 {
     const struct policy_settings *s = policy_settings(e->policy);
     log_set_level(s->log_level);
+    log_set_format(s->log_format);
+    if (log_set_target(s->log_target) < 0)
+        log_error("log.target syslog: cannot reach %s: %s; logging to stderr", LOG_SYSLOG_PATH,
+                  strerror(errno));
     unsigned nofile = raise_nofile();
     if (s->max_flows) {
         e->max_flows = s->max_flows;

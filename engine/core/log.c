@@ -1,11 +1,12 @@
 /*
- * log.c — leveled, timestamped lines on stderr that never block the loop.
- * See log.h for how a write is kept non-blocking.
+ * log.c — leveled, timestamped lines on stderr or to syslog that never
+ * block the loop. See log.h for how a write is kept non-blocking.
  *
- * Each line is formatted into one buffer and goes out with as few writes as
- * the output takes, in order, so lines never interleave mid-line with this
- * process's own lines. Lines wait in one bounded byte queue while the output
- * is not writable.
+ * Each line is formatted whole (its frame, then its body: text, or one JSON
+ * object made with jansson) and goes out with as few writes as the output
+ * takes, in order, so lines never interleave mid-line with this process's
+ * own lines. Lines wait in one bounded byte queue while the output is not
+ * writable; for syslog each queued line is one datagram.
  */
 #include "engine/core/log.h"
 
@@ -17,29 +18,38 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
+#include <jansson.h>
 
 #define LINE_MAX_BYTES 2048
+/* "<PRI>Mmm dd hh:mm:ss switchyard[PID]: " */
+#define FRAME_MAX_BYTES 64
 
 enum out_kind {
     OUT_UNSET,
     OUT_SOCKET,  /* send(MSG_DONTWAIT) on the shared descriptor */
     OUT_PRIVATE, /* our own O_NONBLOCK open file description */
     OUT_POLLED,  /* the shared blocking descriptor, written when poll says so */
+    OUT_SYSLOG,  /* our datagram socket to the syslog daemon, a line a datagram */
 };
 
 static enum log_level current_level = LOG_LEVEL_INFO;
+static enum log_format current_format = LOG_FORMAT_TEXT;
 
 static struct {
     enum out_kind kind;
-    int fd;         /* where lines go */
-    int private_fd; /* OUT_PRIVATE: the reopened descriptor we own, else -1 */
+    int fd;                         /* where lines go */
+    int private_fd;                 /* OUT_PRIVATE, OUT_SYSLOG: the descriptor we own, else -1 */
+    struct sockaddr_un syslog_addr; /* OUT_SYSLOG: where to connect again */
     char queue[LOG_QUEUE_BYTES];
     size_t start, len; /* queued bytes: queue[start .. start + len) */
     unsigned long long dropped;
@@ -62,6 +72,16 @@ int log_enabled(enum log_level level)
     return level <= current_level;
 }
 
+void log_set_format(enum log_format format)
+{
+    current_format = format;
+}
+
+enum log_format log_get_format(void)
+{
+    return current_format;
+}
+
 /* --- the output ---------------------------------------------------------------- */
 
 static void watch(bool on)
@@ -76,13 +96,19 @@ static void watch(bool on)
     }
 }
 
-void log_open(int fd)
+/* Forgets the current output: its watcher, the descriptor we own, queued lines. */
+static void out_reset(void)
 {
     watch(false);
     if (out.private_fd >= 0)
         close(out.private_fd);
     out.private_fd = -1;
     out.start = out.len = 0;
+}
+
+void log_open(int fd)
+{
+    out_reset();
     out.fd = fd;
     out.kind = OUT_POLLED;
 
@@ -103,12 +129,85 @@ void log_open(int fd)
     }
 }
 
+/* A non-blocking datagram socket connected to `addr`, or -1 with errno. */
+static int syslog_connect(const struct sockaddr_un *addr)
+{
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    if (connect(s, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+        int err = errno;
+        close(s);
+        errno = err;
+        return -1;
+    }
+    return s;
+}
+
+int log_open_syslog(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int s = syslog_connect(&addr);
+    if (s < 0)
+        return -1;
+    out_reset();
+    out.syslog_addr = addr;
+    out.fd = out.private_fd = s;
+    out.kind = OUT_SYSLOG;
+    return 0;
+}
+
+int log_set_target(enum log_target target)
+{
+    bool syslog_now = out.kind == OUT_SYSLOG;
+    if (target == LOG_TARGET_SYSLOG && !syslog_now)
+        return log_open_syslog(LOG_SYSLOG_PATH);
+    if (target == LOG_TARGET_STDERR && syslog_now)
+        log_open(STDERR_FILENO);
+    return 0;
+}
+
+/*
+ * The syslog daemon restarted (its socket is a new one): connects again,
+ * once per call. The watcher is stopped first, as the descriptor changes.
+ */
+static bool syslog_reconnect(void)
+{
+    int s = syslog_connect(&out.syslog_addr);
+    if (s < 0)
+        return false;
+    watch(false);
+    close(out.private_fd);
+    out.fd = out.private_fd = s;
+    return true;
+}
+
+/* Sends the first line of `buf` as one datagram: the bytes it took, newline included. */
+static ssize_t syslog_write(const char *buf, size_t len)
+{
+    const char *nl = memchr(buf, '\n', len);
+    size_t n = nl ? (size_t)(nl - buf) : len;
+    ssize_t w = send(out.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && (errno == ECONNREFUSED || errno == ENOTCONN) && syslog_reconnect())
+        w = send(out.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0)
+        return -1;
+    return (ssize_t)(nl ? n + 1 : n);
+}
+
 /* Writes up to `len` bytes without blocking: the bytes taken, or -1 with errno. */
 static ssize_t out_write(const char *buf, size_t len)
 {
     switch (out.kind) {
     case OUT_SOCKET:
         return send(out.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    case OUT_SYSLOG:
+        return syslog_write(buf, len);
     case OUT_PRIVATE:
         return write(out.fd, buf, len);
     default: {
@@ -132,21 +231,25 @@ static ssize_t out_write(const char *buf, size_t len)
     }
 }
 
-static bool queue_append(const char *line, size_t n)
+/* Queues one whole line, `frame` then `body` and a newline, or nothing. */
+static bool queue_append(const char *frame, size_t fn, const char *body, size_t bn)
 {
+    size_t n = fn + bn + 1;
     if (out.len + n > sizeof(out.queue))
         return false;
     if (out.start + out.len + n > sizeof(out.queue)) {
         memmove(out.queue, out.queue + out.start, out.len);
         out.start = 0;
     }
-    memcpy(out.queue + out.start + out.len, line, n);
+    char *at = out.queue + out.start + out.len;
+    memcpy(at, frame, fn);
+    memcpy(at + fn, body, bn);
+    at[fn + bn] = '\n';
     out.len += n;
     return true;
 }
 
-static size_t format_notice(char line[LINE_MAX_BYTES], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static bool put_message(enum log_level level, const char *msg, size_t n);
 
 /* Writes out what the output takes now; reports drops once the queue is empty. */
 static void flush(void)
@@ -169,10 +272,11 @@ static void flush(void)
         }
         if (out.len > 0 || !out.dropped)
             break;
-        char line[LINE_MAX_BYTES];
-        size_t n = format_notice(line, "%llu log lines dropped", out.dropped);
+        /* The line that says lines were lost, at warn whatever the level. */
+        char line[64];
+        int n = snprintf(line, sizeof(line), "%llu log lines dropped", out.dropped);
         out.dropped = 0;
-        queue_append(line, n);
+        put_message(LOG_LEVEL_WARN, line, (size_t)n);
     }
     if (out.len == 0)
         out.start = 0;
@@ -224,36 +328,48 @@ void log_queue_stats(struct log_queue_stats *s)
 
 /* --- lines --------------------------------------------------------------------- */
 
-/* Formats one whole line, timestamp to newline, into `line`; returns its length. */
-static size_t format_line(char line[LINE_MAX_BYTES], enum log_level level, const char *fmt,
-                          va_list ap)
+/* The local time now, "2026-11-25T01:55:28.123", with "+01:00" after it when `zone`. */
+static void format_time(char buf[40], bool zone)
 {
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(line, LINE_MAX_BYTES, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, LINE_MAX_BYTES - n, ".%03ld %-5s ", (long)(tv.tv_usec / 1000),
-                          log_level_names[level]);
-
-    int body = vsnprintf(line + n, LINE_MAX_BYTES - n - 1, fmt, ap);
-    if (body < 0)
-        body = 0;
-    n += (size_t)body;
-    if (n > LINE_MAX_BYTES - 2)
-        n = LINE_MAX_BYTES - 2; /* truncated: still end the line */
-    line[n++] = '\n';
-    return n;
+    size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, 40 - n, ".%03ld", (long)(tv.tv_usec / 1000));
+    if (zone && strftime(buf + n, 40 - n, "%z", &tm) == 5) {
+        memmove(buf + n + 4, buf + n + 3, 3); /* +0100 -> +01:00 */
+        buf[n + 3] = ':';
+    }
 }
 
-/* The line that says lines were lost, at warn whatever the level. */
-static size_t format_notice(char line[LINE_MAX_BYTES], const char *fmt, ...)
+/*
+ * What goes before a line's body: for syslog the header the local daemon
+ * reads (RFC 3164 as syslog(3) writes it: priority, facility daemon, time,
+ * tag and pid), which carries time and severity; for text on stderr the
+ * time and level; nothing for JSON on stderr (the object has both).
+ */
+static size_t format_frame(char frame[FRAME_MAX_BYTES], enum log_level level, bool syslog)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t n = format_line(line, LOG_LEVEL_WARN, fmt, ap);
-    va_end(ap);
-    return n;
+    static const int severity[] = {[LOG_LEVEL_ERROR] = LOG_ERR,
+                                   [LOG_LEVEL_WARN] = LOG_WARNING,
+                                   [LOG_LEVEL_INFO] = LOG_INFO,
+                                   [LOG_LEVEL_DEBUG] = LOG_DEBUG};
+    if (syslog) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+        return (size_t)snprintf(frame, FRAME_MAX_BYTES,
+                                "<%d>%s switchyard[%ld]: ", LOG_DAEMON | severity[level], stamp,
+                                (long)getpid());
+    }
+    if (current_format == LOG_FORMAT_JSON)
+        return 0;
+    char stamp[40];
+    format_time(stamp, false);
+    return (size_t)snprintf(frame, FRAME_MAX_BYTES, "%s %-5s ", stamp, log_level_names[level]);
 }
 
 static log_tap_fn tap_fn;
@@ -265,21 +381,103 @@ void log_set_tap(log_tap_fn tap, void *arg)
     tap_arg = arg;
 }
 
-static void log_line(enum log_level level, const char *fmt, va_list ap)
+/* Shows the tap the line as stderr would have it, whatever the target. */
+static void tap_line(enum log_level level, const char *frame, size_t fn, const char *body, size_t n)
 {
-    char line[LINE_MAX_BYTES];
-    size_t n = format_line(line, level, fmt, ap);
+    char stderr_frame[FRAME_MAX_BYTES];
+    if (out.kind == OUT_SYSLOG) {
+        fn = format_frame(stderr_frame, level, false);
+        frame = stderr_frame;
+    }
+    char *line = malloc(fn + n + 1);
+    if (!line)
+        return;
+    memcpy(line, frame, fn);
+    memcpy(line + fn, body, n);
+    line[fn + n] = '\n';
+    tap_fn(tap_arg, level, line, fn + n + 1);
+    free(line);
+}
+
+/* Queues one line, its frame and `body`; false when the queue cannot take it. */
+static bool put_line(enum log_level level, const char *body, size_t n)
+{
+    char frame[FRAME_MAX_BYTES];
+    size_t fn = format_frame(frame, level, out.kind == OUT_SYSLOG);
     if (tap_fn)
-        tap_fn(tap_arg, level, line, n);
+        tap_line(level, frame, fn, body, n);
+    return queue_append(frame, fn, body, n);
+}
+
+/* `fields` with the time and level first, as one line of JSON text (malloc'd), or NULL. */
+static char *json_line(enum log_level level, json_t *fields)
+{
+    char stamp[40];
+    format_time(stamp, true);
+    json_t *o = json_pack("{s:s, s:s}", "time", stamp, "level", log_level_names[level]);
+    char *text = NULL;
+    if (o && fields && json_object_update(o, fields) == 0)
+        text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    json_decref(o);
+    json_decref(fields);
+    return text;
+}
+
+/* A JSON string of `text`, or of its log_escape() when it is no UTF-8. */
+static json_t *json_text(const char *text)
+{
+    json_t *j = json_string(text);
+    if (!j) {
+        char esc[4 * LINE_MAX_BYTES];
+        j = json_string(log_escape(text, esc, sizeof(esc)));
+    }
+    return j;
+}
+
+/* Queues a message line in the current format; false when it is lost. */
+static bool put_message(enum log_level level, const char *msg, size_t n)
+{
+    if (current_format == LOG_FORMAT_TEXT)
+        return put_line(level, msg, n);
+    char *text = json_line(level, json_pack("{s:o}", "message", json_text(msg)));
+    bool ok = text && put_line(level, text, strlen(text));
+    free(text);
+    return ok;
+}
+
+/* Adds one line: what waits goes first, then this one (counted when lost). */
+static void log_body(enum log_level level, const char *body, bool message)
+{
     if (out.kind == OUT_UNSET)
         log_open(STDERR_FILENO);
     if (out.len > 0)
         flush();
-    if (!queue_append(line, n)) {
+    bool ok =
+        message ? put_message(level, body, strlen(body)) : put_line(level, body, strlen(body));
+    if (!ok) {
         out.dropped++;
         return;
     }
     flush();
+}
+
+void log_json(enum log_level level, json_t *fields)
+{
+    char *text = json_line(level, fields);
+    if (!text) {
+        out.dropped++; /* out of memory */
+        return;
+    }
+    log_body(level, text, false);
+    free(text);
+}
+
+static void log_line(enum log_level level, const char *fmt, va_list ap)
+{
+    char msg[LINE_MAX_BYTES];
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        msg[0] = '\0'; /* a longer one is cut: still a line */
+    log_body(level, msg, true);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

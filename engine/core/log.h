@@ -1,12 +1,26 @@
 /*
- * log.h — leveled logging to stderr, one line per event, each line starting
- * with a local timestamp and the level:
+ * log.h — leveled logging to stderr or syslog, one line per event. In the
+ * text format (log.format: text) each line starts with a local timestamp
+ * and the level:
  *
  *     2026-11-25T01:55:28.123 info  flow 17 decided ...
  *
- * The level comes from the policy (log.level) and changes on reload. Whether
- * decided and closed flows are logged (log.flows) is the flow module's
- * business; it calls log_msg like everyone else.
+ * In the json format each line is one JSON object, the time and level
+ * first, then "message" for a plain line or the event's fields (log_json,
+ * engine/core/log_event.h):
+ *
+ *     {"time":"2026-11-25T01:55:28.123+01:00","level":"info","message":"..."}
+ *
+ * With log.target: syslog, lines go to the local syslog daemon instead,
+ * one datagram each on /dev/log, with the header syslog(3) writes (facility
+ * daemon, the level as severity, tag "switchyard[PID]"), which carries the
+ * time and level; a text line's body is the message alone. syslog(3) itself
+ * is not used: it writes with a blocking send, and a busy daemon would stop
+ * the loop. The datagrams go through the same queue as stderr's lines.
+ *
+ * Level, format and target come from the policy (log.*) and change on
+ * reload. Whether decided and closed flows are logged (log.flows) is the
+ * flow module's business; it calls log_event like the UDP sessions.
  *
  * Logging never blocks the event loop. stderr may be a pipe to a reader that
  * is slow or stopped (journald busy, `switchyard run | less` paused), and a
@@ -51,14 +65,20 @@
 #include "rules/log_level.h"
 
 struct ev_loop;
+struct json_t;
 
 /* Bytes of log lines held while stderr is not writable. */
 #define LOG_QUEUE_BYTES (64 * 1024)
 
+/* The local syslog daemon's socket. */
+#define LOG_SYSLOG_PATH "/dev/log"
+
 /*
  * A reader of every line written (the control API's /logs streams): called
- * with each whole line (timestamp to newline) right after it is formatted,
- * whether or not stderr could take it. It must not log. NULL removes it.
+ * with each whole line as stderr has it (text: timestamp to newline; json:
+ * the object and a newline), whatever the target, right after it is
+ * formatted, whether or not the output could take it. It must not log.
+ * NULL removes it.
  */
 typedef void (*log_tap_fn)(void *arg, enum log_level level, const char *line, size_t len);
 void log_set_tap(log_tap_fn tap, void *arg);
@@ -70,8 +90,19 @@ enum log_level log_get_level(void);
 /* True when a line at `level` would be written (to skip costly formatting). */
 int log_enabled(enum log_level level);
 
+/* Lines from now on are text (the default) or JSON objects. */
+void log_set_format(enum log_format format);
+enum log_format log_get_format(void);
+
 /* Writes one line (no trailing newline needed) when `level` is enabled. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Writes `fields` (a JSON object; its reference is taken) as one line of
+ * JSON, "time" and "level" put first. For the json format only; the caller
+ * checks that `level` is enabled.
+ */
+void log_json(enum log_level level, struct json_t *fields);
 
 /* Room for log_escape() of a 255-byte name with every byte escaped. */
 #define LOG_ESCAPE_MAX (4 * 256 + 4)
@@ -95,6 +126,21 @@ const char *log_escape(const char *in, char *buf, size_t cap);
  * are dropped.
  */
 void log_open(int fd);
+
+/*
+ * Sends log lines to the syslog daemon listening on the datagram socket at
+ * `path` (LOG_SYSLOG_PATH) from now on, a datagram a line, connecting again
+ * when the daemon restarts. Returns 0, or -1 with errno when it cannot be
+ * reached, the output then unchanged. Lines still queued are dropped.
+ */
+int log_open_syslog(const char *path);
+
+/*
+ * Sends lines to stderr or syslog (log_open_syslog(LOG_SYSLOG_PATH)); no
+ * change when they go there already. Returns 0, or -1 with errno when
+ * syslog cannot be reached (lines keep going where they went).
+ */
+int log_set_target(enum log_target target);
 
 /*
  * Writes queued lines from `loop` when the output becomes writable. Without

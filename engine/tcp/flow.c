@@ -19,6 +19,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/log_event.h"
 #include "engine/core/resolve.h"
 #include "engine/core/sockopt.h"
 #include "engine/tcp/listener.h"
@@ -82,25 +83,38 @@ static bool flow_log_on(const struct flow *f)
     return engine_settings(f->engine)->log_flows && log_enabled(LOG_LEVEL_INFO);
 }
 
-static void flow_log_decided(const struct flow *f)
+/* The fields both lines share; dst is "-:PORT" until the address is known. */
+static struct log_event flow_event(const struct flow *f, char src[FLOW_ADDR_TEXT_MAX],
+                                   char dst[FLOW_ADDR_TEXT_MAX])
 {
-    if (!flow_log_on(f))
-        return;
-    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX], rule[48];
     flow_addr_format(&f->src, src);
     if (f->dst.family)
         flow_addr_format(&f->dst, dst);
     else
-        snprintf(dst, sizeof(dst), "-:%u", f->dst_port);
-    if (f->decision.rule)
-        snprintf(rule, sizeof(rule), "rule %u (line %d)", f->decision.rule, f->decision.line);
-    else
-        snprintf(rule, sizeof(rule), "default");
-    char host[LOG_ESCAPE_MAX];
-    log_info("flow %llu decided inbound=%s src=%s dst=%s host=%s protocol=%s %s -> %s",
-             (unsigned long long)f->id, f->inbound, src, dst,
-             f->host ? log_escape(f->host, host, sizeof(host)) : "-",
-             sniff_protocol_name(f->protocol), rule, f->decision.outbound->name);
+        snprintf(dst, FLOW_ADDR_TEXT_MAX, "-:%u", f->dst_port);
+    return (struct log_event){
+        .level = LOG_LEVEL_INFO,
+        .network = "tcp",
+        .flow = f->id,
+        .inbound = f->inbound,
+        .src = src,
+        .dst = dst,
+        .host = f->host,
+        .protocol = sniff_protocol_name(f->protocol),
+        .outbound = f->decision.outbound ? f->decision.outbound->name : NULL,
+        .rule = f->decision.rule,
+        .rule_line = f->decision.line,
+    };
+}
+
+static void flow_log_decided(const struct flow *f)
+{
+    if (!flow_log_on(f))
+        return;
+    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX];
+    struct log_event ev = flow_event(f, src, dst);
+    ev.kind = LOG_EVENT_DECIDED;
+    log_event(&ev);
 }
 
 /* The decision is final: counted by its labels (engine/core/tally.h) until the flow ends. */
@@ -112,16 +126,23 @@ static void flow_tally_decided(struct flow *f)
 
 static void flow_log_closed(const struct flow *f, const char *reason)
 {
-    double secs = ev_now(f->engine->loop) - f->started;
-    if (f->policy && !f->ahead && flow_log_on(f)) {
-        log_info("flow %llu closed: %s; up %llu bytes, down %llu bytes, %.3f s",
-                 (unsigned long long)f->id, reason, (unsigned long long)f->relay.up.bytes,
-                 (unsigned long long)f->relay.down.bytes, secs);
-    } else if (log_enabled(LOG_LEVEL_DEBUG)) {
-        char src[FLOW_ADDR_TEXT_MAX];
-        log_debug("flow %llu from %s closed during %s: %s", (unsigned long long)f->id,
-                  flow_addr_format(&f->src, src), flow_phase_name(f->phase), reason);
+    bool decided = f->policy && !f->ahead && flow_log_on(f);
+    if (!decided && !log_enabled(LOG_LEVEL_DEBUG))
+        return;
+    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX];
+    struct log_event ev = flow_event(f, src, dst);
+    ev.kind = LOG_EVENT_CLOSED;
+    ev.reason = reason;
+    if (decided) {
+        ev.bytes_up = f->relay.up.bytes;
+        ev.bytes_down = f->relay.down.bytes;
+        ev.duration_s = ev_now(f->engine->loop) - f->started;
+    } else {
+        ev.level = LOG_LEVEL_DEBUG;
+        ev.outbound = NULL; /* not decided, or its line was not written: no decision to name */
+        ev.phase = flow_phase_name(f->phase);
     }
+    log_event(&ev);
 }
 
 /* Ends the outbound's handshake, if one runs: its watchers stopped, its state freed. */

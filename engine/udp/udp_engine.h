@@ -62,6 +62,7 @@ struct udp_engine {
     struct udp_engine_stats stats;
     size_t queued_bytes;       /* datagrams waiting in every session's queue */
     bool no_fds_logged;        /* a session refused for want of descriptors was logged */
+    uint64_t next_session_id;  /* the last session's id (its log lines' flow) */
     uint8_t buf[UDP_RECV_BUF]; /* one datagram being read */
 };
 

@@ -13,6 +13,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/log_event.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_outbound.h"
@@ -245,14 +246,21 @@ static void log_flow(struct udp_session *s)
 {
     if (!udp_engine_settings(s->engine)->log_flows)
         return;
-    char name[2 * FLOW_ADDR_TEXT_MAX + 8], why[64];
-    if (s->decision.rule)
-        snprintf(why, sizeof(why), "rule %u (line %d)", s->decision.rule, s->decision.line);
-    else
-        snprintf(why, sizeof(why), "default");
-    log_info("udp %s [%s] %s %s => %s, %s", udp_session_name(s, name), s->listener->name,
-             sniff_protocol_name(s->sniffed.protocol), s->sniffed.host[0] ? s->sniffed.host : "-",
-             s->decision.outbound->name, why);
+    char src[FLOW_ADDR_TEXT_MAX], dst[FLOW_ADDR_TEXT_MAX];
+    log_event(&(struct log_event){
+        .level = LOG_LEVEL_INFO,
+        .kind = LOG_EVENT_DECIDED,
+        .network = "udp",
+        .flow = s->id,
+        .inbound = s->listener->name,
+        .src = flow_addr_format(&s->key.client, src),
+        .dst = flow_addr_format(&s->dst, dst),
+        .host = s->sniffed.host[0] ? s->sniffed.host : NULL,
+        .protocol = sniff_protocol_name(s->sniffed.protocol),
+        .outbound = s->decision.outbound->name,
+        .rule = s->decision.rule,
+        .rule_line = s->decision.line,
+    });
 }
 
 /*
@@ -483,6 +491,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->key = *key;
     s->dst = *dst;
     s->engine = e;
+    s->id = ++e->next_session_id;
     s->listener = l;
     s->fd = -1;
     s->queue_tail = &s->queue;

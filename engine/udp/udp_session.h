@@ -60,6 +60,7 @@ struct udp_session {
     struct engine_live live; /* the core's teardown protocol (engine/core/engine.h) */
     struct udp_key key;
     struct udp_engine *engine;
+    uint64_t id; /* counted from 1 in the UDP engine, named in log lines */
     struct udp_listener *listener;
     struct flow_addr dst; /* the original destination */
     enum udp_session_state state;

@@ -91,6 +91,9 @@ static const struct bad_policy cases[] = {
      "2:21: unknown inbound type 'tproxi' (did you mean 'tproxy'?)"},
     /* 22 bad log level */
     {"log: {level: verbose}\n", "1:14: unknown log level 'verbose' (error, warn, info, debug)"},
+    /* 22b bad log format and target, suggested */
+    {"log: {format: jsn}\n", "1:15: unknown log format 'jsn' (did you mean 'json'?)"},
+    {"log:\n  target: journal\n", "2:11: unknown log target 'journal' (stderr, syslog)"},
     /* 23 routing mark not a number */
     {"routing_mark: lots\n",
      "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},

@@ -25,6 +25,8 @@ static void defaults_of_an_empty_policy(void **state)
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_INFO);
     assert_true(s->log_flows);
+    assert_int_equal(s->log_format, LOG_FORMAT_TEXT);
+    assert_int_equal(s->log_target, LOG_TARGET_STDERR);
     assert_int_equal(s->routing_mark, 0xff);
     assert_int_equal(s->sniff_timeout_ms, 250);
     assert_int_equal(s->sniff_protocols, SNIFF_PROTO_ALL);
@@ -67,7 +69,7 @@ static void every_setting(void **state)
 {
     (void)state;
     struct policy *p =
-        fixture_policy_ok("log: {level: debug, flows: no}\n"
+        fixture_policy_ok("log: {level: debug, flows: no, format: json, target: syslog}\n"
                           "routing_mark: 0x1234\n"
                           "sniff: {timeout_ms: 100, protocols: [tls, quic], max_bytes: 4096,"
                           " skip_ports: [2525, \"7000-7002\"], remember_silent_s: 0,"
@@ -80,6 +82,8 @@ static void every_setting(void **state)
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
     assert_false(s->log_flows);
+    assert_int_equal(s->log_format, LOG_FORMAT_JSON);
+    assert_int_equal(s->log_target, LOG_TARGET_SYSLOG);
     assert_int_equal(s->routing_mark, 0x1234);
     assert_int_equal(s->sniff_timeout_ms, 100);
     assert_int_equal(s->sniff_protocols,
