@@ -15,7 +15,6 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
 e2e_need_switchyard
 
 gateway_net || { not_ok "network set-up"; e2e_finish; exit 1; }
