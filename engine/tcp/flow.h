@@ -1,5 +1,6 @@
 /*
- * flow.h — one intercepted TCP connection, from accept to close.
+ * flow.h — one intercepted TCP connection, from accept to close. Its code
+ * is engine/tcp/flow*.c, a file per part of the way (flow_internal.h).
  *
  * Lifecycle (each step is one phase; a flow only ever moves forward):
  *

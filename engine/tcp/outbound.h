@@ -3,7 +3,8 @@
  * outbound type (nginx-style), so adding a type is one file and one line in
  * the table of engine/tcp/outbound.c.
  *
- * Each type supplies up to three steps, run by engine/tcp/flow.c in order:
+ * Each type supplies up to three steps, run by the flow (engine/tcp/flow_decide.c,
+ * flow_upstream.c) in order:
  *
  *   needs_ip   Optional. True when the connect step needs the destination
  *              as an address: a flow whose destination is only a host name

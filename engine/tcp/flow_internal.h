@@ -1,0 +1,112 @@
+/*
+ * flow_internal.h — what the files of a TCP flow share, and nobody else
+ * (inbounds and outbounds use engine/tcp/flow.h). One file per part of the
+ * flow's way (flow.h has the lifecycle):
+ *
+ *   flow.c           its life: creation, the destination, flow_start()
+ *                    choosing the first phase, log lines, the one way out;
+ *   flow_sniff.c     SNIFFING: the client's first bytes and the sniff timers;
+ *   flow_ahead.c     connecting ahead for clients remembered silent;
+ *   flow_decide.c    the decision, and resolving a named destination first;
+ *   flow_upstream.c  connect, the outbound handshake's results, the client
+ *                    watched for a reset meanwhile, the hand-over to the relay.
+ *
+ * Each function below may close the flow unless it says otherwise (`f`
+ * stays readable: see flow.h, Teardown).
+ */
+#ifndef SWITCHYARD_FLOW_INTERNAL_H
+#define SWITCHYARD_FLOW_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "engine/tcp/flow.h"
+#include "rules/policy.h"
+
+/* --- flow.c ----------------------------------------------------------------------- */
+
+/* Whether decided and closed flows are logged (log.flows at level info). Closes nothing. */
+bool flow_log_on(const struct flow *f);
+
+/* The "decided" line for f->decision, when flow_log_on(). Closes nothing. */
+void flow_log_decided(const struct flow *f);
+
+/* The decision is final: counted by its labels (engine/core/tally.h) until the flow ends. */
+void flow_tally_decided(struct flow *f);
+
+/* Ends the outbound's handshake, if one runs: its watchers stopped, its state freed. */
+void flow_handshake_end(struct flow *f);
+
+/* --- flow_sniff.c ----------------------------------------------------------------- */
+
+/* What the client's bytes so far make of its first message. */
+enum flow_sniffed {
+    FLOW_SNIFF_MORE,       /* a wanted protocol's message could still be completed: wait */
+    FLOW_SNIFF_DONE,       /* a verdict: the protocol, and the host when it names one */
+    FLOW_SNIFF_UNFINISHED, /* begun, but the buffer (sniff.max_bytes) is full */
+};
+
+/* Runs the sniffer over f->early; on a verdict, keeps the protocol and host. Closes nothing. */
+enum flow_sniffed flow_sniff_step(struct flow *f);
+
+/* Starts SNIFFING: the client read into f->early (its room reserved), the sniff timer. */
+void flow_sniff_begin(struct flow *f);
+
+/* Sniffing is over: its watchers stopped, then decided, or settled when connecting ahead. */
+void flow_sniff_end(struct flow *f);
+
+/* --- flow_ahead.c ----------------------------------------------------------------- */
+
+/* Whether this client stayed silent to this destination lately (silent_dst.h). Closes nothing. */
+bool flow_client_was_silent(const struct flow *f);
+
+/*
+ * Opens the upstream that the no-name decision names while the client is
+ * still sniffed (f->ahead); a no-name drop opens nothing.
+ */
+void flow_ahead_start(struct flow *f);
+
+/*
+ * Closes the upstream opened ahead, never written to, with a reset, and
+ * forgets what its origin said: the flow is only sniffing again. Closes
+ * nothing.
+ */
+void flow_ahead_drop(struct flow *f);
+
+/* The upstream opened ahead is ready: who speaks first settles it. */
+void flow_ahead_open(struct flow *f);
+
+/* Sniffing ended on a flow that connected ahead: keep that upstream, or go the decided way. */
+void flow_ahead_settle(struct flow *f);
+
+/* --- flow_decide.c ---------------------------------------------------------------- */
+
+/* What the policy is told of `f`. */
+void flow_policy_facts(const struct flow *f, struct policy_flow *pf);
+
+/*
+ * Decides (`decided`: f->decision already holds the answer) and acts on it:
+ * a drop resets the client (or answers an explicit-proxy one), anything
+ * else is connected.
+ */
+void flow_decide(struct flow *f, bool decided);
+
+/* Explicit-proxy flows: decides the destination the client named, resolving a name first
+ * when a rule that can still decide needs its address. */
+void flow_decide_named(struct flow *f);
+
+/* --- flow_upstream.c -------------------------------------------------------------- */
+
+/* No upstream: counted, the explicit-proxy client told, the flow closed (transparent: reset). */
+void flow_fail(struct flow *f, enum flow_fail fail, const char *reason);
+
+/* The upstream is being set up: the timer is timeouts.connect_ms, the client watched for a
+ * reset. Closes nothing. */
+void flow_setup_watch(struct flow *f);
+
+/* Connects to what the outbound's `connect` step names; its handshake follows. */
+void flow_connect(struct flow *f);
+
+/* Hands both sockets and the bytes read so far to the relay: phase RELAYING. */
+void flow_relay_begin(struct flow *f);
+
+#endif
