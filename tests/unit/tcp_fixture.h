@@ -204,6 +204,17 @@ static inline int listen_loopback(struct flow_addr *addr, int backlog)
     return fd;
 }
 
+/* Sends the destination port `port` to the SOCKS5 outbound, its server a
+ * new loopback listener that is returned (the test answers on it, or not). */
+static inline int socks_upstream_for(uint16_t port)
+{
+    struct flow_addr server;
+    int fd = listen_loopback(&server, 4);
+    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    fake.socks_port = port;
+    return fd;
+}
+
 /* An address nothing listens on (bound once, then closed). */
 static inline struct flow_addr closed_port(void)
 {
@@ -331,12 +342,46 @@ static inline bool flows_within(unsigned n, int ms)
     return false;
 }
 
+/* Expects `len` bytes on `fd` within `ms` (into `buf`). */
+static inline void expect_reply(int fd, void *buf, size_t len, int ms)
+{
+    assert_int_equal(recv_within(fd, buf, len, ms), (ssize_t)len);
+}
+
+/* A new client on `l` (local address `local`) that has sent `len` bytes of `msg`. */
+static inline int client_sends(struct listener *l, const struct flow_addr *local, const void *msg,
+                               size_t len)
+{
+    int c = client_via(l, local);
+    send_all(c, msg, len);
+    return c;
+}
+
+/* The connection a flow opened to the origin listening on `lfd`, accepted
+ * within a second. */
+static inline int origin_reached(int lfd)
+{
+    int o = accept_within(lfd, 1000);
+    assert_true(o >= 0);
+    return o;
+}
+
 /* Closes `fd` with a reset (SO_LINGER 0), as a client that vanishes. */
 static inline void reset_close(int fd)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
+}
+
+/* Resets `gone`; the other end of its flow, `other`, sees a reset (not an
+ * end of stream) and the flow ends. */
+static inline void reset_reaches(int gone, int other)
+{
+    reset_close(gone);
+    assert_int_equal(end_within(other, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(other);
 }
 
 /* Sends `len` bytes from `a` to `b` and checks they arrive byte-exact. */
@@ -347,6 +392,17 @@ static inline void passes(int a, int b, const void *data, size_t len)
     assert_int_equal(recv_within(b, in, len, 2000), (ssize_t)len);
     assert_memory_equal(in, data, len);
     free(in);
+}
+
+/* The client `c` and the origin's end `o` relay both ways; once both close,
+ * the flow ends. */
+static inline void relays_then_ends(int c, int o)
+{
+    passes(c, o, "ping", 4);
+    passes(o, c, "pong", 4);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
 }
 
 #endif

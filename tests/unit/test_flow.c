@@ -526,10 +526,7 @@ static void test_a_handshake_opened_ahead_is_closed_for_a_blocked_name(void **st
 {
     (void)state;
     /* The no-name decision goes through a SOCKS5 server that never answers. */
-    struct flow_addr server;
-    int silent = listen_loopback(&server, 4);
-    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
-    fake.socks_port = origin_addr.port;
+    int silent = socks_upstream_for(origin_addr.port);
     silent_once(NULL, silent, &origin_addr);
     size_t len;
     uint8_t *hello = client_hello("blocked.example", &len);
@@ -682,11 +679,8 @@ static void test_client_reset_during_connect_ends_the_flow_at_once(void **state)
  * once the server has read the greeting. */
 static int in_upstream_handshake(int *s, int *srv)
 {
-    struct flow_addr server;
-    *srv = listen_loopback(&server, 4);
-    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    *srv = socks_upstream_for(origin_addr.port);
     fake.early = true;
-    fake.socks_port = origin_addr.port;
     int c = client_via(&tproxy, &origin_addr);
     *s = accept_within(*srv, 1000);
     assert_true(*s >= 0);
@@ -766,11 +760,8 @@ static void test_upstream_refusing_the_handshake_resets_the_client(void **state)
 static void test_upstream_handshake_timeout_resets_the_client(void **state)
 {
     (void)state;
-    struct flow_addr server;
-    int silent = listen_loopback(&server, 4);
-    fake_socks.server_len = flow_addr_to_sockaddr(&server, &fake_socks.server);
+    int silent = socks_upstream_for(origin_addr.port);
     fake.early = true;
-    fake.socks_port = origin_addr.port;
     int c = client_via(&tproxy, &origin_addr);
     int s = accept_within(silent, 1000);
     assert_true(s >= 0);
