@@ -12,7 +12,7 @@
 #     limits.max_flows below their number, transparent flows still pass
 #     (the handshakes have a limit of their own, limits.max_handshakes).
 #
-#   [HOLES=1] tests/run --e2e fault_slowloris   (HOLES=1: run the checks of known holes too)
+#   tests/run --e2e fault_slowloris
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh

@@ -13,8 +13,6 @@
 # rss_watch PID FILE    samples the resident memory every 0.2 s into FILE (REPLY = pid)
 # wait_fds PID MAX SECS until the process holds at most MAX descriptors
 # rel_memory_check WHAT CMD...  check WHAT CMD, a SKIP on a sanitizer build
-# hole WHAT WHY CMD...  a check for a hole a fix is pending for: a SKIP line naming it,
-#                       unless HOLES=1, when it runs as a real check
 # REL_SANITIZED         1 when $SWITCHYARD is an AddressSanitizer build (memory
 #                       figures are then not the product's)
 
@@ -105,12 +103,6 @@ rel_memory_check() {
     else
         check "$@"
     fi
-}
-
-hole() {
-    local what=$1 why=$2
-    shift 2
-    if [ "${HOLES:-0}" = 1 ]; then check "$what" "$@"; else skip "$what" "$why"; fi
 }
 
 # rel_raise_nofile N: this shell's (and so its children's) descriptor limit, N
