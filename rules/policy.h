@@ -37,6 +37,7 @@ enum inbound_type {
     INBOUND_UDP_REDIRECT, /* UDP by REDIRECT/DNAT, destination from conntrack */
     INBOUND_HTTP,         /* explicit HTTP proxy */
     INBOUND_SOCKS5,       /* explicit SOCKS5 proxy */
+    INBOUND_TUN,          /* TCP and UDP from a TUN device (engine/tun) */
 };
 
 enum outbound_type {
@@ -60,6 +61,21 @@ const char *policy_networks_name(unsigned networks);
 /* POLICY_TCP for "tcp", POLICY_UDP for "udp", 0 for any other word. */
 unsigned policy_network_from_name(const char *word);
 
+/*
+ * A tun inbound's device. TCP from the device is handed to a local listener
+ * on `listen` (always [::]:PORT), its connections seemingly from `nat4` /
+ * `nat6`, the address after the device's own in its prefix.
+ */
+struct policy_tun {
+    const char *device;          /* device, default "switchyard0" */
+    struct flow_addr addr4;      /* address: family 0 when absent */
+    struct flow_addr addr6;      /* address6 */
+    unsigned prefix4, prefix6;   /* their prefix lengths */
+    struct flow_addr nat4, nat6; /* the NAT's client-side addresses */
+    unsigned mtu;                /* mtu, default 1500 */
+    bool icmp_echo;              /* icmp: answer (true, default) or drop */
+};
+
 struct policy_inbound {
     const char *name;
     enum inbound_type type;
@@ -68,7 +84,8 @@ struct policy_inbound {
     unsigned networks;    /* POLICY_TCP | POLICY_UDP */
     const char *username; /* socks5 / http inbounds: required credentials, NULL for none */
     const char *password;
-    int line; /* where it is defined in the file */
+    struct policy_tun tun; /* tun inbounds only */
+    int line;              /* where it is defined in the file */
 };
 
 struct policy_outbound {

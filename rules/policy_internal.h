@@ -195,6 +195,15 @@ int policy_parse_ports(struct load_ctx *c, yaml_node_t *v, const char *key, stru
 /* Reads "tcp", "udp" or a list of them into a mask of POLICY_TCP and POLICY_UDP. */
 int policy_parse_networks(struct load_ctx *c, yaml_node_t *v, const char *key, unsigned *mask);
 
+/* A tun inbound's own keys, NULL when absent, and its `listen` (rules/policy_tun.c). */
+struct policy_tun_keys {
+    yaml_node_t *device, *address, *address6, *mtu, *icmp, *listen;
+};
+
+/* Reads a tun inbound's keys into `in->tun` (defaults for the absent ones); checks `listen`. */
+int policy_load_tun(struct load_ctx *c, yaml_node_t *node, struct policy_tun_keys *k,
+                    struct policy_inbound *in);
+
 /* Compiles `rules:` and `default:` (rules/policy_rules.c). */
 int policy_load_rules(struct load_ctx *c, yaml_node_t *rules, yaml_node_t *default_node);
 

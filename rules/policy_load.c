@@ -369,7 +369,7 @@ static int load_control(struct load_ctx *c, yaml_node_t *node)
 static const unsigned inbound_networks[] = {
     [INBOUND_REDIRECT] = POLICY_TCP,     [INBOUND_TPROXY] = POLICY_TCP,
     [INBOUND_UDP_REDIRECT] = POLICY_UDP, [INBOUND_HTTP] = POLICY_TCP,
-    [INBOUND_SOCKS5] = POLICY_TCP,
+    [INBOUND_SOCKS5] = POLICY_TCP,       [INBOUND_TUN] = POLICY_TCP | POLICY_UDP,
 };
 
 /*
@@ -419,9 +419,12 @@ static void warn_open_proxy(struct load_ctx *c, yaml_node_t *listen,
 static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inbound *in)
 {
     yaml_node_t *name, *type, *listen, *network, *user, *pass;
+    struct policy_tun_keys tun;
     struct policy_yaml_key keys[] = {
-        {"name", &name},     {"type", &type},     {"listen", &listen}, {"network", &network},
-        {"username", &user}, {"password", &pass}, {NULL, NULL}};
+        {"name", &name},         {"type", &type},           {"listen", &listen},
+        {"network", &network},   {"username", &user},       {"password", &pass},
+        {"device", &tun.device}, {"address", &tun.address}, {"address6", &tun.address6},
+        {"mtu", &tun.mtu},       {"icmp", &tun.icmp},       {NULL, NULL}};
     if (policy_yaml_map_keys(c, node, "an inbound", keys) < 0)
         return -1;
     if (!name || !type || !listen)
@@ -443,7 +446,8 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
     if (network) {
         if (policy_parse_networks(c, network, "network", &in->networks) < 0)
             return -1;
-        if (in->type != INBOUND_TPROXY && in->networks != inbound_networks[t])
+        if (in->type != INBOUND_TPROXY && in->type != INBOUND_TUN &&
+            in->networks != inbound_networks[t])
             return policy_yaml_fail(c, network, "a %s inbound carries %s only",
                                     policy_inbound_type_name(in->type),
                                     policy_networks_name(inbound_networks[t]));
@@ -461,6 +465,18 @@ static int load_inbound(struct load_ctx *c, yaml_node_t *node, struct policy_inb
         return -1;
     if (explicit_proxy && !user && !listen_is_loopback(in))
         warn_open_proxy(c, listen, in);
+    tun.listen = listen;
+    if (in->type == INBOUND_TUN)
+        return policy_load_tun(c, node, &tun, in);
+    yaml_node_t *extra = tun.device     ? tun.device
+                         : tun.address  ? tun.address
+                         : tun.address6 ? tun.address6
+                         : tun.mtu      ? tun.mtu
+                                        : tun.icmp;
+    if (extra)
+        return policy_yaml_fail(c, extra,
+                                "device, address, address6, mtu and icmp apply to tun "
+                                "inbounds");
     return 0;
 }
 

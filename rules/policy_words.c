@@ -17,7 +17,8 @@ const char *const policy_inbound_type_words[] = {
     [INBOUND_UDP_REDIRECT] = "udp-redirect",
     [INBOUND_HTTP] = "http",
     [INBOUND_SOCKS5] = "socks5",
-    [INBOUND_SOCKS5 + 1] = NULL,
+    [INBOUND_TUN] = "tun",
+    [INBOUND_TUN + 1] = NULL,
 };
 
 const char *const policy_outbound_type_words[] = {
@@ -30,7 +31,7 @@ const char *const policy_network_words[] = {"tcp", "udp", NULL};
 
 const char *policy_inbound_type_name(enum inbound_type type)
 {
-    return (unsigned)type <= INBOUND_SOCKS5 ? policy_inbound_type_words[type] : "?";
+    return (unsigned)type <= INBOUND_TUN ? policy_inbound_type_words[type] : "?";
 }
 
 const char *policy_outbound_type_name(enum outbound_type type)

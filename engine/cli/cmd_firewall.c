@@ -56,6 +56,8 @@ void fw_plan_build(struct fw_plan *plan, const struct policy *p)
         case INBOUND_HTTP:
         case INBOUND_SOCKS5:
             break; /* explicit proxies: clients are configured, nothing to steer */
+        case INBOUND_TUN:
+            break; /* routed, not steered by the firewall */
         }
     }
 }

@@ -22,6 +22,7 @@
 #include "engine/core/reload.h"
 #include "engine/core/resolve.h"
 #include "engine/tcp/tcp_stage.h"
+#include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_stage.h"
 
 struct run {
@@ -102,9 +103,10 @@ int cmd_run(int argc, char **argv)
     /* From here on, log lines that stderr cannot take at once wait for it in the loop. */
     log_attach(loop);
 
-    /* Both stages are always there, so a reload can add inbounds of either. */
-    int failed = (tcp_stage_add(&run.engine) < 0) + (udp_stage_add(&run.engine) < 0) +
-                 (control_stage_add(&run.engine) < 0);
+    /* Every stage is always there, so a reload can add inbounds of any type. The tun
+     * stage comes first: its devices exist before the listeners bound to them. */
+    int failed = (tun_stage_add(&run.engine) < 0) + (tcp_stage_add(&run.engine) < 0) +
+                 (udp_stage_add(&run.engine) < 0) + (control_stage_add(&run.engine) < 0);
     int synced = engine_sync(&run.engine);
     failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
     status = CLI_OK;

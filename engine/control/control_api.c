@@ -56,7 +56,7 @@ static const char *clash_inbound_type(enum inbound_type t)
 {
     static const char *const names[] = {
         [INBOUND_REDIRECT] = "Redir", [INBOUND_TPROXY] = "TProxy", [INBOUND_UDP_REDIRECT] = "Redir",
-        [INBOUND_HTTP] = "HTTP",      [INBOUND_SOCKS5] = "Socks5",
+        [INBOUND_HTTP] = "HTTP",      [INBOUND_SOCKS5] = "Socks5", [INBOUND_TUN] = "Tun",
     };
     return t < sizeof(names) / sizeof(names[0]) ? names[t] : "Unknown";
 }

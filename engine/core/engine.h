@@ -64,6 +64,9 @@ struct listener;
 struct engine_listen_ops {
     unsigned network; /* POLICY_TCP or POLICY_UDP: inbounds with it in `networks` */
 
+    /* Optional: whether the stage takes `in` at all (NULL: every inbound on `network`). */
+    bool (*takes)(const struct policy_inbound *in);
+
     /*
      * Opens a listener for `in` and returns the stage's own handle in `*out`.
      * Returns 0, -EPROTONOSUPPORT when this build has no listener of that
@@ -126,7 +129,7 @@ struct engine_stage_ops {
     void (*free)(struct engine *e, void *data);
 };
 
-#define ENGINE_STAGES_MAX 4
+#define ENGINE_STAGES_MAX 6
 
 struct engine_stage {
     const struct engine_stage_ops *ops;

@@ -123,7 +123,8 @@ static size_t list_wanted(const struct engine *e, const struct policy *p, struct
             continue;
         for (size_t i = 0; i < policy_inbound_count(p); i++) {
             const struct policy_inbound *in = policy_inbound(p, i);
-            if (!(in->networks & stage->ops->listen->network))
+            if (!(in->networks & stage->ops->listen->network) ||
+                (stage->ops->listen->takes && !stage->ops->listen->takes(in)))
                 continue;
             struct wanted *w = &out[count++];
             w->stage = stage;

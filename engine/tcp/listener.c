@@ -19,10 +19,8 @@
 
 /* One line per TCP inbound type this build has. */
 static const struct inbound_ops *const inbound_table[] = {
-    &inbound_redirect_ops,
-    &inbound_tproxy_ops,
-    &inbound_http_ops,
-    &inbound_socks5_ops,
+    &inbound_redirect_ops, &inbound_tproxy_ops, &inbound_http_ops,
+    &inbound_socks5_ops,   &inbound_tun_ops,
 };
 
 #define ACCEPTS_PER_EVENT 64

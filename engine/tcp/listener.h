@@ -69,6 +69,7 @@ extern const struct inbound_ops
     inbound_http_ops; /* explicit HTTP proxy, engine/tcp/inbound_http.c */
 extern const struct inbound_ops
     inbound_socks5_ops; /* explicit SOCKS5 proxy, engine/tcp/inbound_socks5.c */
+extern const struct inbound_ops inbound_tun_ops; /* TCP from a TUN device, engine/tun/tun_tcp.c */
 
 struct listener {
     struct engine *engine;

@@ -20,6 +20,7 @@
 static const struct udp_inbound_ops *const inbound_table[] = {
     &udp_inbound_tproxy_ops,
     &udp_inbound_redirect_ops,
+    &udp_inbound_tun_ops,
 };
 
 /* Datagrams read from one listener per wake-up, so one busy client cannot
@@ -110,11 +111,17 @@ static void listener_readable(struct ev_loop *loop, ev_io *w, int revents)
                 e->stats.datagrams_dropped++;
             continue;
         }
-        e->stats.datagrams_in++;
-        struct udp_session *s = session_for(l, &key);
-        if (s)
-            udp_session_from_client(s, e->buf, (size_t)n);
+        udp_listener_datagram(l, &key, e->buf, (size_t)n);
     }
+}
+
+void udp_listener_datagram(struct udp_listener *l, const struct udp_key *key, const uint8_t *buf,
+                           size_t len)
+{
+    l->engine->stats.datagrams_in++;
+    struct udp_session *s = session_for(l, key);
+    if (s)
+        udp_session_from_client(s, buf, len);
 }
 
 int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,

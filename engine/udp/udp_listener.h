@@ -65,6 +65,7 @@ struct udp_inbound_ops {
 /* The UDP inbound types this build has. */
 extern const struct udp_inbound_ops udp_inbound_tproxy_ops;   /* inbound_udp_tproxy.c */
 extern const struct udp_inbound_ops udp_inbound_redirect_ops; /* inbound_udp_redirect.c */
+extern const struct udp_inbound_ops udp_inbound_tun_ops;      /* engine/tun/tun_udp.c */
 
 struct udp_listener {
     struct udp_engine *engine;
@@ -85,6 +86,16 @@ struct udp_listener {
  */
 int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
                       struct udp_listener **out);
+
+/*
+ * One datagram from `key->client` to `key->arrived` that `l`'s inbound read
+ * by other means than its socket (a tun inbound's device): counted and
+ * handed to its session, or to a new one as if read on the socket (the
+ * inbound's orig_dst hook names its destination).
+ */
+struct udp_key;
+void udp_listener_datagram(struct udp_listener *l, const struct udp_key *key, const uint8_t *buf,
+                           size_t len);
 
 /* Closes `l`, ending its sessions (their replies would have no way back). */
 void udp_listener_close(struct udp_listener *l);

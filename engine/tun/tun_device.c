@@ -1,0 +1,130 @@
+/*
+ * tun_device.c — opening and configuring a TUN device: the character
+ * device's ioctl, then RTM_NEWADDR and RTM_NEWLINK over rtnetlink. See
+ * tun_device.h.
+ */
+#include "engine/tun/tun_device.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <net/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Sends one request and reads the kernel's acknowledgement; returns 0 or -errno. */
+static int rtnl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh)
+{
+    uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+    nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = (uint32_t)time(NULL);
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+        return -errno;
+    ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+    if (n < 0)
+        return -errno;
+    if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static int add_address(struct mnl_socket *nl, unsigned ifindex, const struct flow_addr *a,
+                       unsigned prefix)
+{
+    uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWADDR;
+    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+    ifa->ifa_family = a->family;
+    ifa->ifa_prefixlen = (uint8_t)prefix;
+    ifa->ifa_index = ifindex;
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    size_t len = a->family == AF_INET ? 4 : 16;
+    mnl_attr_put(nlh, IFA_LOCAL, len, a->ip);
+    mnl_attr_put(nlh, IFA_ADDRESS, len, a->ip);
+    if (a->family == AF_INET6)
+        mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD); /* usable at once */
+    return rtnl_talk(nl, nlh);
+}
+
+static int link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
+{
+    uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWLINK;
+    struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = (int)ifindex;
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+    mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+    return rtnl_talk(nl, nlh);
+}
+
+/* Loose reverse-path filtering on the device (best effort: the kernel may lack IPv4 conf). */
+static void rp_filter_loose(const char *dev)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", dev);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (write(fd, "2", 1) < 0) { /* nothing else to do: the device works with strict too */
+    }
+    close(fd);
+}
+
+static int configure(const struct policy_tun *t, unsigned ifindex, const char **why)
+{
+    struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int err = errno;
+        if (nl)
+            mnl_socket_close(nl);
+        *why = "rtnetlink socket";
+        return -err;
+    }
+    int rc = 0;
+    if (t->addr4.family && (rc = add_address(nl, ifindex, &t->addr4, t->prefix4)) < 0)
+        *why = "adding its IPv4 address";
+    else if (t->addr6.family && (rc = add_address(nl, ifindex, &t->addr6, t->prefix6)) < 0)
+        *why = "adding its IPv6 address";
+    else if ((rc = link_up(nl, ifindex, t->mtu)) < 0)
+        *why = "setting its MTU and bringing it up";
+    mnl_socket_close(nl);
+    return rc;
+}
+
+int tun_device_open(const struct policy_tun *t, const char **why)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *why = "opening /dev/net/tun";
+        return -errno;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", t->device);
+    unsigned ifindex = 0;
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0 || !(ifindex = if_nametoindex(ifr.ifr_name))) {
+        int err = errno;
+        close(fd);
+        *why = "creating the device (TUNSETIFF)";
+        return -err;
+    }
+    rp_filter_loose(t->device);
+    int rc = configure(t, ifindex, why);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}

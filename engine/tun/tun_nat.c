@@ -1,0 +1,171 @@
+/*
+ * tun_nat.c — the tun inbound's TCP NAT table: two hashes (forward by client
+ * and destination, back by fake port) and an activity list. See tun_nat.h.
+ */
+#include "engine/tun/tun_nat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/tun/tun_packet.h"
+
+#define FWD_KEY_LEN (2 * sizeof(struct flow_addr))
+
+static uint32_t back_key(int family, uint16_t port)
+{
+    return (uint32_t)(family == AF_INET6) << 16 | port;
+}
+
+static void list_unlink(struct tun_nat *nat, struct tun_nat_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        nat->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        nat->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_append(struct tun_nat *nat, struct tun_nat_entry *e)
+{
+    e->prev = nat->tail;
+    e->next = NULL;
+    if (nat->tail)
+        nat->tail->next = e;
+    else
+        nat->head = e;
+    nat->tail = e;
+}
+
+static void entry_remove(struct tun_nat *nat, struct tun_nat_entry *e)
+{
+    HASH_DELETE(hh_fwd, nat->by_fwd, e);
+    HASH_DELETE(hh_back, nat->by_back, e);
+    list_unlink(nat, e);
+    nat->count--;
+    free(e);
+}
+
+void tun_nat_init(struct tun_nat *nat, size_t max)
+{
+    memset(nat, 0, sizeof(*nat));
+    size_t ports = TUN_NAT_PORT_MAX - TUN_NAT_PORT_MIN + 1;
+    nat->max = max == 0 ? 1 : max > ports ? ports : max;
+    nat->next_port[0] = nat->next_port[1] = TUN_NAT_PORT_MIN;
+}
+
+void tun_nat_fini(struct tun_nat *nat)
+{
+    while (nat->head)
+        entry_remove(nat, nat->head);
+}
+
+struct tun_nat_entry *tun_nat_find(struct tun_nat *nat, const struct flow_addr *client,
+                                   const struct flow_addr *dst)
+{
+    struct flow_addr key[2];
+    flow_addr_key(&key[0], client);
+    flow_addr_key(&key[1], dst);
+    struct tun_nat_entry *e;
+    HASH_FIND(hh_fwd, nat->by_fwd, key, FWD_KEY_LEN, e);
+    return e;
+}
+
+struct tun_nat_entry *tun_nat_find_port(struct tun_nat *nat, int family, uint16_t port)
+{
+    uint32_t key = back_key(family, port);
+    struct tun_nat_entry *e;
+    HASH_FIND(hh_back, nat->by_back, &key, sizeof(key), e);
+    return e;
+}
+
+/* The next port of `family` no entry holds (there is one: max is below the ports a family has). */
+static uint16_t free_port(struct tun_nat *nat, int family)
+{
+    uint16_t *next = &nat->next_port[family == AF_INET6];
+    for (;;) {
+        uint16_t port = *next;
+        *next = port == TUN_NAT_PORT_MAX ? TUN_NAT_PORT_MIN : (uint16_t)(port + 1);
+        if (!tun_nat_find_port(nat, family, port))
+            return port;
+    }
+}
+
+struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *client,
+                                  const struct flow_addr *dst, double now)
+{
+    if (nat->count >= nat->max && nat->head) {
+        entry_remove(nat, nat->head);
+        nat->evicted++;
+    }
+    struct tun_nat_entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    flow_addr_key(&e->client, client);
+    flow_addr_key(&e->dst, dst);
+    e->port = free_port(nat, client->family);
+    e->back = back_key(client->family, e->port);
+    e->state = TUN_NAT_OPENING;
+    e->last = now;
+    HASH_ADD(hh_fwd, nat->by_fwd, client, FWD_KEY_LEN, e);
+    HASH_ADD(hh_back, nat->by_back, back, sizeof(e->back), e);
+    list_append(nat, e);
+    nat->count++;
+    return e;
+}
+
+void tun_nat_seen(struct tun_nat *nat, struct tun_nat_entry *e, uint8_t flags, bool from_client,
+                  double now)
+{
+    e->last = now;
+    list_unlink(nat, e);
+    list_append(nat, e);
+    if (flags & TUN_TCP_RST) {
+        e->state = TUN_NAT_CLOSING;
+        return;
+    }
+    if (flags & TUN_TCP_FIN) {
+        if (from_client)
+            e->fin_client = true;
+        else
+            e->fin_listener = true;
+    }
+    if (e->fin_client && e->fin_listener)
+        e->state = TUN_NAT_CLOSING;
+    else if (e->state == TUN_NAT_OPENING && from_client && !(flags & TUN_TCP_SYN) &&
+             (flags & TUN_TCP_ACK))
+        e->state = TUN_NAT_ESTABLISHED;
+}
+
+static double timeout_of(const struct tun_nat_timeouts *t, enum tun_nat_state s)
+{
+    return s == TUN_NAT_OPENING       ? t->opening
+           : s == TUN_NAT_ESTABLISHED ? t->established
+                                      : t->closing;
+}
+
+size_t tun_nat_expire(struct tun_nat *nat, const struct tun_nat_timeouts *t, double now)
+{
+    double shortest = t->opening;
+    if (t->established < shortest)
+        shortest = t->established;
+    if (t->closing < shortest)
+        shortest = t->closing;
+    size_t n = 0;
+    struct tun_nat_entry *e = nat->head;
+    /* The list is by activity: past the first entry younger than every timeout, none expires. */
+    while (e && now - e->last > shortest) {
+        struct tun_nat_entry *next = e->next;
+        if (now - e->last > timeout_of(t, e->state)) {
+            entry_remove(nat, e);
+            n++;
+        }
+        e = next;
+    }
+    nat->expired += n;
+    return n;
+}

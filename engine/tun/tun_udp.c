@@ -1,0 +1,87 @@
+/*
+ * tun_udp.c — UDP from a tun inbound's device as sessions of the UDP stage
+ * (engine/udp/udp_session.h): each datagram read from the device goes to
+ * the session of its (client, destination), through the UDP listener the
+ * UDP stage opens for the inbound; a reply is built as an IP packet from
+ * the original destination to the client, checksums computed, and written
+ * to the device. The listener's own socket is bound to the device and
+ * carries nothing: a datagram that reaches it was addressed to switchyard
+ * itself and is refused.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/core/self_dst.h"
+#include "engine/tun/tun_stage.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_listener.h"
+#include "engine/udp/udp_reply_cache.h"
+#include "engine/udp/udp_session.h"
+
+static int tun_udp_setup(struct udp_listener *l)
+{
+    struct tun_inbound *t = tun_stage_find(l->engine->core, &l->addr);
+    if (!t)
+        return -ENODEV;
+    if (setsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, t->device, (socklen_t)strlen(t->device)) < 0)
+        return -errno;
+    t->udp = l;
+    return 0;
+}
+
+static void tun_udp_teardown(struct udp_listener *l)
+{
+    struct tun_inbound *t = tun_stage_find(l->engine->core, &l->addr);
+    if (t && t->udp == l)
+        t->udp = NULL;
+}
+
+/* The destination is the one the packet carried; one read on the socket was not intercepted. */
+static int tun_udp_orig_dst(struct udp_listener *l, const struct flow_addr *src,
+                            const struct flow_addr *arrived, struct flow_addr *orig)
+{
+    (void)src;
+    if (self_dst_is_listener(&l->addr, arrived))
+        return -EADDRNOTAVAIL;
+    *orig = *arrived;
+    return 0;
+}
+
+static int tun_udp_reply(struct udp_session *s, const uint8_t *buf, size_t len)
+{
+    struct udp_listener *l = s->listener;
+    struct tun_inbound *t = tun_stage_find(l->engine->core, &l->addr);
+    if (!t)
+        return -ENODEV;
+    size_t n = tun_packet_udp(t->out, sizeof(t->out), &s->key.arrived, &s->key.client, buf, len);
+    if (n == 0)
+        return -EMSGSIZE;
+    uint64_t failed = t->stats.write_failed;
+    tun_loop_write(t, t->out, n);
+    return t->stats.write_failed == failed ? UDP_REPLY_SENT : -EIO;
+}
+
+const struct udp_inbound_ops udp_inbound_tun_ops = {
+    .type = INBOUND_TUN,
+    .transparent = false,
+    .setup = tun_udp_setup,
+    .orig_dst = tun_udp_orig_dst,
+    .reply = tun_udp_reply,
+    .tick = NULL,
+    .teardown = tun_udp_teardown,
+};
+
+void tun_udp_datagram(struct tun_inbound *t, const struct flow_addr *src,
+                      const struct flow_addr *dst, const uint8_t *payload, size_t len)
+{
+    if (!t->udp) {
+        t->stats.no_listener++;
+        return;
+    }
+    struct udp_key key;
+    memset(&key, 0, sizeof(key));
+    flow_addr_key(&key.client, src);
+    flow_addr_key(&key.arrived, dst);
+    udp_listener_datagram(t->udp, &key, payload, len);
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# tun_gateway.sh — the tun inbound as a gateway: the router namespace routes
+# what arrives from the client (ip rule iif r0) into switchyard's TUN
+# device, which switchyard creates and configures itself. Over IPv4 and
+# IPv6: HTTP by Host and HTTPS by SNI reach the nginx origin direct (nginx
+# sees the router), a dropped name gets a reset, DNS over UDP through the
+# TUN reaches dnsmasq, ping is answered, 32 MB go byte-exact both ways, and
+# 200 concurrent flows all finish. The device goes away with switchyard.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+gateway_up nginx
+ACCESS=$E2E_TMP/nginx-access.log
+DEV=sytun$$
+DEV=${DEV:0:15}
+
+# DNS server on the origin, answering every name under example.
+ip -n "$NS_O" addr add 198.51.100.53/24 dev o0
+ip -n "$NS_O" addr add 2001:db8:2::53/64 dev o0 nodad
+bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+    --conf-file=/dev/null --user=root --group=root \
+    --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
+    --address=/example/203.0.113.99 --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
+    --pid-file="$E2E_TMP/dnsmasq.pid"
+DNSMASQ_PID=$REPLY
+
+cat >"$POLICY" <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+sniff: {timeout_ms: 300}
+inbounds:
+  - name: tun-in
+    type: tun
+    listen: "[::]:12345"
+    device: $DEV
+    address: 203.0.113.1/30
+    address6: "2001:db8:ff::1/126"
+    mtu: 1500
+rules:
+  - {domain_suffix: blocked.example, action: drop}
+  - {inbound: tun-in, dst_port: 9999, action: drop}
+default: direct
+YAML
+: >"$E2E_TMP/switchyard.log"
+if ! start_switchyard "$NS_R" "$POLICY"; then
+    not_ok "tun: switchyard starts"
+    sed 's/^/# /' "$E2E_TMP/switchyard.log"
+    e2e_finish
+fi
+ok "tun: switchyard starts and creates its device"
+check "tun: the device is up with both addresses" \
+    bash -c "ip -n $NS_R addr show dev $DEV | grep -q 'inet 203.0.113.1/30' &&
+             ip -n $NS_R addr show dev $DEV | grep -q 'inet6 2001:db8:ff::1/126' &&
+             ip -n $NS_R link show dev $DEV | grep -q 'mtu 1500.*state UNKNOWN'"
+
+# Gateway mode: what the LAN sends is routed into the device; switchyard's
+# own sockets (marked) and the router's own traffic use the main table.
+for v in -4 -6; do
+    ip -n "$NS_R" $v rule add iif r0 lookup 100 pref 100
+    ip -n "$NS_R" $v route add default dev "$DEV" table 100
+done
+
+# ping ADDR: one ICMP echo over a ping socket; exit 0 when answered within 2 s.
+PING='
+import socket, sys
+v6 = ":" in sys.argv[1]
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM,
+                  socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+s.settimeout(2)
+s.sendto(bytes([128 if v6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"switchyard", (sys.argv[1], 0))
+r = s.recv(100)
+sys.exit(0 if r[0] == (129 if v6 else 0) and r.endswith(b"switchyard") else 1)
+'
+ip netns exec "$NS_C" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+
+for fam in 4 6; do
+    origin=$ORIGIN4; peer=198.51.100.1; dns=198.51.100.53
+    [ $fam = 6 ] && { origin=$ORIGIN6; peer=2001:db8:2::1; dns=2001:db8:2::53; }
+    : >"$ACCESS"
+    out=$(curl_host "$NS_C" origin.example "$origin" http)
+    check "tun IPv$fam: HTTP by Host reaches the origin" grep -q "hello from origin" <<<"$out" ||
+        diag "curl said: $out"
+    out=$(curl_host "$NS_C" secure.example "$origin" https)
+    check "tun IPv$fam: HTTPS by SNI reaches the origin" grep -q "hello from origin" <<<"$out" ||
+        diag "curl said: $out"
+    check "tun IPv$fam: nginx saw the router ($peer)" \
+        test "$(grep -c "^$peer \(origin\|secure\).example" "$ACCESS")" -eq 2
+    out=$(curl_host "$NS_C" www.blocked.example "$origin" https)
+    check "tun IPv$fam: HTTPS to a dropped host (SNI) gets a reset" grep -qi "reset" <<<"$out"
+    check "tun IPv$fam: the origin never saw the dropped host" \
+        bash -c "! grep -q blocked.example '$ACCESS'"
+    out=$(in_client dig +time=2 +tries=2 +short "@$dns" "www$fam.example" A)
+    check "tun IPv$fam: DNS over UDP through the TUN is answered" grep -q "203.0.113.99" <<<"$out" ||
+        diag "dig said: $out"
+    check "tun IPv$fam: ping through the TUN is answered (icmp: answer)" in_client python3 -c "$PING" "$origin"
+done
+check "tun: dnsmasq saw the queries from the router" \
+    bash -c "grep -q 'www4.example from 198.51.100.1' '$E2E_TMP/dnsmasq.log' &&
+             grep -q 'www6.example from 2001:db8:2::1' '$E2E_TMP/dnsmasq.log'"
+check "tun: a decided line names the inbound and the sniffed host" \
+    grep -qE "decided inbound=tun-in src=192.0.2.2:[0-9]+ .*host=secure.example protocol=tls default -> direct" \
+    "$E2E_TMP/switchyard.log"
+check "tun: UDP sessions name the inbound" grep -qE "udp .*\[tun-in\]" "$E2E_TMP/switchyard.log"
+
+# Byte-exact both ways at once (an echo) over IPv4, and a download over IPv6.
+head -c 33554432 /dev/urandom >"$E2E_TMP/www/big.bin"
+want=$(sha256sum <"$E2E_TMP/www/big.bin" | cut -d' ' -f1)
+bg "$NS_O" "$E2E_TMP/echo.log" socat -b 65536 TCP-LISTEN:9000,reuseaddr EXEC:cat
+ECHO_PID=$REPLY
+wait_tcp "$NS_O" "$ORIGIN4" 9000
+in_client socat -b 65536 -t 30 -T 30 - TCP:$ORIGIN4:9000 <"$E2E_TMP/www/big.bin" \
+    >"$E2E_TMP/echoed.bin" 2>/dev/null
+check "tun IPv4: 32 MB echoed byte-exact both ways" \
+    test "$(sha256sum <"$E2E_TMP/echoed.bin" | cut -d' ' -f1)" = "$want"
+stop_pid "$ECHO_PID"
+got=$(in_client curl -s --max-time 60 "http://[$ORIGIN6]/big.bin" | sha256sum | cut -d' ' -f1)
+check "tun IPv6: 32 MB download byte-exact" test "$got" = "$want"
+
+# Many flows at once: 200 concurrent HTTP requests, all answered.
+in_client bash -c "for i in \$(seq 200); do
+        curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' http://$ORIGIN4/ &
+    done; wait" >"$E2E_TMP/many.out"
+check "tun: 200 concurrent flows all answered" test "$(grep -c '^200$' "$E2E_TMP/many.out")" -eq 200 ||
+    diag "$(sort "$E2E_TMP/many.out" | uniq -c)"
+
+stop_pid "$SWITCHYARD_PID"
+check "tun: SIGTERM stops switchyard cleanly" grep -q "stopped:" "$E2E_TMP/switchyard.log"
+check "tun: the device is gone with switchyard" bash -c "! ip -n $NS_R link show dev $DEV 2>/dev/null"
+stop_pid "$DNSMASQ_PID"
+e2e_finish
