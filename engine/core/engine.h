@@ -64,9 +64,6 @@ struct listener;
 struct engine_listen_ops {
     unsigned network; /* POLICY_TCP or POLICY_UDP: inbounds with it in `networks` */
 
-    /* Optional: whether the stage takes `in` at all (NULL: every inbound on `network`). */
-    bool (*takes)(const struct policy_inbound *in);
-
     /*
      * Opens a listener for `in` and returns the stage's own handle in `*out`.
      * Returns 0, -EPROTONOSUPPORT when this build has no listener of that
@@ -79,6 +76,9 @@ struct engine_listen_ops {
 
     /* Closes the listener (what it accepted lives on or ends, as the stage says). */
     void (*close)(void *listener);
+
+    /* Optional: whether the stage takes `in` at all (NULL: every inbound on `network`). */
+    bool (*takes)(const struct policy_inbound *in);
 };
 
 /* --- stages ----------------------------------------------------------------------

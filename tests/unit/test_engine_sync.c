@@ -87,8 +87,10 @@ static void fake_close(void *listener)
     free(l);
 }
 
-static const struct engine_listen_ops tcp_listen = {POLICY_TCP, fake_open, fake_update, fake_close};
-static const struct engine_listen_ops udp_listen = {POLICY_UDP, fake_open, fake_update, fake_close};
+static const struct engine_listen_ops tcp_listen = {
+    .network = POLICY_TCP, .open = fake_open, .update = fake_update, .close = fake_close};
+static const struct engine_listen_ops udp_listen = {
+    .network = POLICY_UDP, .open = fake_open, .update = fake_update, .close = fake_close};
 static const struct engine_stage_ops tcp_ops = {.name = "tcp", .listen = &tcp_listen};
 static const struct engine_stage_ops udp_ops = {.name = "udp", .listen = &udp_listen};
 
