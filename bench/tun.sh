@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# tun.sh — the tun inbound against switchyard's own TPROXY path and against
+# no proxy, side by side on the same namespaces (client -> router -> origin,
+# veth, documentation addresses):
+#   none    the router only forwards
+#   tproxy  a tproxy inbound: nft tproxy + a fwmark rule to the local table
+#   tun     a tun inbound: the router routes what the client sends into the
+#           device (ip rule iif r0), TCP through the kernel's stack and the NAT
+# Measures iperf3 throughput, one stream, upload and download, SECONDS each,
+# ROUNDS times (default 3) interleaved; prints the medians and the ratio of
+# tun to tproxy (the median of the per-round ratios). On two cores or more,
+# switchyard runs on one core and the load on the other. Root needed.
+#
+#   [ROUNDS=3] bench/tun.sh [SECONDS]
+set -u
+cd "$(dirname "$0")/.."
+. tests/e2e/lib.sh
+trap e2e_cleanup EXIT
+SECS=${1:-5}
+ROUNDS=${ROUNDS:-3}
+if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
+
+gateway_net || { echo "network set-up failed" >&2; exit 1; }
+O4=198.51.100.10
+ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1 # "none" needs the origin to answer
+bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
+wait_tcp "$NS_O" $O4 5201
+DEV=sybench$$
+DEV=${DEV:0:15}
+
+cat >"$E2E_TMP/tproxy.yaml" <<YAML
+log: {level: warn, flows: false}
+routing_mark: 0xff
+inbounds:
+  - {name: tp, type: tproxy, listen: "0.0.0.0:12345"}
+default: direct
+YAML
+cat >"$E2E_TMP/tun.yaml" <<YAML
+log: {level: warn, flows: false}
+routing_mark: 0xff
+inbounds:
+  - {name: tun, type: tun, listen: "[::]:12346", device: $DEV, address: 203.0.113.1/30}
+default: direct
+YAML
+
+start_contender() {
+    CPID=
+    case $1 in
+    tproxy)
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/tproxy.yaml"
+        CPID=$REPLY
+        wait_tcp "$NS_R" 0.0.0.0 12345
+        ip netns exec "$NS_R" nft -f - <<NFT
+table inet bench {
+    chain pre { type filter hook prerouting priority mangle; policy accept;
+        iifname "r0" meta l4proto tcp ip daddr != 192.0.2.1 tproxy ip to :12345 meta mark set 1 accept
+    }
+}
+NFT
+        ip -n "$NS_R" rule add fwmark 1 lookup 100 pref 100
+        ip -n "$NS_R" route add local 0.0.0.0/0 dev lo table 100 ;;
+    tun)
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/tun.yaml"
+        CPID=$REPLY
+        wait_file_grep "$E2E_TMP/sy.log" "running with|could not" 10 2>/dev/null
+        for i in $(seq 50); do ip -n "$NS_R" link show "$DEV" >/dev/null 2>&1 && break; sleep 0.1; done
+        ip -n "$NS_R" rule add iif r0 lookup 100 pref 100
+        ip -n "$NS_R" route add default dev "$DEV" table 100 ;;
+    esac
+}
+stop_contender() {
+    ip netns exec "$NS_R" nft delete table inet bench 2>/dev/null
+    ip -n "$NS_R" rule del pref 100 2>/dev/null
+    ip -n "$NS_R" route flush table 100 2>/dev/null
+    [ -n "$CPID" ] && stop_pid "$CPID"
+    CPID=
+}
+gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
+    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
+        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
+}
+
+declare -A up down
+names=(none tproxy tun)
+for r in $(seq "$ROUNDS"); do
+    for n in "${names[@]}"; do
+        : >"$E2E_TMP/sy.log"
+        start_contender "$n"
+        up[$n]="${up[$n]:-} $(gbps)"
+        down[$n]="${down[$n]:-} $(gbps -R)"
+        stop_contender
+    done
+done
+median() { tr ' ' '\n' | grep -v '^-*$' | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
+ratio() { # ratio A B: median of the per-round ratios A/B
+    paste -d' ' <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) |
+        awk '$2 > 0 {print $1 / $2}' | tr '\n' ' ' | median
+}
+echo "| path | upload Gbit/s | download Gbit/s |"
+echo "|---|---|---|"
+for n in "${names[@]}"; do
+    echo "| $n | $(echo "${up[$n]}" | median) | $(echo "${down[$n]}" | median) |"
+done
+echo
+echo "tun / tproxy: upload $(ratio "${up[tun]}" "${up[tproxy]}"), download $(ratio "${down[tun]}" "${down[tproxy]}") (medians of $ROUNDS rounds of ${SECS} s)"
