@@ -15,6 +15,12 @@
 #include <cmocka.h>
 
 #include "rules/domain_set.h"
+#include "tests/unit/expect_each.h"
+
+static bool matches(const void *set, const char *host)
+{
+    return domain_set_match(set, host);
+}
 
 static struct domain_set *set_of(const char *const *lines)
 {
@@ -28,82 +34,83 @@ static struct domain_set *set_of(const char *const *lines)
     return s;
 }
 
-static void full_names_and_suffixes(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {"example.com", "domain:cn", "full:a.example.org", NULL};
-    struct domain_set *s = set_of(lines);
-    assert_true(domain_set_match(s, "example.com"));
-    assert_true(domain_set_match(s, "www.example.com"));
-    assert_true(domain_set_match(s, "a.b.example.com"));
-    assert_false(domain_set_match(s, "badexample.com")); /* a suffix is a whole label */
-    assert_false(domain_set_match(s, "example.com.evil.net"));
-    assert_true(domain_set_match(s, "qq.cn"));
-    assert_true(domain_set_match(s, "cn"));
-    assert_true(domain_set_match(s, "a.example.org"));
-    assert_false(domain_set_match(s, "b.a.example.org")); /* full: the name only */
-    assert_false(domain_set_match(s, "example.org"));
-    assert_int_equal(domain_set_count(s, DOMAIN_SUFFIX), 2);
-    assert_int_equal(domain_set_count(s, DOMAIN_FULL), 1);
-    domain_set_free(s);
-}
+/* A set's lines, the names it matches and the ones it does not, and how many
+ * entries of each kind it holds. */
+struct set_case {
+    const char *name;
+    const char *lines[6];
+    const char *matched[8];
+    const char *unmatched[6];
+    size_t count[DOMAIN_KINDS];
+};
 
-/* The same name as full and as suffix: the suffix wins for names under it. */
-static void full_and_suffix_of_one_name(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {"full:example.net", "example.net", NULL};
-    struct domain_set *s = set_of(lines);
-    assert_true(domain_set_match(s, "example.net"));
-    assert_true(domain_set_match(s, "x.example.net"));
-    domain_set_free(s);
-}
+static const struct set_case set_cases[] = {
+    {
+        /* a suffix is a whole label; full: is the name only */
+        .name = "full_names_and_suffixes",
+        .lines = {"example.com", "domain:cn", "full:a.example.org"},
+        .matched = {"example.com", "www.example.com", "a.b.example.com", "qq.cn", "cn",
+                    "a.example.org"},
+        .unmatched = {"badexample.com", "example.com.evil.net", "b.a.example.org", "example.org"},
+        .count = {[DOMAIN_SUFFIX] = 2, [DOMAIN_FULL] = 1},
+    },
+    {
+        /* the same name as full and as suffix: the suffix wins for names under it */
+        .name = "full_and_suffix_of_one_name",
+        .lines = {"full:example.net", "example.net"},
+        .matched = {"example.net", "x.example.net"},
+        .count = {[DOMAIN_SUFFIX] = 1, [DOMAIN_FULL] = 1},
+    },
+    {
+        /* lookups take names as policy_decide gives them: lowercase, no trailing dot */
+        .name = "names_are_lowercased_and_lose_a_trailing_dot",
+        .lines = {"Example.COM.", "full:WWW.Example.Org"},
+        .matched = {"example.com", "mail.example.com", "www.example.org"},
+        .count = {[DOMAIN_SUFFIX] = 1, [DOMAIN_FULL] = 1},
+    },
+    {
+        .name = "keywords",
+        .lines = {"keyword:tracker", "keyword:ads"},
+        .matched = {"tracker.example.com", "mytrackersite.net", "loads.example"},
+        .unmatched = {"example.com"},
+        .count = {[DOMAIN_KEYWORD] = 2},
+    },
+    {
+        .name = "regexes_together_and_alone",
+        .lines =
+            {
+                "regexp:^ad[0-9]+\\.",          /* joins the alternation */
+                "regexp:(^|\\.)doubleclick\\.", /* capturing group, no back reference: joins */
+                "regexp:^(x+)-\\1\\.test$",     /* back reference: must stay alone */
+                "regexp:^(y+)-\\1\\.test$",     /* the same again: \1 would mean x+ inside the
+                                                   alternation */
+            },
+        .matched = {"ad12.example.com", "doubleclick.net", "stats.g.doubleclick.net", "xx-xx.test",
+                    "yy-yy.test"},
+        .unmatched = {"ad.example.com", "notdoubleclick.net", "yy-y.test"},
+        .count = {[DOMAIN_REGEX] = 4},
+    },
+    {
+        .name = "v2fly_attributes_are_ignored",
+        .lines = {"domain:ads.example @ads", "full:x.example:@cn", "tracker.example @!cn @ads",
+                  "regexp:^z[0-9]\\.example$ @ads"},
+        .matched = {"a.ads.example", "x.example", "www.tracker.example", "z1.example"},
+        .unmatched = {"y.example"},
+        .count = {[DOMAIN_SUFFIX] = 2, [DOMAIN_FULL] = 1, [DOMAIN_REGEX] = 1},
+    },
+};
+#define N_SET_CASES (sizeof(set_cases) / sizeof(set_cases[0]))
 
-static void names_are_lowercased_and_lose_a_trailing_dot(void **state)
+static void set_matches_as_listed(void **state)
 {
-    (void)state;
-    static const char *const lines[] = {"Example.COM.", "full:WWW.Example.Org", NULL};
-    struct domain_set *s = set_of(lines);
-    /* Lookups take names as policy_decide gives them: lowercase, no trailing dot. */
-    assert_true(domain_set_match(s, "example.com"));
-    assert_true(domain_set_match(s, "mail.example.com"));
-    assert_true(domain_set_match(s, "www.example.org"));
-    domain_set_free(s);
-}
-
-static void keywords(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {"keyword:tracker", "keyword:ads", NULL};
-    struct domain_set *s = set_of(lines);
-    assert_true(domain_set_match(s, "tracker.example.com"));
-    assert_true(domain_set_match(s, "mytrackersite.net"));
-    assert_true(domain_set_match(s, "loads.example"));
-    assert_false(domain_set_match(s, "example.com"));
-    assert_int_equal(domain_set_count(s, DOMAIN_KEYWORD), 2);
-    domain_set_free(s);
-}
-
-static void regexes_together_and_alone(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {
-        "regexp:^ad[0-9]+\\.",          /* joins the alternation */
-        "regexp:(^|\\.)doubleclick\\.", /* capturing group, no back reference: joins */
-        "regexp:^(x+)-\\1\\.test$",     /* back reference: must stay alone */
-        "regexp:^(y+)-\\1\\.test$", /* the same again: \1 would mean x+ inside the alternation */
-        NULL,
-    };
-    struct domain_set *s = set_of(lines);
-    assert_true(domain_set_match(s, "ad12.example.com"));
-    assert_false(domain_set_match(s, "ad.example.com"));
-    assert_true(domain_set_match(s, "doubleclick.net"));
-    assert_true(domain_set_match(s, "stats.g.doubleclick.net"));
-    assert_false(domain_set_match(s, "notdoubleclick.net"));
-    assert_true(domain_set_match(s, "xx-xx.test"));
-    assert_true(domain_set_match(s, "yy-yy.test"));
-    assert_false(domain_set_match(s, "yy-y.test"));
-    assert_int_equal(domain_set_count(s, DOMAIN_REGEX), 4);
+    const struct set_case *c = *state;
+    struct domain_set *s = set_of(c->lines);
+    expect_each(matches, c->name, s, c->matched, true);
+    expect_each(matches, c->name, s, c->unmatched, false);
+    for (int kind = 0; kind < DOMAIN_KINDS; kind++)
+        if (domain_set_count(s, kind) != c->count[kind])
+            fail_msg("%s: %zu entries of kind %d, expected %zu", c->name, domain_set_count(s, kind),
+                     kind, c->count[kind]);
     domain_set_free(s);
 }
 
@@ -115,21 +122,6 @@ static void regex_errors_carry_pcre2_message_and_offset(void **state)
     assert_int_equal(domain_set_add(s, DOMAIN_REGEX, "a[b", why, sizeof(why)), -1);
     assert_string_equal(why,
                         "bad regex 'a[b': missing terminating ] for character class at offset 3");
-    domain_set_free(s);
-}
-
-static void v2fly_attributes_are_ignored(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {"domain:ads.example @ads", "full:x.example:@cn",
-                                        "tracker.example @!cn @ads",
-                                        "regexp:^z[0-9]\\.example$ @ads", NULL};
-    struct domain_set *s = set_of(lines);
-    assert_true(domain_set_match(s, "a.ads.example"));
-    assert_true(domain_set_match(s, "x.example"));
-    assert_true(domain_set_match(s, "www.tracker.example"));
-    assert_true(domain_set_match(s, "z1.example"));
-    assert_false(domain_set_match(s, "y.example"));
     domain_set_free(s);
 }
 
@@ -205,16 +197,14 @@ static void a_large_set_matches_a_plain_scan(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(full_names_and_suffixes),
-        cmocka_unit_test(full_and_suffix_of_one_name),
-        cmocka_unit_test(names_are_lowercased_and_lose_a_trailing_dot),
-        cmocka_unit_test(keywords),
-        cmocka_unit_test(regexes_together_and_alone),
+    struct CMUnitTest tests[N_SET_CASES + 3] = {
         cmocka_unit_test(regex_errors_carry_pcre2_message_and_offset),
-        cmocka_unit_test(v2fly_attributes_are_ignored),
         cmocka_unit_test(bad_lines),
         cmocka_unit_test(a_large_set_matches_a_plain_scan),
     };
+    for (size_t i = 0; i < N_SET_CASES; i++)
+        tests[3 + i] = (struct CMUnitTest){.name = set_cases[i].name,
+                                           .test_func = set_matches_as_listed,
+                                           .initial_state = (void *)&set_cases[i]};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "engine/firewall/firewall.h"
+#include "tests/unit/expect_each.h"
 #include "tests/unit/policy_fixture.h"
 
 static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool udp,
@@ -44,7 +45,8 @@ static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool 
     plan->any_tproxy |= kind == FW_TPROXY;
 }
 
-static struct fw_plan plan_for(enum fw_mode mode)
+/* A plan with no inbound: routing mark 0xff, tproxy mark 0x1, table 100. */
+static struct fw_plan empty_plan(enum fw_mode mode)
 {
     struct fw_plan p;
     memset(&p, 0, sizeof(p));
@@ -52,6 +54,13 @@ static struct fw_plan plan_for(enum fw_mode mode)
     p.routing_mark = 0xff;
     p.tproxy_mark = 0x1;
     p.table = 100;
+    return p;
+}
+
+/* A redirect inbound on 127.0.0.1:12345 and a tproxy one (TCP and UDP) on [::]:12346. */
+static struct fw_plan plan_for(enum fw_mode mode)
+{
+    struct fw_plan p = empty_plan(mode);
     add(&p, "redir", FW_REDIRECT, false, "127.0.0.1:12345");
     add(&p, "tp", FW_TPROXY, false, "[::]:12346");
     add(&p, "tp", FW_TPROXY, true, "[::]:12346");
@@ -68,6 +77,19 @@ static char *print(const struct fw_backend *b, const struct fw_plan *p, bool und
     return text;
 }
 
+/* Whether the text holds `part`. */
+static bool holds(const void *text, const char *part)
+{
+    return strstr(text, part) != NULL;
+}
+
+/* What backend `b` prints to apply (or undo) plan_for(`mode`). */
+static char *script_for(const struct fw_backend *b, enum fw_mode mode, bool undo)
+{
+    struct fw_plan p = plan_for(mode);
+    return print(b, &p, undo);
+}
+
 static int count(const char *text, const char *needle)
 {
     int n = 0;
@@ -79,35 +101,30 @@ static int count(const char *text, const char *needle)
 static void test_nft_gateway(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_GATEWAY);
-    char *t = print(&fw_backend_nft, &p, false);
-    assert_non_null(strstr(t, "type nat hook prerouting priority dstnat"));
-    assert_non_null(strstr(t, "type filter hook prerouting priority mangle"));
+    char *t = script_for(&fw_backend_nft, FW_GATEWAY, false);
+    expect_all(holds, t, "type nat hook prerouting priority dstnat",
+               "type filter hook prerouting priority mangle");
     assert_null(strstr(t, "hook output"));
     /* Each chain skips marked packets and local destinations before steering. */
     assert_int_equal(count(t, "meta mark 0xff return"), 2);
     assert_int_equal(count(t, "fib daddr type local return"), 2);
     assert_true(strstr(t, "meta mark 0xff return") < strstr(t, "dnat ip to 127.0.0.1:12345"));
-    assert_non_null(strstr(t, "127.0.0.0/8"));
-    assert_non_null(strstr(t, "fe80::/10"));
-    assert_non_null(strstr(t, "meta nfproto ipv4 meta l4proto tcp dnat ip to 127.0.0.1:12345"));
-    assert_non_null(strstr(t, "sysctl -qw net.ipv4.conf.all.route_localnet=1"));
-    assert_non_null(strstr(t, "meta l4proto tcp tproxy ip to :12346 meta mark set 0x1 accept"));
-    assert_non_null(strstr(t, "meta l4proto tcp tproxy ip6 to :12346 meta mark set 0x1 accept"));
-    assert_non_null(strstr(t, "meta l4proto udp tproxy ip to :12346"));
-    assert_non_null(strstr(t, "ip rule add fwmark 0x1 lookup 100"));
-    assert_non_null(strstr(t, "ip -6 route replace local ::/0 dev lo table 100"));
+    expect_all(holds, t, "127.0.0.0/8", "fe80::/10",
+               "meta nfproto ipv4 meta l4proto tcp dnat ip to 127.0.0.1:12345",
+               "sysctl -qw net.ipv4.conf.all.route_localnet=1",
+               "meta l4proto tcp tproxy ip to :12346 meta mark set 0x1 accept",
+               "meta l4proto tcp tproxy ip6 to :12346 meta mark set 0x1 accept",
+               "meta l4proto udp tproxy ip to :12346", "ip rule add fwmark 0x1 lookup 100",
+               "ip -6 route replace local ::/0 dev lo table 100");
     free(t);
 }
 
 static void test_nft_local_marks_output_for_tproxy(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_LOCAL);
-    char *t = print(&fw_backend_nft, &p, false);
-    assert_non_null(strstr(t, "type nat hook output priority -100"));
-    assert_non_null(strstr(t, "type route hook output priority mangle"));
-    assert_non_null(strstr(t, "meta l4proto tcp meta mark set 0x1"));
+    char *t = script_for(&fw_backend_nft, FW_LOCAL, false);
+    expect_all(holds, t, "type nat hook output priority -100",
+               "type route hook output priority mangle", "meta l4proto tcp meta mark set 0x1");
     /* In PREROUTING only the packets marked in OUTPUT are taken. */
     assert_non_null(strstr(t, "meta l4proto tcp meta mark 0x1 tproxy ip to :12346"));
     assert_null(strstr(t, "route_localnet")); /* OUTPUT may DNAT to loopback */
@@ -128,19 +145,17 @@ static void test_interfaces_limit_gateway_steering(void **state)
     free(t);
     p.n_interfaces = 1;
     t = print(&fw_backend_iptables, &p, false);
-    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD ! -i lan0 -j RETURN"));
-    assert_non_null(strstr(t, "ip6tables -t mangle -A SWITCHYARD_TP ! -i lan0 -j RETURN"));
+    expect_all(holds, t, "iptables -t nat -A SWITCHYARD ! -i lan0 -j RETURN",
+               "ip6tables -t mangle -A SWITCHYARD_TP ! -i lan0 -j RETURN");
     free(t);
 }
 
 static void test_nft_undo(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_GATEWAY);
-    char *t = print(&fw_backend_nft, &p, true);
-    assert_non_null(strstr(t, "nft delete table inet switchyard"));
-    assert_non_null(strstr(t, "ip rule del fwmark 0x1 lookup 100"));
-    assert_non_null(strstr(t, "ip -6 rule del fwmark 0x1 lookup 100"));
+    char *t = script_for(&fw_backend_nft, FW_GATEWAY, true);
+    expect_all(holds, t, "nft delete table inet switchyard", "ip rule del fwmark 0x1 lookup 100",
+               "ip -6 rule del fwmark 0x1 lookup 100");
     assert_null(strstr(t, " add "));
     free(t);
 }
@@ -148,14 +163,13 @@ static void test_nft_undo(void **state)
 static void test_iptables_gateway(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_GATEWAY);
-    char *t = print(&fw_backend_iptables, &p, false);
-    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD -m mark --mark 0xff -j RETURN"));
-    assert_non_null(strstr(t, "iptables -t nat -A SWITCHYARD -p tcp -j DNAT --to-destination "
-                              "127.0.0.1:12345"));
-    assert_non_null(strstr(t, "iptables -t nat -A PREROUTING -j SWITCHYARD"));
-    assert_non_null(strstr(t, "ip6tables -t mangle -A SWITCHYARD_TP -p tcp -j TPROXY --on-port "
-                              "12346 --tproxy-mark 0x1"));
+    char *t = script_for(&fw_backend_iptables, FW_GATEWAY, false);
+    expect_all(holds, t, "iptables -t nat -A SWITCHYARD -m mark --mark 0xff -j RETURN",
+               "iptables -t nat -A SWITCHYARD -p tcp -j DNAT --to-destination "
+               "127.0.0.1:12345",
+               "iptables -t nat -A PREROUTING -j SWITCHYARD",
+               "ip6tables -t mangle -A SWITCHYARD_TP -p tcp -j TPROXY --on-port "
+               "12346 --tproxy-mark 0x1");
     /* The IPv4-only redirect inbound has no ip6tables nat chain. */
     assert_null(strstr(t, "ip6tables -t nat -N"));
     free(t);
@@ -177,8 +191,7 @@ static void test_nft_tproxy_leaves_replies_alone(void **state)
 {
     (void)state;
     static const char reply[] = "ct direction reply return";
-    struct fw_plan p = plan_for(FW_GATEWAY);
-    char *t = print(&fw_backend_nft, &p, false);
+    char *t = script_for(&fw_backend_nft, FW_GATEWAY, false);
     char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
     /* TPROXY sees every packet: the answers on a connection the other side
      * started pass before any tproxy rule. */
@@ -192,8 +205,7 @@ static void test_nft_tproxy_leaves_replies_alone(void **state)
     free(nat);
     free(t);
 
-    p = plan_for(FW_LOCAL);
-    t = print(&fw_backend_nft, &p, false);
+    t = script_for(&fw_backend_nft, FW_LOCAL, false);
     char *mark = nft_chain(t, "mark_output");
     /* A local server's answers to a remote client are not marked for the reroute. */
     assert_int_equal(count(mark, reply), 1);
@@ -206,8 +218,7 @@ static void test_nft_tproxy_leaves_replies_alone(void **state)
 static void test_iptables_tproxy_leaves_replies_alone(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_GATEWAY);
-    char *t = print(&fw_backend_iptables, &p, false);
+    char *t = script_for(&fw_backend_iptables, FW_GATEWAY, false);
     const char *v4 = strstr(t, "iptables -t mangle -A SWITCHYARD_TP -m conntrack --ctdir REPLY "
                                "-j RETURN");
     assert_non_null(v4);
@@ -218,8 +229,7 @@ static void test_iptables_tproxy_leaves_replies_alone(void **state)
     assert_null(strstr(t, "--ctstate"));
     free(t);
 
-    p = plan_for(FW_LOCAL);
-    t = print(&fw_backend_iptables, &p, false);
+    t = script_for(&fw_backend_iptables, FW_LOCAL, false);
     const char *mark = strstr(t, "iptables -t mangle -A SWITCHYARD_MARK -m conntrack --ctdir "
                                  "REPLY -j RETURN");
     assert_non_null(mark);
@@ -232,31 +242,24 @@ static void test_iptables_tproxy_leaves_replies_alone(void **state)
 static void test_iptables_undo_removes_every_chain(void **state)
 {
     (void)state;
-    struct fw_plan p = plan_for(FW_LOCAL);
-    char *t = print(&fw_backend_iptables, &p, true);
-    assert_non_null(strstr(t, "iptables -t nat -D PREROUTING -j SWITCHYARD 2>/dev/null"));
-    assert_non_null(strstr(t, "ip6tables -t nat -D OUTPUT -j SWITCHYARD 2>/dev/null"));
-    assert_non_null(strstr(t, "iptables -t mangle -D OUTPUT -j SWITCHYARD_MARK 2>/dev/null"));
+    char *t = script_for(&fw_backend_iptables, FW_LOCAL, true);
+    expect_all(holds, t, "iptables -t nat -D PREROUTING -j SWITCHYARD 2>/dev/null",
+               "ip6tables -t nat -D OUTPUT -j SWITCHYARD 2>/dev/null",
+               "iptables -t mangle -D OUTPUT -j SWITCHYARD_MARK 2>/dev/null");
     /* each chain flushed and deleted once per tool */
     assert_int_equal(count(t, "tables -t nat -X SWITCHYARD 2>"), 2);
     assert_int_equal(count(t, "tables -t mangle -X SWITCHYARD_TP 2>"), 2);
     assert_int_equal(count(t, "tables -t mangle -X SWITCHYARD_MARK 2>"), 2);
-    assert_null(strstr(t, " -A "));
-    assert_null(strstr(t, " -N "));
+    expect_none(holds, t, " -A ", " -N ");
     free(t);
 }
 
 static void test_explicit_proxies_steer_nothing(void **state)
 {
     (void)state;
-    struct fw_plan p;
-    memset(&p, 0, sizeof(p));
-    p.routing_mark = 0xff;
-    p.tproxy_mark = 1;
-    p.table = 100;
+    struct fw_plan p = empty_plan(FW_GATEWAY);
     char *t = print(&fw_backend_nft, &p, false);
-    assert_null(strstr(t, "chain steer"));
-    assert_null(strstr(t, "ip rule"));
+    expect_none(holds, t, "chain steer", "ip rule");
     free(t);
 }
 
@@ -283,12 +286,7 @@ static struct fw_plan fast_plan(enum fw_mode mode, const char *extra, struct pol
     char text[2048], error[256];
     snprintf(text, sizeof(text), fast_policy, extra);
     *p = fixture_policy_ok(text);
-    struct fw_plan plan;
-    memset(&plan, 0, sizeof(plan));
-    plan.mode = mode;
-    plan.routing_mark = 0xff;
-    plan.tproxy_mark = 0x1;
-    plan.table = 100;
+    struct fw_plan plan = empty_plan(mode);
     fw_plan_build(&plan, *p);
     if (fw_plan_fast(&plan, *p, error, sizeof(error)) < 0)
         fail_msg("%s", error);
@@ -303,31 +301,32 @@ static void test_nft_fast_path(void **state)
     assert_true(fw_plan_has_fast(&plan));
     char *t = print(&fw_backend_nft, &plan, false);
     /* The set, merged ranges per family, declared before the chains. */
-    assert_non_null(strstr(t, "# set private\n    set addr0_4 {\n        type ipv4_addr; flags "
-                              "interval;\n        elements = { 10.0.0.0-10.255.255.255, "
-                              "192.0.2.0-192.0.2.15 }"));
-    assert_non_null(strstr(t, "elements = { fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }"));
+    expect_all(holds, t,
+               "# set private\n    set addr0_4 {\n        type ipv4_addr; flags "
+               "interval;\n        elements = { 10.0.0.0-10.255.255.255, "
+               "192.0.2.0-192.0.2.15 }",
+               "elements = { fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }");
     assert_true(strstr(t, "set addr0_4") < strstr(t, "chain fast_0"));
     /* redir's list has no rule 5 (inbound tp); tp's has: two chains. */
     char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
-    assert_non_null(strstr(redir, "# inbound redir"));
-    assert_non_null(strstr(redir, "ip daddr @addr0_4 accept comment \"rule 1 (line 9)\"\n"
-                                  "        ip6 daddr @addr0_6 accept comment \"rule 1 (line 9)\"\n"
-                                  "        meta l4proto udp th dport 443 drop comment \"rule 2 "
-                                  "(line 10)\"\n"
-                                  "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 drop"));
-    assert_non_null(strstr(redir, "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 drop"));
+    expect_all(holds, redir, "# inbound redir",
+               "ip daddr @addr0_4 accept comment \"rule 1 (line 9)\"\n"
+               "        ip6 daddr @addr0_6 accept comment \"rule 1 (line 9)\"\n"
+               "        meta l4proto udp th dport 443 drop comment \"rule 2 "
+               "(line 10)\"\n"
+               "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 drop",
+               "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 drop");
     /* The proxy rule steers; 203.0.113.0/24 has no IPv6 part: no IPv6 rule for it. */
     assert_non_null(strstr(redir, "ip daddr @addr2_4 return comment \"rule 4 (line 12)\""));
-    assert_null(strstr(redir, "ip6 daddr @addr2_6"));
-    assert_null(strstr(redir, "rule 5"));
+    expect_none(holds, redir, "ip6 daddr @addr2_6", "rule 5");
     assert_non_null(strstr(redir, "accept comment \"default\""));
     assert_non_null(strstr(tp, "ip saddr @addr3_4 drop comment \"rule 5 (line 13)\""));
     /* Each steering rule is preceded by the jump to its inbound's chain. */
-    assert_non_null(strstr(t, "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta "
-                              "nfproto ipv4 meta l4proto tcp redirect to :12345"));
-    assert_non_null(strstr(t, "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta "
-                              "nfproto ipv6 meta l4proto udp tproxy ip6 to :12346"));
+    expect_all(holds, t,
+               "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta "
+               "nfproto ipv4 meta l4proto tcp redirect to :12345",
+               "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta "
+               "nfproto ipv6 meta l4proto udp tproxy ip6 to :12346");
     assert_int_equal(count(t, "jump fast_"), 5);
     free(redir);
     free(tp);
@@ -357,13 +356,11 @@ static void test_nft_fast_path_shared_and_stopped(void **state)
     struct fw_plan plan =
         fast_plan(FW_GATEWAY, "  - {domain_suffix: example.com, action: proxy}\n", &p);
     char *t = print(&fw_backend_nft, &plan, false);
-    assert_null(strstr(t, "rule 6"));
-    assert_null(strstr(t, "default"));
+    expect_none(holds, t, "rule 6", "default");
     /* redir: rule 4 steers, and so does all that follows; tp: rule 5 comes after it. */
     char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
     assert_null(strstr(redir, "rule 4"));
-    assert_non_null(strstr(tp, "rule 4"));
-    assert_non_null(strstr(tp, "rule 5"));
+    expect_all(holds, tp, "rule 4", "rule 5");
     free(redir);
     free(tp);
     free(t);
