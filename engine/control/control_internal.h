@@ -30,7 +30,6 @@ struct control {
     ev_timer tick;           /* once a second while streams are open */
     ev_tstamp policy_loaded; /* when the current policy became current */
     struct control_stream *streams;
-    uint64_t tick_up, tick_down; /* traffic totals at the last tick */
 };
 
 /* Answers `body` (taken over; NULL for no body) with `status`, as JSON. */

@@ -28,7 +28,8 @@ struct control_stream {
     enum control_stream_kind kind;
     enum log_level level; /* /logs: the most verbose level sent */
     bool suspended;
-    bool broken; /* the buffer filled: end it */
+    bool broken;       /* the buffer filled: end it */
+    uint64_t up, down; /* /traffic: the totals this stream last reported from */
     size_t len, off;
     struct control_stream *next, **pprev;
     char buf[STREAM_BUF];
@@ -119,14 +120,15 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     control_traffic_totals(c, &up, &down);
     uint64_t inuse = control_memory_inuse();
     for (struct control_stream *s = c->streams; s; s = s->next) {
-        if (s->kind == CONTROL_STREAM_TRAFFIC)
-            stream_push_json(s, json_pack("{s:I, s:I}", "up", (json_int_t)(up - c->tick_up), "down",
-                                          (json_int_t)(down - c->tick_down)));
-        else if (s->kind == CONTROL_STREAM_MEMORY)
+        if (s->kind == CONTROL_STREAM_TRAFFIC) {
+            stream_push_json(s, json_pack("{s:I, s:I}", "up", (json_int_t)(up - s->up), "down",
+                                          (json_int_t)(down - s->down)));
+            s->up = up;
+            s->down = down;
+        } else if (s->kind == CONTROL_STREAM_MEMORY) {
             stream_push_json(s, json_pack("{s:I, s:i}", "inuse", (json_int_t)inuse, "oslimit", 0));
+        }
     }
-    c->tick_up = up;
-    c->tick_down = down;
 }
 
 /* Clash's level words for ours. */
@@ -168,6 +170,8 @@ enum MHD_Result control_stream_start(struct control *c, struct MHD_Connection *c
     s->conn = conn;
     s->kind = kind;
     s->level = level_asked(conn);
+    /* Each stream counts from its own start, whatever the timer did before it. */
+    control_traffic_totals(c, &s->up, &s->down);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
     if (!r) {
@@ -188,7 +192,6 @@ enum MHD_Result control_stream_start(struct control *c, struct MHD_Connection *c
     if (!ev_is_active(&c->tick)) {
         ev_timer_init(&c->tick, on_tick, 1, 1);
         c->tick.data = c;
-        control_traffic_totals(c, &c->tick_up, &c->tick_down);
         ev_timer_start(c->engine->loop, &c->tick);
     }
     return ok;
