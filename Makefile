@@ -79,7 +79,29 @@ $(BUILD)/switchyard: $(BUILD)/engine/cli/main.o $(BUILD)/libengine.a $(BUILD)/li
 	ar rcs $@ $^
 
 $(BUILD)/librules.a: $(RULES_OBJ)
-$(BUILD)/libengine.a: $(ENGINE_OBJ)
+$(BUILD)/libengine.a: $(ENGINE_OBJ) $(BUILD)/gen/control_ui_files.o
+
+# The built-in dashboard (engine/control/ui/): each file a C array (xxd -i), and their table.
+UI_FILES := $(sort $(wildcard engine/control/ui/*))
+define ui_files_c
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from engine/control/ui/ by the Makefile */'; \
+	   echo '#include "engine/control/control_ui.h"'; \
+	   i=0; for f in $(UI_FILES); do \
+	       echo "static const unsigned char ui_$$i[] = {"; xxd -i <$$f; echo '};'; i=$$((i + 1)); \
+	   done; \
+	   echo 'const struct control_ui_file control_ui_files[] = {'; \
+	   i=0; for f in $(UI_FILES); do \
+	       echo "    {\"$${f##*/}\", ui_$$i, sizeof(ui_$$i)},"; i=$$((i + 1)); \
+	   done; \
+	   echo '    {NULL, NULL, 0}};'; } >$@
+endef
+
+$(BUILD)/gen/control_ui_files.c: $(UI_FILES) Makefile
+	$(ui_files_c)
+
+$(BUILD)/gen/control_ui_files.o: $(BUILD)/gen/control_ui_files.c engine/control/control_ui.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -129,7 +151,13 @@ $(FUZZ_BUILD)/%.o: %.c
 	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/librules.a: $(FUZZ_RULES_OBJ)
-$(FUZZ_BUILD)/libengine.a: $(FUZZ_ENGINE_OBJ)
+$(FUZZ_BUILD)/libengine.a: $(FUZZ_ENGINE_OBJ) $(FUZZ_BUILD)/gen/control_ui_files.o
+
+$(FUZZ_BUILD)/gen/control_ui_files.c: $(UI_FILES) Makefile
+	$(ui_files_c)
+
+$(FUZZ_BUILD)/gen/control_ui_files.o: $(FUZZ_BUILD)/gen/control_ui_files.c engine/control/control_ui.h
+	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -c -o $@ $<
 
 # Archives, so a target links only the objects it needs.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libengine.a $(FUZZ_BUILD)/librules.a

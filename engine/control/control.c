@@ -1,7 +1,7 @@
 /*
  * control.c — the control listener: libmicrohttpd driven from the engine's
  * libev loop, the secret checked on every request, and the routes handed to
- * the API, the metrics and the streams. See control.h.
+ * the API, the metrics, the streams and the dashboard's files. See control.h.
  */
 #include "engine/control/control.h"
 
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/control/control_internal.h"
+#include "engine/control/control_ui.h"
 #include "engine/core/log.h"
 #include "engine/core/sockopt.h"
 
@@ -135,6 +136,31 @@ static const struct {
     {"/logs", CONTROL_STREAM_LOGS},
 };
 
+/*
+ * The built-in dashboard's files, asked without the secret: they hold none,
+ * and the page sends it with each API request. /ui goes to /ui/.
+ */
+static enum MHD_Result serve_ui(struct MHD_Connection *conn, const char *url)
+{
+    const char *type;
+    const struct control_ui_file *f = control_ui_find(url, &type);
+    if (!f && strcmp(url, "/ui") != 0)
+        return control_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        f ? f->len : 0, f ? (void *)f->data : NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    if (f) {
+        MHD_add_response_header(r, "Content-Type", type);
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+    } else {
+        MHD_add_response_header(r, "Location", "/ui/");
+    }
+    enum MHD_Result ok = MHD_queue_response(conn, f ? MHD_HTTP_OK : MHD_HTTP_MOVED_PERMANENTLY, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 /* Marks a request whose body is being read (and discarded: no endpoint needs one). */
 struct request {
     size_t body;
@@ -162,6 +188,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(method, "OPTIONS") == 0)
         return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
+    if (strcmp(method, "GET") == 0 && (strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0))
+        return serve_ui(conn, url);
     if (!authorized(c, conn))
         return control_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
     if (strcmp(method, "GET") == 0) {

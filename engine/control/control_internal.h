@@ -5,6 +5,7 @@
  *   control_api.c      the Clash-compatible REST endpoints (JSON, jansson)
  *   control_metrics.c  /metrics in the Prometheus text format
  *   control_stream.c   /traffic, /memory and /logs as chunked JSON lines
+ *   control_ui.c       the built-in dashboard's embedded files (/ui/)
  */
 #ifndef SWITCHYARD_CONTROL_INTERNAL_H
 #define SWITCHYARD_CONTROL_INTERNAL_H
