@@ -16,6 +16,7 @@
 
 #include "rules/domain_set.h"
 #include "tests/unit/expect_each.h"
+#include "tests/unit/named_cases.h"
 
 static bool matches(const void *set, const char *host)
 {
@@ -202,9 +203,6 @@ int main(void)
         cmocka_unit_test(bad_lines),
         cmocka_unit_test(a_large_set_matches_a_plain_scan),
     };
-    for (size_t i = 0; i < N_SET_CASES; i++)
-        tests[3 + i] = (struct CMUnitTest){.name = set_cases[i].name,
-                                           .test_func = set_matches_as_listed,
-                                           .initial_state = (void *)&set_cases[i]};
+    named_cases(tests + 3, set_cases, N_SET_CASES, sizeof(set_cases[0]), set_matches_as_listed);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

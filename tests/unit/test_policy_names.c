@@ -16,6 +16,7 @@
 
 #include "rules/domain_set.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/named_cases.h"
 
 /* The rule number policy_decide gives a TLS flow from 192.0.2.1:40000 to 192.0.2.9:PORT with
  * `host`. */
@@ -227,9 +228,7 @@ int main(void)
         cmocka_unit_test(more_conditions_than_the_index_holds),
         cmocka_unit_test(random_policies_match_their_sets_one_by_one),
     };
-    for (size_t i = 0; i < N_NAMES_CASES; i++)
-        tests[2 + i] = (struct CMUnitTest){.name = names_cases[i].name,
-                                           .test_func = names_decide_as_listed,
-                                           .initial_state = (void *)&names_cases[i]};
+    named_cases(tests + 2, names_cases, N_NAMES_CASES, sizeof(names_cases[0]),
+                names_decide_as_listed);
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
