@@ -9,30 +9,18 @@
 #include "engine/core/engine.h"
 #include "engine/tcp/flow.h"
 #include "engine/tcp/listener.h"
-#include "engine/core/log.h"
 #include "engine/tcp/origdst.h"
-#include "engine/core/sockopt.h"
-
-static void redirect_refuse(struct listener *l, int fd, const struct flow_addr *peer,
-                            const char *why)
-{
-    char src[FLOW_ADDR_TEXT_MAX];
-    l->engine->counters.flows_refused++;
-    log_info_limited("inbound %s: connection from %s refused: %s", l->name,
-                     flow_addr_format(peer, src), why);
-    sockopt_reset_close(fd);
-}
 
 static void redirect_accept(struct listener *l, int fd, const struct flow_addr *peer,
                             const struct flow_addr *local)
 {
     struct flow_addr dst;
     if (origdst_get(fd, local->family, &dst) < 0) {
-        redirect_refuse(l, fd, peer, "no original destination (not redirected)");
+        listener_refuse(l, fd, peer, "no original destination (not redirected)");
         return;
     }
     if (flow_addr_equal(&dst, local) || listener_is_self(l, &dst)) {
-        redirect_refuse(l, fd, peer, "addressed to the listener itself");
+        listener_refuse(l, fd, peer, "addressed to the listener itself");
         return;
     }
     struct flow *f = flow_new(l, fd, peer);

@@ -9,18 +9,12 @@
 #include "engine/core/engine.h"
 #include "engine/tcp/flow.h"
 #include "engine/tcp/listener.h"
-#include "engine/core/log.h"
-#include "engine/core/sockopt.h"
 
 static void tproxy_accept(struct listener *l, int fd, const struct flow_addr *peer,
                           const struct flow_addr *local)
 {
     if (listener_is_self(l, local)) {
-        char src[FLOW_ADDR_TEXT_MAX];
-        l->engine->counters.flows_refused++;
-        log_info_limited("inbound %s: connection from %s refused: addressed to the listener itself",
-                         l->name, flow_addr_format(peer, src));
-        sockopt_reset_close(fd);
+        listener_refuse(l, fd, peer, "addressed to the listener itself");
         return;
     }
     struct flow *f = flow_new(l, fd, peer);

@@ -76,6 +76,15 @@ static void listener_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &l->io);
 }
 
+void listener_refuse(struct listener *l, int fd, const struct flow_addr *peer, const char *why)
+{
+    char src[FLOW_ADDR_TEXT_MAX];
+    l->engine->counters.flows_refused++;
+    log_info_limited("inbound %s: connection from %s refused: %s", l->name,
+                     flow_addr_format(peer, src), why);
+    sockopt_reset_close(fd);
+}
+
 /* An explicit proxy at limits.max_handshakes: the connection is closed at once. */
 static bool listener_refuse_handshake(struct listener *l, int fd)
 {

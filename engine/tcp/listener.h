@@ -115,4 +115,11 @@ void listener_backoff_all(struct engine *e, int err);
  */
 bool listener_is_self(const struct listener *l, const struct flow_addr *dst);
 
+/*
+ * Refuses a connection the inbound will not take (not intercepted, addressed
+ * to a listener, unknown to it): counted, logged at info naming the inbound,
+ * the client and `why` (rate-limited over every inbound), and reset.
+ */
+void listener_refuse(struct listener *l, int fd, const struct flow_addr *peer, const char *why);
+
 #endif

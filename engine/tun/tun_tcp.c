@@ -11,8 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/core/log.h"
-#include "engine/core/sockopt.h"
 #include "engine/tcp/flow.h"
 #include "engine/tcp/listener.h"
 #include "engine/tun/tun_stage.h"
@@ -25,16 +23,6 @@ static int tun_tcp_setup(struct listener *l)
     if (setsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, t->device, (socklen_t)strlen(t->device)) < 0)
         return -errno;
     return 0;
-}
-
-static void tun_tcp_refuse(struct listener *l, int fd, const struct flow_addr *peer,
-                           const char *why)
-{
-    char src[FLOW_ADDR_TEXT_MAX];
-    l->engine->counters.flows_refused++;
-    log_info_limited("inbound %s: connection from %s refused: %s", l->name,
-                     flow_addr_format(peer, src), why);
-    sockopt_reset_close(fd);
 }
 
 static void tun_tcp_accept(struct listener *l, int fd, const struct flow_addr *peer,
@@ -50,7 +38,7 @@ static void tun_tcp_accept(struct listener *l, int fd, const struct flow_addr *p
         memcmp(nat_ip->ip, peer->ip, peer->family == AF_INET ? 4 : 16) == 0)
         e = tun_nat_find_port(&t->nat, peer->family, peer->port);
     if (!e) {
-        tun_tcp_refuse(l, fd, peer, "not from the device's NAT");
+        listener_refuse(l, fd, peer, "not from the device's NAT");
         return;
     }
     struct flow *f = flow_new(l, fd, &e->client);
