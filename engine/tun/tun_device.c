@@ -4,6 +4,7 @@
  * tun_device.h.
  */
 #include "engine/tun/tun_device.h"
+#include "engine/tun/tun_packet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,20 @@ static int configure(const struct policy_tun *t, unsigned ifindex, const char **
     return rc;
 }
 
+/*
+ * The offload header in front of each packet, and the offloads the kernel may then use towards
+ * the device: checksums left to finish and TCP super-packets (TSO). Not UDP segmentation: a UDP
+ * super-packet would reach the sessions as one datagram.
+ */
+static int offloads(int fd)
+{
+    int hdr = TUN_VNET_HDR_LEN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+        ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0)
+        return -errno;
+    return 0;
+}
+
 int tun_device_open(const struct policy_tun *t, const char **why)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -111,7 +126,7 @@ int tun_device_open(const struct policy_tun *t, const char **why)
     }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", t->device);
     unsigned ifindex = 0;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0 || !(ifindex = if_nametoindex(ifr.ifr_name))) {
@@ -120,8 +135,14 @@ int tun_device_open(const struct policy_tun *t, const char **why)
         *why = "creating the device (TUNSETIFF)";
         return -err;
     }
+    int rc = offloads(fd);
+    if (rc < 0) {
+        close(fd);
+        *why = "asking for offloads (TUNSETVNETHDRSZ, TUNSETOFFLOAD)";
+        return rc;
+    }
     rp_filter_loose(t->device);
-    int rc = configure(t, ifindex, why);
+    rc = configure(t, ifindex, why);
     if (rc < 0) {
         close(fd);
         return rc;

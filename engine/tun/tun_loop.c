@@ -24,15 +24,16 @@ static bool same_ip(const struct flow_addr *a, const struct flow_addr *b)
     return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET ? 4 : 16) == 0;
 }
 
-void tun_loop_write(struct tun_inbound *t, const uint8_t *pkt, size_t len)
+void tun_loop_write(struct tun_inbound *t, const uint8_t *frame, size_t len)
 {
-    if (write(t->fd, pkt, len) == (ssize_t)len)
+    if (write(t->fd, frame, TUN_VNET_HDR_LEN + len) == (ssize_t)(TUN_VNET_HDR_LEN + len))
         t->stats.packets_out++;
     else
         t->stats.write_failed++;
 }
 
-static void tcp_packet(struct tun_inbound *t, uint8_t *buf, struct tun_packet *p)
+/* `frame` is the offload header, `buf` the packet after it. */
+static void tcp_packet(struct tun_inbound *t, uint8_t *frame, uint8_t *buf, struct tun_packet *p)
 {
     bool v4 = p->src.family == AF_INET;
     const struct flow_addr *own = v4 ? &t->cfg.addr4 : &t->cfg.addr6;
@@ -67,13 +68,15 @@ static void tcp_packet(struct tun_inbound *t, uint8_t *buf, struct tun_packet *p
         to.port = t->listen.port;
         tun_packet_rewrite(buf, p, &from, &to);
     }
-    tun_loop_write(t, buf, p->len);
+    tun_loop_write(t, frame, p->len);
 }
 
-static void packet(struct tun_inbound *t, uint8_t *buf, size_t len)
+/* One frame read from the device: the offload header and the packet. */
+static void packet(struct tun_inbound *t, uint8_t *frame, size_t len)
 {
     struct tun_packet p;
-    enum tun_pkt_verdict v = tun_packet_parse(buf, len, &p);
+    enum tun_pkt_verdict v = tun_packet_parse_vnet(frame, len, &p);
+    uint8_t *buf = frame + TUN_VNET_HDR_LEN;
     if (v != TUN_PKT_OK) {
         t->stats.refused[v]++;
         return;
@@ -92,7 +95,8 @@ static void packet(struct tun_inbound *t, uint8_t *buf, size_t len)
         }
         tun_packet_echo_reply(buf, &p);
         t->stats.icmp_answered++;
-        tun_loop_write(t, buf, p.len);
+        memset(frame, 0, TUN_VNET_HDR_LEN);
+        tun_loop_write(t, frame, p.len);
         return;
     }
     bool tcp = p.proto == IPPROTO_TCP;
@@ -107,7 +111,7 @@ static void packet(struct tun_inbound *t, uint8_t *buf, size_t len)
         return;
     }
     if (tcp)
-        tcp_packet(t, buf, &p);
+        tcp_packet(t, frame, buf, &p);
     else
         tun_udp_datagram(t, &p.src, &p.dst, buf + p.payload, p.len - p.payload);
 }

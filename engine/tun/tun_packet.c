@@ -4,6 +4,7 @@
  */
 #include "engine/tun/tun_packet.h"
 
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,11 @@
 #define ICMP4_ECHO_REPLY 0
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY 129
+#define TCP_CHECKSUM_AT 16
+#define UDP_CHECKSUM_AT 6
+
+/* How much of the TCP/UDP checksum to check. */
+enum l4_check { L4_CHECK_ALL, L4_CHECK_NONE };
 
 static uint16_t get16(const uint8_t *b)
 {
@@ -136,7 +142,7 @@ static bool l4_checksum_ok(const uint8_t *buf, const struct tun_packet *p)
     return tun_checksum_fold(tun_checksum_add(sum, buf + p->l4, n)) == 0;
 }
 
-static enum tun_pkt_verdict parse_l4(const uint8_t *buf, struct tun_packet *p)
+static enum tun_pkt_verdict parse_l4(const uint8_t *buf, struct tun_packet *p, enum l4_check check)
 {
     const uint8_t *l4 = buf + p->l4;
     size_t n = p->len - p->l4;
@@ -158,7 +164,7 @@ static enum tun_pkt_verdict parse_l4(const uint8_t *buf, struct tun_packet *p)
         p->payload = p->l4 + UDP_HEADER;
         p->src.port = get16(l4);
         p->dst.port = get16(l4 + 2);
-        if (get16(l4 + 6) == 0) /* no checksum: allowed over IPv4 only (RFC 8200 8.1) */
+        if (check == L4_CHECK_ALL && get16(l4 + 6) == 0) /* none: IPv4 only (RFC 8200 8.1) */
             return p->src.family == AF_INET ? TUN_PKT_OK : TUN_PKT_MALFORMED;
         break;
     case IPPROTO_ICMP:
@@ -182,10 +188,11 @@ static enum tun_pkt_verdict parse_l4(const uint8_t *buf, struct tun_packet *p)
     default:
         return TUN_PKT_UNSUPPORTED;
     }
-    return l4_checksum_ok(buf, p) ? TUN_PKT_OK : TUN_PKT_CHECKSUM;
+    return check == L4_CHECK_NONE || l4_checksum_ok(buf, p) ? TUN_PKT_OK : TUN_PKT_CHECKSUM;
 }
 
-enum tun_pkt_verdict tun_packet_parse(const uint8_t *buf, size_t len, struct tun_packet *p)
+static enum tun_pkt_verdict parse(const uint8_t *buf, size_t len, enum l4_check check,
+                                  struct tun_packet *p)
 {
     memset(p, 0, sizeof(*p));
     if (len == 0)
@@ -201,7 +208,52 @@ enum tun_pkt_verdict tun_packet_parse(const uint8_t *buf, size_t len, struct tun
     default:
         return TUN_PKT_MALFORMED;
     }
-    return v == TUN_PKT_OK ? parse_l4(buf, p) : v;
+    return v == TUN_PKT_OK ? parse_l4(buf, p, check) : v;
+}
+
+enum tun_pkt_verdict tun_packet_parse(const uint8_t *buf, size_t len, struct tun_packet *p)
+{
+    return parse(buf, len, L4_CHECK_ALL, p);
+}
+
+/* The header's fields are in the host's order (a legacy header: no TUNSETVNETLE/BE asked). */
+enum tun_pkt_verdict tun_packet_parse_vnet(const uint8_t *buf, size_t len, struct tun_packet *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (len < TUN_VNET_HDR_LEN)
+        return TUN_PKT_MALFORMED;
+    struct virtio_net_hdr h;
+    memcpy(&h, buf, sizeof(h));
+    bool partial = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    bool valid = h.flags & VIRTIO_NET_HDR_F_DATA_VALID;
+    if (h.flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) ||
+        (partial && valid))
+        return TUN_PKT_MALFORMED;
+    enum tun_pkt_verdict v = parse(buf + TUN_VNET_HDR_LEN, len - TUN_VNET_HDR_LEN,
+                                   partial || valid ? L4_CHECK_NONE : L4_CHECK_ALL, p);
+    if (v != TUN_PKT_OK)
+        return v;
+    bool tcp = p->proto == IPPROTO_TCP;
+    if (partial && ((!tcp && p->proto != IPPROTO_UDP) || h.csum_start != p->l4 ||
+                    h.csum_offset != (tcp ? TCP_CHECKSUM_AT : UDP_CHECKSUM_AT)))
+        return TUN_PKT_MALFORMED;
+    switch (h.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_NONE:
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+    case VIRTIO_NET_HDR_GSO_TCPV6: {
+        int family = (h.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4
+                         ? AF_INET
+                         : AF_INET6;
+        if (!tcp || !partial || p->src.family != family || h.gso_size == 0)
+            return TUN_PKT_MALFORMED;
+        break;
+    }
+    default:
+        return TUN_PKT_UNSUPPORTED;
+    }
+    p->csum_partial = partial;
+    return TUN_PKT_OK;
 }
 
 /*
@@ -214,6 +266,18 @@ static void checksum_replace(uint8_t *field, const uint8_t *old, const uint8_t *
     for (size_t i = 0; i < n; i += 2)
         sum += (uint16_t)~get16(old + i) + (uint32_t)get16(now + i);
     put16(field, tun_checksum_fold(sum));
+}
+
+/*
+ * The same for a field that holds a sum not inverted (the pseudo header's,
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM): S' = S + ~m + m'.
+ */
+static void sum_replace(uint8_t *field, const uint8_t *old, const uint8_t *now, size_t n)
+{
+    uint32_t sum = get16(field);
+    for (size_t i = 0; i < n; i += 2)
+        sum += (uint16_t)~get16(old + i) + (uint32_t)get16(now + i);
+    put16(field, (uint16_t)~tun_checksum_fold(sum));
 }
 
 void tun_packet_rewrite(uint8_t *buf, struct tun_packet *p, const struct flow_addr *src,
@@ -230,9 +294,11 @@ void tun_packet_rewrite(uint8_t *buf, struct tun_packet *p, const struct flow_ad
     put16(now + 2 * alen + 2, dst->port);
     if (p->src.family == AF_INET)
         checksum_replace(buf + 10, old, now, 8);
-    uint8_t *field = buf + p->l4 + (p->proto == IPPROTO_TCP ? 16 : 6);
+    uint8_t *field = buf + p->l4 + (p->proto == IPPROTO_TCP ? TCP_CHECKSUM_AT : UDP_CHECKSUM_AT);
     bool udp = p->proto == IPPROTO_UDP;
-    if (!(udp && get16(field) == 0)) { /* IPv4 UDP without a checksum stays without */
+    if (p->csum_partial) { /* the ports are summed by the kernel, with the rest of the message */
+        sum_replace(field, old, now, 2 * alen);
+    } else if (!(udp && get16(field) == 0)) { /* IPv4 UDP without a checksum stays without */
         checksum_replace(field, old, now, 2 * alen + 4);
         if (udp && get16(field) == 0)
             put16(field, 0xffff); /* a computed 0 is sent as all ones (RFC 768) */

@@ -9,6 +9,16 @@
  * are refused, knowingly: the kernel on the other side of the device
  * reassembles before routing, so they are rare, and a refused one is
  * counted. Rewrites update the checksums incrementally (RFC 1624).
+ *
+ * A device opened with IFF_VNET_HDR puts an offload header (struct
+ * virtio_net_hdr) in front of each packet: a TCP packet may then be a
+ * super-packet of up to 64 KiB that the kernel segments later, and its
+ * TCP/UDP checksum may be left for the kernel to finish
+ * (VIRTIO_NET_HDR_F_NEEDS_CSUM): the field then holds only the pseudo
+ * header's sum, not inverted, and the kernel adds the message from
+ * csum_start on. Such a checksum cannot be checked here; a rewrite adjusts
+ * it for the changed addresses only, since the ports are in the message
+ * the kernel sums later.
  */
 #ifndef SWITCHYARD_TUN_PACKET_H
 #define SWITCHYARD_TUN_PACKET_H
@@ -38,6 +48,7 @@ struct tun_packet {
     size_t l4;         /* where the TCP/UDP/ICMP header starts */
     size_t payload;    /* where its payload starts */
     uint8_t tcp_flags; /* TCP only */
+    bool csum_partial; /* the TCP/UDP checksum field holds the pseudo header's sum only */
 };
 
 #define TUN_TCP_FIN 0x01
@@ -56,10 +67,28 @@ struct tun_packet {
  */
 enum tun_pkt_verdict tun_packet_parse(const uint8_t *buf, size_t len, struct tun_packet *p);
 
+/* The offload header's length (struct virtio_net_hdr, TUNSETVNETHDRSZ). */
+#define TUN_VNET_HDR_LEN 10
+
+/*
+ * Like tun_packet_parse, for a packet read with its offload header: `buf`
+ * (`len` bytes) starts with the header and `p`'s offsets count from the IP
+ * header after it (buf + TUN_VNET_HDR_LEN). Taken: no segmentation, or TCP
+ * segmentation of the packet's own family (ECN or not); a checksum to
+ * finish only for TCP or UDP, starting at its header with the offset of
+ * its checksum field (the L4 checksum is then not checked, csum_partial
+ * is set); the kernel's "checksum valid" flag is believed. The header is
+ * left as it is: written back in front of the rewritten packet it stays
+ * true.
+ */
+enum tun_pkt_verdict tun_packet_parse_vnet(const uint8_t *buf, size_t len, struct tun_packet *p);
+
 /*
  * Rewrites a TCP or UDP packet parsed into `p` so that it goes from `src` to
  * `dst` (addresses and ports, of the packet's family), updating the IPv4
- * header checksum and the TCP/UDP checksum incrementally. `p` is updated.
+ * header checksum and the TCP/UDP checksum incrementally (when
+ * csum_partial: the pseudo header's sum, for the addresses only). `p` is
+ * updated.
  */
 void tun_packet_rewrite(uint8_t *buf, struct tun_packet *p, const struct flow_addr *src,
                         const struct flow_addr *dst);

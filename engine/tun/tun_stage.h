@@ -59,8 +59,8 @@ struct tun_inbound {
     struct udp_listener *udp; /* the UDP stage's listener for it, once open */
     struct tun_stats stats;
     struct tun_inbound *next;
-    uint8_t buf[65536 + 64]; /* one packet read */
-    uint8_t out[65536 + 64]; /* one UDP reply built */
+    uint8_t buf[TUN_VNET_HDR_LEN + 65536 + 64]; /* one packet read, its offload header first */
+    uint8_t out[TUN_VNET_HDR_LEN + 65536 + 64]; /* one UDP reply built, the same */
 };
 
 /* Adds the stage to `e` (before the TCP and UDP stages). Returns 0 or -errno. */
@@ -72,8 +72,12 @@ struct tun_inbound *tun_stage_find(const struct engine *e, const struct flow_add
 /* Reads and handles the packets waiting on the device (tun_loop.c). */
 void tun_loop_read(struct tun_inbound *t);
 
-/* Writes one packet to the device; counts it, or counts the failure. */
-void tun_loop_write(struct tun_inbound *t, const uint8_t *pkt, size_t len);
+/*
+ * Writes one packet to the device: `frame` is its offload header
+ * (TUN_VNET_HDR_LEN bytes) and the `len` bytes of the IP packet after it.
+ * Counts it, or counts the failure.
+ */
+void tun_loop_write(struct tun_inbound *t, const uint8_t *frame, size_t len);
 
 /*
  * A UDP datagram read from the device, from `src` to `dst`, handed to the

@@ -54,9 +54,11 @@ static int tun_udp_reply(struct udp_session *s, const uint8_t *buf, size_t len)
     struct tun_inbound *t = tun_stage_find(l->engine->core, &l->addr);
     if (!t)
         return -ENODEV;
-    size_t n = tun_packet_udp(t->out, sizeof(t->out), &s->key.arrived, &s->key.client, buf, len);
+    size_t n = tun_packet_udp(t->out + TUN_VNET_HDR_LEN, sizeof(t->out) - TUN_VNET_HDR_LEN,
+                              &s->key.arrived, &s->key.client, buf, len);
     if (n == 0)
         return -EMSGSIZE;
+    memset(t->out, 0, TUN_VNET_HDR_LEN); /* checksums complete, one datagram */
     uint64_t failed = t->stats.write_failed;
     tun_loop_write(t, t->out, n);
     return t->stats.write_failed == failed ? UDP_REPLY_SENT : -EIO;

@@ -4,7 +4,10 @@
  * NAT rewrite both ways (as tun_loop.c does: through a NAT table entry to
  * the listener and back) or an echo reply, the packet still parses with
  * valid checksums and the addresses it was given. A UDP reply built for
- * the payload parses as the same datagram.
+ * the payload parses as the same datagram. The same bytes are also read as
+ * a frame with an offload header in front (tun_packet_parse_vnet): a frame
+ * taken whose partial checksum, finished as the kernel finishes it, adds
+ * up still adds up after a rewrite, with the new addresses.
  */
 #include <netinet/in.h>
 #include <stddef.h>
@@ -67,11 +70,54 @@ static void check_rewrite(uint8_t *buf, size_t size, struct tun_packet *p)
         __builtin_trap();
 }
 
+/* Finishes a checksum left to the kernel as the kernel does; whether the packet then parses. */
+static int finished_ok(uint8_t *pkt, size_t len, const struct tun_packet *p)
+{
+    struct tun_packet q;
+    size_t field = p->l4 + (p->proto == IPPROTO_TCP ? 16 : 6);
+    uint16_t c = tun_checksum_fold(tun_checksum_add(0, pkt + p->l4, p->len - p->l4));
+    if (p->proto == IPPROTO_UDP && c == 0)
+        c = 0xffff;
+    pkt[field] = (uint8_t)(c >> 8);
+    pkt[field + 1] = (uint8_t)c;
+    return tun_packet_parse(pkt, len, &q) == TUN_PKT_OK;
+}
+
+/*
+ * A frame with an offload header: a partial checksum that finishes right
+ * before the rewrite finishes right after it, with the new addresses.
+ */
+static void check_vnet(const uint8_t *data, size_t size)
+{
+    static uint8_t frame[65536], copy[65536];
+    memcpy(frame, data, size);
+    struct tun_packet p, q;
+    if (tun_packet_parse_vnet(frame, size, &p) != TUN_PKT_OK)
+        return;
+    uint8_t *pkt = frame + TUN_VNET_HDR_LEN;
+    size_t len = size - TUN_VNET_HDR_LEN;
+    if (p.len > len || p.l4 > p.len || p.payload > p.len || p.l4 > p.payload)
+        __builtin_trap();
+    if (!p.csum_partial) /* a complete checksum: as the plain path checks */
+        return;
+    memcpy(copy, pkt, len);
+    if (!finished_ok(copy, len, &p)) /* a wrong pseudo header sum stays wrong */
+        return;
+    struct flow_addr from = p.dst, to = p.src;
+    from.ip[1] ^= 0x33;
+    from.port ^= 0x1234;
+    tun_packet_rewrite(pkt, &p, &from, &to);
+    if (!finished_ok(pkt, len, &p) || tun_packet_parse(pkt, len, &q) != TUN_PKT_OK ||
+        !same(&q.src, &from) || !same(&q.dst, &to))
+        __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t buf[65536], out[65536 + 64];
     if (size > sizeof(buf))
         return 0;
+    check_vnet(data, size);
     memcpy(buf, data, size);
     struct tun_packet p;
     if (tun_packet_parse(buf, size, &p) != TUN_PKT_OK)

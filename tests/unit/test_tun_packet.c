@@ -4,8 +4,12 @@
  * an echo reply leave checksums that a plain reference computation (every
  * 16-bit word summed over a copy with the field zeroed) agrees with; UDP
  * replies are built the same way; and every malformed header, bad checksum,
- * fragment and unsupported protocol is refused with its reason.
+ * fragment and unsupported protocol is refused with its reason. Behind an
+ * offload header (IFF_VNET_HDR), a checksum the kernel finishes holds the
+ * pseudo header's sum: after a rewrite, finishing it as the kernel does
+ * gives what the reference computes for the rewritten packet.
  */
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,17 @@
 #include "engine/tun/tun_packet.h"
 
 /* --- a reference: RFC 1071 written out, no shortcut ---------------------------- */
+
+static uint16_t get16(const uint8_t *b)
+{
+    return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static void put16(uint8_t *b, uint16_t v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
 
 static uint16_t ref_sum(const uint8_t *pseudo, size_t plen, const uint8_t *data, size_t len)
 {
@@ -51,6 +66,21 @@ static uint16_t ref_l4(const uint8_t *pkt, size_t l4, size_t len, size_t field, 
     return ref_sum(pseudo, plen, copy, n);
 }
 
+/* The pseudo header's sum alone, not inverted: what a checksum left to the kernel holds. */
+static uint16_t ref_pseudo(const uint8_t *pkt, size_t l4, size_t len)
+{
+    uint8_t copy[2048];
+    memcpy(copy, pkt, len);
+    memset(copy + l4, 0, len - l4); /* the message counts nothing */
+    return (uint16_t)~ref_l4(copy, l4, len, 0, 1);
+}
+
+/* What the kernel does with a checksum to finish: the message summed from its L4 header on. */
+static void finish_checksum(uint8_t *pkt, size_t l4, size_t len, size_t field)
+{
+    put16(pkt + l4 + field, ref_sum(NULL, 0, pkt + l4, len - l4));
+}
+
 static uint16_t ref_ip4(const uint8_t *pkt)
 {
     uint8_t copy[60];
@@ -58,17 +88,6 @@ static uint16_t ref_ip4(const uint8_t *pkt)
     memcpy(copy, pkt, ihl);
     copy[10] = copy[11] = 0;
     return ref_sum(NULL, 0, copy, ihl);
-}
-
-static uint16_t get16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static void put16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
 }
 
 /* --- packets --------------------------------------------------------------------- */
@@ -337,6 +356,85 @@ static void refuses_what_is_malformed(void **state)
     assert_string_equal(tun_packet_verdict_name(TUN_PKT_CHECKSUM), "checksum");
 }
 
+/* A frame as the device gives it: the offload header, then the packet. */
+static size_t frame(uint8_t *f, const uint8_t *pkt, size_t len, uint8_t flags, uint8_t gso,
+                    uint16_t start, uint16_t offset)
+{
+    struct virtio_net_hdr h = {.flags = flags,
+                               .gso_type = gso,
+                               .gso_size = gso ? 1448 : 0,
+                               .csum_start = start,
+                               .csum_offset = offset};
+    memcpy(f, &h, sizeof(h));
+    memcpy(f + TUN_VNET_HDR_LEN, pkt, len);
+    return TUN_VNET_HDR_LEN + len;
+}
+
+static void partial_checksums_follow_the_addresses_not_the_ports(void **state)
+{
+    (void)state;
+    uint8_t p[128], f[160];
+    size_t n = syn4(p);
+    put16(p + 36, ref_pseudo(p, 20, n)); /* as the kernel leaves it */
+    size_t fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 20, 16);
+    struct tun_packet t;
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_OK);
+    assert_true(t.csum_partial);
+    assert_addr(&t.dst, "198.51.100.10:443");
+    uint8_t *q = f + TUN_VNET_HDR_LEN;
+    struct flow_addr from = addr("203.0.113.2:1024"), to = addr("203.0.113.1:12345");
+    tun_packet_rewrite(q, &t, &from, &to);
+    assert_int_equal(get16(q + 10), ref_ip4(q));
+    assert_int_equal(get16(q + 36), ref_pseudo(q, 20, n));
+    finish_checksum(q, 20, n, 16);
+    assert_int_equal(get16(q + 36), ref_l4(q, 20, n, 16, 1));
+    assert_int_equal(tun_packet_parse(q, n, &t), TUN_PKT_OK);
+    assert_addr(&t.src, "203.0.113.2:1024");
+
+    /* IPv6 UDP, no segmentation. */
+    n = udp6(p);
+    put16(p + 46, ref_pseudo(p, 40, n));
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 40, 6);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_OK);
+    struct flow_addr from6 = addr("[2001:db8:ff::2]:2000"), to6 = addr("[2001:db8:ff::1]:7");
+    tun_packet_rewrite(q, &t, &from6, &to6);
+    assert_int_equal(get16(q + 46), ref_pseudo(q, 40, n));
+    finish_checksum(q, 40, n, 6);
+    assert_int_equal(tun_packet_parse(q, n, &t), TUN_PKT_OK);
+    assert_addr(&t.dst, "[2001:db8:ff::1]:7");
+}
+
+static void offload_headers_are_checked(void **state)
+{
+    (void)state;
+    uint8_t p[128], f[160];
+    size_t n = syn4(p), fn;
+    struct tun_packet t;
+    fn = frame(f, p, n, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_OK);
+    assert_false(t.csum_partial);
+    assert_int_equal(tun_packet_parse_vnet(f, TUN_VNET_HDR_LEN - 1, &t), TUN_PKT_MALFORMED);
+    f[fn - 1] ^= 1; /* a complete checksum is checked */
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_CHECKSUM);
+    f[0] = VIRTIO_NET_HDR_F_DATA_VALID; /* unless the kernel says it checked it */
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_OK);
+    fn = frame(f, p, n, 0x80, VIRTIO_NET_HDR_GSO_NONE, 0, 0); /* an unknown flag */
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED);
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 20, 6);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* UDP's offset */
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 24, 16);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* not the header */
+    fn = frame(f, p, n, 0, VIRTIO_NET_HDR_GSO_TCPV4, 0, 0);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* TSO, checksum done */
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, 20, 16);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* another family */
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP, 20, 16);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_UNSUPPORTED);
+    n = ping4(p);
+    fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 20, 2);
+    assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* ICMP: never */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +445,8 @@ int main(void)
         cmocka_unit_test(builds_udp_replies),
         cmocka_unit_test(answers_echo_requests),
         cmocka_unit_test(refuses_what_is_malformed),
+        cmocka_unit_test(partial_checksums_follow_the_addresses_not_the_ports),
+        cmocka_unit_test(offload_headers_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
