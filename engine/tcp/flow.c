@@ -322,8 +322,8 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
     f->early_len = len;
     f->phase = FLOW_SNIFFING;
 
-    if (f->client_ops) {
-        /* Explicit proxy: the client waits for our reply; decide now. */
+    if (f->client_ops && !flow_explicit_may_sniff(f)) {
+        /* Explicit proxy, a host named (or a refused address): decide on what it said. */
         if (f->early_len > 0 && flow_sniff_step(f) != FLOW_SNIFF_DONE)
             f->protocol = SNIFF_PROTO_UNKNOWN; /* it decides now: no waiting for the rest */
         flow_decide_named(f);
@@ -351,6 +351,6 @@ void flow_start(struct flow *f, const uint8_t *early, size_t len)
         return;
     }
     flow_sniff_begin(f);
-    if (f->early_len == 0 && flow_client_was_silent(f))
+    if (!flow_closed(f) && f->early_len == 0 && flow_client_was_silent(f))
         flow_ahead_start(f);
 }

@@ -40,6 +40,22 @@
  * A `drop` decision closes the client with a reset (SO_LINGER 0).
  * Every failure closes only this flow, with one log line naming it.
  *
+ * Explicit-proxy clients that name their destination by address (SOCKS5
+ * ATYP 1 or 4, HTTP CONNECT to an IP literal) are sniffed like transparent
+ * ones when the addresses alone do not decide: otherwise a client that
+ * resolves a dropped name itself and asks for its address walks around
+ * every domain rule. Their inbound answers success at once (SOCKS5 REP 0
+ * with the zero bound address 0.0.0.0:0, HTTP 200), since the client sends
+ * nothing before it; the flow then sniffs, decides and connects as in
+ * SNIFFING above (same timers, same reset of an unfinished first message).
+ * From then on the client can no longer get a SOCKS5 or HTTP error code:
+ * a drop, a refused or unreachable upstream, a timeout all close it with a
+ * reset (`client_answered`). When the addresses alone decide, nothing
+ * changes: connect first, then the real reply (the real bound address, or
+ * the error code). A client that named a host keeps its name as the
+ * flow's host: it is never sniffed, so a TLS SNI that differs from the
+ * CONNECT name is not looked at.
+ *
  * Resets are passed on: a side that resets (or fails) once the other side is
  * connected — while the upstream is set up (the client is watched for it
  * from RESOLVING on) or while relaying — makes the flow close the other side
@@ -158,7 +174,11 @@ struct flow_client_ops {
      * The upstream is connected and its handshake done. Queue the success
      * reply with flow_send_to_client() ("HTTP/1.1 200 Connection
      * established", SOCKS5 REP 0); the relay starts right after and sends
-     * queued bytes first. Must not close the flow.
+     * queued bytes first. Must not close the flow. Also called before any
+     * upstream exists (`upstream_fd` -1: no bound address to name) for a
+     * destination given by address that must be sniffed first (see
+     * "Explicit-proxy clients" above); the flow sends the queued reply at
+     * once then, and calls neither hook again.
      */
     void (*upstream_ready)(struct flow *f);
 
@@ -209,9 +229,10 @@ struct flow {
     int client_fd;
     bool client_eof;   /* the client half-closed before the relay began */
     bool client_reset; /* closed by flow_reset() or the upstream's reset: the client sees a reset */
-    ev_io client_io;   /* client readable: the inbound's handshake, sniffing, then a reset
-                          while the upstream is set up */
-    uint8_t *early;    /* client bytes read before the relay (sniffed or handed over) */
+    bool client_answered; /* explicit proxy: told success before sniffing; failures reset it */
+    ev_io client_io;      /* client readable: the inbound's handshake, sniffing, then a reset
+                             while the upstream is set up */
+    uint8_t *early;       /* client bytes read before the relay (sniffed or handed over) */
     size_t early_len, early_cap;
     uint8_t *to_client; /* bytes for the client before relayed ones (replies, extra) */
     size_t to_client_len;
@@ -266,15 +287,18 @@ int flow_set_dst_host(struct flow *f, const char *host, uint16_t port);
  * inbound's own handshake (copied; they go upstream first).
  *
  * Transparent flows (f->client_ops NULL) may wait for client bytes to sniff
- * (see the lifecycle above). Explicit-proxy flows never wait for client
- * bytes: their client waits for our reply before sending anything, so they
- * are decided with what the request said (the host name it named, resolved
- * first when a rule that can still decide needs the address; the protocol
- * sniffed from `early` when there are such bytes, else SNIFF_PROTO_NONE).
- * Their destination is refused (as the policy's drop is answered) when it
- * is an unspecified address or one of switchyard's own listeners
- * (engine_dst_is_listener: any local address on the port of any listener,
- * TCP or UDP), also once resolved.
+ * (see the lifecycle above). Explicit-proxy flows whose client named a host
+ * never wait for client bytes: they are decided with what the request said
+ * (the host name, resolved first when a rule that can still decide needs
+ * the address; the protocol sniffed from `early` when there are such bytes,
+ * else SNIFF_PROTO_NONE). Those given an address are decided at once when
+ * the addresses alone decide, or when `early` already holds a whole first
+ * message; otherwise their client is answered success and they are sniffed
+ * (see "Explicit-proxy clients" above). Their destination is refused (as
+ * the policy's drop is answered) when it is an unspecified address or one
+ * of switchyard's own listeners (engine_dst_is_listener: any local address
+ * on the port of any listener, TCP or UDP), also once resolved; that is
+ * checked before anything else.
  *
  * From here the flow watches its sockets itself; an explicit-proxy inbound
  * must have stopped its watchers first (client_io, timer). May close the

@@ -48,7 +48,7 @@ void flow_decide(struct flow *f, bool decided)
     }
     if (!f->outbound->connect) {
         e->counters.flows_dropped++;
-        if (f->client_ops && f->client_ops->upstream_failed) {
+        if (flow_client_awaits_reply(f)) {
             f->client_ops->upstream_failed(f, FLOW_FAIL_DENIED);
             flow_close(f, "drop");
         } else {
@@ -74,6 +74,11 @@ static const char *flow_dst_refusal(const struct flow *f)
     if (engine_dst_is_listener(f->engine, &f->dst))
         return "destination is one of switchyard's own listeners";
     return NULL;
+}
+
+bool flow_explicit_may_sniff(const struct flow *f)
+{
+    return !f->dst_is_host && !flow_dst_refusal(f);
 }
 
 static void flow_decide_address(struct flow *f)

@@ -48,7 +48,13 @@ enum flow_sniffed {
 /* Runs the sniffer over f->early; on a verdict, keeps the protocol and host. Closes nothing. */
 enum flow_sniffed flow_sniff_step(struct flow *f);
 
-/* Starts SNIFFING: the client read into f->early (its room reserved), the sniff timer. */
+/*
+ * Starts SNIFFING: the client read into f->early (its room reserved), the
+ * sniff timer. Bytes f->early already holds (an explicit-proxy client's,
+ * sent past its request) are sniffed first and may decide at once. An
+ * explicit-proxy client is answered success first (flow.h, "Explicit-proxy
+ * clients").
+ */
 void flow_sniff_begin(struct flow *f);
 
 /* Sniffing is over: its watchers stopped, then decided, or settled when connecting ahead. */
@@ -90,13 +96,25 @@ void flow_policy_facts(const struct flow *f, struct policy_flow *pf);
  */
 void flow_decide(struct flow *f, bool decided);
 
+/*
+ * Explicit-proxy flows: whether the client's first bytes may decide, as a
+ * transparent flow's do: it gave an address, not a name, and one that is
+ * not refused. Closes nothing.
+ */
+bool flow_explicit_may_sniff(const struct flow *f);
+
 /* Explicit-proxy flows: decides the destination the client named, resolving a name first
  * when a rule that can still decide needs its address. */
 void flow_decide_named(struct flow *f);
 
 /* --- flow_upstream.c -------------------------------------------------------------- */
 
-/* No upstream: counted, the explicit-proxy client told, the flow closed (transparent: reset). */
+/* Whether an explicit-proxy client still waits for its reply, which its inbound writes (an error
+ * code, not a reset). Closes nothing. */
+bool flow_client_awaits_reply(const struct flow *f);
+
+/* No upstream: counted, the explicit-proxy client told (if it still waits:
+ * flow_client_awaits_reply), the flow closed (otherwise: reset). */
 void flow_fail(struct flow *f, enum flow_fail fail, const char *reason);
 
 /* The upstream is being set up: the timer is timeouts.connect_ms, the client watched for a

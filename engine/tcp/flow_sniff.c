@@ -149,10 +149,48 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     ev_timer_start(loop, w);
 }
 
+/*
+ * An explicit-proxy client sends nothing before its reply, so it is told
+ * success now, before any upstream (no bound address to name); a failure
+ * later can only reset it (flow.h, "Explicit-proxy clients"). The reply is
+ * a few bytes on a fresh socket: it fits its buffer. Returns -1 when the
+ * flow was closed.
+ */
+static int flow_sniff_answer_client(struct flow *f)
+{
+    f->client_ops->upstream_ready(f);
+    ssize_t n =
+        f->to_client_len > 0 ? send(f->client_fd, f->to_client, f->to_client_len, MSG_NOSIGNAL) : 0;
+    bool sent = n == (ssize_t)f->to_client_len;
+    free(f->to_client);
+    f->to_client = NULL;
+    f->to_client_len = 0;
+    if (!sent) {
+        flow_reset(f, "client receive failed");
+        return -1;
+    }
+    f->client_answered = true;
+    return 0;
+}
+
 void flow_sniff_begin(struct flow *f)
 {
     struct engine *e = f->engine;
     const struct policy_settings *s = engine_settings(e);
+    if (f->early_len > 0) {
+        switch (flow_sniff_step(f)) {
+        case FLOW_SNIFF_MORE:
+            break;
+        case FLOW_SNIFF_DONE:
+            flow_sniff_end(f);
+            return;
+        case FLOW_SNIFF_UNFINISHED:
+            flow_sniff_unfinished(f, "client hello longer than sniff.max_bytes");
+            return;
+        }
+    }
+    if (f->client_ops && flow_sniff_answer_client(f) < 0)
+        return;
     ev_set_cb(&f->client_io, flow_sniff_read_cb);
     ev_io_start(e->loop, &f->client_io);
     ev_timer_init(&f->timer, flow_sniff_timeout_cb, s->sniff_timeout_ms / 1000.0, 0);

@@ -37,15 +37,21 @@ static enum flow_fail fail_from_errno(int err)
     }
 }
 
+bool flow_client_awaits_reply(const struct flow *f)
+{
+    return f->client_ops && f->client_ops->upstream_failed && !f->client_answered;
+}
+
 void flow_fail(struct flow *f, enum flow_fail fail, const char *reason)
 {
     f->engine->counters.upstream_failed++;
     f->tcp->upstream_failed[fail]++;
-    if (f->client_ops && f->client_ops->upstream_failed) {
+    if (flow_client_awaits_reply(f)) {
         f->client_ops->upstream_failed(f, fail);
         flow_close(f, reason);
     } else {
-        /* Transparent: the client sees a reset, as if the origin had refused. */
+        /* Transparent, or answered before sniffing: the client sees a reset, as if the origin
+         * had refused. */
         flow_reset(f, reason);
     }
 }
@@ -186,7 +192,7 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
     }
 
     /* Replies of an explicit-proxy inbound come before what the origin sent. */
-    if (f->client_ops && f->client_ops->upstream_ready)
+    if (f->client_ops && f->client_ops->upstream_ready && !f->client_answered)
         f->client_ops->upstream_ready(f);
     int rc = flow_send_to_client(f, origin_bytes, len);
     free(origin_bytes);

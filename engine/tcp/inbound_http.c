@@ -6,6 +6,9 @@
  * destination and the client's next request comes through the policy again.
  * The named host is the flow's host for the rules. Failures answer 403
  * (dropped by the policy), 504 (timeout) or 502; a malformed request 400.
+ * A CONNECT to an IP literal that a name rule could still decide is answered
+ * 200 at once and sniffed first; a failure after that is a reset
+ * (engine/tcp/flow.h, "Explicit-proxy clients").
  *
  * With `username`/`password` on the inbound, a request needs Basic
  * credentials in Proxy-Authorization (RFC 9110 section 11.7, RFC 7617):

@@ -4,7 +4,10 @@
  * client's request names the destination, by address or by host name (the
  * name is then the flow's host for the rules); the flow goes through the
  * same policy and outbounds as intercepted ones. The reply is sent once the
- * upstream is known: success, or the failure mapped to a SOCKS5 code.
+ * upstream is known: success, or the failure mapped to a SOCKS5 code. A
+ * destination by address that a name rule could still decide is answered
+ * success at once (bound 0.0.0.0:0) and sniffed first; a failure after that
+ * is a reset (engine/tcp/flow.h, "Explicit-proxy clients").
  * BIND and UDP ASSOCIATE are refused with "command not supported".
  */
 #include <string.h>
@@ -30,8 +33,8 @@ static void socks5_upstream_ready(struct flow *f)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    struct flow_addr bound = {0};
-    if (getsockname(f->upstream_fd, (struct sockaddr *)&ss, &len) == 0)
+    struct flow_addr bound = {0}; /* none yet when answered before sniffing: 0.0.0.0:0 */
+    if (f->upstream_fd >= 0 && getsockname(f->upstream_fd, (struct sockaddr *)&ss, &len) == 0)
         flow_addr_from_sockaddr(&bound, (struct sockaddr *)&ss);
     uint8_t msg[SOCKS5_MSG_MAX];
     flow_send_to_client(f, msg, socks5_build_reply(msg, SOCKS5_REP_SUCCEEDED, &bound));

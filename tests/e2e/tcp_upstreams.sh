@@ -9,7 +9,9 @@
 #   - a wrong password, a SOCKS5 "not allowed" reply and an upstream that is
 #     down each end only their own flow;
 #   - http and socks5 inbounds (curl -x, --socks5, --socks5-hostname, with
-#     and without credentials) going through the same policy; a failed login
+#     and without credentials) going through the same policy; a client that
+#     resolved a dropped name itself and asks for its address (--socks5,
+#     CONNECT by IP) reset by the sniffed SNI, an allowed one passing; a failed login
 #     logged with its source, the next one from there answered later; the
 #     http inbound's 407 without credentials; `check` warning about the
 #     inbounds open to anyone on a non-loopback address;
@@ -133,6 +135,26 @@ check "http inbound: a dropped host gets 403" \
     test "$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 -x http://192.0.2.1:8080 http://drop.example/)" = 403
 check "socks5 inbound: --socks5-hostname, direct" test "$(px --socks5-hostname 192.0.2.1:1081 http://plain.example/)" = "$body"
 check "socks5 inbound: --socks5 by address, direct" test "$(px --socks5 192.0.2.1:1081 http://198.51.100.10/)" = "$body"
+# A client that resolves a dropped name itself and asks for the address: the
+# rules need a name, so the inbound answers at once and the TLS SNI decides.
+# px_error ARGS: curl's error line (the body thrown away).
+px_error() { in_client curl -sSk -o /dev/null --max-time 8 "$@" 2>&1; }
+drop_by_ip="--resolve drop.example:443:198.51.100.10 https://drop.example/"
+check "socks5 inbound: --socks5 by address with a dropped SNI is reset" \
+    grep -qi "reset by peer" <<<"$(px_error --socks5 192.0.2.1:1081 $drop_by_ip)"
+check "... decided by the sniffed name" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=socks-in .* dst=198.51.100.10:443 host=drop.example protocol=tls .*-> drop" 5
+check "http inbound: CONNECT to the address with a dropped SNI is reset" \
+    grep -qi "reset by peer" <<<"$(px_error -x http://192.0.2.1:8080 --connect-to drop.example:443:198.51.100.10:443 https://drop.example/)"
+check "... decided by the sniffed name" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=http-in .* dst=198.51.100.10:443 host=drop.example protocol=tls .*-> drop" 5
+check "... the origin never saw either" sh -c "! grep -q drop.example $E2E_TMP/nginx-access.log"
+check "socks5 inbound: --socks5 by address with an allowed SNI passes" \
+    test "$(px --socks5 192.0.2.1:1081 --resolve plain.example:443:198.51.100.10 https://plain.example/)" = "$body"
+check "http inbound: CONNECT to the address with an allowed SNI passes" \
+    test "$(px -x http://192.0.2.1:8080 --connect-to plain.example:443:198.51.100.10:443 https://plain.example/)" = "$body"
+check "... decided by the sniffed name" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=http-in .* dst=198.51.100.10:443 host=plain.example protocol=tls .*-> direct" 5
 check "socks5 inbound: a dropped host fails" sh -c "! timeout 20 ip netns exec $NS_C curl -s --max-time 8 --socks5-hostname 192.0.2.1:1081 http://drop.example/ >/dev/null 2>&1"
 check "socks5 inbound with credentials: the right ones pass" \
     test "$(px --socks5-hostname alice:s3cret@192.0.2.1:1082 http://plain.example/)" = "$body"

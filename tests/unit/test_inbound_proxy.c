@@ -9,8 +9,11 @@
  * connected to is the one decided on: names are resolved before deciding
  * when an address rule could hold, numeric spellings and IPv4-mapped
  * addresses are addresses, unspecified addresses and switchyard's own
- * listeners are refused, names that are no host names are refused. The
- * policy is a fake (tests/unit/tcp_fixture.h).
+ * listeners are refused, names that are no host names are refused. A
+ * destination given by address that a name rule could still decide is
+ * answered success at once and sniffed like a transparent flow: a dropped
+ * TLS name is reset and never reaches the origin; failures after the answer
+ * are resets. The policy is a fake (tests/unit/tcp_fixture.h).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -21,6 +24,7 @@
 #include <cmocka.h>
 
 #include "engine/core/resolve.h"
+#include "tests/unit/sniff_fixture.h"
 #include "tests/unit/tcp_fixture.h"
 
 static struct listener socks, http;
@@ -34,6 +38,7 @@ static int setup(void **state)
     socks = listener_of(&inbound_socks5_ops);
     http = listener_of(&inbound_http_ops);
     origin = listen_loopback(&origin_addr, 64);
+    fake.early = true; /* addresses decide, unless a test says a name rule could */
     return 0;
 }
 
@@ -527,6 +532,200 @@ static void test_names_that_are_no_host_names_are_refused(void **state)
     assert_int_equal(eng.counters.flows_accepted, eng.counters.flows_closed);
 }
 
+/* --- destinations by address that a name rule could still decide ------------------------- */
+
+/* A TLS ClientHello record naming `host`; its length in `len`. */
+static uint8_t *client_hello(const char *host, size_t *len)
+{
+    uint8_t msg[512];
+    uint8_t *rec = malloc(600);
+    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
+    return rec;
+}
+
+/* A SOCKS5 client by address answered success before any upstream: REP 0, bound 0.0.0.0:0. */
+static int socks5_answered_at_once(const struct flow_addr *to)
+{
+    static const uint8_t zero_bound[] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    uint8_t msg[32], method[2], reply[10];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_connect_msg(msg, to, 1));
+    assert_int_equal(recv_within(c, method, 2, 1000), 2);
+    assert_int_equal(recv_within(c, reply, 10, 1000), 10);
+    assert_memory_equal(reply, zero_bound, 10);
+    assert_int_equal(accept_within(origin, 20), -1); /* nothing connected yet */
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    return c;
+}
+
+/* An HTTP CONNECT to an IP literal answered 200 before any upstream. */
+static int http_answered_at_once(const struct flow_addr *to)
+{
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    char req[128], reply[sizeof(ok)] = {0};
+    snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", to->port);
+    int c = client_via(&http, &origin_addr);
+    send_all(c, req, strlen(req));
+    assert_int_equal(recv_within(c, reply, sizeof(ok) - 1, 1000), sizeof(ok) - 1);
+    assert_string_equal(reply, ok);
+    assert_int_equal(accept_within(origin, 20), -1);
+    assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
+    return c;
+}
+
+static void test_socks5_by_address_with_a_dropped_sni_is_answered_then_reset(void **state)
+{
+    (void)state;
+    fake.early = false;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = socks5_answered_at_once(&origin_addr);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_http_connect_to_an_ip_with_a_dropped_sni_is_answered_then_reset(void **state)
+{
+    (void)state;
+    fake.early = false;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    int c = http_answered_at_once(&origin_addr);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(accept_within(origin, 50), -1);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_socks5_by_address_with_an_allowed_sni_reaches_the_origin(void **state)
+{
+    (void)state;
+    fake.early = false;
+    size_t len;
+    uint8_t *hello = client_hello("www.example.com", &len);
+    int c = socks5_answered_at_once(&origin_addr);
+    send_all(c, hello, len);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    assert_string_equal(the_flow()->host, "www.example.com");
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    uint8_t *in = malloc(len);
+    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
+    assert_memory_equal(in, hello, len);
+    passes(o, c, "server hello", 12); /* nothing of a second reply before the origin's bytes */
+    free(in);
+    free(hello);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_http_connect_to_an_ip_silent_client_is_decided_at_the_timeout(void **state)
+{
+    (void)state;
+    fake.early = false;
+    int c = http_answered_at_once(&origin_addr);
+    int o = accept_within(origin, 1000); /* sniff.timeout_ms: a server-first protocol */
+    assert_true(o >= 0);
+    assert_null(the_flow()->host);
+    passes(o, c, "220 ready\r\n", 11);
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+static void test_explicit_by_address_unfinished_client_hello_is_reset(void **state)
+{
+    (void)state;
+    fake.early = false;
+    size_t len;
+    uint8_t *hello = client_hello("www.example.com", &len);
+    int c = socks5_answered_at_once(&origin_addr);
+    double start = now_s();
+    send_all(c, hello, len - 1); /* all but its last byte */
+    assert_int_equal(end_within(c, 1500), -ECONNRESET);
+    assert_true(now_s() - start >= 0.5); /* sniff.max_wait_ms, not the sniff timeout */
+    assert_int_equal(accept_within(origin, 50), -1);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+    free(hello);
+}
+
+static void test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset(void **state)
+{
+    (void)state;
+    fake.early = false;
+    struct flow_addr gone = closed_port();
+    size_t len;
+    uint8_t *hello = client_hello("www.example.com", &len);
+    int c = socks5_answered_at_once(&gone);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET); /* no REP 5 can follow REP 0 */
+    close(c);
+    c = http_answered_at_once(&gone);
+    send_all(c, hello, len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET); /* nor a 502 after the 200 */
+    close(c);
+    assert_true(flows_within(0, 1000));
+    free(hello);
+}
+
+static void test_socks5_client_hello_sent_with_the_request_decides_at_once(void **state)
+{
+    (void)state;
+    fake.early = false;
+    size_t len;
+    uint8_t *hello = client_hello("blocked.example", &len);
+    uint8_t msg[700];
+    size_t n = socks5_connect_msg(msg, &origin_addr, 1);
+    memcpy(msg + n, hello, len);
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, n + len);
+    assert_int_equal(socks5_answer(c), 2); /* the name was there: the real reply */
+    assert_int_equal(accept_within(origin, 50), -1);
+    close(c);
+    free(hello);
+}
+
+static void test_socks5_by_address_decided_by_addresses_connects_first(void **state)
+{
+    (void)state;
+    uint8_t msg[32], method[2], reply[10];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_connect_msg(msg, &origin_addr, 1));
+    assert_int_equal(recv_within(c, method, 2, 1000), 2);
+    assert_int_equal(recv_within(c, reply, 10, 1000), 10);
+    assert_int_equal(reply[1], 0);
+    assert_memory_equal(reply + 4, "\x7f\x00\x00\x01", 4); /* the real bound address */
+    assert_true(reply[8] != 0 || reply[9] != 0);
+    int o = accept_within(origin, 1000);
+    assert_true(o >= 0);
+    close(o);
+    close(c);
+}
+
+static void test_socks5_by_name_is_not_sniffed(void **state)
+{
+    (void)state;
+    fake.early = false;
+    uint8_t msg[300];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_name_msg(msg, "localhost", origin_addr.port));
+    int o = accept_within(origin, 1000); /* connected before any client byte */
+    assert_true(o >= 0);
+    assert_int_equal(socks5_answer(c), 0);
+    assert_string_equal(the_flow()->host, "localhost");
+    close(o);
+    close(c);
+}
+
 #define PROXY_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -554,6 +753,15 @@ int main(void)
         PROXY_TEST(test_unspecified_addresses_are_refused),
         PROXY_TEST(test_own_listeners_are_refused),
         PROXY_TEST(test_names_that_are_no_host_names_are_refused),
+        PROXY_TEST(test_socks5_by_address_with_a_dropped_sni_is_answered_then_reset),
+        PROXY_TEST(test_http_connect_to_an_ip_with_a_dropped_sni_is_answered_then_reset),
+        PROXY_TEST(test_socks5_by_address_with_an_allowed_sni_reaches_the_origin),
+        PROXY_TEST(test_http_connect_to_an_ip_silent_client_is_decided_at_the_timeout),
+        PROXY_TEST(test_explicit_by_address_unfinished_client_hello_is_reset),
+        PROXY_TEST(test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset),
+        PROXY_TEST(test_socks5_client_hello_sent_with_the_request_decides_at_once),
+        PROXY_TEST(test_socks5_by_address_decided_by_addresses_connects_first),
+        PROXY_TEST(test_socks5_by_name_is_not_sniffed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
