@@ -22,6 +22,7 @@
 
 #include "engine/udp/conntrack.h"
 #include "engine/udp/udp_socket.h"
+#include "tests/unit/kernel_need.h"
 
 #define LPORT 40053
 
@@ -48,6 +49,7 @@ static void need_root(void)
 {
     if (geteuid() != 0)
         skip();
+    kernel_need();
 }
 
 /* Sends one datagram from a fresh socket bound to `client` to `target`. */

@@ -24,6 +24,7 @@
 #include "engine/core/engine.h"
 #include "engine/tcp/listener.h"
 #include "engine/tcp/tcp_stage.h"
+#include "tests/unit/kernel_need.h"
 #include "tests/unit/policy_fixture.h"
 
 static struct ev_loop *loop;
@@ -133,6 +134,7 @@ static void test_at_the_limit_explicit_connections_are_refused_without_pausing(v
 static void test_a_finished_handshake_leaves_the_count_while_its_flow_goes_on(void **state)
 {
     (void)state;
+    kernel_need(); /* its flow's upstream socket carries SO_MARK */
     struct sockaddr_in o = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(o);
     origin = socket(AF_INET, SOCK_STREAM, 0);

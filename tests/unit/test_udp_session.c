@@ -40,6 +40,7 @@
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_socket.h"
+#include "tests/unit/kernel_need.h"
 
 /* --- the fake policy --------------------------------------------------------- */
 
@@ -206,7 +207,7 @@ static void settings(struct policy *p, bool strict)
 static int setup(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
+    if (geteuid() != 0 || kernel_lacks())
         return 0;
     if (unshare(CLONE_NEWNET) < 0 || system(NETNS_SETUP) != 0)
         return -1;
@@ -227,7 +228,7 @@ static int setup(void **state)
 static int engine_up(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
+    if (geteuid() != 0 || kernel_lacks())
         return 0;
     settings(&pol_open, false);
     settings(&pol_strict, true);
@@ -249,7 +250,7 @@ static int engine_up(void **state)
 static int engine_down(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
+    if (geteuid() != 0 || kernel_lacks())
         return 0;
     udp_engine_free(engine);
     engine = NULL;
@@ -263,6 +264,7 @@ static void need_root(void)
 {
     if (geteuid() != 0)
         skip();
+    kernel_need();
 }
 
 /* Runs the loop for about `ms` milliseconds. */

@@ -24,6 +24,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_reply_cache.h"
 #include "engine/udp/udp_socket.h"
+#include "tests/unit/kernel_need.h"
 
 static int setup(void **state)
 {
@@ -39,6 +40,7 @@ static void need_root(void)
 {
     if (geteuid() != 0)
         skip();
+    kernel_need();
 }
 
 static int bound(const char *text, bool transparent)

@@ -1,0 +1,52 @@
+/*
+ * kernel_need.h — test helper: the socket interfaces some tests need besides
+ * root. The cross-built unit tests (make test-cross) run under qemu-user,
+ * which passes most socket calls to the kernel but not all: qemu 7.2 refuses
+ * SO_MARK and IP_RECVORIGDSTADDR with ENOPROTOOPT and opens no
+ * NETLINK_NETFILTER socket. A kernel never refuses them that way, so such a
+ * test is skipped there, saying why, and runs everywhere else. Included
+ * after cmocka.h.
+ */
+#ifndef SWITCHYARD_TEST_KERNEL_NEED_H
+#define SWITCHYARD_TEST_KERNEL_NEED_H
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* NULL when SO_MARK, IP_RECVORIGDSTADDR and NETLINK_NETFILTER sockets are
+ * there; otherwise the list of what is missing. Call it as root. */
+static inline const char *kernel_lacks(void)
+{
+    static char why[128];
+    why[0] = 0;
+    int one = 1, fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return "no UDP socket";
+    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &one, sizeof(one)) < 0 && errno == ENOPROTOOPT)
+        strcat(why, " SO_MARK");
+    if (setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one)) < 0 && errno == ENOPROTOOPT)
+        strcat(why, " IP_RECVORIGDSTADDR");
+    close(fd);
+    fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+    if (fd < 0)
+        strcat(why, " NETLINK_NETFILTER");
+    else
+        close(fd);
+    return why[0] ? why : NULL;
+}
+
+/* Skips the running test, with the reason, when kernel_lacks() names something. */
+static inline void kernel_need(void)
+{
+    const char *why = kernel_lacks();
+    if (why) {
+        print_message("# SKIP not emulated here (qemu-user?):%s\n", why);
+        skip();
+    }
+}
+
+#endif
