@@ -15,6 +15,8 @@
 #   make bench           build and run the benchmarks
 #   make geodata         fetch a real, freely licensed country database
 #   make install         PREFIX=/usr/local DESTDIR= (binary, man pages, example, systemd unit)
+#   make CROSS=aarch64-linux-gnu-   cross build into build-aarch64/ (Debian multiarch libraries)
+#   make test-cross      installs the arm64 toolchain, cross builds, runs the unit tests under qemu
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -24,14 +26,26 @@ SANITIZE  ?= 0
 WERROR    ?= 1
 FUZZ_SECONDS ?= 60
 
+# Cross builds: CROSS is the toolchain prefix (aarch64-linux-gnu-); pkg-config then reads
+# the target's multiarch .pc files, and objects go to build-<cpu>/ beside the native ones.
+CROSS ?=
+ifneq ($(CROSS),)
+CROSS_TRIPLET := $(CROSS:%-=%)
+CROSS_CPU     := $(firstword $(subst -, ,$(CROSS_TRIPLET)))
+CC            := $(CROSS)gcc
+AR            := $(CROSS)ar
+PKG_CONFIG    ?= env PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config
+endif
+PKG_CONFIG ?= pkg-config
+
 PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto libcap \
 	libmicrohttpd jansson
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
-EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
-EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EV_CFLAGS)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(EV_LIBS)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
+EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(EV_CFLAGS)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(EV_LIBS)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ifeq ($(WERROR),1)
@@ -48,6 +62,9 @@ else
 BUILD := build
 SAN   :=
 endif
+ifneq ($(CROSS),)
+BUILD := $(BUILD)-$(CROSS_CPU)
+endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS := $(SAN) $(LDFLAGS)
 
@@ -63,12 +80,12 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps demo test test-unit test-e2e fuzz fuzz-build bench geodata install install-man clean format format-check
+.PHONY: all deps deps-cross demo test test-cross test-unit test-e2e fuzz fuzz-build bench geodata install install-man clean format format-check
 
 all: switchyard
 
 switchyard: $(BUILD)/switchyard
-	@[ "$(SANITIZE)" = 1 ] || cp $< $@
+	@[ "$(SANITIZE)" = 1 ] || [ -n "$(CROSS)" ] || cp $< $@
 
 $(BUILD)/switchyard: $(BUILD)/engine/cli/main.o $(BUILD)/libengine.a $(BUILD)/librules.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -76,7 +93,7 @@ $(BUILD)/switchyard: $(BUILD)/engine/cli/main.o $(BUILD)/libengine.a $(BUILD)/li
 # Every archive, plain, sanitized or fuzz, is made from the objects its rule lists.
 %.a:
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/librules.a: $(RULES_OBJ)
 $(BUILD)/libengine.a: $(ENGINE_OBJ) $(BUILD)/gen/control_ui_files.o
@@ -135,6 +152,23 @@ test-e2e: switchyard
 	SWITCHYARD=$(CURDIR)/$(BUILD)/switchyard tests/run --e2e $(E2E)
 
 unit-bins: $(UNIT_BIN)
+
+# The unit tests built for another CPU and run under qemu-user (Debian's qemu-user; no
+# binfmt registration needed). CROSS_TEST picks the toolchain, CROSS_ARCH Debian's name for
+# that architecture, CROSS_QEMU the emulator. No -L /usr/<triplet>: the target's libraries
+# come from multiarch (/lib/ld-linux-aarch64.so.1 and libc6:arm64, pulled in by the -dev
+# packages), and the cross toolchain's older ld.so under /usr/<triplet> with that libc hangs
+# in pthread_create.
+CROSS_TEST ?= aarch64-linux-gnu-
+CROSS_ARCH ?= arm64
+CROSS_QEMU ?= qemu-$(firstword $(subst -, ,$(CROSS_TEST)))
+
+deps-cross:
+	tests/deps-cross.sh $(CROSS_ARCH) $(CROSS_TEST:%-=%)
+
+test-cross: deps-cross
+	$(MAKE) CROSS=$(CROSS_TEST) switchyard unit-bins
+	QEMU="$(CROSS_QEMU)" tests/run --unit build-$(firstword $(subst -, ,$(CROSS_TEST)))/tests
 
 # --- fuzzing (clang libFuzzer) ---------------------------------------------
 

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what building for another architecture and running the unit tests
+# there under qemu-user need: the cross compiler, Debian's multiarch -dev
+# packages for that architecture, and qemu-user. make test-cross runs it.
+#
+#   tests/deps-cross.sh [DEBIAN_ARCH [GNU_TRIPLET]]     default: arm64 aarch64-linux-gnu
+set -eu
+
+ARCH=${1:-arm64}
+TRIPLET=${2:-aarch64-linux-gnu}
+
+LIBS="libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
+  libnetfilter-conntrack-dev libssl-dev libcap-dev libcmocka-dev libmicrohttpd-dev
+  libjansson-dev"
+PKGS="gcc-$TRIPLET libc6-dev-$ARCH-cross qemu-user pkgconf uthash-dev"
+for l in $LIBS; do PKGS="$PKGS $l:$ARCH"; done
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && { echo "deps-cross: all installed"; exit 0; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "make deps-cross: run as root (sudo make deps-cross); missing:$missing" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+dpkg --print-foreign-architectures | grep -qx "$ARCH" || dpkg --add-architecture "$ARCH"
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
