@@ -23,6 +23,8 @@ int cmd_check(int argc, char **argv);
 int cmd_match(int argc, char **argv);
 int cmd_sniff(int argc, char **argv);
 int cmd_firewall(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
 
 /* How a command reads its options. */
 struct cli_spec {

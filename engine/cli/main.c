@@ -19,6 +19,8 @@ static const struct command commands[] = {
     {"match", cmd_match, "show which rule decides a flow"},
     {"sniff", cmd_sniff, "print the protocol and host name in a client's first bytes"},
     {"firewall", cmd_firewall, "print the firewall rules that steer traffic to the inbounds"},
+    {"stats", cmd_stats, "print a running switchyard's counters (its control API)"},
+    {"flows", cmd_flows, "list a running switchyard's open flows (its control API)"},
 };
 
 static void usage(FILE *out)
