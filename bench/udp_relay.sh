@@ -1,49 +1,96 @@
 #!/usr/bin/env bash
-# udp_relay.sh [SECONDS] — UDP through switchyard's tproxy inbound against no
-# proxy at all (the router only forwards), on the same namespaces, one after
-# the other: datagrams per second (iperf3 -u, 64-byte and 1400-byte
-# payloads, as fast as the sender goes) and session set-up rate (new client
-# sockets, one echoed datagram each; a session unanswered after a second
-# counts as lost and frees its slot). On two cores or more each proxy runs
-# pinned to one core, so a multi-threaded one gets no more than switchyard;
-# the load is left free (pinned to the other core, iperf3's sender and
-# receiver would be the bottleneck, not the proxy). Root; prints a Markdown
-# table.
+# udp_relay.sh — UDP through switchyard side by side, on the same namespaces
+# (client -> router -> origin, veth, documentation addresses):
+#   none        the router only forwards (no proxy at all)
+#   tproxy      switchyard's tproxy inbound (UDP), direct outbound
+#   redirect    switchyard's udp-redirect inbound (REDIRECT + conntrack)
+#   v2ray       dokodemo-door with TPROXY, freedom outbound
+# Measures: datagrams/s (iperf3 -u -b 0, 64-byte and 1400-byte payloads,
+# one stream, SECONDS), DNS-like queries/s (QUERIES new client sockets, one
+# echoed 32-byte datagram each, 64 in flight: a new session per query; one
+# unanswered after a second counts as lost and frees its slot) and the
+# proxy's resident memory (VmRSS) right after its round's load.
+#
+# One run on a shared machine moves a lot, so the contenders run ROUNDS
+# times (default 3), interleaved, each round in a rotated order; the table
+# gives the median and the range, and ratios are medians of the ratios within
+# each round. On two cores or more each proxy runs pinned to core 1, so a
+# multi-threaded one gets no more than switchyard; the load is left free
+# (pinned, iperf3's sender and receiver become the bottleneck).
+# BASELINE=PATH adds another switchyard binary (an earlier build) as the
+# contenders "base tproxy" and "base redirect", in the same rounds.
+# Root needed. Prints Markdown; bench/RESULTS.md keeps one run.
+#
+#   [ROUNDS=3] [QUERIES=3000] [BASELINE=old/switchyard] bench/udp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 . tests/e2e/lib_udp.sh
-trap udp_net_cleanup EXIT
-secs=${1:-5}
-py=tests/e2e/udp_quic_load.py
+SECS=${1:-5}
+ROUNDS=${ROUNDS:-3}
+QUERIES=${QUERIES:-3000}
+BASELINE=${BASELINE:-}
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1); else PROXY_CPU=(); fi
 
-udp_net_setup || exit 1
-udp_bg "$NS_O" "$U_TMP/iperf.log" iperf3 -s -B 198.51.100.53 -p 5201
-udp_bg "$NS_O" "$U_TMP/echo.log" python3 $py echo 198.51.100.53 7001
-sleep 1
-cat >"$U_TMP/policy.yaml" <<YAML
+udp_net || { echo "network set-up failed" >&2; exit 1; }
+O4=198.51.100.53
+bg "$NS_O" "$E2E_TMP/iperf.log" iperf3 -s -B $O4 -p 5201
+bg "$NS_O" "$E2E_TMP/echo.log" python3 tests/e2e/udp_quic_load.py echo $O4 7001
+wait_tcp "$NS_O" $O4 5201
+wait_udp "$NS_O" $O4 7001
+
+cat >"$E2E_TMP/sy.yaml" <<YAML
 log: {level: warn, flows: false}
 inbounds:
   - {name: tp, type: tproxy, listen: "[::]:12346", network: [udp]}
+  - {name: rd, type: udp-redirect, listen: "[::]:12347"}
 default: direct
 YAML
+cat >"$E2E_TMP/v2ray.json" <<JSON
+{"log": {"loglevel": "none"},
+ "inbounds": [{"port": 12348, "listen": "0.0.0.0", "protocol": "dokodemo-door",
+               "settings": {"network": "udp", "followRedirect": true},
+               "streamSettings": {"sockopt": {"tproxy": "tproxy"}}}],
+ "outbounds": [{"protocol": "freedom", "settings": {}}]}
+JSON
+
+steer_off() { ip netns exec "$NS_R" nft delete table inet sy_udp 2>/dev/null; }
+start_contender() { # start_contender NAME: CPID = its pid (none: empty)
+    local bin=$SWITCHYARD
+    case $1 in base*) bin=$BASELINE ;; esac
+    CPID=
+    case $1 in
+    none) steer_off ;;
+    tproxy | "base tproxy" | redirect | "base redirect")
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$bin" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
+        wait_udp "$NS_R" "[::]" 12347
+        case $1 in *tproxy) udp_tproxy_rules 12346 ;; *) udp_redirect_rules 12347 ;; esac ;;
+    v2ray)
+        bg "$NS_R" "$E2E_TMP/v2ray.log" "${PROXY_CPU[@]}" v2ray -config "$E2E_TMP/v2ray.json"; CPID=$REPLY
+        wait_udp "$NS_R" 0.0.0.0 12348
+        udp_tproxy_rules 12348 ;;
+    esac
+}
+stop_contender() {
+    steer_off
+    [ -n "$CPID" ] && stop_pid "$CPID"
+    CPID=
+    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
+}
 
 # pps LEN: datagrams/s received by the server (iperf3 -u -b 0, one stream)
 pps() {
-    ip netns exec "$NS_C" timeout $((secs + 20)) iperf3 -u -b 0 -l "$1" -t "$secs" -c 198.51.100.53 -p 5201 -J \
-        | python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print(round(e["packets"]*(1-e["lost_percent"]/100)/e["seconds"]))'
+    in_client timeout $((SECS + 20)) iperf3 -u -b 0 -l "$1" -t "$SECS" -c $O4 -p 5201 -J 2>/dev/null |
+        python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print(round(e["packets"]*(1-e["lost_percent"]/100)/e["seconds"]))' 2>/dev/null || echo -
 }
-
-# setups N: "RATE LOST": new UDP sessions per second (N sockets, one echoed
-# datagram each, 64 in flight) and how many got no answer within a second
-setups() {
-    ip netns exec "$NS_C" timeout 120 python3 - "$1" <<'PY'
+# queries: "RATE LOST": QUERIES new sockets, one echoed datagram each, 64 in flight
+queries() {
+    in_client python3 - "$QUERIES" $O4 <<'PY'
 import socket, sys, time, select
 n = int(sys.argv[1]); done = lost = i = 0; t0 = time.time(); live = {}
-while done + lost < n and time.time() - t0 < 100:
+while done + lost < n and time.time() - t0 < 50:
     while len(live) < 64 and i < n:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(b"x" * 32, ("198.51.100.53", 7001)); live[s] = time.time(); i += 1
+        s.sendto(b"x" * 32, (sys.argv[2], 7001)); live[s] = time.time(); i += 1
     for s in select.select(list(live), [], [], 0.2)[0]:
         s.recv(64); s.close(); del live[s]; done += 1
     now = time.time()
@@ -52,39 +99,69 @@ while done + lost < n and time.time() - t0 < 100:
 print(round(done / (time.time() - t0)), lost)
 PY
 }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
-declare -A r
-measure() { # measure NAME: the three figures into r[NAME,*]
-    local out
-    r[$1,64]=$(pps 64); r[$1,1400]=$(pps 1400)
-    out=$(setups 3000); r[$1,setup]=${out% *}; r[$1,lost]=${out#* }
+CONTENDERS=(none tproxy redirect v2ray)
+[ -n "$BASELINE" ] && CONTENDERS+=("base tproxy" "base redirect")
+declare -A P64 P1400 QPS LOST RSS # keyed "contender round"
+for r in $(seq "$ROUNDS"); do
+    for i in "${!CONTENDERS[@]}"; do
+        c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
+        start_contender "$c"
+        P64[$c $r]=$(pps 64); P1400[$c $r]=$(pps 1400)
+        out=$(queries); QPS[$c $r]=${out% *}; LOST[$c $r]=${out#* }
+        RSS[$c $r]=-
+        [ -n "$CPID" ] && RSS[$c $r]=$(rss_mib "$CPID")
+        stop_contender
+        echo "# round $r $c: 64 B ${P64[$c $r]}/s, 1400 B ${P1400[$c $r]}/s, queries ${QPS[$c $r]}/s (${LOST[$c $r]} lost), RSS ${RSS[$c $r]} MiB" >&2
+    done
+done
+
+# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
+stats() {
+    python3 - "$@" <<'PY'
+import statistics, sys
+v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+if not v:
+    print("-")
+else:
+    f = (lambda x: "%.2f" % x) if max(v) < 100 else (lambda x: "{:,.0f}".format(x))
+    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
+PY
 }
-measure none
-udp_bg "$NS_R" "$U_TMP/switchyard.log" "${PROXY_CPU[@]}" ./switchyard run -c "$U_TMP/policy.yaml"
-sleep 0.5
-udp_tproxy_rules 12346
-measure sy
-kill "${U_PIDS[-1]}"
-
-cat >"$U_TMP/v2ray.json" <<JSON
-{"log": {"loglevel": "none"},
- "inbounds": [{"port": 12348, "listen": "0.0.0.0", "protocol": "dokodemo-door",
-               "settings": {"network": "udp", "followRedirect": true},
-               "streamSettings": {"sockopt": {"tproxy": "tproxy"}}}],
- "outbounds": [{"protocol": "freedom", "settings": {}}]}
-JSON
-udp_bg "$NS_R" "$U_TMP/v2ray.log" "${PROXY_CPU[@]}" v2ray -config "$U_TMP/v2ray.json"
-sleep 1
-udp_tproxy_rules 12348
-measure v2
-
-ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.2f}' if a and b and float(b) else '-')" "${1:-0}" "${2:-0}"; }
-echo "| | no proxy | switchyard | v2ray | switchyard / no proxy | switchyard / v2ray |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| datagrams/s, 64-byte payload (iperf3 -u -b 0, ${secs} s) | ${r[none,64]} | ${r[sy,64]} | ${r[v2,64]} | $(ratio ${r[sy,64]} ${r[none,64]}) | $(ratio ${r[sy,64]} ${r[v2,64]}) |"
-echo "| datagrams/s, 1400-byte payload | ${r[none,1400]} | ${r[sy,1400]} | ${r[v2,1400]} | $(ratio ${r[sy,1400]} ${r[none,1400]}) | $(ratio ${r[sy,1400]} ${r[v2,1400]}) |"
-# A lost session holds its slot for the full second: with losses on one
-# side the rates measure the timeout, not the proxy, so no ratio is given.
-setup_ratio() { if [ "${r[$1,lost]}" = 0 ] && [ "${r[$2,lost]}" = 0 ]; then ratio "${r[$1,setup]}" "${r[$2,setup]}"; else echo -; fi; }
-echo "| new sessions/s answered (one echoed datagram each) | ${r[none,setup]} | ${r[sy,setup]} | ${r[v2,setup]} | $(setup_ratio sy none) | $(setup_ratio sy v2) |"
-echo "| sessions of 3,000 with no answer within 1 s | ${r[none,lost]} | ${r[sy,lost]} | ${r[v2,lost]} | | |"
+# ratio ARRAY A B: median over the rounds of A's figure over B's, with the range.
+ratio() {
+    local -n m=$1
+    local r out=()
+    for r in $(seq "$ROUNDS"); do
+        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0') else '-')" "${m[$2 $r]}" "${m[$3 $r]}")")
+    done
+    stats "${out[@]}"
+}
+row() { # row TITLE ARRAY
+    local -n m=$2
+    local line="| $1 |" c r
+    for c in "${CONTENDERS[@]}"; do
+        local v=()
+        for r in $(seq "$ROUNDS"); do v+=("${m[$c $r]}"); done
+        line="$line $(stats "${v[@]}") |"
+    done
+    echo "$line"
+}
+echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
+echo
+head="| |" rule="|---|"
+for c in "${CONTENDERS[@]}"; do head="$head $c |" rule="$rule---:|"; done
+echo "$head"
+echo "$rule"
+row "datagrams/s, 64-byte payload (iperf3 -u -b 0, ${SECS} s)" P64
+row "datagrams/s, 1400-byte payload" P1400
+row "DNS-like queries/s, a new session each (64 in flight)" QPS
+row "queries of $QUERIES unanswered within 1 s" LOST
+row "resident memory after the load, MiB" RSS
+echo
+echo "| ratio to no proxy, median of the rounds (range) | 64-byte | 1400-byte | queries |"
+echo "|---|---:|---:|---:|"
+for c in "${CONTENDERS[@]:1}"; do
+    echo "| $c | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) |"
+done

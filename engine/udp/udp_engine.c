@@ -32,8 +32,12 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 struct udp_engine *udp_engine_new(struct engine *core)
 {
     struct udp_engine *e = calloc(1, sizeof(*e));
-    if (!e)
+    if (!e || !(e->rx_buf = malloc((size_t)UDP_RECV_BATCH_MAX * UDP_RECV_BUF))) {
+        free(e);
         return NULL;
+    }
+    for (size_t i = 0; i < UDP_RECV_BATCH_MAX; i++)
+        e->rx[i] = (struct udp_recv_slot){.buf = e->rx_buf + i * UDP_RECV_BUF, .cap = UDP_RECV_BUF};
     e->core = core;
     e->loop = core->loop;
     e->policy = policy_ref(engine_policy(core));
@@ -68,5 +72,6 @@ void udp_engine_free(struct udp_engine *e)
     ev_ref(e->loop);
     ev_timer_stop(e->loop, &e->tick);
     policy_unref(e->policy);
+    free(e->rx_buf);
     free(e);
 }

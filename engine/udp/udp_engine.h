@@ -60,10 +60,14 @@ struct udp_engine {
     ev_timer tick;            /* listeners' housekeeping */
     ev_tstamp refused_logged; /* when a refused datagram was last logged (rate limit) */
     struct udp_engine_stats stats;
-    size_t queued_bytes;       /* datagrams waiting in every session's queue */
-    bool no_fds_logged;        /* a session refused for want of descriptors was logged */
-    uint64_t next_session_id;  /* the last session's id (its log lines' flow) */
-    uint8_t buf[UDP_RECV_BUF]; /* one datagram being read */
+    size_t queued_bytes;      /* datagrams waiting in every session's queue */
+    bool no_fds_logged;       /* a session refused for want of descriptors was logged */
+    uint64_t next_session_id; /* the last session's id (its log lines' flow) */
+    /* The listeners' read batch: UDP_RECV_BATCH_MAX slots of UDP_RECV_BUF
+     * bytes each in `rx_buf`, one allocation whose pages the kernel only
+     * makes resident once a datagram reaches them. */
+    struct udp_recv_slot rx[UDP_RECV_BATCH_MAX];
+    uint8_t *rx_buf;
 };
 
 /*

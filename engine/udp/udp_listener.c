@@ -23,8 +23,9 @@ static const struct udp_inbound_ops *const inbound_table[] = {
     &udp_inbound_tun_ops,
 };
 
-/* Datagrams read from one listener per wake-up, so one busy client cannot
- * starve the other watchers. */
+/* Datagrams read from one listener per wake-up (in batches of
+ * UDP_RECV_BATCH_MAX, one recvmmsg each), so one busy client cannot starve
+ * the other watchers. */
 #define UDP_READ_BATCH 64
 
 static const struct udp_inbound_ops *ops_for(enum inbound_type type)
@@ -100,18 +101,30 @@ static void listener_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct udp_listener *l = w->data;
     struct udp_engine *e = l->engine;
-    for (int i = 0; i < UDP_READ_BATCH; i++) {
-        struct udp_key key;
-        memset(&key, 0, sizeof(key));
-        ssize_t n = udp_socket_recv(l->fd, e->buf, sizeof(e->buf), &key.client, &key.arrived);
-        if (n == -EAGAIN)
+    for (int read = 0; read < UDP_READ_BATCH;) {
+        int got = udp_socket_recv_batch(l->fd, e->rx, UDP_RECV_BATCH_MAX);
+        if (got == -EAGAIN)
             return;
-        if (n < 0) {
-            if (n == -EMSGSIZE || n == -EPROTO)
-                e->stats.datagrams_dropped++;
+        if (got < 0) { /* an error the socket reported; the next read goes on */
+            read++;
             continue;
         }
-        udp_listener_datagram(l, &key, e->buf, (size_t)n);
+        read += got;
+        for (int i = 0; i < got; i++) {
+            struct udp_recv_slot *d = &e->rx[i];
+            if (d->len < 0) {
+                if (d->len == -EMSGSIZE || d->len == -EPROTO)
+                    e->stats.datagrams_dropped++;
+                continue;
+            }
+            struct udp_key key;
+            memset(&key, 0, sizeof(key));
+            key.client = d->src;
+            key.arrived = d->dst;
+            udp_listener_datagram(l, &key, d->buf, (size_t)d->len);
+        }
+        if (got < UDP_RECV_BATCH_MAX)
+            return; /* the socket is empty for now */
     }
 }
 

@@ -48,35 +48,22 @@ int udp_socket_listen(const struct flow_addr *addr, bool transparent)
     return fd;
 }
 
-ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,
-                        struct flow_addr *dst)
+/* Room for IP_ORIGDSTADDR and IPV6_ORIGDSTADDR, one message's worth. */
+union udp_control {
+    char buf[CMSG_SPACE(sizeof(struct sockaddr_in6)) * 2];
+    struct cmsghdr align;
+};
+
+/* One received message's result: its length, or why it is not delivered. */
+static ssize_t parse_message(struct msghdr *msg, size_t n, struct flow_addr *src,
+                             struct flow_addr *dst)
 {
-    struct sockaddr_storage from;
-    union {
-        char buf[CMSG_SPACE(sizeof(struct sockaddr_in6)) * 2];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {buf, cap};
-    struct msghdr msg = {
-        .msg_name = &from,
-        .msg_namelen = sizeof(from),
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = control.buf,
-        .msg_controllen = sizeof(control.buf),
-    };
-    ssize_t n;
-    do {
-        n = recvmsg(fd, &msg, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    if (msg.msg_flags & MSG_TRUNC)
+    if (msg->msg_flags & MSG_TRUNC)
         return -EMSGSIZE;
-    if (!flow_addr_from_sockaddr(src, (struct sockaddr *)&from))
+    if (!flow_addr_from_sockaddr(src, (struct sockaddr *)msg->msg_name))
         return -EAFNOSUPPORT;
     memset(dst, 0, sizeof(*dst));
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
         if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) ||
             (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
             struct sockaddr_storage orig = {0};
@@ -87,7 +74,53 @@ ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,
     }
     if (!dst->family)
         return -EPROTO;
-    return n;
+    return (ssize_t)n;
+}
+
+int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n)
+{
+    struct mmsghdr msgs[UDP_RECV_BATCH_MAX];
+    struct sockaddr_storage from[UDP_RECV_BATCH_MAX];
+    union udp_control control[UDP_RECV_BATCH_MAX];
+    struct iovec iov[UDP_RECV_BATCH_MAX];
+    if (n > UDP_RECV_BATCH_MAX)
+        n = UDP_RECV_BATCH_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){slots[i].buf, slots[i].cap};
+        msgs[i] = (struct mmsghdr){
+            .msg_hdr =
+                {
+                    .msg_name = &from[i],
+                    .msg_namelen = sizeof(from[i]),
+                    .msg_iov = &iov[i],
+                    .msg_iovlen = 1,
+                    .msg_control = control[i].buf,
+                    .msg_controllen = sizeof(control[i].buf),
+                },
+        };
+    }
+    int got;
+    do {
+        got = recvmmsg(fd, msgs, n, MSG_WAITFORONE, NULL);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    for (int i = 0; i < got; i++)
+        slots[i].len =
+            parse_message(&msgs[i].msg_hdr, msgs[i].msg_len, &slots[i].src, &slots[i].dst);
+    return got;
+}
+
+ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,
+                        struct flow_addr *dst)
+{
+    struct udp_recv_slot slot = {.buf = buf, .cap = cap};
+    int got = udp_socket_recv_batch(fd, &slot, 1);
+    if (got < 0)
+        return got;
+    *src = slot.src;
+    *dst = slot.dst;
+    return slot.len;
 }
 
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len)

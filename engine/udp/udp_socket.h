@@ -43,6 +43,26 @@ int udp_socket_listen(const struct flow_addr *addr, bool transparent);
 ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,
                         struct flow_addr *dst);
 
+/* The most datagrams one udp_socket_recv_batch call reads. */
+#define UDP_RECV_BATCH_MAX 32
+
+/* One datagram of a batch: the caller sets `buf` and `cap`, the read fills the rest. */
+struct udp_recv_slot {
+    uint8_t *buf;
+    size_t cap;
+    ssize_t len; /* as udp_socket_recv returns for one datagram, never -EAGAIN */
+    struct flow_addr src, dst;
+};
+
+/*
+ * Reads up to `n` datagrams (at most UDP_RECV_BATCH_MAX) from `fd` with one
+ * recvmmsg(2), each into its slot as udp_socket_recv would (a datagram too
+ * big for its slot or without a destination has a negative `len` and is
+ * discarded, the others are not). Returns the number of slots filled (at
+ * least 1), -EAGAIN when nothing is waiting, another negative errno on error.
+ */
+int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n);
+
 /* Sends one datagram to `to` on an unconnected socket. Returns 0 or -errno. */
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len);
 

@@ -300,6 +300,44 @@ static void test_largest_datagram_passes_whole(void **state)
     close(rx);
 }
 
+/* One batch read takes every waiting datagram in order, each with its
+ * addresses; one too big for its slot is reported and the rest still come. */
+static void test_batch_read_takes_each_datagram_whole(void **state)
+{
+    (void)state;
+    need_root();
+    int rx = bound("127.0.0.1:41004", false);
+    struct flow_addr to;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
+    int tx = bound("127.0.0.1:41005", false);
+    static uint8_t big[2000], bufs[4][1000];
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(udp_socket_sendto(tx, &to, "one", 3), 0);
+    assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
+    assert_int_equal(udp_socket_sendto(tx, &to, "", 0), 0);
+    assert_int_equal(udp_socket_sendto(tx, &to, "four", 4), 0);
+    struct udp_recv_slot slots[4];
+    for (int i = 0; i < 4; i++)
+        slots[i] = (struct udp_recv_slot){.buf = bufs[i], .cap = sizeof(bufs[i])};
+    struct pollfd p = {rx, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_int_equal(udp_socket_recv_batch(rx, slots, 4), 4);
+    assert_int_equal(slots[0].len, 3);
+    assert_memory_equal(slots[0].buf, "one", 3);
+    assert_int_equal(slots[1].len, -EMSGSIZE);
+    assert_int_equal(slots[2].len, 0);
+    assert_int_equal(slots[3].len, 4);
+    assert_memory_equal(slots[3].buf, "four", 4);
+    char text[FLOW_ADDR_TEXT_MAX];
+    for (int i = 0; i < 4; i += 2) {
+        assert_string_equal(flow_addr_format(&slots[i].src, text), "127.0.0.1:41005");
+        assert_string_equal(flow_addr_format(&slots[i].dst, text), "127.0.0.1:41004");
+    }
+    assert_int_equal(udp_socket_recv_batch(rx, slots, 4), -EAGAIN);
+    close(tx);
+    close(rx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_reply_socket_follows_routing_mark),
         cmocka_unit_test(test_listener_has_room_for_a_burst),
         cmocka_unit_test(test_largest_datagram_passes_whole),
+        cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
