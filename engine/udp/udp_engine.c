@@ -5,12 +5,17 @@
  */
 #include "engine/udp/udp_engine.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
 
 #define UDP_TICK_S 5.0
+
+/* Sessions fewer than the most since the last trim that make the tick give
+ * freed memory back to the kernel. */
+#define UDP_TRIM_SESSIONS 256
 
 const struct policy_settings *udp_engine_settings(const struct udp_engine *e)
 {
@@ -23,10 +28,29 @@ void udp_engine_stats(const struct udp_engine *e, struct udp_engine_stats *out)
     out->sessions_open = e->sessions.count;
 }
 
+/*
+ * After a burst of sessions has ended, the allocator keeps their memory
+ * (freed chunks between live ones hold the heap's pages); resident memory
+ * then stays at the burst's peak for good. malloc_trim hands every free
+ * page back. It walks the heap, so only after many sessions went.
+ */
+static void trim_after_burst(struct udp_engine *e)
+{
+    if (e->sessions.count > e->sessions_peak) {
+        e->sessions_peak = e->sessions.count;
+        return;
+    }
+    if (e->sessions_peak - e->sessions.count < UDP_TRIM_SESSIONS)
+        return;
+    malloc_trim(0);
+    e->sessions_peak = e->sessions.count;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     udp_listener_tick_all(w->data, ev_now(loop));
+    trim_after_burst(w->data);
 }
 
 struct udp_engine *udp_engine_new(struct engine *core)

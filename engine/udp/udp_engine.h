@@ -63,6 +63,7 @@ struct udp_engine {
     size_t queued_bytes;      /* datagrams waiting in every session's queue */
     bool no_fds_logged;       /* a session refused for want of descriptors was logged */
     uint64_t next_session_id; /* the last session's id (its log lines' flow) */
+    size_t sessions_peak;     /* the most sessions at once since memory was last trimmed */
     /* The listeners' read batch: UDP_RECV_BATCH_MAX slots of UDP_RECV_BUF
      * bytes each in `rx_buf`, one allocation whose pages the kernel only
      * makes resident once a datagram reaches them. */

@@ -501,6 +501,8 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->timer.data = s;
     engine_live_add(e->core, &s->live, &session_live_ops);
     udp_session_table_add(&e->sessions, s);
+    if (e->sessions.count > e->sessions_peak)
+        e->sessions_peak = e->sessions.count;
     s->last_active = ev_now(e->loop);
     e->stats.sessions_created++;
 

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -299,6 +300,16 @@ static struct udp_engine_stats stats(void)
     struct udp_engine_stats st;
     udp_engine_stats(engine, &st);
     return st;
+}
+
+/* The engine's calls to give freed memory back (this definition takes the C library's place). */
+static int trims;
+
+int malloc_trim(size_t pad)
+{
+    (void)pad;
+    trims++;
+    return 1;
 }
 
 /* --- tests --------------------------------------------------------------------------- */
@@ -871,6 +882,35 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Once a burst of sessions has ended, the next housekeeping tick gives the
+ * memory they held back to the kernel, once. */
+static void test_memory_of_a_burst_is_given_back(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.udp_max_sessions = 1000;
+    trims = 0;
+    uint8_t in[16];
+    struct flow_addr from;
+    for (int c = 0; c < 300; c++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + c); /* under the ephemeral ports */
+        int fd = bound(addr);
+        assert_int_equal(exchange(fd, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+        close(fd);
+    }
+    assert_int_equal(stats().sessions_open, 300);
+    udp_engine_set_policy(engine, &pol_strict); /* ends every one of them */
+    pump(50);
+    assert_int_equal(stats().sessions_open, 0);
+    assert_int_equal(trims, 0); /* not before the tick */
+    for (int i = 0; i < 200 && trims == 0; i++)
+        pump(50);
+    assert_int_equal(trims, 1);
+    pump(100);
+    assert_int_equal(trims, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, engine_up, engine_down)
 
 int main(void)
@@ -887,6 +927,7 @@ int main(void)
         T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
         T(test_oldest_idle_session_evicted),
         T(test_idle_session_expires),
+        T(test_memory_of_a_burst_is_given_back),
         T(test_reload_is_not_bypassed_by_a_reused_tuple),
         T(test_reload_applies_an_outbound_redefined_under_its_name),
         T(test_session_sniffing_at_reload_is_decided_under_the_new_policy),
