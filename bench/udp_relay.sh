@@ -136,11 +136,12 @@ done
 stats() {
     python3 - "$@" <<'PY'
 import statistics, sys
-v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+t = [x for x in sys.argv[1:] if x not in ("-", "")]
+v = [float(x) for x in t]
 if not v:
     print("-")
 else:
-    if all(x == int(x) for x in v) or max(v) >= 100:
+    if max(v) >= 100 or not any("." in x for x in t):
         f = lambda x: "{:,.0f}".format(x)
     else:
         f = lambda x: "%.2f" % x
