@@ -55,9 +55,18 @@ void fw_plan_build(struct fw_plan *plan, const struct policy *p)
             break;
         case INBOUND_HTTP:
         case INBOUND_SOCKS5:
-            break; /* explicit proxies: clients are configured, nothing to steer */
-        case INBOUND_TUN:
-            break; /* routed, not steered by the firewall */
+            break;        /* explicit proxies: clients are configured, nothing to steer */
+        case INBOUND_TUN: /* routed, not steered */
+            if (plan->n_tun < FW_TUN_MAX)
+                plan->tun[plan->n_tun++] = (struct fw_tun){
+                    .inbound = in->name,
+                    .device = in->tun.device,
+                    .addr4 = in->tun.addr4,
+                    .addr6 = in->tun.addr6,
+                    .prefix4 = in->tun.prefix4,
+                    .prefix6 = in->tun.prefix6,
+                };
+            break;
         }
     }
 }

@@ -32,6 +32,14 @@
  * and PREROUTING on lo applies TPROXY. The script prints those commands too.
  * http and socks5 inbounds are explicit proxies: nothing to steer.
  *
+ * tun inbounds are routed, not steered (firewall_tun.c): the i-th one gets
+ * table `table` + 1 + i whose default route is its device, and rules of
+ * preference FW_TUN_PREF + 10 * i: first its own prefixes are looked up in
+ * main (the device's connected routes), then, in local mode, every packet
+ * without routing_mark (switchyard's upstream sockets carry it, so they
+ * never loop) and in gateway mode what arrives on each --interface goes to
+ * its table. Undo deletes those rules and routes, selector for selector.
+ *
  * Fast path (policy `fast_path: static`, nft only): before a packet is
  * steered to an inbound, the leading rules of the policy that the kernel
  * can decide for that inbound (rules/policy_static.h) are tried in order,
@@ -68,6 +76,15 @@ struct fw_steer {
 
 #define FW_STEER_MAX 64
 #define FW_INTERFACES_MAX 8
+#define FW_TUN_MAX 8
+#define FW_TUN_PREF 9000
+
+/* A tun inbound's device and addresses, for its routing. */
+struct fw_tun {
+    const char *inbound, *device;
+    struct flow_addr addr4, addr6; /* family 0: none */
+    unsigned prefix4, prefix6;
+};
 
 struct fw_plan {
     enum fw_mode mode;
@@ -80,6 +97,8 @@ struct fw_plan {
     /* Gateway mode: steer only what arrives on these (none: every interface). */
     const char *interfaces[FW_INTERFACES_MAX];
     size_t n_interfaces;
+    struct fw_tun tun[FW_TUN_MAX];
+    size_t n_tun;
     /* The fast path's lists and the address sets they name; NULL when off. */
     struct policy_static *fast;
 };
@@ -131,5 +150,8 @@ void fw_print_loopback_note(const struct fw_plan *plan, FILE *out);
 
 /* The ip rule / ip route commands TPROXY needs, shared by both backends. */
 void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo);
+
+/* The ip rule / ip route commands that route into the plan's tun devices (firewall_tun.c). */
+void fw_print_tun_routing(const struct fw_plan *plan, FILE *out, bool undo);
 
 #endif

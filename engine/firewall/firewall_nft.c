@@ -350,12 +350,14 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
     fprintf(out, "}\nEOF\n");
     fw_print_loopback_note(plan, out);
     fw_print_policy_routing(plan, out, false);
+    fw_print_tun_routing(plan, out, false);
 }
 
 static void nft_undo(const struct fw_plan *plan, FILE *out)
 {
     fprintf(out, "nft delete table %s 2>/dev/null\n", NFT_TABLE);
     fw_print_policy_routing(plan, out, true);
+    fw_print_tun_routing(plan, out, true);
     fprintf(out, "true\n");
 }
 

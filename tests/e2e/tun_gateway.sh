@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # tun_gateway.sh — the tun inbound as a gateway: the router namespace routes
-# what arrives from the client (ip rule iif r0) into switchyard's TUN
-# device, which switchyard creates and configures itself. Over IPv4 and
+# what arrives from the client into switchyard's TUN device, which
+# switchyard creates and configures itself, with the routing that
+# `switchyard firewall --mode gateway --interface r0` prints. Over IPv4 and
 # IPv6: HTTP by Host and HTTPS by SNI reach the nginx origin direct (nginx
 # sees the router), a dropped name gets a reset, DNS over UDP through the
 # TUN reaches dnsmasq, ping is answered, 32 MB go byte-exact both ways, and
-# 200 concurrent flows all finish. The device goes away with switchyard.
+# 200 concurrent flows all finish. Then local mode on the router itself
+# (`--mode local`): its own HTTP reaches the origin through the TUN while
+# switchyard's marked upstream connection does not loop; each --undo
+# leaves no rule and no route behind. The device goes away with switchyard.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -53,12 +57,31 @@ check "tun: the device is up with both addresses" \
              ip -n $NS_R addr show dev $DEV | grep -q 'inet6 2001:db8:ff::1/126' &&
              ip -n $NS_R link show dev $DEV | grep -q 'mtu 1500.*state UNKNOWN'"
 
+# routing MODE [--undo]: applies what `switchyard firewall` prints for the policy in the router.
+routing() {
+    local mode=$1
+    shift
+    "$SWITCHYARD" firewall -c "$POLICY" --mode "$mode" "$@" >"$E2E_TMP/routing.sh" &&
+        ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >>"$E2E_TMP/routing.log" 2>&1
+}
+# No rule of switchyard's and nothing in its table (101) is left, either family.
+routing_gone() {
+    for v in -4 -6; do
+        ip -n "$NS_R" $v rule show | grep -qE "^90[0-9]{2}:" && return 1
+        [ -z "$(ip -n "$NS_R" $v route show table 101 2>/dev/null)" ] || return 1
+    done
+    return 0
+}
+# undone MODE ARGS...: the --undo script applies and nothing is left.
+undone() { routing "$@" --undo && routing_gone; }
+
 # Gateway mode: what the LAN sends is routed into the device; switchyard's
-# own sockets (marked) and the router's own traffic use the main table.
-for v in -4 -6; do
-    ip -n "$NS_R" $v rule add iif r0 lookup 100 pref 100
-    ip -n "$NS_R" $v route add default dev "$DEV" table 100
-done
+# own sockets and the router's own traffic use the main table.
+check "tun: the printed gateway routing applies" routing gateway --interface r0 ||
+    diag "$(cat "$E2E_TMP/routing.sh" "$E2E_TMP/routing.log")"
+check "tun: it routes what arrives on r0 into the device" \
+    bash -c "ip -n $NS_R rule show | grep -q 'iif r0 lookup 101' &&
+             ip -n $NS_R -6 route show table 101 | grep -q 'default dev $DEV'"
 
 # ping ADDR: one ICMP echo over a ping socket; exit 0 when answered within 2 s.
 PING='
@@ -122,6 +145,21 @@ in_client bash -c "for i in \$(seq 200); do
     done; wait" >"$E2E_TMP/many.out"
 check "tun: 200 concurrent flows all answered" test "$(grep -c '^200$' "$E2E_TMP/many.out")" -eq 200 ||
     diag "$(sort "$E2E_TMP/many.out" | uniq -c)"
+
+check "tun: gateway --undo leaves no rule or route" undone gateway --interface r0
+
+# Local mode on the router: its own connections go into the device, switchyard's (marked) not.
+check "tun: the printed local routing applies" routing local ||
+    diag "$(cat "$E2E_TMP/routing.sh" "$E2E_TMP/routing.log")"
+: >"$ACCESS"
+out=$(ip netns exec "$NS_R" curl -s --max-time 10 -H "Host: local.example" "http://$ORIGIN4/")
+check "tun local: the router's own HTTP reaches the origin" grep -q "hello from origin" <<<"$out" ||
+    diag "curl said: $out"
+check "tun local: through the TUN (a decided line from the device's address)" \
+    grep -qE "decided inbound=tun-in src=203.0.113.1:[0-9]+ .*host=local.example" \
+    "$E2E_TMP/switchyard.log"
+check "tun local: nginx saw it once (no loop)" test "$(grep -c "local.example" "$ACCESS")" -eq 1
+check "tun: local --undo leaves no rule or route" undone local
 
 stop_pid "$SWITCHYARD_PID"
 check "tun: SIGTERM stops switchyard cleanly" grep -q "stopped:" "$E2E_TMP/switchyard.log"

@@ -12,7 +12,11 @@
  * sets, each inbound's kernel rules as a chain (shared when alike) with
  * accept / drop / return, per family where addresses are tested, jumped to
  * just before that inbound's steering (in local mode from mark_output, not
- * again from steer_tproxy). (That the rules load, steer real traffic and
+ * again from steer_tproxy). tun inbounds get routing, not steering: a
+ * table whose default route is the device, the device's own prefixes
+ * looked up in main first, then (local mode) everything without
+ * routing_mark or (gateway mode) what arrives on --interface; undo deletes
+ * exactly each rule and route it added. (That the rules load, steer real traffic and
  * agree with `switchyard match` is the end-to-end tests' job.)
  */
 #include <setjmp.h>
@@ -391,6 +395,111 @@ static void test_nft_fast_path_shared_and_stopped(void **state)
     policy_unref(p);
 }
 
+/* A plan with one tun inbound (IPv4 and IPv6) and nothing steered. */
+static struct fw_plan tun_plan(enum fw_mode mode)
+{
+    struct fw_plan p;
+    memset(&p, 0, sizeof(p));
+    p.mode = mode;
+    p.routing_mark = 0xff;
+    p.tproxy_mark = 0x1;
+    p.table = 100;
+    struct fw_tun *t = &p.tun[p.n_tun++];
+    t->inbound = "tun-in";
+    t->device = "sy0";
+    assert_true(flow_addr_parse(&t->addr4, "203.0.113.1:0"));
+    assert_true(flow_addr_parse(&t->addr6, "[2001:db8:ff::1]:0"));
+    t->prefix4 = 30;
+    t->prefix6 = 126;
+    return p;
+}
+
+/* Every rule and route `apply` adds, `undo` deletes with the same selector, and adds nothing. */
+static void undo_mirrors(const char *apply, const char *undo)
+{
+    const char *line = apply;
+    int rules = 0;
+    for (const char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        char l[256], want[300];
+        snprintf(l, sizeof(l), "%.*s", (int)(nl - line), line);
+        char *at = strstr(l, " rule add ");
+        char *rt = strstr(l, " route replace ");
+        if (at) {
+            *at = 0;
+            snprintf(want, sizeof(want), "%s rule del %s 2>/dev/null\n", l, at + 10);
+            rules++;
+        } else if (rt) {
+            *rt = 0;
+            snprintf(want, sizeof(want), "%s route del %s 2>/dev/null\n", l, rt + 15);
+        } else {
+            continue;
+        }
+        assert_non_null(strstr(undo, want));
+    }
+    assert_true(rules > 0);
+    assert_null(strstr(undo, " add "));
+    assert_null(strstr(undo, " replace "));
+}
+
+static void test_tun_local_routes_all_but_marked_into_the_device(void **state)
+{
+    (void)state;
+    struct fw_plan p = tun_plan(FW_LOCAL);
+    for (int b = 0; b < 2; b++) {
+        const struct fw_backend *be = b ? &fw_backend_iptables : &fw_backend_nft;
+        char *t = print(be, &p, false), *u = print(be, &p, true);
+        expect_all(holds, t, "ip route replace default dev sy0 table 101",
+                   "ip rule add pref 9000 to 203.0.113.0/30 lookup main",
+                   "ip rule add pref 9001 not fwmark 0xff lookup 101",
+                   "ip -6 route replace default dev sy0 table 101",
+                   "ip -6 rule add pref 9000 to 2001:db8:ff::/126 lookup main",
+                   "ip -6 rule add pref 9001 not fwmark 0xff lookup 101");
+        assert_null(strstr(t, " iif "));
+        assert_null(strstr(t, "tproxy")); /* nothing steered */
+        undo_mirrors(t, u);
+        free(t);
+        free(u);
+    }
+    /* Without a routing mark switchyard's own connections would loop: no routes, a note. */
+    p.routing_mark = 0;
+    char *t = print(&fw_backend_nft, &p, false);
+    assert_null(strstr(t, "ip rule add"));
+    assert_non_null(strstr(t, "local mode needs a routing_mark"));
+    free(t);
+}
+
+static void test_tun_gateway_routes_the_lan_into_the_device(void **state)
+{
+    (void)state;
+    struct fw_plan p = tun_plan(FW_GATEWAY);
+    p.tun[0].addr6.family = 0; /* IPv4 only */
+    p.interfaces[0] = "lan0";
+    p.interfaces[1] = "wlan0";
+    p.n_interfaces = 2;
+    char *t = print(&fw_backend_nft, &p, false), *u = print(&fw_backend_nft, &p, true);
+    expect_all(holds, t, "ip route replace default dev sy0 table 101",
+               "ip rule add pref 9001 iif lan0 lookup 101",
+               "ip rule add pref 9001 iif wlan0 lookup 101");
+    assert_null(strstr(t, "fwmark"));
+    assert_null(strstr(t, "ip -6"));
+    undo_mirrors(t, u);
+    free(t);
+    free(u);
+    /* The second tun inbound gets the next table and preferences. */
+    p.tun[1] = p.tun[0];
+    p.tun[1].device = "sy1";
+    p.n_tun = 2;
+    t = print(&fw_backend_nft, &p, false);
+    assert_non_null(strstr(t, "ip rule add pref 9011 iif lan0 lookup 102"));
+    free(t);
+    /* Gateway mode needs to know the LAN side. */
+    p.n_interfaces = 0;
+    t = print(&fw_backend_nft, &p, false);
+    assert_null(strstr(t, "ip rule add"));
+    assert_non_null(strstr(t, "name it with --interface"));
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_explicit_proxies_steer_nothing),
         cmocka_unit_test(test_nft_fast_path),
         cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
+        cmocka_unit_test(test_tun_local_routes_all_but_marked_into_the_device),
+        cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device),
     };
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
