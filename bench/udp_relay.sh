@@ -180,8 +180,13 @@ row "queries of $QUERIES unanswered within 1 s" LOST
 row "resident memory after the load, MiB" RSS
 row "resident memory ${EXPIRE} s later (switchyard: sessions expired), MiB" IDLE
 echo
-echo "| ratio to no proxy, median of the rounds (range) | 64-byte | 1400-byte | queries |"
+echo "| ratio, median of the rounds (range) | 64-byte | 1400-byte | queries |"
 echo "|---|---:|---:|---:|"
 for c in "${CONTENDERS[@]:1}"; do
-    echo "| $c | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) |"
+    echo "| $c / none | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) |"
 done
+if [ -n "$BASELINE" ]; then
+    for c in tproxy redirect; do
+        echo "| $c / base $c | $(ratio P64 "$c" "base $c") | $(ratio P1400 "$c" "base $c") | $(ratio QPS "$c" "base $c") |"
+    done
+fi
