@@ -5,7 +5,9 @@
  */
 #include "engine/udp/udp_engine.h"
 
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <stdlib.h>
 
 #include "engine/udp/udp_listener.h"
@@ -42,7 +44,9 @@ static void trim_after_burst(struct udp_engine *e)
     }
     if (e->sessions_peak - e->sessions.count < UDP_TRIM_SESSIONS)
         return;
+#ifdef __GLIBC__ /* musl's allocator returns freed memory itself */
     malloc_trim(0);
+#endif
     e->sessions_peak = e->sessions.count;
 }
 
