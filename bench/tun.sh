@@ -9,15 +9,17 @@
 # Measures iperf3 throughput, one stream, upload and download, SECONDS each,
 # ROUNDS times (default 3) interleaved; prints the medians and the ratio of
 # tun to tproxy (the median of the per-round ratios). On two cores or more,
-# switchyard runs on one core and the load on the other. Root needed.
+# switchyard runs on one core and the load on the other. MTU sets the tun
+# device's (default 1500). Root needed.
 #
-#   [ROUNDS=3] bench/tun.sh [SECONDS]
+#   [ROUNDS=3] [MTU=1500] bench/tun.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}
+MTU=${MTU:-1500}
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 
 gateway_net || { echo "network set-up failed" >&2; exit 1; }
@@ -39,7 +41,7 @@ cat >"$E2E_TMP/tun.yaml" <<YAML
 log: {level: warn, flows: false}
 routing_mark: 0xff
 inbounds:
-  - {name: tun, type: tun, listen: "[::]:12346", device: $DEV, address: 203.0.113.1/30}
+  - {name: tun, type: tun, listen: "[::]:12346", device: $DEV, address: 203.0.113.1/30, mtu: $MTU}
 default: direct
 YAML
 
