@@ -126,13 +126,16 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengine.a $(BUILD)/librules.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(PKG_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a $(BUILD)/librules.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libengine.a $(BUILD)/librules.a $(ALL_LDFLAGS) $(PKG_LIBS)
 
+# Test and bench programs are compiled and linked in one step; their header
+# dependencies land in PROGRAM.d.
 -include $(RULES_OBJ:.o=.d) $(ENGINE_OBJ:.o=.d) $(BUILD)/engine/cli/main.d
+-include $(UNIT_BIN:=.d) $(BENCH_BIN:=.d)
 
 # --- tests -----------------------------------------------------------------
 
