@@ -63,10 +63,12 @@ check "no namespace, process or file of the demo remains" gone "$out"
 out2=$E2E_TMP/demo-term.out
 examples/demo.sh >"$out2" 2>&1 &
 demo_pid=$!
-wait_file_grep "$out2" "^processes: " 20
+wait_file_grep "$out2" "^processes: " 60 || diag "the demo did not print its processes within 60 s"
 kill -TERM "$demo_pid"
 wait "$demo_pid"
-check "a demo stopped by SIGTERM ends with status 130" test "$?" = 130
+term_rc=$?
+check "a demo stopped by SIGTERM ends with status 130" test "$term_rc" = 130 ||
+    { diag "it ended with status $term_rc; its last lines:"; tail -15 "$out2" | sed 's/^/#   /'; }
 check "a demo stopped by SIGTERM leaves nothing behind" gone "$out2"
 
 # Without root: a clear message, status 1, nothing made.
