@@ -128,7 +128,8 @@ int main(int argc, char **argv)
         return 1;
     }
     struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-    struct conntrack *ct = conntrack_open();
+    struct conntrack_stats stats = {0};
+    struct conntrack *ct = conntrack_open(&stats);
     double *lat = calloc(lookups, sizeof(*lat));
     if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 || !ct || !lat) {
         perror("bench_conntrack: netlink");

@@ -13,6 +13,8 @@
 
 #include "engine/control/control_internal.h"
 #include "engine/tcp/tcp_stage.h"
+#include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_stage.h"
 
 /* The text being written; `failed` once memory ran out. */
 struct out {
@@ -179,6 +181,32 @@ static void tcp_stage_metrics(struct out *o, const struct engine *e)
             flow_fail_name((enum flow_fail)f), (unsigned long long)t->upstream_failed[f]);
 }
 
+/* udp-redirect's original-destination lookups: counted by result, and a latency histogram. */
+static void conntrack_metrics(struct out *o, const struct engine *e)
+{
+    const struct udp_engine *u = udp_stage_of(e);
+    if (!u)
+        return;
+    const struct conntrack_stats *st = &u->conntrack;
+    family(o, "switchyard_conntrack_lookups_total", "counter",
+           "udp-redirect original-destination lookups in nf_conntrack, by result");
+    for (int r = 0; r < CONNTRACK_RESULTS; r++)
+        put(o, "switchyard_conntrack_lookups_total{result=\"%s\"} %llu\n",
+            conntrack_result_name((enum conntrack_result)r), (unsigned long long)st->lookups[r]);
+    family(o, "switchyard_conntrack_lookup_seconds", "histogram",
+           "time from a lookup's request to its answer (or timeout)");
+    unsigned long long cumulative = 0;
+    for (int b = 0; b < CONNTRACK_LATENCY_BOUNDS; b++) {
+        cumulative += st->latency[b];
+        put(o, "switchyard_conntrack_lookup_seconds_bucket{le=\"%g\"} %llu\n",
+            conntrack_latency_bounds[b], cumulative);
+    }
+    cumulative += st->latency[CONNTRACK_LATENCY_BOUNDS];
+    put(o, "switchyard_conntrack_lookup_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+    put(o, "switchyard_conntrack_lookup_seconds_sum %.9f\n", (double)st->latency_ns / 1e9);
+    put(o, "switchyard_conntrack_lookup_seconds_count %llu\n", cumulative);
+}
+
 char *control_metrics_text(struct control *c, size_t *len)
 {
     const struct engine *e = c->engine;
@@ -192,6 +220,7 @@ char *control_metrics_text(struct control *c, size_t *len)
     by_rule(&o, e);
     bytes_by_outbound(&o, e);
     tcp_stage_metrics(&o, e);
+    conntrack_metrics(&o, e);
     one(&o, "switchyard_flows_refused_total", "counter",
         "TCP connections refused: addressed to a listener, over a limit, no destination",
         k->flows_refused);

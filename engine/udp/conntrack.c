@@ -21,14 +21,25 @@ struct conntrack {
     struct mnl_socket *nl;
     unsigned portid;
     uint32_t seq;
-    struct conntrack_stats stats;
+    struct conntrack_stats *stats; /* the caller's */
 };
 
-struct conntrack *conntrack_open(void)
+/* A lookup takes a few microseconds (bench/RESULTS.md); the last bound is the inbound's timeout. */
+const double conntrack_latency_bounds[CONNTRACK_LATENCY_BOUNDS] = {5e-6, 1e-5, 2.5e-5, 1e-4,
+                                                                   1e-3, 1e-2, 1e-1};
+
+const char *conntrack_result_name(enum conntrack_result r)
+{
+    static const char *const names[CONNTRACK_RESULTS] = {"found", "not_found", "timeout", "error"};
+    return (unsigned)r < CONNTRACK_RESULTS ? names[r] : "error";
+}
+
+struct conntrack *conntrack_open(struct conntrack_stats *stats)
 {
     struct conntrack *ct = calloc(1, sizeof(*ct));
     if (!ct)
         return NULL;
+    ct->stats = stats;
     ct->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (!ct->nl) {
         free(ct);
@@ -52,11 +63,6 @@ void conntrack_close(struct conntrack *ct)
         return;
     mnl_socket_close(ct->nl);
     free(ct);
-}
-
-void conntrack_stats(const struct conntrack *ct, struct conntrack_stats *out)
-{
-    *out = ct->stats;
 }
 
 void conntrack_put_udp_tuple(struct nlmsghdr *nlh, uint16_t type, const struct flow_addr *src,
@@ -193,21 +199,18 @@ int conntrack_parse_answer(const void *buf, size_t len, uint32_t seq, uint32_t p
     return CONNTRACK_READ_ON;
 }
 
-static long ms_since(const struct timespec *start)
+static uint64_t ns_since(const struct timespec *start)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return (uint64_t)((now.tv_sec - start->tv_sec) * 1000000000L + (now.tv_nsec - start->tv_nsec));
 }
 
-int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
-                           const struct flow_addr *client, struct flow_addr *orig_dst,
-                           unsigned timeout_ms)
+/* One lookup's round trip, begun at `start`. */
+static int lookup(struct conntrack *ct, const struct flow_addr *local,
+                  const struct flow_addr *client, struct flow_addr *orig_dst, unsigned timeout_ms,
+                  const struct timespec *start)
 {
-    if (local->family != client->family || (local->family != AF_INET && local->family != AF_INET6))
-        return -EAFNOSUPPORT;
-    ct->stats.lookups++;
-
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
@@ -220,38 +223,55 @@ int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
     /* The reply direction runs from the listener back to the client. */
     conntrack_put_udp_tuple(nlh, CTA_TUPLE_REPLY, local, client);
 
-    if (mnl_socket_sendto(ct->nl, nlh, nlh->nlmsg_len) < 0) {
-        ct->stats.failures++;
+    if (mnl_socket_sendto(ct->nl, nlh, nlh->nlmsg_len) < 0)
         return -errno;
-    }
 
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     int fd = mnl_socket_get_fd(ct->nl);
     for (;;) {
         ssize_t n = mnl_socket_recvfrom(ct->nl, buf, sizeof(buf));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            long left = (long)timeout_ms - ms_since(&start);
+            long left = (long)timeout_ms - (long)(ns_since(start) / 1000000);
             struct pollfd pfd = {fd, POLLIN, 0};
-            if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-                ct->stats.failures++;
+            if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
                 return -ETIMEDOUT;
-            }
             continue;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             /* ENOBUFS: the socket overflowed; our answer may be lost with it. */
-            ct->stats.failures++;
             return -errno;
         }
         int r =
             conntrack_parse_answer(buf, (size_t)n, ct->seq, ct->portid, local->family, orig_dst);
-        if (r == CONNTRACK_READ_ON)
-            continue;
-        if (r < 0)
-            ct->stats.failures++;
-        return r;
+        if (r != CONNTRACK_READ_ON)
+            return r;
     }
+}
+
+static void count(struct conntrack_stats *st, int r, uint64_t ns)
+{
+    enum conntrack_result res = r == 0            ? CONNTRACK_FOUND
+                                : r == -ENOENT    ? CONNTRACK_NOT_FOUND
+                                : r == -ETIMEDOUT ? CONNTRACK_TIMEOUT
+                                                  : CONNTRACK_ERROR;
+    st->lookups[res]++;
+    size_t b = 0;
+    while (b < CONNTRACK_LATENCY_BOUNDS && (double)ns > conntrack_latency_bounds[b] * 1e9)
+        b++;
+    st->latency[b]++;
+    st->latency_ns += ns;
+}
+
+int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
+                           const struct flow_addr *client, struct flow_addr *orig_dst,
+                           unsigned timeout_ms)
+{
+    if (local->family != client->family || (local->family != AF_INET && local->family != AF_INET6))
+        return -EAFNOSUPPORT;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int r = lookup(ct, local, client, orig_dst, timeout_ms, &start);
+    count(ct->stats, r, ns_since(&start));
+    return r;
 }

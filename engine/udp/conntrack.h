@@ -14,7 +14,8 @@
  * NETLINK_NETFILTER socket serves every lookup; each request carries its own
  * sequence number and late answers to an earlier, timed-out request are
  * skipped. Not tied to the event loop: a lookup is a bounded synchronous
- * round trip.
+ * round trip. Each lookup is counted, by how it ended and how long it took,
+ * into counters its caller owns (/metrics reads them).
  */
 #ifndef SWITCHYARD_CONNTRACK_H
 #define SWITCHYARD_CONNTRACK_H
@@ -27,8 +28,41 @@
 struct conntrack;
 struct nlmsghdr;
 
-/* Opens the netlink socket. Returns NULL with errno set on failure. */
-struct conntrack *conntrack_open(void);
+/* How a lookup ended. */
+enum conntrack_result {
+    CONNTRACK_FOUND,     /* the original destination */
+    CONNTRACK_NOT_FOUND, /* -ENOENT */
+    CONNTRACK_TIMEOUT,   /* -ETIMEDOUT */
+    CONNTRACK_ERROR,     /* another error: the socket, a malformed answer */
+    CONNTRACK_RESULTS
+};
+
+/* The latency histogram's upper bounds in seconds, smallest first; a last bucket holds the rest. */
+#define CONNTRACK_LATENCY_BOUNDS 7
+extern const double conntrack_latency_bounds[CONNTRACK_LATENCY_BOUNDS];
+
+/*
+ * Lookups by result, and their latency (request sent to answer read) per
+ * bucket: latency[i] counts those over bounds[i - 1] up to bounds[i], not
+ * the cumulative counts Prometheus shows; latency[CONNTRACK_LATENCY_BOUNDS]
+ * those over the last bound. Plain integers: one thread writes and reads.
+ */
+struct conntrack_stats {
+    uint64_t lookups[CONNTRACK_RESULTS];
+    uint64_t latency[CONNTRACK_LATENCY_BOUNDS + 1];
+    uint64_t latency_ns; /* the sum */
+};
+
+/* "found", "not_found", "timeout", "error": the result's label. */
+const char *conntrack_result_name(enum conntrack_result r);
+
+/*
+ * Opens the netlink socket. Every lookup is counted into `stats`, which the
+ * caller owns and keeps until conntrack_close() (the UDP engine's: counts
+ * outlive a listener closed by a reload). Returns NULL with errno set on
+ * failure.
+ */
+struct conntrack *conntrack_open(struct conntrack_stats *stats);
 
 /* Closes the socket and frees `ct` (NULL is allowed). */
 void conntrack_close(struct conntrack *ct);
@@ -41,7 +75,8 @@ void conntrack_close(struct conntrack *ct);
  *
  * Returns 0 and fills `orig_dst`; -ENOENT when conntrack has no such entry;
  * -ETIMEDOUT when no answer came in time; -EAFNOSUPPORT for mixed or unknown
- * families; another negative errno for socket errors.
+ * families (not a lookup: not counted); another negative errno for socket
+ * errors.
  */
 int conntrack_udp_orig_dst(struct conntrack *ct, const struct flow_addr *local,
                            const struct flow_addr *client, struct flow_addr *orig_dst,
@@ -74,12 +109,5 @@ void conntrack_put_udp_tuple(struct nlmsghdr *nlh, uint16_t type, const struct f
  */
 int conntrack_parse_answer(const void *buf, size_t len, uint32_t seq, uint32_t portid, int family,
                            struct flow_addr *orig_dst);
-
-/* Lookups done and lookups that failed, for the counters. */
-struct conntrack_stats {
-    uint64_t lookups;
-    uint64_t failures;
-};
-void conntrack_stats(const struct conntrack *ct, struct conntrack_stats *out);
 
 #endif

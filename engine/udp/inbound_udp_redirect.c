@@ -10,6 +10,7 @@
 
 #include "engine/core/self_dst.h"
 #include "engine/udp/conntrack.h"
+#include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
@@ -19,7 +20,7 @@
 
 static int redirect_setup(struct udp_listener *l)
 {
-    l->data = conntrack_open();
+    l->data = conntrack_open(&l->engine->conntrack);
     return l->data ? 0 : -errno;
 }
 

@@ -27,6 +27,7 @@
 #include <ev.h>
 
 #include "engine/core/engine.h"
+#include "engine/udp/conntrack.h"
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "rules/policy.h"
@@ -60,10 +61,11 @@ struct udp_engine {
     ev_timer tick;            /* listeners' housekeeping */
     ev_tstamp refused_logged; /* when a refused datagram was last logged (rate limit) */
     struct udp_engine_stats stats;
-    size_t queued_bytes;      /* datagrams waiting in every session's queue */
-    bool no_fds_logged;       /* a session refused for want of descriptors was logged */
-    uint64_t next_session_id; /* the last session's id (its log lines' flow) */
-    size_t sessions_peak;     /* the most sessions at once since memory was last trimmed */
+    struct conntrack_stats conntrack; /* every udp-redirect listener's lookups */
+    size_t queued_bytes;              /* datagrams waiting in every session's queue */
+    bool no_fds_logged;               /* a session refused for want of descriptors was logged */
+    uint64_t next_session_id;         /* the last session's id (its log lines' flow) */
+    size_t sessions_peak;             /* the most sessions at once since memory was last trimmed */
     /* The listeners' read batch: UDP_RECV_BATCH_MAX slots of UDP_RECV_BUF
      * bytes each in `rx_buf`, one allocation whose pages the kernel only
      * makes resident once a datagram reaches them. */

@@ -38,3 +38,8 @@ int udp_stage_add(struct engine *e)
         udp_engine_free(u);
     return rc;
 }
+
+struct udp_engine *udp_stage_of(const struct engine *e)
+{
+    return engine_stage_data(e, &udp_stage_ops);
+}

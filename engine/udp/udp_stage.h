@@ -8,8 +8,12 @@
 #define SWITCHYARD_UDP_STAGE_H
 
 struct engine;
+struct udp_engine;
 
 /* Creates the UDP engine and adds it to `e` as a stage. Returns 0, or -errno. */
 int udp_stage_add(struct engine *e);
+
+/* The UDP engine of `e` (for its counters), or NULL when it has no UDP stage. */
+struct udp_engine *udp_stage_of(const struct engine *e);
 
 #endif

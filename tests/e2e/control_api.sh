@@ -119,7 +119,8 @@ fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read
 need = ["switchyard_flows", "switchyard_flows_active", "switchyard_bytes", "switchyard_reloads",
         "switchyard_rule_hits", "switchyard_sniff_results", "switchyard_upstream_failures",
         "switchyard_fds_in_use", "switchyard_fds_limit", "switchyard_policy_age_seconds",
-        "switchyard_udp_sessions", "switchyard_flows_refused", "switchyard_flows_dropped"]
+        "switchyard_udp_sessions", "switchyard_flows_refused", "switchyard_flows_dropped",
+        "switchyard_conntrack_lookups", "switchyard_conntrack_lookup_seconds"]
 missing = [n for n in need if n not in fams]
 if missing:
     print("# missing:", missing, sorted(fams))

@@ -3,7 +3,8 @@
  * private network namespace, nft redirects UDP sent to documentation
  * addresses to a local listener; the listener asks conntrack where each
  * datagram was going and must get exactly what the client addressed.
- * Needs root (skipped otherwise).
+ * Every lookup is counted by result and latency. Needs root (skipped
+ * otherwise), except the counters' names.
  */
 #include <errno.h>
 #include <sched.h>
@@ -75,8 +76,18 @@ static void recv_one(int lfd, struct flow_addr *src, struct flow_addr *dst)
     assert_int_equal(udp_socket_recv(lfd, buf, sizeof(buf), src, dst), 1);
 }
 
+/* Lookups across the histogram's buckets: as many as by result. */
+static uint64_t latency_count(const struct conntrack_stats *st)
+{
+    uint64_t n = 0;
+    for (int b = 0; b <= CONNTRACK_LATENCY_BOUNDS; b++)
+        n += st->latency[b];
+    return n;
+}
+
 static void check_redirected(const char *listen, const char *client, const char *target)
 {
+    struct conntrack_stats st = {0};
     struct flow_addr laddr, src, dst, orig, want;
     assert_true(flow_addr_parse(&laddr, listen));
     int lfd = udp_socket_listen(&laddr, false);
@@ -85,7 +96,7 @@ static void check_redirected(const char *listen, const char *client, const char 
     recv_one(lfd, &src, &dst);
     assert_int_equal(dst.port, LPORT);
 
-    struct conntrack *ct = conntrack_open();
+    struct conntrack *ct = conntrack_open(&st);
     assert_non_null(ct);
     assert_int_equal(conntrack_udp_orig_dst(ct, &dst, &src, &orig, 500), 0);
     assert_true(flow_addr_parse(&want, target));
@@ -97,10 +108,13 @@ static void check_redirected(const char *listen, const char *client, const char 
     assert_int_equal(conntrack_udp_orig_dst(ct, &dst, &src, &orig, 500), 0);
     assert_true(flow_addr_equal(&orig, &want));
 
-    struct conntrack_stats st;
-    conntrack_stats(ct, &st);
-    assert_int_equal(st.lookups, 2);
-    assert_int_equal(st.failures, 0);
+    assert_int_equal(st.lookups[CONNTRACK_FOUND], 2);
+    assert_int_equal(st.lookups[CONNTRACK_NOT_FOUND] + st.lookups[CONNTRACK_TIMEOUT] +
+                         st.lookups[CONNTRACK_ERROR],
+                     0);
+    assert_int_equal(latency_count(&st), 2);
+    /* A netlink round trip: more than nothing, far less than the timeout. */
+    assert_true(st.latency_ns > 0 && st.latency_ns < 2 * 500000000ULL);
     conntrack_close(ct);
     close(cfd);
     close(lfd);
@@ -130,7 +144,8 @@ static void test_two_clients_two_destinations(void **state)
     assert_true(lfd >= 0);
     int c1 = send_from("192.0.2.1:42001", "198.51.100.1:5353");
     int c2 = send_from("192.0.2.1:42002", "198.51.100.2:5353");
-    struct conntrack *ct = conntrack_open();
+    struct conntrack_stats st = {0};
+    struct conntrack *ct = conntrack_open(&st);
     assert_non_null(ct);
     for (int i = 0; i < 2; i++) {
         recv_one(lfd, &src, &dst);
@@ -151,12 +166,13 @@ static void test_unknown_tuple_is_enoent(void **state)
     struct flow_addr local, client, orig;
     assert_true(flow_addr_parse(&local, "127.0.0.1:40053"));
     assert_true(flow_addr_parse(&client, "192.0.2.1:9"));
-    struct conntrack *ct = conntrack_open();
+    struct conntrack_stats st = {0};
+    struct conntrack *ct = conntrack_open(&st);
     assert_non_null(ct);
     assert_int_equal(conntrack_udp_orig_dst(ct, &local, &client, &orig, 500), -ENOENT);
-    struct conntrack_stats st;
-    conntrack_stats(ct, &st);
-    assert_int_equal(st.failures, 1);
+    assert_int_equal(st.lookups[CONNTRACK_NOT_FOUND], 1);
+    assert_int_equal(st.lookups[CONNTRACK_FOUND], 0);
+    assert_int_equal(latency_count(&st), 1);
     conntrack_close(ct);
 }
 
@@ -167,10 +183,25 @@ static void test_mixed_families_refused(void **state)
     struct flow_addr local, client, orig;
     assert_true(flow_addr_parse(&local, "127.0.0.1:40053"));
     assert_true(flow_addr_parse(&client, "[2001:db8::1]:9"));
-    struct conntrack *ct = conntrack_open();
+    struct conntrack_stats st = {0};
+    struct conntrack *ct = conntrack_open(&st);
     assert_non_null(ct);
     assert_int_equal(conntrack_udp_orig_dst(ct, &local, &client, &orig, 500), -EAFNOSUPPORT);
+    /* Never asked of the kernel: not a lookup. */
+    assert_int_equal(latency_count(&st), 0);
     conntrack_close(ct);
+}
+
+/* The labels /metrics shows, and bounds that grow. */
+static void test_result_names_and_bounds(void **state)
+{
+    (void)state;
+    assert_string_equal(conntrack_result_name(CONNTRACK_FOUND), "found");
+    assert_string_equal(conntrack_result_name(CONNTRACK_NOT_FOUND), "not_found");
+    assert_string_equal(conntrack_result_name(CONNTRACK_TIMEOUT), "timeout");
+    assert_string_equal(conntrack_result_name(CONNTRACK_ERROR), "error");
+    for (int b = 1; b < CONNTRACK_LATENCY_BOUNDS; b++)
+        assert_true(conntrack_latency_bounds[b] > conntrack_latency_bounds[b - 1]);
 }
 
 int main(void)
@@ -181,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_two_clients_two_destinations),
         cmocka_unit_test(test_unknown_tuple_is_enoent),
         cmocka_unit_test(test_mixed_families_refused),
+        cmocka_unit_test(test_result_names_and_bounds),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
