@@ -129,10 +129,12 @@ static int socks5_connect(struct udp_session *s)
     if (c->tcp < 0)
         return c->tcp;
     /* The address we will send from is not known before connect(): 0.0.0.0:0
-     * asks the server to accept datagrams from the control connection's host. */
+     * asks the server to accept datagrams from the control connection's host.
+     * It is in the server's family, which our relay socket will have, not the
+     * destination's (dante refuses [::]:0 when it has no IPv6 address). */
     struct socks5_client_request req = {
         .cmd = SOCKS5_CMD_UDP_ASSOCIATE,
-        .dst = {.ip = {.family = s->dst.family}},
+        .dst = {.ip = {.family = (uint8_t)o->server.ss_family}},
         .username = o->username,
         .password = o->password,
     };

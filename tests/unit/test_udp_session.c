@@ -40,6 +40,7 @@
 
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
+#include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
 
@@ -60,6 +61,8 @@ static const struct policy_outbound out_direct_moved = {.name = "direct", .type 
 static const struct policy_outbound out_socks_tcp = {.name = "tcponly", .type = OUTBOUND_SOCKS5};
 static struct policy_outbound out_socks_udp = {
     .name = "dante", .type = OUTBOUND_SOCKS5, .udp = true};
+static struct policy_outbound out_socks_udp4 = {
+    .name = "socks4only", .type = OUTBOUND_SOCKS5, .udp = true};
 
 void policy_decide(const struct policy *p, const struct policy_flow *f, struct policy_decision *d)
 {
@@ -72,6 +75,8 @@ void policy_decide(const struct policy *p, const struct policy_flow *f, struct p
         d->outbound = &out_socks_tcp;
     } else if (f->dst.port == 5353) {
         d->outbound = &out_socks_udp;
+    } else if (f->dst.port == 5354) {
+        d->outbound = &out_socks_udp4;
     } else if (p->strict) {
         d->outbound = &out_drop;
     } else if (f->host && strncmp(f->host, "blocked", 7) == 0) {
@@ -97,7 +102,7 @@ const struct policy_inbound *policy_inbound(const struct policy *p, size_t index
 bool policy_decide_early(const struct policy *p, const struct policy_flow *f,
                          struct policy_decision *d)
 {
-    if (f->dst.port != 7 && f->dst.port != 9 && f->dst.port != 5353)
+    if (f->dst.port != 7 && f->dst.port != 9 && f->dst.port != 5353 && f->dst.port != 5354)
         return false;
     policy_decide(p, f, d);
     return true;
@@ -780,6 +785,78 @@ static void test_socks5_udp_associate_with_dante(void **state)
     close(a);
 }
 
+/* Reads exactly `len` bytes from `fd` while the loop runs (up to 2 s); how many came. */
+static size_t read_pumping(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    for (int i = 0; i < 400 && got < len; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0)
+            break;
+        else
+            usleep(5000);
+    }
+    return got;
+}
+
+/*
+ * UDP ASSOCIATE names the address the datagrams will come from, which is in
+ * the family of the SOCKS5 server's address, not of the destination's: an
+ * IPv6 destination through an IPv4 server asks with 0.0.0.0:0 (dante
+ * refuses an IPv6 one when it has no IPv6 address of its own).
+ */
+static void test_socks5_udp_associate_names_the_server_family(void **state)
+{
+    (void)state;
+    need_root();
+    struct flow_addr srv;
+    flow_addr_parse(&srv, "127.0.0.3:1081");
+    out_socks_udp4.server_len = flow_addr_to_sockaddr(&srv, &out_socks_udp4.server);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    assert_int_equal(bind(ls, (struct sockaddr *)&out_socks_udp4.server, out_socks_udp4.server_len),
+                     0);
+    assert_int_equal(listen(ls, 4), 0);
+
+    /* A datagram that a tun inbound read: IPv6 from the client to the destination. */
+    struct policy_inbound in = {.name = "tp6", .type = INBOUND_TPROXY, .networks = POLICY_UDP};
+    struct flow_addr la, client, dst;
+    flow_addr_parse(&la, "[::1]:40300");
+    in.listen_len = flow_addr_to_sockaddr(&la, &in.listen);
+    struct udp_listener *l;
+    assert_int_equal(udp_listener_open(engine, &in, &l), 0);
+    flow_addr_parse(&client, "[2001:db8::2]:5000");
+    flow_addr_parse(&dst, "[2001:db8::53]:5354");
+    struct udp_key key;
+    memset(&key, 0, sizeof(key));
+    flow_addr_key(&key.client, &client);
+    flow_addr_key(&key.arrived, &dst);
+    udp_listener_datagram(l, &key, (const uint8_t *)"query", 5);
+
+    int c = -1;
+    for (int i = 0; i < 200 && c < 0; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        c = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+        if (c < 0)
+            usleep(5000);
+    }
+    assert_true(c >= 0);
+    uint8_t buf[32];
+    assert_int_equal(read_pumping(c, buf, 3), 3); /* 05 01 00: no authentication */
+    assert_int_equal(send(c, "\x05\x00", 2, 0), 2);
+    /* 05 03 00, then the address: type 1 (IPv4), four bytes and a port. */
+    assert_int_equal(read_pumping(c, buf, 10), 10);
+    assert_memory_equal(buf, "\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00", 10);
+    close(c);
+    close(ls);
+    pump(100);
+    assert_int_equal(stats().sessions_open, 0);
+}
+
 /* --- TPROXY, with the client and the origin in namespaces of their own ------------ */
 
 static char ns_client[64], ns_origin[64];
@@ -935,6 +1012,7 @@ int main(void)
         T(test_not_redirected_is_refused),
         T(test_own_upstream_datagram_is_never_a_session),
         T(test_socks5_udp_associate_with_dante),
+        T(test_socks5_udp_associate_names_the_server_family),
         T(test_tproxy_replies_come_from_the_original_destination),
     };
     return cmocka_run_group_tests(tests, setup, group_teardown);
