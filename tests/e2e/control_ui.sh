@@ -8,7 +8,12 @@
 # their destination, host, outbound and a close button, the rules with their
 # hits, the policy's path. A screenshot is written under the test's output
 # (KEEP_TMP=1 keeps it). curl: the page's files are served without the
-# secret, the API still asks for it.
+# secret, the API still asks for it. Then the page is clicked, in a chromium
+# driven over the DevTools protocol (control_ui_cdp.py): the close button of
+# a third held flow resets it (its client sees the reset, the API and the
+# page list it no more, the others live on, the status line says so for a
+# few seconds), and "reload policy" reloads (the reload counter moves, the
+# status line says so); a screenshot after the clicks.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -37,7 +42,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("::", 80))
 s.listen(8)
 s.settimeout(1)
-held, end = [], time.monotonic() + 60
+held, end = [], time.monotonic() + 90
 while time.monotonic() < end:
     try:
         c, _ = s.accept()
@@ -47,10 +52,11 @@ while time.monotonic() < end:
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 50000)
     held.append(c)
 PY
-# The client asks ADDR for HOST, prints "got N" once it has the 50000 bytes, then holds (40 s).
+# The client asks ADDR for HOST, prints "got N" once it has the 50000 bytes, then holds
+# (60 s) and prints how the connection ended: "reset", "eof" or "timeout".
 cat >"$E2E_TMP/hold.py" <<'PY'
 import socket, sys, time
-c = socket.create_connection((sys.argv[1], 80), timeout=40)
+c = socket.create_connection((sys.argv[1], 80), timeout=60)
 c.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % sys.argv[2].encode())
 got = 0
 while got < 50000:
@@ -60,9 +66,13 @@ while got < 50000:
     got += len(b)
 print("got", got, flush=True)
 try:
-    c.recv(1)
+    while c.recv(65536):
+        pass
+    print("eof", flush=True)
+except socket.timeout:
+    print("timeout", flush=True)
 except OSError:
-    pass
+    print("reset", flush=True)
 PY
 bg "$NS_O" "$E2E_TMP/origin.log" python3 "$E2E_TMP/origin.py"
 wait_tcp "$NS_O" "$ORIGIN4" 80 || not_ok "origin starts"
@@ -163,6 +173,45 @@ shot=$E2E_TMP/ui.png
 chromium_page chromium "$API/ui/" /dev/null --screenshot="$shot" --window-size=1200,800 --hide-scrollbars
 check "a screenshot of the dashboard was written ($shot)" test -s "$shot"
 diag "screenshot: $shot${KEEP_TMP:+ (kept)}"
+
+# Clicking: a third flow held open, the page in a chromium with its DevTools port on
+# the router's loopback, driven by control_ui_cdp.py.
+bg "$NS_C" "$E2E_TMP/hold-close.out" python3 "$E2E_TMP/hold.py" "$ORIGIN4" ui-close.example
+wait_file_grep "$E2E_TMP/hold-close.out" "^got" 10
+reloads() { in_router curl -sS --max-time 10 -H "Authorization: Bearer t0ken" "$API/metrics" |
+    sed -n 's/^switchyard_reloads_total{result="ok"} //p'; }
+reloads_before=$(reloads)
+bg "$NS_R" "$E2E_TMP/chromium-cdp.err" chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --user-data-dir="$E2E_TMP/chromium-cdp" --remote-debugging-address=127.0.0.1 \
+    --remote-debugging-port=9222 --remote-allow-origins=* --window-size=1200,900 --hide-scrollbars \
+    "$API/ui/#token=t0ken"
+CHROMIUM_PID=$REPLY
+cdp() { in_router /usr/bin/python3 tests/e2e/control_ui_cdp.py 9222 "$@"; }
+ROW='[...document.querySelectorAll("#connections tr")].find((r) => r.textContent.includes("ui-close.example"))'
+id=$(cdp wait "(() => { const r = $ROW; return r && r.cells[0].textContent; })()" 20)
+listed() { in_router curl -sS --max-time 10 -H "Authorization: Bearer t0ken" "$API/connections" |
+    grep -q "\"id\":\"$1\""; }
+unlisted() { ! listed "$1"; }
+check "the page lists the third flow (id ${id:-none}), and so does the API" listed "${id:-none}"
+other=$(cdp eval '[...document.querySelectorAll("#connections tr")].find((r) => r.textContent.includes("ui-four.example")).cells[0].textContent')
+check "clicking its close button" cdp click "($ROW).querySelector(\"button\")"
+wait_file_grep "$E2E_TMP/hold-close.out" "^(reset|eof|timeout)" 10
+check "... reset the flow: its client saw the reset" grep -qx reset "$E2E_TMP/hold-close.out"
+check "... the API lists it no more" unlisted "${id:-none}"
+check "... the page lists it no more" cdp wait "!($ROW)" 10
+check "... and says so on its status line" \
+    cdp wait "document.getElementById(\"status\").textContent === \"connection ${id:-none} closed\"" 5
+check "... and the other flows live on (id ${other:-none})" listed "${other:-none}"
+check "clicking reload policy" cdp click 'document.getElementById("reload")'
+check "... the status line says the policy reloaded" \
+    cdp wait 'document.getElementById("status").textContent === "policy reloaded"' 10
+check "... the reload counter moved ($reloads_before -> $((reloads_before + 1)))" \
+    test "$(reloads)" = $((reloads_before + 1))
+shot=$E2E_TMP/ui-clicked.png
+cdp screenshot "$shot"
+check "a screenshot after the clicks was written ($shot)" test -s "$shot"
+diag "screenshot: $shot${KEEP_TMP:+ (kept)}"
+stop_pid "$CHROMIUM_PID"
 
 stop_pid "$SWITCHYARD_PID"
 e2e_finish

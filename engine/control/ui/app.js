@@ -12,9 +12,19 @@ const fromHash = /(?:^#|&)token=([^&]*)/.exec(location.hash);
 if (fromHash) localStorage.setItem("switchyard-token", decodeURIComponent(fromHash[1]));
 $("token").value = localStorage.getItem("switchyard-token") || "";
 
+// What a click did stays on the status line for a few seconds before the
+// once-a-second "updated" takes it over again.
+const NOTICE_MS = 5000;
+let noticeUntil = 0;
+
 function status(text, error) {
   $("status").textContent = text;
   $("status").className = error ? "error" : "";
+}
+
+function notice(text, error) {
+  status(text, error);
+  noticeUntil = Date.now() + NOTICE_MS;
 }
 
 async function api(method, path) {
@@ -62,7 +72,9 @@ async function refreshConnections() {
     const m = c.metadata;
     const close = document.createElement("button");
     close.textContent = "close";
-    close.onclick = () => api("DELETE", "/connections/" + c.id).then(tick, (e) => status(e.message, true));
+    close.onclick = () => api("DELETE", "/connections/" + c.id)
+      .then(() => { notice("connection " + c.id + " closed"); return tick(); },
+            (e) => notice("close failed: " + e.message, true));
     return row([c.id, m.inbound || m.type, hostPort(m.sourceIP, m.sourcePort),
                 hostPort(m.destinationIP, m.destinationPort), m.host, c.rule, c.chains.join(" "),
                 bytes(c.upload), bytes(c.download), age(c.start), close], [7, 8, 9]);
@@ -140,7 +152,8 @@ async function refreshPolicy() {
 async function tick() {
   try {
     await Promise.all([refreshConnections(), refreshRules()]);
-    if ($("status").className !== "error") status("updated " + new Date().toLocaleTimeString());
+    if ($("status").className !== "error" && Date.now() > noticeUntil)
+      status("updated " + new Date().toLocaleTimeString());
   } catch (e) {
     status(e.message, true);
   }
@@ -156,10 +169,10 @@ $("save").onclick = () => {
 $("reload").onclick = async () => {
   try {
     await api("PUT", "/configs");
-    status("policy reloaded");
+    notice("policy reloaded");
     await refreshPolicy();
   } catch (e) {
-    status("reload failed: " + e.message, true);
+    notice("reload failed: " + e.message, true);
   }
 };
 
