@@ -102,10 +102,25 @@ struct policy_outbound {
 
 /* Which flows `switchyard firewall` lets the kernel decide (fast_path). */
 enum policy_fast_path {
-    POLICY_FAST_PATH_STATIC, /* the leading address rules, as nftables sets (rules/policy_static.h)
-                              */
-    POLICY_FAST_PATH_OFF,    /* every flow is steered to switchyard */
+    POLICY_FAST_PATH_STATIC,  /* the leading address rules, as nftables sets (rules/policy_static.h)
+                               */
+    POLICY_FAST_PATH_OFF,     /* every flow is steered to switchyard */
+    POLICY_FAST_PATH_DYNAMIC, /* static, then each new flow offered to switchyard through
+                                 NFQUEUE, whose verdict is kept in its conntrack mark */
 };
+
+/*
+ * fast_path: dynamic (engine/firewall/firewall.h has the whole way): the
+ * queue new flows are offered on, and the marks. The firewall marks a
+ * packet OFFER before queueing it; switchyard's verdict gives it DIRECT or
+ * STEER, which the firewall copies into the conntrack mark, so the rest of
+ * the flow is known in the kernel. A packet still marked OFFER after the
+ * queue was let through by the bypass flag: no switchyard is listening.
+ */
+#define POLICY_FAST_QUEUE 7301
+#define POLICY_FAST_MARK_OFFER 0x7301
+#define POLICY_FAST_MARK_DIRECT 0x7302
+#define POLICY_FAST_MARK_STEER 0x7303
 
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {

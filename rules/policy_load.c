@@ -709,16 +709,16 @@ static int load_sets(struct load_ctx *c, yaml_node_t *node)
 
 /* --- the file ------------------------------------------------------------------------ */
 
-/* fast_path: static (the default) or off; dynamic is a word kept for the NFQUEUE path. */
+/* fast_path: static (the default), off or dynamic. */
 static int load_fast_path(struct load_ctx *c, yaml_node_t *node)
 {
     static const char *const words[] = {"static", "off", "dynamic", NULL};
     unsigned v;
     if (policy_yaml_word(c, node, "fast_path", words, &v) < 0)
         return -1;
-    if (v == 2)
-        return policy_yaml_fail(c, node, "fast_path: dynamic is not available yet (static, off)");
-    c->p->settings.fast_path = v == 1 ? POLICY_FAST_PATH_OFF : POLICY_FAST_PATH_STATIC;
+    static const enum policy_fast_path modes[] = {POLICY_FAST_PATH_STATIC, POLICY_FAST_PATH_OFF,
+                                                  POLICY_FAST_PATH_DYNAMIC};
+    c->p->settings.fast_path = modes[v];
     return 0;
 }
 

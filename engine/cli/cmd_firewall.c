@@ -4,7 +4,9 @@
  * rules that steer traffic to the policy's inbounds (or, with --undo, the
  * commands that remove them). It prints, it never applies: pipe it to sh.
  * With `fast_path: static` (the default) the nft script also lets the kernel
- * decide the policy's leading address rules. See engine/firewall/firewall.h
+ * decide the policy's leading address rules; with `fast_path: dynamic` (gateway
+ * mode) new flows are offered to switchyard through NFQUEUE as well, and the
+ * ones it sends direct stay in the kernel. See engine/firewall/firewall.h
  * for what is steered, skipped and decided in the kernel.
  */
 #include <ctype.h>
@@ -103,7 +105,9 @@ static void usage(FILE *out)
         "link-local and multicast, and the answers on connections started from the\n"
         "other side are never steered. With fast_path: static (the policy's default,\n"
         "nft only), flows the policy's leading address rules send direct or drop are\n"
-        "forwarded or dropped by the kernel and never reach switchyard.\n");
+        "forwarded or dropped by the kernel and never reach switchyard. With\n"
+        "fast_path: dynamic (gateway mode), each new flow is offered to switchyard\n"
+        "through NFQUEUE: the ones its addresses send direct stay in the kernel.\n");
 }
 
 struct fw_args {
@@ -229,7 +233,10 @@ int cmd_firewall(int argc, char **argv)
     }
     fw_plan_build(&plan, p);
     char error[POLICY_ERROR_MAX];
-    if (!a.undo && policy_settings(p)->fast_path == POLICY_FAST_PATH_STATIC &&
+    enum policy_fast_path fast = policy_settings(p)->fast_path;
+    plan.dynamic = fast == POLICY_FAST_PATH_DYNAMIC && plan.mode == FW_GATEWAY &&
+                   backend == &fw_backend_nft && plan.count > 0;
+    if (!a.undo && fast != POLICY_FAST_PATH_OFF &&
         fw_plan_fast(&plan, p, error, sizeof(error)) < 0) {
         fprintf(stderr, "switchyard firewall: fast path: %s\n", error);
         policy_unref(p);
@@ -238,6 +245,9 @@ int cmd_firewall(int argc, char **argv)
 
     fprintf(stdout, "#!/bin/sh\n# switchyard firewall (%s, %s mode%s) for %s\n", backend->name,
             a.mode, a.undo ? ", undo" : "", a.config);
+    if (fast == POLICY_FAST_PATH_DYNAMIC && plan.mode == FW_LOCAL && !a.undo)
+        fprintf(stdout, "# fast_path: dynamic is gateway mode only; local mode keeps the static "
+                        "rules\n");
     if (backend == &fw_backend_iptables && fw_plan_has_fast(&plan)) {
         fprintf(stdout, "# fast_path: the kernel fast path is nft only; with iptables every "
                         "flow is steered to switchyard\n");

@@ -109,3 +109,24 @@ void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
         }
     }
 }
+
+void fw_print_queue(const struct fw_plan *plan, FILE *out, bool undo)
+{
+    if (!plan->dynamic)
+        return;
+    static const char *const tools[] = {"iptables", "ip6tables"};
+    fprintf(out,
+            "\n# fast_path: dynamic: packets marked 0x%x are offered to switchyard on queue %u;\n"
+            "# with no switchyard there the queue lets them through (bypass).\n",
+            POLICY_FAST_MARK_OFFER, POLICY_FAST_QUEUE);
+    for (int i = 0; i < 2; i++) {
+        const char *rule = "PREROUTING -m mark --mark";
+        fprintf(out,
+                "%s -w -t mangle -D %s 0x%x -j NFQUEUE --queue-num %u --queue-bypass "
+                "2>/dev/null%s\n",
+                tools[i], rule, POLICY_FAST_MARK_OFFER, POLICY_FAST_QUEUE, undo ? "" : " || true");
+        if (!undo)
+            fprintf(out, "%s -w -t mangle -A %s 0x%x -j NFQUEUE --queue-num %u --queue-bypass\n",
+                    tools[i], rule, POLICY_FAST_MARK_OFFER, POLICY_FAST_QUEUE);
+    }
+}

@@ -48,6 +48,27 @@
  * `drop` drops it, and a rule that needs switchyard returns to the
  * steering. Address sets and countries become interval sets of the table.
  * In local mode TPROXY'd packets were tried once already, in mark_output.
+ *
+ * Dynamic fast path (policy `fast_path: dynamic`, nft, gateway mode): what
+ * the static rules leave is offered to switchyard, once per flow, and the
+ * answer is kept in the flow's conntrack mark (values in rules/policy.h):
+ *   offer   (filter prerouting, mangle - 10) after the skips, a flow's first
+ *           packet (TCP: the SYN; UDP: a datagram of a connection not yet
+ *           marked) tries the static rules, then is marked OFFER;
+ *   queue   (xtables mangle PREROUTING, priority mangle) a packet marked
+ *           OFFER goes to NFQUEUE POLICY_FAST_QUEUE with --queue-bypass:
+ *           this kernel's nftables has no queue expression (nft_queue), so
+ *           this one rule is iptables' and ip6tables' NFQUEUE target;
+ *           switchyard (engine/nfq) answers DIRECT or STEER as the packet
+ *           mark, or drops the packet;
+ *   decide  (filter prerouting, mangle + 10) copies DIRECT or STEER into the
+ *           conntrack mark; a packet still marked OFFER found no switchyard
+ *           (the bypass): it is left to the kernel, unmarked (fail open);
+ *   steer   (the TPROXY chain at mangle + 20, the nat chain) steers only
+ *           connections marked STEER: the rest of a DIRECT flow, and every
+ *           flow offered while switchyard was not there, stay in the kernel.
+ * A dropped flow is not kept: its next packet is offered and dropped again.
+ * Local mode keeps the static fast path only.
  */
 #ifndef SWITCHYARD_FIREWALL_H
 #define SWITCHYARD_FIREWALL_H
@@ -101,6 +122,7 @@ struct fw_plan {
     size_t n_tun;
     /* The fast path's lists and the address sets they name; NULL when off. */
     struct policy_static *fast;
+    bool dynamic; /* fast_path: dynamic (gateway mode, nft) */
 };
 
 struct fw_backend {
@@ -150,6 +172,12 @@ void fw_print_loopback_note(const struct fw_plan *plan, FILE *out);
 
 /* The ip rule / ip route commands TPROXY needs, shared by both backends. */
 void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo);
+
+/*
+ * fast_path: dynamic: the iptables and ip6tables rules that queue packets
+ * marked OFFER (see above); nothing when the plan is not dynamic.
+ */
+void fw_print_queue(const struct fw_plan *plan, FILE *out, bool undo);
 
 /* The ip rule / ip route commands that route into the plan's tun devices (firewall_tun.c). */
 void fw_print_tun_routing(const struct fw_plan *plan, FILE *out, bool undo);

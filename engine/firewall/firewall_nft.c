@@ -8,6 +8,11 @@
  * (fast_N; inbounds whose lists print alike share one) that a steering
  * chain jumps to just before steering that inbound's packets: `accept` ends
  * the steering chain (direct), `drop` drops, `return` goes on to steer.
+ *
+ * The dynamic fast path adds two chains around the queue (firewall.h):
+ * `offer` tries the fast chains on a flow's first packet and marks what they
+ * leave, `decide` turns the queue's answer into the conntrack mark, and the
+ * steering chains steer only what is marked STEER.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -249,8 +254,9 @@ static void mark_action(FILE *out, const struct fw_plan *plan, const struct fw_s
 
 struct nft_chain {
     const char *name;
-    const char *hook; /* "type ... hook ... priority ..." */
-    bool replies;     /* skip packets in the reply direction (see firewall.h) */
+    const char *hook;         /* "type ... hook ... priority ..." */
+    const char *dynamic_hook; /* the same with fast_path: dynamic, when it differs */
+    bool replies;             /* skip packets in the reply direction (see firewall.h) */
     enum fw_kind kind;
     nft_action action;
     const char *note; /* added to each rule's comment */
@@ -264,14 +270,18 @@ struct nft_chain {
 static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_chain *c,
                         const int chain_of[FW_STEER_MAX])
 {
-    fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name, c->hook);
+    fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name,
+            plan->dynamic && c->dynamic_hook ? c->dynamic_hook : c->hook);
     print_skips(out, plan, c->replies);
+    if (plan->dynamic)
+        fprintf(out, "        ct mark != 0x%x accept comment \"not steered: left to the kernel\"\n",
+                POLICY_FAST_MARK_STEER);
     for (size_t i = 0; i < plan->count; i++) {
         const struct fw_steer *s = &plan->steer[i];
         for (int fam = 0; fam < 2; fam++) {
             if (s->kind != c->kind || !fw_steer_covers(s, fam))
                 continue;
-            if (c->fast && chain_of[i] >= 0)
+            if (c->fast && !plan->dynamic && chain_of[i] >= 0)
                 fprintf(out, "        meta nfproto %s meta l4proto %s jump fast_%d\n", nfproto[fam],
                         fw_steer_proto(s), chain_of[i]);
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
@@ -302,6 +312,7 @@ static const struct nft_chain nat_local = {
 static const struct nft_chain tproxy = {
     .name = "steer_tproxy",
     .hook = "type filter hook prerouting priority mangle",
+    .dynamic_hook = "type filter hook prerouting priority mangle + 20",
     .replies = true,
     .kind = FW_TPROXY,
     .action = tproxy_action,
@@ -329,6 +340,58 @@ static const struct nft_chain mark_output = {
     .fast = true,
 };
 
+/* Whether an entry before `i` steers the same family and network (it is offered first). */
+static bool offered_before(const struct fw_plan *plan, size_t i, int fam)
+{
+    for (size_t j = 0; j < i; j++)
+        if (plan->steer[j].udp == plan->steer[i].udp && fw_steer_covers(&plan->steer[j], fam))
+            return true;
+    return false;
+}
+
+/*
+ * fast_path: dynamic: `offer` marks the first packet of each new flow of a
+ * steered (family, network) that the fast chains leave, for the queue;
+ * `decide` keeps the queue's answer in the conntrack mark.
+ */
+static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain_of[FW_STEER_MAX])
+{
+    fprintf(out, "    chain offer {\n        type filter hook prerouting priority mangle - 10; "
+                 "policy accept;\n");
+    print_skips(out, plan, true);
+    fprintf(out,
+            "        ct mark { 0x%x, 0x%x } return comment \"decided already\"\n"
+            "        ct state != new return\n"
+            "        tcp flags & (syn | ack) != syn return comment \"TCP: the SYN only\"\n",
+            POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_STEER);
+    for (size_t i = 0; i < plan->count; i++) {
+        const struct fw_steer *s = &plan->steer[i];
+        for (int fam = 0; fam < 2; fam++) {
+            if (!fw_steer_covers(s, fam) || offered_before(plan, i, fam))
+                continue;
+            if (chain_of[i] >= 0)
+                fprintf(out, "        meta nfproto %s meta l4proto %s jump fast_%d\n", nfproto[fam],
+                        fw_steer_proto(s), chain_of[i]);
+            fprintf(out,
+                    "        meta nfproto %s meta l4proto %s meta mark set 0x%x accept "
+                    "comment \"inbound %s: offered on queue %u\"\n",
+                    nfproto[fam], fw_steer_proto(s), POLICY_FAST_MARK_OFFER, s->inbound,
+                    POLICY_FAST_QUEUE);
+        }
+    }
+    fprintf(out,
+            "    }\n    chain decide {\n        type filter hook prerouting priority mangle + 10; "
+            "policy accept;\n");
+    fprintf(
+        out,
+        "        meta mark 0x%x ct mark set 0x%x meta mark set 0x0 comment \"direct\"\n"
+        "        meta mark 0x%x ct mark set 0x%x meta mark set 0x0 comment \"steered\"\n"
+        "        meta mark 0x%x meta mark set 0x0 comment \"no switchyard on the queue: left to "
+        "the kernel\"\n    }\n",
+        POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_STEER,
+        POLICY_FAST_MARK_STEER, POLICY_FAST_MARK_OFFER);
+}
+
 static void nft_apply(const struct fw_plan *plan, FILE *out)
 {
     bool local = plan->mode == FW_LOCAL;
@@ -340,6 +403,8 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
     print_set(out, "skip6", "ipv6_addr", fw_skip_v6);
     int chain_of[FW_STEER_MAX];
     print_fast(out, plan, chain_of);
+    if (plan->dynamic)
+        print_dynamic(out, plan, chain_of);
     if (fw_plan_has(plan, FW_REDIRECT))
         print_chain(out, plan, local ? &nat_local : &nat_gateway, chain_of);
     if (fw_plan_has(plan, FW_TPROXY)) {
@@ -348,6 +413,7 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
             print_chain(out, plan, &mark_output, chain_of);
     }
     fprintf(out, "}\nEOF\n");
+    fw_print_queue(plan, out, false);
     fw_print_loopback_note(plan, out);
     fw_print_policy_routing(plan, out, false);
     fw_print_tun_routing(plan, out, false);
@@ -356,6 +422,7 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
 static void nft_undo(const struct fw_plan *plan, FILE *out)
 {
     fprintf(out, "nft delete table %s 2>/dev/null\n", NFT_TABLE);
+    fw_print_queue(plan, out, true);
     fw_print_policy_routing(plan, out, true);
     fw_print_tun_routing(plan, out, true);
     fprintf(out, "true\n");

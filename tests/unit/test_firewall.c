@@ -12,7 +12,13 @@
  * sets, each inbound's kernel rules as a chain (shared when alike) with
  * accept / drop / return, per family where addresses are tested, jumped to
  * just before that inbound's steering (in local mode from mark_output, not
- * again from steer_tproxy). tun inbounds get routing, not steering: a
+ * again from steer_tproxy). The dynamic fast path (gateway mode): `offer`
+ * tries the fast chains on a new flow's first packet (TCP: the SYN) and
+ * marks the rest for the queue, once per family and network; the
+ * xtables rules queue the marked packets with --queue-bypass; `decide`
+ * keeps the answer in the conntrack mark and lets a packet nobody answered
+ * go; the steering chains, after the queue, steer only what was marked
+ * STEER; undo removes the queue rules too. tun inbounds get routing, not steering: a
  * table whose default route is the device, the device's own prefixes
  * looked up in main first, then (local mode) everything without
  * routing_mark or (gateway mode) what arrives on --interface; undo deletes
@@ -395,6 +401,62 @@ static void test_nft_fast_path_shared_and_stopped(void **state)
     policy_unref(p);
 }
 
+static void test_nft_dynamic_fast_path(void **state)
+{
+    (void)state;
+    struct policy *p;
+    struct fw_plan plan = fast_plan(FW_GATEWAY, "", &p);
+    plan.dynamic = true;
+    char *t = print(&fw_backend_nft, &plan, false);
+    char *offer = nft_chain(t, "offer"), *decide = nft_chain(t, "decide");
+    char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
+    /* Around the queue (xtables mangle, priority -150): before, after, then the steering. */
+    expect_all(holds, offer, "type filter hook prerouting priority mangle - 10",
+               "meta mark 0xff return", "ct direction reply return", "ip daddr @skip4 return",
+               "ct mark { 0x7302, 0x7303 } return", "ct state != new return",
+               "tcp flags & (syn | ack) != syn return",
+               "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta nfproto ipv4 "
+               "meta l4proto tcp meta mark set 0x7301 accept comment \"inbound redir: offered "
+               "on queue 7301\"",
+               "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta nfproto ipv6 "
+               "meta l4proto udp meta mark set 0x7301 accept");
+    /* IPv4 TCP is the redirect inbound's; tp's TCP list is not offered again. */
+    assert_int_equal(count(offer, "meta mark set 0x7301"), 4);
+    expect_all(holds, decide, "type filter hook prerouting priority mangle + 10",
+               "meta mark 0x7302 ct mark set 0x7302 meta mark set 0x0",
+               "meta mark 0x7303 ct mark set 0x7303 meta mark set 0x0",
+               "meta mark 0x7301 meta mark set 0x0");
+    expect_all(holds, tp, "priority mangle + 20", "ct mark != 0x7303 accept");
+    assert_non_null(strstr(nat, "ct mark != 0x7303 accept"));
+    assert_true(strstr(tp, "ct mark != 0x7303") < strstr(tp, "tproxy ip to"));
+    expect_none(holds, tp, "jump fast_");
+    expect_none(holds, nat, "jump fast_");
+    expect_all(holds, t,
+               "iptables -w -t mangle -A PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
+               "--queue-num 7301 --queue-bypass",
+               "ip6tables -w -t mangle -A PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
+               "--queue-num 7301 --queue-bypass");
+    char *u = print(&fw_backend_nft, &plan, true);
+    expect_all(holds, u, "nft delete table inet switchyard",
+               "iptables -w -t mangle -D PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
+               "--queue-num 7301 --queue-bypass 2>/dev/null\n",
+               "ip6tables -w -t mangle -D PREROUTING");
+    expect_none(holds, u, " -A ");
+    free(offer);
+    free(decide);
+    free(tp);
+    free(nat);
+    free(u);
+    free(t);
+    /* Static only: no queue, steering at mangle and after the fast chains. */
+    plan.dynamic = false;
+    t = print(&fw_backend_nft, &plan, false);
+    expect_none(holds, t, "NFQUEUE", "chain offer", "chain decide", "ct mark", "mangle + 20");
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+}
+
 /* A plan with one tun inbound (IPv4 and IPv6) and nothing steered. */
 static struct fw_plan tun_plan(enum fw_mode mode)
 {
@@ -514,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_explicit_proxies_steer_nothing),
         cmocka_unit_test(test_nft_fast_path),
         cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
+        cmocka_unit_test(test_nft_dynamic_fast_path),
         cmocka_unit_test(test_tun_local_routes_all_but_marked_into_the_device),
         cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device),
     };

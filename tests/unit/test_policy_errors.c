@@ -26,7 +26,6 @@ struct bad_policy {
 static const struct bad_policy cases[] = {
     /* 1 unknown top-level key, with the close spelling */
     {"inbounds: []\nrulez: []\n", "2:1: unknown key 'rulez' in the policy (did you mean 'rules'?)"},
-    {"fast_path: dynamic\n", "1:12: fast_path: dynamic is not available yet (static, off)"},
     {"fast_path: on\n", "1:12: unknown fast_path 'on' (static, off, dynamic)"},
     /* 2 unknown condition, suggested */
     {"rules:\n  - {domian_suffix: cn, action: direct}\n",

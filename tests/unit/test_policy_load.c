@@ -107,6 +107,10 @@ static void every_setting(void **state)
     assert_int_equal(s->fast_path, POLICY_FAST_PATH_OFF);
     policy_unref(p);
 
+    p = fixture_policy_ok("fast_path: dynamic\n");
+    assert_int_equal(policy_settings(p)->fast_path, POLICY_FAST_PATH_DYNAMIC);
+    policy_unref(p);
+
     /* An empty protocol list turns sniffing off; an empty port list skips none. */
     p = fixture_policy_ok("sniff: {protocols: [], skip_ports: []}\n");
     assert_int_equal(policy_settings(p)->sniff_protocols, 0);
