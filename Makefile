@@ -39,7 +39,7 @@ endif
 PKG_CONFIG ?= pkg-config
 
 PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto libcap \
-	libmicrohttpd jansson libcurl
+	libmicrohttpd jansson libcurl libcares
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)

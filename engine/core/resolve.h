@@ -3,12 +3,11 @@
  * is a name (SOCKS5 domain CONNECT, HTTP CONNECT host:port) and whose
  * outbound needs an address (`direct`).
  *
- * Built on glibc's getaddrinfo_a(3): glibc runs the lookup on its own helper
- * thread (so /etc/hosts, nsswitch and resolv.conf behave as for any program)
- * and notifies completion with SIGEV_THREAD; the notification only does
- * ev_async_send(), so every callback below runs on the loop's thread. The
- * engine itself stays single-threaded. Cancelled queries whose lookup is
- * already running are kept until glibc finishes them, then freed.
+ * Built on c-ares, driven by the loop: no thread, and every DNS socket is
+ * opened by sockopt_socket() with the routing mark, like any other socket
+ * switchyard sends from, so the firewall rules never steer the daemon's own
+ * lookups back into it. /etc/hosts is read before DNS, and a changed
+ * /etc/resolv.conf is picked up (a DHCP lease on the WAN side rewrites it).
  *
  * Never used inside rule matching: domain conditions use the name as given.
  */
@@ -23,25 +22,31 @@
 struct resolve_query;
 
 /*
- * Called on the loop thread once per query that was not cancelled: `err` 0
- * and the first address of `addr` (preferring IPv4, port set) on success,
- * otherwise a getaddrinfo error code (EAI_*) and `addr` NULL.
+ * Called from the loop, never from inside resolve_start, once per query that
+ * was not cancelled: `err` 0 and the first address of `addr` (preferring
+ * IPv4, port set) on success, otherwise a nonzero code for resolve_strerror()
+ * and `addr` NULL.
  */
 typedef void (*resolve_cb)(void *arg, int err, const struct flow_addr *addr);
 
-/* Sets up resolution on `loop`; call once before resolve_start. Returns 0 or -errno. */
+/* Sets up resolution on `loop`; call once before resolve_start. Returns 0 or -1. */
 int resolve_init(struct ev_loop *loop);
 
-/* Frees what is left (after the loop stopped). */
+/* Ends every query (without callbacks) and frees what is left. */
 void resolve_fini(void);
 
 /*
- * Starts resolving `host` for `port`. Returns a handle, or NULL when out of
- * memory or glibc refused (the caller fails the flow).
+ * Starts resolving `host` for `port`; the lookup's sockets carry `mark`
+ * (SO_MARK, 0 for none). Returns a handle, or NULL when out of memory (the
+ * caller fails the flow).
  */
-struct resolve_query *resolve_start(const char *host, uint16_t port, resolve_cb cb, void *arg);
+struct resolve_query *resolve_start(const char *host, uint16_t port, uint32_t mark, resolve_cb cb,
+                                    void *arg);
 
 /* The callback will not be called; the handle is no longer the caller's. */
 void resolve_cancel(struct resolve_query *q);
+
+/* A short text for a callback's `err`. */
+const char *resolve_strerror(int err);
 
 #endif

@@ -5,7 +5,6 @@
  * that can still decide needs its address, so that the address decided on
  * is the one connected to.
  */
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,7 +115,7 @@ static void flow_resolved_cb(void *arg, int err, const struct flow_addr *addr)
         }
         char reason[64 + LOG_ESCAPE_MAX], host[LOG_ESCAPE_MAX];
         snprintf(reason, sizeof(reason), "cannot resolve %s: %s",
-                 log_escape(f->host, host, sizeof(host)), gai_strerror(err));
+                 log_escape(f->host, host, sizeof(host)), resolve_strerror(err));
         if (flow_log_on(f))
             log_info("flow %llu: %s", (unsigned long long)f->id, reason);
         flow_upstream_failed(f, FLOW_FAIL_RESOLVE, reason);
@@ -154,7 +153,9 @@ void flow_decide_named(struct flow *f)
     }
     f->phase = FLOW_RESOLVING;
     flow_setup_watch(f);
-    f->resolving = resolve_start(f->host, f->dst_port, flow_resolved_cb, f);
+    f->resolving =
+        resolve_start(f->host, f->dst_port, policy_settings(engine_policy(f->engine))->routing_mark,
+                      flow_resolved_cb, f);
     if (!f->resolving)
         flow_upstream_failed(f, FLOW_FAIL_RESOLVE, "cannot start resolving");
 }

@@ -25,7 +25,7 @@
 # .2 dante, .3 tinyproxy, .4 dante with authentication.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
+. tests/e2e/lib_udp.sh # lib.sh, and udp_start_dnsmasq
 user=sytest$$
 pass=pw$$
 hosts_dir=
@@ -39,6 +39,28 @@ start_nginx "$NS_O" 198.51.100.10 198.51.100.11 || not_ok "nginx started"
 hosts_dir=/etc/netns/$NS_R
 mkdir -p "$hosts_dir"
 printf '127.0.0.1 localhost\n198.51.100.1 router.example\n198.51.100.10 names.example plain.example tiny.example tiny-names.example host.example\n198.51.100.11 deny.example\n' >"$hosts_dir/hosts"
+# Names not in that file are asked of dnsmasq on the origin, which answers
+# only dns.example.
+printf 'nameserver 198.51.100.53\n' >"$hosts_dir/resolv.conf"
+ip -n "$NS_O" addr add 198.51.100.53/24 dev o0
+ip -n "$NS_O" addr add 2001:db8:2::53/64 dev o0 nodad
+udp_start_dnsmasq /dns.example/198.51.100.10 || not_ok "dnsmasq listening"
+# Counts the router's DNS queries with and without switchyard's routing mark.
+ip netns exec "$NS_R" nft -f - <<'NFT'
+table inet dnsmark {
+    chain out {
+        type filter hook output priority 0;
+        udp dport 53 meta mark 0xff counter
+        udp dport 53 meta mark != 0xff counter
+    }
+}
+NFT
+# dns_queries MARKED|UNMARKED: how many DNS packets the router sent so.
+dns_queries() {
+    local line=1; [ "$1" = UNMARKED ] && line=2
+    ip netns exec "$NS_R" nft list chain inet dnsmark out |
+        grep -o 'packets [0-9]*' | sed -n "${line}p" | cut -d' ' -f2
+}
 
 useradd -M -s /usr/sbin/nologin "$user" && echo "$user:$pass" | chpasswd || not_ok "test user created"
 
@@ -134,6 +156,12 @@ check "http inbound: CONNECT, resolved by switchyard, through tinyproxy by addre
 check "http inbound: a dropped host gets 403" \
     test "$(in_client curl -s -o /dev/null -w '%{http_code}' --max-time 8 -x http://192.0.2.1:8080 http://drop.example/)" = 403
 check "socks5 inbound: --socks5-hostname, direct" test "$(px --socks5-hostname 192.0.2.1:1081 http://plain.example/)" = "$body"
+unmarked=$(dns_queries UNMARKED)
+check "socks5 inbound: a name only DNS knows, resolved by switchyard, direct" \
+    test "$(px --socks5-hostname 192.0.2.1:1081 http://dns.example/)" = "$body"
+check "... dnsmasq was asked for it" grep -q "query\[A\] dns.example" "$E2E_TMP/dnsmasq.log"
+check "... switchyard's DNS queries carry the routing mark" test "$(dns_queries MARKED)" -gt 0
+check "... and none left the router unmarked meanwhile" test "$(dns_queries UNMARKED)" = "$unmarked"
 check "socks5 inbound: --socks5 by address, direct" test "$(px --socks5 192.0.2.1:1081 http://198.51.100.10/)" = "$body"
 # A client that resolves a dropped name itself and asks for the address: the
 # rules need a name, so the inbound answers at once and the TLS SNI decides.

@@ -1,12 +1,12 @@
 /*
  * test_resolve.c — asynchronous name resolution on the loop: a name from
- * /etc/hosts resolves through getaddrinfo_a with the callback on the loop
- * thread, IPv4 preferred and the port set; a name that cannot resolve reports
- * an EAI_* error; a cancelled query never calls back.
+ * /etc/hosts resolves with the callback on the loop thread, IPv4 preferred
+ * and the port set; an answer known at once still comes from the loop, never
+ * from inside resolve_start; a name that cannot resolve reports an error
+ * with a text; a cancelled query never calls back.
  * Runs in a private network namespace (root) so that no lookup can leave the
  * machine; without root the unresolvable-name case is skipped.
  */
-#include <netdb.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -74,7 +74,7 @@ static void test_localhost_resolves_on_the_loop_thread(void **state)
 {
     (void)state;
     struct result r = {0};
-    assert_non_null(resolve_start("localhost", 8080, on_done, &r));
+    assert_non_null(resolve_start("localhost", 8080, 0, on_done, &r));
     run_until(&r, 1);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.err, 0);
@@ -91,18 +91,34 @@ static void test_unresolvable_name_reports_an_error(void **state)
         skip(); /* a lookup could reach the machine's resolver */
     struct result r = {0};
     /* .invalid never resolves (RFC 6761); with no resolver configured the
-     * lookup fails too, either way with an EAI_* code. */
-    assert_non_null(resolve_start("no-such-host.invalid", 80, on_done, &r));
+     * lookup fails too, either way with an error. */
+    assert_non_null(resolve_start("no-such-host.invalid", 80, 0, on_done, &r));
     run_until(&r, 1);
     assert_int_equal(r.calls, 1);
     assert_int_not_equal(r.err, 0);
+    assert_non_null(resolve_strerror(r.err));
+    assert_true(strlen(resolve_strerror(r.err)) > 0);
+}
+
+static void test_an_answer_known_at_once_comes_from_the_loop(void **state)
+{
+    (void)state;
+    struct result r = {0};
+    assert_non_null(resolve_start("192.0.2.7", 443, 0, on_done, &r));
+    assert_int_equal(r.calls, 0); /* the caller has not stored the handle yet */
+    run_until(&r, 1);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.addr.family, AF_INET);
+    assert_int_equal(r.addr.ip[3], 7);
+    assert_int_equal(r.addr.port, 443);
 }
 
 static void test_cancelled_query_never_calls_back(void **state)
 {
     (void)state;
     struct result r = {0};
-    struct resolve_query *q = resolve_start("localhost", 80, on_done, &r);
+    struct resolve_query *q = resolve_start("localhost", 80, 0, on_done, &r);
     assert_non_null(q);
     resolve_cancel(q);
     run_until(&r, 1); /* bounded: nothing may arrive */
@@ -114,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_localhost_resolves_on_the_loop_thread),
         cmocka_unit_test(test_unresolvable_name_reports_an_error),
+        cmocka_unit_test(test_an_answer_known_at_once_comes_from_the_loop),
         cmocka_unit_test(test_cancelled_query_never_calls_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
