@@ -79,16 +79,19 @@ static int load_address(struct load_ctx *c, yaml_node_t *node, int family, struc
     unsigned bits = family == AF_INET ? 32 : 128;
     char *end = NULL;
     unsigned long p = slash && slash[1] ? strtoul(slash + 1, &end, 10) : 0;
-    if (!slash || alen == 0 || alen >= sizeof(text) || !end || *end || p > bits)
+    if (!slash || alen == 0 || alen >= sizeof(text) || !end || *end)
         return policy_yaml_fail(c, node, "%s '%s' is not ADDRESS/PREFIX (%s)", what, s,
                                 family == AF_INET ? "198.18.0.1/30" : "fdfe:dcba:9876::1/126");
     memcpy(text, s, alen);
     text[alen] = 0;
     memset(addr, 0, sizeof(*addr));
     addr->family = (uint8_t)family;
+    /* The family before the prefix's bound: an IPv6 address given as `address` is named so. */
     if (inet_pton(family, text, addr->ip) != 1)
         return policy_yaml_fail(c, node, "%s '%s': '%s' is not an IPv%c address", what, s, text,
                                 family == AF_INET ? '4' : '6');
+    if (p > bits)
+        return policy_yaml_fail(c, node, "%s '%s': the prefix length must be 0-%u", what, s, bits);
     if (p + 2 > bits)
         return policy_yaml_fail(c, node,
                                 "%s '%s': the prefix must leave room for the NAT's own address "

@@ -213,6 +213,58 @@ static const struct bad_policy cases[] = {
     {"group: nogroup\n", "1:8: group needs user (the account to run as)"},
     /* 59 an empty user name */
     {"user: \"\"\n", "1:7: user must not be empty"},
+    /* 60 a tun device name longer than the kernel takes */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", device: abcdefghijklmnop, address: "
+     "198.51.100.1/30}\n",
+     "2:52: device 'abcdefghijklmnop' is not an interface name (1 to 15 letters, digits, '.', '-', "
+     "'_')"},
+    /* 61 a tun device name with a space */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", device: \"tun 0\", address: "
+     "198.51.100.1/30}\n",
+     "2:52: device 'tun 0' is not an interface name (1 to 15 letters, digits, '.', '-', '_')"},
+    /* 62 a tun inbound without an address */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", device: t0}\n",
+     "2:5: a tun inbound needs 'address', 'address6' or both"},
+    /* 63 a tun address without its prefix */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.1}\n",
+     "2:53: address '198.51.100.1' is not ADDRESS/PREFIX (198.18.0.1/30)"},
+    /* 64 an IPv6 address as the tun's IPv4 one */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: \"2001:db8::1/126\"}\n",
+     "2:53: address '2001:db8::1/126': '2001:db8::1' is not an IPv4 address"},
+    /* 65 a prefix that leaves no room for the NAT's address */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.1/31}\n",
+     "2:53: address '198.51.100.1/31': the prefix must leave room for the NAT's own address (at "
+     "most /30)"},
+    /* 66 a tun address whose next one is the prefix's last */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.2/30}\n",
+     "2:53: address '198.51.100.2/30': the address after it must be in the prefix too (the NAT's "
+     "own), and neither may be its first or last"},
+    /* 67 a tun IPv6 address that is its prefix's first */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address6: \"2001:db8::/126\"}\n",
+     "2:54: address6 '2001:db8::/126': the address after it must be in the prefix too (the NAT's "
+     "own), and neither may be its first or last"},
+    /* 68 an MTU below what IPv6 needs */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address6: \"2001:db8::1/126\", mtu: "
+     "1000}\n",
+     "2:78: mtu must be 1280 to 65535 (IPv6 needs 1280)"},
+    /* 69 an MTU that is not a number */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.1/30, mtu: "
+     "big}\n",
+     "2:75: mtu must be a whole number from 0 to 65535, not 'big'"},
+    /* 70 an unknown icmp word */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.1/30, icmp: "
+     "reply}\n",
+     "2:76: unknown icmp 'reply' (answer, drop)"},
+    /* 71 a tun IPv4 prefix past 32 bits */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"[::]:1\", address: 198.51.100.1/33}\n",
+     "2:53: address '198.51.100.1/33': the prefix length must be 0-32"},
+    /* 72 a tun inbound listening elsewhere than [::]:PORT */
+    {"inbounds:\n  - {name: t, type: tun, listen: \"127.0.0.1:1\", address: 198.51.100.1/30}\n",
+     "2:34: a tun inbound listens on [::]:PORT (the local TCP listener its connections are handed "
+     "to, IPv4 and IPv6)"},
+    /* 73 a tun key on another inbound type */
+    {"inbounds:\n  - {name: r, type: redirect, listen: \"127.0.0.1:1\", device: t0}\n",
+     "2:62: device, address, address6, mtu and icmp apply to tun inbounds"},
 };
 
 /* Replaces %DIR%, %MMDB% and %LONG% (256 bytes) in `in`. */
