@@ -13,6 +13,7 @@
 
 #include "engine/control/control_internal.h"
 #include "engine/tcp/tcp_stage.h"
+#include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_stage.h"
 
@@ -207,6 +208,76 @@ static void conntrack_metrics(struct out *o, const struct engine *e)
     put(o, "switchyard_conntrack_lookup_seconds_count %llu\n", cumulative);
 }
 
+/* UDP sessions open now whose inbound is `name`: the tally's decided minus ended. */
+static unsigned long long udp_sessions_of(const struct engine *e, const char *name)
+{
+    unsigned long long n = 0;
+    for (const struct tally_entry *t = e->tally.entries; t; t = t->hh.next)
+        if (t->network == POLICY_UDP && strcmp(t->inbound, name) == 0)
+            n += t->decided - t->ended;
+    return n;
+}
+
+/* Each tun inbound's device: packets each way, those not carried on by reason, its TCP NAT
+ * table and its UDP sessions. */
+static void tun_metrics(struct out *o, const struct engine *e)
+{
+    const struct tun_inbound *first = tun_stage_inbounds(e), *t;
+    if (!first)
+        return;
+    char in[256];
+    family(o, "switchyard_tun_packets_total", "counter",
+           "packets read from (in) and written to (out) a tun inbound's device");
+    for (t = first; t; t = t->next)
+        put(o,
+            "switchyard_tun_packets_total{inbound=\"%s\",direction=\"in\"} %llu\n"
+            "switchyard_tun_packets_total{inbound=\"%s\",direction=\"out\"} %llu\n",
+            label(t->name, in, sizeof(in)), (unsigned long long)t->stats.packets_in, in,
+            (unsigned long long)t->stats.packets_out);
+    family(o, "switchyard_tun_dropped_total", "counter",
+           "packets of a tun inbound's device not carried on, by reason");
+    for (t = first; t; t = t->next) {
+        const struct tun_stats *s = &t->stats;
+        label(t->name, in, sizeof(in));
+        for (int v = TUN_PKT_OK + 1; v < TUN_PKT_VERDICTS; v++)
+            put(o, "switchyard_tun_dropped_total{inbound=\"%s\",reason=\"%s\"} %llu\n", in,
+                tun_packet_verdict_name((enum tun_pkt_verdict)v),
+                (unsigned long long)s->refused[v]);
+        const struct {
+            const char *reason;
+            uint64_t n;
+        } more[] = {{"no_nat_entry", s->no_entry},
+                    {"to_self", s->to_self},
+                    {"no_listener", s->no_listener},
+                    {"icmp_echo", s->icmp_dropped},
+                    {"write_failed", s->write_failed}};
+        for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+            put(o, "switchyard_tun_dropped_total{inbound=\"%s\",reason=\"%s\"} %llu\n", in,
+                more[i].reason, (unsigned long long)more[i].n);
+    }
+    family(o, "switchyard_tun_icmp_echo_answered_total", "counter",
+           "ICMP echo requests a tun inbound answered");
+    for (t = first; t; t = t->next)
+        put(o, "switchyard_tun_icmp_echo_answered_total{inbound=\"%s\"} %llu\n",
+            label(t->name, in, sizeof(in)), (unsigned long long)t->stats.icmp_answered);
+    family(o, "switchyard_tun_nat_entries", "gauge", "entries in a tun inbound's TCP NAT table");
+    for (t = first; t; t = t->next)
+        put(o, "switchyard_tun_nat_entries{inbound=\"%s\"} %zu\n", label(t->name, in, sizeof(in)),
+            t->nat.count);
+    family(o, "switchyard_tun_nat_removed_total", "counter",
+           "TCP NAT entries removed: expired, or evicted by a new one when the table was full");
+    for (t = first; t; t = t->next)
+        put(o,
+            "switchyard_tun_nat_removed_total{inbound=\"%s\",reason=\"expired\"} %llu\n"
+            "switchyard_tun_nat_removed_total{inbound=\"%s\",reason=\"evicted\"} %llu\n",
+            label(t->name, in, sizeof(in)), (unsigned long long)t->nat.expired, in,
+            (unsigned long long)t->nat.evicted);
+    family(o, "switchyard_tun_udp_sessions", "gauge", "UDP sessions from a tun inbound open now");
+    for (t = first; t; t = t->next)
+        put(o, "switchyard_tun_udp_sessions{inbound=\"%s\"} %llu\n", label(t->name, in, sizeof(in)),
+            udp_sessions_of(e, t->name));
+}
+
 char *control_metrics_text(struct control *c, size_t *len)
 {
     const struct engine *e = c->engine;
@@ -221,6 +292,7 @@ char *control_metrics_text(struct control *c, size_t *len)
     bytes_by_outbound(&o, e);
     tcp_stage_metrics(&o, e);
     conntrack_metrics(&o, e);
+    tun_metrics(&o, e);
     one(&o, "switchyard_flows_refused_total", "counter",
         "TCP connections refused: addressed to a listener, over a limit, no destination",
         k->flows_refused);

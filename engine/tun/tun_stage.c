@@ -160,6 +160,12 @@ int tun_stage_add(struct engine *e)
     return rc;
 }
 
+const struct tun_inbound *tun_stage_inbounds(const struct engine *e)
+{
+    struct tun_stage *st = engine_stage_data(e, &tun_stage_ops);
+    return st ? st->inbounds : NULL;
+}
+
 struct tun_inbound *tun_stage_find(const struct engine *e, const struct flow_addr *listen)
 {
     struct tun_stage *st = engine_stage_data(e, &tun_stage_ops);

@@ -66,6 +66,9 @@ struct tun_inbound {
 /* Adds the stage to `e` (before the TCP and UDP stages). Returns 0 or -errno. */
 int tun_stage_add(struct engine *e);
 
+/* The open tun inbounds, linked by `next` (for counters), or NULL when there are none. */
+const struct tun_inbound *tun_stage_inbounds(const struct engine *e);
+
 /* The open tun inbound whose listener address is `listen`, or NULL. */
 struct tun_inbound *tun_stage_find(const struct engine *e, const struct flow_addr *listen);
 

@@ -6,7 +6,11 @@
 #   - 1,000 flows held open at once (tests/e2e/reliability.py tcp-load), each
 #     echoing random bytes byte-exact twice and closing cleanly;
 #   - after them, the daemon's sockets back to the idle count and at most
-#     the pipe pool's idle pipes kept.
+#     the pipe pool's idle pipes kept;
+#   - the tun counters of /metrics (`control` on the router's loopback, read
+#     by prometheus_client's parser): packets each way, the NAT entries with
+#     the flows held, a TCP segment with a wrong checksum dropped as
+#     "checksum", a UDP session, an answered ping.
 #
 #   [LOAD=1000] tests/run --e2e tun_load
 set -u
@@ -28,6 +32,7 @@ DEV=${DEV:0:15}
 cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
+control: {listen: "127.0.0.1:9090"}
 limits: {max_flows: $((LOAD + 100))}
 inbounds:
   - name: tun-in
@@ -45,6 +50,33 @@ pid=$SWITCHYARD_PID
     ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >"$E2E_TMP/routing.log" 2>&1 ||
     e2e_abort "tun: the printed gateway routing applies"
 sleep 0.3
+
+# scrape FILE: /metrics into FILE. metric FILE NAME [LABEL=VALUE...]: the sample's
+# value (an integer), -1 when there is none or no parser.
+scrape() { timeout 20 ip netns exec "$NS_R" curl -sS --max-time 10 http://127.0.0.1:9090/metrics >"$1"; }
+metric() {
+    /usr/bin/python3 - "$@" <<'PY' 2>/dev/null || echo -1
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+want = dict(a.split("=", 1) for a in sys.argv[3:])
+for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in fam.samples:
+        if s.name == sys.argv[2] and all(s.labels.get(k) == v for k, v in want.items()):
+            print(int(s.value))
+            sys.exit(0)
+print(-1)
+PY
+}
+HAVE_PARSER=1
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || HAVE_PARSER=0
+# mcheck WHAT CMD...: a check on the metrics, a SKIP without the parser.
+mcheck() {
+    if [ $HAVE_PARSER = 1 ]; then check "$@"; else skip "$1" "python3-prometheus-client is not installed"; fi
+}
+scrape "$E2E_TMP/m0.txt"
+mcheck "tun metrics: the families are there, zero before any packet" \
+    test "$(metric "$E2E_TMP/m0.txt" switchyard_tun_dropped_total inbound=tun-in reason=checksum) $(metric "$E2E_TMP/m0.txt" switchyard_tun_nat_entries inbound=tun-in)" = "0 0"
+
 idle_fd=$(fd_count $pid) idle_sock=$(sock_count $pid) idle_rss=$(rss_kib $pid)
 diag "idle: $idle_fd descriptors ($idle_sock sockets), $idle_rss KiB resident"
 
@@ -74,6 +106,9 @@ wait_file_grep "$E2E_TMP/ready" "open" 200
 diag "$(cat "$E2E_TMP/ready" 2>/dev/null)"
 sleep 1
 held_sock=$(sock_count $pid)
+scrape "$E2E_TMP/m1.txt"
+nat=$(metric "$E2E_TMP/m1.txt" switchyard_tun_nat_entries inbound=tun-in)
+mcheck "tun metrics: a NAT entry for each flow held ($nat)" test "$nat" -ge "$LOAD"
 diag "held: $(fd_count $pid) descriptors ($held_sock sockets), $(rss_kib $pid) KiB resident"
 touch "$E2E_TMP/release"
 wait $lp
@@ -90,6 +125,48 @@ check "tun: after the flows closed, sockets back to the idle count ($after_sock,
     test "$after_sock" -eq "$idle_sock"
 check "tun: after the flows closed, at most the pool's 2,048 idle pipes kept ($after_pipe pipes)" \
     test "$after_pipe" -le 4096
+
+# A TCP segment with a wrong checksum, a UDP datagram answered, a ping answered.
+BAD='
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+# source port, destination 80, seq, ack, offset 5, SYN, window, checksum 0x1234 (wrong), urgent
+s.sendto(struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 5 << 4, 2, 65535, 0x1234, 0), ("'$O4'", 0))
+'
+in_client python3 -c "$BAD"
+bg "$NS_O" "$E2E_TMP/udp-echo.log" python3 "$REL_PY" udp-echo "$O4" 9999
+wait_udp "$NS_O" "$O4" 9999
+UDP='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b"switchyard", (sys.argv[1], 9999))
+sys.exit(0 if s.recv(100) == b"switchyard" else 1)
+'
+check "tun: a UDP datagram through the TUN is echoed" in_client python3 -c "$UDP" "$O4"
+PING='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+s.settimeout(2)
+s.sendto(bytes([8, 0, 0, 0, 0, 0, 0, 1]) + b"switchyard", (sys.argv[1], 0))
+sys.exit(0 if s.recv(100).endswith(b"switchyard") else 1)
+'
+ip netns exec "$NS_C" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+check "tun: a ping through the TUN is answered" in_client python3 -c "$PING" "$O4"
+scrape "$E2E_TMP/m2.txt"
+m() { metric "$E2E_TMP/m2.txt" "$@"; }
+pin=$(m switchyard_tun_packets_total inbound=tun-in direction=in)
+pout=$(m switchyard_tun_packets_total inbound=tun-in direction=out)
+diag "tun metrics: packets in $pin, out $pout"
+mcheck "tun metrics: packets in and out counted (at least one each way per flow)" \
+    test "$pin" -ge $((2 * LOAD)) -a "$pout" -ge $((2 * LOAD))
+mcheck "tun metrics: the segment with a wrong checksum dropped as \"checksum\"" \
+    test "$(m switchyard_tun_dropped_total inbound=tun-in reason=checksum)" = 1
+mcheck "tun metrics: one UDP session open" test "$(m switchyard_tun_udp_sessions inbound=tun-in)" = 1
+mcheck "tun metrics: one echo request answered" \
+    test "$(m switchyard_tun_icmp_echo_answered_total inbound=tun-in)" = 1
+mcheck "tun metrics: nothing failed to be written" \
+    test "$(m switchyard_tun_dropped_total inbound=tun-in reason=write_failed)" = 0
 
 check "tun: switchyard is still running" kill -0 $pid
 stop_pid $pid
