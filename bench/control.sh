@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# control.sh — what the control listener costs the data path: switchyard
+# with `control` on and polled once a second (curl /connections and
+# /metrics, as a dashboard and a Prometheus scrape would), side by side with
+# the same policy without `control`, on the namespaces of tcp_relay.sh
+# (client -> router -> origin, veth, redirect inbound, direct outbound).
+# Measures, for each state:
+#   throughput        iperf3, one stream up and down, SECONDS each
+#   connection rate   wrk, a new connection per request, plain policy
+#   decision rate     the same with 1,000 domain rules: every connection
+#                     sniffed (HTTP Host) and decided by the last rule
+# A shared machine moves by tens of percent between runs, so the two states
+# run ROUNDS times (default 5), interleaved, each round in a rotated order;
+# the table gives medians and ranges and the ratios on/off are medians of
+# the ratios within each round. switchyard is pinned to one core, the load
+# and the poller to the other. /tmp/switchyard-bench.lock is held while
+# measuring, so benchmarks of others on the machine do not overlap. Root
+# needed. Prints Markdown with the load average before and after;
+# bench/RESULTS.md keeps one run.
+#
+#   [ROUNDS=5] bench/control.sh [SECONDS]
+set -u
+cd "$(dirname "$0")/.."
+. tests/e2e/lib.sh
+trap e2e_cleanup EXIT
+SECS=${1:-5}
+ROUNDS=${ROUNDS:-5}
+if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
+
+gateway_net || { echo "network set-up failed" >&2; exit 1; }
+O4=198.51.100.10
+API=http://127.0.0.1:9090
+for ns in "$NS_C" "$NS_R"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+done
+start_nginx "$NS_O" $O4 >/dev/null || { echo "nginx failed" >&2; exit 1; }
+[ "${#LOAD_CPU[@]}" -gt 0 ] && taskset -a -pc 0 "$REPLY" >/dev/null
+bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
+wait_tcp "$NS_O" $O4 5201
+ip netns exec "$NS_R" nft -f - <<NFT
+table inet bench {
+    chain pre { type nat hook prerouting priority dstnat; policy accept;
+        iifname "r0" meta l4proto tcp ip daddr != 192.0.2.1 redirect to :12345
+    }
+}
+NFT
+
+# policy STATE KIND: the policy file for control on/off, plain or with the rules.
+policy() {
+    local f=$E2E_TMP/$1-$2.yaml
+    {
+        echo "log: {level: warn, flows: false}"
+        echo "routing_mark: 0xff"
+        echo "sniff: {timeout_ms: 300}"
+        [ "$1" = on ] && echo "control: {listen: \"127.0.0.1:9090\"}"
+        echo "inbounds:"
+        echo "  - {name: gw, type: redirect, listen: \"0.0.0.0:12345\"}"
+        if [ "$2" = rules ]; then
+            echo "rules:"
+            for i in $(seq 999); do echo "  - {domain_suffix: r$i.example, action: drop}"; done
+            echo "  - {domain_suffix: hit.example, action: direct}"
+        fi
+        echo "default: direct"
+    } >"$f"
+    echo "$f"
+}
+
+# start STATE KIND: switchyard on the router; with control on, the poller too.
+start() {
+    bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$(policy "$1" "$2")"
+    SPID=$REPLY
+    wait_tcp "$NS_R" 0.0.0.0 12345
+    POLLER=
+    if [ "$1" = on ]; then
+        wait_tcp "$NS_R" 127.0.0.1 9090
+        # Once a second, at most 600 times (the longest a measurement takes is far less).
+        bg "$NS_R" "$E2E_TMP/poll.log" "${LOAD_CPU[@]}" bash -c "for i in \$(seq 600); do
+            curl -sf -o /dev/null --max-time 2 $API/connections &&
+                curl -sf -o /dev/null --max-time 2 $API/metrics && echo polled
+            sleep 1; done"
+        POLLER=$REPLY
+    fi
+}
+stop() {
+    [ -n "$POLLER" ] && stop_pid "$POLLER"
+    stop_pid "$SPID"
+    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
+}
+
+gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
+    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
+        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
+}
+rate() { # rate [HOST]: connections per second with wrk, a new connection per request
+    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" ${1:+-H "Host: $1"} \
+        "http://$O4/index.html" 2>/dev/null | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+
+exec {lock}>/tmp/switchyard-bench.lock
+flock "$lock"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STATES=(off on)
+declare -A UP DOWN CPS DPS POLLS HITS # keyed "state round"
+for r in $(seq "$ROUNDS"); do
+    for i in 0 1; do
+        s=${STATES[$(((i + r - 1) % 2))]}
+        : >"$E2E_TMP/poll.log"
+        start "$s" plain
+        UP[$s $r]=$(gbps); DOWN[$s $r]=$(gbps -R); CPS[$s $r]=$(rate)
+        stop
+        polls=$(grep -c polled "$E2E_TMP/poll.log")
+        start "$s" rules
+        DPS[$s $r]=$(rate x.hit.example)
+        # The decisions were made by the last rule (the control listener can tell).
+        [ "$s" = on ] && HITS[$r]=$(in_router curl -sf --max-time 5 "$API/metrics" |
+            sed -n 's/^switchyard_rule_hits_total{rule="1000"} //p')
+        stop
+        POLLS[$s $r]=$((polls + $(grep -c polled "$E2E_TMP/poll.log")))
+        echo "# round $r control $s: up ${UP[$s $r]} down ${DOWN[$s $r]} conn/s ${CPS[$s $r]} decisions/s ${DPS[$s $r]} polls ${POLLS[$s $r]}" >&2
+    done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+flock -u "$lock"
+
+# --- the report ---------------------------------------------------------------------
+stats() { # stats V...: "median (min–max)"; "-" when none is a number
+    python3 - "$@" <<'PY'
+import statistics, sys
+v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+if not v:
+    print("-")
+else:
+    f = (lambda x: "%.2f" % x) if max(v) < 1000 else (lambda x: "{:,.0f}".format(x))
+    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
+PY
+}
+column() { # column ARRAY STATE
+    local -n m=$1
+    local r
+    for r in $(seq "$ROUNDS"); do echo "${m[$2 $r]}"; done
+}
+ratio() { # ratio ARRAY: on over off within each round, median and range
+    local -n m=$1
+    local r out=()
+    for r in $(seq "$ROUNDS"); do
+        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.3f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "${m[on $r]}" "${m[off $r]}")")
+    done
+    stats "${out[@]}"
+}
+row() { # row TITLE ARRAY
+    # shellcheck disable=SC2046
+    echo "| $1 | $(stats $(column "$2" off)) | $(stats $(column "$2" on)) | $(ratio "$2") |"
+}
+echo "$ROUNDS rounds, median (min–max); switchyard pinned: ${PROXY_CPU[*]:-no}; load average before $LOAD_BEFORE, after $LOAD_AFTER"
+echo
+echo "| | control off | control on, polled 1/s | on / off |"
+echo "|---|---:|---:|---:|"
+row "upload, Gbit/s (1 stream, ${SECS} s)" UP
+row "download, Gbit/s" DOWN
+row "new connections/s (wrk, Connection: close)" CPS
+row "decisions/s (the same, 1,000 domain rules, sniffed)" DPS
+# shellcheck disable=SC2046
+# shellcheck disable=SC2046
+echo "| connections decided by rule 1,000 in a run with control on (from /metrics) | | $(stats "${HITS[@]}") | |"
+# shellcheck disable=SC2046
+echo "| polls answered (/connections + /metrics) a round | | $(stats $(column POLLS on)) | |"
