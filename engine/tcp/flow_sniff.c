@@ -76,6 +76,27 @@ static void flow_sniff_unfinished(struct flow *f, const char *reason)
     flow_reset(f, reason);
 }
 
+/*
+ * Sniffs what the client sent so far and acts on a verdict: the flow goes on
+ * to its decision, or is reset when the bound is full before the message
+ * ends. Returns true while the sniffer wants more bytes (the flow is still
+ * SNIFFING), false when the flow has left the phase.
+ */
+static bool flow_sniff_feed(struct flow *f)
+{
+    switch (flow_sniff_step(f)) {
+    case FLOW_SNIFF_MORE:
+        return true;
+    case FLOW_SNIFF_DONE:
+        flow_sniff_end(f);
+        return false;
+    case FLOW_SNIFF_UNFINISHED:
+        break;
+    }
+    flow_sniff_unfinished(f, "client hello longer than sniff.max_bytes");
+    return false;
+}
+
 static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -104,16 +125,7 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     f->early_len += (size_t)n;
-    switch (flow_sniff_step(f)) {
-    case FLOW_SNIFF_MORE:
-        return;
-    case FLOW_SNIFF_DONE:
-        flow_sniff_end(f);
-        return;
-    case FLOW_SNIFF_UNFINISHED:
-        flow_sniff_unfinished(f, "client hello longer than sniff.max_bytes");
-        return;
-    }
+    flow_sniff_feed(f);
 }
 
 static void flow_sniff_max_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -177,18 +189,8 @@ void flow_sniff_begin(struct flow *f)
 {
     struct engine *e = f->engine;
     const struct policy_settings *s = engine_settings(e);
-    if (f->early_len > 0) {
-        switch (flow_sniff_step(f)) {
-        case FLOW_SNIFF_MORE:
-            break;
-        case FLOW_SNIFF_DONE:
-            flow_sniff_end(f);
-            return;
-        case FLOW_SNIFF_UNFINISHED:
-            flow_sniff_unfinished(f, "client hello longer than sniff.max_bytes");
-            return;
-        }
-    }
+    if (f->early_len > 0 && !flow_sniff_feed(f))
+        return;
     if (f->client_ops && flow_sniff_answer_client(f) < 0)
         return;
     ev_set_cb(&f->client_io, flow_sniff_read_cb);
