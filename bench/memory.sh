@@ -89,12 +89,8 @@ wait_tcp "$NS_O" "$ORIGIN4" 8080
 bg "$NS_C" "$E2E_TMP/hold-c.log" python3 -c "$HOLD" client "$FLOWS" "$ORIGIN4" 8080
 HOLDC=$REPLY
 wait_file_grep "$E2E_TMP/hold-c.log" "^open" 120
-HELD=0
-for _ in $(seq 120); do
-    HELD=$(ip netns exec "$NS_O" ss -Htn state established "sport = :8080" | wc -l)
-    [ "$HELD" -ge "$FLOWS" ] && break
-    sleep 0.5
-done
+wait_established "$NS_O" 8080 "$FLOWS" 60
+HELD=$REPLY
 sleep 1
 OPEN=$(rss_kb "$SY")
 OPEN_PEAK=$(rss_kb "$SY" VmHWM)

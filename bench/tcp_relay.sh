@@ -155,12 +155,8 @@ idle_memory() {
     wait_file_grep "$E2E_TMP/hold-c.log" "^open" 120
     # The client is done once the kernel has the connections; the proxy
     # accepts and dials at its own pace: wait until the origin holds them all.
-    local held=0 t
-    for t in $(seq 120); do
-        held=$(ip netns exec "$NS_O" ss -Htn state established "sport = :$2" | wc -l)
-        [ "$held" -ge "$IDLE" ] && break
-        sleep 0.5
-    done
+    wait_established "$NS_O" "$2" "$IDLE" 60
+    local held=$REPLY
     sleep 1
     IDLE_FLOWS[$1]=$held
     with=$(rss_kb "$CPID")

@@ -10,23 +10,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-gateway_up
-PEER=$PWD/tests/e2e/control_peer.py
-
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-sniff: {timeout_ms: 200}
-control: {listen: "0.0.0.0:9090", secret: t0ken}
-inbounds:
-  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
-rules:
-  - {dst_port: 9, action: drop}
-default: direct
-fast_path: off  # every flow through switchyard, none decided in the kernel
-YAML
-start_gateway || e2e_abort "switchyard starts"
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
-wait_tcp "$NS_O" "$ORIGIN4" 80 || not_ok "origin starts"
+control_gateway_up "0.0.0.0:9090"
 bg "$NS_C" "$E2E_TMP/hold.out" python3 "$PEER" hold "$ORIGIN4" 80
 HOLD=$REPLY
 wait_file_grep "$E2E_TMP/hold.out" "^got" 10

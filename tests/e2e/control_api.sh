@@ -10,8 +10,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
-gateway_up
-PEER=$PWD/tests/e2e/control_peer.py
+control_gateway_up "127.0.0.1:9090"
 API=http://127.0.0.1:9090
 AUTH="Authorization: Bearer t0ken"
 
@@ -21,21 +20,6 @@ check "check warns about a control listener on a wildcard address without a secr
 printf 'control: {listen: "unix:/run/x.sock", secret: s}\n' >"$E2E_TMP/unix.yaml"
 check "... and not about a unix socket" \
     sh -c "! '$SWITCHYARD' check -c '$E2E_TMP/unix.yaml' 2>&1 | grep -q warning"
-
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-sniff: {timeout_ms: 200}
-control: {listen: "127.0.0.1:9090", secret: t0ken}
-inbounds:
-  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
-rules:
-  - {dst_port: 9, action: drop}
-default: direct
-fast_path: off  # every flow through switchyard, none decided in the kernel
-YAML
-start_gateway || e2e_abort "switchyard starts"
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
-wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "origin starts"
 
 api() { in_router curl -sS --max-time 10 "$@"; }
 code() { in_router curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$@"; }

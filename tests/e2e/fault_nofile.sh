@@ -17,10 +17,7 @@ cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 rel_gateway_up 9000 9100
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+write_gateway_policy <<YAML
 limits: {max_flows: 1000}
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}

@@ -27,10 +27,7 @@ table inet blackhole {
 }
 NFT
 
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+write_gateway_policy <<YAML
 timeouts: {connect_ms: 1500}
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}

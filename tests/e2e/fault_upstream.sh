@@ -22,10 +22,7 @@ start_dante() {
 }
 start_tiny() { start_tinyproxy "$NS_R" 198.51.100.3 9002 198.51.100.0/24; }
 
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+write_gateway_policy <<YAML
 timeouts: {connect_ms: 2000}
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}

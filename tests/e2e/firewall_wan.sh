@@ -102,10 +102,7 @@ policy() {
     local inbounds="  - {name: tp, type: tproxy, listen: \"[::]:12345\", network: [tcp, udp]}"
     [ "$1" = redirect ] && inbounds="  - {name: nat, type: redirect, listen: \"[::]:12345\"}
   - {name: unat, type: udp-redirect, listen: \"[::]:12346\"}"
-    cat >"$E2E_TMP/policy.yaml" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+    write_gateway_policy <<YAML
 sniff: {timeout_ms: 100}
 inbounds:
 $inbounds

@@ -12,14 +12,17 @@
 # Processes:  bg NS LOG CMD... starts CMD in NS (REPLY = pid); stop_pid PID;
 #             everything started with bg is stopped on exit.
 # Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_udp NS ADDR PORT;
-#             wait_file_grep FILE REGEX [SECONDS].
-# Services:   start_nginx NS ADDR...; start_switchyard NS CONFIG;
+#             wait_file_grep FILE REGEX [SECONDS]; wait_established NS PORT N [SECONDS].
+# Services:   start_nginx NS ADDR...; write_gateway_policy (stdin after the usual
+#             head); start_switchyard NS CONFIG;
 #             start_danted NS NAME ADDR PORT METHOD EXTERNAL RULE... (danted_conf
 #             writes its file only); start_tinyproxy NS ADDR PORTS NET...;
-#             apply_firewall NS CONFIG MODE [BACKEND]; curl_host NS HOST ADDR SCHEME.
+#             apply_firewall NS CONFIG MODE [BACKEND]; nft_table NS NAME (a
+#             test's own nft table, chains from stdin); curl_host NS HOST ADDR SCHEME.
 # Topology:   gateway_net: client ns -> router ns -> origin ns (see below);
 #             gateway_up [nginx]: the usual start of a TCP script;
-#             start_gateway_policy NAME TYPE: the usual policy, switchyard started.
+#             start_gateway_policy NAME TYPE: the usual policy, switchyard started;
+#             control_gateway_up LISTEN: the same with the control API on LISTEN.
 #             (lib_udp.sh adds the UDP tests' upstream namespace and services.)
 #
 # Addresses come only from the documentation ranges; traffic never leaves the
@@ -130,6 +133,19 @@ wait_tcp() { wait_ss "$1" "${4:-10}" -Htln "sport = :$3"; }
 
 # wait_udp NS ADDR PORT: until (at most 5 s) something listens on UDP ADDR:PORT.
 wait_udp() { wait_ss "$1" 5 -Huln "src $2 and sport = :$3"; }
+
+# wait_established NS PORT N [SECONDS]: until (at most SECONDS, 60) N
+# established TCP connections in NS have the local port PORT; REPLY = how
+# many there are (fewer when the time ran out, then status 1).
+wait_established() {
+    local i
+    for i in $(seq $((${4:-60} * 2))); do
+        REPLY=$(ip netns exec "$1" ss -Htn state established "sport = :$2" | wc -l)
+        [ "$REPLY" -ge "$3" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
 
 # wait_file_grep FILE REGEX [SECONDS]
 wait_file_grep() {
@@ -255,6 +271,18 @@ start_switchyard() {
         grep -q "running with" "$E2E_TMP/switchyard.log"
 }
 
+# write_gateway_policy: writes $POLICY, the lines a gateway test's policy begins with
+# (flows logged at info, routing_mark 0xff, the fast path off: every flow
+# through switchyard, none decided in the kernel), then what it reads (the
+# test's own settings, inbounds and rules).
+write_gateway_policy() {
+    {
+        printf '%s\n' "log: {level: info, flows: true}" "routing_mark: 0xff" \
+            "fast_path: off  # every flow through switchyard, none decided in the kernel"
+        cat
+    } >"$POLICY"
+}
+
 # apply_firewall NS CONFIG MODE [BACKEND]: the rules `switchyard firewall` prints.
 apply_firewall() {
     "$SWITCHYARD" firewall -c "$2" --mode "$3" --backend "${4:-nft}" >"$E2E_TMP/firewall.sh" &&
@@ -267,6 +295,17 @@ start_gateway() {
     : >"$E2E_TMP/switchyard.log"
     start_switchyard "$NS_R" "$POLICY" || { not_ok "switchyard starts"; return 1; }
     apply_firewall "$NS_R" "$POLICY" gateway || { not_ok "firewall rules load"; return 1; }
+}
+
+# nft_table NS NAME: loads table inet NAME in NS with the chains it reads,
+# replacing a table of that name (declared, deleted, then declared with its
+# chains: loading twice replaces, never adds).
+nft_table() {
+    {
+        printf 'table inet %s\ndelete table inet %s\ntable inet %s {\n' "$2" "$2" "$2"
+        cat
+        printf '}\n'
+    } | ip netns exec "$1" nft -f -
 }
 
 # curl_host NS HOST ADDR SCHEME: fetches / of HOST, resolved to ADDR, from NS
@@ -365,4 +404,28 @@ YAML
     not_ok "$2: switchyard starts"
     sed 's/^/# /' "$E2E_TMP/switchyard.log"
     return 1
+}
+
+# control_gateway_up LISTEN: the start of a script that reads the control
+# API: gateway_up, then switchyard with a redirect inbound (gw), port 9
+# dropped, the rest direct, the fast path off, and `control` on LISTEN with
+# the secret t0ken; then tests/e2e/control_peer.py's origin (its held
+# transfer on port 80, its paced one on 81). PEER = control_peer.py.
+control_gateway_up() {
+    gateway_up
+    PEER=$PWD/tests/e2e/control_peer.py
+    cat >"$POLICY" <<YAML
+log: {level: info, flows: true}
+sniff: {timeout_ms: 200}
+control: {listen: "$1", secret: t0ken}
+inbounds:
+  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
+rules:
+  - {dst_port: 9, action: drop}
+default: direct
+fast_path: off  # every flow through switchyard, none decided in the kernel
+YAML
+    start_gateway || e2e_abort "switchyard starts"
+    bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
+    wait_tcp "$NS_O" "$ORIGIN4" 80 && wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "origin starts"
 }

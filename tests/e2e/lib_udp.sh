@@ -37,16 +37,12 @@ udp_net() {
 # udp_tproxy_rules PORT: UDP arriving from the client to anywhere else goes
 # to the transparent listener on PORT.
 udp_tproxy_rules() {
-    ip netns exec "$NS_R" nft -f - <<NFT
-table inet sy_udp
-delete table inet sy_udp
-table inet sy_udp {
+    nft_table "$NS_R" sy_udp <<NFT
     chain pre {
         type filter hook prerouting priority mangle; policy accept;
         iifname "r0" meta l4proto udp ip daddr != 192.0.2.1 meta mark set 0x1 tproxy ip to :$1 accept
         iifname "r0" meta l4proto udp ip6 daddr != 2001:db8:1::1 meta mark set 0x1 tproxy ip6 to :$1 accept
     }
-}
 NFT
 }
 
@@ -55,16 +51,12 @@ NFT
 udp_redirect_rules() {
     local match="meta l4proto udp"
     [ -n "${2:-}" ] && match="udp dport $2"
-    ip netns exec "$NS_R" nft -f - <<NFT
-table inet sy_udp
-delete table inet sy_udp
-table inet sy_udp {
+    nft_table "$NS_R" sy_udp <<NFT
     chain nat {
         type nat hook prerouting priority dstnat; policy accept;
         iifname "r0" $match ip daddr != 192.0.2.1 redirect to :$1
         iifname "r0" $match ip6 daddr != 2001:db8:1::1 redirect to :$1
     }
-}
 NFT
 }
 

@@ -31,10 +31,7 @@ udp_start_dnsmasq || not_ok "dnsmasq listening"
 
 # tcp_rules TPROXY_PORT: client TCP to port 80 REDIRECTed to 12345, to 443 TPROXYed to TPROXY_PORT.
 tcp_rules() {
-    ip netns exec "$NS_R" nft -f - <<NFT
-table inet sy_tcp
-delete table inet sy_tcp
-table inet sy_tcp {
+    nft_table "$NS_R" sy_tcp <<NFT
     chain nat {
         type nat hook prerouting priority dstnat; policy accept;
         iifname "r0" tcp dport 80 ip daddr != 192.0.2.1 redirect to :12345
@@ -43,7 +40,6 @@ table inet sy_tcp {
         type filter hook prerouting priority mangle; policy accept;
         iifname "r0" tcp dport 443 ip daddr != 192.0.2.1 meta mark set 0x1 tproxy ip to :$1 accept
     }
-}
 NFT
 }
 

@@ -17,10 +17,7 @@ bg "$NS_O" "$E2E_TMP/echo.log" socat TCP-LISTEN:9000,reuseaddr,fork EXEC:cat
 wait_tcp "$NS_O" $O4 9000
 
 policy() { # policy EXTRA_LINE
-    cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+    write_gateway_policy <<YAML
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
 $1

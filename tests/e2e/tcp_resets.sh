@@ -14,10 +14,7 @@ cd "$(dirname "$0")/../.."
 gateway_up
 PY=tests/e2e/tcp_resets.py
 O4=$ORIGIN4
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-fast_path: off  # every flow through switchyard, none decided in the kernel
+write_gateway_policy <<YAML
 sniff: {timeout_ms: 300}
 inbounds:
   - {name: gw, type: redirect, listen: "[::]:12345"}
