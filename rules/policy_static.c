@@ -212,20 +212,22 @@ static int cond_dnf(struct build *b, const struct cond *k, bool neg, unsigned ru
     }
     case COND_SRC:
     case COND_DST:
-        snprintf(what, sizeof(what), "rule %u", rule);
-        if ((i = addrs_index(b, k->u.cidr, NULL, what)) < 0)
-            return -1;
-        t.field = k->kind == COND_SRC ? POLICY_STATIC_SRC : POLICY_STATIC_DST;
-        t.addrs = (size_t)i;
-        return dnf_test(out, &t);
     case COND_SRC_SET:
-    case COND_DST_SET:
-        snprintf(what, sizeof(what), "set %s", b->p->sets[k->u.set].name);
-        if ((i = addrs_index(b, b->p->sets[k->u.set].cidr, NULL, what)) < 0)
+    case COND_DST_SET: {
+        /* the rule's own list, or a named set's (one list however many rules name it) */
+        bool named = k->kind == COND_SRC_SET || k->kind == COND_DST_SET;
+        const struct cidr_set *cidr = named ? b->p->sets[k->u.set].cidr : k->u.cidr;
+        if (named)
+            snprintf(what, sizeof(what), "set %s", b->p->sets[k->u.set].name);
+        else
+            snprintf(what, sizeof(what), "rule %u", rule);
+        if ((i = addrs_index(b, cidr, NULL, what)) < 0)
             return -1;
-        t.field = k->kind == COND_SRC_SET ? POLICY_STATIC_SRC : POLICY_STATIC_DST;
+        bool src = k->kind == COND_SRC || k->kind == COND_SRC_SET;
+        t.field = src ? POLICY_STATIC_SRC : POLICY_STATIC_DST;
         t.addrs = (size_t)i;
         return dnf_test(out, &t);
+    }
     case COND_SRC_PORT:
     case COND_DST_PORT:
         t.field = k->kind == COND_SRC_PORT ? POLICY_STATIC_SRC_PORT : POLICY_STATIC_DST_PORT;

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/core/self_dst.h"
 #include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
@@ -37,17 +36,6 @@ static void tun_udp_teardown(struct udp_listener *l)
         t->udp = NULL;
 }
 
-/* The destination is the one the packet carried; one read on the socket was not intercepted. */
-static int tun_udp_orig_dst(struct udp_listener *l, const struct flow_addr *src,
-                            const struct flow_addr *arrived, struct flow_addr *orig)
-{
-    (void)src;
-    if (self_dst_is_listener(&l->addr, arrived))
-        return -EADDRNOTAVAIL;
-    *orig = *arrived;
-    return 0;
-}
-
 static int tun_udp_reply(struct udp_session *s, const uint8_t *buf, size_t len)
 {
     struct udp_listener *l = s->listener;
@@ -68,7 +56,8 @@ const struct udp_inbound_ops udp_inbound_tun_ops = {
     .type = INBOUND_TUN,
     .transparent = false,
     .setup = tun_udp_setup,
-    .orig_dst = tun_udp_orig_dst,
+    /* the destination the packet carried; one read on the socket was not intercepted */
+    .orig_dst = udp_listener_orig_dst_arrived,
     .reply = tun_udp_reply,
     .tick = NULL,
     .teardown = tun_udp_teardown,

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 
-#include "engine/core/self_dst.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_reply_cache.h"
@@ -19,18 +18,6 @@ static int tproxy_setup(struct udp_listener *l)
     /* One reply socket per remote address; as many as sessions at most. */
     l->data = udp_reply_cache_new(set->udp_max_sessions, set->udp_idle_s, &l->engine->core->fds);
     return l->data ? 0 : -ENOMEM;
-}
-
-static int tproxy_orig_dst(struct udp_listener *l, const struct flow_addr *src,
-                           const struct flow_addr *arrived, struct flow_addr *orig)
-{
-    (void)src;
-    /* Addressed to the listener itself (any local address on its port, also
-     * under a wildcard listener): nothing was intercepted. */
-    if (self_dst_is_listener(&l->addr, arrived))
-        return -EADDRNOTAVAIL;
-    *orig = *arrived;
-    return 0;
 }
 
 static int tproxy_reply(struct udp_session *s, const uint8_t *buf, size_t len)
@@ -56,7 +43,7 @@ const struct udp_inbound_ops udp_inbound_tproxy_ops = {
     .type = INBOUND_TPROXY,
     .transparent = true,
     .setup = tproxy_setup,
-    .orig_dst = tproxy_orig_dst,
+    .orig_dst = udp_listener_orig_dst_arrived,
     .reply = tproxy_reply,
     .tick = tproxy_tick,
     .teardown = tproxy_teardown,

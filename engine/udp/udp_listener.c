@@ -12,6 +12,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/self_dst.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
@@ -34,6 +35,16 @@ static const struct udp_inbound_ops *ops_for(enum inbound_type type)
         if (inbound_table[i]->type == type)
             return inbound_table[i];
     return NULL;
+}
+
+int udp_listener_orig_dst_arrived(struct udp_listener *l, const struct flow_addr *src,
+                                  const struct flow_addr *arrived, struct flow_addr *orig)
+{
+    (void)src;
+    if (self_dst_is_listener(&l->addr, arrived))
+        return -EADDRNOTAVAIL;
+    *orig = *arrived;
+    return 0;
 }
 
 /* At most one line per this many seconds about refused datagrams; all are counted. */

@@ -62,6 +62,15 @@ struct udp_inbound_ops {
     void (*teardown)(struct udp_listener *l);
 };
 
+/*
+ * An orig_dst hook for the inbounds whose datagrams arrive addressed to
+ * their original destination (tproxy, tun): that address, or -EADDRNOTAVAIL
+ * when it is a local address on `l`'s port (also under a wildcard
+ * listener), addressed to the listener itself: nothing was intercepted.
+ */
+int udp_listener_orig_dst_arrived(struct udp_listener *l, const struct flow_addr *src,
+                                  const struct flow_addr *arrived, struct flow_addr *orig);
+
 /* The UDP inbound types this build has. */
 extern const struct udp_inbound_ops udp_inbound_tproxy_ops;   /* inbound_udp_tproxy.c */
 extern const struct udp_inbound_ops udp_inbound_redirect_ops; /* inbound_udp_redirect.c */
