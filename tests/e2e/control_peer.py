@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""control_peer.py — the two ends of the transfers control_api.sh watches.
+"""control_peer.py — the two ends of the transfers control_api.sh, cli_stats.sh
+and control_ui.sh watch.
 
-  origin PORT_HOLD PORT_PACED   serves two ports (bounded: 60 s in all):
+  origin PORT_HOLD PORT_PACED [PORT_HTTP]   serves the ports (bounded: 90 s in all):
       PORT_HOLD:  reads UP bytes, sends DOWN bytes, then holds the connection
                   until the client closes it or it is reset;
-      PORT_PACED: sends 64 KiB every 50 ms for 4 s, then closes.
+      PORT_PACED: sends 64 KiB every 50 ms for 4 s, then closes;
+      PORT_HTTP:  (IPv4 and IPv6) answers a request with a 200 that announces
+                  1,000,000 bytes, sends HTTP_BODY of them, then holds.
   hold ADDR PORT                sends UP bytes, reads DOWN, prints "got N",
-                                then waits: prints "reset" or "eof" (20 s at most).
+                                then reads until the end: prints "reset", "eof"
+                                or "timeout" (20 s without a byte).
+  http-hold ADDR HOST           asks ADDR:80 for / of HOST, reads HTTP_BODY
+                                bytes, prints "got N", then as hold does (60 s).
   paced ADDR PORT               reads until the end, prints the byte count.
 """
 import socket
@@ -15,6 +21,16 @@ import threading
 import time
 
 UP, DOWN = 1234, 1_000_000
+HTTP_BODY = 50_000
+
+
+def drain(conn):
+    """Reads until the peer closes or resets the connection."""
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
 
 
 def serve_hold(conn):
@@ -27,11 +43,7 @@ def serve_hold(conn):
                 return
             got += len(b)
         conn.sendall(b"d" * DOWN)
-        try:
-            while conn.recv(4096):
-                pass
-        except OSError:
-            pass
+        drain(conn)
 
 
 def serve_paced(conn):
@@ -45,47 +57,73 @@ def serve_paced(conn):
             pass
 
 
-def listen(port, handler):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def serve_http(conn):
+    with conn:
+        conn.settimeout(90)
+        try:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * HTTP_BODY)
+        except OSError:
+            return
+        drain(conn)
+
+
+def listen(port, handler, family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
     s.listen(16)
     while True:
         c, _ = s.accept()
         threading.Thread(target=handler, args=(c,), daemon=True).start()
 
 
+def read_up_to(s, want):
+    """Reads until `want` bytes have come (None: until the end); returns how many came."""
+    got = 0
+    while want is None or got < want:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += len(b)
+    return got
+
+
+def hold(s, want):
+    """Reads `want` bytes, prints "got N", then reads on and prints how the connection ends."""
+    print("got", read_up_to(s, want), flush=True)
+    try:
+        read_up_to(s, None)
+        print("eof", flush=True)
+    except ConnectionResetError:
+        print("reset", flush=True)
+    except socket.timeout:
+        print("timeout", flush=True)
+
+
 def main():
     mode = sys.argv[1]
     if mode == "origin":
-        for port, h in ((int(sys.argv[2]), serve_hold), (int(sys.argv[3]), serve_paced)):
-            threading.Thread(target=listen, args=(port, h), daemon=True).start()
-        time.sleep(60)
+        ports = [(int(sys.argv[2]), serve_hold), (int(sys.argv[3]), serve_paced)]
+        threads = [threading.Thread(target=listen, args=p, daemon=True) for p in ports]
+        if len(sys.argv) > 4:
+            args = (int(sys.argv[4]), serve_http, socket.AF_INET6)
+            threads.append(threading.Thread(target=listen, args=args, daemon=True))
+        for t in threads:
+            t.start()
+        time.sleep(90)
+        return
+    if mode == "http-hold":
+        s = socket.create_connection((sys.argv[2], 80), timeout=60)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % sys.argv[3].encode())
+        hold(s, HTTP_BODY)
         return
     s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=20)
     if mode == "hold":
         s.sendall(b"u" * UP)
-        got = 0
-        while got < DOWN:
-            b = s.recv(65536)
-            if not b:
-                break
-            got += len(b)
-        print("got", got, flush=True)
-        try:
-            print("eof" if not s.recv(1) else "data", flush=True)
-        except ConnectionResetError:
-            print("reset", flush=True)
-        except socket.timeout:
-            print("timeout", flush=True)
+        hold(s, DOWN)
     else:
-        total = 0
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            total += len(b)
-        print(total, flush=True)
+        print(read_up_to(s, None), flush=True)
 
 
 main()

@@ -21,6 +21,7 @@ command -v chromium >/dev/null || { skip "control_ui.sh" "chromium is not instal
 gateway_up
 API=http://127.0.0.1:9090
 
+# A domain rule, so that every flow is sniffed and the table shows its host.
 cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 sniff: {timeout_ms: 300}
@@ -34,53 +35,15 @@ fast_path: off  # every flow through switchyard, none decided in the kernel
 YAML
 start_gateway || e2e_abort "switchyard starts"
 
-# The origin answers each request with 50000 bytes and holds the connection (60 s at most).
-cat >"$E2E_TMP/origin.py" <<'PY'
-import socket, time
-s = socket.socket(socket.AF_INET6)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", 80))
-s.listen(8)
-s.settimeout(1)
-held, end = [], time.monotonic() + 90
-while time.monotonic() < end:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        continue
-    c.recv(4096)
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 50000)
-    held.append(c)
-PY
-# The client asks ADDR for HOST, prints "got N" once it has the 50000 bytes, then holds
-# (60 s) and prints how the connection ended: "reset", "eof" or "timeout".
-cat >"$E2E_TMP/hold.py" <<'PY'
-import socket, sys, time
-c = socket.create_connection((sys.argv[1], 80), timeout=60)
-c.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % sys.argv[2].encode())
-got = 0
-while got < 50000:
-    b = c.recv(65536)
-    if not b:
-        break
-    got += len(b)
-print("got", got, flush=True)
-try:
-    while c.recv(65536):
-        pass
-    print("eof", flush=True)
-except socket.timeout:
-    print("timeout", flush=True)
-except OSError:
-    print("reset", flush=True)
-PY
-bg "$NS_O" "$E2E_TMP/origin.log" python3 "$E2E_TMP/origin.py"
-wait_tcp "$NS_O" "$ORIGIN4" 80 || not_ok "origin starts"
-# control_peer.py's paced port (81) gives the traffic chart something to draw.
-bg "$NS_O" "$E2E_TMP/paced-origin.log" python3 tests/e2e/control_peer.py origin 82 81
-wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "paced origin starts"
-bg "$NS_C" "$E2E_TMP/hold4.out" python3 "$E2E_TMP/hold.py" "$ORIGIN4" ui-four.example
-bg "$NS_C" "$E2E_TMP/hold6.out" python3 "$E2E_TMP/hold.py" "$ORIGIN6" ui-six.example
+# control_peer.py's origin: its HTTP port (80) answers each request with 50000
+# bytes and holds the connection; its paced port (81) gives the traffic chart
+# something to draw. Each http-hold client asks ADDR for HOST, prints "got N"
+# once it has the 50000 bytes, then holds (60 s) and prints how the
+# connection ended: "reset", "eof" or "timeout".
+bg "$NS_O" "$E2E_TMP/origin.log" python3 tests/e2e/control_peer.py origin 82 81 80
+wait_tcp "$NS_O" "$ORIGIN4" 80 && wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "origin starts"
+bg "$NS_C" "$E2E_TMP/hold4.out" python3 tests/e2e/control_peer.py http-hold "$ORIGIN4" ui-four.example
+bg "$NS_C" "$E2E_TMP/hold6.out" python3 tests/e2e/control_peer.py http-hold "$ORIGIN6" ui-six.example
 wait_file_grep "$E2E_TMP/hold4.out" "^got" 10
 wait_file_grep "$E2E_TMP/hold6.out" "^got" 10
 check "the IPv4 transfer is held open through switchyard" grep -q "^got 500" "$E2E_TMP/hold4.out"
@@ -176,7 +139,7 @@ diag "screenshot: $shot${KEEP_TMP:+ (kept)}"
 
 # Clicking: a third flow held open, the page in a chromium with its DevTools port on
 # the router's loopback, driven by control_ui_cdp.py.
-bg "$NS_C" "$E2E_TMP/hold-close.out" python3 "$E2E_TMP/hold.py" "$ORIGIN4" ui-close.example
+bg "$NS_C" "$E2E_TMP/hold-close.out" python3 tests/e2e/control_peer.py http-hold "$ORIGIN4" ui-close.example
 wait_file_grep "$E2E_TMP/hold-close.out" "^got" 10
 reloads() { in_router curl -sS --max-time 10 -H "Authorization: Bearer t0ken" "$API/metrics" |
     sed -n 's/^switchyard_reloads_total{result="ok"} //p'; }
