@@ -304,7 +304,8 @@ static void summary(void **state)
              "sets: 2\n"
              "  route: 4 cidr\n"
              "  names: 1 full, 2 suffix, 1 keyword, 1 regex\n"
-             "rules: 2, default: proxy\n",
+             "rules: 2, default: proxy\n"
+             "log: info, flows on, text to stderr; routing_mark: 0xff\n",
              fixture_dir);
     assert_string_equal(text, expected);
     free(text);
