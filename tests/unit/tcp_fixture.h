@@ -16,8 +16,9 @@
  *   - the destination port `fake.socks_port` goes to the SOCKS5 outbound
  *     whose server is `fake.socks_server`;
  *   - everything else goes direct.
- * The classifier is the real one. Included once per test program, after
- * cmocka.h.
+ * The classifier is the real one; a client's first message is often a TLS
+ * ClientHello built by sniff_fixture.h. Included once per test program,
+ * after cmocka.h.
  */
 #ifndef SWITCHYARD_TEST_TCP_FIXTURE_H
 #define SWITCHYARD_TEST_TCP_FIXTURE_H
@@ -41,6 +42,7 @@
 #include "engine/tcp/flow.h"
 #include "engine/tcp/listener.h"
 #include "engine/tcp/tcp_stage.h"
+#include "tests/unit/sniff_fixture.h"
 
 /* --- the fake policy --------------------------------------------------------- */
 
@@ -384,6 +386,16 @@ static inline void reset_reaches(int gone, int other)
     close(other);
 }
 
+/* Closes `gone`; the other end of its flow, `other`, sees an end of stream
+ * and the flow ends. */
+static inline void close_reaches(int gone, int other)
+{
+    close(gone);
+    assert_int_equal(end_within(other, 1000), 0);
+    assert_true(flows_within(0, 1000));
+    close(other);
+}
+
 /* Sends `len` bytes from `a` to `b` and checks they arrive byte-exact. */
 static inline void passes(int a, int b, const void *data, size_t len)
 {
@@ -403,6 +415,71 @@ static inline void relays_then_ends(int c, int o)
     close(o);
     close(c);
     assert_true(flows_within(0, 1000));
+}
+
+/* The client `c` and the origin's end `o` close; the flow ends. */
+static inline void both_close(int c, int o)
+{
+    close(o);
+    close(c);
+    assert_true(flows_within(0, 1000));
+}
+
+/* --- a TLS ClientHello as the client's first message ------------------------------- */
+
+/* A client's first message: a TLS ClientHello record. */
+struct hello {
+    uint8_t *bytes; /* to be freed */
+    size_t len;
+};
+
+/* A ClientHello record naming `host`. */
+static inline struct hello hello_for(const char *host)
+{
+    uint8_t msg[512];
+    struct hello h = {.bytes = malloc(600)};
+    h.len = frame_records(h.bytes, msg, build_client_hello(msg, host, 0), 16384);
+    return h;
+}
+
+/* The origin listening on `lfd` is reached by the flow, sniffed as TLS for
+ * `host`, and the first bytes it gets are the client's whole hello `h`; the
+ * origin's end is returned. */
+static inline int hello_reaches(int lfd, struct hello h, const char *host)
+{
+    int o = origin_reached(lfd);
+    assert_string_equal(the_flow()->host, host);
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    uint8_t *in = malloc(h.len);
+    assert_int_equal(recv_within(o, in, h.len, 1000), (ssize_t)h.len);
+    assert_memory_equal(in, h.bytes, h.len);
+    free(in);
+    return o;
+}
+
+/* The client `c`, once it sent all of the hello `h` but its last byte, is
+ * reset by sniff.max_wait_ms, not before `min_s` seconds (the sniff timeout
+ * is shorter); no connection reaches the origin listening on `lfd` and no
+ * flow is left; `c` is closed. */
+static inline void unfinished_hello_reset(int c, struct hello h, int lfd, double min_s)
+{
+    double start = now_s();
+    send_all(c, h.bytes, h.len - 1);
+    assert_int_equal(end_within(c, 1500), -ECONNRESET);
+    assert_true(now_s() - start >= min_s);
+    assert_int_equal(accept_within(lfd, 50), -1);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+}
+
+/* The client `c` is reset, no connection reaches the origin listening on
+ * `lfd` and no flow is left; `c` is closed. */
+static inline void reset_unseen(int c, int lfd)
+{
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(accept_within(lfd, 50), -1);
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
 }
 
 #endif

@@ -31,7 +31,7 @@
 #include <cmocka.h>
 
 #include "engine/core/log.h"
-#include "tests/unit/sniff_fixture.h"
+#include "tests/unit/named_cases.h"
 #include "tests/unit/tcp_fixture.h"
 
 static struct listener tproxy;
@@ -121,34 +121,22 @@ static void test_sniffed_http_request_decides_and_goes_first(void **state)
     assert_int_equal(recv_within(o, buf, sizeof(req) - 1, 1000), sizeof(req) - 1);
     assert_string_equal(buf, req);
     passes(o, c, "HTTP/1.1 204 No Content\r\n\r\n", 27);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 static void test_sniffed_tls_client_hello_decides_and_goes_first(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = fixture_read("tests/fixtures/sniff_tls/curl.bin", &len);
+    struct hello h;
+    h.bytes = fixture_read("tests/fixtures/sniff_tls/curl.bin", &h.len);
     int c = client_via(&tproxy, &origin_addr);
     /* The ClientHello arrives in two pieces: the flow waits for the second. */
-    send_all(c, hello, 7);
+    send_all(c, h.bytes, 7);
     pump(20);
     assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
-    send_all(c, hello + 7, len - 7);
-    int o = accept_within(origin, 1000);
-    assert_true(o >= 0);
-    assert_string_equal(the_flow()->host, "www.example.com");
-    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
-    uint8_t *in = malloc(len);
-    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
-    assert_memory_equal(in, hello, len);
-    free(in);
-    free(hello);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    send_all(c, h.bytes + 7, h.len - 7);
+    both_close(c, hello_reaches(origin, h, "www.example.com"));
+    free(h.bytes);
 }
 
 static void test_drop_resets_the_client(void **state)
@@ -157,11 +145,8 @@ static void test_drop_resets_the_client(void **state)
     static const char req[] = "GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n";
     int c = client_via(&tproxy, &origin_addr);
     send_all(c, req, sizeof(req) - 1);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
-    assert_int_equal(eng.flow_count, 0);
+    reset_unseen(c, origin);
     assert_int_equal(eng.counters.flows_dropped, 1);
-    close(c);
 }
 
 static void test_drop_decided_at_once_resets_the_client(void **state)
@@ -199,10 +184,7 @@ static void test_client_half_close_while_sniffing_decides_with_what_came(void **
     assert_int_equal(recv_within(o, buf, sizeof(buf), 1000), 5); /* then end of stream */
     assert_string_equal(buf, "hello");
     passes(o, c, "bye", 3);
-    close(o);
-    assert_int_equal(end_within(c, 1000), 0);
-    assert_true(flows_within(0, 1000));
-    close(c);
+    close_reaches(o, c);
 }
 
 static void test_silent_client_is_decided_by_the_sniff_timeout(void **state)
@@ -216,33 +198,22 @@ static void test_silent_client_is_decided_by_the_sniff_timeout(void **state)
     assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
     assert_null(the_flow()->host);
     passes(o, c, "220 ready\r\n", 11); /* a server-first origin speaks first */
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 /* --- first messages that do not come whole --------------------------------------------- */
 
-/* A TLS ClientHello record naming `host`; its length in `len`. */
-static uint8_t *client_hello(const char *host, size_t *len)
+/* Sends the hello `h` a few bytes at a time, the first part well past the
+ * sniff timeout (0.2 s), the whole within sniff.max_wait_ms (0.6 s); the
+ * timeout decides nothing. */
+static void trickle(int c, struct hello h)
 {
-    uint8_t msg[512];
-    uint8_t *rec = malloc(600);
-    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
-    return rec;
-}
-
-/* Sends `hello` a few bytes at a time, the first part well past the sniff
- * timeout (0.2 s), the whole within sniff.max_wait_ms (0.6 s); the timeout
- * decides nothing. */
-static void trickle(int c, const uint8_t *hello, size_t len)
-{
-    send_all(c, hello, 7);
+    send_all(c, h.bytes, 7);
     pump(300);
     assert_int_equal(accept_within(origin, 0), -1);
     assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
-    for (size_t at = 7; at < len; at += 64) {
-        send_all(c, hello + at, len - at < 64 ? len - at : 64);
+    for (size_t at = 7; at < h.len; at += 64) {
+        send_all(c, h.bytes + at, h.len - at < 64 ? h.len - at : 64);
         pump(2);
     }
 }
@@ -250,67 +221,42 @@ static void trickle(int c, const uint8_t *hello, size_t len)
 static void test_client_hello_trickled_past_the_timeout_for_a_dropped_name_is_reset(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via(&tproxy, &origin_addr);
-    trickle(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    trickle(c, h);
+    reset_unseen(c, origin);
     assert_int_equal(eng.counters.flows_dropped, 1);
-    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    free(h.bytes);
 }
 
 static void test_client_hello_trickled_past_the_timeout_is_decided_by_its_name(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = client_hello("www.example.com", &len);
+    struct hello h = hello_for("www.example.com");
     int c = client_via(&tproxy, &origin_addr);
-    trickle(c, hello, len);
-    int o = accept_within(origin, 1000);
-    assert_true(o >= 0);
-    assert_string_equal(the_flow()->host, "www.example.com");
-    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
-    uint8_t *in = malloc(len);
-    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
-    assert_memory_equal(in, hello, len);
-    free(in);
-    free(hello);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    trickle(c, h);
+    both_close(c, hello_reaches(origin, h, "www.example.com"));
+    free(h.bytes);
 }
 
 static void test_client_hello_unfinished_by_max_wait_is_reset(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = client_hello("www.example.com", &len);
+    struct hello h = hello_for("www.example.com");
     int c = client_via(&tproxy, &origin_addr);
-    double start = now_s();
-    send_all(c, hello, len - 1); /* all but its last byte */
-    assert_int_equal(end_within(c, 1500), -ECONNRESET);
-    assert_true(now_s() - start >= 0.55); /* sniff.max_wait_ms, not the sniff timeout */
-    assert_int_equal(accept_within(origin, 50), -1);
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    unfinished_hello_reset(c, h, origin, 0.55);
+    free(h.bytes);
 }
 
 static void test_client_hello_cut_short_by_the_clients_end_is_reset(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via(&tproxy, &origin_addr);
-    send_all(c, hello, len / 2);
+    send_all(c, h.bytes, h.len / 2);
     shutdown(c, SHUT_WR);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(accept_within(origin, 50), -1);
-    close(c);
-    free(hello);
+    reset_unseen(c, origin);
+    free(h.bytes);
 }
 
 static void test_http_head_past_max_bytes_without_its_host_is_reset(void **state)
@@ -330,10 +276,9 @@ static void test_http_head_past_max_bytes_without_its_host_is_reset(void **state
 static void test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via(&tproxy, &origin_addr);
-    send_all(c, hello, 7);
+    send_all(c, h.bytes, 7);
     pump(300);
     fake.early = true; /* as after a reload: the addresses alone decide now */
     int o = accept_within(origin, 1000);
@@ -342,11 +287,9 @@ static void test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name(
     assert_null(the_flow()->host);
     uint8_t in[7];
     assert_int_equal(recv_within(o, in, 7, 1000), 7);
-    assert_memory_equal(in, hello, 7);
-    close(o);
-    close(c);
-    free(hello);
-    assert_true(flows_within(0, 1000));
+    assert_memory_equal(in, h.bytes, 7);
+    both_close(c, o);
+    free(h.bytes);
 }
 
 static void test_client_bytes_of_no_sniffed_protocol_go_on_at_once(void **state)
@@ -364,9 +307,7 @@ static void test_client_bytes_of_no_sniffed_protocol_go_on_at_once(void **state)
     assert_int_equal(recv_within(o, in, sizeof(in), 1000), sizeof(in));
     assert_memory_equal(in, garbage, sizeof(garbage));
     passes(o, c, "ok", 2);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 /* --- connecting ahead -------------------------------------------------------------- */
@@ -380,9 +321,7 @@ static void silent_once(const char *from, int lfd, const struct flow_addr *dst)
     int c = client_via_from(&tproxy, dst, from);
     int o = accept_within(lfd, 1000);
     assert_true(o >= 0);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 /* The origin's end `o` (of an upstream opened ahead, or -1) got no byte and is closed. */
@@ -395,20 +334,46 @@ static void heard_nothing(int o)
     close(o);
 }
 
+/* The client `c`, having sent a hello for a dropped name, is reset; the
+ * upstream opened ahead (`o`, or -1: the one the origin accepts now, if
+ * any) gets no byte; no flow is left; `c` is closed. */
+static void dropped_unheard(int c, int o)
+{
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    heard_nothing(o >= 0 ? o : accept_within(origin, 50));
+    assert_int_equal(eng.flow_count, 0);
+    close(c);
+}
+
+/* A new client to the origin after a silent one: its upstream is opened
+ * ahead, within 0.1 s. The client's end is returned, the origin's in `*o`. */
+static int opened_ahead(int *o)
+{
+    silent_once(NULL, origin, &origin_addr);
+    int c = client_via(&tproxy, &origin_addr);
+    *o = accept_within(origin, 100);
+    assert_true(*o >= 0);
+    return c;
+}
+
+/* As opened_ahead(), the client then sends the first 7 bytes of its hello `h`. */
+static int began_ahead(struct hello h, int *o)
+{
+    int c = opened_ahead(o);
+    send_all(c, h.bytes, 7);
+    return c;
+}
+
 static void test_remembered_silence_still_drops_a_blocked_name(void **state)
 {
     (void)state;
     silent_once(NULL, origin, &origin_addr);
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via(&tproxy, &origin_addr);
-    send_all(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(eng.counters.flows_dropped, 1);
-    heard_nothing(accept_within(origin, 50)); /* opened ahead maybe, never written to */
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    send_all(c, h.bytes, h.len);
+    dropped_unheard(c, -1); /* opened ahead maybe, never written to */
+    free(h.bytes);
 }
 
 static void test_remembered_silence_keeps_a_banner_wait_free(void **state)
@@ -428,19 +393,15 @@ static void test_remembered_silence_keeps_a_banner_wait_free(void **state)
     assert_int_equal(the_flow()->protocol, SNIFF_PROTO_UNKNOWN);
     assert_null(the_flow()->host);
     passes(c, o, "EHLO client\r\n", 13);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 static void test_remembered_silence_then_the_client_speaks_on_the_same_upstream(void **state)
 {
     (void)state;
     static const char req[] = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
-    silent_once(NULL, origin, &origin_addr);
-    int c = client_via(&tproxy, &origin_addr);
-    int o = accept_within(origin, 100); /* opened ahead */
-    assert_true(o >= 0);
+    int o;
+    int c = opened_ahead(&o);
     send_all(c, req, sizeof(req) - 1);
     char buf[sizeof(req)] = {0};
     assert_int_equal(recv_within(o, buf, sizeof(req) - 1, 1000), sizeof(req) - 1);
@@ -449,52 +410,37 @@ static void test_remembered_silence_then_the_client_speaks_on_the_same_upstream(
     assert_int_equal(the_flow()->protocol, SNIFF_PROTO_HTTP);
     assert_int_equal(accept_within(origin, 50), -1); /* the same decision: no second upstream */
     passes(o, c, "HTTP/1.1 204 No Content\r\n\r\n", 27);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 
     /* Its client spoke first: the pair is forgotten, the next flow waits for its client. */
     c = client_via(&tproxy, &origin_addr);
     assert_int_equal(accept_within(origin, 100), -1);
     o = accept_within(origin, 1000); /* the sniff timeout */
     assert_true(o >= 0);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 static void test_client_bytes_before_the_origin_speaks_decide(void **state)
 {
     (void)state;
-    silent_once(NULL, origin, &origin_addr);
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
-    int c = client_via(&tproxy, &origin_addr);
-    int o = accept_within(origin, 100);
-    assert_true(o >= 0);
-    send_all(c, hello, 7);
+    struct hello h = hello_for("blocked.example");
+    int o;
+    int c = began_ahead(h, &o);
     pump(20);
     send_all(o, "220 ready\r\n", 11); /* the origin speaks, but after the client began */
     pump(20);
     assert_int_equal(the_flow()->phase, FLOW_SNIFFING);
-    send_all(c, hello + 7, len - 7);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(eng.counters.flows_dropped, 1);
-    heard_nothing(o);
-    close(c);
-    free(hello);
+    send_all(c, h.bytes + 7, h.len - 7);
+    dropped_unheard(c, o);
+    free(h.bytes);
 }
 
 static void test_remembered_silence_and_an_unfinished_client_hello_resets_both(void **state)
 {
     (void)state;
-    silent_once(NULL, origin, &origin_addr);
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
-    int c = client_via(&tproxy, &origin_addr);
-    int o = accept_within(origin, 100); /* opened ahead */
-    assert_true(o >= 0);
-    send_all(c, hello, 7);
+    struct hello h = hello_for("blocked.example");
+    int o;
+    int c = began_ahead(h, &o);
     pump(300);
     assert_int_equal(the_flow()->phase, FLOW_SNIFFING); /* the timeout decided nothing */
     assert_int_equal(end_within(c, 1000), -ECONNRESET);
@@ -502,24 +448,20 @@ static void test_remembered_silence_and_an_unfinished_client_hello_resets_both(v
     assert_int_equal(eng.flow_count, 0);
     close(o);
     close(c);
-    free(hello);
+    free(h.bytes);
 }
 
 static void test_remembered_silence_neither_speaks_until_the_timeout(void **state)
 {
     (void)state;
-    silent_once(NULL, origin, &origin_addr);
-    int c = client_via(&tproxy, &origin_addr);
-    int o = accept_within(origin, 100);
-    assert_true(o >= 0);
+    int o;
+    int c = opened_ahead(&o);
     pump(300);
     assert_int_equal(the_flow()->phase, FLOW_RELAYING);
     assert_null(the_flow()->host);
     passes(c, o, "late\n", 5);
     passes(o, c, "ok\n", 3);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 static void test_a_handshake_opened_ahead_is_closed_for_a_blocked_name(void **state)
@@ -528,22 +470,17 @@ static void test_a_handshake_opened_ahead_is_closed_for_a_blocked_name(void **st
     /* The no-name decision goes through a SOCKS5 server that never answers. */
     int silent = socks_upstream_for(origin_addr.port);
     silent_once(NULL, silent, &origin_addr);
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via(&tproxy, &origin_addr);
     int s = accept_within(silent, 100);
     assert_true(s >= 0);
     uint8_t greeting[3];
     assert_int_equal(recv_within(s, greeting, 3, 1000), 3);
     assert_int_equal(the_flow()->phase, FLOW_UPSTREAM_HANDSHAKE);
-    send_all(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(eng.counters.flows_dropped, 1);
-    heard_nothing(s); /* nothing past the greeting */
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
+    send_all(c, h.bytes, h.len);
+    dropped_unheard(c, s); /* nothing past the greeting */
     close(silent);
-    free(hello);
+    free(h.bytes);
 }
 
 static void test_an_upstream_failing_ahead_leaves_the_flow_sniffing(void **state)
@@ -569,15 +506,12 @@ static void test_one_clients_silence_changes_nothing_for_another(void **state)
 {
     (void)state;
     silent_once(NULL, origin, &origin_addr);
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     int c = client_via_from(&tproxy, &origin_addr, "127.0.0.2");
     assert_int_equal(accept_within(origin, 100), -1); /* nothing opened ahead for it */
-    send_all(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(accept_within(origin, 50), -1);
-    close(c);
-    free(hello);
+    send_all(c, h.bytes, h.len);
+    reset_unseen(c, origin);
+    free(h.bytes);
 }
 
 static void test_origin_refusing_resets_the_client(void **state)
@@ -604,35 +538,24 @@ static void relaying(int *c, int *o)
     assert_int_equal(the_flow()->phase, FLOW_RELAYING);
 }
 
-/* Bytes on their way from `fd` (as many as fit at once), then a reset. */
-static void reset_mid_transfer(int fd)
+/* Which end of a flow resets: its client, or the other (the origin, or the
+ * SOCKS5 server during the upstream handshake). */
+struct reset_case {
+    const char *name;
+    bool by_client;
+};
+
+/* A relaying flow one end of which has bytes on their way (as many as fit
+ * at once), then resets: the other end sees a reset and the flow ends. */
+static void reset_mid_transfer(void **state)
 {
+    const struct reset_case *rc = *state;
     static uint8_t chunk[32768];
-    send(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-    reset_close(fd);
-}
-
-static void test_origin_reset_mid_transfer_resets_the_client(void **state)
-{
-    (void)state;
     int c, o;
     relaying(&c, &o);
-    reset_mid_transfer(o);
-    /* A cut download must not look complete: a reset, not an end of stream. */
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_true(flows_within(0, 1000));
-    close(c);
-}
-
-static void test_client_reset_mid_transfer_resets_the_origin(void **state)
-{
-    (void)state;
-    int c, o;
-    relaying(&c, &o);
-    reset_mid_transfer(c);
-    assert_int_equal(end_within(o, 1000), -ECONNRESET);
-    assert_true(flows_within(0, 1000));
-    close(o);
+    int gone = rc->by_client ? c : o;
+    send(gone, chunk, sizeof(chunk), MSG_DONTWAIT);
+    reset_reaches(gone, rc->by_client ? o : c);
 }
 
 static void test_origin_end_of_stream_stays_a_half_close(void **state)
@@ -643,10 +566,7 @@ static void test_origin_end_of_stream_stays_a_half_close(void **state)
     shutdown(o, SHUT_WR);
     assert_int_equal(end_within(c, 1000), 0);
     passes(c, o, "still up", 8); /* the other direction goes on */
-    close(c);
-    assert_int_equal(end_within(o, 1000), 0);
-    assert_true(flows_within(0, 1000));
-    close(o);
+    close_reaches(c, o);
 }
 
 static void test_client_reset_during_connect_ends_the_flow_at_once(void **state)
@@ -691,27 +611,18 @@ static int in_upstream_handshake(int *s, int *srv)
     return c;
 }
 
-static void test_client_reset_during_upstream_handshake_resets_the_upstream(void **state)
+/* During the upstream handshake one end resets: the flow ends at once, not
+ * by the handshake timeout, and the other end sees a reset. */
+static void reset_during_upstream_handshake(void **state)
 {
-    (void)state;
+    const struct reset_case *rc = *state;
     int s, srv;
     int c = in_upstream_handshake(&s, &srv);
-    reset_close(c);
-    assert_true(flows_within(0, 150)); /* at once, not by the handshake timeout */
-    assert_int_equal(end_within(s, 1000), -ECONNRESET);
-    close(s);
-    close(srv);
-}
-
-static void test_upstream_reset_during_handshake_resets_the_client(void **state)
-{
-    (void)state;
-    int s, srv;
-    int c = in_upstream_handshake(&s, &srv);
-    reset_close(s);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    int gone = rc->by_client ? c : s, other = rc->by_client ? s : c;
+    reset_close(gone);
     assert_true(flows_within(0, 150));
-    close(c);
+    assert_int_equal(end_within(other, 1000), -ECONNRESET);
+    close(other);
     close(srv);
 }
 
@@ -732,10 +643,7 @@ static void test_client_end_of_stream_during_upstream_handshake_stays_a_half_clo
     /* The client's end of stream comes through as one; the answer still flows back. */
     assert_int_equal(end_within(s, 1000), 0);
     passes(s, c, "bye", 3);
-    close(s);
-    assert_int_equal(end_within(c, 1000), 0);
-    assert_true(flows_within(0, 1000));
-    close(c);
+    close_reaches(s, c);
     close(srv);
 }
 
@@ -765,9 +673,7 @@ static void test_upstream_handshake_timeout_resets_the_client(void **state)
     int c = client_via(&tproxy, &origin_addr);
     int s = accept_within(silent, 1000);
     assert_true(s >= 0);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
+    reset_unseen(c, origin);
     close(s);
     close(silent);
 }
@@ -782,46 +688,62 @@ static void test_connection_to_the_listener_itself_is_refused(void **state)
     close(c);
 }
 
+/* The cases of reset_mid_transfer and reset_during_upstream_handshake. */
+static const struct reset_case mid_transfer_resets[] = {
+    /* A cut download must not look complete: a reset, not an end of stream. */
+    {"test_origin_reset_mid_transfer_resets_the_client", false},
+    {"test_client_reset_mid_transfer_resets_the_origin", true},
+};
+
+static const struct reset_case upstream_handshake_resets[] = {
+    {"test_client_reset_during_upstream_handshake_resets_the_upstream", true},
+    {"test_upstream_reset_during_handshake_resets_the_client", false},
+};
+
 #define FLOW_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define N_OF(table) (sizeof(table) / sizeof((table)[0]))
+#define N_TESTS 31
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        FLOW_TEST(test_decided_at_once_relays_byte_exact_both_ways),
-        FLOW_TEST(test_sniffed_http_request_decides_and_goes_first),
-        FLOW_TEST(test_sniffed_tls_client_hello_decides_and_goes_first),
-        FLOW_TEST(test_drop_resets_the_client),
-        FLOW_TEST(test_drop_decided_at_once_resets_the_client),
-        FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
-        FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
-        FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
-        FLOW_TEST(test_client_hello_trickled_past_the_timeout_for_a_dropped_name_is_reset),
-        FLOW_TEST(test_client_hello_trickled_past_the_timeout_is_decided_by_its_name),
-        FLOW_TEST(test_client_hello_unfinished_by_max_wait_is_reset),
-        FLOW_TEST(test_client_hello_cut_short_by_the_clients_end_is_reset),
-        FLOW_TEST(test_http_head_past_max_bytes_without_its_host_is_reset),
-        FLOW_TEST(test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name),
-        FLOW_TEST(test_client_bytes_of_no_sniffed_protocol_go_on_at_once),
-        FLOW_TEST(test_remembered_silence_still_drops_a_blocked_name),
-        FLOW_TEST(test_remembered_silence_keeps_a_banner_wait_free),
-        FLOW_TEST(test_remembered_silence_then_the_client_speaks_on_the_same_upstream),
-        FLOW_TEST(test_client_bytes_before_the_origin_speaks_decide),
-        FLOW_TEST(test_remembered_silence_and_an_unfinished_client_hello_resets_both),
-        FLOW_TEST(test_remembered_silence_neither_speaks_until_the_timeout),
-        FLOW_TEST(test_a_handshake_opened_ahead_is_closed_for_a_blocked_name),
-        FLOW_TEST(test_an_upstream_failing_ahead_leaves_the_flow_sniffing),
-        FLOW_TEST(test_one_clients_silence_changes_nothing_for_another),
-        FLOW_TEST(test_origin_refusing_resets_the_client),
-        FLOW_TEST(test_origin_reset_mid_transfer_resets_the_client),
-        FLOW_TEST(test_client_reset_mid_transfer_resets_the_origin),
-        FLOW_TEST(test_origin_end_of_stream_stays_a_half_close),
-        FLOW_TEST(test_client_reset_during_connect_ends_the_flow_at_once),
-        FLOW_TEST(test_client_reset_during_upstream_handshake_resets_the_upstream),
-        FLOW_TEST(test_upstream_reset_during_handshake_resets_the_client),
-        FLOW_TEST(test_client_end_of_stream_during_upstream_handshake_stays_a_half_close),
-        FLOW_TEST(test_upstream_refusing_the_handshake_resets_the_client),
-        FLOW_TEST(test_upstream_handshake_timeout_resets_the_client),
-        FLOW_TEST(test_connection_to_the_listener_itself_is_refused),
-    };
+    struct CMUnitTest tests[N_TESTS + N_OF(mid_transfer_resets) + N_OF(upstream_handshake_resets)] =
+        {
+            FLOW_TEST(test_decided_at_once_relays_byte_exact_both_ways),
+            FLOW_TEST(test_sniffed_http_request_decides_and_goes_first),
+            FLOW_TEST(test_sniffed_tls_client_hello_decides_and_goes_first),
+            FLOW_TEST(test_drop_resets_the_client),
+            FLOW_TEST(test_drop_decided_at_once_resets_the_client),
+            FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
+            FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
+            FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),
+            FLOW_TEST(test_client_hello_trickled_past_the_timeout_for_a_dropped_name_is_reset),
+            FLOW_TEST(test_client_hello_trickled_past_the_timeout_is_decided_by_its_name),
+            FLOW_TEST(test_client_hello_unfinished_by_max_wait_is_reset),
+            FLOW_TEST(test_client_hello_cut_short_by_the_clients_end_is_reset),
+            FLOW_TEST(test_http_head_past_max_bytes_without_its_host_is_reset),
+            FLOW_TEST(test_unfinished_client_hello_is_decided_when_no_rule_needs_the_name),
+            FLOW_TEST(test_client_bytes_of_no_sniffed_protocol_go_on_at_once),
+            FLOW_TEST(test_remembered_silence_still_drops_a_blocked_name),
+            FLOW_TEST(test_remembered_silence_keeps_a_banner_wait_free),
+            FLOW_TEST(test_remembered_silence_then_the_client_speaks_on_the_same_upstream),
+            FLOW_TEST(test_client_bytes_before_the_origin_speaks_decide),
+            FLOW_TEST(test_remembered_silence_and_an_unfinished_client_hello_resets_both),
+            FLOW_TEST(test_remembered_silence_neither_speaks_until_the_timeout),
+            FLOW_TEST(test_a_handshake_opened_ahead_is_closed_for_a_blocked_name),
+            FLOW_TEST(test_an_upstream_failing_ahead_leaves_the_flow_sniffing),
+            FLOW_TEST(test_one_clients_silence_changes_nothing_for_another),
+            FLOW_TEST(test_origin_refusing_resets_the_client),
+            FLOW_TEST(test_origin_end_of_stream_stays_a_half_close),
+            FLOW_TEST(test_client_reset_during_connect_ends_the_flow_at_once),
+            FLOW_TEST(test_client_end_of_stream_during_upstream_handshake_stays_a_half_close),
+            FLOW_TEST(test_upstream_refusing_the_handshake_resets_the_client),
+            FLOW_TEST(test_upstream_handshake_timeout_resets_the_client),
+            FLOW_TEST(test_connection_to_the_listener_itself_is_refused),
+        };
+    named_cases_with(tests + N_TESTS, mid_transfer_resets, N_OF(mid_transfer_resets),
+                     sizeof(mid_transfer_resets[0]), reset_mid_transfer, setup, teardown);
+    named_cases_with(tests + N_TESTS + N_OF(mid_transfer_resets), upstream_handshake_resets,
+                     N_OF(upstream_handshake_resets), sizeof(upstream_handshake_resets[0]),
+                     reset_during_upstream_handshake, setup, teardown);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

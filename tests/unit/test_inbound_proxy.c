@@ -24,7 +24,6 @@
 #include <cmocka.h>
 
 #include "engine/core/resolve.h"
-#include "tests/unit/sniff_fixture.h"
 #include "tests/unit/tcp_fixture.h"
 
 static struct listener socks, http;
@@ -534,18 +533,11 @@ static void test_names_that_are_no_host_names_are_refused(void **state)
 
 /* --- destinations by address that a name rule could still decide ------------------------- */
 
-/* A TLS ClientHello record naming `host`; its length in `len`. */
-static uint8_t *client_hello(const char *host, size_t *len)
-{
-    uint8_t msg[512];
-    uint8_t *rec = malloc(600);
-    *len = frame_records(rec, msg, build_client_hello(msg, host, 0), 16384);
-    return rec;
-}
-
-/* A SOCKS5 client by address answered success before any upstream: REP 0, bound 0.0.0.0:0. */
+/* A SOCKS5 client by address, which a name rule could still decide,
+ * answered success before any upstream: REP 0, bound 0.0.0.0:0. */
 static int socks5_answered_at_once(const struct flow_addr *to)
 {
+    fake.early = false;
     static const uint8_t zero_bound[] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};
     uint8_t msg[32], method[2], reply[10];
     int c = client_via(&socks, &origin_addr);
@@ -558,9 +550,11 @@ static int socks5_answered_at_once(const struct flow_addr *to)
     return c;
 }
 
-/* An HTTP CONNECT to an IP literal answered 200 before any upstream. */
+/* An HTTP CONNECT to an IP literal, which a name rule could still decide,
+ * answered 200 before any upstream. */
 static int http_answered_at_once(const struct flow_addr *to)
 {
+    fake.early = false;
     static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
     char req[128], reply[sizeof(ok)] = {0};
     snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", to->port);
@@ -573,125 +567,93 @@ static int http_answered_at_once(const struct flow_addr *to)
     return c;
 }
 
+/* A client answered at once by `answered` sends a ClientHello for a dropped
+ * name: it is reset and the origin never sees it. */
+static void dropped_sni_is_reset(int (*answered)(const struct flow_addr *to))
+{
+    struct hello h = hello_for("blocked.example");
+    int c = answered(&origin_addr);
+    send_all(c, h.bytes, h.len);
+    reset_unseen(c, origin);
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    free(h.bytes);
+}
+
 static void test_socks5_by_address_with_a_dropped_sni_is_answered_then_reset(void **state)
 {
     (void)state;
-    fake.early = false;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
-    int c = socks5_answered_at_once(&origin_addr);
-    send_all(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(eng.counters.flows_dropped, 1);
-    assert_int_equal(accept_within(origin, 50), -1); /* the origin never saw it */
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    dropped_sni_is_reset(socks5_answered_at_once);
 }
 
 static void test_http_connect_to_an_ip_with_a_dropped_sni_is_answered_then_reset(void **state)
 {
     (void)state;
-    fake.early = false;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
-    int c = http_answered_at_once(&origin_addr);
-    send_all(c, hello, len);
-    assert_int_equal(end_within(c, 1000), -ECONNRESET);
-    assert_int_equal(accept_within(origin, 50), -1);
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    dropped_sni_is_reset(http_answered_at_once);
 }
 
 static void test_socks5_by_address_with_an_allowed_sni_reaches_the_origin(void **state)
 {
     (void)state;
-    fake.early = false;
-    size_t len;
-    uint8_t *hello = client_hello("www.example.com", &len);
+    struct hello h = hello_for("www.example.com");
     int c = socks5_answered_at_once(&origin_addr);
-    send_all(c, hello, len);
-    int o = accept_within(origin, 1000);
-    assert_true(o >= 0);
-    assert_string_equal(the_flow()->host, "www.example.com");
-    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
-    uint8_t *in = malloc(len);
-    assert_int_equal(recv_within(o, in, len, 1000), (ssize_t)len);
-    assert_memory_equal(in, hello, len);
+    send_all(c, h.bytes, h.len);
+    int o = hello_reaches(origin, h, "www.example.com");
     passes(o, c, "server hello", 12); /* nothing of a second reply before the origin's bytes */
-    free(in);
-    free(hello);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    free(h.bytes);
+    both_close(c, o);
 }
 
 static void test_http_connect_to_an_ip_silent_client_is_decided_at_the_timeout(void **state)
 {
     (void)state;
-    fake.early = false;
     int c = http_answered_at_once(&origin_addr);
     int o = accept_within(origin, 1000); /* sniff.timeout_ms: a server-first protocol */
     assert_true(o >= 0);
     assert_null(the_flow()->host);
     passes(o, c, "220 ready\r\n", 11);
-    close(o);
-    close(c);
-    assert_true(flows_within(0, 1000));
+    both_close(c, o);
 }
 
 static void test_explicit_by_address_unfinished_client_hello_is_reset(void **state)
 {
     (void)state;
-    fake.early = false;
-    size_t len;
-    uint8_t *hello = client_hello("www.example.com", &len);
+    struct hello h = hello_for("www.example.com");
     int c = socks5_answered_at_once(&origin_addr);
-    double start = now_s();
-    send_all(c, hello, len - 1); /* all but its last byte */
-    assert_int_equal(end_within(c, 1500), -ECONNRESET);
-    assert_true(now_s() - start >= 0.5); /* sniff.max_wait_ms, not the sniff timeout */
-    assert_int_equal(accept_within(origin, 50), -1);
-    assert_int_equal(eng.flow_count, 0);
-    close(c);
-    free(hello);
+    unfinished_hello_reset(c, h, origin, 0.5);
+    free(h.bytes);
 }
 
 static void test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset(void **state)
 {
     (void)state;
-    fake.early = false;
     struct flow_addr gone = closed_port();
-    size_t len;
-    uint8_t *hello = client_hello("www.example.com", &len);
+    struct hello h = hello_for("www.example.com");
     int c = socks5_answered_at_once(&gone);
-    send_all(c, hello, len);
+    send_all(c, h.bytes, h.len);
     assert_int_equal(end_within(c, 1000), -ECONNRESET); /* no REP 5 can follow REP 0 */
     close(c);
     c = http_answered_at_once(&gone);
-    send_all(c, hello, len);
+    send_all(c, h.bytes, h.len);
     assert_int_equal(end_within(c, 1000), -ECONNRESET); /* nor a 502 after the 200 */
     close(c);
     assert_true(flows_within(0, 1000));
-    free(hello);
+    free(h.bytes);
 }
 
 static void test_socks5_client_hello_sent_with_the_request_decides_at_once(void **state)
 {
     (void)state;
     fake.early = false;
-    size_t len;
-    uint8_t *hello = client_hello("blocked.example", &len);
+    struct hello h = hello_for("blocked.example");
     uint8_t msg[700];
     size_t n = socks5_connect_msg(msg, &origin_addr, 1);
-    memcpy(msg + n, hello, len);
+    memcpy(msg + n, h.bytes, h.len);
     int c = client_via(&socks, &origin_addr);
-    send_all(c, msg, n + len);
+    send_all(c, msg, n + h.len);
     assert_int_equal(socks5_answer(c), 2); /* the name was there: the real reply */
     assert_int_equal(accept_within(origin, 50), -1);
     close(c);
-    free(hello);
+    free(h.bytes);
 }
 
 static void test_socks5_by_address_decided_by_addresses_connects_first(void **state)
