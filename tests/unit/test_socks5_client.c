@@ -25,6 +25,7 @@
 
 #include "engine/core/sockopt.h"
 #include "engine/proto/socks5_client.h"
+#include "tests/unit/dialog_outcome.h"
 
 /* One step of a script: what the client must send, what the server answers. */
 struct exchange {
@@ -39,48 +40,55 @@ struct exchange {
         expect, sizeof(expect) - 1, reply, sizeof(reply) - 1                                       \
     }
 
+/* The client's greeting offering no authentication and username/password. */
+#define GREETING_AUTH "\x05\x02\x00\x02"
+
+/* A CONNECT request to example.com:443 by name. */
+#define CONNECT_EXAMPLE_COM                                                                        \
+    "\x05\x01\x00\x03\x0b"                                                                         \
+    "example.com\x01\xbb"
+
+/* A CONNECT to example.com:443 by name with these credentials (NULL: none). */
+static struct socks5_client_request to_example_com(const char *username, const char *password)
+{
+    return (struct socks5_client_request){.cmd = SOCKS5_CMD_CONNECT,
+                                          .dst = {.name = "example.com", .port = 443},
+                                          .username = username,
+                                          .password = password};
+}
+
 /* How a reply is delivered: whole, cut in two writes, or cut by the server's close. */
 enum cut_kind { CUT_NONE, CUT_PAUSE, CUT_CLOSE };
 
 struct outcome {
     struct socks5_client *c;
-    int ready, failed;
-    enum upstream_fail fail;
-    char reason[128];
-    uint8_t extra[64];
-    size_t extra_len;
+    struct dialog_outcome ended;
     struct socks5_addr bound;
 };
+
+/* Frees the client (its callbacks may: the owner may free it inside them). */
+static void release(struct outcome *o)
+{
+    socks5_client_free(o->c);
+    o->c = NULL;
+}
 
 static void on_ready(void *ctx, const uint8_t *extra, size_t len)
 {
     struct outcome *o = ctx;
-    o->ready++;
+    dialog_outcome_ready(&o->ended, extra, len);
     o->bound = *socks5_client_bound(o->c);
-    assert_true(len <= sizeof(o->extra));
-    memcpy(o->extra, extra, len);
-    o->extra_len = len;
-    socks5_client_free(o->c); /* the owner may free the client inside its callback */
-    o->c = NULL;
+    release(o);
 }
 
 static void on_failed(void *ctx, enum upstream_fail fail, const char *reason)
 {
     struct outcome *o = ctx;
-    o->failed++;
-    o->fail = fail;
-    snprintf(o->reason, sizeof(o->reason), "%s", reason);
-    socks5_client_free(o->c);
-    o->c = NULL;
+    dialog_outcome_failed(&o->ended, fail, reason);
+    release(o);
 }
 
 static const struct upstream_dialog_cbs cbs = {.ready = on_ready, .failed = on_failed};
-
-static void pump(struct ev_loop *loop)
-{
-    for (int i = 0; i < 8; i++)
-        ev_run(loop, EVRUN_NOWAIT);
-}
 
 /* Reads exactly what the client must have sent by now, and nothing more. */
 static void expect_sent(int server, const char *want, size_t len)
@@ -118,9 +126,9 @@ static struct outcome run_script(const struct socks5_client_request *req,
     o.c = socks5_client_new(loop, sv[0], req, &cbs, &o, &reason);
     assert_non_null(o.c);
 
-    for (size_t i = 0; i < steps && !o.ready && !o.failed; i++) {
+    for (size_t i = 0; i < steps && !o.ended.ready && !o.ended.failed; i++) {
         const struct exchange *x = &script[i];
-        pump(loop);
+        dialog_pump(loop);
         expect_sent(sv[1], x->expect, x->expect_len);
         uint8_t reply[1024];
         size_t len = x->reply_len, extra_len = i + 1 == steps && extra ? strlen(extra) : 0;
@@ -131,24 +139,24 @@ static struct outcome run_script(const struct socks5_client_request *req,
         size_t first = i == cut_step && kind != CUT_NONE ? cut_at : len;
         write_all(sv[1], reply, first);
         if (first < len) {
-            pump(loop);
+            dialog_pump(loop);
             if (kind == CUT_CLOSE) {
                 close(sv[1]);
                 sv[1] = -1;
-                pump(loop);
+                dialog_pump(loop);
                 break;
             }
-            assert_int_equal(o.ready + o.failed, 0); /* an incomplete reply ends nothing */
-            expect_sent(sv[1], NULL, 0);             /* and asks nothing more */
+            assert_int_equal(o.ended.ready + o.ended.failed,
+                             0);         /* an incomplete reply ends nothing */
+            expect_sent(sv[1], NULL, 0); /* and asks nothing more */
             write_all(sv[1], reply + first, len - first);
         }
     }
-    pump(loop);
+    dialog_pump(loop);
     if (sv[1] >= 0)
         expect_sent(sv[1], NULL,
-                    0);      /* nothing the script did not expect (no request after a failure) */
-    socks5_client_free(o.c); /* still running: the script ended first */
-    o.c = NULL;
+                    0); /* nothing the script did not expect (no request after a failure) */
+    release(&o);        /* still running: the script ended first */
     close(sv[0]);
     if (sv[1] >= 0)
         close(sv[1]);
@@ -163,19 +171,35 @@ static void check_every_cut(const struct socks5_client_request *req, const struc
     for (size_t i = 0; i < steps; i++) {
         for (size_t cut = 0; cut < script[i].reply_len; cut++) {
             struct outcome o = run_script(req, script, steps, extra, i, cut, CUT_PAUSE);
-            assert_int_equal(o.ready, want->ready);
-            assert_int_equal(o.failed, want->failed);
-            assert_string_equal(o.reason, want->reason);
-            assert_int_equal(o.extra_len, want->extra_len);
+            assert_int_equal(o.ended.ready, want->ended.ready);
+            assert_int_equal(o.ended.failed, want->ended.failed);
+            assert_string_equal(o.ended.reason, want->ended.reason);
+            assert_int_equal(o.ended.extra_len, want->ended.extra_len);
             assert_memory_equal(&o.bound, &want->bound, sizeof(o.bound));
 
             o = run_script(req, script, steps, extra, i, cut, CUT_CLOSE);
-            assert_int_equal(o.ready, 0);
-            assert_int_equal(o.failed, 1);
-            assert_int_equal(o.fail, UPSTREAM_FAIL_GENERAL);
-            assert_non_null(strstr(o.reason, "closed"));
+            assert_int_equal(o.ended.ready, 0);
+            assert_int_equal(o.ended.failed, 1);
+            assert_int_equal(o.ended.fail, UPSTREAM_FAIL_GENERAL);
+            assert_non_null(strstr(o.ended.reason, "closed"));
         }
     }
+}
+
+/* The client failed, once, for `reason`. */
+static void expect_failed(const struct outcome *o, const char *reason)
+{
+    assert_int_equal(o->ended.failed, 1);
+    assert_string_equal(o->ended.reason, reason);
+}
+
+/* The client ended ready, once, with the server's bound address `ip` and `port`. */
+static void expect_bound(const struct outcome *o, const char *ip, uint16_t port)
+{
+    assert_int_equal(o->ended.ready, 1);
+    char text[FLOW_ADDR_TEXT_MAX];
+    assert_string_equal(flow_addr_format_ip(&o->bound.ip, text), ip);
+    assert_int_equal(o->bound.port, port);
 }
 
 #define RUN(req, script, extra)                                                                    \
@@ -193,106 +217,78 @@ static void connect_by_address_without_auth(void **state)
         X("\x05\x01\x00\x01\xcb\x00\x71\x05\x01\xbb", "\x05\x00\x00\x01\xc6\x33\x64\x01\x04\x38"),
     };
     struct outcome o = RUN(&req, script, "SSH-2.0-origin");
-    assert_int_equal(o.ready, 1);
-    assert_int_equal(o.failed, 0);
-    char text[FLOW_ADDR_TEXT_MAX];
-    assert_string_equal(flow_addr_format_ip(&o.bound.ip, text), "198.51.100.1");
-    assert_int_equal(o.bound.port, 1080);
+    assert_int_equal(o.ended.failed, 0);
+    expect_bound(&o, "198.51.100.1", 1080);
     /* The origin spoke first: its bytes past the reply are handed on. */
-    assert_int_equal(o.extra_len, strlen("SSH-2.0-origin"));
-    assert_memory_equal(o.extra, "SSH-2.0-origin", o.extra_len);
+    assert_int_equal(o.ended.extra_len, strlen("SSH-2.0-origin"));
+    assert_memory_equal(o.ended.extra, "SSH-2.0-origin", o.ended.extra_len);
     CHECK_CUTS(&req, script, "SSH-2.0-origin", &o);
 }
 
 static void connect_by_name_with_auth_accepted(void **state)
 {
     (void)state;
-    struct socks5_client_request req = {
-        .cmd = SOCKS5_CMD_CONNECT,
-        .dst = {.name = "example.com", .port = 443},
-        .username = "alice",
-        .password = "s3cret",
-    };
+    struct socks5_client_request req = to_example_com("alice", "s3cret");
     static const struct exchange script[] = {
-        X("\x05\x02\x00\x02", "\x05\x02"),
+        X(GREETING_AUTH, "\x05\x02"),
         X("\x01\x05"
           "alice\x06s3cret",
           "\x01\x00"),
-        X("\x05\x01\x00\x03\x0b"
-          "example.com\x01\xbb",
+        X(CONNECT_EXAMPLE_COM,
           "\x05\x00\x00\x04\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00"
           "\x50"),
     };
     struct outcome o = RUN(&req, script, NULL);
-    assert_int_equal(o.ready, 1);
-    assert_int_equal(o.extra_len, 0);
-    char text[FLOW_ADDR_TEXT_MAX];
-    assert_string_equal(flow_addr_format_ip(&o.bound.ip, text), "2001:db8::1");
-    assert_int_equal(o.bound.port, 80);
+    assert_int_equal(o.ended.extra_len, 0);
+    expect_bound(&o, "2001:db8::1", 80);
     CHECK_CUTS(&req, script, NULL, &o);
 }
 
 static void server_may_answer_before_the_next_request_is_sent(void **state)
 {
     (void)state;
-    struct socks5_client_request req = {
-        .cmd = SOCKS5_CMD_CONNECT,
-        .dst = {.name = "example.com", .port = 443},
-        .username = "alice",
-    };
+    struct socks5_client_request req = to_example_com("alice", NULL);
     /* Method choice and auth reply in one write: the auth request still goes
      * first, the CONNECT right after it. */
     static const struct exchange script[] = {
-        X("\x05\x02\x00\x02", "\x05\x02\x01\x00"),
+        X(GREETING_AUTH, "\x05\x02\x01\x00"),
         X("\x01\x05"
-          "alice\x00"
-          "\x05\x01\x00\x03\x0b"
-          "example.com\x01\xbb",
+          "alice\x00" CONNECT_EXAMPLE_COM,
           "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
     };
     struct outcome o = RUN(&req, script, NULL);
-    assert_int_equal(o.ready, 1);
+    assert_int_equal(o.ended.ready, 1);
 }
 
 static void auth_rejected(void **state)
 {
     (void)state;
-    struct socks5_client_request req = {
-        .cmd = SOCKS5_CMD_CONNECT,
-        .dst = {.name = "example.com", .port = 443},
-        .username = "alice",
-        .password = "wrong",
-    };
+    struct socks5_client_request req = to_example_com("alice", "wrong");
     static const struct exchange script[] = {
-        X("\x05\x02\x00\x02", "\x05\x02"),
+        X(GREETING_AUTH, "\x05\x02"),
         X("\x01\x05"
           "alice\x05wrong",
           "\x01\x01"),
     };
     struct outcome o = RUN(&req, script, NULL);
-    assert_int_equal(o.ready, 0);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: authentication rejected");
+    assert_int_equal(o.ended.ready, 0);
+    expect_failed(&o, "socks5: authentication rejected");
     CHECK_CUTS(&req, script, NULL, &o);
 }
 
 static void no_acceptable_method(void **state)
 {
     (void)state;
-    struct socks5_client_request with_auth = {
-        .cmd = SOCKS5_CMD_CONNECT, .dst = {.name = "example.com", .port = 443}, .username = "a"};
-    static const struct exchange refused[] = {X("\x05\x02\x00\x02", "\x05\xff")};
+    struct socks5_client_request with_auth = to_example_com("a", NULL);
+    static const struct exchange refused[] = {X(GREETING_AUTH, "\x05\xff")};
     struct outcome o = RUN(&with_auth, refused, NULL);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: no acceptable authentication method");
+    expect_failed(&o, "socks5: no acceptable authentication method");
 
     /* Username/password chosen although we offered none. */
-    struct socks5_client_request without = {.cmd = SOCKS5_CMD_CONNECT,
-                                            .dst = {.name = "example.com", .port = 443}};
+    struct socks5_client_request without = to_example_com(NULL, NULL);
     static const struct exchange unoffered[] = {X("\x05\x01\x00", "\x05\x02")};
     o = RUN(&without, unoffered, NULL);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: no acceptable authentication method");
+    expect_failed(&o, "socks5: no acceptable authentication method");
 }
 
 static void udp_associate_returns_the_relay(void **state)
@@ -305,18 +301,14 @@ static void udp_associate_returns_the_relay(void **state)
         X("\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00", "\x05\x00\x00\x01\xc6\x33\x64\x07\x14\xe9"),
     };
     struct outcome o = RUN(&req, script, NULL);
-    assert_int_equal(o.ready, 1);
-    char text[FLOW_ADDR_TEXT_MAX];
-    assert_string_equal(flow_addr_format_ip(&o.bound.ip, text), "198.51.100.7");
-    assert_int_equal(o.bound.port, 5353);
+    expect_bound(&o, "198.51.100.7", 5353);
     CHECK_CUTS(&req, script, NULL, &o);
 }
 
 static void refusals_by_reply_code(void **state)
 {
     (void)state;
-    struct socks5_client_request req = {.cmd = SOCKS5_CMD_CONNECT,
-                                        .dst = {.name = "example.com", .port = 443}};
+    struct socks5_client_request req = to_example_com(NULL, NULL);
     static const struct {
         char reply[11];
         enum upstream_fail fail;
@@ -332,49 +324,41 @@ static void refusals_by_reply_code(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct exchange script[] = {
             X("\x05\x01\x00", "\x05\x00"),
-            {"\x05\x01\x00\x03\x0b"
-             "example.com\x01\xbb",
-             18, cases[i].reply, 10},
+            {CONNECT_EXAMPLE_COM, 18, cases[i].reply, 10},
         };
         struct outcome o = RUN(&req, script, NULL);
-        assert_int_equal(o.failed, 1);
-        assert_int_equal(o.fail, cases[i].fail);
+        assert_int_equal(o.ended.failed, 1);
+        assert_int_equal(o.ended.fail, cases[i].fail);
         char want[96];
         snprintf(want, sizeof(want), "socks5: %s", socks5_rep_text((uint8_t)cases[i].reply[1]));
-        assert_string_equal(o.reason, want);
+        assert_string_equal(o.ended.reason, want);
     }
 }
 
 static void garbage_fails_the_handshake(void **state)
 {
     (void)state;
-    struct socks5_client_request req = {.cmd = SOCKS5_CMD_CONNECT,
-                                        .dst = {.name = "example.com", .port = 443},
-                                        .username = "alice"};
-    static const struct exchange http[] = {X("\x05\x02\x00\x02", "HTTP/1.1 400 Bad Request\r\n")};
+    struct socks5_client_request req = to_example_com("alice", NULL);
+    static const struct exchange http[] = {X(GREETING_AUTH, "HTTP/1.1 400 Bad Request\r\n")};
     struct outcome o = RUN(&req, http, NULL);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: malformed method choice");
+    expect_failed(&o, "socks5: malformed method choice");
 
     static const struct exchange bad_auth[] = {
-        X("\x05\x02\x00\x02", "\x05\x02"),
+        X(GREETING_AUTH, "\x05\x02"),
         X("\x01\x05"
           "alice\x00",
           "\x05\x00"),
     };
     o = RUN(&req, bad_auth, NULL);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: malformed auth reply");
+    expect_failed(&o, "socks5: malformed auth reply");
 
     static const struct exchange bad_reply[] = {
-        X("\x05\x02\x00\x02", "\x05\x00"),
-        X("\x05\x01\x00\x03\x0b"
-          "example.com\x01\xbb",
+        X(GREETING_AUTH, "\x05\x00"),
+        X(CONNECT_EXAMPLE_COM,
           "\x05\x00\x00\x09\x00\x00\x00\x00\x00\x00"), /* no such address type */
     };
     o = RUN(&req, bad_reply, NULL);
-    assert_int_equal(o.failed, 1);
-    assert_string_equal(o.reason, "socks5: malformed reply");
+    expect_failed(&o, "socks5: malformed reply");
 }
 
 static void longest_credentials_fit(void **state)
@@ -384,10 +368,7 @@ static void longest_credentials_fit(void **state)
     memset(user, 'u', 255);
     memset(pass, 'p', 255);
     user[255] = pass[255] = '\0';
-    struct socks5_client_request req = {.cmd = SOCKS5_CMD_CONNECT,
-                                        .dst = {.name = "example.com", .port = 443},
-                                        .username = user,
-                                        .password = pass};
+    struct socks5_client_request req = to_example_com(user, pass);
     char auth[513];
     auth[0] = 1;
     auth[1] = (char)255;
@@ -395,14 +376,12 @@ static void longest_credentials_fit(void **state)
     auth[257] = (char)255;
     memcpy(auth + 258, pass, 255);
     struct exchange script[] = {
-        X("\x05\x02\x00\x02", "\x05\x02"),
+        X(GREETING_AUTH, "\x05\x02"),
         {auth, sizeof(auth), "\x01\x00", 2},
-        X("\x05\x01\x00\x03\x0b"
-          "example.com\x01\xbb",
-          "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
+        X(CONNECT_EXAMPLE_COM, "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
     };
     struct outcome o = RUN(&req, script, NULL);
-    assert_int_equal(o.ready, 1);
+    assert_int_equal(o.ended.ready, 1);
 }
 
 static void requests_that_cannot_be_sent_are_refused_at_once(void **state)
@@ -415,8 +394,7 @@ static void requests_that_cannot_be_sent_are_refused_at_once(void **state)
     assert_null(socks5_client_new(loop, -1, &none, &cbs, &o, &reason));
     assert_string_equal(reason, "socks5: no destination to request");
 
-    struct socks5_client_request empty_user = {
-        .cmd = SOCKS5_CMD_CONNECT, .dst = {.name = "example.com", .port = 443}, .username = ""};
+    struct socks5_client_request empty_user = to_example_com("", NULL);
     assert_null(socks5_client_new(loop, -1, &empty_user, &cbs, &o, &reason));
     assert_string_equal(reason, "socks5: username must be 1 to 255 bytes, password at most 255");
     ev_loop_destroy(loop);
@@ -442,10 +420,10 @@ static void a_failed_connect_fails_the_handshake(void **state)
                                         .dst = {.ip = {.family = AF_INET}}};
     o.c = socks5_client_new(loop, fd, &req, &cbs, &o, &reason);
     assert_non_null(o.c);
-    for (int i = 0; i < 100 && !o.failed; i++)
+    for (int i = 0; i < 100 && !o.ended.failed; i++)
         ev_run(loop, EVRUN_ONCE);
-    assert_int_equal(o.failed, 1);
-    assert_non_null(strstr(o.reason, "Connection refused"));
+    assert_int_equal(o.ended.failed, 1);
+    assert_non_null(strstr(o.ended.reason, "Connection refused"));
     close(fd);
     ev_loop_destroy(loop);
 }

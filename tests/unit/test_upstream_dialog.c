@@ -21,15 +21,13 @@
 #include <ev.h>
 
 #include "engine/proto/upstream_dialog.h"
+#include "tests/unit/dialog_outcome.h"
 
 struct fixture {
     struct ev_loop *loop;
     int sv[2]; /* the dialog's end, the server's end */
     struct upstream_dialog *d;
-    int ready, failed;
-    char reason[128];
-    char extra[64];
-    size_t extra_len;
+    struct dialog_outcome ended;
 };
 
 static enum upstream_step line_input(struct upstream_dialog *d)
@@ -47,10 +45,7 @@ static enum upstream_step line_input(struct upstream_dialog *d)
 static void on_ready(void *ctx, const uint8_t *extra, size_t len)
 {
     struct fixture *fx = ctx;
-    fx->ready++;
-    assert_true(len <= sizeof(fx->extra));
-    memcpy(fx->extra, extra, len);
-    fx->extra_len = len;
+    dialog_outcome_ready(&fx->ended, extra, len);
     free(fx->d); /* the owner may free the dialog inside its callback */
     fx->d = NULL;
 }
@@ -58,9 +53,7 @@ static void on_ready(void *ctx, const uint8_t *extra, size_t len)
 static void on_failed(void *ctx, enum upstream_fail fail, const char *reason)
 {
     struct fixture *fx = ctx;
-    fx->failed++;
-    (void)fail;
-    snprintf(fx->reason, sizeof(fx->reason), "%s", reason);
+    dialog_outcome_failed(&fx->ended, fail, reason);
     free(fx->d);
     fx->d = NULL;
 }
@@ -93,67 +86,61 @@ static int teardown(void **state)
     return 0;
 }
 
-static void pump(struct fixture *fx)
-{
-    for (int i = 0; i < 8; i++)
-        ev_run(fx->loop, EVRUN_NOWAIT);
-}
-
 static void request_out_reply_in_extra_handed_on(void **state)
 {
     struct fixture *fx = *state;
     /* The answer is already waiting: still, nothing ends inside the owner's call. */
     assert_int_equal(send(fx->sv[1], "OK\norigin", 9, 0), 9);
     assert_int_equal(upstream_dialog_send(fx->d, "HELLO\n", 6), 0);
-    assert_int_equal(fx->ready + fx->failed, 0);
-    pump(fx);
+    assert_int_equal(fx->ended.ready + fx->ended.failed, 0);
+    dialog_pump(fx->loop);
     char got[16];
     assert_int_equal(recv(fx->sv[1], got, sizeof(got), MSG_DONTWAIT), 6);
     assert_memory_equal(got, "HELLO\n", 6);
-    assert_int_equal(fx->ready, 1);
-    assert_int_equal(fx->failed, 0);
-    assert_int_equal(fx->extra_len, 6);
-    assert_memory_equal(fx->extra, "origin", 6);
+    assert_int_equal(fx->ended.ready, 1);
+    assert_int_equal(fx->ended.failed, 0);
+    assert_int_equal(fx->ended.extra_len, 6);
+    assert_memory_equal(fx->ended.extra, "origin", 6);
+}
+
+/* The request goes out and the server answers `len` bytes of `reply`: the
+ * dialog fails, once, for `reason`. */
+static void answer_fails(struct fixture *fx, const void *reply, size_t len, const char *reason)
+{
+    upstream_dialog_send(fx->d, "HELLO\n", 6);
+    dialog_pump(fx->loop);
+    assert_int_equal(send(fx->sv[1], reply, len, 0), (ssize_t)len);
+    dialog_pump(fx->loop);
+    assert_int_equal(fx->ended.ready, 0);
+    assert_int_equal(fx->ended.failed, 1);
+    assert_string_equal(fx->ended.reason, reason);
 }
 
 static void the_protocol_says_why_it_failed(void **state)
 {
-    struct fixture *fx = *state;
-    upstream_dialog_send(fx->d, "HELLO\n", 6);
-    pump(fx);
-    assert_int_equal(send(fx->sv[1], "NO\n", 3, 0), 3);
-    pump(fx);
-    assert_int_equal(fx->failed, 1);
-    assert_string_equal(fx->reason, "server said no");
+    answer_fails(*state, "NO\n", 3, "server said no");
 }
 
 static void a_reply_longer_than_the_buffer_fails(void **state)
 {
-    struct fixture *fx = *state;
-    upstream_dialog_send(fx->d, "HELLO\n", 6);
-    pump(fx);
-    static char junk[UPSTREAM_DIALOG_IN_MAX + 100];
+    static char junk[UPSTREAM_DIALOG_IN_MAX];
     memset(junk, 'x', sizeof(junk));
-    assert_int_equal(send(fx->sv[1], junk, UPSTREAM_DIALOG_IN_MAX, 0), UPSTREAM_DIALOG_IN_MAX);
-    pump(fx);
-    assert_int_equal(fx->ready, 0);
-    assert_int_equal(fx->failed, 1);
-    assert_string_equal(fx->reason, "server reply too long");
+    answer_fails(*state, junk, sizeof(junk), "server reply too long");
 }
 
 static void the_server_closing_fails(void **state)
 {
     struct fixture *fx = *state;
     upstream_dialog_send(fx->d, "HELLO\n", 6);
-    pump(fx);
+    dialog_pump(fx->loop);
     char got[16];
     assert_int_equal(recv(fx->sv[1], got, sizeof(got), MSG_DONTWAIT), 6);
     assert_int_equal(send(fx->sv[1], "O", 1, 0), 1);
     close(fx->sv[1]);
     fx->sv[1] = -1;
-    pump(fx);
-    assert_int_equal(fx->failed, 1);
-    assert_string_equal(fx->reason, "server closed the connection during the handshake");
+    dialog_pump(fx->loop);
+    assert_int_equal(fx->ended.failed, 1);
+    assert_string_equal(fx->ended.reason, "server closed the connection during the handshake");
 }
 
 static void a_request_larger_than_the_buffer_is_refused(void **state)
@@ -165,15 +152,16 @@ static void a_request_larger_than_the_buffer_is_refused(void **state)
     assert_int_equal(upstream_dialog_send(fx->d, big, 1), -1);
 }
 
+#define DIALOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(request_out_reply_in_extra_handed_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(the_protocol_says_why_it_failed, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_reply_longer_than_the_buffer_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(the_server_closing_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_request_larger_than_the_buffer_is_refused, setup,
-                                        teardown),
+        DIALOG_TEST(request_out_reply_in_extra_handed_on),
+        DIALOG_TEST(the_protocol_says_why_it_failed),
+        DIALOG_TEST(a_reply_longer_than_the_buffer_fails),
+        DIALOG_TEST(the_server_closing_fails),
+        DIALOG_TEST(a_request_larger_than_the_buffer_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
