@@ -18,6 +18,7 @@
 #   [FLOWS=1000] bench/memory.sh
 set -u
 cd "$(dirname "$0")/.."
+E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
 . tests/e2e/lib.sh
 NETNS_ETC=
 trap '[ -z "$NETNS_ETC" ] || rm -rf "$NETNS_ETC"; e2e_cleanup' EXIT

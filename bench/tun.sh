@@ -15,6 +15,7 @@
 #   [ROUNDS=3] [MTU=1500] bench/tun.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
+E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
 SECS=${1:-5}

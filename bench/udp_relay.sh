@@ -26,6 +26,7 @@
 #   [ROUNDS=3] [QUERIES=3000] [EXPIRE=8] [BASELINE=old/switchyard] bench/udp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
+E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
 . tests/e2e/lib_udp.sh
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}

@@ -6,6 +6,8 @@
 #             Sourcing installs an EXIT trap (e2e_exit) that cleans up, prints
 #             the plan line and exits 1 on any failure, also when the script
 #             ends early; e2e_at_exit CMD adds a script's own clean-up to it.
+#             A benchmark sets E2E_BENCH=1 before sourcing: the same clean-up,
+#             no plan line (it prints its own tables).
 # Namespaces: ns_new NAME -> sets REPLY to a unique namespace ("sy-NAME-<pid>");
 #             veth NS1 IF1 NS2 IF2 joins two namespaces; every namespace made
 #             here is deleted on exit.
@@ -67,7 +69,7 @@ e2e_exit() {
     fi
     for cmd in "${E2E_AT_EXIT[@]}"; do eval "$cmd"; done
     e2e_cleanup
-    echo "1..$E2E_N"
+    [ -n "${E2E_BENCH:-}" ] || echo "1..$E2E_N"
     [ "$E2E_FAILED" -eq 0 ] || exit 1
     exit 0
 }
