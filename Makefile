@@ -38,8 +38,8 @@ PKG_CONFIG    ?= env PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/
 endif
 PKG_CONFIG ?= pkg-config
 
-PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libcrypto libcap \
-	libmicrohttpd jansson libcurl libcares
+PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libnetfilter_queue \
+	libcrypto libcap libmicrohttpd jansson libcurl libcares
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)

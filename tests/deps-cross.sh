@@ -10,7 +10,7 @@ ARCH=${1:-arm64}
 TRIPLET=${2:-aarch64-linux-gnu}
 
 LIBS="libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
-  libnetfilter-conntrack-dev libssl-dev libcap-dev libcmocka-dev libmicrohttpd-dev
+  libnetfilter-conntrack-dev libnetfilter-queue-dev libssl-dev libcap-dev libcmocka-dev libmicrohttpd-dev
   libjansson-dev libcurl4-openssl-dev libc-ares-dev"
 PKGS="gcc-$TRIPLET libc6-dev-$ARCH-cross qemu-user pkgconf uthash-dev xxd"
 for l in $LIBS; do PKGS="$PKGS $l:$ARCH"; done

@@ -7,7 +7,7 @@ set -eu
 
 BUILD="build-essential pkg-config clang libclang-rt-14-dev clang-format
   libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
-  libnetfilter-conntrack-dev libssl-dev libcmocka-dev uthash-dev libcap-dev libmicrohttpd-dev
+  libnetfilter-conntrack-dev libnetfilter-queue-dev libssl-dev libcmocka-dev uthash-dev libcap-dev libmicrohttpd-dev
   libjansson-dev libcurl4-openssl-dev xxd libc-ares-dev"
 TEST="libmaxmind-db-writer-perl mmdb-bin iproute2 nftables iptables conntrack
   curl dnsutils openssl gnutls-bin socat nginx-light dnsmasq-base dante-server

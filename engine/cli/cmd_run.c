@@ -21,6 +21,7 @@
 #include "engine/core/privilege.h"
 #include "engine/core/reload.h"
 #include "engine/core/resolve.h"
+#include "engine/nfq/nfq_stage.h"
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_stage.h"
@@ -106,7 +107,8 @@ int cmd_run(int argc, char **argv)
     /* Every stage is always there, so a reload can add inbounds of any type. The tun
      * stage comes first: its devices exist before the listeners bound to them. */
     int failed = (tun_stage_add(&run.engine) < 0) + (tcp_stage_add(&run.engine) < 0) +
-                 (udp_stage_add(&run.engine) < 0) + (control_stage_add(&run.engine) < 0);
+                 (udp_stage_add(&run.engine) < 0) + (control_stage_add(&run.engine) < 0) +
+                 (nfq_stage_add(&run.engine) < 0);
     int synced = engine_sync(&run.engine);
     failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
     status = CLI_OK;

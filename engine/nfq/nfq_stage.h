@@ -1,0 +1,24 @@
+/*
+ * nfq_stage.h — the dynamic fast path's queue as a stage of the core: with
+ * `fast_path: dynamic` switchyard binds NFQUEUE POLICY_FAST_QUEUE and
+ * answers every packet the firewall offers there (the first packet of a
+ * new flow, engine/firewall/firewall.h) on the loop: DIRECT or STEER as the
+ * packet mark, which the firewall keeps in the conntrack mark, or a drop
+ * (engine/nfq/nfq_verdict.h decides). A reload changes the answer for the
+ * next packet; a policy without `fast_path: dynamic` unbinds the queue, and
+ * the firewall's bypass then lets new flows through. What it answered is
+ * counted and logged when the queue closes.
+ */
+#ifndef SWITCHYARD_NFQ_STAGE_H
+#define SWITCHYARD_NFQ_STAGE_H
+
+struct engine;
+
+/*
+ * Adds the stage to `e` and, when the policy says `fast_path: dynamic`,
+ * binds the queue. Returns 0, or -errno (logged) when the queue cannot be
+ * bound (another process holds it, or the kernel has no nfnetlink_queue).
+ */
+int nfq_stage_add(struct engine *e);
+
+#endif

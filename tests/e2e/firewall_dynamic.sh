@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# firewall_dynamic.sh — fast_path: dynamic: the first packet of each new flow
+# the static rules leave is offered to switchyard through NFQUEUE, and a flow
+# its addresses decide stays in the kernel. The policy's first rule is too
+# large for the kernel's rules (68 terms, more than 64), so the static rules
+# end there and the queue decides everything after it. A router runs the
+# script `switchyard firewall` prints and switchyard; then:
+#   - a flow the addresses send direct (TCP to port 8080, IPv4 and IPv6)
+#     never reaches switchyard's listener (no flow line, no socket), yet 2 MB
+#     arrive byte-exact, and its conntrack entry carries the direct mark;
+#   - a flow the addresses drop (port 8081) is dropped: it never connects,
+#     the origin sees nothing;
+#   - a flow a host name decides (HTTPS to sni.example) still goes through
+#     switchyard, which logs its name;
+#   - a reload that drops port 8080 drops the next new flow there, while a
+#     connection marked before the reload keeps going;
+#   - with switchyard stopped (nothing bound to the queue) new flows still
+#     go through, direct (the queue's bypass);
+#   - --undo leaves no rule behind.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+gateway_up nginx
+# Direct flows go through the router untouched: the origin must be able to answer the client.
+ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1
+ip -n "$NS_O" -6 route add 2001:db8:1::/64 via 2001:db8:2::1
+
+head -c 2000000 /dev/urandom >"$E2E_TMP/blob"
+want=$(sha256sum <"$E2E_TMP/blob" | cut -d' ' -f1)
+for port in 8080 8081; do
+    bg "$NS_O" "$E2E_TMP/origin-$port.log" socat -d TCP6-LISTEN:$port,ipv6only=0,fork,reuseaddr \
+        SYSTEM:"echo accepted >>$E2E_TMP/accepted-$port; cat $E2E_TMP/blob"
+done
+wait_tcp "$NS_O" "" 8081 || not_ok "origin servers start"
+
+big_rule="  - {any: ["
+for i in $(seq 17); do big_rule+="{dst: 203.0.113.$i/32}, "; done
+big_rule="${big_rule%, }], not: {dst: 203.0.113.100/32, src: 192.0.2.100/32, dst_port: 9, src_port: 9}, action: drop}"
+write_policy() { # write_policy ACTION-FOR-8080
+    cat >"$POLICY" <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+fast_path: dynamic
+sniff: {timeout_ms: 300}
+inbounds:
+  - {name: tp, type: tproxy, listen: "[::]:12345"}
+rules:
+$big_rule
+  - {dst_port: 8081, action: drop}
+  - {domain_suffix: sni.example, dst_port: 443, action: direct}
+  - {dst_port: 443, action: drop}
+  - {dst_port: 8080, action: $1}
+default: direct
+YAML
+}
+write_policy direct
+"$SWITCHYARD" firewall -c "$POLICY" >"$E2E_TMP/firewall.sh"
+check "the static rules stop at the large rule" bash -c "! grep -q 'chain fast_' '$E2E_TMP/firewall.sh'"
+check "the script queues marked packets with the bypass flag" \
+    grep -q -- "-j NFQUEUE --queue-num 7301 --queue-bypass" "$E2E_TMP/firewall.sh"
+start_gateway || e2e_abort "gateway"
+check "switchyard binds the queue" grep -q "answering new flows on queue 7301" "$E2E_TMP/switchyard.log"
+
+# fetch ADDR PORT: the origin's blob over TCP from the client, its sha256 (empty when it failed).
+fetch() {
+    local a=$1
+    [[ $a == *:* ]] && a="[$a]"
+    in_client timeout 10 socat -u TCP:"$a":"$2",connect-timeout=3 - 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+empty=$(sha256sum </dev/null | cut -d' ' -f1)
+
+for origin in "$ORIGIN4" "$ORIGIN6"; do
+    got=$(fetch "$origin" 8080)
+    check "direct by address ($origin): 2 MB byte-exact" test "$got" = "$want"
+done
+check "direct by address: no flow reached switchyard" test "$(log_count ':8080')" = 0
+check "direct by address: the conntrack entry carries the direct mark" \
+    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x7302 2>/dev/null | grep -q 8080"
+
+got=$(fetch "$ORIGIN4" 8081)
+check "drop by address: nothing arrives" test "$got" = "$empty"
+check "drop by address: the origin saw no connection" test ! -e "$E2E_TMP/accepted-8081"
+check "drop by address: no flow reached switchyard" test "$(log_count ':8081')" = 0
+
+body=$(curl_host "$NS_C" sni.example "$ORIGIN4" https)
+check "a flow a name decides still goes through switchyard" test "$body" = "hello from origin"
+check "switchyard logged its name" test "$(log_count 'sni\.example')" -ge 1
+
+# A connection marked direct keeps going across a reload that drops its port.
+in_client bash -c "exec 3<>/dev/tcp/$ORIGIN4/8080; sleep 4; cat <&3 | sha256sum | cut -d' ' -f1" \
+    >"$E2E_TMP/long.sha" &
+long=$!
+sleep 1
+write_policy drop
+kill -HUP "$SWITCHYARD_PID"
+wait_file_grep "$E2E_TMP/switchyard.log" "reload" 5 || true
+sleep 0.5
+got=$(fetch "$ORIGIN4" 8080)
+check "after the reload a new flow to 8080 is dropped" test "$got" = "$empty"
+wait "$long"
+check "the connection marked before the reload kept going" test "$(cat "$E2E_TMP/long.sha")" = "$want"
+
+# Nothing bound to the queue: the bypass lets new flows through, direct.
+stop_pid "$SWITCHYARD_PID"
+check "switchyard logged what it answered" grep -q "queue 7301 closed (answered [1-9]" \
+    "$E2E_TMP/switchyard.log"
+got=$(fetch "$ORIGIN4" 8080)
+check "switchyard stopped: new flows still go through (bypass)" test "$got" = "$want"
+body=$(curl_host "$NS_C" sni.example "$ORIGIN4" https)
+check "switchyard stopped: HTTPS still goes through" test "$body" = "hello from origin"
+
+"$SWITCHYARD" firewall -c "$POLICY" --undo >"$E2E_TMP/undo.sh"
+ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >/dev/null 2>&1
+check "undo removes the queue rules" \
+    bash -c "! ip netns exec '$NS_R' iptables-save | grep -q NFQUEUE && ! ip netns exec '$NS_R' ip6tables-save | grep -q NFQUEUE"
+check "undo removes the table" bash -c "! ip netns exec '$NS_R' nft list table inet switchyard 2>/dev/null"
+e2e_finish
