@@ -161,24 +161,34 @@ static void touch(struct udp_session *s)
 /* Datagrams read from an upstream socket per wake-up, as from a listener. */
 #define UPSTREAM_READ_BATCH 64
 
+/*
+ * Reads the upstream socket in batches (one recvmmsg each, into the
+ * engine's read slots: no callback reads a listener meanwhile); a batch
+ * shorter than asked for means the socket is empty, so a lone reply costs
+ * one call, not a second one to hear EAGAIN.
+ */
 static void upstream_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct udp_session *s = w->data;
-    static uint8_t buf[UDP_RECV_BUF];
-    for (int i = 0; i < UPSTREAM_READ_BATCH; i++) {
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_TRUNC);
-        if (n < 0) {
-            /* ECONNREFUSED: an ICMP port unreachable; the client will retry or time out. */
+    struct udp_recv_slot *rx = s->engine->rx;
+    for (int read = 0; read < UPSTREAM_READ_BATCH;) {
+        /* ECONNREFUSED (an ICMP port unreachable) too: the client will retry or time out. */
+        int got = udp_socket_recv_connected(s->fd, rx, UDP_RECV_BATCH_MAX);
+        if (got <= 0)
             return;
+        read += got;
+        for (int i = 0; i < got && !udp_session_closed(s); i++) {
+            if (rx[i].len < 0)
+                udp_session_dropped(s);
+            else if (s->out->receive)
+                s->out->receive(s, rx[i].buf, (size_t)rx[i].len);
+            else
+                udp_session_from_origin(s, rx[i].buf, (size_t)rx[i].len);
         }
-        if ((size_t)n > sizeof(buf))
-            udp_session_dropped(s);
-        else if (s->out->receive)
-            s->out->receive(s, buf, (size_t)n);
-        else
-            udp_session_from_origin(s, buf, (size_t)n);
+        if (got < UDP_RECV_BATCH_MAX || udp_session_closed(s))
+            return;
     }
 }
 

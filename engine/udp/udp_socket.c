@@ -77,7 +77,10 @@ static ssize_t parse_message(struct msghdr *msg, size_t n, struct flow_addr *src
     return (ssize_t)n;
 }
 
-int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n)
+/* One recvmmsg(2) into `slots`; with `addressed`, each message's source and
+ * destination are read too (a listener's), otherwise only its length (a
+ * connected socket's). */
+static int recv_batch(int fd, struct udp_recv_slot *slots, unsigned n, bool addressed)
 {
     struct mmsghdr msgs[UDP_RECV_BATCH_MAX];
     struct sockaddr_storage from[UDP_RECV_BATCH_MAX];
@@ -87,17 +90,13 @@ int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n)
         n = UDP_RECV_BATCH_MAX;
     for (unsigned i = 0; i < n; i++) {
         iov[i] = (struct iovec){slots[i].buf, slots[i].cap};
-        msgs[i] = (struct mmsghdr){
-            .msg_hdr =
-                {
-                    .msg_name = &from[i],
-                    .msg_namelen = sizeof(from[i]),
-                    .msg_iov = &iov[i],
-                    .msg_iovlen = 1,
-                    .msg_control = control[i].buf,
-                    .msg_controllen = sizeof(control[i].buf),
-                },
-        };
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        if (addressed) {
+            msgs[i].msg_hdr.msg_name = &from[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+            msgs[i].msg_hdr.msg_control = control[i].buf;
+            msgs[i].msg_hdr.msg_controllen = sizeof(control[i].buf);
+        }
     }
     int got;
     do {
@@ -105,10 +104,25 @@ int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n)
     } while (got < 0 && errno == EINTR);
     if (got < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    for (int i = 0; i < got; i++)
-        slots[i].len =
-            parse_message(&msgs[i].msg_hdr, msgs[i].msg_len, &slots[i].src, &slots[i].dst);
+    for (int i = 0; i < got; i++) {
+        if (addressed)
+            slots[i].len =
+                parse_message(&msgs[i].msg_hdr, msgs[i].msg_len, &slots[i].src, &slots[i].dst);
+        else
+            slots[i].len =
+                msgs[i].msg_hdr.msg_flags & MSG_TRUNC ? -EMSGSIZE : (ssize_t)msgs[i].msg_len;
+    }
     return got;
+}
+
+int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n)
+{
+    return recv_batch(fd, slots, n, true);
+}
+
+int udp_socket_recv_connected(int fd, struct udp_recv_slot *slots, unsigned n)
+{
+    return recv_batch(fd, slots, n, false);
 }
 
 ssize_t udp_socket_recv(int fd, uint8_t *buf, size_t cap, struct flow_addr *src,

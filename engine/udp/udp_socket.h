@@ -63,6 +63,13 @@ struct udp_recv_slot {
  */
 int udp_socket_recv_batch(int fd, struct udp_recv_slot *slots, unsigned n);
 
+/*
+ * As udp_socket_recv_batch, from the connected socket `fd` (an upstream
+ * socket): only each slot's `len` is filled (-EMSGSIZE: the datagram did not
+ * fit its slot and is discarded), `src` and `dst` are left alone.
+ */
+int udp_socket_recv_connected(int fd, struct udp_recv_slot *slots, unsigned n);
+
 /* Sends one datagram to `to` on an unconnected socket. Returns 0 or -errno. */
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len);
 

@@ -338,6 +338,42 @@ static void test_batch_read_takes_each_datagram_whole(void **state)
     close(rx);
 }
 
+/* A connected (upstream) socket is read in batches too: lengths only, a
+ * datagram too big for its slot reported, fewer than asked when it empties. */
+static void test_connected_batch_read(void **state)
+{
+    (void)state;
+    need_root();
+    int rx = bound("127.0.0.1:41006", false);
+    int tx = bound("127.0.0.1:41007", false);
+    struct sockaddr_storage ss;
+    struct flow_addr peer;
+    assert_true(flow_addr_parse(&peer, "127.0.0.1:41007"));
+    socklen_t sl = flow_addr_to_sockaddr(&peer, &ss);
+    assert_int_equal(connect(rx, (struct sockaddr *)&ss, sl), 0);
+    struct flow_addr to;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41006"));
+    static uint8_t big[2000], bufs[4][1000];
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(udp_socket_sendto(tx, &to, "one", 3), 0);
+    assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
+    assert_int_equal(udp_socket_sendto(tx, &to, "three", 5), 0);
+    struct udp_recv_slot slots[4];
+    for (int i = 0; i < 4; i++)
+        slots[i] = (struct udp_recv_slot){.buf = bufs[i], .cap = sizeof(bufs[i])};
+    struct pollfd p = {rx, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_int_equal(udp_socket_recv_connected(rx, slots, 4), 3);
+    assert_int_equal(slots[0].len, 3);
+    assert_memory_equal(slots[0].buf, "one", 3);
+    assert_int_equal(slots[1].len, -EMSGSIZE);
+    assert_int_equal(slots[2].len, 5);
+    assert_memory_equal(slots[2].buf, "three", 5);
+    assert_int_equal(udp_socket_recv_connected(rx, slots, 4), -EAGAIN);
+    close(tx);
+    close(rx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_listener_has_room_for_a_burst),
         cmocka_unit_test(test_largest_datagram_passes_whole),
         cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
+        cmocka_unit_test(test_connected_batch_read),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
