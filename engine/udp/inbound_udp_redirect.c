@@ -4,7 +4,7 @@
  * nf_conntrack by the reply tuple (engine/udp/conntrack.h), once per session.
  * Replies go back through the listening socket, from the address the
  * datagram arrived on, so conntrack un-NATs them and the client sees the
- * original destination answer.
+ * original destination answer; they are queued on the engine's reply batch.
  */
 #include <errno.h>
 
@@ -13,7 +13,7 @@
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
-#include "engine/udp/udp_socket.h"
+#include "engine/udp/udp_send_batch.h"
 
 /* The kernel answers in microseconds; a lost answer must not stall the loop. */
 #define CONNTRACK_TIMEOUT_MS 100
@@ -38,7 +38,9 @@ static int redirect_orig_dst(struct udp_listener *l, const struct flow_addr *src
 
 static int redirect_reply(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    return udp_socket_sendto_from(s->listener->fd, &s->key.arrived, &s->key.client, buf, len);
+    struct udp_listener *l = s->listener;
+    return udp_send_batch_add(l->engine->replies, l->fd, l->addr.family, &s->key.arrived,
+                              &s->key.client, buf, len);
 }
 
 static void redirect_teardown(struct udp_listener *l)

@@ -28,6 +28,10 @@ void udp_engine_stats(const struct udp_engine *e, struct udp_engine_stats *out)
 {
     *out = e->stats;
     out->sessions_open = e->sessions.count;
+    /* Counted as sent when queued; the kernel refused these later. */
+    uint64_t failed = udp_send_batch_failed(e->replies);
+    out->datagrams_out -= failed;
+    out->datagrams_dropped += failed;
 }
 
 /*
@@ -57,10 +61,22 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     trim_after_burst(w->data);
 }
 
+/* Every callback of this turn has run: send the replies they queued. */
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct udp_engine *e = w->data;
+    udp_send_batch_flush(e->replies);
+}
+
 struct udp_engine *udp_engine_new(struct engine *core)
 {
     struct udp_engine *e = calloc(1, sizeof(*e));
-    if (!e || !(e->rx_buf = malloc((size_t)UDP_RECV_BATCH_MAX * UDP_RECV_BUF))) {
+    if (!e || !(e->rx_buf = malloc((size_t)UDP_RECV_BATCH_MAX * UDP_RECV_BUF)) ||
+        !(e->replies = udp_send_batch_new())) {
+        if (e)
+            free(e->rx_buf);
         free(e);
         return NULL;
     }
@@ -73,6 +89,10 @@ struct udp_engine *udp_engine_new(struct engine *core)
     e->tick.data = e;
     ev_timer_start(e->loop, &e->tick);
     ev_unref(e->loop); /* housekeeping alone does not keep the loop running */
+    ev_prepare_init(&e->flush, flush_cb);
+    e->flush.data = e;
+    ev_prepare_start(e->loop, &e->flush);
+    ev_unref(e->loop); /* nor does the flush */
     return e;
 }
 
@@ -99,6 +119,9 @@ void udp_engine_free(struct udp_engine *e)
         udp_listener_close(e->listeners);
     ev_ref(e->loop);
     ev_timer_stop(e->loop, &e->tick);
+    ev_ref(e->loop);
+    ev_prepare_stop(e->loop, &e->flush);
+    udp_send_batch_free(e->replies);
     policy_unref(e->policy);
     free(e->rx_buf);
     free(e);

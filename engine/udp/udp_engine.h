@@ -14,7 +14,9 @@
  *                        (outbound_udp_direct.c, outbound_udp_socks5.c,
  *                        outbound_udp_drop.c);
  *   the inbound's reply  sends the answer back (udp_reply_cache.c under
- *                        TPROXY, the listening socket under REDIRECT).
+ *                        TPROXY, the listening socket under REDIRECT),
+ *                        queued and sent with the other answers of the same
+ *                        turn of the loop (udp_send_batch.c).
  *
  * Datagrams are never merged or split: each one received is sent as one.
  */
@@ -28,6 +30,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/udp/conntrack.h"
+#include "engine/udp/udp_send_batch.h"
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "rules/policy.h"
@@ -71,6 +74,10 @@ struct udp_engine {
      * makes resident once a datagram reaches them. */
     struct udp_recv_slot rx[UDP_RECV_BATCH_MAX];
     uint8_t *rx_buf;
+    /* Replies to clients queued during one turn of the loop, sent by `flush`
+     * before the loop waits again (engine/udp/udp_send_batch.h). */
+    struct udp_send_batch *replies;
+    ev_prepare flush;
 };
 
 /*

@@ -198,6 +198,7 @@ void udp_listener_close(struct udp_listener *l)
     ev_io_stop(e->loop, &l->io);
     if (l->ops->teardown)
         l->ops->teardown(l);
+    udp_send_batch_flush(e->replies); /* replies queued on the socket go before it closes */
     close(l->fd);
     free(l->name);
     free(l);

@@ -15,7 +15,7 @@
 
 #include "engine/core/fd_budget.h"
 #include "engine/core/sockopt.h"
-#include "engine/udp/udp_socket.h"
+#include "engine/udp/udp_send_batch.h"
 
 static int set_int(int fd, int level, int name, int value)
 {
@@ -37,11 +37,12 @@ struct udp_reply_cache {
     size_t capacity;
     double idle_s;
     struct fd_budget *budget;
+    struct udp_send_batch *batch; /* where replies are queued (borrowed) */
     struct udp_reply_stats stats;
 };
 
 struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s,
-                                            struct fd_budget *budget)
+                                            struct fd_budget *budget, struct udp_send_batch *batch)
 {
     struct udp_reply_cache *c = calloc(1, sizeof(*c));
     if (!c)
@@ -49,6 +50,7 @@ struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s,
     c->capacity = capacity ? capacity : 1;
     c->idle_s = idle_s;
     c->budget = budget;
+    c->batch = batch;
     return c;
 }
 
@@ -56,6 +58,7 @@ static void reply_sock_close(struct udp_reply_cache *c, struct reply_sock *s)
 {
     HASH_DEL(c->table, s);
     DL_DELETE(c->lru, s);
+    udp_send_batch_flush(c->batch); /* nothing queued may outlive its socket */
     close(s->fd);
     free(s);
     c->stats.open--;
@@ -138,7 +141,11 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
             reply_sock_uncharge(c);
         if (fd == -EADDRINUSE) {
             c->stats.addrinuse++;
-            int r = udp_socket_sendto_from(fallback_fd, from, to, buf, len);
+            struct sockaddr_storage self;
+            socklen_t self_len = sizeof(self);
+            if (getsockname(fallback_fd, (struct sockaddr *)&self, &self_len) < 0)
+                return -errno;
+            int r = udp_send_batch_add(c->batch, fallback_fd, self.ss_family, from, to, buf, len);
             return r < 0 ? r : UDP_REPLY_FALLBACK;
         }
         if (fd < 0)
@@ -162,7 +169,7 @@ int udp_reply_cache_send(struct udp_reply_cache *c, const struct flow_addr *from
     }
     s->last_used = now;
     DL_APPEND(c->lru, s);
-    return udp_socket_sendto(s->fd, to, buf, len);
+    return udp_send_batch_add(c->batch, s->fd, s->key.family, NULL, to, buf, len);
 }
 
 size_t udp_reply_cache_expire(struct udp_reply_cache *c, double now)

@@ -27,6 +27,7 @@
 
 struct fd_budget;
 struct udp_reply_cache;
+struct udp_send_batch;
 
 struct udp_reply_stats {
     uint64_t opened;    /* reply sockets opened */
@@ -41,10 +42,11 @@ struct udp_reply_stats {
 /*
  * A cache of at most `capacity` reply sockets (at least 1), each closed after
  * `idle_s` seconds unused, each charged to `budget` (borrowed; NULL:
- * uncounted). NULL when out of memory.
+ * uncounted). Replies are queued on `batch` (borrowed, engine/udp/udp_send_batch.h),
+ * which the cache flushes before it closes a socket. NULL when out of memory.
  */
 struct udp_reply_cache *udp_reply_cache_new(size_t capacity, double idle_s,
-                                            struct fd_budget *budget);
+                                            struct fd_budget *budget, struct udp_send_batch *batch);
 
 /* Closes every socket and frees the cache (NULL is allowed). */
 void udp_reply_cache_free(struct udp_reply_cache *cache);
@@ -52,7 +54,7 @@ void udp_reply_cache_free(struct udp_reply_cache *cache);
 enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
 
 /*
- * Sends `len` bytes to `to` with source `from` (the original destination, so
+ * Queues on the cache's batch `len` bytes to `to` with source `from` (the original destination, so
  * the client sees its origin answer), on the cached socket bound to `from`
  * and carrying SO_MARK `mark` (0: none), opening one when none is cached;
  * a cached one with another mark is closed first (counted in `remarked`). When `from` cannot be
@@ -60,7 +62,8 @@ enum { UDP_REPLY_SENT = 0, UDP_REPLY_FALLBACK = 1 };
  * listener) with its source address pinned by IP_PKTINFO / IPV6_PKTINFO (the source port is then
  * the listener's), counted in `addrinuse`, and UDP_REPLY_FALLBACK is returned so the caller can log
  * the first time. Returns UDP_REPLY_SENT, UDP_REPLY_FALLBACK or a negative errno
- * (-EMFILE: the budget has no descriptor and no socket is cached to give one).
+ * (-EMFILE: the budget has no descriptor and no socket is cached to give one);
+ * a datagram the kernel refuses later is counted by the batch.
  */
 int udp_reply_cache_send(struct udp_reply_cache *cache, const struct flow_addr *from,
                          const struct flow_addr *to, const void *buf, size_t len, uint32_t mark,

@@ -146,40 +146,32 @@ int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_
     return 0;
 }
 
-int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct flow_addr *to,
-                           const void *buf, size_t len)
+void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
+                    const struct flow_addr *from, const struct flow_addr *to, const void *buf,
+                    size_t len)
 {
-    struct sockaddr_storage ss;
-    struct flow_addr dst = *to;
-    struct sockaddr_storage self;
-    socklen_t self_len = sizeof(self);
-    if (getsockname(fd, (struct sockaddr *)&self, &self_len) < 0)
-        return -errno;
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct iovec iov = {(void *)buf, len};
-    struct msghdr msg = {.msg_name = &ss, .msg_iov = &iov, .msg_iovlen = 1};
-    struct cmsghdr *c;
-    if (self.ss_family == AF_INET6 && to->family == AF_INET) {
+    memset(m, 0, sizeof(*m));
+    m->iov = (struct iovec){(void *)buf, len};
+    *hdr = (struct msghdr){.msg_name = &m->to, .msg_iov = &m->iov, .msg_iovlen = 1};
+    if (fd_family == AF_INET6 && to->family == AF_INET) {
         /* A dual-stack socket sends to IPv4 by the mapped address; the
          * kernel hands it to the IPv4 path, which reads IP_PKTINFO. */
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        memset(s6, 0, sizeof(*s6));
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&m->to;
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons(to->port);
         s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
         memcpy(&s6->sin6_addr.s6_addr[12], to->ip, 4);
-        msg.msg_namelen = sizeof(*s6);
+        hdr->msg_namelen = sizeof(*s6);
+    } else {
+        hdr->msg_namelen = flow_addr_to_sockaddr(to, &m->to);
     }
+    if (!from)
+        return;
+    hdr->msg_control = m->control.buf;
+    struct cmsghdr *c;
     if (to->family == AF_INET) {
-        if (self.ss_family == AF_INET)
-            msg.msg_namelen = flow_addr_to_sockaddr(&dst, &ss);
-        msg.msg_control = control.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-        c = CMSG_FIRSTHDR(&msg);
+        hdr->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+        c = CMSG_FIRSTHDR(hdr);
         c->cmsg_level = SOL_IP;
         c->cmsg_type = IP_PKTINFO;
         c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
@@ -187,10 +179,8 @@ int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct fl
         memcpy(&pi.ipi_spec_dst, from->ip, 4);
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
     } else {
-        msg.msg_namelen = flow_addr_to_sockaddr(&dst, &ss);
-        msg.msg_control = control.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-        c = CMSG_FIRSTHDR(&msg);
+        hdr->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+        c = CMSG_FIRSTHDR(hdr);
         c->cmsg_level = SOL_IPV6;
         c->cmsg_type = IPV6_PKTINFO;
         c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
@@ -198,12 +188,4 @@ int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct fl
         memcpy(&pi.ipi6_addr, from->ip, 16);
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
     }
-    int r = sendmsg(fd, &msg, 0);
-    if (r < 0 && errno == EINVAL && msg.msg_control) {
-        /* Some paths refuse the pinned source; let the kernel choose. */
-        msg.msg_control = NULL;
-        msg.msg_controllen = 0;
-        r = sendmsg(fd, &msg, 0);
-    }
-    return r < 0 ? -errno : 0;
 }

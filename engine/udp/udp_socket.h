@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "rules/flow_addr.h"
@@ -73,13 +75,25 @@ int udp_socket_recv_connected(int fd, struct udp_recv_slot *slots, unsigned n);
 /* Sends one datagram to `to` on an unconnected socket. Returns 0 or -errno. */
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len);
 
+/* Room for one outgoing datagram's address and control data (udp_socket_msg). */
+struct udp_out_msg {
+    struct sockaddr_storage to;
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov;
+};
+
 /*
- * Sends one datagram to `to` from the unconnected socket `fd` with source
- * address `from` (IP_PKTINFO / IPV6_PKTINFO; the source port stays the
- * socket's); a dual-stack socket reaches IPv4 peers by mapped address.
- * Returns 0 or -errno.
+ * Fills `hdr`, which then points into `m`, to send `len` bytes at `buf` to
+ * `to` from an unconnected socket of family `fd_family` (a dual-stack
+ * AF_INET6 socket reaches IPv4 peers by mapped address). With `from`, the
+ * source address is pinned by IP_PKTINFO / IPV6_PKTINFO (the source port
+ * stays the socket's); NULL leaves it to the socket. Nothing is sent.
  */
-int udp_socket_sendto_from(int fd, const struct flow_addr *from, const struct flow_addr *to,
-                           const void *buf, size_t len);
+void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
+                    const struct flow_addr *from, const struct flow_addr *to, const void *buf,
+                    size_t len);
 
 #endif

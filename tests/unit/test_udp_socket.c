@@ -23,16 +23,30 @@
 #include "engine/core/fd_budget.h"
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_reply_cache.h"
+#include "engine/udp/udp_send_batch.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
+
+/* Where the reply caches queue; expect() flushes it. */
+static struct udp_send_batch *batch;
 
 static int setup(void **state)
 {
     (void)state;
+    batch = udp_send_batch_new();
+    if (!batch)
+        return -1;
     if (geteuid() != 0)
         return 0;
     if (unshare(CLONE_NEWNET) < 0 || system("ip link set lo up") != 0)
         return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    udp_send_batch_free(batch);
     return 0;
 }
 
@@ -52,9 +66,10 @@ static int bound(const char *text, bool transparent)
     return fd;
 }
 
-/* Receives one datagram on `fd` and checks its payload and source. */
+/* Sends the queued replies, receives one datagram on `fd` and checks its payload and source. */
 static void expect(int fd, const char *payload, const char *from)
 {
+    udp_send_batch_flush(batch);
     struct pollfd p = {fd, POLLIN, 0};
     assert_int_equal(poll(&p, 1, 2000), 1);
     uint8_t buf[UDP_RECV_BUF];
@@ -72,7 +87,7 @@ static void test_reply_from_original_destination(void **state)
     need_root();
     int client = bound("127.0.0.1:41000", false);
     int listener = bound("127.0.0.1:40000", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, NULL);
+    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, NULL, batch);
     struct flow_addr to, a, b, d;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41000"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
@@ -129,7 +144,7 @@ static void test_reply_sockets_are_charged_to_the_descriptor_budget(void **state
     int listener = bound("127.0.0.1:40002", true);
     struct fd_budget budget = {0};
     fd_budget_set_limit(&budget, 2); /* one descriptor to charge */
-    struct udp_reply_cache *c = udp_reply_cache_new(8, 30, &budget);
+    struct udp_reply_cache *c = udp_reply_cache_new(8, 30, &budget, batch);
     struct flow_addr to, a, b;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41002"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
@@ -165,7 +180,7 @@ static void test_ipv6_reply(void **state)
     need_root();
     int client = bound("[::1]:41001", false);
     int listener = bound("[::1]:40001", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
     struct flow_addr to, a;
     assert_true(flow_addr_parse(&to, "[::1]:41001"));
     assert_true(flow_addr_parse(&a, "[2001:db8::53]:53"));
@@ -192,7 +207,7 @@ static void test_locally_owned_address_falls_back(void **state)
     socklen_t len = flow_addr_to_sockaddr(&owned, &ss);
     assert_int_equal(bind(service, (struct sockaddr *)&ss, len), 0);
 
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
     assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, 0x7f, listener, 1.0),
                      UDP_REPLY_FALLBACK);
     /* Source address pinned to the owned address, port the listener's. */
@@ -203,6 +218,59 @@ static void test_locally_owned_address_falls_back(void **state)
     assert_int_equal(st.open, 0);
     udp_reply_cache_free(c);
     close(service);
+    close(listener);
+    close(client);
+}
+
+/* Nothing leaves before the flush; then each socket's datagrams go in the
+ * order queued, and one the kernel refuses is counted without holding the
+ * others back. */
+static void test_replies_wait_for_the_flush(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41010", false);
+    int x = bound("127.0.0.1:40010", false);
+    int y = bound("0.0.0.0:40011", false);
+    struct flow_addr to, pinned;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41010"));
+    assert_true(flow_addr_parse(&pinned, "127.0.0.3:1"));
+    uint64_t failed = udp_send_batch_failed(batch);
+    assert_int_equal(udp_send_batch_add(batch, x, AF_INET, NULL, &to, "x1", 2), 0);
+    assert_int_equal(udp_send_batch_add(batch, y, AF_INET, &pinned, &to, "y1", 2), 0);
+    assert_int_equal(udp_send_batch_add(batch, -1, AF_INET, NULL, &to, "lost", 4), 0);
+    assert_int_equal(udp_send_batch_add(batch, x, AF_INET, NULL, &to, "x2", 2), 0);
+    assert_int_equal(udp_send_batch_queued(batch), 4);
+    struct pollfd p = {client, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 50), 0);
+    expect(client, "x1", "127.0.0.1:40010");
+    expect(client, "x2", "127.0.0.1:40010");
+    expect(client, "y1", "127.0.0.3:40011"); /* its source pinned, the port its socket's */
+    assert_int_equal(udp_send_batch_queued(batch), 0);
+    assert_int_equal(udp_send_batch_failed(batch), failed + 1);
+    close(x);
+    close(y);
+    close(client);
+}
+
+/* A reply queued on a cached socket still leaves from it when the cache
+ * closes that socket before the flush (evicted for another address). */
+static void test_evicted_reply_socket_sends_its_queue_first(void **state)
+{
+    (void)state;
+    need_root();
+    int client = bound("127.0.0.1:41011", false);
+    int listener = bound("127.0.0.1:40012", true);
+    struct udp_reply_cache *c = udp_reply_cache_new(1, 30, NULL, batch);
+    struct flow_addr to, a, b;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41011"));
+    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
+    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
+    assert_int_equal(udp_reply_cache_send(c, &a, &to, "a", 1, 0, listener, 1.0), UDP_REPLY_SENT);
+    assert_int_equal(udp_reply_cache_send(c, &b, &to, "b", 1, 0, listener, 2.0), UDP_REPLY_SENT);
+    expect(client, "a", "203.0.113.5:53");
+    expect(client, "b", "198.51.100.7:443");
+    udp_reply_cache_free(c);
     close(listener);
     close(client);
 }
@@ -234,7 +302,7 @@ static void test_reply_socket_follows_routing_mark(void **state)
     int client = bound("127.0.0.1:41004", false);
     int listener = bound("127.0.0.1:40004", true);
     assert_int_equal(marked_packets(0x80, 41004), 0);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL);
+    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
     struct flow_addr to, a;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
     assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
@@ -382,10 +450,12 @@ int main(void)
         cmocka_unit_test(test_ipv6_reply),
         cmocka_unit_test(test_locally_owned_address_falls_back),
         cmocka_unit_test(test_reply_socket_follows_routing_mark),
+        cmocka_unit_test(test_replies_wait_for_the_flush),
+        cmocka_unit_test(test_evicted_reply_socket_sends_its_queue_first),
         cmocka_unit_test(test_listener_has_room_for_a_burst),
         cmocka_unit_test(test_largest_datagram_passes_whole),
         cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
         cmocka_unit_test(test_connected_batch_read),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
