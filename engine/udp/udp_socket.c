@@ -146,6 +146,9 @@ int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_
     return 0;
 }
 
+_Static_assert(CMSG_SPACE(sizeof(struct in6_pktinfo)) <= UDP_OUT_CONTROL,
+               "room for IPV6_PKTINFO in struct udp_out_msg");
+
 void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
                     const struct flow_addr *from, const struct flow_addr *to, const void *buf,
                     size_t len)
@@ -167,7 +170,7 @@ void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
     }
     if (!from)
         return;
-    hdr->msg_control = m->control.buf;
+    hdr->msg_control = m->control;
     struct cmsghdr *c;
     if (to->family == AF_INET) {
         hdr->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));

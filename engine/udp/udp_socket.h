@@ -75,13 +75,13 @@ int udp_socket_recv_connected(int fd, struct udp_recv_slot *slots, unsigned n);
 /* Sends one datagram to `to` on an unconnected socket. Returns 0 or -errno. */
 int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_t len);
 
+/* Room for one IP_PKTINFO or IPV6_PKTINFO message (checked in udp_socket.c). */
+#define UDP_OUT_CONTROL 64
+
 /* Room for one outgoing datagram's address and control data (udp_socket_msg). */
 struct udp_out_msg {
     struct sockaddr_storage to;
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } control;
+    _Alignas(struct cmsghdr) char control[UDP_OUT_CONTROL];
     struct iovec iov;
 };
 
