@@ -3,16 +3,22 @@
 # no proxy, side by side on the same namespaces (client -> router -> origin,
 # veth, documentation addresses):
 #   none    the router only forwards
-#   tproxy  a tproxy inbound: nft tproxy + a fwmark rule to the local table
+#   tproxy  a tproxy inbound (TCP and UDP): nft tproxy + a fwmark rule to the
+#           local table
 #   tun     a tun inbound: the router routes what the client sends into the
 #           device (ip rule iif r0), TCP through the kernel's stack and the NAT
-# Measures iperf3 throughput, one stream, upload and download, SECONDS each,
-# ROUNDS times (default 3) interleaved; prints the medians and the ratio of
-# tun to tproxy (the median of the per-round ratios). On two cores or more,
-# switchyard runs on one core and the load on the other. MTU sets the tun
-# device's (default 1500). Root needed.
+# Measures, ROUNDS times (default 3) interleaved: iperf3 throughput, one
+# stream, upload and download, SECONDS each; new connections/s (wrk, a new
+# connection per request to nginx, SECONDS); DNS-like queries/s (QUERIES
+# new client sockets, one echoed 32-byte datagram to port 53 each, 64 in
+# flight: a new UDP session per query; one unanswered after a second is
+# lost); and switchyard's resident memory (VmRSS) right after its round.
+# Prints the medians and the ratios of tun to tproxy (the median of the
+# per-round ratios). On two cores or more, switchyard runs on one core and
+# the load on the other. MTU sets the tun device's (default 1500). Root
+# needed; `uptime` before and after, since a shared machine moves the figures.
 #
-#   [ROUNDS=3] [MTU=1500] bench/tun.sh [SECONDS]
+#   [ROUNDS=3] [MTU=1500] [QUERIES=3000] bench/tun.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
@@ -21,6 +27,7 @@ trap e2e_cleanup EXIT
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}
 MTU=${MTU:-1500}
+QUERIES=${QUERIES:-3000}
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 
 gateway_net || { echo "network set-up failed" >&2; exit 1; }
@@ -28,6 +35,9 @@ O4=198.51.100.10
 ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1 # "none" needs the origin to answer
 bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
 wait_tcp "$NS_O" $O4 5201
+start_nginx "$NS_O" $O4 >/dev/null || { echo "nginx failed" >&2; exit 1; }
+bg "$NS_O" "$E2E_TMP/echo.log" python3 tests/e2e/udp_quic_load.py echo $O4 53
+wait_udp "$NS_O" $O4 53
 DEV=sybench$$
 DEV=${DEV:0:15}
 
@@ -35,7 +45,7 @@ cat >"$E2E_TMP/tproxy.yaml" <<YAML
 log: {level: warn, flows: false}
 routing_mark: 0xff
 inbounds:
-  - {name: tp, type: tproxy, listen: "0.0.0.0:12345"}
+  - {name: tp, type: tproxy, listen: "0.0.0.0:12345", network: [tcp, udp]}
 default: direct
 YAML
 cat >"$E2E_TMP/tun.yaml" <<YAML
@@ -48,6 +58,14 @@ YAML
 
 start_contender() {
     CPID=
+    # Each contender its own client ports: TPROXY leaves its accepted sockets
+    # in TIME_WAIT on the router, and a forwarded packet whose addresses and
+    # ports match a local socket is dropped (early demux finds the socket,
+    # ip_forward drops a packet that has one), so the TUN's SYNs on those
+    # ports would go nowhere for 60 s.
+    local ports
+    case $1 in none) ports="10000 29999" ;; tproxy) ports="30000 44999" ;; *) ports="45000 60999" ;; esac
+    ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="$ports"
     case $1 in
     tproxy)
         bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/tproxy.yaml"
@@ -56,7 +74,7 @@ start_contender() {
         ip netns exec "$NS_R" nft -f - <<NFT
 table inet bench {
     chain pre { type filter hook prerouting priority mangle; policy accept;
-        iifname "r0" meta l4proto tcp ip daddr != 192.0.2.1 tproxy ip to :12345 meta mark set 1 accept
+        iifname "r0" meta l4proto { tcp, udp } ip daddr != 192.0.2.1 tproxy ip to :12345 meta mark set 1 accept
     }
 }
 NFT
@@ -83,7 +101,30 @@ gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
         python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
 }
 
-declare -A up down
+rate() { # new connections per second with wrk, one connection per request
+    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" "http://$O4/index.html" 2>/dev/null |
+        awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+queries() { # "RATE LOST": QUERIES new sockets, one echoed datagram each, 64 in flight
+    in_client "${LOAD_CPU[@]}" python3 - "$QUERIES" $O4 <<'PY'
+import socket, sys, time, select
+n = int(sys.argv[1]); done = lost = i = 0; t0 = time.time(); live = {}
+while done + lost < n and time.time() - t0 < 50:
+    while len(live) < 64 and i < n:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"x" * 32, (sys.argv[2], 53)); live[s] = time.time(); i += 1
+    for s in select.select(list(live), [], [], 0.2)[0]:
+        s.recv(64); s.close(); del live[s]; done += 1
+    now = time.time()
+    for s in [s for s, t in live.items() if now - t > 1]:
+        s.close(); del live[s]; lost += 1
+print(round(done / (time.time() - t0)), lost)
+PY
+}
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
+
+echo "# load before: $(uptime)" >&2
+declare -A up down cps qps lost rss
 names=(none tproxy tun)
 for r in $(seq "$ROUNDS"); do
     for n in "${names[@]}"; do
@@ -91,18 +132,28 @@ for r in $(seq "$ROUNDS"); do
         start_contender "$n"
         up[$n]="${up[$n]:-} $(gbps)"
         down[$n]="${down[$n]:-} $(gbps -R)"
+        c=$(rate)
+        cps[$n]="${cps[$n]:-} ${c:--}"
+        out=$(queries)
+        qps[$n]="${qps[$n]:-} ${out% *}"
+        lost[$n]="${lost[$n]:-} ${out#* }"
+        m=-
+        [ -n "$CPID" ] && m=$(rss_mib "$CPID")
+        rss[$n]="${rss[$n]:-} $m"
+        echo "# round $r $n: up $(echo "${up[$n]}" | awk '{print $NF}'), down $(echo "${down[$n]}" | awk '{print $NF}') Gbit/s, ${c:--} conn/s, ${out% *} queries/s (${out#* } lost), RSS $m MiB" >&2
         stop_contender
     done
 done
+echo "# load after: $(uptime)" >&2
 median() { tr ' ' '\n' | grep -v '^-*$' | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
 ratio() { # ratio A B: median of the per-round ratios A/B
     paste -d' ' <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) |
-        awk '$2 > 0 {print $1 / $2}' | tr '\n' ' ' | median
+        awk '$1 != "-" && $2 > 0 {printf "%.2f\n", $1 / $2}' | tr '\n' ' ' | median
 }
-echo "| path | upload Gbit/s | download Gbit/s |"
-echo "|---|---|---|"
+echo "| path | upload Gbit/s | download Gbit/s | new connections/s | DNS queries/s (lost) | resident memory after, MiB |"
+echo "|---|---|---|---|---|---|"
 for n in "${names[@]}"; do
-    echo "| $n | $(echo "${up[$n]}" | median) | $(echo "${down[$n]}" | median) |"
+    echo "| $n | $(median <<<"${up[$n]}") | $(median <<<"${down[$n]}") | $(median <<<"${cps[$n]}") | $(median <<<"${qps[$n]}") ($(median <<<"${lost[$n]}")) | $(median <<<"${rss[$n]}") |"
 done
 echo
-echo "tun / tproxy: upload $(ratio "${up[tun]}" "${up[tproxy]}"), download $(ratio "${down[tun]}" "${down[tproxy]}") (medians of $ROUNDS rounds of ${SECS} s)"
+echo "tun / tproxy: upload $(ratio "${up[tun]}" "${up[tproxy]}"), download $(ratio "${down[tun]}" "${down[tproxy]}"), connections/s $(ratio "${cps[tun]}" "${cps[tproxy]}"), queries/s $(ratio "${qps[tun]}" "${qps[tproxy]}") (medians of $ROUNDS rounds of ${SECS} s, $QUERIES queries)"

@@ -7,8 +7,8 @@
 # sees the router), a dropped name gets a reset, DNS over UDP through the
 # TUN reaches dnsmasq, ping is answered, 32 MB go byte-exact both ways, and
 # 200 concurrent flows all finish. Then local mode on the router itself
-# (`--mode local`): its own HTTP reaches the origin through the TUN while
-# switchyard's marked upstream connection does not loop; each --undo
+# (`--mode local`): its own HTTP and DNS reach the origin through the TUN
+# while switchyard's marked upstream sockets do not loop; each --undo
 # leaves no rule and no route behind. The device goes away with switchyard.
 set -u
 cd "$(dirname "$0")/../.."
@@ -159,6 +159,14 @@ check "tun local: through the TUN (a decided line from the device's address)" \
     grep -qE "decided inbound=tun-in src=203.0.113.1:[0-9]+ .*host=local.example" \
     "$E2E_TMP/switchyard.log"
 check "tun local: nginx saw it once (no loop)" test "$(grep -c "local.example" "$ACCESS")" -eq 1
+out=$(in_router dig +time=3 +tries=1 +short @198.51.100.53 local.example A)
+check "tun local: the router's own DNS over UDP is answered" grep -q "203.0.113.99" <<<"$out" ||
+    diag "dig said: $out"
+check "tun local: through the TUN (a UDP session from the device's address)" \
+    grep -qE "udp 203.0.113.1:[0-9]+ -> 198.51.100.53:53 \[tun-in\] dns local.example" \
+    "$E2E_TMP/switchyard.log"
+check "tun local: dnsmasq saw it once, from the router (no loop)" \
+    test "$(grep -c "query\[A\] local.example from 198.51.100.1$" "$E2E_TMP/dnsmasq.log")" -eq 1
 check "tun: local --undo leaves no rule or route" undone local
 
 stop_pid "$SWITCHYARD_PID"
