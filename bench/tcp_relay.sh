@@ -30,7 +30,7 @@ set -u
 cd "$(dirname "$0")/.."
 E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
 . tests/e2e/lib.sh
-trap e2e_cleanup EXIT
+. bench/lib.sh
 SECS=${1:-5}
 IDLE=${IDLE:-5000}
 BASELINE=${BASELINE:-}
@@ -38,20 +38,10 @@ ROUNDS=${ROUNDS:-3}
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((3 * IDLE + 100)) ] ||
     echo "# descriptor limit $(ulimit -n) is under 3 x IDLE: idle flows will be cut short" >&2
-if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 
-gateway_net || { echo "network set-up failed" >&2; exit 1; }
-O4=198.51.100.10
+bench_origin
 # Unlike the tests, the origin may answer the client directly: "no proxy" needs it.
 ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1
-# One connection per request: wide port ranges so TIME_WAIT does not run out.
-for ns in "$NS_C" "$NS_R"; do
-    ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
-done
-start_nginx "$NS_O" $O4 >/dev/null || { echo "nginx failed" >&2; exit 1; }
-[ "${#LOAD_CPU[@]}" -gt 0 ] && taskset -a -pc 0 "$REPLY" >/dev/null
-bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
-wait_tcp "$NS_O" $O4 5201
 
 # --- the contenders ------------------------------------------------------------------
 cat >"$E2E_TMP/sy.yaml" <<YAML
