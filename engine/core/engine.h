@@ -71,7 +71,10 @@ struct engine_listen_ops {
      */
     int (*open)(struct engine *e, void *data, const struct policy_inbound *in, void **out);
 
-    /* The listener stays across a reload; `in` is its new entry (the name may differ). */
+    /*
+     * The listener stays across a reload; `in` is its new entry (the name
+     * may differ: engine_listener_rename() keeps a copy of it).
+     */
     void (*update)(void *listener, const struct policy_inbound *in);
 
     /* Closes the listener (what it accepted lives on or ends, as the stage says). */
@@ -261,6 +264,13 @@ int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void 
 
 /* The `data` the stage with `ops` was added with, or NULL when it was not added. */
 void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops);
+
+/*
+ * A listener's own copy of its inbound's name (the policy's entry goes with
+ * its policy) made the name `to`: `*name` is replaced by a copy of it, or,
+ * out of memory, stays as it was.
+ */
+void engine_listener_rename(char **name, const char *to);
 
 /*
  * Makes every stage's listeners follow engine_policy(e) (see "listeners"

@@ -97,17 +97,22 @@ static int open_one(struct engine *e, const struct wanted *w)
     return 0;
 }
 
+void engine_listener_rename(char **name, const char *to)
+{
+    char *copy = strdup(to);
+    if (copy) {
+        free(*name);
+        *name = copy;
+    }
+}
+
 /* Same network, type and address: the listener stays; its entry is updated. */
 static bool keep(struct engine *e, const struct wanted *w)
 {
     struct engine_listening *l = find_open(e, w->stage, w->in, &w->addr);
     if (!l)
         return false;
-    char *name = strdup(w->in->name);
-    if (name) { /* out of memory: the old name stays */
-        free(l->name);
-        l->name = name;
-    }
+    engine_listener_rename(&l->name, w->in->name);
     w->stage->ops->listen->update(l->listener, w->in);
     l->kept = true;
     return true;

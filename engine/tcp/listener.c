@@ -187,11 +187,7 @@ static int listener_open(struct engine *e, void *data, const struct policy_inbou
 static void listener_update(void *listener, const struct policy_inbound *in)
 {
     struct listener *l = listener;
-    char *name = strdup(in->name);
-    if (name) { /* out of memory: the old name stays */
-        free(l->name);
-        l->name = name;
-    }
+    engine_listener_rename(&l->name, in->name);
     l->inbound = *in;
     l->inbound.name = l->name;
 }

@@ -88,11 +88,7 @@ static bool same_device(const struct policy_tun *a, const struct policy_tun *b)
 static void tun_update(void *listener, const struct policy_inbound *in)
 {
     struct tun_inbound *t = listener;
-    char *name = strdup(in->name);
-    if (name) { /* out of memory: the old name stays */
-        free(t->name);
-        t->name = name;
-    }
+    engine_listener_rename(&t->name, in->name);
     if (!same_device(&t->cfg, &in->tun))
         log_warn("inbound %s: the device's name, addresses or MTU changed: they apply once "
                  "switchyard restarts (the device and its connections stay as they are)",

@@ -224,11 +224,7 @@ static int listen_open(struct engine *core, void *data, const struct policy_inbo
 static void listen_update(void *listener, const struct policy_inbound *in)
 {
     struct udp_listener *l = listener;
-    char *name = strdup(in->name);
-    if (name) { /* out of memory: the old name stays */
-        free(l->name);
-        l->name = name;
-    }
+    engine_listener_rename(&l->name, in->name);
 }
 
 static void listen_close(void *listener)
