@@ -11,7 +11,8 @@ TRIPLET=${2:-aarch64-linux-gnu}
 
 LIBS="libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
   libnetfilter-conntrack-dev libnetfilter-queue-dev libssl-dev libcap-dev libcmocka-dev libmicrohttpd-dev
-  libjansson-dev libcurl4-openssl-dev libc-ares-dev"
+  libjansson-dev libcurl4-openssl-dev libc-ares-dev
+  libwslay-dev"
 PKGS="gcc-$TRIPLET libc6-dev-$ARCH-cross qemu-user pkgconf uthash-dev xxd"
 for l in $LIBS; do PKGS="$PKGS $l:$ARCH"; done
 

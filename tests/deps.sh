@@ -8,11 +8,12 @@ set -eu
 BUILD="build-essential pkg-config clang libclang-rt-14-dev clang-format
   libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
   libnetfilter-conntrack-dev libnetfilter-queue-dev libssl-dev libcmocka-dev uthash-dev libcap-dev libmicrohttpd-dev
-  libjansson-dev libcurl4-openssl-dev xxd libc-ares-dev"
+  libjansson-dev libcurl4-openssl-dev xxd libc-ares-dev
+  libwslay-dev"
 TEST="libmaxmind-db-writer-perl mmdb-bin iproute2 nftables iptables conntrack
   curl dnsutils openssl gnutls-bin socat nginx-light dnsmasq-base dante-server
   tinyproxy iperf3 wrk procps psmisc python3 ngtcp2-client mandoc man-db systemd
-  strace util-linux python3-prometheus-client chromium"
+  strace util-linux python3-prometheus-client python3-websockets chromium"
 BENCH="redsocks v2ray"
 
 if [ "$(id -u)" != 0 ]; then

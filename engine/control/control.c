@@ -1,7 +1,8 @@
 /*
  * control.c — the control listener: libmicrohttpd driven from the engine's
- * libev loop, the secret checked on every request, and the routes handed to
- * the API, the metrics, the streams and the dashboard's files. See control.h.
+ * libev loop, the secret checked on every request (a WebSocket handshake
+ * included), and the routes handed to the API, the metrics, the streams
+ * (chunked or WebSocket) and the dashboard's files. See control.h.
  */
 #include "engine/control/control.h"
 
@@ -127,14 +128,53 @@ static enum MHD_Result serve_metrics(struct control *c, struct MHD_Connection *c
     return reply_bytes(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+/* Streams; `chunked`: also offered without WebSocket (GET /connections is then a snapshot). */
 static const struct {
     const char *path;
     enum control_stream_kind kind;
+    bool chunked;
 } stream_routes[] = {
-    {"/traffic", CONTROL_STREAM_TRAFFIC},
-    {"/memory", CONTROL_STREAM_MEMORY},
-    {"/logs", CONTROL_STREAM_LOGS},
+    {"/traffic", CONTROL_STREAM_TRAFFIC, true},
+    {"/memory", CONTROL_STREAM_MEMORY, true},
+    {"/logs", CONTROL_STREAM_LOGS, true},
+    {"/connections", CONTROL_STREAM_CONNECTIONS, false},
 };
+
+/* The value of request header `name`, NULL when absent. */
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/*
+ * A stream's route: over WebSocket when the request asks for it (`Upgrade:
+ * websocket`), else chunked where that is offered. Returns MHD_NO with
+ * *routed 0 when the request is not for a stream.
+ */
+static enum MHD_Result serve_stream(struct control *c, struct MHD_Connection *conn,
+                                    struct control_request *req, const char *method,
+                                    const char *url, int *routed)
+{
+    *routed = 0;
+    for (size_t i = 0; i < sizeof(stream_routes) / sizeof(stream_routes[0]); i++) {
+        if (strcmp(url, stream_routes[i].path) != 0)
+            continue;
+        enum control_ws_verdict v = control_ws_decide(
+            method, header(conn, "Upgrade"), header(conn, "Connection"),
+            header(conn, "Sec-WebSocket-Version"), header(conn, "Sec-WebSocket-Key"));
+        if (v != CONTROL_WS_PLAIN) {
+            *routed = 1;
+            req->ws_kind = stream_routes[i].kind;
+            req->ws_level = control_stream_level(conn);
+            return control_ws_answer(c, conn, v);
+        }
+        if (strcmp(method, "GET") == 0 && stream_routes[i].chunked) {
+            *routed = 1;
+            return control_stream_start(c, conn, stream_routes[i].kind);
+        }
+    }
+    return MHD_NO;
+}
 
 /*
  * The built-in dashboard's files, asked without the secret: they hold none,
@@ -161,11 +201,6 @@ static enum MHD_Result serve_ui(struct MHD_Connection *conn, const char *url)
     return ok;
 }
 
-/* Marks a request whose body is being read (and discarded: no endpoint needs one). */
-struct request {
-    size_t body;
-};
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -173,7 +208,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     (void)upload_data;
     struct control *c = cls;
-    struct request *req = *req_cls;
+    struct control_request *req = *req_cls;
     if (!req) {
         req = calloc(1, sizeof(*req));
         if (!req)
@@ -192,15 +227,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return serve_ui(conn, url);
     if (!authorized(c, conn))
         return control_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
-    if (strcmp(method, "GET") == 0) {
-        if (strcmp(url, "/metrics") == 0)
-            return serve_metrics(c, conn);
-        for (size_t i = 0; i < sizeof(stream_routes) / sizeof(stream_routes[0]); i++)
-            if (strcmp(url, stream_routes[i].path) == 0)
-                return control_stream_start(c, conn, stream_routes[i].kind);
-    }
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0)
+        return serve_metrics(c, conn);
     int routed = 0;
-    enum MHD_Result rc = control_api(c, conn, method, url, &routed);
+    enum MHD_Result rc = serve_stream(c, conn, req, method, url, &routed);
+    if (routed)
+        return rc;
+    rc = control_api(c, conn, method, url, &routed);
     return routed ? rc : control_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -333,12 +366,12 @@ static int control_start(struct control *c)
     c->listen_fd = control_listen(s, &c->unix_path);
     if (c->listen_fd < 0)
         return c->listen_fd;
-    c->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-                              NULL, on_request, c, MHD_OPTION_LISTEN_SOCKET, c->listen_fd,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONTROL_CONNECTIONS_MAX,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONTROL_IDLE_S,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, c, MHD_OPTION_END);
+    c->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, c, MHD_OPTION_LISTEN_SOCKET, c->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONTROL_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONTROL_IDLE_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, c,
+        MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         c->mhd ? MHD_get_daemon_info(c->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info)

@@ -7,8 +7,8 @@
  *   PUT    /configs            reload the policy file (a bad file: 400 and the
  *                              FILE:LINE:COL message, the running policy kept)
  *   PATCH  /configs            accepted and ignored (modes, ports: no such things here)
- *   DELETE /connections        reset every TCP flow
- *   DELETE /connections/ID     reset that flow
+ *   DELETE /connections        reset every TCP flow, end every UDP session
+ *   DELETE /connections/ID     reset that flow (ID a number) or end that UDP session (uN)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +18,8 @@
 
 #include "engine/control/control_internal.h"
 #include "engine/core/reload.h"
+#include "engine/udp/udp_listener.h"
+#include "engine/udp/udp_session.h"
 
 /* A time as RFC 3339 in UTC with milliseconds, as Clash writes `start`. */
 static json_t *rfc3339(ev_tstamp t)
@@ -87,65 +89,134 @@ static json_t *address_text(const struct flow_addr *a)
     return json_string(text);
 }
 
-static json_t *connection_json(const struct flow *f)
+/* What a connection entry shows, read from a TCP flow or a UDP session. */
+struct connection_view {
+    char id[24];
+    const char *network, *type, *inbound, *host;
+    const struct flow_addr *src, *dst;
+    uint16_t dst_port;
+    enum sniff_protocol protocol;
+    uint64_t up, down;
+    ev_tstamp started;
+    bool decided;
+    const struct policy_decision *decision;
+    bool show_chain; /* decided and connected to that outbound (not a connect-ahead guess) */
+};
+
+static json_t *connection_json(const struct connection_view *v)
 {
     char rule[32], payload[64];
-    if (f->policy && f->decision.rule) {
-        snprintf(rule, sizeof(rule), "rule %u", f->decision.rule);
-        snprintf(payload, sizeof(payload), "line %d", f->decision.line);
+    if (v->decided && v->decision->rule) {
+        snprintf(rule, sizeof(rule), "rule %u", v->decision->rule);
+        snprintf(payload, sizeof(payload), "line %d", v->decision->line);
     } else {
-        snprintf(rule, sizeof(rule), "%s", f->policy ? "default" : "");
+        snprintf(rule, sizeof(rule), "%s", v->decided ? "default" : "");
         payload[0] = '\0';
     }
-    const char *protocol = f->protocol == SNIFF_PROTO_NONE ? "" : sniff_protocol_name(f->protocol);
+    const char *protocol = v->protocol == SNIFF_PROTO_NONE ? "" : sniff_protocol_name(v->protocol);
     json_t *chains = json_array();
-    if (f->policy && !f->ahead)
-        json_array_append_new(chains, json_string(clash_outbound_name(f->decision.outbound)));
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRIu64, f->id);
+    if (v->show_chain)
+        json_array_append_new(chains, json_string(clash_outbound_name(v->decision->outbound)));
     return json_pack(
         "{s:s, s:{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s}, s:I, s:I, s:o, "
         "s:o, s:s, s:s}",
-        "id", id, "metadata", "network", "tcp", "type", clash_inbound_type(f->inbound_type),
-        "inbound", f->inbound, "sourceIP", address_text(&f->src), "sourcePort",
-        port_text(f->src.port), "destinationIP", address_text(&f->dst), "destinationPort",
-        port_text(f->dst_port), "host", f->host ? f->host : "", "sniffProtocol", protocol,
-        "dnsMode", "normal", "processPath", "", "specialProxy", "", "upload",
-        (json_int_t)f->relay.up.bytes, "download", (json_int_t)f->relay.down.bytes, "start",
-        rfc3339(f->started), "chains", chains, "rule", rule, "rulePayload", payload);
+        "id", v->id, "metadata", "network", v->network, "type", v->type, "inbound", v->inbound,
+        "sourceIP", address_text(v->src), "sourcePort", port_text(v->src->port), "destinationIP",
+        address_text(v->dst), "destinationPort", port_text(v->dst_port), "host",
+        v->host ? v->host : "", "sniffProtocol", protocol, "dnsMode", "normal", "processPath", "",
+        "specialProxy", "", "upload", (json_int_t)v->up, "download", (json_int_t)v->down, "start",
+        rfc3339(v->started), "chains", chains, "rule", rule, "rulePayload", payload);
 }
 
-static enum MHD_Result get_connections(struct control *c, struct MHD_Connection *conn)
+static json_t *flow_json(const struct flow *f)
+{
+    struct connection_view v = {
+        .network = "tcp",
+        .type = clash_inbound_type(f->inbound_type),
+        .inbound = f->inbound,
+        .host = f->host,
+        .src = &f->src,
+        .dst = &f->dst,
+        .dst_port = f->dst_port,
+        .protocol = f->protocol,
+        .up = f->relay.up.bytes,
+        .down = f->relay.down.bytes,
+        .started = f->started,
+        .decided = f->policy != NULL,
+        .decision = &f->decision,
+        .show_chain = f->policy && !f->ahead,
+    };
+    snprintf(v.id, sizeof(v.id), "%" PRIu64, f->id);
+    return connection_json(&v);
+}
+
+/* UDP sessions are numbered apart from TCP flows: their ids carry a "u" ("u12"). */
+static json_t *session_json(const struct udp_session *s)
+{
+    bool decided = s->state != UDP_SNIFFING;
+    struct connection_view v = {
+        .network = "udp",
+        .type = clash_inbound_type(s->listener->ops->type),
+        .inbound = s->listener->name,
+        .host = s->sniffed.host[0] ? s->sniffed.host : NULL,
+        .src = &s->key.client,
+        .dst = &s->dst,
+        .dst_port = s->dst.port,
+        .protocol = s->sniffed.protocol,
+        .up = s->bytes_up,
+        .down = s->bytes_down,
+        .started = s->started,
+        .decided = decided,
+        .decision = &s->decision,
+        .show_chain = decided,
+    };
+    snprintf(v.id, sizeof(v.id), "u%" PRIu64, s->id);
+    return connection_json(&v);
+}
+
+json_t *control_connections_json(struct control *c)
 {
     json_t *list = json_array();
     for (struct engine_live *o = c->engine->live; o; o = o->next) {
         const struct flow *f = flow_of_live(o);
+        const struct udp_session *s = f ? NULL : udp_session_of_live(o);
         if (f && !flow_closed(f))
-            json_array_append_new(list, connection_json(f));
+            json_array_append_new(list, flow_json(f));
+        else if (s && !udp_session_closed(s))
+            json_array_append_new(list, session_json(s));
     }
     uint64_t up, down;
     control_traffic_totals(c, &up, &down);
-    return control_reply_json(conn, MHD_HTTP_OK,
-                              json_pack("{s:I, s:I, s:o, s:I}", "uploadTotal", (json_int_t)up,
-                                        "downloadTotal", (json_int_t)down, "connections", list,
-                                        "memory", (json_int_t)control_memory_inuse()));
+    return json_pack("{s:I, s:I, s:o, s:I}", "uploadTotal", (json_int_t)up, "downloadTotal",
+                     (json_int_t)down, "connections", list, "memory",
+                     (json_int_t)control_memory_inuse());
 }
 
-/* Resets the flow with `id` (every flow when `id` is NULL); returns how many. */
-static unsigned reset_flows(struct control *c, const char *id)
+/*
+ * Ends the connection with `id` (a flow's number, or "u" and a UDP
+ * session's), or every one when `id` is NULL; returns how many. TCP flows
+ * are reset; UDP sessions end (their sockets closed, no more relaying).
+ */
+static unsigned reset_connections(struct control *c, const char *id)
 {
     unsigned n = 0;
+    bool udp = id && id[0] == 'u';
+    const char *digits = udp ? id + 1 : id;
     char *end;
-    unsigned long long want = id ? strtoull(id, &end, 10) : 0;
-    if (id && (*end || !*id))
+    unsigned long long want = id ? strtoull(digits, &end, 10) : 0;
+    if (id && (*end || !*digits || *digits < '0' || *digits > '9'))
         return 0;
-    /* flow_reset unlinks the flow from the live list: take `next` first. */
+    /* Closing unlinks the object from the live list: take `next` first. */
     for (struct engine_live *o = c->engine->live, *next; o; o = next) {
         next = o->next;
         struct flow *f = flow_of_live(o);
-        if (f && !flow_closed(f) && (!id || f->id == want)) {
+        struct udp_session *s = f ? NULL : udp_session_of_live(o);
+        if (f && !flow_closed(f) && (!id || (!udp && f->id == want))) {
             f->upstream_reset = true;
             flow_reset(f, "closed through the control API");
+            n++;
+        } else if (s && !udp_session_closed(s) && (!id || (udp && s->id == want))) {
+            udp_session_end(s, NULL);
             n++;
         }
     }
@@ -260,13 +331,13 @@ enum MHD_Result control_api(struct control *c, struct MHD_Connection *conn, cons
             return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
     }
     if (get && strcmp(url, "/connections") == 0)
-        return get_connections(c, conn);
+        return control_reply_json(conn, MHD_HTTP_OK, control_connections_json(c));
     if (del && strcmp(url, "/connections") == 0) {
-        reset_flows(c, NULL);
+        reset_connections(c, NULL);
         return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
     }
     if (del && strncmp(url, "/connections/", 13) == 0) {
-        if (!reset_flows(c, url + 13))
+        if (!reset_connections(c, url + 13))
             return control_reply_error(conn, MHD_HTTP_NOT_FOUND, "no such connection");
         return control_reply_json(conn, MHD_HTTP_NO_CONTENT, NULL);
     }

@@ -80,6 +80,8 @@ static void send_up(struct udp_session *s, const uint8_t *buf, size_t len)
 {
     if (s->out->send(s, buf, len) < 0)
         udp_session_dropped(s);
+    else
+        s->bytes_up += len;
 }
 
 /* --- the end ----------------------------------------------------------------
@@ -125,6 +127,11 @@ static const struct engine_live_ops session_live_ops = {
     .close = session_close,
     .free = session_free,
 };
+
+struct udp_session *udp_session_of_live(struct engine_live *o)
+{
+    return o->ops == &session_live_ops ? container_of(o, struct udp_session, live) : NULL;
+}
 
 void udp_session_end(struct udp_session *s, uint64_t *counter)
 {
@@ -224,6 +231,7 @@ void udp_session_from_origin(struct udp_session *s, const uint8_t *buf, size_t l
                  l->name, flow_addr_format(&s->dst, a));
     }
     s->engine->stats.datagrams_out++;
+    s->bytes_down += len;
     touch(s);
 }
 
@@ -513,7 +521,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     udp_session_table_add(&e->sessions, s);
     if (e->sessions.count > e->sessions_peak)
         e->sessions_peak = e->sessions.count;
-    s->last_active = ev_now(e->loop);
+    s->started = s->last_active = ev_now(e->loop);
     e->stats.sessions_created++;
 
     struct policy_flow f;

@@ -73,8 +73,10 @@ struct udp_session {
     bool hello_begun; /* the classifier waits for the rest of a first message (NEED_MORE) */
     bool sniff_late;  /* past sniff.timeout_ms, waiting on until sniff.max_wait_ms */
     double idle_s;
+    ev_tstamp started; /* the first datagram */
     ev_tstamp last_active;
-    ev_timer timer; /* sniff timeout, then idle expiry */
+    uint64_t bytes_up, bytes_down; /* payload sent on upstream / handed back to the client */
+    ev_timer timer;                /* sniff timeout, then idle expiry */
 
     const struct udp_outbound_ops *out;
     int fd;                    /* the upstream UDP socket, -1 when none */
@@ -145,6 +147,9 @@ void udp_session_fail(struct udp_session *s, const char *why);
  * reaching a listener is switchyard's own, never a new session.
  */
 void udp_session_watch(struct udp_session *s, int fd);
+
+/* The session `o` is, or NULL when `o` is another kind of live object (a TCP flow). */
+struct udp_session *udp_session_of_live(struct engine_live *o);
 
 /* Formats "CLIENT -> DST" for log lines. */
 const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR_TEXT_MAX + 8]);
