@@ -124,7 +124,11 @@ check "/connections lists the UDP session to $ORIGIN4:5300 (network udp, DIRECT)
 check "... with its bytes each way (100-byte datagrams, echoed)" \
     test "${up:-0}" -ge 500 -a $((${up:-1} % 100)) = 0 -a "${down:-0}" -ge 300 -a "${down:-0}" -le "${up:-0}"
 check "DELETE /connections/$uid: 204" test "$(code -X DELETE -H "$AUTH" "$API/connections/$uid")" = 204
-read -r uid2 up2 _ <<<"$(udp_entry)"
+for _ in $(seq 20); do # 2 s for the client's next datagram
+    sleep 0.1
+    read -r uid2 up2 _ <<<"$(udp_entry)"
+    [ -n "${uid2:-}" ] && [ "$uid2" != "$uid" ] && break
+done
 check "... the session ended: the next datagram starts another ($uid -> ${uid2:-none}, up ${up2:-0})" \
     test "${uid2:-$uid}" != "$uid" -a "${up2:-0}" -lt "${up:-0}"
 check "DELETE /connections/$uid again: 404" test "$(code -X DELETE -H "$AUTH" "$API/connections/$uid")" = 404
