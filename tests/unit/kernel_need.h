@@ -4,13 +4,16 @@
  * which passes most socket calls to the kernel but not all: qemu 7.2 refuses
  * SO_MARK and IP_RECVORIGDSTADDR with ENOPROTOOPT and opens no
  * NETLINK_NETFILTER socket. A kernel never refuses them that way, so such a
- * test is skipped there, saying why, and runs everywhere else. Included
- * after cmocka.h.
+ * test is skipped there, saying why, and runs everywhere else; need_root()
+ * adds root to that, netns_enter() gives the tests that have root a network
+ * of their own. Included after cmocka.h.
  */
 #ifndef SWITCHYARD_TEST_KERNEL_NEED_H
 #define SWITCHYARD_TEST_KERNEL_NEED_H
 
 #include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -47,6 +50,24 @@ static inline void kernel_need(void)
         print_message("# SKIP not emulated here (qemu-user?):%s\n", why);
         skip();
     }
+}
+
+/* Skips the running test unless it runs as root with what kernel_need() asks. */
+static inline void need_root(void)
+{
+    if (geteuid() != 0)
+        skip();
+    kernel_need();
+}
+
+/* As root, moves the test program into a network namespace of its own, set
+ * up by the shell commands `script`; without root does nothing (the tests
+ * that need it skip). 0, or -1 when that fails. */
+static inline int netns_enter(const char *script)
+{
+    if (geteuid() != 0)
+        return 0;
+    return unshare(CLONE_NEWNET) < 0 || system(script) != 0 ? -1 : 0;
 }
 
 #endif

@@ -39,18 +39,7 @@ static const char NETNS_SETUP[] =
 static int setup(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
-        return 0;
-    if (unshare(CLONE_NEWNET) < 0 || system(NETNS_SETUP) != 0)
-        return -1;
-    return 0;
-}
-
-static void need_root(void)
-{
-    if (geteuid() != 0)
-        skip();
-    kernel_need();
+    return netns_enter(NETNS_SETUP);
 }
 
 /* Sends one datagram from a fresh socket bound to `client` to `target`. */
@@ -159,37 +148,39 @@ static void test_two_clients_two_destinations(void **state)
     close(lfd);
 }
 
+/* What a lookup of the reply tuple `client` -> `local` on a new conntrack
+ * socket returns; the socket's counts in `st`. */
+static int lookup_once(const char *local, const char *client, struct conntrack_stats *st)
+{
+    struct flow_addr l, c, orig;
+    assert_true(flow_addr_parse(&l, local));
+    assert_true(flow_addr_parse(&c, client));
+    struct conntrack *ct = conntrack_open(st);
+    assert_non_null(ct);
+    int r = conntrack_udp_orig_dst(ct, &l, &c, &orig, 500);
+    conntrack_close(ct);
+    return r;
+}
+
 static void test_unknown_tuple_is_enoent(void **state)
 {
     (void)state;
     need_root();
-    struct flow_addr local, client, orig;
-    assert_true(flow_addr_parse(&local, "127.0.0.1:40053"));
-    assert_true(flow_addr_parse(&client, "192.0.2.1:9"));
     struct conntrack_stats st = {0};
-    struct conntrack *ct = conntrack_open(&st);
-    assert_non_null(ct);
-    assert_int_equal(conntrack_udp_orig_dst(ct, &local, &client, &orig, 500), -ENOENT);
+    assert_int_equal(lookup_once("127.0.0.1:40053", "192.0.2.1:9", &st), -ENOENT);
     assert_int_equal(st.lookups[CONNTRACK_NOT_FOUND], 1);
     assert_int_equal(st.lookups[CONNTRACK_FOUND], 0);
     assert_int_equal(latency_count(&st), 1);
-    conntrack_close(ct);
 }
 
 static void test_mixed_families_refused(void **state)
 {
     (void)state;
     need_root();
-    struct flow_addr local, client, orig;
-    assert_true(flow_addr_parse(&local, "127.0.0.1:40053"));
-    assert_true(flow_addr_parse(&client, "[2001:db8::1]:9"));
     struct conntrack_stats st = {0};
-    struct conntrack *ct = conntrack_open(&st);
-    assert_non_null(ct);
-    assert_int_equal(conntrack_udp_orig_dst(ct, &local, &client, &orig, 500), -EAFNOSUPPORT);
+    assert_int_equal(lookup_once("127.0.0.1:40053", "[2001:db8::1]:9", &st), -EAFNOSUPPORT);
     /* Never asked of the kernel: not a lookup. */
     assert_int_equal(latency_count(&st), 0);
-    conntrack_close(ct);
 }
 
 /* The labels /metrics shows, and bounds that grow. */

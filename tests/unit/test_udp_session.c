@@ -266,13 +266,6 @@ static int engine_down(void **state)
                : -1;
 }
 
-static void need_root(void)
-{
-    if (geteuid() != 0)
-        skip();
-    kernel_need();
-}
-
 /* Runs the loop for about `ms` milliseconds. */
 static void pump(int ms)
 {
@@ -298,6 +291,15 @@ static ssize_t exchange(int fd, const char *to, const void *buf, size_t len, uin
         usleep(5000);
     }
     return -ETIMEDOUT;
+}
+
+/* Sends the text `msg` from `fd` to `to` and pumps until a reply comes back
+ * (its length is returned) or `ms` pass (-ETIMEDOUT). */
+static ssize_t ask(int fd, const char *to, const char *msg, int ms)
+{
+    uint8_t in[512];
+    struct flow_addr from;
+    return exchange(fd, to, msg, strlen(msg), in, sizeof(in), &from, ms);
 }
 
 static struct udp_engine_stats stats(void)
@@ -365,13 +367,11 @@ static void test_decided_by_sniffed_name(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41100"), b = bound("127.0.0.1:41101");
-    uint8_t in[512];
-    struct flow_addr from;
-    ssize_t n = exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 2000);
+    ssize_t n = ask(a, "127.0.0.2:53", "HOST:www.example", 2000);
     assert_int_equal(n, 16);
-    n = exchange(b, "127.0.0.2:53", "HOST:blocked.example", 20, in, sizeof(in), &from, 500);
+    n = ask(b, "127.0.0.2:53", "HOST:blocked.example", 500);
     assert_int_equal(n, -ETIMEDOUT);
-    n = exchange(b, "127.0.0.2:53", "again", 5, in, sizeof(in), &from, 300);
+    n = ask(b, "127.0.0.2:53", "again", 300);
     assert_int_equal(n, -ETIMEDOUT);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.sessions_created, 2);
@@ -416,8 +416,7 @@ static void test_a_message_begun_is_waited_for_past_the_timeout(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41300"), b = bound("127.0.0.1:41301");
-    uint8_t in[64];
-    struct flow_addr t, from;
+    struct flow_addr t;
     assert_true(flow_addr_parse(&t, "127.0.0.2:53"));
     /* Both begin; the rest comes past sniff.timeout_ms (200), within max_wait_ms (600). */
     assert_int_equal(udp_socket_sendto(a, &t, "MORE", 4), 0);
@@ -426,12 +425,9 @@ static void test_a_message_begun_is_waited_for_past_the_timeout(void **state)
     heard_nothing(b, 0);
     assert_int_equal(stats().sessions_open, 2);
     /* A blocked name is dropped, the first part with it: nothing reached the origin. */
-    assert_int_equal(
-        exchange(b, "127.0.0.2:53", "HOST:blocked.example", 20, in, sizeof(in), &from, 200),
-        -ETIMEDOUT);
+    assert_int_equal(ask(b, "127.0.0.2:53", "HOST:blocked.example", 200), -ETIMEDOUT);
     /* Another name goes on, the first part first. */
-    assert_int_equal(
-        exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 500), 4);
+    assert_int_equal(ask(a, "127.0.0.2:53", "HOST:www.example", 500), 4);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.datagrams_out, 2);
     assert_int_equal(st.datagrams_dropped, 2);
@@ -444,10 +440,7 @@ static void test_a_message_never_finished_ends_the_session(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41310");
-    uint8_t in[64];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 400),
-                     -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:53", "MORE", 400), -ETIMEDOUT);
     assert_int_equal(stats().hellos_unfinished, 0); /* past the timeout, still waiting */
     heard_nothing(a, 400);                          /* sniff.max_wait_ms (600) passes */
     struct udp_engine_stats st = stats();
@@ -463,12 +456,9 @@ static void test_a_message_begun_then_given_up_on_ends_the_session(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41320");
-    uint8_t in[64];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 50), -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:53", "MORE", 50), -ETIMEDOUT);
     /* The classifier gives up without a name (too many datagrams, conflicting data). */
-    assert_int_equal(exchange(a, "127.0.0.2:53", "other", 5, in, sizeof(in), &from, 100),
-                     -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:53", "other", 100), -ETIMEDOUT);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.hellos_unfinished, 1);
     assert_int_equal(st.datagrams_out, 0);
@@ -480,9 +470,7 @@ static void test_a_first_datagram_of_no_known_protocol_goes_on_at_once(void **st
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41330");
-    uint8_t in[64];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:53", "hello", 5, in, sizeof(in), &from, 100), 5);
+    assert_int_equal(ask(a, "127.0.0.2:53", "hello", 100), 5);
     assert_int_equal(stats().hellos_unfinished, 0);
     close(a);
 }
@@ -529,16 +517,14 @@ static void test_a_session_the_descriptor_budget_cannot_carry_is_not_started(voi
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41600");
-    uint8_t in[64];
-    struct flow_addr from;
     unsigned used = core.fds.used;
     fd_budget_set_limit(&core.fds, 2 * used); /* nothing left to charge */
-    assert_int_equal(exchange(a, "127.0.0.2:7", "ping", 4, in, sizeof(in), &from, 100), -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:7", "ping", 100), -ETIMEDOUT);
     assert_int_equal(stats().sessions_no_fds, 1);
     assert_int_equal(stats().sessions_open, 0);
     assert_int_equal(core.fds.used, used);
     fd_budget_set_limit(&core.fds, 4096);
-    assert_int_equal(exchange(a, "127.0.0.2:7", "ping", 4, in, sizeof(in), &from, 500), 4);
+    assert_int_equal(ask(a, "127.0.0.2:7", "ping", 500), 4);
     assert_int_equal(core.fds.used, used + 1); /* the direct outbound's socket */
     close(a);
 }
@@ -557,16 +543,15 @@ static void test_oldest_idle_session_evicted(void **state)
         fds[c] = bound(addr);
         assert_int_equal(exchange(fds[c], "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
         if (c == 1) /* the first client is active again: the second is now the oldest */
-            assert_int_equal(exchange(fds[0], "127.0.0.2:7", "y", 1, in, sizeof(in), &from, 1000),
-                             1);
+            assert_int_equal(ask(fds[0], "127.0.0.2:7", "y", 1000), 1);
     }
     struct udp_engine_stats st = stats();
     assert_int_equal(st.sessions_evicted, 1);
     assert_int_equal(st.sessions_open, 2);
     /* The first client's session survived; the second's is new again. */
-    assert_int_equal(exchange(fds[0], "127.0.0.2:7", "z", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(ask(fds[0], "127.0.0.2:7", "z", 1000), 1);
     assert_int_equal(stats().sessions_created, 3);
-    assert_int_equal(exchange(fds[1], "127.0.0.2:7", "z", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(ask(fds[1], "127.0.0.2:7", "z", 1000), 1);
     assert_int_equal(stats().sessions_created, 4);
     for (int c = 0; c < 3; c++)
         close(fds[c]);
@@ -578,9 +563,7 @@ static void test_idle_session_expires(void **state)
     need_root();
     pol_open.settings.udp_idle_s = 1;
     int a = bound("127.0.0.1:41500");
-    uint8_t in[16];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 1000), 1);
     pump(600);
     assert_int_equal(stats().sessions_expired, 0);
     pump(700);
@@ -590,25 +573,31 @@ static void test_idle_session_expires(void **state)
     close(a);
 }
 
+/* A client from `client` with a session to 127.0.0.2:7 when `p` replaces
+ * the policy: the session is decided again, and its next datagram, in a new
+ * session, comes back no more. The client is returned. */
+static int redecided_under(struct policy *p, const char *client)
+{
+    int a = bound(client);
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 1000), 1);
+    p->refs = 1;
+    udp_engine_set_policy(engine, p);
+    assert_int_equal(stats().sessions_redecided, 1);
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 300), -ETIMEDOUT);
+    assert_int_equal(stats().sessions_created, 2);
+    return a;
+}
+
 static void test_reload_is_not_bypassed_by_a_reused_tuple(void **state)
 {
     (void)state;
     need_root();
-    int a = bound("127.0.0.1:41600");
-    uint8_t in[16];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
     /* Port 7 becomes drop; the same client port keeps sending (same conntrack entry). */
-    pol_strict.refs = 1;
-    udp_engine_set_policy(engine, &pol_strict);
-    assert_int_equal(stats().sessions_redecided, 1);
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
-    struct udp_engine_stats st = stats();
-    assert_int_equal(st.sessions_created, 2);
-    assert_int_equal(st.datagrams_dropped, 1);
+    int a = redecided_under(&pol_strict, "127.0.0.1:41600");
+    assert_int_equal(stats().datagrams_dropped, 1);
     /* And back: the rule change applies the other way too. */
     udp_engine_set_policy(engine, &pol_open);
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 1000), 1);
     close(a);
 }
 
@@ -616,17 +605,8 @@ static void test_reload_applies_an_outbound_redefined_under_its_name(void **stat
 {
     (void)state;
     need_root();
-    int a = bound("127.0.0.1:41610");
-    uint8_t in[16];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
     /* Still called "direct", now defined otherwise: the session must not go on as before. */
-    pol_moved.refs = 1;
-    udp_engine_set_policy(engine, &pol_moved);
-    assert_int_equal(stats().sessions_redecided, 1);
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
-    assert_int_equal(stats().sessions_created, 2);
-    close(a);
+    close(redecided_under(&pol_moved, "127.0.0.1:41610"));
 }
 
 static void test_session_sniffing_at_reload_is_decided_under_the_new_policy(void **state)
@@ -635,17 +615,12 @@ static void test_session_sniffing_at_reload_is_decided_under_the_new_policy(void
     need_root();
     pol_open.settings.sniff_timeout_ms = 3000; /* room to reload while it classifies */
     int a = bound("127.0.0.1:41620");
-    uint8_t in[32];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:53", "MORE", 4, in, sizeof(in), &from, 100),
-                     -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:53", "MORE", 100), -ETIMEDOUT);
     pol_strict.refs = 1;
     udp_engine_set_policy(engine, &pol_strict);
     assert_int_equal(stats().sessions_redecided, 0);
     /* The name completes the classification: the strict policy drops it. */
-    assert_int_equal(
-        exchange(a, "127.0.0.2:53", "HOST:www.example", 16, in, sizeof(in), &from, 300),
-        -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:53", "HOST:www.example", 300), -ETIMEDOUT);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.sessions_created, 1);
     assert_int_equal(st.datagrams_out, 0);
@@ -658,10 +633,8 @@ static void test_socks5_without_udp_drops(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41700");
-    uint8_t in[16];
-    struct flow_addr from;
     echo_cb(loop, &echo7_w, 0);
-    assert_int_equal(exchange(a, "127.0.0.2:9", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:9", "x", 300), -ETIMEDOUT);
     assert_int_equal(stats().datagrams_dropped, 1);
     close(a);
 }
@@ -671,11 +644,8 @@ static void test_not_redirected_is_refused(void **state)
     (void)state;
     need_root();
     int a = bound("127.0.0.1:41800");
-    uint8_t in[16];
-    struct flow_addr from;
     /* Straight to the listener: no NAT, so no original destination to relay to. */
-    assert_int_equal(exchange(a, "127.0.0.1:40100", "x", 1, in, sizeof(in), &from, 300),
-                     -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.1:40100", "x", 300), -ETIMEDOUT);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.refused, 1);
     assert_int_equal(st.no_destination, 0);
@@ -693,9 +663,7 @@ static void test_own_upstream_datagram_is_never_a_session(void **state)
      * would send it on, and back again, without end). */
     pol_open.settings.routing_mark = 0;
     int a = bound("127.0.0.1:42000");
-    uint8_t in[16];
-    struct flow_addr from;
-    assert_int_equal(exchange(a, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 300), -ETIMEDOUT);
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 300), -ETIMEDOUT);
     pump(200);
     struct udp_engine_stats st = stats();
     assert_int_equal(st.sessions_created, 1);
@@ -967,13 +935,11 @@ static void test_memory_of_a_burst_is_given_back(void **state)
     need_root();
     pol_open.settings.udp_max_sessions = 1000;
     trims = 0;
-    uint8_t in[16];
-    struct flow_addr from;
     for (int c = 0; c < 300; c++) {
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + c); /* under the ephemeral ports */
         int fd = bound(addr);
-        assert_int_equal(exchange(fd, "127.0.0.2:7", "x", 1, in, sizeof(in), &from, 1000), 1);
+        assert_int_equal(ask(fd, "127.0.0.2:7", "x", 1000), 1);
         close(fd);
     }
     assert_int_equal(stats().sessions_open, 300);

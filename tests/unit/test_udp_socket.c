@@ -36,11 +36,7 @@ static int setup(void **state)
     batch = udp_send_batch_new();
     if (!batch)
         return -1;
-    if (geteuid() != 0)
-        return 0;
-    if (unshare(CLONE_NEWNET) < 0 || system("ip link set lo up") != 0)
-        return -1;
-    return 0;
+    return netns_enter("ip link set lo up");
 }
 
 static int teardown(void **state)
@@ -48,13 +44,6 @@ static int teardown(void **state)
     (void)state;
     udp_send_batch_free(batch);
     return 0;
-}
-
-static void need_root(void)
-{
-    if (geteuid() != 0)
-        skip();
-    kernel_need();
 }
 
 static int bound(const char *text, bool transparent)
@@ -66,12 +55,42 @@ static int bound(const char *text, bool transparent)
     return fd;
 }
 
+/* A plain socket bound to `text`, its address in `addr`. */
+static int receiver(const char *text, struct flow_addr *addr)
+{
+    assert_true(flow_addr_parse(addr, text));
+    return bound(text, false);
+}
+
+/* A datagram waits on `fd` within 2 s. */
+static void wait_readable(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+}
+
+/* `tx` sends to `to` the text "one", a datagram too big for a read slot,
+ * then each text of the NULL-terminated `rest`; once they wait on `rx`,
+ * `slots` are four read slots of 1,000 bytes. */
+static void one_big_then(int tx, int rx, const struct flow_addr *to, const char *const *rest,
+                         struct udp_recv_slot slots[4])
+{
+    static uint8_t big[2000], bufs[4][1000];
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(udp_socket_sendto(tx, to, "one", 3), 0);
+    assert_int_equal(udp_socket_sendto(tx, to, big, sizeof(big)), 0);
+    for (; *rest; rest++)
+        assert_int_equal(udp_socket_sendto(tx, to, *rest, strlen(*rest)), 0);
+    for (int i = 0; i < 4; i++)
+        slots[i] = (struct udp_recv_slot){.buf = bufs[i], .cap = sizeof(bufs[i])};
+    wait_readable(rx);
+}
+
 /* Sends the queued replies, receives one datagram on `fd` and checks its payload and source. */
 static void expect(int fd, const char *payload, const char *from)
 {
     udp_send_batch_flush(batch);
-    struct pollfd p = {fd, POLLIN, 0};
-    assert_int_equal(poll(&p, 1, 2000), 1);
+    wait_readable(fd);
     uint8_t buf[UDP_RECV_BUF];
     struct flow_addr src, dst;
     ssize_t n = udp_socket_recv(fd, buf, sizeof(buf), &src, &dst);
@@ -81,145 +100,154 @@ static void expect(int fd, const char *payload, const char *from)
     assert_string_equal(flow_addr_format(&src, text), from);
 }
 
+/* The way of replies as the UDP engine has it: a reply cache of `capacity`
+ * sockets (charged to `budget`, or NULL) queueing on `batch` for a client,
+ * and the transparent listener the client's datagrams came in on. */
+struct reply_path {
+    struct udp_reply_cache *cache;
+    int client, listener;
+    struct flow_addr to; /* the client's address */
+};
+
+static struct reply_path reply_path(const char *client, const char *listener, size_t capacity,
+                                    struct fd_budget *budget)
+{
+    struct reply_path p = {.cache = udp_reply_cache_new(capacity, 30, budget, batch)};
+    p.client = receiver(client, &p.to);
+    p.listener = bound(listener, true);
+    return p;
+}
+
+static void reply_path_close(const struct reply_path *p)
+{
+    udp_reply_cache_free(p->cache);
+    close(p->listener);
+    close(p->client);
+}
+
+/* The cache queues `payload` from `from` to the client, marked `mark`, at
+ * `now`, on a socket of its own. */
+static void queues(const struct reply_path *p, const char *from, const char *payload, unsigned mark,
+                   double now)
+{
+    struct flow_addr a;
+    assert_true(flow_addr_parse(&a, from));
+    assert_int_equal(udp_reply_cache_send(p->cache, &a, &p->to, payload, strlen(payload), mark,
+                                          p->listener, now),
+                     UDP_REPLY_SENT);
+}
+
+/* As queues(), and the client gets it from `from`. */
+static void replies(const struct reply_path *p, const char *from, const char *payload,
+                    unsigned mark, double now)
+{
+    queues(p, from, payload, mark, now);
+    expect(p->client, payload, from);
+}
+
+static struct udp_reply_stats stats_of(const struct reply_path *p)
+{
+    struct udp_reply_stats st;
+    udp_reply_cache_stats(p->cache, &st);
+    return st;
+}
+
 static void test_reply_from_original_destination(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("127.0.0.1:41000", false);
-    int listener = bound("127.0.0.1:40000", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(2, 30, NULL, batch);
-    struct flow_addr to, a, b, d;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41000"));
-    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
-    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
-    assert_true(flow_addr_parse(&d, "192.0.2.9:123"));
+    struct reply_path p = reply_path("127.0.0.1:41000", "127.0.0.1:40000", 2, NULL);
+    replies(&p, "203.0.113.5:53", "one", 0x7f, 1.0);
+    replies(&p, "203.0.113.5:53", "two", 0x7f, 2.0);
+    replies(&p, "198.51.100.7:443", "three", 0x7f, 3.0);
 
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, 0x7f, listener, 1.0),
-                     UDP_REPLY_SENT);
-    expect(client, "one", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "two", 3, 0x7f, listener, 2.0),
-                     UDP_REPLY_SENT);
-    expect(client, "two", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &b, &to, "three", 5, 0x7f, listener, 3.0),
-                     UDP_REPLY_SENT);
-    expect(client, "three", "198.51.100.7:443");
-
-    struct udp_reply_stats st;
-    udp_reply_cache_stats(c, &st);
+    struct udp_reply_stats st = stats_of(&p);
     assert_int_equal(st.opened, 2);
     assert_int_equal(st.reused, 1);
     assert_int_equal(st.open, 2);
 
     /* Touch a, then a third address evicts the least recent: b. */
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "4", 1, 0x7f, listener, 4.0), UDP_REPLY_SENT);
-    expect(client, "4", "203.0.113.5:53");
-    assert_int_equal(udp_reply_cache_send(c, &d, &to, "5", 1, 0x7f, listener, 5.0), UDP_REPLY_SENT);
-    expect(client, "5", "192.0.2.9:123");
-    udp_reply_cache_stats(c, &st);
+    replies(&p, "203.0.113.5:53", "4", 0x7f, 4.0);
+    replies(&p, "192.0.2.9:123", "5", 0x7f, 5.0);
+    st = stats_of(&p);
     assert_int_equal(st.evicted, 1);
     assert_int_equal(st.open, 2);
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "6", 1, 0x7f, listener, 6.0), UDP_REPLY_SENT);
-    expect(client, "6", "203.0.113.5:53");
-    udp_reply_cache_stats(c, &st);
+    replies(&p, "203.0.113.5:53", "6", 0x7f, 6.0);
+    st = stats_of(&p);
     assert_int_equal(st.opened, 3); /* a was still cached */
 
     /* Idle expiry: d last used at 5, a at 6, idle 30. */
-    assert_int_equal(udp_reply_cache_expire(c, 34.0), 0);
-    assert_int_equal(udp_reply_cache_expire(c, 35.0), 1);
-    assert_int_equal(udp_reply_cache_expire(c, 36.0), 1);
-    udp_reply_cache_stats(c, &st);
+    assert_int_equal(udp_reply_cache_expire(p.cache, 34.0), 0);
+    assert_int_equal(udp_reply_cache_expire(p.cache, 35.0), 1);
+    assert_int_equal(udp_reply_cache_expire(p.cache, 36.0), 1);
+    st = stats_of(&p);
     assert_int_equal(st.expired, 2);
     assert_int_equal(st.open, 0);
 
-    udp_reply_cache_free(c);
-    close(listener);
-    close(client);
+    reply_path_close(&p);
 }
 
 static void test_reply_sockets_are_charged_to_the_descriptor_budget(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("127.0.0.1:41002", false);
-    int listener = bound("127.0.0.1:40002", true);
     struct fd_budget budget = {0};
     fd_budget_set_limit(&budget, 2); /* one descriptor to charge */
-    struct udp_reply_cache *c = udp_reply_cache_new(8, 30, &budget, batch);
-    struct flow_addr to, a, b;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41002"));
-    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
-    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
+    struct reply_path p = reply_path("127.0.0.1:41002", "127.0.0.1:40002", 8, &budget);
 
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "one", 3, 0, listener, 1.0), UDP_REPLY_SENT);
-    expect(client, "one", "203.0.113.5:53");
+    replies(&p, "203.0.113.5:53", "one", 0, 1.0);
     assert_int_equal(budget.used, 1);
     /* The budget is spent: the least recently used socket makes room, well below capacity. */
-    assert_int_equal(udp_reply_cache_send(c, &b, &to, "two", 3, 0, listener, 2.0), UDP_REPLY_SENT);
-    expect(client, "two", "198.51.100.7:443");
-    struct udp_reply_stats st;
-    udp_reply_cache_stats(c, &st);
+    replies(&p, "198.51.100.7:443", "two", 0, 2.0);
+    struct udp_reply_stats st = stats_of(&p);
     assert_int_equal(st.evicted, 1);
     assert_int_equal(st.open, 1);
     assert_int_equal(budget.used, 1);
 
     /* Nothing to charge and nothing cached to give: refused, not opened. */
-    udp_reply_cache_expire(c, 100.0);
+    udp_reply_cache_expire(p.cache, 100.0);
     assert_int_equal(budget.used, 0);
     fd_budget_charge(&budget, 1);
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "x", 1, 0, listener, 101.0), -EMFILE);
+    struct flow_addr a;
+    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
+    assert_int_equal(udp_reply_cache_send(p.cache, &a, &p.to, "x", 1, 0, p.listener, 101.0),
+                     -EMFILE);
     fd_budget_give(&budget, 1);
-    udp_reply_cache_free(c);
+    reply_path_close(&p);
     assert_int_equal(budget.used, 0);
-    close(listener);
-    close(client);
 }
 
 static void test_ipv6_reply(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("[::1]:41001", false);
-    int listener = bound("[::1]:40001", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
-    struct flow_addr to, a;
-    assert_true(flow_addr_parse(&to, "[::1]:41001"));
-    assert_true(flow_addr_parse(&a, "[2001:db8::53]:53"));
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "v6", 2, 0x7f, listener, 1.0),
-                     UDP_REPLY_SENT);
-    expect(client, "v6", "[2001:db8::53]:53");
-    udp_reply_cache_free(c);
-    close(listener);
-    close(client);
+    struct reply_path p = reply_path("[::1]:41001", "[::1]:40001", 4, NULL);
+    replies(&p, "[2001:db8::53]:53", "v6", 0x7f, 1.0);
+    reply_path_close(&p);
 }
 
 static void test_locally_owned_address_falls_back(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("127.0.0.1:41002", false);
-    int listener = bound("127.0.0.1:40002", true);
+    struct reply_path p = reply_path("127.0.0.1:41002", "127.0.0.1:40002", 4, NULL);
     /* A local service owns 127.0.0.9:7000 without SO_REUSEADDR. */
     int service = socket(AF_INET, SOCK_DGRAM, 0);
-    struct flow_addr owned, to;
+    struct flow_addr owned;
     assert_true(flow_addr_parse(&owned, "127.0.0.9:7000"));
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41002"));
     struct sockaddr_storage ss;
     socklen_t len = flow_addr_to_sockaddr(&owned, &ss);
     assert_int_equal(bind(service, (struct sockaddr *)&ss, len), 0);
 
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
-    assert_int_equal(udp_reply_cache_send(c, &owned, &to, "fb", 2, 0x7f, listener, 1.0),
+    assert_int_equal(udp_reply_cache_send(p.cache, &owned, &p.to, "fb", 2, 0x7f, p.listener, 1.0),
                      UDP_REPLY_FALLBACK);
     /* Source address pinned to the owned address, port the listener's. */
-    expect(client, "fb", "127.0.0.9:40002");
-    struct udp_reply_stats st;
-    udp_reply_cache_stats(c, &st);
+    expect(p.client, "fb", "127.0.0.9:40002");
+    struct udp_reply_stats st = stats_of(&p);
     assert_int_equal(st.addrinuse, 1);
     assert_int_equal(st.open, 0);
-    udp_reply_cache_free(c);
     close(service);
-    close(listener);
-    close(client);
+    reply_path_close(&p);
 }
 
 /* Nothing leaves before the flush; then each socket's datagrams go in the
@@ -259,20 +287,12 @@ static void test_evicted_reply_socket_sends_its_queue_first(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("127.0.0.1:41011", false);
-    int listener = bound("127.0.0.1:40012", true);
-    struct udp_reply_cache *c = udp_reply_cache_new(1, 30, NULL, batch);
-    struct flow_addr to, a, b;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41011"));
-    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
-    assert_true(flow_addr_parse(&b, "198.51.100.7:443"));
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "a", 1, 0, listener, 1.0), UDP_REPLY_SENT);
-    assert_int_equal(udp_reply_cache_send(c, &b, &to, "b", 1, 0, listener, 2.0), UDP_REPLY_SENT);
-    expect(client, "a", "203.0.113.5:53");
-    expect(client, "b", "198.51.100.7:443");
-    udp_reply_cache_free(c);
-    close(listener);
-    close(client);
+    struct reply_path p = reply_path("127.0.0.1:41011", "127.0.0.1:40012", 1, NULL);
+    queues(&p, "203.0.113.5:53", "a", 0, 1.0);
+    queues(&p, "198.51.100.7:443", "b", 0, 2.0);
+    expect(p.client, "a", "203.0.113.5:53");
+    expect(p.client, "b", "198.51.100.7:443");
+    reply_path_close(&p);
 }
 
 /* Packets to `port` that left carrying SO_MARK `mark`, counted by nft. */
@@ -299,30 +319,18 @@ static void test_reply_socket_follows_routing_mark(void **state)
 {
     (void)state;
     need_root();
-    int client = bound("127.0.0.1:41004", false);
-    int listener = bound("127.0.0.1:40004", true);
+    struct reply_path p = reply_path("127.0.0.1:41004", "127.0.0.1:40004", 4, NULL);
     assert_int_equal(marked_packets(0x80, 41004), 0);
-    struct udp_reply_cache *c = udp_reply_cache_new(4, 30, NULL, batch);
-    struct flow_addr to, a;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
-    assert_true(flow_addr_parse(&a, "203.0.113.5:53"));
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "old", 3, 0x7f, listener, 1.0),
-                     UDP_REPLY_SENT);
-    expect(client, "old", "203.0.113.5:53");
+    replies(&p, "203.0.113.5:53", "old", 0x7f, 1.0);
     assert_int_equal(marked_packets(0x80, 41004), 0);
     /* A reload changed routing_mark: the cached socket is replaced, not reused. */
-    assert_int_equal(udp_reply_cache_send(c, &a, &to, "new", 3, 0x80, listener, 2.0),
-                     UDP_REPLY_SENT);
-    expect(client, "new", "203.0.113.5:53");
+    replies(&p, "203.0.113.5:53", "new", 0x80, 2.0);
     assert_int_equal(marked_packets(0x80, 41004), 1);
-    struct udp_reply_stats st;
-    udp_reply_cache_stats(c, &st);
+    struct udp_reply_stats st = stats_of(&p);
     assert_int_equal(st.remarked, 1);
     assert_int_equal(st.opened, 2);
     assert_int_equal(st.open, 1);
-    udp_reply_cache_free(c);
-    close(listener);
-    close(client);
+    reply_path_close(&p);
 }
 
 /* One socket takes every client's datagrams: a burst must fit while the loop is busy. */
@@ -342,17 +350,15 @@ static void test_largest_datagram_passes_whole(void **state)
 {
     (void)state;
     need_root();
-    int rx = bound("127.0.0.1:41003", false);
     struct flow_addr to;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41003"));
+    int rx = receiver("127.0.0.1:41003", &to);
     int tx = sockopt_socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(tx >= 0);
     static uint8_t big[UDP_DATAGRAM_MAX], got[UDP_RECV_BUF];
     for (size_t i = 0; i < sizeof(big); i++)
         big[i] = (uint8_t)(i * 7 + 3);
     assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
-    struct pollfd p = {rx, POLLIN, 0};
-    assert_int_equal(poll(&p, 1, 2000), 1);
+    wait_readable(rx);
     struct flow_addr src, dst;
     assert_int_equal(udp_socket_recv(rx, got, sizeof(got), &src, &dst), UDP_DATAGRAM_MAX);
     assert_memory_equal(got, big, sizeof(big));
@@ -361,7 +367,7 @@ static void test_largest_datagram_passes_whole(void **state)
 
     /* A buffer too small reports the datagram as too big, not a prefix. */
     assert_int_equal(udp_socket_sendto(tx, &to, big, 100), 0);
-    assert_int_equal(poll(&p, 1, 2000), 1);
+    wait_readable(rx);
     assert_int_equal(udp_socket_recv(rx, got, 10, &src, &dst), -EMSGSIZE);
     assert_int_equal(udp_socket_recv(rx, got, sizeof(got), &src, &dst), -EAGAIN);
     close(tx);
@@ -374,21 +380,11 @@ static void test_batch_read_takes_each_datagram_whole(void **state)
 {
     (void)state;
     need_root();
-    int rx = bound("127.0.0.1:41004", false);
     struct flow_addr to;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41004"));
+    int rx = receiver("127.0.0.1:41004", &to);
     int tx = bound("127.0.0.1:41005", false);
-    static uint8_t big[2000], bufs[4][1000];
-    memset(big, 'b', sizeof(big));
-    assert_int_equal(udp_socket_sendto(tx, &to, "one", 3), 0);
-    assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
-    assert_int_equal(udp_socket_sendto(tx, &to, "", 0), 0);
-    assert_int_equal(udp_socket_sendto(tx, &to, "four", 4), 0);
     struct udp_recv_slot slots[4];
-    for (int i = 0; i < 4; i++)
-        slots[i] = (struct udp_recv_slot){.buf = bufs[i], .cap = sizeof(bufs[i])};
-    struct pollfd p = {rx, POLLIN, 0};
-    assert_int_equal(poll(&p, 1, 2000), 1);
+    one_big_then(tx, rx, &to, (const char *const[]){"", "four", NULL}, slots);
     assert_int_equal(udp_socket_recv_batch(rx, slots, 4), 4);
     assert_int_equal(slots[0].len, 3);
     assert_memory_equal(slots[0].buf, "one", 3);
@@ -412,25 +408,14 @@ static void test_connected_batch_read(void **state)
 {
     (void)state;
     need_root();
-    int rx = bound("127.0.0.1:41006", false);
-    int tx = bound("127.0.0.1:41007", false);
+    struct flow_addr to, peer;
+    int rx = receiver("127.0.0.1:41006", &to);
+    int tx = receiver("127.0.0.1:41007", &peer);
     struct sockaddr_storage ss;
-    struct flow_addr peer;
-    assert_true(flow_addr_parse(&peer, "127.0.0.1:41007"));
     socklen_t sl = flow_addr_to_sockaddr(&peer, &ss);
     assert_int_equal(connect(rx, (struct sockaddr *)&ss, sl), 0);
-    struct flow_addr to;
-    assert_true(flow_addr_parse(&to, "127.0.0.1:41006"));
-    static uint8_t big[2000], bufs[4][1000];
-    memset(big, 'b', sizeof(big));
-    assert_int_equal(udp_socket_sendto(tx, &to, "one", 3), 0);
-    assert_int_equal(udp_socket_sendto(tx, &to, big, sizeof(big)), 0);
-    assert_int_equal(udp_socket_sendto(tx, &to, "three", 5), 0);
     struct udp_recv_slot slots[4];
-    for (int i = 0; i < 4; i++)
-        slots[i] = (struct udp_recv_slot){.buf = bufs[i], .cap = sizeof(bufs[i])};
-    struct pollfd p = {rx, POLLIN, 0};
-    assert_int_equal(poll(&p, 1, 2000), 1);
+    one_big_then(tx, rx, &to, (const char *const[]){"three", NULL}, slots);
     assert_int_equal(udp_socket_recv_connected(rx, slots, 4), 3);
     assert_int_equal(slots[0].len, 3);
     assert_memory_equal(slots[0].buf, "one", 3);
