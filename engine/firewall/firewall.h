@@ -36,9 +36,11 @@
  * table `table` + 1 + i whose default route is its device, and rules of
  * preference FW_TUN_PREF + 10 * i: first its own prefixes are looked up in
  * main (the device's connected routes), then, in local mode, every packet
- * without routing_mark (switchyard's upstream sockets carry it, so they
- * never loop) and in gateway mode what arrives on each --interface goes to
- * its table. Undo deletes those rules and routes, selector for selector.
+ * of this host's own without routing_mark (switchyard's upstream sockets
+ * carry it, so they never loop; forwarded packets skip to a nop rule, so a
+ * proxy on the LAN does not loop either) and in gateway mode what arrives
+ * on each --interface goes to its table. Undo deletes those rules and
+ * routes, selector for selector.
  *
  * Fast path (policy `fast_path: static`, nft only): before a packet is
  * steered to an inbound, the leading rules of the policy that the kernel

@@ -1,8 +1,8 @@
 /*
  * firewall_tun.c — the routing `switchyard firewall` prints for tun
  * inbounds: a table per device whose default route is the device, and the
- * rules that send traffic there (local mode: everything without
- * routing_mark; gateway mode: what arrives on the LAN interfaces). See
+ * rules that send traffic there (local mode: this host's own packets
+ * without routing_mark; gateway mode: what arrives on the LAN interfaces). See
  * firewall.h.
  */
 #include "engine/firewall/firewall.h"
@@ -28,18 +28,22 @@ static const char *network(const struct flow_addr *a, unsigned prefix, char *buf
     return buf;
 }
 
-/* One rule: added (deleted first, so running the script twice leaves one) or deleted. */
+/*
+ * One rule, `selector` (with a trailing space, or empty) then `action`
+ * ("lookup T", "goto P", "nop"): added (deleted first, so running the
+ * script twice leaves one) or deleted.
+ */
 static void rule(FILE *out, int fam, bool undo, unsigned pref, const char *selector,
-                 const char *table)
+                 const char *action)
 {
     if (undo) {
-        fprintf(out, "ip%s rule del pref %u %s lookup %s 2>/dev/null\n", fam_opt[fam], pref,
-                selector, table);
+        fprintf(out, "ip%s rule del pref %u %s%s 2>/dev/null\n", fam_opt[fam], pref, selector,
+                action);
         return;
     }
-    fprintf(out, "ip%s rule del pref %u %s lookup %s 2>/dev/null || true\n", fam_opt[fam], pref,
-            selector, table);
-    fprintf(out, "ip%s rule add pref %u %s lookup %s\n", fam_opt[fam], pref, selector, table);
+    fprintf(out, "ip%s rule del pref %u %s%s 2>/dev/null || true\n", fam_opt[fam], pref, selector,
+            action);
+    fprintf(out, "ip%s rule add pref %u %s%s\n", fam_opt[fam], pref, selector, action);
 }
 
 static void tun_family(const struct fw_plan *plan, const struct fw_tun *t, int fam, unsigned table,
@@ -48,8 +52,8 @@ static void tun_family(const struct fw_plan *plan, const struct fw_tun *t, int f
     const struct flow_addr *a = fam ? &t->addr6 : &t->addr4;
     if (!a->family)
         return;
-    char buf[INET6_ADDRSTRLEN + 48], tab[16];
-    snprintf(tab, sizeof(tab), "%u", table);
+    char buf[INET6_ADDRSTRLEN + 48], tab[32];
+    snprintf(tab, sizeof(tab), "lookup %u", table);
     if (undo)
         fprintf(out, "ip%s route del default dev %s table %u 2>/dev/null\n", fam_opt[fam],
                 t->device, table);
@@ -57,16 +61,23 @@ static void tun_family(const struct fw_plan *plan, const struct fw_tun *t, int f
         fprintf(out, "ip%s route replace default dev %s table %u\n", fam_opt[fam], t->device,
                 table);
     char net[INET6_ADDRSTRLEN + 8];
-    snprintf(buf, sizeof(buf), "to %s",
+    snprintf(buf, sizeof(buf), "to %s ",
              network(a, fam ? t->prefix6 : t->prefix4, net, sizeof(net)));
-    rule(out, fam, undo, pref, buf, "main");
+    rule(out, fam, undo, pref, buf, "lookup main");
     if (plan->mode == FW_LOCAL) {
-        snprintf(buf, sizeof(buf), "not fwmark 0x%x", plan->routing_mark);
-        rule(out, fam, undo, pref + 1, buf, tab);
+        /* This host's own packets only: what it forwards (for a SOCKS5 server on the LAN, say)
+         * skips to the nop after, or a proxy's own connections would come back into the
+         * device. A rule's "not" inverts all its selectors, hence a rule each. */
+        char skip[32];
+        snprintf(skip, sizeof(skip), "goto %u", pref + 3);
+        rule(out, fam, undo, pref + 3, "", "nop");
+        rule(out, fam, undo, pref + 1, "not iif lo ", skip);
+        snprintf(buf, sizeof(buf), "not fwmark 0x%x ", plan->routing_mark);
+        rule(out, fam, undo, pref + 2, buf, tab);
         return;
     }
     for (size_t i = 0; i < plan->n_interfaces; i++) {
-        snprintf(buf, sizeof(buf), "iif %s", plan->interfaces[i]);
+        snprintf(buf, sizeof(buf), "iif %s ", plan->interfaces[i]);
         rule(out, fam, undo, pref + 1, buf, tab);
     }
 }
@@ -92,8 +103,8 @@ void fw_print_tun_routing(const struct fw_plan *plan, FILE *out, bool undo)
         }
         fprintf(out,
                 plan->mode == FW_LOCAL
-                    ? "\n# tun inbound %s: this host's packets without routing_mark go to %s "
-                      "(table %u)\n"
+                    ? "\n# tun inbound %s: this host's own packets without routing_mark go to %s "
+                      "(table %u), forwarded ones do not\n"
                     : "\n# tun inbound %s: what arrives on the LAN side goes to %s (table %u)\n",
                 t->inbound, t->device, table);
         for (int fam = 0; fam < 2; fam++)

@@ -503,7 +503,7 @@ static void undo_mirrors(const char *apply, const char *undo)
     assert_null(strstr(undo, " replace "));
 }
 
-static void test_tun_local_routes_all_but_marked_into_the_device(void **state)
+static void test_tun_local_routes_the_hosts_own_but_marked_into_the_device(void **state)
 {
     (void)state;
     struct fw_plan p = tun_plan(FW_LOCAL);
@@ -512,11 +512,15 @@ static void test_tun_local_routes_all_but_marked_into_the_device(void **state)
         char *t = print(be, &p, false), *u = print(be, &p, true);
         expect_all(holds, t, "ip route replace default dev sy0 table 101",
                    "ip rule add pref 9000 to 203.0.113.0/30 lookup main",
-                   "ip rule add pref 9001 not fwmark 0xff lookup 101",
+                   "ip rule add pref 9003 nop", "ip rule add pref 9001 not iif lo goto 9003",
+                   "ip rule add pref 9002 not fwmark 0xff lookup 101",
                    "ip -6 route replace default dev sy0 table 101",
                    "ip -6 rule add pref 9000 to 2001:db8:ff::/126 lookup main",
-                   "ip -6 rule add pref 9001 not fwmark 0xff lookup 101");
-        assert_null(strstr(t, " iif "));
+                   "ip -6 rule add pref 9003 nop", "ip -6 rule add pref 9001 not iif lo goto 9003",
+                   "ip -6 rule add pref 9002 not fwmark 0xff lookup 101");
+        /* The goto's target is there before the goto. */
+        assert_true(strstr(t, "rule add pref 9003 nop") < strstr(t, "rule add pref 9001 not iif"));
+        assert_null(strstr(t, " iif r"));
         assert_null(strstr(t, "tproxy")); /* nothing steered */
         undo_mirrors(t, u);
         free(t);
@@ -577,7 +581,7 @@ int main(void)
         cmocka_unit_test(test_nft_fast_path),
         cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
         cmocka_unit_test(test_nft_dynamic_fast_path),
-        cmocka_unit_test(test_tun_local_routes_all_but_marked_into_the_device),
+        cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
         cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device),
     };
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
