@@ -6,7 +6,10 @@
 #   - HTTPS by SNI and HTTP by Host through dante (SOCKS5) and through
 #     tinyproxy (HTTP CONNECT), direct, and dropped (a reset, the origin
 #     never asked);
-#   - DNS over UDP direct and through dante's UDP ASSOCIATE.
+#   - DNS over UDP direct and through dante's UDP ASSOCIATE;
+#   - then local mode (`--mode local`): the router's own HTTPS through dante
+#     and tinyproxy and its own DNS through dante, each reaching the origin
+#     once: switchyard's marked sockets to the proxies do not loop.
 # Each proxy runs in a namespace of its own with its own addresses, so the
 # origin's logs (nginx, dnsmasq) tell who reached it:
 #
@@ -136,6 +139,32 @@ check "tun: tinyproxy was asked by address, both families" \
 check "tun: the decided lines name the inbound, the sniffed host and the outbound" \
     bash -c "grep -qE 'decided inbound=tun-in src=\\[2001:db8:1::2\\]:.* host=https6.socks.example protocol=tls .*-> dante' '$E2E_TMP/switchyard.log' &&
              grep -qE 'decided inbound=tun-in src=192.0.2.2:.* host=http4.tiny.example protocol=http .*-> tiny' '$E2E_TMP/switchyard.log'"
+
+# Local mode: the router's own traffic goes into the TUN, switchyard's marked
+# sockets to the proxies and the origin do not.
+"$SWITCHYARD" firewall -c "$POLICY" --mode gateway --interface r0 --undo >"$E2E_TMP/undo.sh" &&
+    ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >>"$E2E_TMP/routing.log" 2>&1 &&
+    "$SWITCHYARD" firewall -c "$POLICY" --mode local >"$E2E_TMP/local.sh" &&
+    ip netns exec "$NS_R" sh "$E2E_TMP/local.sh" >>"$E2E_TMP/routing.log" 2>&1 ||
+    not_ok "tun local: the printed local routing applies"
+: >"$ACCESS"
+for via in socks tiny; do
+    from=203.0.113.2
+    [ $via = tiny ] && from=203.0.113.18
+    out=$(curl_host "$NS_R" local.$via.example "$ORIGIN4" https)
+    check "tun local: the router's own HTTPS through $via answered" test "$out" = "$body" ||
+        diag "curl said: $out"
+    check "tun local: ... the origin saw $from once (no loop)" \
+        test "$(grep -c "^$from local.$via.example " "$ACCESS")" -eq 1
+done
+check "tun local: ... through the TUN (decided lines from the device's address)" \
+    bash -c "grep -qE 'decided inbound=tun-in src=203.0.113.253:.* host=local.socks.example .*-> dante' '$E2E_TMP/switchyard.log' &&
+             grep -qE 'decided inbound=tun-in src=203.0.113.253:.* host=local.tiny.example .*-> tiny' '$E2E_TMP/switchyard.log'"
+out=$(timeout 30 ip netns exec "$NS_R" dig @198.51.100.53 local.sdns.example A +short +tries=1 +time=3)
+check "tun local: the router's own DNS through dante's UDP ASSOCIATE answered" test "$out" = 203.0.113.99 ||
+    diag "dig said: $out"
+check "tun local: ... dnsmasq saw it once, from dante" \
+    test "$(grep -c "query\[A\] local.sdns.example from 203.0.113.2$" "$E2E_TMP/dnsmasq.log")" -eq 1
 
 stop_pid "$SWITCHYARD_PID"
 check "tun: SIGTERM stops switchyard cleanly" grep -q "stopped:" "$E2E_TMP/switchyard.log"
