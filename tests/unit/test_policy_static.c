@@ -21,16 +21,6 @@
 #define S_DROP POLICY_STATIC_DROP
 #define S_STEER POLICY_STATIC_STEER
 
-static struct policy_static *build_for(struct policy *p, const char *inbound)
-{
-    char error[256];
-    const char *names[] = {inbound};
-    struct policy_static *s = policy_static_build(p, names, 1, error, sizeof(error));
-    if (!s)
-        fail_msg("%s", error);
-    return s;
-}
-
 static void expect_rule(const struct policy_static_list *l, size_t i, unsigned rule,
                         enum policy_static_verdict v, size_t n_terms)
 {
@@ -63,18 +53,51 @@ static struct policy *load(const char *rules)
     return fixture_policy_ok(text);
 }
 
+/* What the running test loaded and built; the teardown frees them. */
+static struct policy *policy;
+static struct policy_static *built;
+
+/* Loads `rules` (after `head`) and builds them for the `n` inbounds `names`. */
+static struct policy_static *build(const char *rules, const char *const *names, size_t n)
+{
+    char error[256];
+    policy = load(rules);
+    built = policy_static_build(policy, names, n, error, sizeof(error));
+    if (!built)
+        fail_msg("%s", error);
+    return built;
+}
+
+/* The list of `rules` built for the inbound a. */
+static const struct policy_static_list *list_for_a(const char *rules)
+{
+    static const char *const a[] = {"a"};
+    return &build(rules, a, 1)->lists[0];
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (built)
+        policy_static_free(built);
+    if (policy)
+        policy_unref(policy);
+    built = NULL;
+    policy = NULL;
+    return 0;
+}
+
 static void address_rules_then_a_name_rule(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {dst_set: private, action: direct}\n"
-                            "  - {dst_port: [25, \"6881-6889\"], action: nowhere}\n"
-                            "  - {src: 192.0.2.0/25, action: proxy}\n"
-                            "  - {domain_set: names, action: proxy}\n"
-                            "  - {dst: 203.0.113.0/24, action: direct}\n"
-                            "default: proxy\n");
-    struct policy_static *s = build_for(p, "a");
-    const struct policy_static_list *l = &s->lists[0];
+    const struct policy_static_list *l =
+        list_for_a("rules:\n"
+                   "  - {dst_set: private, action: direct}\n"
+                   "  - {dst_port: [25, \"6881-6889\"], action: nowhere}\n"
+                   "  - {src: 192.0.2.0/25, action: proxy}\n"
+                   "  - {domain_set: names, action: proxy}\n"
+                   "  - {dst: 203.0.113.0/24, action: direct}\n"
+                   "default: proxy\n");
     /* The name rule steers everything: nothing after it counts. Rule 3 steers too, and
      * steering is what happens when no entry matches: it goes as well. */
     assert_int_equal(l->n, 2);
@@ -87,22 +110,19 @@ static void address_rules_then_a_name_rule(void **state)
     t = &l->rules[0].terms[0].tests[0];
     assert_int_equal(t->field, POLICY_STATIC_DST);
     assert_false(t->negate);
-    assert_string_equal(s->addrs[t->addrs].what, "set private");
-    policy_static_free(s);
-    policy_unref(p);
+    assert_string_equal(built->addrs[t->addrs].what, "set private");
 }
 
 static void name_rule_steers_what_it_could_match(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {dst_port: 443, domain_set: names, action: direct}\n"
-                            "  - {not: {domain: x.example}, dst: 198.51.100.0/24, action: direct}\n"
-                            "  - {protocol: quic, network: udp, action: nowhere}\n"
-                            "  - {dst: 203.0.113.0/24, action: direct}\n"
-                            "default: drop\n");
-    struct policy_static *s = build_for(p, "a");
-    const struct policy_static_list *l = &s->lists[0];
+    const struct policy_static_list *l =
+        list_for_a("rules:\n"
+                   "  - {dst_port: 443, domain_set: names, action: direct}\n"
+                   "  - {not: {domain: x.example}, dst: 198.51.100.0/24, action: direct}\n"
+                   "  - {protocol: quic, network: udp, action: nowhere}\n"
+                   "  - {dst: 203.0.113.0/24, action: direct}\n"
+                   "default: drop\n");
     assert_int_equal(l->n, 5);
     expect_rule(l, 0, 1, S_STEER, 1); /* port 443 could be that name */
     expect_rule(l, 1, 2, S_STEER, 1);
@@ -111,22 +131,19 @@ static void name_rule_steers_what_it_could_match(void **state)
     expect_rule(l, 3, 4, S_DIRECT, 1);
     expect_rule(l, 4, 0, S_DROP, 1);
     assert_int_equal(l->rules[4].terms[0].n, 0); /* the default holds for every flow */
-    policy_static_free(s);
-    policy_unref(p);
 }
 
 static void not_any_and_countries(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {not: {dst: 10.0.0.0/8, dst_port: 80}, action: direct}\n"
-                            "  - {any: [{dst: 192.0.2.0/24}, {network: udp, src_port: 53}], "
-                            "action: drop}\n"
-                            "  - {geoip: [CN, HK], action: direct}\n"
-                            "  - {not: {any: [{geoip: [CN, HK]}, {network: tcp}]}, action: drop}\n"
-                            "default: direct\n");
-    struct policy_static *s = build_for(p, "a");
-    const struct policy_static_list *l = &s->lists[0];
+    const struct policy_static_list *l =
+        list_for_a("rules:\n"
+                   "  - {not: {dst: 10.0.0.0/8, dst_port: 80}, action: direct}\n"
+                   "  - {any: [{dst: 192.0.2.0/24}, {network: udp, src_port: 53}], "
+                   "action: drop}\n"
+                   "  - {geoip: [CN, HK], action: direct}\n"
+                   "  - {not: {any: [{geoip: [CN, HK]}, {network: tcp}]}, action: drop}\n"
+                   "default: direct\n");
     assert_int_equal(l->n, 5);
     expect_rule(l, 0, 1, S_DIRECT, 2); /* dst not in 10/8, or port not 80 */
     assert_true(l->rules[0].terms[0].tests[0].negate && l->rules[0].terms[1].tests[0].negate);
@@ -139,7 +156,7 @@ static void not_any_and_countries(void **state)
     assert_true(t->tests[0].negate && t->tests[1].negate);
     assert_int_equal(t->tests[2].field, POLICY_STATIC_NETWORK);
     assert_int_equal(t->tests[2].networks, POLICY_UDP);
-    const struct policy_static_addrs *cn = &s->addrs[t->tests[0].addrs];
+    const struct policy_static_addrs *cn = &built->addrs[t->tests[0].addrs];
     assert_string_equal(cn->what, "geoip CN");
     struct flow_addr a;
     assert_true(flow_addr_parse_ip(&a, "198.51.100.7"));
@@ -148,29 +165,23 @@ static void not_any_and_countries(void **state)
     assert_true(cidr_set_contains(cn->cidr, &a));
     assert_true(flow_addr_parse_ip(&a, "203.0.113.1"));
     assert_false(cidr_set_contains(cn->cidr, &a));
-    policy_static_free(s);
-    policy_unref(p);
 }
 
 static void inbound_known_per_list(void **state)
 {
     (void)state;
-    struct policy *p = load("rules:\n"
-                            "  - {inbound: b, dst_port: 53, action: drop}\n"
-                            "  - {not: {inbound: a}, action: proxy}\n"
-                            "  - {dst: 192.0.2.0/24, action: drop}\n"
-                            "default: direct\n");
-    char error[256];
-    const char *names[] = {"a", "b"};
-    struct policy_static *s = policy_static_build(p, names, 2, error, sizeof(error));
-    assert_non_null(s);
+    static const char *const names[] = {"a", "b"};
+    const struct policy_static *s = build("rules:\n"
+                                          "  - {inbound: b, dst_port: 53, action: drop}\n"
+                                          "  - {not: {inbound: a}, action: proxy}\n"
+                                          "  - {dst: 192.0.2.0/24, action: drop}\n"
+                                          "default: direct\n",
+                                          names, 2);
     expect_rule(&s->lists[0], 0, 3, S_DROP, 1); /* rules 1 and 2 never hold for a */
     expect_rule(&s->lists[0], 1, 0, S_DIRECT, 1);
     assert_int_equal(s->lists[0].n, 2);
     expect_rule(&s->lists[1], 0, 1, S_DROP, 1); /* rule 2 holds for all of b: steered */
     assert_int_equal(s->lists[1].n, 1);
-    policy_static_free(s);
-    policy_unref(p);
 }
 
 static void too_large_ends_the_list(void **state)
@@ -187,15 +198,11 @@ static void too_large_ends_the_list(void **state)
     for (int i = 0; i < 20; i++) /* 4 x 20 terms */
         sprintf(rules + strlen(rules), "%s{dst_port: %d}", i ? ", " : "", 300 + i);
     strcat(rules, "], action: drop}\n  - {dst: 198.51.100.0/24, action: direct}\n");
-    struct policy *p = load(rules);
-    struct policy_static *s = build_for(p, "a");
-    const struct policy_static_list *l = &s->lists[0];
+    const struct policy_static_list *l = list_for_a(rules);
     assert_int_equal(l->n, 2);
     expect_rule(l, 0, 1, S_DROP, 1);
     expect_rule(l, 1, 2, S_DROP, 9);
     assert_int_equal(l->rules[1].terms[0].n, 10);
-    policy_static_free(s);
-    policy_unref(p);
 }
 
 /* The list evaluated as the kernel does: first rule with a term whose tests all hold. */
@@ -242,24 +249,22 @@ static enum policy_static_verdict kernel(const struct policy_static *s,
 static void random_flows_agree_with_decide_early(void **state)
 {
     (void)state;
-    struct policy *p =
-        load("rules:\n"
-             "  - {dst_set: private, not: {src: 192.0.2.0/26}, action: direct}\n"
-             "  - {any: [{network: udp, dst_port: 443}, {dst_port: \"6881-6889\"}], action: drop}\n"
-             "  - {inbound: b, src_port: \"1-1023\", action: nowhere}\n"
-             "  - {dst_port: [80, 443], domain_set: names, action: proxy}\n"
-             "  - {geoip: CN, not: {dst_port: 22}, action: direct}\n"
-             "  - {not: {any: [{geoip: HK}, {src: \"2001:db8:1::/48\"}]}, network: udp, "
-             "action: drop}\n"
-             "  - {any: [{dst: \"2001:db8::/32\"}, {dst: 203.0.113.128/25}], action: proxy}\n"
-             "  - {src: 192.0.2.64/26, dst_port: 8080, action: direct}\n"
-             "  - {protocol: tls, dst_port: 853, action: drop}\n"
-             "  - {src_port: 5353, action: direct}\n"
-             "default: drop\n");
-    char error[256];
-    const char *names[] = {"a", "b"};
-    struct policy_static *s = policy_static_build(p, names, 2, error, sizeof(error));
-    assert_non_null(s);
+    static const char *const names[] = {"a", "b"};
+    const struct policy_static *s = build(
+        "rules:\n"
+        "  - {dst_set: private, not: {src: 192.0.2.0/26}, action: direct}\n"
+        "  - {any: [{network: udp, dst_port: 443}, {dst_port: \"6881-6889\"}], action: drop}\n"
+        "  - {inbound: b, src_port: \"1-1023\", action: nowhere}\n"
+        "  - {dst_port: [80, 443], domain_set: names, action: proxy}\n"
+        "  - {geoip: CN, not: {dst_port: 22}, action: direct}\n"
+        "  - {not: {any: [{geoip: HK}, {src: \"2001:db8:1::/48\"}]}, network: udp, "
+        "action: drop}\n"
+        "  - {any: [{dst: \"2001:db8::/32\"}, {dst: 203.0.113.128/25}], action: proxy}\n"
+        "  - {src: 192.0.2.64/26, dst_port: 8080, action: direct}\n"
+        "  - {protocol: tls, dst_port: 853, action: drop}\n"
+        "  - {src_port: 5353, action: direct}\n"
+        "default: drop\n",
+        names, 2);
     static const char *const dsts[] = {"10.1.2.3",      "198.51.100.9", "203.0.113.5",
                                        "203.0.113.200", "192.0.2.99",   "2001:db8:cc::1",
                                        "2001:db8:1::5", "fc00::1",      "2001:db9::1"};
@@ -278,9 +283,9 @@ static void random_flows_agree_with_decide_early(void **state)
         f.src.port = ports[(seed >> 21) % 10];
         struct policy_decision d;
         enum policy_static_verdict want = S_STEER, got = kernel(s, &s->lists[in], &f);
-        if (policy_decide_early(p, &f, &d) && d.outbound->type == OUTBOUND_DIRECT)
+        if (policy_decide_early(policy, &f, &d) && d.outbound->type == OUTBOUND_DIRECT)
             want = S_DIRECT;
-        else if (policy_decide_early(p, &f, &d) && d.outbound->type == OUTBOUND_DROP)
+        else if (policy_decide_early(policy, &f, &d) && d.outbound->type == OUTBOUND_DROP)
             want = S_DROP;
         decided += want != S_STEER;
         if (got != want) {
@@ -291,19 +296,17 @@ static void random_flows_agree_with_decide_early(void **state)
         }
     }
     assert_true(decided > 5000); /* the kernel decides a good share, not nothing */
-    policy_static_free(s);
-    policy_unref(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(address_rules_then_a_name_rule),
-        cmocka_unit_test(name_rule_steers_what_it_could_match),
-        cmocka_unit_test(not_any_and_countries),
-        cmocka_unit_test(inbound_known_per_list),
-        cmocka_unit_test(too_large_ends_the_list),
-        cmocka_unit_test(random_flows_agree_with_decide_early),
+        cmocka_unit_test_teardown(address_rules_then_a_name_rule, teardown),
+        cmocka_unit_test_teardown(name_rule_steers_what_it_could_match, teardown),
+        cmocka_unit_test_teardown(not_any_and_countries, teardown),
+        cmocka_unit_test_teardown(inbound_known_per_list, teardown),
+        cmocka_unit_test_teardown(too_large_ends_the_list, teardown),
+        cmocka_unit_test_teardown(random_flows_agree_with_decide_early, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, fixture_teardown);
 }
