@@ -16,13 +16,7 @@
 #include <cmocka.h>
 
 #include "engine/tcp/auth_failures.h"
-
-static struct flow_addr addr(const char *text)
-{
-    struct flow_addr a;
-    assert_true(flow_addr_parse(&a, text));
-    return a;
-}
+#include "tests/unit/addr_text.h"
 
 static void test_the_wait_doubles_with_each_failure_up_to_the_ceiling(void **state)
 {

@@ -12,13 +12,7 @@
 #include <cmocka.h>
 
 #include "engine/core/self_dst.h"
-
-static struct flow_addr addr(const char *text)
-{
-    struct flow_addr a;
-    assert_true(flow_addr_parse(&a, text));
-    return a;
-}
+#include "tests/unit/addr_text.h"
 
 static void wildcard_listener_owns_every_local_address_on_its_port(void **state)
 {

@@ -17,13 +17,7 @@
 #include <cmocka.h>
 
 #include "engine/tcp/silent_dst.h"
-
-static struct flow_addr addr(const char *text)
-{
-    struct flow_addr a;
-    assert_true(flow_addr_parse(&a, text));
-    return a;
-}
+#include "tests/unit/addr_text.h"
 
 /* The client in most tests: its port changes with every connection. */
 static struct flow_addr me;

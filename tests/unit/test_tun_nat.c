@@ -14,13 +14,7 @@
 
 #include "engine/tun/tun_nat.h"
 #include "engine/tun/tun_packet.h"
-
-static struct flow_addr addr(const char *text)
-{
-    struct flow_addr a;
-    assert_true(flow_addr_parse(&a, text));
-    return a;
-}
+#include "tests/unit/addr_text.h"
 
 static const struct tun_nat_timeouts timeouts = {.opening = 30, .established = 600, .closing = 10};
 

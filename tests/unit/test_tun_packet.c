@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "engine/tun/tun_packet.h"
+#include "tests/unit/addr_text.h"
 
 /* --- a reference: RFC 1071 written out, no shortcut ---------------------------- */
 
@@ -142,17 +143,26 @@ static size_t ping4(uint8_t *p)
     return sizeof(head);
 }
 
-static struct flow_addr addr(const char *text)
+/* The packet `t` goes from `src` to `dst` (ADDR:PORT). */
+static void assert_ends(const struct tun_packet *t, const char *src, const char *dst)
 {
-    struct flow_addr a;
-    assert_true(flow_addr_parse(&a, text));
-    return a;
+    assert_addr(&t->src, src);
+    assert_addr(&t->dst, dst);
 }
 
-static void assert_addr(const struct flow_addr *a, const char *text)
+/* `p` (`n` bytes) read as a packet the tun inbound takes. */
+static struct tun_packet parsed(const uint8_t *p, size_t n)
 {
-    char buf[FLOW_ADDR_TEXT_MAX];
-    assert_string_equal(flow_addr_format(a, buf), text);
+    struct tun_packet t;
+    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    return t;
+}
+
+/* Rewrites the packet `t` read from `p` to go from `from` to `to` (ADDR:PORT). */
+static void rewrite(uint8_t *p, struct tun_packet *t, const char *from, const char *to)
+{
+    struct flow_addr f = addr(from), d = addr(to);
+    tun_packet_rewrite(p, t, &f, &d);
 }
 
 /* --- tests ------------------------------------------------------------------------ */
@@ -162,11 +172,9 @@ static void reads_ipv4_tcp(void **state)
     (void)state;
     uint8_t p[128];
     size_t n = syn4(p);
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    struct tun_packet t = parsed(p, n);
     assert_int_equal(t.proto, IPPROTO_TCP);
-    assert_addr(&t.src, "192.0.2.2:40000");
-    assert_addr(&t.dst, "198.51.100.10:443");
+    assert_ends(&t, "192.0.2.2:40000", "198.51.100.10:443");
     assert_int_equal(t.tcp_flags, TUN_TCP_SYN);
     assert_int_equal(t.l4, 20);
     assert_int_equal(t.payload, 44);
@@ -181,22 +189,17 @@ static void rewrites_ipv4_tcp_with_checksums_a_reference_agrees_with(void **stat
     (void)state;
     uint8_t p[128];
     size_t n = syn4(p);
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
-    struct flow_addr from = addr("203.0.113.2:1024"), to = addr("203.0.113.1:12345");
-    tun_packet_rewrite(p, &t, &from, &to);
+    struct tun_packet t = parsed(p, n);
+    rewrite(p, &t, "203.0.113.2:1024", "203.0.113.1:12345");
     assert_int_equal(get16(p + 10), ref_ip4(p));
     assert_int_equal(get16(p + 36), ref_l4(p, 20, n, 16, 1));
-    struct tun_packet again;
-    assert_int_equal(tun_packet_parse(p, n, &again), TUN_PKT_OK);
-    assert_addr(&again.src, "203.0.113.2:1024");
-    assert_addr(&again.dst, "203.0.113.1:12345");
+    struct tun_packet again = parsed(p, n);
+    assert_ends(&again, "203.0.113.2:1024", "203.0.113.1:12345");
     assert_memory_equal(p + 44, "abc", 3);
     /* And back: the original bytes, exactly. */
     uint8_t orig[128];
     syn4(orig);
-    struct flow_addr c = addr("192.0.2.2:40000"), d = addr("198.51.100.10:443");
-    tun_packet_rewrite(p, &again, &c, &d);
+    rewrite(p, &again, "192.0.2.2:40000", "198.51.100.10:443");
     assert_memory_equal(p, orig, n);
 }
 
@@ -205,17 +208,14 @@ static void reads_and_rewrites_ipv6_udp(void **state)
     (void)state;
     uint8_t p[128];
     size_t n = udp6(p);
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    struct tun_packet t = parsed(p, n);
     assert_int_equal(t.proto, IPPROTO_UDP);
-    assert_addr(&t.src, "[2001:db8:1::2]:5353");
-    assert_addr(&t.dst, "[2001:db8:2::53]:53");
+    assert_ends(&t, "[2001:db8:1::2]:5353", "[2001:db8:2::53]:53");
     assert_int_equal(t.payload, 48);
-    struct flow_addr from = addr("[2001:db8:ff::2]:2000"), to = addr("[2001:db8:ff::1]:7");
-    tun_packet_rewrite(p, &t, &from, &to);
+    rewrite(p, &t, "[2001:db8:ff::2]:2000", "[2001:db8:ff::1]:7");
     uint16_t want = ref_l4(p, 40, n, 6, 1);
     assert_int_equal(get16(p + 46), want ? want : 0xffff);
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    t = parsed(p, n);
     assert_addr(&t.dst, "[2001:db8:ff::1]:7");
 }
 
@@ -226,13 +226,11 @@ static void ipv4_udp_without_a_checksum_stays_without(void **state)
     struct flow_addr s = addr("192.0.2.2:1000"), d = addr("198.51.100.53:53");
     size_t n = tun_packet_udp(p, sizeof(p), &s, &d, (const uint8_t *)"q", 1);
     put16(p + 26, 0);
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
-    struct flow_addr s2 = addr("192.0.2.9:9"), d2 = addr("198.51.100.9:99");
-    tun_packet_rewrite(p, &t, &s2, &d2);
+    struct tun_packet t = parsed(p, n);
+    rewrite(p, &t, "192.0.2.9:9", "198.51.100.9:99");
     assert_int_equal(get16(p + 26), 0);
     assert_int_equal(get16(p + 10), ref_ip4(p));
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    parsed(p, n); /* still a packet it takes */
 }
 
 static void builds_udp_replies(void **state)
@@ -244,16 +242,14 @@ static void builds_udp_replies(void **state)
     assert_int_equal(n, TUN_UDP4_HEADERS + 6);
     assert_int_equal(get16(p + 10), ref_ip4(p));
     assert_int_equal(get16(p + 26), ref_l4(p, 20, n, 6, 1));
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
-    assert_addr(&t.src, "198.51.100.53:53");
-    assert_addr(&t.dst, "192.0.2.2:40000");
+    struct tun_packet t = parsed(p, n);
+    assert_ends(&t, "198.51.100.53:53", "192.0.2.2:40000");
     s = addr("[2001:db8:2::53]:53");
     d = addr("[2001:db8:1::2]:40000");
     n = tun_packet_udp(p, sizeof(p), &s, &d, (const uint8_t *)"answer", 6);
     assert_int_equal(n, TUN_UDP6_HEADERS + 6);
     assert_int_equal(get16(p + 46), ref_l4(p, 40, n, 6, 1));
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    t = parsed(p, n);
     /* Too small a buffer is refused, never overrun. */
     assert_int_equal(tun_packet_udp(p, n - 1, &s, &d, (const uint8_t *)"answer", 6), 0);
 }
@@ -263,8 +259,7 @@ static void answers_echo_requests(void **state)
     (void)state;
     uint8_t p[64];
     size_t n = ping4(p);
-    struct tun_packet t;
-    assert_int_equal(tun_packet_parse(p, n, &t), TUN_PKT_OK);
+    struct tun_packet t = parsed(p, n);
     assert_int_equal(t.proto, IPPROTO_ICMP);
     tun_packet_echo_reply(p, &t);
     assert_int_equal(p[20], 0);
@@ -284,7 +279,7 @@ static void answers_echo_requests(void **state)
     memset(icmp, 0, 13);
     icmp[0] = 128;
     put16(icmp + 2, ref_l4(q, 40, n, 2, 1));
-    assert_int_equal(tun_packet_parse(q, n, &t), TUN_PKT_OK);
+    t = parsed(q, n);
     tun_packet_echo_reply(q, &t);
     assert_int_equal(icmp[0], 129);
     assert_int_equal(get16(icmp + 2), ref_l4(q, 40, n, 2, 1));
@@ -382,13 +377,12 @@ static void partial_checksums_follow_the_addresses_not_the_ports(void **state)
     assert_true(t.csum_partial);
     assert_addr(&t.dst, "198.51.100.10:443");
     uint8_t *q = f + TUN_VNET_HDR_LEN;
-    struct flow_addr from = addr("203.0.113.2:1024"), to = addr("203.0.113.1:12345");
-    tun_packet_rewrite(q, &t, &from, &to);
+    rewrite(q, &t, "203.0.113.2:1024", "203.0.113.1:12345");
     assert_int_equal(get16(q + 10), ref_ip4(q));
     assert_int_equal(get16(q + 36), ref_pseudo(q, 20, n));
     finish_checksum(q, 20, n, 16);
     assert_int_equal(get16(q + 36), ref_l4(q, 20, n, 16, 1));
-    assert_int_equal(tun_packet_parse(q, n, &t), TUN_PKT_OK);
+    t = parsed(q, n);
     assert_addr(&t.src, "203.0.113.2:1024");
 
     /* IPv6 UDP, no segmentation. */
@@ -396,11 +390,10 @@ static void partial_checksums_follow_the_addresses_not_the_ports(void **state)
     put16(p + 46, ref_pseudo(p, 40, n));
     fn = frame(f, p, n, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 40, 6);
     assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_OK);
-    struct flow_addr from6 = addr("[2001:db8:ff::2]:2000"), to6 = addr("[2001:db8:ff::1]:7");
-    tun_packet_rewrite(q, &t, &from6, &to6);
+    rewrite(q, &t, "[2001:db8:ff::2]:2000", "[2001:db8:ff::1]:7");
     assert_int_equal(get16(q + 46), ref_pseudo(q, 40, n));
     finish_checksum(q, 40, n, 6);
-    assert_int_equal(tun_packet_parse(q, n, &t), TUN_PKT_OK);
+    t = parsed(q, n);
     assert_addr(&t.dst, "[2001:db8:ff::1]:7");
 }
 
