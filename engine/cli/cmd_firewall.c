@@ -231,6 +231,14 @@ int cmd_firewall(int argc, char **argv)
         policy_unref(p);
         return CLI_USAGE;
     }
+    if (plan.tproxy_mark >= POLICY_FAST_MARK_OFFER && plan.tproxy_mark <= POLICY_FAST_MARK_STEER) {
+        fprintf(stderr,
+                "switchyard firewall: --tproxy-mark 0x%x is one of the fast path's marks (0x%x to "
+                "0x%x)\n",
+                plan.tproxy_mark, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_STEER);
+        policy_unref(p);
+        return CLI_USAGE;
+    }
     fw_plan_build(&plan, p);
     char error[POLICY_ERROR_MAX];
     enum policy_fast_path fast = policy_settings(p)->fast_path;

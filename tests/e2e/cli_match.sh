@@ -50,4 +50,15 @@ else
 fi
 out=$($sy match -c $m --dst nonsense 2>&1); rc=$?
 if [ $rc = 2 ]; then ok "bad usage exits 2"; else not_ok "bad usage: rc=$rc $out"; fi
+# firewall marks that would collide with the routing mark or the fast path's.
+# refused MARK TEXT: `firewall --tproxy-mark MARK` exits 2 and says TEXT.
+refused() {
+    local out rc
+    out=$($sy firewall -c $m --tproxy-mark "$1" 2>&1); rc=$?
+    [ $rc = 2 ] && grep -qF "$2" <<<"$out"
+}
+check "firewall: --tproxy-mark equal to routing_mark exits 2, saying why" \
+    refused 0xff "must differ from routing_mark 0xff"
+check "firewall: --tproxy-mark among the fast path's marks exits 2, saying why" \
+    refused 0x7302 "one of the fast path's marks"
 e2e_finish
