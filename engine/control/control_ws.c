@@ -11,7 +11,8 @@
  *
  * Bounds: a client is sent messages, it sends none that matter (each is
  * read and dropped, at most WS_RECV_MAX bytes). What waits to be sent is at
- * most WS_QUEUE_MAX bytes; a client that lets more pile up is closed. A
+ * most WS_QUEUE_MAX bytes in wslay's queue and WS_SNDBUF in the kernel's
+ * send buffer; a client that lets more pile up is closed. A
  * /connections snapshot is skipped while the previous one still waits (the
  * next one says more). A client is pinged every WS_PING_S seconds and closed
  * when nothing came from it for WS_DEAD_S seconds, so a vanished peer is
@@ -32,6 +33,7 @@
 #include "engine/control/control_internal.h"
 
 #define WS_QUEUE_MAX (1024 * 1024)
+#define WS_SNDBUF (64 * 1024)
 #define WS_RECV_MAX 4096
 #define WS_PING_S 20
 #define WS_DEAD_S 60
@@ -218,7 +220,8 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, c
     ws->fd = sock;
     ws->connections = req->ws_kind == CONTROL_STREAM_CONNECTIONS;
     ws->heard = ws->pinged = ev_now(c->engine->loop);
-    int fl = fcntl(sock, F_GETFL);
+    int fl = fcntl(sock, F_GETFL), sndbuf = WS_SNDBUF;
+    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (extra_in_size && (ws->early = malloc(extra_in_size)) != NULL) {
         memcpy(ws->early, extra_in, extra_in_size);
         ws->early_len = extra_in_size;

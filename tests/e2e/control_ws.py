@@ -5,6 +5,10 @@
       Bearer header too when BEARER is given), prints "open", then each
       message on a line for SECONDS; "refused STATUS" when the handshake is
       answered with another status, "closed CODE" when the server closes.
+  stall PATH TOKEN SECONDS   opens ws://127.0.0.1:9090/PATH?token=TOKEN by hand
+      with a 4 KiB receive buffer and reads nothing for SECONDS; then reads
+      what is there and prints "closed by the server" when the server had
+      closed the connection, else "still open".
   udp-echo PORT              echoes datagrams on PORT (60 s at most).
   udp-talk ADDR PORT SECONDS sends a 100-byte datagram every 100 ms for
       SECONDS from one socket, reading the echoes; prints "sent N got M" (bytes).
@@ -42,6 +46,33 @@ async def read(url, seconds, bearer):
     await ws.close()
 
 
+def stall(path, token, seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", 9090))
+    s.sendall(("GET /%s?token=%s HTTP/1.1\r\nHost: 127.0.0.1:9090\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % (path, token)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        if not b:
+            print("no answer", flush=True)
+            return
+        head += b
+    print(head.split(b"\r\n")[0].decode(), flush=True)
+    time.sleep(seconds)
+    s.settimeout(5)
+    try:
+        while s.recv(65536):
+            pass
+        print("closed by the server", flush=True)
+    except ConnectionResetError:
+        print("closed by the server", flush=True)
+    except socket.timeout:
+        print("still open", flush=True)
+
+
 def udp_echo(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", port))
@@ -76,6 +107,8 @@ def main():
     if mode == "read":
         bearer = sys.argv[4] if len(sys.argv) > 4 else None
         asyncio.run(read(sys.argv[2], float(sys.argv[3]), bearer))
+    elif mode == "stall":
+        stall(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif mode == "udp-echo":
         udp_echo(int(sys.argv[2]))
     else:

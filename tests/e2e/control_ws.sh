@@ -134,6 +134,35 @@ check "... the session ended: the next datagram starts another ($uid -> ${uid2:-
 check "DELETE /connections/$uid again: 404" test "$(code -X DELETE -H "$AUTH" "$API/connections/$uid")" = 404
 wait_pid_gone "$TALK"
 
+# --- a client that reads nothing is closed, the others go on ----------------------------------
+# It asks /logs and never reads; thousands of UDP sessions from new ports each
+# log a line (about 4 MB in all), more than its bounds (the kernel's buffers
+# and 1 MiB queued). A reading /traffic client beside it is served throughout.
+bg "$NS_R" "$E2E_TMP/stall.out" /usr/bin/python3 "$WSC" stall logs t0ken 8
+STALL=$REPLY
+bg "$NS_R" "$E2E_TMP/traffic2.out" /usr/bin/python3 "$WSC" read "$WS/traffic?token=t0ken" 8
+TRAFFIC2=$REPLY
+wait_file_grep "$E2E_TMP/stall.out" "^HTTP/1.1 101" 5
+wait_file_grep "$E2E_TMP/traffic2.out" "^open" 5
+in_client /usr/bin/python3 -c '
+import socket, time
+end = time.monotonic() + 5
+n = 0
+while n < 30000 and time.monotonic() < end:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"x", ("198.51.100.10", 5301))
+    s.close()
+    n += 1
+print("# sent", n)'
+wait_pid_gone "$STALL"
+wait_pid_gone "$TRAFFIC2"
+diag "stalled client: $(tr '\n' ' ' <"$E2E_TMP/stall.out")"
+check "a WebSocket client that reads nothing is closed once its bounds fill" \
+    grep -q "^closed by the server" "$E2E_TMP/stall.out"
+check "... while a reading one beside it got its message every second" \
+    test "$(grep -c '^{"up"' "$E2E_TMP/traffic2.out")" -ge 6
+check "... and the API still answers" test "$(code -H "$AUTH" "$API/version")" = 200
+
 stop_pid "$SWITCHYARD_PID"
 check "switchyard stops cleanly with WebSocket clients gone" grep -q "stopped:" "$E2E_TMP/switchyard.log"
 e2e_finish
