@@ -21,8 +21,6 @@
 #   [ROUNDS=5] bench/control.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
-E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
-. tests/e2e/lib.sh
 . bench/lib.sh
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-5}

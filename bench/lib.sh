@@ -1,6 +1,7 @@
-# bench/lib.sh — what the relay benchmarks share (sourced after
-# tests/e2e/lib.sh, not run; bench/run skips lib*.sh). Sourcing it makes the
-# EXIT trap clean up only: a benchmark prints Markdown, not TAP.
+# bench/lib.sh — what the relay benchmarks share (sourced, not run; bench/run
+# skips lib*.sh). It sources tests/e2e/lib.sh, whose namespaces, processes
+# and services the benchmarks use, and replaces its EXIT trap with the bare
+# clean-up: a benchmark prints Markdown, no TAP, and keeps its exit status.
 #
 # PROXY_CPU, LOAD_CPU  taskset prefixes putting the proxy on core 1 and the
 #                      load on core 0 (both empty on a one-core machine)
@@ -10,6 +11,7 @@
 #                      (one connection per request), then nginx and an
 #                      iperf3 server (port 5201) on O4, on the load's core
 
+. tests/e2e/lib.sh
 trap e2e_cleanup EXIT
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 

@@ -28,8 +28,6 @@
 #   [ROUNDS=3] [IDLE=10000] [BASELINE=old/switchyard] bench/tcp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
-E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
-. tests/e2e/lib.sh
 . bench/lib.sh
 SECS=${1:-5}
 IDLE=${IDLE:-5000}
