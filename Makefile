@@ -43,8 +43,14 @@ PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libnetfil
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
-# Nor does libwslay-dev (WebSocket frames for the control plane): -lwslay.
+# Nor does libwslay-dev (WebSocket frames for the control plane): -lwslay. Its -dev
+# package cannot be installed for two architectures at once, so a cross build takes
+# the native one's header and links the target's runtime library by its file name.
+ifeq ($(CROSS),)
 WSLAY_LIBS := $(shell $(PKG_CONFIG) --libs libwslay 2>/dev/null || echo -lwslay)
+else
+WSLAY_LIBS := -l:libwslay.so.1
+endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(EV_CFLAGS)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(EV_LIBS) $(WSLAY_LIBS)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)

@@ -11,10 +11,14 @@ TRIPLET=${2:-aarch64-linux-gnu}
 
 LIBS="libev-dev libyaml-dev libpcre2-dev libmaxminddb-dev libmnl-dev
   libnetfilter-conntrack-dev libnetfilter-queue-dev libssl-dev libcap-dev libcmocka-dev libmicrohttpd-dev
-  libjansson-dev libcurl4-openssl-dev libc-ares-dev
-  libwslay-dev"
+  libjansson-dev libcurl4-openssl-dev libc-ares-dev"
+# libwslay-dev is not co-installable across architectures: the target gets the runtime
+# library (linked by its file name, see the Makefile) and the header is the native
+# libwslay-dev's, which tests/deps.sh installs.
+RUNTIME="libwslay1"
 PKGS="gcc-$TRIPLET libc6-dev-$ARCH-cross qemu-user pkgconf uthash-dev xxd"
-for l in $LIBS; do PKGS="$PKGS $l:$ARCH"; done
+for l in $LIBS $RUNTIME; do PKGS="$PKGS $l:$ARCH"; done
+PKGS="$PKGS libwslay-dev"
 
 missing=""
 for p in $PKGS; do
