@@ -150,8 +150,9 @@ static int socks5_send(struct udp_session *s, const uint8_t *buf, size_t len)
     static uint8_t out[UDP_RECV_BUF + SOCKS5_UDP_HEADER_MAX];
     const struct policy_outbound *o = s->decision.outbound;
     struct socks5_addr dst = {.ip = s->dst, .port = s->dst.port};
-    if (o->send_hostname && s->sniffed.host[0])
-        snprintf(dst.name, sizeof(dst.name), "%s", s->sniffed.host);
+    const char *host = udp_session_host(s);
+    if (o->send_hostname && host)
+        snprintf(dst.name, sizeof(dst.name), "%s", host);
     size_t n = socks5_udp_wrap(out, sizeof(out), &dst, buf, len);
     if (!n)
         return -EMSGSIZE;

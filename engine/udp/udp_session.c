@@ -118,6 +118,8 @@ static void session_free(struct engine_live *o)
 {
     struct udp_session *s = container_of(o, struct udp_session, live);
     sniff_datagram_free(s->sniff);
+    free(s->sniffing);
+    free(s->host);
     policy_unref(s->policy);
     free(s);
 }
@@ -273,8 +275,8 @@ static void log_flow(struct udp_session *s)
         .inbound = s->listener->name,
         .src = flow_addr_format(&s->key.client, src),
         .dst = flow_addr_format(&s->dst, dst),
-        .host = s->sniffed.host[0] ? s->sniffed.host : NULL,
-        .protocol = sniff_protocol_name(s->sniffed.protocol),
+        .host = s->host,
+        .protocol = sniff_protocol_name(s->protocol),
         .outbound = s->decision.outbound->name,
         .rule = s->decision.rule,
         .rule_line = s->decision.line,
@@ -343,19 +345,52 @@ static void flow_facts(const struct udp_session *s, struct policy_flow *f)
     f->inbound = s->listener->name;
     f->src = s->key.client;
     f->dst = s->dst;
-    f->host = s->sniffed.host[0] ? s->sniffed.host : NULL;
-    f->protocol = s->sniffed.protocol;
+    f->host = udp_session_host(s);
+    f->protocol = udp_session_protocol(s);
+}
+
+enum sniff_protocol udp_session_protocol(const struct udp_session *s)
+{
+    return s->sniffing ? s->sniffing->protocol : s->protocol;
+}
+
+const char *udp_session_host(const struct udp_session *s)
+{
+    if (s->sniffing)
+        return s->sniffing->host[0] ? s->sniffing->host : NULL;
+    return s->host;
+}
+
+/*
+ * Keeps what the classifier found and frees what classifying took: the
+ * session then holds only the protocol and a copy of the name, as long as
+ * the name. False when out of memory for that copy.
+ */
+static bool sniffing_done(struct udp_session *s)
+{
+    sniff_datagram_free(s->sniff);
+    s->sniff = NULL;
+    if (s->sniffing) {
+        s->protocol = s->sniffing->protocol;
+        if (s->sniffing->host[0] && !(s->host = strdup(s->sniffing->host)))
+            return false;
+        free(s->sniffing);
+        s->sniffing = NULL;
+    }
+    if (s->protocol == SNIFF_PROTO_NONE)
+        s->protocol = SNIFF_PROTO_UNKNOWN;
+    return true;
 }
 
 /* Decides with what the classifier found (the session may end). */
 static void decide(struct udp_session *s)
 {
     struct policy_flow f;
-    if (s->sniffed.protocol == SNIFF_PROTO_NONE)
-        s->sniffed.protocol = SNIFF_PROTO_UNKNOWN;
-    sniff_datagram_free(s->sniff);
-    s->sniff = NULL;
-    if (s->sniffed.protocol == SNIFF_PROTO_DNS)
+    if (!sniffing_done(s)) {
+        udp_session_fail(s, "out of memory");
+        return;
+    }
+    if (s->protocol == SNIFF_PROTO_DNS)
         s->idle_s = udp_engine_settings(s->engine)->udp_dns_idle_s;
     flow_facts(s, &f);
     policy_decide(s->policy, &f, &s->decision);
@@ -373,8 +408,8 @@ static void decide(struct udp_session *s)
 static void unfinished(struct udp_session *s, const char *why)
 {
     struct policy_flow f;
-    s->sniffed.protocol = SNIFF_PROTO_UNKNOWN;
-    s->sniffed.host[0] = '\0';
+    s->sniffing->protocol = SNIFF_PROTO_UNKNOWN;
+    s->sniffing->host[0] = '\0';
     flow_facts(s, &f);
     if (policy_decide_early(s->policy, &f, &s->decision)) {
         decide(s);
@@ -391,11 +426,11 @@ static void unfinished(struct udp_session *s, const char *why)
 /* One datagram for the classifier: a verdict decides; a begun message given up on does not. */
 static void classify(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    if (sniff_datagram_feed(s->sniff, buf, len, &s->sniffed) == PARSE_NEED_MORE) {
+    if (sniff_datagram_feed(s->sniff, buf, len, s->sniffing) == PARSE_NEED_MORE) {
         s->hello_begun = true;
         return;
     }
-    if (s->hello_begun && s->sniffed.protocol == SNIFF_PROTO_UNKNOWN)
+    if (s->hello_begun && s->sniffing->protocol == SNIFF_PROTO_UNKNOWN)
         unfinished(s, "QUIC ClientHello given up on (too many datagrams or bytes, or conflicting)");
     else
         decide(s);
@@ -532,7 +567,10 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     }
     s->state = UDP_SNIFFING;
     s->sniff = sniff_datagram_new(set->sniff_protocols, set->sniff_max_bytes);
-    if (!s->sniff) {
+    s->sniffing = calloc(1, sizeof(*s->sniffing));
+    if (!s->sniff || !s->sniffing) { /* out of memory: decided without a name */
+        free(s->sniffing);
+        s->sniffing = NULL;
         decide(s);
         return s;
     }

@@ -67,9 +67,11 @@ struct udp_session {
 
     struct policy *policy; /* the policy that decided (one reference) */
     struct policy_decision decision;
-    struct tally_entry *tally; /* the first decision's counters (engine/core/tally.h) */
-    struct sniff_datagram *sniff;
-    struct sniff_result sniffed;
+    struct tally_entry *tally;     /* the first decision's counters (engine/core/tally.h) */
+    struct sniff_datagram *sniff;  /* the classifier, while classifying */
+    struct sniff_result *sniffing; /* what it found so far, while classifying */
+    enum sniff_protocol protocol;  /* once decided: what it found */
+    char *host;                    /* once decided: the name it found (own copy), or NULL */
     bool hello_begun; /* the classifier waits for the rest of a first message (NEED_MORE) */
     bool sniff_late;  /* past sniff.timeout_ms, waiting on until sniff.max_wait_ms */
     double idle_s;
@@ -150,6 +152,12 @@ void udp_session_watch(struct udp_session *s, int fd);
 
 /* The session `o` is, or NULL when `o` is another kind of live object (a TCP flow). */
 struct udp_session *udp_session_of_live(struct engine_live *o);
+
+/* The protocol the classifier found so far (SNIFF_PROTO_NONE: nothing yet, or not asked). */
+enum sniff_protocol udp_session_protocol(const struct udp_session *s);
+
+/* The host name the classifier found so far; NULL when none. */
+const char *udp_session_host(const struct udp_session *s);
 
 /* Formats "CLIENT -> DST" for log lines. */
 const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR_TEXT_MAX + 8]);

@@ -40,6 +40,7 @@
 
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
+#include "engine/udp/udp_session.h"
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
@@ -376,6 +377,14 @@ static void test_decided_by_sniffed_name(void **state)
     struct udp_engine_stats st = stats();
     assert_int_equal(st.sessions_created, 2);
     assert_int_equal(st.datagrams_dropped, 2); /* both of b's, by the drop outbound */
+    /* Decided, a session keeps the protocol and a copy of the name, not the
+     * classifier's state and buffer. */
+    struct udp_session *s = udp_session_table_oldest(&engine->sessions);
+    assert_non_null(s);
+    assert_null(s->sniff);
+    assert_null(s->sniffing);
+    assert_int_equal(udp_session_protocol(s), SNIFF_PROTO_DNS);
+    assert_string_equal(udp_session_host(s), "www.example");
     close(a);
     close(b);
 }
