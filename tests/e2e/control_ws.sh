@@ -10,7 +10,9 @@
 #     was sent and /connections' snapshots show the flow's download reaching
 #     it, both within one interval's worth; /logs carries the flow's line;
 #   - a UDP session shows in GET /connections (network udp, its bytes each
-#     way) and DELETE /connections/ID ends it.
+#     way) and DELETE /connections/ID ends it;
+#   - a client that reads nothing is closed once its bounds fill, and one
+#     still connected when switchyard stops sees the connection end.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib_udp.sh
@@ -163,6 +165,16 @@ check "... while a reading one beside it got its message every second" \
     test "$(grep -c '^{"up"' "$E2E_TMP/traffic2.out")" -ge 6
 check "... and the API still answers" test "$(code -H "$AUTH" "$API/version")" = 200
 
+# --- stopping with WebSocket clients connected ------------------------------------------------
+bg "$NS_R" "$E2E_TMP/last.out" /usr/bin/python3 "$WSC" read "$WS/logs?token=t0ken" 10
+LAST=$REPLY
+bg "$NS_R" "$E2E_TMP/last2.out" /usr/bin/python3 "$WSC" read "$WS/connections?token=t0ken" 10
+LAST2=$REPLY
+wait_file_grep "$E2E_TMP/last.out" "^open" 5
+wait_file_grep "$E2E_TMP/last2.out" "^open" 5
 stop_pid "$SWITCHYARD_PID"
-check "switchyard stops cleanly with WebSocket clients gone" grep -q "stopped:" "$E2E_TMP/switchyard.log"
+check "switchyard stops cleanly with WebSocket clients connected" grep -q "stopped:" "$E2E_TMP/switchyard.log"
+wait_pid_gone "$LAST"
+wait_pid_gone "$LAST2"
+check "... and they see the connection end" sh -c "grep -q '^closed' '$E2E_TMP/last.out' && grep -q '^closed' '$E2E_TMP/last2.out'"
 e2e_finish
