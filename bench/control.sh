@@ -77,15 +77,6 @@ stop() {
     ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
 }
 
-gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
-    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
-        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
-}
-rate() { # rate [HOST]: connections per second with wrk, a new connection per request
-    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" ${1:+-H "Host: $1"} \
-        "http://$O4/index.html" 2>/dev/null | awk '/Requests\/sec/ {printf "%.0f", $2}'
-}
-
 exec {lock}>/tmp/switchyard-bench.lock
 flock "$lock"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -113,42 +104,18 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 flock -u "$lock"
 
 # --- the report ---------------------------------------------------------------------
-stats() { # stats V...: "median (min–max)"; "-" when none is a number
-    python3 - "$@" <<'PY'
-import statistics, sys
-v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
-if not v:
-    print("-")
-else:
-    f = (lambda x: "%.2f" % x) if max(v) < 1000 else (lambda x: "{:,.0f}".format(x))
-    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
-PY
-}
-column() { # column ARRAY STATE
-    local -n m=$1
-    local r
-    for r in $(seq "$ROUNDS"); do echo "${m[$2 $r]}"; done
-}
-ratio() { # ratio ARRAY: on over off within each round, median and range
-    local -n m=$1
-    local r out=()
-    for r in $(seq "$ROUNDS"); do
-        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.3f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "${m[on $r]}" "${m[off $r]}")")
-    done
-    stats "${out[@]}"
-}
-row() { # row TITLE ARRAY
+state_row() { # state_row TITLE ARRAY: off, on, and on over off within each round
     # shellcheck disable=SC2046
-    echo "| $1 | $(stats $(column "$2" off)) | $(stats $(column "$2" on)) | $(ratio "$2") |"
+    echo "| $1 | $(stats $(column "$2" off)) | $(stats $(column "$2" on)) | $(ratio "$2" on off 3) |"
 }
 echo "$ROUNDS rounds, median (min–max); switchyard pinned: ${PROXY_CPU[*]:-no}; load average before $LOAD_BEFORE, after $LOAD_AFTER"
 echo
 echo "| | control off | control on, polled 1/s | on / off |"
 echo "|---|---:|---:|---:|"
-row "upload, Gbit/s (1 stream, ${SECS} s)" UP
-row "download, Gbit/s" DOWN
-row "new connections/s (wrk, Connection: close)" CPS
-row "decisions/s (the same, 1,000 domain rules, sniffed)" DPS
+state_row "upload, Gbit/s (1 stream, ${SECS} s)" UP
+state_row "download, Gbit/s" DOWN
+state_row "new connections/s (wrk, Connection: close)" CPS
+state_row "decisions/s (the same, 1,000 domain rules, sniffed)" DPS
 # shellcheck disable=SC2046
 # shellcheck disable=SC2046
 echo "| connections decided by rule 1,000 in a run with control on (from /metrics) | | $(stats "${HITS[@]}") | |"

@@ -10,6 +10,11 @@
 #                      with TIME_WAIT reuse on the client and the router
 #                      (one connection per request), then nginx and an
 #                      iperf3 server (port 5201) on O4, on the load's core
+# gbps, rate           one iperf3 stream's Gbit/s, wrk's new connections/s
+# tcp_rounds           ROUNDS interleaved rounds of both over CONTENDERS
+#                      (the script's start_contender / stop_contender)
+# stats, column, ratio, row   the report: medians with ranges, ratios
+#                      within rounds, a Markdown row per measure
 
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
@@ -26,4 +31,81 @@ bench_origin() {
     [ "${#LOAD_CPU[@]}" -gt 0 ] && taskset -a -pc 0 "$REPLY" >/dev/null
     bg "$NS_O" "$E2E_TMP/iperf3.log" "${LOAD_CPU[@]}" iperf3 -s -B $O4 -p 5201
     wait_tcp "$NS_O" $O4 5201
+}
+
+# --- measuring --------------------------------------------------------------------
+
+# gbps [-R]: one iperf3 stream from the client to O4 for SECS (-R: the
+# other way), Gbit/s received; "-" when it failed.
+gbps() {
+    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
+        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
+}
+
+# rate [HOST]: new connections per second to O4's nginx with wrk for SECS, a
+# new connection per request (with HOST as the Host header).
+rate() {
+    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" ${1:+-H "Host: $1"} \
+        "http://$O4/index.html" 2>/dev/null | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+
+# tcp_rounds: ROUNDS rounds over CONTENDERS, each round in a rotated order:
+# the script's start_contender C, then UP, DOWN and CPS["C R"] (gbps, gbps -R,
+# rate), then its stop_contender C; a line on stderr per contender and round.
+tcp_rounds() {
+    local r i c
+    for r in $(seq "$ROUNDS"); do
+        for i in "${!CONTENDERS[@]}"; do
+            c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
+            start_contender "$c"
+            UP[$c $r]=$(gbps)
+            DOWN[$c $r]=$(gbps -R)
+            CPS[$c $r]=$(rate)
+            stop_contender "$c"
+            echo "# round $r $c: up ${UP[$c $r]} down ${DOWN[$c $r]} conn/s ${CPS[$c $r]}" >&2
+        done
+    done
+}
+
+# --- the report -----------------------------------------------------------------------
+
+# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
+stats() {
+    python3 - "$@" <<'PY'
+import statistics, sys
+v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+if not v:
+    print("-")
+else:
+    f = (lambda x: "%.2f" % x) if max(v) < 1000 else (lambda x: "{:,.0f}".format(x))
+    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
+PY
+}
+
+# column ARRAY KEY: the rounds' figures of KEY (a contender) in ARRAY["KEY R"].
+column() {
+    local -n m=$1
+    local r
+    for r in $(seq "$ROUNDS"); do echo "${m[$2 $r]}"; done
+}
+
+# ratio ARRAY A B [DIGITS]: median over the rounds of A's figure over B's,
+# with the range (DIGITS decimals, 2).
+ratio() {
+    local -n m=$1
+    local r out=()
+    for r in $(seq "$ROUNDS"); do
+        out+=("$(python3 -c "import sys; a,b,d=sys.argv[1:]; print('%.*f' % (int(d), float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "${m[$2 $r]}" "${m[$3 $r]}" "${4:-2}")")
+    done
+    stats "${out[@]}"
+}
+
+# row TITLE ARRAY: a Markdown table row, the stats of each of CONTENDERS.
+row() {
+    local line="| $1 |" c
+    for c in "${CONTENDERS[@]}"; do
+        # shellcheck disable=SC2046
+        line="$line $(stats $(column "$2" "$c")) |"
+    done
+    echo "$line"
 }

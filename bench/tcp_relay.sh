@@ -101,14 +101,6 @@ stop_contender() {
     ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
 }
 
-gbps() { # gbps [-R]: one iperf3 stream, Gbit/s received
-    in_client "${LOAD_CPU[@]}" iperf3 -c $O4 -p 5201 -t "$SECS" -J "$@" 2>/dev/null |
-        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' 2>/dev/null || echo "-"
-}
-rate() { # connections per second with wrk, a new connection per request
-    in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" "http://$O4/index.html" 2>/dev/null |
-        awk '/Requests\/sec/ {printf "%.0f", $2}'
-}
 
 # --- memory with IDLE idle flows ----------------------------------------------------
 # Each client sends one byte: v2ray dials the origin only once data comes.
@@ -164,52 +156,9 @@ idle_memory v2ray 7002
 CONTENDERS=(none switchyard redsocks v2ray)
 [ -n "$BASELINE" ] && CONTENDERS+=(baseline)
 declare -A UP DOWN CPS # keyed "contender round"
-for r in $(seq "$ROUNDS"); do
-    for i in "${!CONTENDERS[@]}"; do
-        c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
-        start_contender "$c"
-        UP[$c $r]=$(gbps); DOWN[$c $r]=$(gbps -R); CPS[$c $r]=$(rate)
-        stop_contender
-        echo "# round $r $c: up ${UP[$c $r]} down ${DOWN[$c $r]} conn/s ${CPS[$c $r]}" >&2
-    done
-done
+tcp_rounds
 
 # --- the report ---------------------------------------------------------------------
-# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
-stats() {
-    python3 - "$@" <<'PY'
-import statistics, sys
-v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
-if not v:
-    print("-")
-else:
-    fmt = "%.2f" if max(v) < 1000 else "{:,.0f}"
-    f = (lambda x: fmt % x) if "%" in fmt else (lambda x: fmt.format(x))
-    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
-PY
-}
-# ratio ARRAY A B: median over the rounds of A's figure over B's, with the range.
-ratio() {
-    local -n m=$1
-    local r out=()
-    for r in $(seq "$ROUNDS"); do
-        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0','0.00') else '-')" "${m[$2 $r]}" "${m[$3 $r]}")")
-    done
-    stats "${out[@]}"
-}
-column() { # column ARRAY CONTENDER: the rounds' figures
-    local -n m=$1
-    local r
-    for r in $(seq "$ROUNDS"); do echo "${m[$2 $r]}"; done
-}
-row() { # row TITLE ARRAY
-    local line="| $1 |" c
-    for c in "${CONTENDERS[@]}"; do
-        # shellcheck disable=SC2046
-        line="$line $(stats $(column "$2" "$c")) |"
-    done
-    echo "$line"
-}
 echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
 echo
 if [ -n "$BASELINE" ]; then
