@@ -436,18 +436,20 @@ static void test_syslog_not_there(void **state)
     assert_string_equal(text_body(next_line(line, sizeof(line)), "info"), "still on the pipe");
 }
 
+#define LOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_text_lines_are_unchanged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_decided_carries_every_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_closed_carries_every_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_escapes_what_a_client_sent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_plain_lines_have_a_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_syslog_a_datagram_a_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_syslog_nobody_reads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_syslog_tap_sees_the_stderr_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_syslog_not_there, setup, teardown),
+        LOG_TEST(test_text_lines_are_unchanged),
+        LOG_TEST(test_json_decided_carries_every_field),
+        LOG_TEST(test_json_closed_carries_every_field),
+        LOG_TEST(test_json_escapes_what_a_client_sent),
+        LOG_TEST(test_json_plain_lines_have_a_message),
+        LOG_TEST(test_syslog_a_datagram_a_line),
+        LOG_TEST(test_syslog_nobody_reads),
+        LOG_TEST(test_syslog_tap_sees_the_stderr_form),
+        LOG_TEST(test_syslog_not_there),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
