@@ -104,17 +104,24 @@ static void check_unread_output(int wfd, int rfd)
     free(buf);
 }
 
+/* check_unread_output() on the writer `w` of a pipe or socket whose reader
+ * `r` reads nothing; the reader's and any other writer's view of it is
+ * unchanged (still blocking). The log goes back to stderr; both are closed. */
+static void nobody_reads(int w, int r)
+{
+    check_unread_output(w, r);
+    assert_false(fcntl(w, F_GETFL) & O_NONBLOCK);
+    log_open(STDERR_FILENO);
+    close(r);
+    close(w);
+}
+
 static void test_pipe_nobody_reads(void **state)
 {
     (void)state;
     int p[2];
     assert_int_equal(pipe(p), 0);
-    check_unread_output(p[1], p[0]);
-    /* The reader's and any other writer's view of the pipe is unchanged. */
-    assert_false(fcntl(p[1], F_GETFL) & O_NONBLOCK);
-    log_open(STDERR_FILENO);
-    close(p[0]);
-    close(p[1]);
+    nobody_reads(p[1], p[0]);
 }
 
 static void test_stderr_pipe_nobody_reads(void **state)
@@ -137,11 +144,7 @@ static void test_socket_nobody_reads(void **state)
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    check_unread_output(sv[0], sv[1]);
-    assert_false(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
-    log_open(STDERR_FILENO);
-    close(sv[0]);
-    close(sv[1]);
+    nobody_reads(sv[0], sv[1]);
 }
 
 static void test_closed_reader_is_not_an_error(void **state)

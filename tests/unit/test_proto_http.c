@@ -60,6 +60,14 @@ static void response_status_and_length(void **state)
                      PARSE_INVALID);
 }
 
+/* The proxy request `r` is read whole into `req`. */
+static void parses_whole(const char *r, struct http_request *req)
+{
+    size_t used = 0;
+    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, req), PARSE_DONE);
+    assert_int_equal(used, strlen(r));
+}
+
 static void proxy_connect_request(void **state)
 {
     (void)state;
@@ -76,8 +84,7 @@ static void proxy_connect_request(void **state)
         assert_int_equal(http_parse_proxy_request(u(r), cut, &used, &req), PARSE_NEED_MORE);
 
     r = "CONNECT [2001:db8::5]:8443 HTTP/1.1\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
-    assert_int_equal(used, strlen(r));
+    parses_whole(r, &req);
     assert_string_equal(req.host, "2001:db8::5");
     assert_int_equal(req.port, 8443);
 
@@ -89,7 +96,6 @@ static void proxy_connect_request(void **state)
 static void absolute_form_is_rewritten_to_origin_form(void **state)
 {
     (void)state;
-    size_t used = 0;
     struct http_request req;
     const char *r = "GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n"
                     "Host: example.com:8080\r\n"
@@ -97,8 +103,7 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
                     "Proxy-Connection: Keep-Alive\r\n"
                     "Proxy-Authorization: Basic eDp5\r\n"
                     "Accept: */*\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
-    assert_int_equal(used, strlen(r));
+    parses_whole(r, &req);
     assert_false(req.is_connect);
     assert_string_equal(req.host, "example.com");
     assert_int_equal(req.port, 8080);
@@ -111,8 +116,7 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
 
     /* no path, no Host header, userinfo kept out */
     r = "HEAD http://user:pw@Example.NET HTTP/1.0\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
-    assert_int_equal(used, strlen(r));
+    parses_whole(r, &req);
     assert_string_equal(req.host, "Example.NET");
     assert_int_equal(req.port, 80);
     assert_string_equal(req.rewritten,
@@ -123,13 +127,12 @@ static void absolute_form_is_rewritten_to_origin_form(void **state)
 static void the_client_host_header_is_replaced_by_the_target(void **state)
 {
     (void)state;
-    size_t used = 0;
     struct http_request req;
     const char *r = "GET http://allowed.example/x HTTP/1.1\r\n"
                     "Accept: */*\r\n"
                     "Host: blocked.example\r\n"
                     "host: second.example\r\n\r\n";
-    assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_DONE);
+    parses_whole(r, &req);
     assert_string_equal(req.host, "allowed.example");
     assert_string_equal(req.rewritten, "GET /x HTTP/1.1\r\n"
                                        "Host: allowed.example\r\n"

@@ -160,29 +160,18 @@ static void test_an_object_closed_in_its_own_callback_lives_until_it_returns(voi
     assert_string_equal(events, "close(a:own callback) after(a) free(a) ");
 }
 
-static void stage_pause(struct engine *e, void *data)
-{
-    (void)e;
-    event("pause(%s) ", (const char *)data);
-}
+/* A stage hook that only records `word(stage name)`. */
+#define STAGE_HOOK(hook, word)                                                                     \
+    static void hook(struct engine *e, void *data)                                                 \
+    {                                                                                              \
+        (void)e;                                                                                   \
+        event(word "(%s) ", (const char *)data);                                                   \
+    }
 
-static void stage_resume(struct engine *e, void *data)
-{
-    (void)e;
-    event("resume(%s) ", (const char *)data);
-}
-
-static void stage_shutdown(struct engine *e, void *data)
-{
-    (void)e;
-    event("shutdown(%s) ", (const char *)data);
-}
-
-static void stage_free(struct engine *e, void *data)
-{
-    (void)e;
-    event("stage-free(%s) ", (const char *)data);
-}
+STAGE_HOOK(stage_pause, "pause")
+STAGE_HOOK(stage_resume, "resume")
+STAGE_HOOK(stage_shutdown, "shutdown")
+STAGE_HOOK(stage_free, "stage-free")
 
 static const struct engine_stage_ops stage_ops = {
     .name = "test",
