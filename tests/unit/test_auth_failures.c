@@ -18,10 +18,28 @@
 #include "engine/tcp/auth_failures.h"
 #include "tests/unit/addr_text.h"
 
+/* The failure table of the running test, made by held(); the teardown frees it. */
+static struct auth_failures *table;
+
+static struct auth_failures *held(size_t capacity)
+{
+    table = auth_failures_new(capacity);
+    assert_non_null(table);
+    return table;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    auth_failures_free(table);
+    table = NULL;
+    return 0;
+}
+
 static void test_the_wait_doubles_with_each_failure_up_to_the_ceiling(void **state)
 {
     (void)state;
-    struct auth_failures *t = auth_failures_new(8);
+    struct auth_failures *t = held(8);
     struct flow_addr src = addr("192.0.2.7:40000");
     assert_true(auth_failures_delay(t, &src, 10.0) == 0);
     static const double want[] = {0.5, 1, 2, 4, 4, 4};
@@ -33,13 +51,12 @@ static void test_the_wait_doubles_with_each_failure_up_to_the_ceiling(void **sta
         auth_failures_add(t, &src, 20.0);
     assert_true(auth_failures_delay(t, &src, 20.0) == AUTH_FAILURES_DELAY_MAX);
     assert_int_equal(auth_failures_count(t), 1);
-    auth_failures_free(t);
 }
 
 static void test_failures_are_forgotten_after_a_while_or_on_success(void **state)
 {
     (void)state;
-    struct auth_failures *t = auth_failures_new(8);
+    struct auth_failures *t = held(8);
     struct flow_addr src = addr("192.0.2.7:40000");
     auth_failures_add(t, &src, 100.0);
     auth_failures_add(t, &src, 110.0);
@@ -52,13 +69,12 @@ static void test_failures_are_forgotten_after_a_while_or_on_success(void **state
     auth_failures_clear(t, &src);
     assert_true(auth_failures_delay(t, &src, 200.0) == 0);
     assert_int_equal(auth_failures_count(t), 0);
-    auth_failures_free(t);
 }
 
 static void test_a_source_is_its_address_and_an_ipv6_slash_64(void **state)
 {
     (void)state;
-    struct auth_failures *t = auth_failures_new(8);
+    struct auth_failures *t = held(8);
     struct flow_addr a = addr("192.0.2.7:40000"), a_other_port = addr("192.0.2.7:40001"),
                      b = addr("192.0.2.8:40000");
     auth_failures_add(t, &a, 1.0);
@@ -72,13 +88,12 @@ static void test_a_source_is_its_address_and_an_ipv6_slash_64(void **state)
     assert_true(auth_failures_delay(t, &v6, 1.0) == 2 * AUTH_FAILURES_DELAY_MIN);
     assert_true(auth_failures_delay(t, &other_64, 1.0) == 0);
     assert_int_equal(auth_failures_count(t), 2);
-    auth_failures_free(t);
 }
 
 static void test_a_flood_from_many_sources_stays_within_the_bound(void **state)
 {
     (void)state;
-    struct auth_failures *t = auth_failures_new(3);
+    struct auth_failures *t = held(3);
     struct flow_addr first = addr("198.51.100.1:1"), second = addr("198.51.100.2:1");
     auth_failures_add(t, &first, 1.0);
     auth_failures_add(t, &second, 2.0);
@@ -97,16 +112,17 @@ static void test_a_flood_from_many_sources_stays_within_the_bound(void **state)
     assert_true(auth_failures_delay(t, &first, 5.0) == 0); /* pushed out by the flood */
     struct flow_addr last = addr("203.0.113.249:1003");
     assert_true(auth_failures_delay(t, &last, 5.0) > 0);
-    auth_failures_free(t);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_the_wait_doubles_with_each_failure_up_to_the_ceiling),
-        cmocka_unit_test(test_failures_are_forgotten_after_a_while_or_on_success),
-        cmocka_unit_test(test_a_source_is_its_address_and_an_ipv6_slash_64),
-        cmocka_unit_test(test_a_flood_from_many_sources_stays_within_the_bound),
+        cmocka_unit_test_teardown(test_the_wait_doubles_with_each_failure_up_to_the_ceiling,
+                                  teardown),
+        cmocka_unit_test_teardown(test_failures_are_forgotten_after_a_while_or_on_success,
+                                  teardown),
+        cmocka_unit_test_teardown(test_a_source_is_its_address_and_an_ipv6_slash_64, teardown),
+        cmocka_unit_test_teardown(test_a_flood_from_many_sources_stays_within_the_bound, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,10 +18,19 @@
 
 static const struct tun_nat_timeouts timeouts = {.opening = 30, .established = 600, .closing = 10};
 
+/* The table of the running test, which initializes it; the teardown ends it. */
+static struct tun_nat nat;
+
+static int teardown(void **state)
+{
+    (void)state;
+    tun_nat_fini(&nat);
+    return 0;
+}
+
 static void finds_an_entry_both_ways(void **state)
 {
     (void)state;
-    struct tun_nat nat;
     tun_nat_init(&nat, 16);
     struct flow_addr c = addr("192.0.2.2:40000"), d = addr("198.51.100.10:443");
     struct flow_addr c6 = addr("[2001:db8:1::2]:40000"), d6 = addr("[2001:db8:2::10]:443");
@@ -41,13 +50,11 @@ static void finds_an_entry_both_ways(void **state)
     struct flow_addr other = addr("198.51.100.10:80");
     assert_null(tun_nat_find(&nat, &c, &other));
     assert_null(tun_nat_find_port(&nat, AF_INET, (uint16_t)(e->port + 1)));
-    tun_nat_fini(&nat);
 }
 
 static void ports_go_round_and_skip_the_ones_held(void **state)
 {
     (void)state;
-    struct tun_nat nat;
     tun_nat_init(&nat, 100);
     struct flow_addr d = addr("198.51.100.10:443");
     struct flow_addr c = addr("192.0.2.2:1");
@@ -61,13 +68,11 @@ static void ports_go_round_and_skip_the_ones_held(void **state)
     assert_int_equal(tun_nat_add(&nat, &c, &d, 0)->port, TUN_NAT_PORT_MAX);
     c.port = 4;
     assert_int_equal(tun_nat_add(&nat, &c, &d, 0)->port, TUN_NAT_PORT_MIN + 2);
-    tun_nat_fini(&nat);
 }
 
 static void stays_at_its_bound(void **state)
 {
     (void)state;
-    struct tun_nat nat;
     tun_nat_init(&nat, 3);
     struct flow_addr d = addr("198.51.100.10:443");
     struct flow_addr c[4];
@@ -86,13 +91,11 @@ static void stays_at_its_bound(void **state)
     assert_null(tun_nat_find(&nat, &c[1], &d));
     assert_non_null(tun_nat_find(&nat, &c[0], &d));
     assert_non_null(tun_nat_find(&nat, &c[3], &d));
-    tun_nat_fini(&nat);
 }
 
 static void expires_by_state(void **state)
 {
     (void)state;
-    struct tun_nat nat;
     tun_nat_init(&nat, 16);
     struct flow_addr d = addr("198.51.100.10:443");
     struct flow_addr opening = addr("192.0.2.2:1"), open = addr("192.0.2.2:2"),
@@ -126,16 +129,15 @@ static void expires_by_state(void **state)
     assert_int_equal(tun_nat_expire(&nat, &timeouts, 1101), 1);
     assert_int_equal(nat.count, 0);
     assert_int_equal(nat.expired, 4);
-    tun_nat_fini(&nat);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(finds_an_entry_both_ways),
-        cmocka_unit_test(ports_go_round_and_skip_the_ones_held),
-        cmocka_unit_test(stays_at_its_bound),
-        cmocka_unit_test(expires_by_state),
+        cmocka_unit_test_teardown(finds_an_entry_both_ways, teardown),
+        cmocka_unit_test_teardown(ports_go_round_and_skip_the_ones_held, teardown),
+        cmocka_unit_test_teardown(stays_at_its_bound, teardown),
+        cmocka_unit_test_teardown(expires_by_state, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
