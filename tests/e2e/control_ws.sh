@@ -10,7 +10,8 @@
 #     was sent and /connections' snapshots show the flow's download reaching
 #     it, both within one interval's worth; /logs carries the flow's line;
 #   - a UDP session shows in GET /connections (network udp, its bytes each
-#     way) and DELETE /connections/ID ends it;
+#     way) and DELETE /connections/ID ends it; a DNS query's session shows
+#     the name sniffed;
 #   - a client that reads nothing is closed once its bounds fill, and one
 #     still connected when switchyard stops sees the connection end.
 set -u
@@ -27,10 +28,13 @@ AUTH="Authorization: Bearer t0ken"
 cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
+sniff: {timeout_ms: 200}
 control: {listen: "127.0.0.1:9090", secret: t0ken}
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
   - {name: nat, type: udp-redirect, listen: "0.0.0.0:12347"}
+rules:
+  - {domain_suffix: blocked.example, action: drop}  # a rule that needs a name: sessions are sniffed
 default: direct
 fast_path: off  # every flow through switchyard, none decided in the kernel
 YAML
@@ -135,6 +139,18 @@ check "... the session ended: the next datagram starts another ($uid -> ${uid2:-
     test "${uid2:-$uid}" != "$uid" -a "${up2:-0}" -lt "${up:-0}"
 check "DELETE /connections/$uid again: 404" test "$(code -X DELETE -H "$AUTH" "$API/connections/$uid")" = 404
 wait_pid_gone "$TALK"
+
+udp_start_dnsmasq || not_ok "dnsmasq listening"
+answer=$(in_client dig @198.51.100.53 seen.direct.example +short +tries=2 +time=3 2>/dev/null)
+check "a DNS query through the udp-redirect inbound is answered ($answer)" test "$answer" = 203.0.113.99
+dns=$(api -H "$AUTH" "$API/connections" | python3 -c '
+import json, sys
+for c in json.load(sys.stdin)["connections"]:
+    m = c["metadata"]
+    if m["network"] == "udp" and m["destinationPort"] == "53":
+        print(m["host"], m["sniffProtocol"], c["upload"] > 0 and c["download"] > 0)
+        break')
+check "... its session listed with the sniffed name and protocol ($dns)" test "$dns" = "seen.direct.example dns True"
 
 # --- a client that reads nothing is closed, the others go on ----------------------------------
 # It asks /logs and never reads; thousands of UDP sessions from new ports each
