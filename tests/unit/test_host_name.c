@@ -11,36 +11,49 @@
 #include <cmocka.h>
 
 #include "rules/host_name.h"
+#include "tests/unit/named_cases.h"
 
-static void lowercased_without_trailing_dot(void **state)
+/* One normalisation: `len` bytes of `in` read with `flags` give `result`,
+ * and `out` (NULL: not checked) holds `want`. */
+struct name_case {
+    const char *name;
+    const char *in;
+    size_t len;
+    unsigned flags;
+    enum host_name_status result;
+    const char *want;
+};
+
+static const struct name_case name_cases[] = {
+    {"lowercased without its trailing dot", "WWW.Example.COM.", 16, 0, HOST_NAME_OK,
+     "www.example.com"},
+    {"only len bytes are read", "a.b:443", 3, HOST_NAME_STRICT, HOST_NAME_OK, "a.b"},
+    {"one trailing dot only goes", "x..", 3, 0, HOST_NAME_OK, "x."},
+    {"a keyword keeps its dot", "Cdn.", 4, HOST_NAME_KEEP_DOT, HOST_NAME_OK, "cdn."},
+    /* Latin-1 'Ä' (0xc4) and a space: kept as they are without STRICT, refused with it,
+     * whatever the locale */
+    {"other bytes kept as they are without strict", "\xc4Z b", 4, 0, HOST_NAME_OK, "\xc4z b"},
+    /* the refused byte's index is strlen(out) */
+    {"a byte past ascii refused with strict", "ab\xc4", 3, HOST_NAME_STRICT, HOST_NAME_BAD_BYTE,
+     "ab"},
+    {"strict takes letters digits dash dot underscore", "a-b_c.9", 7, HOST_NAME_STRICT,
+     HOST_NAME_OK, NULL},
+    {"strict refuses a star", "*.cn", 4, HOST_NAME_STRICT, HOST_NAME_BAD_BYTE, NULL},
+    {"a star with star", "*.cn", 4, HOST_NAME_STRICT | HOST_NAME_STAR, HOST_NAME_OK, NULL},
+    {"strict refuses a colon", "2001:DB8::1", 11, HOST_NAME_STRICT, HOST_NAME_BAD_BYTE, NULL},
+    {"a colon with colon", "2001:DB8::1", 11, HOST_NAME_STRICT | HOST_NAME_COLON, HOST_NAME_OK,
+     "2001:db8::1"},
+    {"without strict only nul is refused", "a\0b", 3, 0, HOST_NAME_BAD_BYTE, NULL},
+};
+#define N_NAME_CASES (sizeof(name_cases) / sizeof(name_cases[0]))
+
+static void normalizes_as_listed(void **state)
 {
-    (void)state;
+    const struct name_case *c = *state;
     char out[256];
-    assert_int_equal(host_name_normalize("WWW.Example.COM.", 16, 0, out, sizeof(out)),
-                     HOST_NAME_OK);
-    assert_string_equal(out, "www.example.com");
-    /* only `len` bytes are read */
-    assert_int_equal(host_name_normalize("a.b:443", 3, HOST_NAME_STRICT, out, sizeof(out)),
-                     HOST_NAME_OK);
-    assert_string_equal(out, "a.b");
-    /* one dot only; a keyword keeps it */
-    assert_int_equal(host_name_normalize("x..", 3, 0, out, sizeof(out)), HOST_NAME_OK);
-    assert_string_equal(out, "x.");
-    assert_int_equal(host_name_normalize("Cdn.", 4, HOST_NAME_KEEP_DOT, out, sizeof(out)),
-                     HOST_NAME_OK);
-    assert_string_equal(out, "cdn.");
-}
-
-static void ascii_only_whatever_the_locale(void **state)
-{
-    (void)state;
-    char out[16];
-    /* Latin-1 'Ä' (0xc4) and a space: kept as they are without STRICT, refused with it */
-    assert_int_equal(host_name_normalize("\xc4Z b", 4, 0, out, sizeof(out)), HOST_NAME_OK);
-    assert_memory_equal(out, "\xc4z b", 5);
-    assert_int_equal(host_name_normalize("ab\xc4", 3, HOST_NAME_STRICT, out, sizeof(out)),
-                     HOST_NAME_BAD_BYTE);
-    assert_string_equal(out, "ab"); /* the refused byte's index is strlen(out) */
+    assert_int_equal(host_name_normalize(c->in, c->len, c->flags, out, sizeof(out)), c->result);
+    if (c->want)
+        assert_string_equal(out, c->want);
 }
 
 static void empty_and_too_long(void **state)
@@ -59,34 +72,9 @@ static void empty_and_too_long(void **state)
     assert_string_equal(out, "");
 }
 
-static void strict_bytes_and_their_extensions(void **state)
-{
-    (void)state;
-    char out[64];
-    assert_int_equal(host_name_normalize("a-b_c.9", 7, HOST_NAME_STRICT, out, sizeof(out)),
-                     HOST_NAME_OK);
-    assert_int_equal(host_name_normalize("*.cn", 4, HOST_NAME_STRICT, out, sizeof(out)),
-                     HOST_NAME_BAD_BYTE);
-    assert_int_equal(
-        host_name_normalize("*.cn", 4, HOST_NAME_STRICT | HOST_NAME_STAR, out, sizeof(out)),
-        HOST_NAME_OK);
-    assert_int_equal(host_name_normalize("2001:DB8::1", 11, HOST_NAME_STRICT, out, sizeof(out)),
-                     HOST_NAME_BAD_BYTE);
-    assert_int_equal(host_name_normalize("2001:DB8::1", 11, HOST_NAME_STRICT | HOST_NAME_COLON, out,
-                                         sizeof(out)),
-                     HOST_NAME_OK);
-    assert_string_equal(out, "2001:db8::1");
-    /* without STRICT only NUL is refused */
-    assert_int_equal(host_name_normalize("a\0b", 3, 0, out, sizeof(out)), HOST_NAME_BAD_BYTE);
-}
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(lowercased_without_trailing_dot),
-        cmocka_unit_test(ascii_only_whatever_the_locale),
-        cmocka_unit_test(empty_and_too_long),
-        cmocka_unit_test(strict_bytes_and_their_extensions),
-    };
+    struct CMUnitTest tests[N_NAME_CASES + 1] = {cmocka_unit_test(empty_and_too_long)};
+    named_cases(tests + 1, name_cases, N_NAME_CASES, sizeof(name_cases[0]), normalizes_as_listed);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

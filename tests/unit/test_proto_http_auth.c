@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "engine/proto/proto_http.h"
+#include "tests/unit/named_cases.h"
 
 static bool basic(const char *value, struct http_credentials *c)
 {
@@ -32,22 +33,36 @@ static void assert_credentials(const struct http_credentials *c, const char *use
     assert_memory_equal(c->pass, pass, c->pass_len);
 }
 
+/* A Proxy-Authorization value whose Basic credentials decode to `user` and `pass`. */
+struct basic_case {
+    const char *name;
+    const char *value;
+    const char *user, *pass;
+};
+
+static const struct basic_case basic_cases[] = {
+    {"the example of RFC 7617 section 2", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Aladdin",
+     "open sesame"},
+    {"the scheme in any case", "basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Aladdin", "open sesame"},
+    {"the first colon splits", "BASIC dTpwOnc6", "u", "p:w:"}, /* "u:p:w:" */
+    {"an empty password", "Basic dTo=", "u", ""},              /* "u:" */
+    {"an empty user", "Basic OnA=", "", "p"},                  /* ":p" */
+};
+#define N_BASIC_CASES (sizeof(basic_cases) / sizeof(basic_cases[0]))
+
 static void basic_credentials_decoded(void **state)
+{
+    const struct basic_case *b = *state;
+    struct http_credentials c;
+    assert_true(basic(b->value, &c));
+    assert_credentials(&c, b->user, b->pass);
+}
+
+static void credentials_are_bytes_not_strings(void **state)
 {
     (void)state;
     struct http_credentials c;
-    /* RFC 7617 section 2's example */
-    assert_true(basic("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", &c));
-    assert_credentials(&c, "Aladdin", "open sesame");
-    assert_true(basic("basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ==", &c)); /* scheme in any case */
-    assert_credentials(&c, "Aladdin", "open sesame");
-    assert_true(basic("BASIC dTpwOnc6", &c)); /* "u:p:w:": the first colon splits */
-    assert_credentials(&c, "u", "p:w:");
-    assert_true(basic("Basic dTo=", &c)); /* "u:" */
-    assert_credentials(&c, "u", "");
-    assert_true(basic("Basic OnA=", &c)); /* ":p" */
-    assert_credentials(&c, "", "p");
-    assert_true(basic("Basic YQBiOmMAZA==", &c)); /* "a\0b:c\0d": bytes, not strings */
+    assert_true(basic("Basic YQBiOmMAZA==", &c)); /* "a\0b:c\0d" */
     assert_true(c.user_len == 3 && c.pass_len == 3 && c.user[1] == 0 && c.pass[1] == 0);
 }
 
@@ -148,11 +163,13 @@ static void the_header_read_in_connect_and_absolute_form(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(basic_credentials_decoded),
+    struct CMUnitTest tests[N_BASIC_CASES + 4] = {
+        cmocka_unit_test(credentials_are_bytes_not_strings),
         cmocka_unit_test(anything_else_is_not_valid),
         cmocka_unit_test(parts_longer_than_255_bytes_are_not_valid),
         cmocka_unit_test(the_header_read_in_connect_and_absolute_form),
     };
+    named_cases(tests + 4, basic_cases, N_BASIC_CASES, sizeof(basic_cases[0]),
+                basic_credentials_decoded);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
