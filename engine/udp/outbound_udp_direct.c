@@ -11,6 +11,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_outbound.h"
+#include "engine/udp/udp_send_batch.h"
 #include "engine/udp/udp_session.h"
 
 static int direct_connect(struct udp_session *s)
@@ -29,11 +30,11 @@ static int direct_connect(struct udp_session *s)
     return 0;
 }
 
+/* Queued for the turn of the loop: a client's datagrams read in one batch
+ * leave in one sendmmsg. */
 static int direct_send(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    if (send(s->fd, buf, len, 0) < 0)
-        return -errno;
-    return 0;
+    return udp_send_batch_add(s->engine->upstream, s->fd, s->dst.family, NULL, NULL, buf, len);
 }
 
 const struct udp_outbound_ops udp_outbound_direct_ops = {

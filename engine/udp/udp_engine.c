@@ -31,7 +31,7 @@ void udp_engine_stats(const struct udp_engine *e, struct udp_engine_stats *out)
     /* Counted as sent when queued; the kernel refused these later. */
     uint64_t failed = udp_send_batch_failed(e->replies);
     out->datagrams_out -= failed;
-    out->datagrams_dropped += failed;
+    out->datagrams_dropped += failed + udp_send_batch_failed(e->upstream);
 }
 
 /*
@@ -67,6 +67,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     struct udp_engine *e = w->data;
+    udp_send_batch_flush(e->upstream);
     udp_send_batch_flush(e->replies);
 }
 
@@ -74,9 +75,11 @@ struct udp_engine *udp_engine_new(struct engine *core)
 {
     struct udp_engine *e = calloc(1, sizeof(*e));
     if (!e || !(e->rx_buf = malloc((size_t)UDP_RECV_BATCH_MAX * UDP_RECV_BUF)) ||
-        !(e->replies = udp_send_batch_new())) {
-        if (e)
+        !(e->replies = udp_send_batch_new()) || !(e->upstream = udp_send_batch_new())) {
+        if (e) {
             free(e->rx_buf);
+            udp_send_batch_free(e->replies);
+        }
         free(e);
         return NULL;
     }
@@ -122,6 +125,7 @@ void udp_engine_free(struct udp_engine *e)
     ev_ref(e->loop);
     ev_prepare_stop(e->loop, &e->flush);
     udp_send_batch_free(e->replies);
+    udp_send_batch_free(e->upstream);
     policy_unref(e->policy);
     free(e->rx_buf);
     free(e);

@@ -74,9 +74,11 @@ struct udp_engine {
      * makes resident once a datagram reaches them. */
     struct udp_recv_slot rx[UDP_RECV_BATCH_MAX];
     uint8_t *rx_buf;
-    /* Replies to clients queued during one turn of the loop, sent by `flush`
-     * before the loop waits again (engine/udp/udp_send_batch.h). */
+    /* Replies to clients, and datagrams to the direct outbound's connected
+     * sockets, queued during one turn of the loop and sent by `flush` before
+     * the loop waits again (engine/udp/udp_send_batch.h). */
     struct udp_send_batch *replies;
+    struct udp_send_batch *upstream;
     ev_prepare flush;
 };
 

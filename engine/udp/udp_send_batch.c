@@ -15,7 +15,8 @@
 struct queued {
     int fd;
     int fd_family;
-    bool pinned; /* `from` is the source address */
+    bool pinned;    /* `from` is the source address */
+    bool addressed; /* `to` is the destination (not a connected socket) */
     struct flow_addr from, to;
     size_t off, len; /* the payload in the batch's `data` */
 };
@@ -57,7 +58,9 @@ int udp_send_batch_add(struct udp_send_batch *b, int fd, int fd_family,
     q->pinned = from != NULL;
     if (from)
         q->from = *from;
-    q->to = *to;
+    q->addressed = to != NULL;
+    if (to)
+        q->to = *to;
     q->off = b->used;
     q->len = len;
     memcpy(b->data + b->used, buf, len);
@@ -108,7 +111,7 @@ void udp_send_batch_flush(struct udp_send_batch *b)
             if (done[j] || q->fd != b->q[i].fd)
                 continue;
             udp_socket_msg(&m[k].msg_hdr, &out[k], q->fd_family, q->pinned ? &q->from : NULL,
-                           &q->to, b->data + q->off, q->len);
+                           q->addressed ? &q->to : NULL, b->data + q->off, q->len);
             m[k].msg_len = 0;
             k++;
             done[j] = true;

@@ -1,11 +1,11 @@
 /*
- * udp_send_batch.h — datagrams to clients gathered over one turn of the
- * event loop and sent with one sendmmsg(2) per socket.
+ * udp_send_batch.h — datagrams gathered over one turn of the event loop and
+ * sent with one sendmmsg(2) per socket.
  *
  * Answers for many sessions often become ready in the same turn (one wake-up
- * reports several upstream sockets readable), and each would cost a
- * sendto(2) of its own. The batch copies each datagram in (the caller's
- * buffer is the next read's), and udp_send_batch_flush() sends what is
+ * reports several upstream sockets readable), and a client's datagrams come
+ * from the listener in batches (recvmmsg); each would cost a send of its own. The batch copies each
+ * datagram in (the caller's buffer is the next read's), and udp_send_batch_flush() sends what is
  * queued, socket by socket, each socket's datagrams in the order they were
  * queued. Its owner flushes it before the loop sleeps (engine/udp/udp_engine.c)
  * and before closing a socket that may have datagrams queued: a descriptor
@@ -39,8 +39,9 @@ void udp_send_batch_free(struct udp_send_batch *b);
 /*
  * Queues `len` bytes at `buf` (copied) for the unconnected socket `fd`, of
  * family `fd_family`, to `to`; from the address `from` (pinned as
- * udp_socket_msg does) or, when NULL, from the socket's own. A full batch
- * is sent first. Returns 0, or -EMSGSIZE when `len` is more than a datagram.
+ * udp_socket_msg does) or, when NULL, from the socket's own. With `to` and
+ * `from` NULL, `fd` is a connected socket. A full batch is sent first. Returns 0, or -EMSGSIZE when
+ * `len` is more than a datagram.
  */
 int udp_send_batch_add(struct udp_send_batch *b, int fd, int fd_family,
                        const struct flow_addr *from, const struct flow_addr *to, const void *buf,

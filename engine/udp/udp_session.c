@@ -103,8 +103,10 @@ static void session_close(struct engine_live *o, const char *reason)
         ev_io_stop(e->loop, &s->io);
     if (s->out && s->out->teardown)
         s->out->teardown(s);
-    if (s->fd >= 0)
+    if (s->fd >= 0) {
+        udp_send_batch_flush(e->upstream); /* what is queued on the socket goes first */
         close(s->fd);
+    }
     s->fd = -1;
     fd_budget_give(&e->core->fds, s->fds_charged);
     s->fds_charged = 0;

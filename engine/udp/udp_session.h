@@ -77,7 +77,7 @@ struct udp_session {
     double idle_s;
     ev_tstamp started; /* the first datagram */
     ev_tstamp last_active;
-    uint64_t bytes_up, bytes_down; /* payload sent on upstream / handed back to the client */
+    uint64_t bytes_up, bytes_down; /* payload sent on upstream (once queued) / to the client */
     ev_timer timer;                /* sniff timeout, then idle expiry */
 
     const struct udp_outbound_ops *out;

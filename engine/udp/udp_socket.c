@@ -156,6 +156,10 @@ void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
     memset(m, 0, sizeof(*m));
     m->iov = (struct iovec){(void *)buf, len};
     *hdr = (struct msghdr){.msg_name = &m->to, .msg_iov = &m->iov, .msg_iovlen = 1};
+    if (!to) { /* a connected socket */
+        hdr->msg_name = NULL;
+        return;
+    }
     if (fd_family == AF_INET6 && to->family == AF_INET) {
         /* A dual-stack socket sends to IPv4 by the mapped address; the
          * kernel hands it to the IPv4 path, which reads IP_PKTINFO. */

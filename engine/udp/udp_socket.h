@@ -88,9 +88,10 @@ struct udp_out_msg {
 /*
  * Fills `hdr`, which then points into `m`, to send `len` bytes at `buf` to
  * `to` from an unconnected socket of family `fd_family` (a dual-stack
- * AF_INET6 socket reaches IPv4 peers by mapped address). With `from`, the
- * source address is pinned by IP_PKTINFO / IPV6_PKTINFO (the source port
- * stays the socket's); NULL leaves it to the socket. Nothing is sent.
+ * AF_INET6 socket reaches IPv4 peers by mapped address), or with `to` NULL
+ * on a connected socket (`from` is then NULL too). With `from`, the source
+ * address is pinned by IP_PKTINFO / IPV6_PKTINFO (the source port stays the
+ * socket's); NULL leaves it to the socket. Nothing is sent.
  */
 void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
                     const struct flow_addr *from, const struct flow_addr *to, const void *buf,

@@ -281,6 +281,36 @@ static void test_replies_wait_for_the_flush(void **state)
     close(client);
 }
 
+/* A connected socket's datagrams (an upstream one's) are queued without an
+ * address and leave in order at the flush. */
+static void test_connected_socket_sends_at_the_flush(void **state)
+{
+    (void)state;
+    need_root();
+    int rx = bound("127.0.0.1:41012", false);
+    struct flow_addr to;
+    assert_true(flow_addr_parse(&to, "127.0.0.1:41012"));
+    struct sockaddr_storage ss;
+    socklen_t sl = flow_addr_to_sockaddr(&to, &ss);
+    int tx = sockopt_udp_connect((struct sockaddr *)&ss, sl, 0);
+    assert_true(tx >= 0);
+    struct sockaddr_storage self;
+    socklen_t self_len = sizeof(self);
+    assert_int_equal(getsockname(tx, (struct sockaddr *)&self, &self_len), 0);
+    struct flow_addr local;
+    assert_true(flow_addr_from_sockaddr(&local, (struct sockaddr *)&self));
+    char from[FLOW_ADDR_TEXT_MAX];
+    flow_addr_format(&local, from);
+    assert_int_equal(udp_send_batch_add(batch, tx, AF_INET, NULL, NULL, "up1", 3), 0);
+    assert_int_equal(udp_send_batch_add(batch, tx, AF_INET, NULL, NULL, "up2", 3), 0);
+    struct pollfd p = {rx, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 50), 0);
+    expect(rx, "up1", from);
+    expect(rx, "up2", from);
+    close(tx);
+    close(rx);
+}
+
 /* A reply queued on a cached socket still leaves from it when the cache
  * closes that socket before the flush (evicted for another address). */
 static void test_evicted_reply_socket_sends_its_queue_first(void **state)
@@ -436,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_locally_owned_address_falls_back),
         cmocka_unit_test(test_reply_socket_follows_routing_mark),
         cmocka_unit_test(test_replies_wait_for_the_flush),
+        cmocka_unit_test(test_connected_socket_sends_at_the_flush),
         cmocka_unit_test(test_evicted_reply_socket_sends_its_queue_first),
         cmocka_unit_test(test_listener_has_room_for_a_burst),
         cmocka_unit_test(test_largest_datagram_passes_whole),
