@@ -43,6 +43,13 @@ struct exchange {
 /* The client's greeting offering no authentication and username/password. */
 #define GREETING_AUTH "\x05\x02\x00\x02"
 
+/* The start of the client's username/password message for the user alice
+ * (RFC 1929): the password's length and the password follow. ("\x05" and
+ * "alice" stand apart: "\x05a" would be one escape.) */
+#define AUTH_ALICE                                                                                 \
+    "\x01\x05"                                                                                     \
+    "alice"
+
 /* A CONNECT request to example.com:443 by name. */
 #define CONNECT_EXAMPLE_COM                                                                        \
     "\x05\x01\x00\x03\x0b"                                                                         \
@@ -231,9 +238,7 @@ static void connect_by_name_with_auth_accepted(void **state)
     struct socks5_client_request req = to_example_com("alice", "s3cret");
     static const struct exchange script[] = {
         X(GREETING_AUTH, "\x05\x02"),
-        X("\x01\x05"
-          "alice\x06s3cret",
-          "\x01\x00"),
+        X(AUTH_ALICE "\x06s3cret", "\x01\x00"),
         X(CONNECT_EXAMPLE_COM,
           "\x05\x00\x00\x04\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00"
           "\x50"),
@@ -252,9 +257,7 @@ static void server_may_answer_before_the_next_request_is_sent(void **state)
      * first, the CONNECT right after it. */
     static const struct exchange script[] = {
         X(GREETING_AUTH, "\x05\x02\x01\x00"),
-        X("\x01\x05"
-          "alice\x00" CONNECT_EXAMPLE_COM,
-          "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
+        X(AUTH_ALICE "\x00" CONNECT_EXAMPLE_COM, "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
     };
     struct outcome o = RUN(&req, script, NULL);
     assert_int_equal(o.ended.ready, 1);
@@ -266,9 +269,7 @@ static void auth_rejected(void **state)
     struct socks5_client_request req = to_example_com("alice", "wrong");
     static const struct exchange script[] = {
         X(GREETING_AUTH, "\x05\x02"),
-        X("\x01\x05"
-          "alice\x05wrong",
-          "\x01\x01"),
+        X(AUTH_ALICE "\x05wrong", "\x01\x01"),
     };
     struct outcome o = RUN(&req, script, NULL);
     assert_int_equal(o.ended.ready, 0);
@@ -345,9 +346,7 @@ static void garbage_fails_the_handshake(void **state)
 
     static const struct exchange bad_auth[] = {
         X(GREETING_AUTH, "\x05\x02"),
-        X("\x01\x05"
-          "alice\x00",
-          "\x05\x00"),
+        X(AUTH_ALICE "\x00", "\x05\x00"),
     };
     o = RUN(&req, bad_auth, NULL);
     expect_failed(&o, "socks5: malformed auth reply");
