@@ -6,7 +6,9 @@
 #   redirect    switchyard's udp-redirect inbound (REDIRECT + conntrack)
 #   v2ray       dokodemo-door with TPROXY, freedom outbound
 # Measures: datagrams/s (iperf3 -u -b 0, 64-byte and 1400-byte payloads,
-# one stream, SECONDS), DNS-like queries/s (QUERIES new client sockets, one
+# one stream, SECONDS), the proxy's CPU time per 64-byte datagram and per
+# query (every thread's run time from /proc/PID/task/*/schedstat: less moved
+# by other load on the machine than the rates), DNS-like queries/s (QUERIES new client sockets, one
 # echoed 32-byte datagram each, 64 in flight: a new session per query; one
 # unanswered after a second counts as lost and frees its slot; to port 53,
 # so switchyard's sessions are DNS ones) and the proxy's resident memory
@@ -35,6 +37,7 @@ BASELINE=${BASELINE:-}
 EXPIRE=${EXPIRE:-8}
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1); else PROXY_CPU=(); fi
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 udp_net || { echo "network set-up failed" >&2; exit 1; }
 O4=198.51.100.53
 bg "$NS_O" "$E2E_TMP/iperf.log" iperf3 -s -B $O4 -p 5201
@@ -111,17 +114,30 @@ while done + lost < n and time.time() - t0 < 50:
 print(round(done / (time.time() - t0)), lost)
 PY
 }
+# cpu_ns PID: nanoseconds its threads have run so far ("-" without a pid)
+cpu_ns() {
+    [ -n "$1" ] || { echo -; return; }
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f\n", n}'
+}
+# per_us NS0 NS1 COUNT: microseconds per item
+per_us() {
+    python3 -c "import sys; a,b,n=sys.argv[1:]; print('%.2f' % ((int(b)-int(a))/1000/float(n)) if '-' not in (a,b,n) and n not in ('','0') else '-')" "$@"
+}
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
 CONTENDERS=(none tproxy redirect v2ray)
 [ -n "$BASELINE" ] && CONTENDERS+=("base tproxy" "base redirect")
-declare -A P64 P1400 QPS LOST RSS IDLE # keyed "contender round"
+declare -A P64 P1400 QPS LOST RSS IDLE CPU64 CPUQ # keyed "contender round"
 for r in $(seq "$ROUNDS"); do
     for i in "${!CONTENDERS[@]}"; do
         c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
         start_contender "$c"
-        P64[$c $r]=$(pps 64); P1400[$c $r]=$(pps 1400)
-        out=$(queries); QPS[$c $r]=${out% *}; LOST[$c $r]=${out#* }
+        c0=$(cpu_ns "$CPID"); P64[$c $r]=$(pps 64); c1=$(cpu_ns "$CPID")
+        CPU64[$c $r]=$(per_us "$c0" "$c1" "$(python3 -c "import sys; print(int(sys.argv[1])*$SECS if sys.argv[1] != '-' else '-')" "${P64[$c $r]}")")
+        P1400[$c $r]=$(pps 1400)
+        c0=$(cpu_ns "$CPID"); out=$(queries); c1=$(cpu_ns "$CPID")
+        QPS[$c $r]=${out% *}; LOST[$c $r]=${out#* }
+        CPUQ[$c $r]=$(per_us "$c0" "$c1" "$((QUERIES - LOST[$c $r]))")
         RSS[$c $r]=- IDLE[$c $r]=-
         if [ -n "$CPID" ]; then
             RSS[$c $r]=$(rss_mib "$CPID")
@@ -129,7 +145,7 @@ for r in $(seq "$ROUNDS"); do
             IDLE[$c $r]=$(rss_mib "$CPID")
         fi
         stop_contender
-        echo "# round $r $c: 64 B ${P64[$c $r]}/s, 1400 B ${P1400[$c $r]}/s, queries ${QPS[$c $r]}/s (${LOST[$c $r]} lost), RSS ${RSS[$c $r]} MiB, ${IDLE[$c $r]} MiB expired" >&2
+        echo "# round $r $c: 64 B ${P64[$c $r]}/s (${CPU64[$c $r]} µs CPU each), 1400 B ${P1400[$c $r]}/s, queries ${QPS[$c $r]}/s (${LOST[$c $r]} lost, ${CPUQ[$c $r]} µs CPU each), RSS ${RSS[$c $r]} MiB, ${IDLE[$c $r]} MiB expired" >&2
     done
 done
 
@@ -168,7 +184,7 @@ row() { # row TITLE ARRAY
     done
     echo "$line"
 }
-echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
+echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}; load average $LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo
 head="| |" rule="|---|"
 for c in "${CONTENDERS[@]}"; do head="$head $c |" rule="$rule---:|"; done
@@ -178,16 +194,18 @@ row "datagrams/s, 64-byte payload (iperf3 -u -b 0, ${SECS} s)" P64
 row "datagrams/s, 1400-byte payload" P1400
 row "DNS-like queries/s, a new session each (64 in flight)" QPS
 row "queries of $QUERIES unanswered within 1 s" LOST
+row "proxy CPU per 64-byte datagram received, µs" CPU64
+row "proxy CPU per query, µs" CPUQ
 row "resident memory after the load, MiB" RSS
 row "resident memory ${EXPIRE} s later (switchyard: sessions expired), MiB" IDLE
 echo
-echo "| ratio, median of the rounds (range) | 64-byte | 1400-byte | queries |"
-echo "|---|---:|---:|---:|"
+echo "| ratio, median of the rounds (range) | 64-byte | 1400-byte | queries | CPU per datagram | CPU per query |"
+echo "|---|---:|---:|---:|---:|---:|"
 for c in "${CONTENDERS[@]:1}"; do
-    echo "| $c / none | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) |"
+    echo "| $c / none | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) | | |"
 done
 if [ -n "$BASELINE" ]; then
     for c in tproxy redirect; do
-        echo "| $c / base $c | $(ratio P64 "$c" "base $c") | $(ratio P1400 "$c" "base $c") | $(ratio QPS "$c" "base $c") |"
+        echo "| $c / base $c | $(ratio P64 "$c" "base $c") | $(ratio P1400 "$c" "base $c") | $(ratio QPS "$c" "base $c") | $(ratio CPU64 "$c" "base $c") | $(ratio CPUQ "$c" "base $c") |"
     done
 fi

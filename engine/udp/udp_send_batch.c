@@ -44,30 +44,6 @@ void udp_send_batch_free(struct udp_send_batch *b)
     free(b);
 }
 
-int udp_send_batch_add(struct udp_send_batch *b, int fd, int fd_family,
-                       const struct flow_addr *from, const struct flow_addr *to, const void *buf,
-                       size_t len)
-{
-    if (len > UDP_DATAGRAM_MAX)
-        return -EMSGSIZE;
-    if (b->n == UDP_SEND_BATCH_MAX || b->used + len > sizeof(b->data))
-        udp_send_batch_flush(b);
-    struct queued *q = &b->q[b->n++];
-    q->fd = fd;
-    q->fd_family = fd_family;
-    q->pinned = from != NULL;
-    if (from)
-        q->from = *from;
-    q->addressed = to != NULL;
-    if (to)
-        q->to = *to;
-    q->off = b->used;
-    q->len = len;
-    memcpy(b->data + b->used, buf, len);
-    b->used += len;
-    return 0;
-}
-
 /* Sends `n` prepared messages on `fd`, as many per call as the kernel takes. */
 static void send_run(struct udp_send_batch *b, int fd, struct mmsghdr *m, unsigned n)
 {
@@ -94,6 +70,37 @@ static void send_run(struct udp_send_batch *b, int fd, struct mmsghdr *m, unsign
         b->failed++;
         i++;
     }
+}
+
+int udp_send_batch_add(struct udp_send_batch *b, int fd, int fd_family,
+                       const struct flow_addr *from, const struct flow_addr *to, const void *buf,
+                       size_t len)
+{
+    if (len > UDP_DATAGRAM_MAX)
+        return -EMSGSIZE;
+    if (b->n == UDP_SEND_BATCH_MAX || b->used + len > sizeof(b->data))
+        udp_send_batch_flush(b);
+    if (len > sizeof(b->data)) {
+        struct udp_out_msg out;
+        struct mmsghdr m = {.msg_len = 0};
+        udp_socket_msg(&m.msg_hdr, &out, fd_family, from, to, buf, len);
+        send_run(b, fd, &m, 1);
+        return 0;
+    }
+    struct queued *q = &b->q[b->n++];
+    q->fd = fd;
+    q->fd_family = fd_family;
+    q->pinned = from != NULL;
+    if (from)
+        q->from = *from;
+    q->addressed = to != NULL;
+    if (to)
+        q->to = *to;
+    q->off = b->used;
+    q->len = len;
+    memcpy(b->data + b->used, buf, len);
+    b->used += len;
+    return 0;
 }
 
 void udp_send_batch_flush(struct udp_send_batch *b)

@@ -24,9 +24,11 @@
 
 #include "rules/flow_addr.h"
 
-/* Datagrams and payload bytes a batch holds before it sends by itself. */
+/* Datagrams and payload bytes a batch holds before it sends by itself: room
+ * for a read batch of DNS-sized answers; the bytes stay resident once used,
+ * so a larger datagram is not copied but sent at once, after what is queued. */
 #define UDP_SEND_BATCH_MAX 64
-#define UDP_SEND_BATCH_BYTES (128 * 1024)
+#define UDP_SEND_BATCH_BYTES (32 * 1024)
 
 struct udp_send_batch;
 
@@ -40,7 +42,8 @@ void udp_send_batch_free(struct udp_send_batch *b);
  * Queues `len` bytes at `buf` (copied) for the unconnected socket `fd`, of
  * family `fd_family`, to `to`; from the address `from` (pinned as
  * udp_socket_msg does) or, when NULL, from the socket's own. With `to` and
- * `from` NULL, `fd` is a connected socket. A full batch is sent first. Returns 0, or -EMSGSIZE when
+ * `from` NULL, `fd` is a connected socket. A full batch is sent first; a
+ * datagram larger than UDP_SEND_BATCH_BYTES goes at once, after it. Returns 0, or -EMSGSIZE when
  * `len` is more than a datagram.
  */
 int udp_send_batch_add(struct udp_send_batch *b, int fd, int fd_family,

@@ -307,6 +307,15 @@ static void test_connected_socket_sends_at_the_flush(void **state)
     assert_int_equal(poll(&p, 1, 50), 0);
     expect(rx, "up1", from);
     expect(rx, "up2", from);
+
+    /* One larger than the batch's room goes at once, after what was queued. */
+    static char big[UDP_SEND_BATCH_BYTES + 2]; /* one byte more than the room, and the NUL */
+    memset(big, 'z', sizeof(big) - 1);
+    assert_int_equal(udp_send_batch_add(batch, tx, AF_INET, NULL, NULL, "up3", 3), 0);
+    assert_int_equal(udp_send_batch_add(batch, tx, AF_INET, NULL, NULL, big, sizeof(big) - 1), 0);
+    assert_int_equal(udp_send_batch_queued(batch), 0);
+    expect(rx, "up3", from);
+    expect(rx, big, from);
     close(tx);
     close(rx);
 }
