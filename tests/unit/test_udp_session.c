@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 
 #include <cmocka.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
@@ -232,11 +233,28 @@ static int setup(void **state)
 }
 
 /* A fresh engine for each test, under `p`. */
+/*
+ * Each test starts with no connection tracked in the namespace: a direct
+ * socket's ephemeral port can repeat an earlier test's client or upstream
+ * port towards the same echo server, and the old entry's NAT (or its
+ * absence) would then decide where the datagram goes, not this test's mark.
+ */
+static void conntrack_flush(void)
+{
+    struct nfct_handle *h = nfct_open(CONNTRACK, 0);
+    if (!h)
+        return;
+    uint32_t family = AF_INET;
+    nfct_query(h, NFCT_Q_FLUSH, &family);
+    nfct_close(h);
+}
+
 static int engine_up(void **state)
 {
     (void)state;
     if (geteuid() != 0 || kernel_lacks())
         return 0;
+    conntrack_flush();
     settings(&pol_open, false);
     settings(&pol_strict, true);
     settings(&pol_moved, false);
