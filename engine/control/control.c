@@ -20,6 +20,7 @@
 #include "engine/control/control_ui.h"
 #include "engine/core/log.h"
 #include "engine/core/sockopt.h"
+#include "engine/udp/udp_session.h"
 
 /* Bounds: connections at once, seconds a connection may make no progress, request body bytes. */
 #define CONTROL_CONNECTIONS_MAX 64
@@ -73,13 +74,17 @@ enum MHD_Result control_reply_error(struct MHD_Connection *conn, unsigned status
 void control_traffic_totals(const struct control *c, uint64_t *up, uint64_t *down)
 {
     const struct engine *e = c->engine;
-    *up = e->counters.bytes_up;
-    *down = e->counters.bytes_down;
+    *up = e->counters.bytes_up + e->counters.udp_bytes_up;
+    *down = e->counters.bytes_down + e->counters.udp_bytes_down;
     for (struct engine_live *o = e->live; o; o = o->next) {
         const struct flow *f = flow_of_live(o);
+        const struct udp_session *s = f ? NULL : udp_session_of_live(o);
         if (f) {
             *up += f->relay.up.bytes;
             *down += f->relay.down.bytes;
+        } else if (s && !udp_session_closed(s)) {
+            *up += s->bytes_up;
+            *down += s->bytes_down;
         }
     }
 }

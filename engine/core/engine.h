@@ -188,6 +188,8 @@ struct engine_counters {
     uint64_t upstream_failed; /* connect or outbound handshake failed */
     uint64_t bytes_up;        /* client → upstream, relayed */
     uint64_t bytes_down;      /* upstream → client, relayed */
+    uint64_t udp_bytes_up;    /* UDP payload sent upstream by sessions that ended */
+    uint64_t udp_bytes_down;  /* UDP payload handed back to clients by sessions that ended */
     uint64_t accept_paused;   /* times accepting stopped: EMFILE/ENFILE, flow or descriptor limit */
     uint64_t reloads;         /* successful reloads */
     uint64_t reloads_failed;  /* reloads that kept the old policy */

@@ -114,6 +114,8 @@ static void session_close(struct engine_live *o, const char *reason)
     queue_clear(s); /* out of the global count now, not when freed */
     if (s->tally)
         tally_end(s->tally, 0, 0);
+    e->core->counters.udp_bytes_up += s->bytes_up;
+    e->core->counters.udp_bytes_down += s->bytes_down;
 }
 
 static void session_free(struct engine_live *o)

@@ -109,6 +109,13 @@ sys.exit(0 if any(m["type"] == "info" and sys.argv[2] in m["payload"] for m in m
     "$E2E_TMP/logs.out" "$ORIGIN4:81"
 
 # --- a UDP session in /connections, ended by DELETE -----------------------------------------
+totals() {
+    api -H "$AUTH" "$API/connections" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["uploadTotal"], d["downloadTotal"])'
+}
+read -r up0 down0 <<<"$(totals)"
 bg "$NS_O" "$E2E_TMP/echo.out" /usr/bin/python3 "$WSC" udp-echo 5300
 sleep 0.3
 bg "$NS_C" "$E2E_TMP/talk.out" /usr/bin/python3 "$WSC" udp-talk "$ORIGIN4" 5300 6
@@ -139,6 +146,11 @@ check "... the session ended: the next datagram starts another ($uid -> ${uid2:-
     test "${uid2:-$uid}" != "$uid" -a "${up2:-0}" -lt "${up:-0}"
 check "DELETE /connections/$uid again: 404" test "$(code -X DELETE -H "$AUTH" "$API/connections/$uid")" = 404
 wait_pid_gone "$TALK"
+read -r up1 down1 <<<"$(totals)"
+read -r _ sent _ got <"$E2E_TMP/talk.out"
+diag "totals moved by up $((up1 - up0)) down $((down1 - down0)); the client sent $sent, got $got"
+check "uploadTotal and downloadTotal count the UDP sessions' bytes, the ended one's and the open one's" \
+    test "$((up1 - up0))" = "$sent" -a "$((down1 - down0))" -ge "$got" -a "$((down1 - down0))" -le "$((got + 200))"
 
 udp_start_dnsmasq || not_ok "dnsmasq listening"
 answer=$(in_client dig @198.51.100.53 seen.direct.example +short +tries=2 +time=3 2>/dev/null)
