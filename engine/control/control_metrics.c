@@ -15,6 +15,7 @@
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_engine.h"
+#include "engine/udp/udp_session.h"
 #include "engine/udp/udp_stage.h"
 
 /* The text being written; `failed` once memory ran out. */
@@ -121,7 +122,7 @@ static void by_rule(struct out *o, const struct engine *e)
     free(hits);
 }
 
-/* Bytes by outbound: flows that ended (the tally) and those open (their relays). */
+/* Bytes by outbound: flows and UDP sessions that ended (the tally) and those open. */
 static void bytes_by_outbound(struct out *o, const struct engine *e)
 {
     struct sum {
@@ -143,12 +144,14 @@ static void bytes_by_outbound(struct out *o, const struct engine *e)
     }
     for (struct engine_live *l = e->live; l; l = l->next) {
         const struct flow *f = flow_of_live(l);
-        if (!f || !f->tally)
+        const struct udp_session *s = f ? NULL : udp_session_of_live(l);
+        const struct tally_entry *t_open = f ? f->tally : s ? s->tally : NULL;
+        if (!t_open)
             continue;
         for (size_t i = 0; i < n; i++)
-            if (strcmp(sums[i].outbound, f->tally->outbound) == 0) {
-                sums[i].up += f->relay.up.bytes;
-                sums[i].down += f->relay.down.bytes;
+            if (strcmp(sums[i].outbound, t_open->outbound) == 0) {
+                sums[i].up += f ? f->relay.up.bytes : s->bytes_up;
+                sums[i].down += f ? f->relay.down.bytes : s->bytes_down;
             }
     }
     char name[256];

@@ -113,7 +113,7 @@ static void session_close(struct engine_live *o, const char *reason)
     e->stats.datagrams_dropped += s->queued;
     queue_clear(s); /* out of the global count now, not when freed */
     if (s->tally)
-        tally_end(s->tally, 0, 0);
+        tally_end(s->tally, s->bytes_up, s->bytes_down);
     e->core->counters.udp_bytes_up += s->bytes_up;
     e->core->counters.udp_bytes_down += s->bytes_down;
 }

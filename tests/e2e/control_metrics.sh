@@ -79,5 +79,25 @@ check "... the histogram holds them all" test "$count" = $N
 check "... their time is above zero and under the 100 ms timeout each" \
     /usr/bin/python3 -c "import sys; sys.exit(not 0 < $sum < $N * 0.1)"
 
+# bytes FILE DIRECTION: switchyard_bytes_total of the direct outbound.
+bytes() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for f in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in f.samples:
+        if (s.name == "switchyard_bytes_total" and s.labels.get("outbound") == "direct"
+                and s.labels.get("direction") == sys.argv[2]):
+            print(int(s.value))
+PY
+}
+up=$(bytes "$E2E_TMP/after.txt" up) down=$(bytes "$E2E_TMP/after.txt" down)
+diag "direct bytes up $up down $down"
+# A query for qN.example is at least 27 bytes (header, name, type, class); its
+# answer holds the question and an address record besides.
+check "switchyard_bytes_total counts the UDP sessions' payload: up at least $N queries" \
+    test "${up:-0}" -ge $((N * 27))
+check "... and down more than up (each answer repeats its question)" test "${down:-0}" -gt "${up:-0}"
+
 stop_pid "$SWITCHYARD_PID"
 e2e_finish
