@@ -33,7 +33,14 @@ struct udp_send_batch {
 
 struct udp_send_batch *udp_send_batch_new(void)
 {
-    return calloc(1, sizeof(struct udp_send_batch));
+    /* Not calloc: zeroing would make every page of `data` resident at once. */
+    struct udp_send_batch *b = malloc(sizeof(*b));
+    if (b) {
+        b->n = 0;
+        b->used = 0;
+        b->failed = 0;
+    }
+    return b;
 }
 
 void udp_send_batch_free(struct udp_send_batch *b)
