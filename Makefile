@@ -39,7 +39,10 @@ endif
 PKG_CONFIG ?= pkg-config
 
 PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libnetfilter_queue \
-	libcrypto libcap libmicrohttpd jansson libcurl libcares
+	libcrypto libcap libmicrohttpd jansson libcares
+# libcurl: its header only; `stats` and `flows` open the library when they run
+# (engine/cli/cli_curl.h), so the daemon never maps it.
+HEADER_PKGS := libcurl
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
@@ -51,7 +54,7 @@ WSLAY_LIBS := $(shell $(PKG_CONFIG) --libs libwslay 2>/dev/null || echo -lwslay)
 else
 WSLAY_LIBS := -l:libwslay.so.1
 endif
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(EV_CFLAGS)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(HEADER_PKGS) 2>/dev/null) $(EV_CFLAGS)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(EV_LIBS) $(WSLAY_LIBS)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -227,7 +230,7 @@ deps:
 # the build needs, so a fresh machine is told to run make deps.
 demo:
 	@examples/demo.sh --check
-	@pkg-config --exists $(PKGS) || { echo "make demo: the build libraries are missing; run 'make deps' (as root) first" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) $(HEADER_PKGS) || { echo "make demo: the build libraries are missing; run 'make deps' (as root) first" >&2; exit 1; }
 	@$(MAKE) -q --no-print-directory switchyard || $(MAKE) --no-print-directory switchyard
 	@examples/demo.sh
 

@@ -1,18 +1,18 @@
 /*
  * cli_control.c — the control API's client for the commands that read it.
- * libcurl does the HTTP (libmicrohttpd is a server only): over TCP to the
- * listener's address, a wildcard one asked on loopback, or over the unix
- * socket. See cli_control.h.
+ * libcurl does the HTTP (libmicrohttpd is a server only), opened only here
+ * (cli_curl.h): over TCP to the listener's address, a wildcard one asked on
+ * loopback, or over the unix socket. See cli_control.h.
  */
 #include "engine/cli/cli_control.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
+#include "engine/cli/cli_curl.h"
 #include "rules/flow_addr.h"
 
 /* Seconds a request may take in all, and the most bytes an answer may have. */
@@ -75,37 +75,43 @@ char *cli_control_get(const char *command, const struct policy *p, const char *p
         fprintf(stderr, "switchyard %s: %s has no control section\n", command, policy_path(p));
         return NULL;
     }
+    char error[512];
+    const struct cli_curl *c = cli_curl_open(error, sizeof(error));
+    if (!c) {
+        fprintf(stderr, "switchyard %s: %s\n", command, error);
+        return NULL;
+    }
     char url[FLOW_ADDR_TEXT_MAX + 256], auth[1024] = "";
     const char *unix_path;
     control_url(s, path, url, sizeof(url), &unix_path);
-    CURL *curl = curl_easy_init();
+    CURL *curl = c->easy_init();
     struct curl_slist *headers = NULL;
     if (s->control_secret) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->control_secret);
-        headers = curl_slist_append(NULL, auth);
+        headers = c->slist_append(NULL, auth);
     }
     struct body b = {0};
     long status = 0;
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     if (curl) {
-        curl_easy_setopt(curl, CURLOPT_URL, url);
+        c->easy_setopt(curl, CURLOPT_URL, url);
         if (unix_path)
-            curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, unix_path);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_CONTROL_TIMEOUT_S);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-        rc = curl_easy_perform(curl);
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(curl);
+            c->easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, unix_path);
+        c->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        c->easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_CONTROL_TIMEOUT_S);
+        c->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        c->easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+        c->easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+        rc = c->easy_perform(curl);
+        c->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        c->easy_cleanup(curl);
     }
-    curl_slist_free_all(headers);
+    c->slist_free_all(headers);
     const char *where = unix_path ? unix_path : url;
     if (rc != CURLE_OK || status != 200) {
         if (rc != CURLE_OK)
             fprintf(stderr, "switchyard %s: cannot read %s: %s\n", command, where,
-                    b.too_long ? "the answer is too long" : curl_easy_strerror(rc));
+                    b.too_long ? "the answer is too long" : c->easy_strerror(rc));
         else if (status == 401)
             fprintf(stderr, "switchyard %s: %s refused the secret (401)\n", command, where);
         else
