@@ -22,9 +22,13 @@
 #             apply_firewall NS CONFIG MODE [BACKEND]; nft_table NS NAME (a
 #             test's own nft table, chains from stdin); curl_host NS HOST ADDR SCHEME.
 # Topology:   gateway_net: client ns -> router ns -> origin ns (see below);
+#             router_link NS IF RIF ROUTER4/LEN ADDR4 ROUTER6/LEN ADDR6: one more leg;
 #             gateway_up [nginx]: the usual start of a TCP script;
 #             start_gateway_policy NAME TYPE: the usual policy, switchyard started;
-#             control_gateway_up LISTEN: the same with the control API on LISTEN.
+#             control_gateway_up LISTEN: the same with the control API on LISTEN;
+#             udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53);
+#             tun_dev, tun_inbound ADDRESS, tun_routing MODE [ARG...]: a TUN test's
+#             device name, its inbound's YAML, the routing the firewall command prints.
 #             (lib_udp.sh adds the UDP tests' upstream namespace and services.)
 #
 # Addresses come only from the documentation ranges; traffic never leaves the
@@ -336,22 +340,30 @@ log_count() { grep -cE "$1" "$E2E_TMP/switchyard.log"; }
 # it can only answer the router, so a connection that reaches the origin
 # without switchyard shows up as a failure, not as a silent pass.
 
+# router_link NS IF RIF ROUTER4/LEN ADDR4 ROUTER6/LEN ADDR6: joins NS to the
+# router (its IF to the router's RIF), the router at ROUTER4 and ROUTER6, NS at
+# ADDR4 and ADDR6 in the same networks with its default routes through the router.
+router_link() {
+    local ns=$1 if=$2 rif=$3
+    veth "$ns" "$if" "$NS_R" "$rif" || return 1
+    ip -n "$NS_R" addr add "$4" dev "$rif"
+    ip -n "$NS_R" addr add "$6" dev "$rif" nodad
+    ip -n "$ns" addr add "$5/${4#*/}" dev "$if"
+    ip -n "$ns" addr add "$7/${6#*/}" dev "$if" nodad
+    ip -n "$ns" route add default via "${4%/*}"
+    ip -n "$ns" -6 route add default via "${6%/*}"
+}
+
 gateway_net() {
     ns_new client && NS_C=$REPLY || return 1
     ns_new router && NS_R=$REPLY || return 1
     ns_new origin && NS_O=$REPLY || return 1
-    veth "$NS_C" c0 "$NS_R" r0 || return 1
+    router_link "$NS_C" c0 r0 192.0.2.1/24 192.0.2.2 2001:db8:1::1/64 2001:db8:1::2 || return 1
     veth "$NS_O" o0 "$NS_R" r1 || return 1
-    ip -n "$NS_C" addr add 192.0.2.2/24 dev c0
-    ip -n "$NS_C" addr add 2001:db8:1::2/64 dev c0 nodad
-    ip -n "$NS_R" addr add 192.0.2.1/24 dev r0
-    ip -n "$NS_R" addr add 2001:db8:1::1/64 dev r0 nodad
     ip -n "$NS_R" addr add 198.51.100.1/24 dev r1
     ip -n "$NS_R" addr add 2001:db8:2::1/64 dev r1 nodad
     ip -n "$NS_O" addr add 198.51.100.10/24 dev o0
     ip -n "$NS_O" addr add 2001:db8:2::10/64 dev o0 nodad
-    ip -n "$NS_C" route add default via 192.0.2.1
-    ip -n "$NS_C" -6 route add default via 2001:db8:1::1
     ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 }
 
@@ -373,6 +385,7 @@ e2e_need_switchyard() {
 ORIGIN4=198.51.100.10
 ORIGIN6=2001:db8:2::10
 POLICY=$E2E_TMP/policy.yaml
+ACCESS=$E2E_TMP/nginx-access.log # start_nginx's access log
 
 # gateway_up [nginx]: the start of a TCP script: skipped without `switchyard
 # run`, the gateway topology (the script ends if it cannot be made) and, with
@@ -406,6 +419,49 @@ YAML
     not_ok "$2: switchyard starts"
     sed 's/^/# /' "$E2E_TMP/switchyard.log"
     return 1
+}
+
+# udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53 and
+# 2001:db8:2::53) answering every name under example (default
+# /example/203.0.113.99, a dnsmasq --address value), queries logged to
+# $E2E_TMP/dnsmasq.log; REPLY = its pid, status 1 when it does not listen.
+udp_start_dnsmasq() {
+    bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+        --conf-file=/dev/null --user=root --group=root \
+        --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
+        --address="${1:-/example/203.0.113.99}" --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
+        --pid-file="$E2E_TMP/dnsmasq.pid"
+    wait_udp "$NS_O" 198.51.100.53 53
+}
+
+# tun_dev: sets DEV, a TUN device name of this script's own (15 characters at most).
+tun_dev() {
+    DEV=sytun$$
+    DEV=${DEV:0:15}
+}
+
+# tun_inbound ADDRESS: the YAML lines of a policy's inbounds: the tun inbound
+# tun-in on $DEV, with ADDRESS and 2001:db8:ff::1/126 (more of its keys may follow).
+tun_inbound() {
+    cat <<YAML
+inbounds:
+  - name: tun-in
+    type: tun
+    listen: "[::]:12345"
+    device: $DEV
+    address: $1
+    address6: "2001:db8:ff::1/126"
+YAML
+}
+
+# tun_routing MODE [ARG...]: applies in the router what `switchyard firewall
+# --mode MODE ARG...` prints for $POLICY (the script in $E2E_TMP/routing.sh,
+# its output added to routing.log).
+tun_routing() {
+    local mode=$1
+    shift
+    "$SWITCHYARD" firewall -c "$POLICY" --mode "$mode" "$@" >"$E2E_TMP/routing.sh" &&
+        ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >>"$E2E_TMP/routing.log" 2>&1
 }
 
 # control_gateway_up LISTEN: the start of a script that reads the control

@@ -60,19 +60,6 @@ udp_redirect_rules() {
 NFT
 }
 
-# udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53 and
-# 2001:db8:2::53) answering every name under example (default
-# /example/203.0.113.99, a dnsmasq --address value), queries logged to
-# $E2E_TMP/dnsmasq.log; REPLY = its pid, status 1 when it does not listen.
-udp_start_dnsmasq() {
-    bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
-        --conf-file=/dev/null --user=root --group=root \
-        --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
-        --address="${1:-/example/203.0.113.99}" --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
-        --pid-file="$E2E_TMP/dnsmasq.pid"
-    wait_udp "$NS_O" 198.51.100.53 53
-}
-
 # udp_start_danted [ADDR [NAME]]: danted on the upstream at ADDR:1080 (default
 # 203.0.113.10; files $E2E_TMP/NAME.*, default danted), SOCKS5 without
 # authentication, UDP allowed; REPLY = its pid, status 1 when it does not listen.

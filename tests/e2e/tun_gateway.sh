@@ -14,31 +14,19 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 gateway_up nginx
-ACCESS=$E2E_TMP/nginx-access.log
-DEV=sytun$$
-DEV=${DEV:0:15}
+tun_dev
 
 # DNS server on the origin, answering every name under example.
 ip -n "$NS_O" addr add 198.51.100.53/24 dev o0
 ip -n "$NS_O" addr add 2001:db8:2::53/64 dev o0 nodad
-bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
-    --conf-file=/dev/null --user=root --group=root \
-    --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
-    --address=/example/203.0.113.99 --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
-    --pid-file="$E2E_TMP/dnsmasq.pid"
+udp_start_dnsmasq || not_ok "dnsmasq listening"
 DNSMASQ_PID=$REPLY
 
 cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 sniff: {timeout_ms: 300}
-inbounds:
-  - name: tun-in
-    type: tun
-    listen: "[::]:12345"
-    device: $DEV
-    address: 203.0.113.1/30
-    address6: "2001:db8:ff::1/126"
+$(tun_inbound 203.0.113.1/30)
     mtu: 1500
 rules:
   - {domain_suffix: blocked.example, action: drop}
@@ -57,13 +45,6 @@ check "tun: the device is up with both addresses" \
              ip -n $NS_R addr show dev $DEV | grep -q 'inet6 2001:db8:ff::1/126' &&
              ip -n $NS_R link show dev $DEV | grep -q 'mtu 1500.*state UNKNOWN'"
 
-# routing MODE [--undo]: applies what `switchyard firewall` prints for the policy in the router.
-routing() {
-    local mode=$1
-    shift
-    "$SWITCHYARD" firewall -c "$POLICY" --mode "$mode" "$@" >"$E2E_TMP/routing.sh" &&
-        ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >>"$E2E_TMP/routing.log" 2>&1
-}
 # No rule of switchyard's and nothing in its table (101) is left, either family.
 routing_gone() {
     for v in -4 -6; do
@@ -73,11 +54,11 @@ routing_gone() {
     return 0
 }
 # undone MODE ARGS...: the --undo script applies and nothing is left.
-undone() { routing "$@" --undo && routing_gone; }
+undone() { tun_routing "$@" --undo && routing_gone; }
 
 # Gateway mode: what the LAN sends is routed into the device; switchyard's
 # own sockets and the router's own traffic use the main table.
-check "tun: the printed gateway routing applies" routing gateway --interface r0 ||
+check "tun: the printed gateway routing applies" tun_routing gateway --interface r0 ||
     diag "$(cat "$E2E_TMP/routing.sh" "$E2E_TMP/routing.log")"
 check "tun: it routes what arrives on r0 into the device" \
     bash -c "ip -n $NS_R rule show | grep -q 'iif r0 lookup 101' &&
@@ -149,7 +130,7 @@ check "tun: 200 concurrent flows all answered" test "$(grep -c '^200$' "$E2E_TMP
 check "tun: gateway --undo leaves no rule or route" undone gateway --interface r0
 
 # Local mode on the router: its own connections go into the device, switchyard's (marked) not.
-check "tun: the printed local routing applies" routing local ||
+check "tun: the printed local routing applies" tun_routing local ||
     diag "$(cat "$E2E_TMP/routing.sh" "$E2E_TMP/routing.log")"
 : >"$ACCESS"
 out=$(ip netns exec "$NS_R" curl -s --max-time 10 -H "Host: local.example" "http://$ORIGIN4/")

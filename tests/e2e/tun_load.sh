@@ -26,29 +26,20 @@ rel_gateway_up 9000
 for ns in "$NS_C" "$NS_R"; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 done
-DEV=sytun$$
-DEV=${DEV:0:15}
+tun_dev
 
 cat >"$POLICY" <<YAML
 log: {level: info, flows: false}
 routing_mark: 0xff
 control: {listen: "127.0.0.1:9090"}
 limits: {max_flows: $((LOAD + 100))}
-inbounds:
-  - name: tun-in
-    type: tun
-    listen: "[::]:12345"
-    device: $DEV
-    address: 203.0.113.1/30
-    address6: "2001:db8:ff::1/126"
+$(tun_inbound 203.0.113.1/30)
 default: direct
 YAML
 : >"$E2E_TMP/switchyard.log"
 start_switchyard "$NS_R" "$POLICY" || e2e_abort "tun: switchyard starts"
 pid=$SWITCHYARD_PID
-"$SWITCHYARD" firewall -c "$POLICY" --mode gateway --interface r0 >"$E2E_TMP/routing.sh" &&
-    ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >"$E2E_TMP/routing.log" 2>&1 ||
-    e2e_abort "tun: the printed gateway routing applies"
+tun_routing gateway --interface r0 || e2e_abort "tun: the printed gateway routing applies"
 sleep 0.3
 
 # scrape FILE: /metrics into FILE. metric FILE NAME [LABEL=VALUE...]: the sample's

@@ -20,24 +20,12 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 gateway_up nginx
-ACCESS=$E2E_TMP/nginx-access.log
-DEV=sytun$$
-DEV=${DEV:0:15}
+tun_dev
 
 ns_new dante && NS_D=$REPLY && ns_new tiny && NS_T=$REPLY || e2e_abort "network set-up"
-veth "$NS_D" d0 "$NS_R" r2 && veth "$NS_T" t0 "$NS_R" r3 || e2e_abort "network set-up"
-ip -n "$NS_R" addr add 203.0.113.1/28 dev r2
-ip -n "$NS_R" addr add 2001:db8:3::1/64 dev r2 nodad
-ip -n "$NS_R" addr add 203.0.113.17/28 dev r3
-ip -n "$NS_R" addr add 2001:db8:4::1/64 dev r3 nodad
-ip -n "$NS_D" addr add 203.0.113.2/28 dev d0
-ip -n "$NS_D" addr add 2001:db8:3::2/64 dev d0 nodad
-ip -n "$NS_T" addr add 203.0.113.18/28 dev t0
-ip -n "$NS_T" addr add 2001:db8:4::2/64 dev t0 nodad
-for ns in "$NS_D" "$NS_T"; do
-    ip -n "$ns" route add default via "$([ "$ns" = "$NS_D" ] && echo 203.0.113.1 || echo 203.0.113.17)"
-    ip -n "$ns" -6 route add default via "$([ "$ns" = "$NS_D" ] && echo 2001:db8:3::1 || echo 2001:db8:4::1)"
-done
+router_link "$NS_D" d0 r2 203.0.113.1/28 203.0.113.2 2001:db8:3::1/64 2001:db8:3::2 &&
+    router_link "$NS_T" t0 r3 203.0.113.17/28 203.0.113.18 2001:db8:4::1/64 2001:db8:4::2 ||
+    e2e_abort "network set-up"
 # The origin answers the proxies (never the client: that goes through switchyard).
 ip -n "$NS_O" route add 203.0.113.0/27 via 198.51.100.1
 ip -n "$NS_O" -6 route add 2001:db8:3::/64 via 2001:db8:2::1
@@ -46,12 +34,7 @@ ip -n "$NS_O" -6 route add 2001:db8:4::/64 via 2001:db8:2::1
 # dnsmasq on the origin, answering every name under example.
 ip -n "$NS_O" addr add 198.51.100.53/24 dev o0
 ip -n "$NS_O" addr add 2001:db8:2::53/64 dev o0 nodad
-bg "$NS_O" "$E2E_TMP/dnsmasq.out" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
-    --conf-file=/dev/null --user=root --group=root \
-    --listen-address=198.51.100.53 --listen-address=2001:db8:2::53 --bind-interfaces \
-    --address=/example/203.0.113.99 --log-queries --log-facility="$E2E_TMP/dnsmasq.log" \
-    --pid-file="$E2E_TMP/dnsmasq.pid"
-wait_udp "$NS_O" 198.51.100.53 53 || not_ok "dnsmasq listening"
+udp_start_dnsmasq || not_ok "dnsmasq listening"
 
 # dante: SOCKS5 with UDP ASSOCIATE, out of d0 (both families); "0/0" is any address of either.
 start_danted "$NS_D" danted 203.0.113.2 1080 none d0 "socks pass {
@@ -71,13 +54,7 @@ cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
 sniff: {timeout_ms: 300}
-inbounds:
-  - name: tun-in
-    type: tun
-    listen: "[::]:12345"
-    device: $DEV
-    address: 203.0.113.253/30
-    address6: "2001:db8:ff::1/126"
+$(tun_inbound 203.0.113.253/30)
 outbounds:
   - {name: dante, type: socks5, server: "203.0.113.2:1080", udp: true}
   - {name: tiny, type: http, server: "203.0.113.18:3128"}
@@ -92,9 +69,7 @@ if ! start_switchyard "$NS_R" "$POLICY"; then
     sed 's/^/# /' "$E2E_TMP/switchyard.log"
     e2e_abort "tun: switchyard starts"
 fi
-"$SWITCHYARD" firewall -c "$POLICY" --mode gateway --interface r0 >"$E2E_TMP/routing.sh" &&
-    ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >"$E2E_TMP/routing.log" 2>&1 ||
-    e2e_abort "tun: the printed gateway routing applies"
+tun_routing gateway --interface r0 || e2e_abort "tun: the printed gateway routing applies"
 
 # came_from HOST ADDR: nginx logged a request for HOST from ADDR.
 came_from() { grep -q "^$2 $1 " "$ACCESS"; }
@@ -142,10 +117,7 @@ check "tun: the decided lines name the inbound, the sniffed host and the outboun
 
 # Local mode: the router's own traffic goes into the TUN, switchyard's marked
 # sockets to the proxies and the origin do not.
-"$SWITCHYARD" firewall -c "$POLICY" --mode gateway --interface r0 --undo >"$E2E_TMP/undo.sh" &&
-    ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >>"$E2E_TMP/routing.log" 2>&1 &&
-    "$SWITCHYARD" firewall -c "$POLICY" --mode local >"$E2E_TMP/local.sh" &&
-    ip netns exec "$NS_R" sh "$E2E_TMP/local.sh" >>"$E2E_TMP/routing.log" 2>&1 ||
+tun_routing gateway --interface r0 --undo && tun_routing local ||
     not_ok "tun local: the printed local routing applies"
 : >"$ACCESS"
 for via in socks tiny; do
