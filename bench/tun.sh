@@ -106,20 +106,7 @@ rate() { # new connections per second with wrk, one connection per request
         awk '/Requests\/sec/ {printf "%.0f", $2}'
 }
 queries() { # "RATE LOST": QUERIES new sockets, one echoed datagram each, 64 in flight
-    in_client "${LOAD_CPU[@]}" python3 - "$QUERIES" $O4 <<'PY'
-import socket, sys, time, select
-n = int(sys.argv[1]); done = lost = i = 0; t0 = time.time(); live = {}
-while done + lost < n and time.time() - t0 < 50:
-    while len(live) < 64 and i < n:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(b"x" * 32, (sys.argv[2], 53)); live[s] = time.time(); i += 1
-    for s in select.select(list(live), [], [], 0.2)[0]:
-        s.recv(64); s.close(); del live[s]; done += 1
-    now = time.time()
-    for s in [s for s, t in live.items() if now - t > 1]:
-        s.close(); del live[s]; lost += 1
-print(round(done / (time.time() - t0)), lost)
-PY
+    in_client "${LOAD_CPU[@]}" python3 tests/e2e/udp_quic_load.py queries "$QUERIES" $O4
 }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 

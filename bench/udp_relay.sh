@@ -99,20 +99,7 @@ pps_once() {
 }
 # queries: "RATE LOST": QUERIES new sockets, one echoed datagram each, 64 in flight
 queries() {
-    in_client python3 - "$QUERIES" $O4 <<'PY'
-import socket, sys, time, select
-n = int(sys.argv[1]); done = lost = i = 0; t0 = time.time(); live = {}
-while done + lost < n and time.time() - t0 < 50:
-    while len(live) < 64 and i < n:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(b"x" * 32, (sys.argv[2], 53)); live[s] = time.time(); i += 1
-    for s in select.select(list(live), [], [], 0.2)[0]:
-        s.recv(64); s.close(); del live[s]; done += 1
-    now = time.time()
-    for s in [s for s, t in live.items() if now - t > 1]:
-        s.close(); del live[s]; lost += 1
-print(round(done / (time.time() - t0)), lost)
-PY
+    in_client python3 tests/e2e/udp_quic_load.py queries "$QUERIES" $O4
 }
 # cpu_ns PID: nanoseconds its threads have run so far ("-" without a pid)
 cpu_ns() {

@@ -7,6 +7,9 @@
                                over PORTS (comma-separated); checks every echo is byte-exact
                                and reaches the socket that sent it; prints a summary and
                                exits 1 on any loss or mismatch
+  queries N ADDR               N DNS-like queries to ADDR port 53, a new socket each, 64 in
+                               flight, one 32-byte datagram echoed each (50 s at the most);
+                               prints "RATE LOST" (queries/s, those unanswered within 1 s)
 """
 import os
 import select
@@ -73,6 +76,29 @@ def load(addr, ports, clients, count):
     return 0 if not expected and not wrong else 1
 
 
+def queries(n, addr):
+    done = lost = i = 0
+    t0 = time.time()
+    live = {}
+    while done + lost < n and time.time() - t0 < 50:
+        while len(live) < 64 and i < n:
+            s = socket.socket(family(addr), socket.SOCK_DGRAM)
+            s.sendto(b"x" * 32, (addr, 53))
+            live[s] = time.time()
+            i += 1
+        for s in select.select(list(live), [], [], 0.2)[0]:
+            s.recv(64)
+            s.close()
+            del live[s]
+            done += 1
+        now = time.time()
+        for s in [s for s, t in live.items() if now - t > 1]:
+            s.close()
+            del live[s]
+            lost += 1
+    print(round(done / (time.time() - t0)), lost)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "echo":
@@ -81,3 +107,5 @@ if __name__ == "__main__":
         send(*sys.argv[2:5])
     elif cmd == "load":
         sys.exit(load(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+    elif cmd == "queries":
+        queries(int(sys.argv[2]), sys.argv[3])
