@@ -133,6 +133,16 @@ int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void 
     return 0;
 }
 
+int engine_stage_adopt(struct engine *e, const struct engine_stage_ops *ops, void *data)
+{
+    if (!data)
+        return -ENOMEM;
+    int rc = engine_stage_add(e, ops, data);
+    if (rc < 0)
+        ops->free(e, data);
+    return rc;
+}
+
 void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops)
 {
     for (size_t i = 0; i < e->nstages; i++)

@@ -264,6 +264,13 @@ void engine_set_policy(struct engine *e, struct policy *policy);
  */
 int engine_stage_add(struct engine *e, const struct engine_stage_ops *ops, void *data);
 
+/*
+ * Adds a stage whose `data` was just allocated, handing it over for good:
+ * NULL (the allocation failed) gives -ENOMEM, and when the stage cannot be
+ * added its free hook is called on `data`. Returns 0 or that -errno.
+ */
+int engine_stage_adopt(struct engine *e, const struct engine_stage_ops *ops, void *data);
+
 /* The `data` the stage with `ops` was added with, or NULL when it was not added. */
 void *engine_stage_data(const struct engine *e, const struct engine_stage_ops *ops);
 

@@ -3,7 +3,6 @@
  */
 #include "engine/tcp/tcp_stage.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 #include "engine/core/engine.h"
@@ -66,22 +65,25 @@ static const struct engine_stage_ops tcp_stage_ops = {
     .free = tcp_free,
 };
 
-int tcp_stage_add(struct engine *e)
+/* A stage with its pool and tables, or NULL when out of memory. */
+static struct tcp_stage *tcp_stage_new(struct engine *e)
 {
     struct tcp_stage *t = calloc(1, sizeof(*t));
     if (!t)
-        return -ENOMEM;
+        return NULL;
     t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, &e->fds);
     t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
     t->auth_failures = auth_failures_new(TCP_AUTH_FAILURES_CAP);
     if (!t->pipes || !t->silent || !t->auth_failures) {
         tcp_stage_free(t);
-        return -ENOMEM;
+        return NULL;
     }
-    int rc = engine_stage_add(e, &tcp_stage_ops, t);
-    if (rc < 0)
-        tcp_stage_free(t);
-    return rc;
+    return t;
+}
+
+int tcp_stage_add(struct engine *e)
+{
+    return engine_stage_adopt(e, &tcp_stage_ops, tcp_stage_new(e));
 }
 
 struct tcp_stage *tcp_stage_of(const struct engine *e)

@@ -147,13 +147,7 @@ static const struct engine_stage_ops tun_stage_ops = {
 
 int tun_stage_add(struct engine *e)
 {
-    struct tun_stage *st = calloc(1, sizeof(*st));
-    if (!st)
-        return -ENOMEM;
-    int rc = engine_stage_add(e, &tun_stage_ops, st);
-    if (rc < 0)
-        free(st);
-    return rc;
+    return engine_stage_adopt(e, &tun_stage_ops, calloc(1, sizeof(struct tun_stage)));
 }
 
 const struct tun_inbound *tun_stage_inbounds(const struct engine *e)

@@ -3,8 +3,6 @@
  */
 #include "engine/udp/udp_stage.h"
 
-#include <errno.h>
-
 #include "engine/core/engine.h"
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_listener.h"
@@ -30,13 +28,7 @@ static const struct engine_stage_ops udp_stage_ops = {
 
 int udp_stage_add(struct engine *e)
 {
-    struct udp_engine *u = udp_engine_new(e);
-    if (!u)
-        return -ENOMEM;
-    int rc = engine_stage_add(e, &udp_stage_ops, u);
-    if (rc < 0)
-        udp_engine_free(u);
-    return rc;
+    return engine_stage_adopt(e, &udp_stage_ops, udp_engine_new(e));
 }
 
 struct udp_engine *udp_stage_of(const struct engine *e)
