@@ -94,6 +94,22 @@ static bool tcp_options_ok(const uint8_t *opt, size_t len)
     return ipv4_options_ok(opt, len);
 }
 
+/*
+ * What both IP versions' headers tell: the family, the source and destination
+ * (`alen` bytes each, one after the other at `addrs`), the packet's length
+ * and where its L4 header starts.
+ */
+static enum tun_pkt_verdict ip_parsed(struct tun_packet *p, uint8_t family, const uint8_t *addrs,
+                                      size_t alen, size_t total, size_t l4)
+{
+    p->src.family = p->dst.family = family;
+    memcpy(p->src.ip, addrs, alen);
+    memcpy(p->dst.ip, addrs + alen, alen);
+    p->len = total;
+    p->l4 = l4;
+    return TUN_PKT_OK;
+}
+
 static enum tun_pkt_verdict parse_ipv4(const uint8_t *buf, size_t len, struct tun_packet *p)
 {
     if (len < IPV4_HEADER_MIN)
@@ -108,12 +124,7 @@ static enum tun_pkt_verdict parse_ipv4(const uint8_t *buf, size_t len, struct tu
     if (get16(buf + 6) & 0x3fff) /* more fragments, or an offset */
         return TUN_PKT_FRAGMENT;
     p->proto = buf[9];
-    p->src.family = p->dst.family = AF_INET;
-    memcpy(p->src.ip, buf + 12, 4);
-    memcpy(p->dst.ip, buf + 16, 4);
-    p->len = total;
-    p->l4 = ihl;
-    return TUN_PKT_OK;
+    return ip_parsed(p, AF_INET, buf + 12, 4, total, ihl);
 }
 
 static enum tun_pkt_verdict parse_ipv6(const uint8_t *buf, size_t len, struct tun_packet *p)
@@ -126,12 +137,7 @@ static enum tun_pkt_verdict parse_ipv6(const uint8_t *buf, size_t len, struct tu
     p->proto = buf[6];
     if (p->proto == IPV6_NEXT_FRAGMENT)
         return TUN_PKT_FRAGMENT;
-    p->src.family = p->dst.family = AF_INET6;
-    memcpy(p->src.ip, buf + 8, 16);
-    memcpy(p->dst.ip, buf + 24, 16);
-    p->len = total;
-    p->l4 = IPV6_HEADER;
-    return TUN_PKT_OK;
+    return ip_parsed(p, AF_INET6, buf + 8, 16, total, IPV6_HEADER);
 }
 
 /* The checksum over the pseudo header and the whole L4 message adds up. */
