@@ -149,6 +149,17 @@ int udp_socket_sendto(int fd, const struct flow_addr *to, const void *buf, size_
 _Static_assert(CMSG_SPACE(sizeof(struct in6_pktinfo)) <= UDP_OUT_CONTROL,
                "room for IPV6_PKTINFO in struct udp_out_msg");
 
+/* Makes `data` (`len` bytes) hdr's one control message, LEVEL/TYPE, in its msg_control. */
+static void put_control(struct msghdr *hdr, int level, int type, const void *data, size_t len)
+{
+    hdr->msg_controllen = CMSG_SPACE(len);
+    struct cmsghdr *c = CMSG_FIRSTHDR(hdr);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(c), data, len);
+}
+
 void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
                     const struct flow_addr *from, const struct flow_addr *to, const void *buf,
                     size_t len)
@@ -175,24 +186,13 @@ void udp_socket_msg(struct msghdr *hdr, struct udp_out_msg *m, int fd_family,
     if (!from)
         return;
     hdr->msg_control = m->control;
-    struct cmsghdr *c;
     if (to->family == AF_INET) {
-        hdr->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-        c = CMSG_FIRSTHDR(hdr);
-        c->cmsg_level = SOL_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
         struct in_pktinfo pi = {0};
         memcpy(&pi.ipi_spec_dst, from->ip, 4);
-        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        put_control(hdr, SOL_IP, IP_PKTINFO, &pi, sizeof(pi));
     } else {
-        hdr->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-        c = CMSG_FIRSTHDR(hdr);
-        c->cmsg_level = SOL_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
         struct in6_pktinfo pi = {0};
         memcpy(&pi.ipi6_addr, from->ip, 16);
-        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        put_control(hdr, SOL_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
     }
 }
