@@ -144,6 +144,31 @@ static int load_skip_ports(struct load_ctx *c, yaml_node_t *node)
     return rc;
 }
 
+/* A whole-number setting: one table line each. */
+struct number_key {
+    const char *name;
+    unsigned *field;
+    uint64_t min, max;
+};
+
+/* The value of the key k->name of the map `what` at `node` (NULL: absent, nothing read). */
+static int load_number(struct load_ctx *c, yaml_node_t *node, const char *what,
+                       const struct number_key *k)
+{
+    uint64_t v;
+    char name[64];
+    snprintf(name, sizeof(name), "%s.%s", what, k->name);
+    if (!node)
+        return 0;
+    if (policy_yaml_uint(c, node, name, k->max, &v) < 0)
+        return -1;
+    if (v < k->min)
+        return policy_yaml_fail(c, node, "%s must be at least %llu", name,
+                                (unsigned long long)k->min);
+    *k->field = (unsigned)v;
+    return 0;
+}
+
 static int load_sniff(struct load_ctx *c, yaml_node_t *node)
 {
     yaml_node_t *timeout, *protocols, *max_bytes, *skip_ports, *remember, *max_wait;
@@ -157,25 +182,17 @@ static int load_sniff(struct load_ctx *c, yaml_node_t *node)
     if (policy_yaml_map_keys(c, node, "sniff", keys) < 0)
         return -1;
     struct policy_settings *s = &c->p->settings;
-    uint64_t v;
-    if (skip_ports && load_skip_ports(c, skip_ports) < 0)
+    const struct number_key remember_key = {"remember_silent_s", &s->sniff_remember_silent_s, 0,
+                                            86400},
+                            timeout_key = {"timeout_ms", &s->sniff_timeout_ms, 0, 60000},
+                            max_wait_key = {"max_wait_ms", &s->sniff_max_wait_ms, 0, 600000};
+    if ((skip_ports && load_skip_ports(c, skip_ports) < 0) ||
+        load_number(c, remember, "sniff", &remember_key) < 0 ||
+        load_number(c, timeout, "sniff", &timeout_key) < 0 ||
+        load_number(c, max_wait, "sniff", &max_wait_key) < 0)
         return -1;
-    if (remember) {
-        if (policy_yaml_uint(c, remember, "sniff.remember_silent_s", 86400, &v) < 0)
-            return -1;
-        s->sniff_remember_silent_s = (unsigned)v;
-    }
-    if (timeout) {
-        if (policy_yaml_uint(c, timeout, "sniff.timeout_ms", 60000, &v) < 0)
-            return -1;
-        s->sniff_timeout_ms = (unsigned)v;
-    }
-    if (max_wait) {
-        if (policy_yaml_uint(c, max_wait, "sniff.max_wait_ms", 600000, &v) < 0)
-            return -1;
-        s->sniff_max_wait_ms = (unsigned)v;
-    }
     if (max_bytes) {
+        uint64_t v;
         if (policy_yaml_uint(c, max_bytes, "sniff.max_bytes", 1 << 20, &v) < 0)
             return -1;
         if (v < 512)
@@ -204,13 +221,6 @@ static int load_sniff(struct load_ctx *c, yaml_node_t *node)
     return 0;
 }
 
-/* A map of whole-number settings: one table line each. */
-struct number_key {
-    const char *name;
-    unsigned *field;
-    uint64_t min, max;
-};
-
 static int load_numbers(struct load_ctx *c, yaml_node_t *node, const char *what,
                         const struct number_key *table, size_t n)
 {
@@ -221,19 +231,9 @@ static int load_numbers(struct load_ctx *c, yaml_node_t *node, const char *what,
     keys[n] = (struct policy_yaml_key){NULL, NULL};
     if (policy_yaml_map_keys(c, node, what, keys) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v;
-        char name[64];
-        snprintf(name, sizeof(name), "%s.%s", what, table[i].name);
-        if (!values[i])
-            continue;
-        if (policy_yaml_uint(c, values[i], name, table[i].max, &v) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (load_number(c, values[i], what, &table[i]) < 0)
             return -1;
-        if (v < table[i].min)
-            return policy_yaml_fail(c, values[i], "%s must be at least %llu", name,
-                                    (unsigned long long)table[i].min);
-        *table[i].field = (unsigned)v;
-    }
     return 0;
 }
 
