@@ -26,6 +26,7 @@
 #             gateway_up [nginx]: the usual start of a TCP script;
 #             start_gateway_policy NAME TYPE: the usual policy, switchyard started;
 #             control_gateway_up LISTEN: the same with the control API on LISTEN;
+#             check_traffic_sum WHAT FILE SENT: /traffic down bytes sum to SENT;
 #             udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53);
 #             tun_dev, tun_inbound ADDRESS, tun_routing MODE [ARG...]: a TUN test's
 #             device name, its inbound's YAML, the routing the firewall command prints.
@@ -486,4 +487,18 @@ YAML
     start_gateway || e2e_abort "switchyard starts"
     bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
     wait_tcp "$NS_O" "$ORIGIN4" 80 && wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "origin starts"
+}
+
+# check_traffic_sum WHAT FILE SENT: the check WHAT, that the /traffic
+# messages in FILE (one JSON object a line) were busy at least twice and
+# their down bytes sum to SENT, within the busiest one's worth.
+check_traffic_sum() {
+    check "$1" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+down = sum(l["down"] for l in lines)
+sent = int(sys.argv[2])
+busy = [l["down"] for l in lines if l["down"] > 0]
+print("# %d lines, %d bytes down of %d" % (len(lines), down, sent))
+sys.exit(0 if len(busy) >= 2 and sent - max(busy) <= down <= sent + 100000 else 1)' "$2" "$3"
 }
