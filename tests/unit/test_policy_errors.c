@@ -333,6 +333,20 @@ static void every_mistake_has_its_message(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* Checks that `p` holds `n` warnings, the i-th holding the i-th string after `n`. */
+static void expect_warnings(const struct policy *p, size_t n, ...)
+{
+    assert_int_equal(policy_warning_count(p), n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        if (!strstr(policy_warning(p, i), want))
+            fail_msg("warning %zu: %s\n  expected %s", i, policy_warning(p, i), want);
+    }
+    va_end(ap);
+}
+
 static void a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy(void **state)
 {
     (void)state;
@@ -342,9 +356,7 @@ static void a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy(void **st
                        "\"127.0.0.1:1080\"}\nrules:\n  - {dst_port: 53, action: s}\n",
                        error);
     assert_non_null(p);
-    assert_int_equal(policy_warning_count(p), 1);
-    assert_non_null(
-        strstr(policy_warning(p, 0), "policy.yaml:4:28: UDP flows matching this rule are dropped"));
+    expect_warnings(p, 1, "policy.yaml:4:28: UDP flows matching this rule are dropped");
     policy_unref(p);
 }
 
@@ -365,13 +377,9 @@ static void udp_warnings_follow_the_inbounds(void **state)
         "default: s\n",                                 /* warns: tp carries UDP */
         error);
     assert_non_null(p);
-    assert_int_equal(policy_warning_count(p), 2);
-    assert_non_null(
-        strstr(policy_warning(p, 0),
-               "policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'"));
-    assert_non_null(
-        strstr(policy_warning(p, 1),
-               "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'"));
+    expect_warnings(p, 2,
+                    "policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'",
+                    "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'");
     policy_unref(p);
 
     /* The same with TCP-only inbounds: nothing to say. */
@@ -381,7 +389,7 @@ static void udp_warnings_follow_the_inbounds(void **state)
                        "rules:\n  - {dst_port: 443, action: s}\ndefault: s\n",
                        error);
     assert_non_null(p);
-    assert_int_equal(policy_warning_count(p), 0);
+    expect_warnings(p, 0);
     policy_unref(p);
 }
 
@@ -405,16 +413,11 @@ static void a_warning_for_an_open_proxy_on_a_non_loopback_address(void **state)
         error);
     if (!p)
         fail_msg("%s", error);
-    assert_int_equal(policy_warning_count(p), 3);
-    static const char *const want[] = {
-        "policy.yaml:2:41: socks5 inbound 's-any' listens on 0.0.0.0:1080 without username and "
-        "password: anyone who reaches it can use it as a proxy",
-        "policy.yaml:3:40: http inbound 'h-any6' listens on [::]:8080 without",
-        "policy.yaml:4:39: http inbound 'h-lan' listens on 192.0.2.1:8081 without",
-    };
-    for (size_t i = 0; i < 3; i++)
-        if (!strstr(policy_warning(p, i), want[i]))
-            fail_msg("warning %zu: %s", i, policy_warning(p, i));
+    expect_warnings(p, 3,
+                    "policy.yaml:2:41: socks5 inbound 's-any' listens on 0.0.0.0:1080 without "
+                    "username and password: anyone who reaches it can use it as a proxy",
+                    "policy.yaml:3:40: http inbound 'h-any6' listens on [::]:8080 without",
+                    "policy.yaml:4:39: http inbound 'h-lan' listens on 192.0.2.1:8081 without");
     policy_unref(p);
 }
 
@@ -433,7 +436,7 @@ static void the_control_section(void **state)
     assert_int_equal(s->control_listen.ss_family, AF_INET);
     assert_int_equal(ntohs(((const struct sockaddr_in *)&s->control_listen)->sin_port), 9090);
     assert_null(s->control_secret);
-    assert_int_equal(policy_warning_count(p), 0);
+    expect_warnings(p, 0);
     policy_unref(p);
 
     p = fixture_policy_ok("control: {listen: \"unix:/run/switchyard.sock\", secret: s3}\n");
@@ -446,13 +449,12 @@ static void the_control_section(void **state)
 
     /* A wildcard address without a secret is allowed, with a warning; with one, quietly. */
     p = fixture_policy_ok("control: {listen: \"[::]:9090\"}\n");
-    assert_int_equal(policy_warning_count(p), 1);
-    if (!strstr(policy_warning(p, 0), "policy.yaml:1:19: control.listen '[::]:9090' is not a "
-                                      "loopback address and control has no secret"))
-        fail_msg("%s", policy_warning(p, 0));
+    expect_warnings(p, 1,
+                    "policy.yaml:1:19: control.listen '[::]:9090' is not a "
+                    "loopback address and control has no secret");
     policy_unref(p);
     p = fixture_policy_ok("control: {listen: \"0.0.0.0:9090\", secret: x}\n");
-    assert_int_equal(policy_warning_count(p), 0);
+    expect_warnings(p, 0);
     policy_unref(p);
 
     static const char *const bad[][2] = {
