@@ -16,6 +16,7 @@
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
 #include "engine/tcp/auth_failures.h"
+#include "engine/tcp/listener.h"
 #include "engine/tcp/tcp_stage.h"
 
 /* The handshake is over (the request was answered, or the flow closed): out of the count. */
@@ -75,14 +76,17 @@ static void credential_copy(uint8_t out[CLIENT_DIALOG_CREDENTIAL_MAX], size_t *l
     memcpy(out, value, *len);
 }
 
-enum client_dialog_status client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
-                                              const struct flow_client_ops *ops,
-                                              client_dialog_input_fn on_input)
+void client_dialog_accept(struct listener *l, int fd, const struct flow_addr *peer,
+                          const struct flow_client_ops *ops, client_dialog_input_fn on_input)
 {
+    struct flow *f = flow_new(l, fd, peer);
+    if (!f)
+        return;
+    const struct policy_inbound *inbound = &l->inbound;
     struct client_dialog *d = calloc(1, sizeof(*d));
     if (!d) {
         flow_reset(f, "out of memory");
-        return CLIENT_DIALOG_CLOSED;
+        return;
     }
     d->f = f;
     d->on_input = on_input;
@@ -97,7 +101,6 @@ enum client_dialog_status client_dialog_start(struct flow *f, const struct polic
     tcp_stage_handshake_begin(f->tcp);
     ev_set_cb(&f->client_io, client_readable_cb);
     client_dialog_watch(d);
-    return CLIENT_DIALOG_MORE;
 }
 
 /*

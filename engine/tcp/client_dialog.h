@@ -6,7 +6,7 @@
  * must finish its request within timeouts.connect_ms) in one place.
  *
  * The dialog counts toward limits.max_handshakes (engine/tcp/tcp_stage.h)
- * from client_dialog_start() until client_dialog_finish(), a close, or its
+ * from client_dialog_accept() until client_dialog_finish(), a close, or its
  * free, whichever comes first.
  *
  * The dialog lives in `f->inbound_state` and watches with the flow's own
@@ -68,14 +68,17 @@ struct client_dialog {
     size_t in_len;
 };
 
+struct listener;
+
 /*
- * Attaches a dialog to `f` (as f->inbound_state, with `ops` as
- * f->client_ops) for a client of `inbound`, and starts reading. Returns
- * CLIENT_DIALOG_MORE, or CLIENT_DIALOG_CLOSED when out of memory.
+ * inbound_ops.accept of an explicit-proxy inbound: makes the flow of the
+ * client `fd` (from `peer`) accepted by `l`, attaches a dialog to it (as
+ * f->inbound_state, with `ops` as f->client_ops) for a client of
+ * l->inbound, and starts reading. Out of memory, the flow is not made or is
+ * reset at once.
  */
-enum client_dialog_status client_dialog_start(struct flow *f, const struct policy_inbound *inbound,
-                                              const struct flow_client_ops *ops,
-                                              client_dialog_input_fn on_input);
+void client_dialog_accept(struct listener *l, int fd, const struct flow_addr *peer,
+                          const struct flow_client_ops *ops, client_dialog_input_fn on_input);
 
 /* Sends a short reply during the handshake; -1 when the client cannot take it. */
 int client_dialog_reply(struct client_dialog *d, const void *data, size_t len);

@@ -128,10 +128,7 @@ static void http_accept(struct listener *l, int fd, const struct flow_addr *peer
                         const struct flow_addr *local)
 {
     (void)local;
-    struct flow *f = flow_new(l, fd, peer);
-    if (!f)
-        return;
-    client_dialog_start(f, &l->inbound, &http_client_ops, http_input);
+    client_dialog_accept(l, fd, peer, &http_client_ops, http_input);
 }
 
 const struct inbound_ops inbound_http_ops = {

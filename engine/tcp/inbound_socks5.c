@@ -172,10 +172,7 @@ static void socks5_accept(struct listener *l, int fd, const struct flow_addr *pe
                           const struct flow_addr *local)
 {
     (void)local;
-    struct flow *f = flow_new(l, fd, peer);
-    if (!f)
-        return;
-    client_dialog_start(f, &l->inbound, &socks5_client_ops, socks5_input);
+    client_dialog_accept(l, fd, peer, &socks5_client_ops, socks5_input);
 }
 
 const struct inbound_ops inbound_socks5_ops = {
