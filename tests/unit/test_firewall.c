@@ -460,12 +460,7 @@ static void test_nft_dynamic_fast_path(void **state)
 /* A plan with one tun inbound (IPv4 and IPv6) and nothing steered. */
 static struct fw_plan tun_plan(enum fw_mode mode)
 {
-    struct fw_plan p;
-    memset(&p, 0, sizeof(p));
-    p.mode = mode;
-    p.routing_mark = 0xff;
-    p.tproxy_mark = 0x1;
-    p.table = 100;
+    struct fw_plan p = empty_plan(mode);
     struct fw_tun *t = &p.tun[p.n_tun++];
     t->inbound = "tun-in";
     t->device = "sy0";
