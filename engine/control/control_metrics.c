@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/control/control_internal.h"
+#include "engine/nfq/nfq_stage.h"
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_engine.h"
@@ -281,6 +282,30 @@ static void tun_metrics(struct out *o, const struct engine *e)
             udp_sessions_of(e, t->name));
 }
 
+/* The dynamic fast path's queue (engine/nfq): whether it is bound, and what it answered. */
+static void fast_path_metrics(struct out *o, const struct engine *e)
+{
+    bool bound;
+    const struct nfq_stats *s = nfq_stage_stats(e, &bound);
+    if (!s)
+        return;
+    one(o, "switchyard_fast_path_queue_bound", "gauge",
+        "1 while the dynamic fast path's queue is bound (fast_path: dynamic)", bound);
+    family(o, "switchyard_fast_path_verdicts_total", "counter",
+           "first packets of new flows the fast path's queue answered, by answer");
+    put(o,
+        "switchyard_fast_path_verdicts_total{verdict=\"direct\"} %llu\n"
+        "switchyard_fast_path_verdicts_total{verdict=\"drop\"} %llu\n"
+        "switchyard_fast_path_verdicts_total{verdict=\"steer\"} %llu\n",
+        (unsigned long long)s->direct, (unsigned long long)s->dropped,
+        (unsigned long long)s->steered);
+    one(o, "switchyard_fast_path_overflows_total", "counter",
+        "times the queue's socket overflowed (the packets went through unanswered: fail-open)",
+        s->lost);
+    one(o, "switchyard_fast_path_verdicts_unsent_total", "counter",
+        "verdicts that could not be sent to the kernel", s->send_failed);
+}
+
 char *control_metrics_text(struct control *c, size_t *len)
 {
     const struct engine *e = c->engine;
@@ -296,6 +321,7 @@ char *control_metrics_text(struct control *c, size_t *len)
     tcp_stage_metrics(&o, e);
     conntrack_metrics(&o, e);
     tun_metrics(&o, e);
+    fast_path_metrics(&o, e);
     one(&o, "switchyard_flows_refused_total", "counter",
         "TCP connections refused: addressed to a listener, over a limit, no destination",
         k->flows_refused);

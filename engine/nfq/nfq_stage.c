@@ -32,13 +32,6 @@
 #define NFQ_QUEUE_MAXLEN 4096
 #define NFQ_RCVBUF (4 * 1024 * 1024)
 
-/* Packets answered since the queue was bound, by answer, and what went wrong. */
-struct nfq_stats {
-    uint64_t direct, dropped, steered;
-    uint64_t lost;        /* our socket overflowed (ENOBUFS): let through by fail-open */
-    uint64_t send_failed; /* a verdict could not be sent */
-};
-
 struct nfq_stage {
     struct engine *engine;
     struct mnl_socket *nl; /* NULL while the queue is not bound */
@@ -230,4 +223,11 @@ int nfq_stage_add(struct engine *e)
         return rc;
     }
     return follow_policy(e, s);
+}
+
+const struct nfq_stats *nfq_stage_stats(const struct engine *e, bool *bound)
+{
+    const struct nfq_stage *s = engine_stage_data(e, &nfq_stage_ops);
+    *bound = s && s->nl;
+    return s ? &s->stats : NULL;
 }

@@ -12,7 +12,17 @@
 #ifndef SWITCHYARD_NFQ_STAGE_H
 #define SWITCHYARD_NFQ_STAGE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct engine;
+
+/* Packets answered since switchyard started, by answer, and what went wrong. */
+struct nfq_stats {
+    uint64_t direct, dropped, steered;
+    uint64_t lost;        /* our socket overflowed (ENOBUFS): let through by fail-open */
+    uint64_t send_failed; /* a verdict could not be sent */
+};
 
 /*
  * Adds the stage to `e` and, when the policy says `fast_path: dynamic`,
@@ -20,5 +30,11 @@ struct engine;
  * bound (another process holds it, or the kernel has no nfnetlink_queue).
  */
 int nfq_stage_add(struct engine *e);
+
+/*
+ * What the queue answered so far (NULL when `e` has no such stage), and in
+ * `*bound` whether the queue is bound now (for /metrics).
+ */
+const struct nfq_stats *nfq_stage_stats(const struct engine *e, bool *bound);
 
 #endif

@@ -14,6 +14,7 @@
 #     switchyard, which logs its name;
 #   - a reload that drops port 8080 drops the next new flow there, while a
 #     connection marked before the reload keeps going;
+#   - /metrics counts the queue's answers by kind;
 #   - with switchyard stopped (nothing bound to the queue) new flows still
 #     go through, direct (the queue's bypass);
 #   - --undo leaves no rule behind.
@@ -42,6 +43,7 @@ log: {level: info, flows: true}
 routing_mark: 0xff
 fast_path: dynamic
 sniff: {timeout_ms: 300}
+control: {listen: "127.0.0.1:9090"}
 inbounds:
   - {name: tp, type: tproxy, listen: "[::]:12345"}
 rules:
@@ -85,6 +87,17 @@ check "drop by address: no flow reached switchyard" test "$(log_count ':8081')" 
 body=$(curl_host "$NS_C" sni.example "$ORIGIN4" https)
 check "a flow a name decides still goes through switchyard" test "$body" = "hello from origin"
 check "switchyard logged its name" test "$(log_count 'sni\.example')" -ge 1
+
+# verdict KIND: what /metrics says the queue answered KIND so far.
+verdict() {
+    ip netns exec "$NS_R" curl -s http://127.0.0.1:9090/metrics |
+        sed -n "s/^switchyard_fast_path_verdicts_total{verdict=\"$1\"} //p"
+}
+check "/metrics: the queue is bound" bash -c \
+    "ip netns exec '$NS_R' curl -s http://127.0.0.1:9090/metrics | grep -qx 'switchyard_fast_path_queue_bound 1'"
+check "/metrics: the two direct flows answered direct" test "$(verdict direct)" -ge 2
+check "/metrics: the dropped flow answered drop" test "$(verdict drop)" -ge 1
+check "/metrics: the flow by name answered steer" test "$(verdict steer)" -ge 1
 
 # A connection marked direct keeps going across a reload that drops its port.
 in_client bash -c "exec 3<>/dev/tcp/$ORIGIN4/8080; sleep 4; cat <&3 | sha256sum | cut -d' ' -f1" \
