@@ -206,13 +206,14 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
         flow_relay_begin(f);
 }
 
-/* A side that failed mid-stream is passed on as a reset, never as a clean end. */
+/* A side that failed mid-stream is passed on as a reset, never as a clean end; a stream the
+ * relay cut (idle timeout, no memory) is reset on both sides. */
 static void flow_relay_end(struct relay *r, const char *reason)
 {
     struct flow *f = container_of(r, struct flow, relay);
-    if (r->failed == RELAY_CLIENT)
+    if (r->failed == RELAY_CLIENT || r->failed == RELAY_BOTH)
         f->upstream_reset = true;
-    else if (r->failed == RELAY_UPSTREAM)
+    if (r->failed == RELAY_UPSTREAM || r->failed == RELAY_BOTH)
         f->client_reset = true;
     flow_close(f, reason);
 }

@@ -45,8 +45,8 @@ static enum relay_side dir_side(const struct relay_dir *d, bool reading)
 
 static void dir_fail(struct relay_dir *d, bool reading, int err)
 {
-    /* The text is kept in a static buffer: on_end runs before the next event. */
-    static char reason[96];
+    /* The text is kept in a static buffer (one per thread): on_end runs before the next event. */
+    static _Thread_local char reason[96];
     enum relay_side side = dir_side(d, reading);
     const char *who = side == RELAY_CLIENT ? "client" : "upstream";
     /* EPIPE: a write after the peer's reset was reported to an earlier call. */
@@ -165,6 +165,7 @@ static enum dir_step dir_fill(struct relay_dir *d)
         n = recv(d->from, d->buf, d->buf_cap, MSG_DONTWAIT);
         d->buf_len = n > 0 ? (size_t)n : 0;
     } else {
+        r->failed = RELAY_BOTH;
         relay_end(r, "out of memory");
         return DIR_ENDED;
     }
@@ -224,6 +225,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_tstamp deadline = r->last_active + r->idle_s;
     ev_tstamp now = ev_now(loop);
     if (deadline <= now) {
+        r->failed = RELAY_BOTH;
         relay_end(r, "idle timeout");
         return;
     }

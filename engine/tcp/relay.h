@@ -24,7 +24,9 @@
  * other socket error) ends the relay at once and names that side in
  * `failed`; the owner of the sockets then closes the other side with a
  * reset, so that a cut stream never looks like a complete one (a clean end
- * of stream is only ever passed on as a FIN). splice(2) into a reset socket
+ * of stream is only ever passed on as a FIN). The relay's own cuts (the idle
+ * timeout, no memory for a buffer) are no clean end for either side: both
+ * are named (RELAY_BOTH) and both see a reset. splice(2) into a reset socket
  * raises SIGPIPE: the process ignores it (`switchyard run` does).
  */
 #ifndef SWITCHYARD_RELAY_H
@@ -57,6 +59,7 @@ enum relay_side {
     RELAY_NEITHER,
     RELAY_CLIENT,
     RELAY_UPSTREAM,
+    RELAY_BOTH, /* the relay itself cut the stream: neither side ended it */
 };
 
 struct relay {
@@ -68,7 +71,7 @@ struct relay {
     double idle_s;
     ev_tstamp last_active;
     bool running;
-    enum relay_side failed; /* set before on_end when a side's read or write failed */
+    enum relay_side failed; /* set before on_end when the end was not clean (above) */
     /* Called once when the relay ends; `reason` is "done", "idle timeout", "reset by
      * client", "reset by upstream", or another error text naming the side. */
     void (*on_end)(struct relay *r, const char *reason);

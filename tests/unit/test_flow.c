@@ -160,6 +160,23 @@ static void test_drop_decided_at_once_resets_the_client(void **state)
     close(c);
 }
 
+static void test_an_idle_timeout_resets_both_sides(void **state)
+{
+    (void)state;
+    fake.settings.tcp_idle_s = 1;
+    static const char req[] = "GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
+    int c = client_sends(&tproxy, &origin_addr, req, sizeof(req) - 1);
+    int o = origin_reached(origin);
+    char buf[sizeof(req)];
+    expect_reply(o, buf, sizeof(req) - 1, 1000);
+    /* Silence both ways: switchyard cuts the stream, and neither side may take it for an end. */
+    assert_int_equal(end_within(c, 3000), -ECONNRESET);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET);
+    assert_true(flows_within(0, 1000));
+    close(c);
+    close(o);
+}
+
 static void test_client_reset_while_sniffing_ends_the_flow(void **state)
 {
     (void)state;
@@ -713,6 +730,7 @@ int main(void)
             FLOW_TEST(test_sniffed_tls_client_hello_decides_and_goes_first),
             FLOW_TEST(test_drop_resets_the_client),
             FLOW_TEST(test_drop_decided_at_once_resets_the_client),
+            FLOW_TEST(test_an_idle_timeout_resets_both_sides),
             FLOW_TEST(test_client_reset_while_sniffing_ends_the_flow),
             FLOW_TEST(test_client_half_close_while_sniffing_decides_with_what_came),
             FLOW_TEST(test_silent_client_is_decided_by_the_sniff_timeout),

@@ -258,6 +258,7 @@ static void test_idle_timeout_ends_the_relay(void **state)
         ev_run(fx->loop, EVRUN_ONCE);
     assert_int_equal(fx->ended, 1);
     assert_string_equal(fx->reason, "idle timeout");
+    assert_int_equal(fx->relay.failed, RELAY_BOTH); /* cut by the relay: both sides reset */
 }
 
 /* Closes the test's end of `p` with a reset; a fresh socket keeps teardown simple. */
