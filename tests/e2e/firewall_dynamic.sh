@@ -10,6 +10,9 @@
 #     arrive byte-exact, and its conntrack entry carries the direct mark;
 #   - a flow the addresses drop (port 8081) is dropped: it never connects,
 #     the origin sees nothing;
+#   - the same for UDP: DNS to dnsmasq (the default, direct) is answered
+#     without a session in switchyard and its conntrack entry carries the
+#     direct mark; a datagram to port 8081 never reaches the origin;
 #   - a flow a host name decides (HTTPS to sni.example) still goes through
 #     switchyard, which logs its name;
 #   - a reload that drops port 8080 drops the next new flow there, while a
@@ -33,6 +36,11 @@ for port in 8080 8081; do
         SYSTEM:"echo accepted >>$E2E_TMP/accepted-$port; cat $E2E_TMP/blob"
 done
 wait_tcp "$NS_O" "" 8081 || not_ok "origin servers start"
+ip -n "$NS_O" addr add 198.51.100.53/24 dev o0
+ip -n "$NS_O" addr add 2001:db8:2::53/64 dev o0 nodad
+udp_start_dnsmasq || not_ok "dnsmasq starts"
+bg "$NS_O" "$E2E_TMP/udp-8081.log" socat -u UDP6-RECV:8081,ipv6only=0 OPEN:"$E2E_TMP/udp-8081",creat,append
+wait_ss "$NS_O" 5 -Huln "sport = :8081" || not_ok "the UDP origin on 8081 starts"
 
 big_rule="  - {any: ["
 for i in $(seq 17); do big_rule+="{dst: 203.0.113.$i/32}, "; done
@@ -45,7 +53,7 @@ fast_path: dynamic
 sniff: {timeout_ms: 300}
 control: {listen: "127.0.0.1:9090"}
 inbounds:
-  - {name: tp, type: tproxy, listen: "[::]:12345"}
+  - {name: tp, type: tproxy, listen: "[::]:12345", network: [tcp, udp]}
 rules:
 $big_rule
   - {dst_port: 8081, action: drop}
@@ -84,6 +92,15 @@ check "drop by address: nothing arrives" test "$got" = "$empty"
 check "drop by address: the origin saw no connection" test ! -e "$E2E_TMP/accepted-8081"
 check "drop by address: no flow reached switchyard" test "$(log_count ':8081')" = 0
 
+answer=$(in_client dig +short +time=2 +tries=1 @198.51.100.53 www.example A)
+check "UDP direct by address: DNS answered" test "$answer" = 203.0.113.99
+check "UDP direct by address: no session in switchyard" test "$(log_count '198\.51\.100\.53')" = 0
+check "UDP direct by address: the conntrack entry carries the direct mark" \
+    bash -c "ip netns exec '$NS_R' conntrack -L -p udp --dport 53 --mark 0x7302 2>/dev/null | grep -q 'dport=53'"
+echo ping | in_client socat -u - UDP:"$ORIGIN4":8081
+sleep 0.5
+check "UDP drop by address: the origin saw no datagram" test ! -s "$E2E_TMP/udp-8081"
+
 body=$(curl_host "$NS_C" sni.example "$ORIGIN4" https)
 check "a flow a name decides still goes through switchyard" test "$body" = "hello from origin"
 check "switchyard logged its name" test "$(log_count 'sni\.example')" -ge 1
@@ -95,8 +112,8 @@ verdict() {
 }
 check "/metrics: the queue is bound" bash -c \
     "ip netns exec '$NS_R' curl -s http://127.0.0.1:9090/metrics | grep -qx 'switchyard_fast_path_queue_bound 1'"
-check "/metrics: the two direct flows answered direct" test "$(verdict direct)" -ge 2
-check "/metrics: the dropped flow answered drop" test "$(verdict drop)" -ge 1
+check "/metrics: the three direct flows answered direct" test "$(verdict direct)" -ge 3
+check "/metrics: the two dropped flows answered drop" test "$(verdict drop)" -ge 2
 check "/metrics: the flow by name answered steer" test "$(verdict steer)" -ge 1
 
 # A connection marked direct keeps going across a reload that drops its port.
