@@ -7,7 +7,8 @@
  * completes before queueing) and the fail-open flag: when the kernel's
  * queue is full, packets are accepted rather than dropped, like the
  * firewall's --queue-bypass when nobody is bound. Each readable event
- * answers up to NFQ_BATCH packets, so a burst cannot starve the flows.
+ * answers up to NFQ_BATCH packets, so a burst cannot starve the flows, and
+ * sends their verdicts together: one sendto(2) per event, not per packet.
  */
 #include "engine/nfq/nfq_stage.h"
 
@@ -29,6 +30,7 @@
 #include "engine/nfq/nfq_verdict.h"
 
 #define NFQ_BATCH 64
+#define NFQ_ANSWER 64 /* room for one verdict message with its mark (40 bytes) */
 #define NFQ_QUEUE_MAXLEN 4096
 #define NFQ_RCVBUF (4 * 1024 * 1024)
 
@@ -38,7 +40,10 @@ struct nfq_stage {
     unsigned portid;
     ev_io io;
     struct nfq_stats stats;
-    char buf[0xffff + 8192]; /* one queued packet with its attributes */
+    size_t answers;                   /* verdicts waiting in `out` */
+    size_t out_len;                   /* bytes of them */
+    char out[NFQ_BATCH * NFQ_ANSWER]; /* the verdict messages of one readable event */
+    char buf[0xffff + 8192];          /* one queued packet with its attributes */
 };
 
 /* Sends the config message built in `buf` and waits for its acknowledgement. */
@@ -71,17 +76,28 @@ static void queue_close(struct nfq_stage *s)
              (unsigned long long)s->stats.lost, (unsigned long long)s->stats.send_failed);
 }
 
-/* Sends one verdict: accept with `mark`, or drop. */
+/* Sends the verdicts gathered so far, in one message buffer. */
+static void answers_flush(struct nfq_stage *s)
+{
+    if (!s->answers)
+        return;
+    if (mnl_socket_sendto(s->nl, s->out, s->out_len) < 0)
+        s->stats.send_failed += s->answers;
+    s->answers = s->out_len = 0;
+}
+
+/* Adds one verdict to the batch: accept with `mark`, or drop. */
 static void answer(struct nfq_stage *s, uint32_t id, enum nfq_verdict v)
 {
-    char out[512];
-    struct nlmsghdr *nlh = nfq_nlmsg_put(out, NFQNL_MSG_VERDICT, POLICY_FAST_QUEUE);
+    if (s->answers == NFQ_BATCH)
+        answers_flush(s);
+    struct nlmsghdr *nlh = nfq_nlmsg_put(s->out + s->out_len, NFQNL_MSG_VERDICT, POLICY_FAST_QUEUE);
     nfq_nlmsg_verdict_put(nlh, (int)id, v == NFQ_DROP ? NF_DROP : NF_ACCEPT);
     if (v != NFQ_DROP)
         nfq_nlmsg_verdict_put_mark(nlh, v == NFQ_DIRECT ? POLICY_FAST_MARK_DIRECT
                                                         : POLICY_FAST_MARK_STEER);
-    if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-        s->stats.send_failed++;
+    s->out_len += NLMSG_ALIGN(nlh->nlmsg_len);
+    s->answers++;
 }
 
 /* One queued packet: decide it under the current policy and answer. */
@@ -117,10 +133,12 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
             }
             if (errno != EAGAIN && errno != EINTR)
                 log_warn("fast path: queue %u: %s", POLICY_FAST_QUEUE, strerror(errno));
-            return;
+            break;
         }
         mnl_cb_run(s->buf, (size_t)n, 0, s->portid, on_packet, s);
     }
+    if (s->nl)
+        answers_flush(s);
 }
 
 static int queue_open(struct nfq_stage *s)
