@@ -116,11 +116,15 @@ enum policy_fast_path {
  * STEER, which the firewall copies into the conntrack mark, so the rest of
  * the flow is known in the kernel. A packet still marked OFFER after the
  * queue was let through by the bypass flag: no switchyard is listening.
+ * The marks run from OFFER to REJECT; no other mark may take one of them.
  */
 #define POLICY_FAST_QUEUE 7301
 #define POLICY_FAST_MARK_OFFER 0x7301
 #define POLICY_FAST_MARK_DIRECT 0x7302
 #define POLICY_FAST_MARK_STEER 0x7303
+/* A packet the fast path drops: the firewall's chain `refuse` (forward, or output in local mode)
+ * answers a TCP one with a reset, as switchyard's own `drop` does, and drops any other. */
+#define POLICY_FAST_MARK_REJECT 0x7304
 
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {

@@ -777,11 +777,11 @@ static int load_document(struct load_ctx *c)
     if (mark) {
         if (policy_yaml_uint(c, mark, "routing_mark", UINT32_MAX, &v) < 0)
             return -1;
-        if (v >= POLICY_FAST_MARK_OFFER && v <= POLICY_FAST_MARK_STEER)
+        if (v >= POLICY_FAST_MARK_OFFER && v <= POLICY_FAST_MARK_REJECT)
             return policy_yaml_fail(c, mark,
                                     "routing_mark 0x%x is one of the fast path's marks (0x%x to "
                                     "0x%x); pick another",
-                                    (unsigned)v, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_STEER);
+                                    (unsigned)v, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_REJECT);
         c->p->settings.routing_mark = (uint32_t)v;
     }
     if ((log && load_log(c, log) < 0) || (fast && load_fast_path(c, fast) < 0) ||

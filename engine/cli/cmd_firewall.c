@@ -231,11 +231,11 @@ int cmd_firewall(int argc, char **argv)
         policy_unref(p);
         return CLI_USAGE;
     }
-    if (plan.tproxy_mark >= POLICY_FAST_MARK_OFFER && plan.tproxy_mark <= POLICY_FAST_MARK_STEER) {
+    if (plan.tproxy_mark >= POLICY_FAST_MARK_OFFER && plan.tproxy_mark <= POLICY_FAST_MARK_REJECT) {
         fprintf(stderr,
                 "switchyard firewall: --tproxy-mark 0x%x is one of the fast path's marks (0x%x to "
                 "0x%x)\n",
-                plan.tproxy_mark, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_STEER);
+                plan.tproxy_mark, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_REJECT);
         policy_unref(p);
         return CLI_USAGE;
     }

@@ -47,8 +47,10 @@
  * can decide for that inbound (rules/policy_static.h) are tried in order,
  * after the skips: `direct` accepts the packet (it is forwarded, or leaves
  * this host, as if switchyard were not there; switchyard never sees it),
- * `drop` drops it, and a rule that needs switchyard returns to the
- * steering. Address sets and countries become interval sets of the table.
+ * `drop` marks it REJECT (rules/policy.h) for the chain `refuse` (forward
+ * hook; output in local mode), which resets a TCP client, as switchyard's
+ * own `drop` does, and drops anything else; a rule that needs switchyard
+ * returns to the steering. Address sets and countries become interval sets of the table.
  * In local mode TPROXY'd packets were tried once already, in mark_output.
  *
  * Dynamic fast path (policy `fast_path: dynamic`, nft, gateway mode): what
@@ -61,15 +63,16 @@
  *           OFFER goes to NFQUEUE POLICY_FAST_QUEUE with --queue-bypass:
  *           this kernel's nftables has no queue expression (nft_queue), so
  *           this one rule is iptables' and ip6tables' NFQUEUE target;
- *           switchyard (engine/nfq) answers DIRECT or STEER as the packet
- *           mark, or drops the packet;
+ *           switchyard (engine/nfq) answers DIRECT, STEER or REJECT as the
+ *           packet mark (REJECT: the chain `refuse` refuses it, as above);
  *   decide  (filter prerouting, mangle + 10) copies DIRECT or STEER into the
  *           conntrack mark; a packet still marked OFFER found no switchyard
  *           (the bypass): it is left to the kernel, unmarked (fail open);
  *   steer   (the TPROXY chain at mangle + 20, the nat chain) steers only
  *           connections marked STEER: the rest of a DIRECT flow, and every
  *           flow offered while switchyard was not there, stay in the kernel.
- * A dropped flow is not kept: its next packet is offered and dropped again.
+ * A refused flow is not kept: a packet that comes again (a UDP client's next
+ * datagram) is offered and refused again.
  * Local mode keeps the static fast path only.
  */
 #ifndef SWITCHYARD_FIREWALL_H

@@ -7,7 +7,10 @@
  * interval sets (addrN_4, addrN_6), each inbound's list a regular chain
  * (fast_N; inbounds whose lists print alike share one) that a steering
  * chain jumps to just before steering that inbound's packets: `accept` ends
- * the steering chain (direct), `drop` drops, `return` goes on to steer.
+ * the steering chain (direct), a drop marks the packet REJECT and accepts it
+ * (the chain `refuse`, at the forward hook, or output in local mode, resets
+ * a TCP one and drops the rest: nft rejects in prerouting only since Linux
+ * 5.16), `return` goes on to steer.
  *
  * The dynamic fast path adds two chains around the queue (firewall.h):
  * `offer` tries the fast chains on a flow's first packet and marks what they
@@ -134,11 +137,13 @@ static void print_test(FILE *out, const struct policy_static_test *t, int fam)
     }
 }
 
-static const char *const verdicts[] = {
-    [POLICY_STATIC_DIRECT] = "accept",
-    [POLICY_STATIC_DROP] = "drop",
-    [POLICY_STATIC_STEER] = "return",
-};
+static void print_verdict(FILE *out, enum policy_static_verdict v)
+{
+    if (v == POLICY_STATIC_DROP)
+        fprintf(out, "meta mark set 0x%x accept", POLICY_FAST_MARK_REJECT);
+    else
+        fprintf(out, "%s", v == POLICY_STATIC_DIRECT ? "accept" : "return");
+}
 
 /* The body of a fast chain: one nft rule per term (and family, for address tests). */
 static void print_fast_rules(FILE *out, const struct policy_static *fast,
@@ -160,7 +165,8 @@ static void print_fast_rules(FILE *out, const struct policy_static *fast,
                 fprintf(out, "        ");
                 for (size_t k = 0; k < t->n; k++)
                     print_test(out, &t->tests[k], fam);
-                fprintf(out, "%s comment \"%s\"\n", verdicts[rule->verdict], why);
+                print_verdict(out, rule->verdict);
+                fprintf(out, " comment \"%s\"\n", why);
             }
         }
     }
@@ -219,6 +225,37 @@ static void print_fast(FILE *out, const struct fw_plan *plan, int chain_of[FW_ST
         free(bodies[j]);
     }
     free(used);
+}
+
+/* Whether a packet can be marked REJECT: a fast chain that drops, or the queue's answer. */
+static bool may_refuse(const struct fw_plan *plan, const int chain_of[FW_STEER_MAX])
+{
+    if (plan->dynamic)
+        return true;
+    for (size_t i = 0; i < plan->count; i++) {
+        const struct policy_static_list *l = plan->steer[i].fast;
+        for (size_t r = 0; chain_of[i] >= 0 && r < l->n; r++)
+            if (l->rules[r].verdict == POLICY_STATIC_DROP)
+                return true;
+    }
+    return false;
+}
+
+/*
+ * What the fast path drops, dropped as switchyard's own `drop` does: a TCP
+ * packet answered with a reset (the client sees the connection refused at
+ * once instead of retrying until its timeout), any other dropped silently.
+ * At the forward hook (output in local mode), where every kernel allows it.
+ */
+static void print_refuse(FILE *out, const struct fw_plan *plan)
+{
+    fprintf(out,
+            "    chain refuse {\n        type filter hook %s priority filter - 10; policy accept;\n"
+            "        meta mark 0x%x meta l4proto tcp reject with tcp reset comment \"drop: the "
+            "client sees a reset\"\n"
+            "        meta mark 0x%x drop comment \"drop\"\n    }\n",
+            plan->mode == FW_LOCAL ? "output" : "forward", POLICY_FAST_MARK_REJECT,
+            POLICY_FAST_MARK_REJECT);
 }
 
 /* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6). */
@@ -403,6 +440,8 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
     print_set(out, "skip6", "ipv6_addr", fw_skip_v6);
     int chain_of[FW_STEER_MAX];
     print_fast(out, plan, chain_of);
+    if (may_refuse(plan, chain_of))
+        print_refuse(out, plan);
     if (plan->dynamic)
         print_dynamic(out, plan, chain_of);
     if (fw_plan_has(plan, FW_REDIRECT))

@@ -86,16 +86,21 @@ static void answers_flush(struct nfq_stage *s)
     s->answers = s->out_len = 0;
 }
 
-/* Adds one verdict to the batch: accept with `mark`, or drop. */
+/* The packet mark that carries each answer on (a drop: to the firewall's chain `refuse`). */
+static const uint32_t answer_mark[] = {
+    [NFQ_STEER] = POLICY_FAST_MARK_STEER,
+    [NFQ_DIRECT] = POLICY_FAST_MARK_DIRECT,
+    [NFQ_DROP] = POLICY_FAST_MARK_REJECT,
+};
+
+/* Adds one verdict to the batch: the packet goes on with the answer's mark. */
 static void answer(struct nfq_stage *s, uint32_t id, enum nfq_verdict v)
 {
     if (s->answers == NFQ_BATCH)
         answers_flush(s);
     struct nlmsghdr *nlh = nfq_nlmsg_put(s->out + s->out_len, NFQNL_MSG_VERDICT, POLICY_FAST_QUEUE);
-    nfq_nlmsg_verdict_put(nlh, (int)id, v == NFQ_DROP ? NF_DROP : NF_ACCEPT);
-    if (v != NFQ_DROP)
-        nfq_nlmsg_verdict_put_mark(nlh, v == NFQ_DIRECT ? POLICY_FAST_MARK_DIRECT
-                                                        : POLICY_FAST_MARK_STEER);
+    nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
+    nfq_nlmsg_verdict_put_mark(nlh, answer_mark[v]);
     s->out_len += NLMSG_ALIGN(nlh->nlmsg_len);
     s->answers++;
 }

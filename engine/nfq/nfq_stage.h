@@ -3,7 +3,8 @@
  * `fast_path: dynamic` switchyard binds NFQUEUE POLICY_FAST_QUEUE and
  * answers every packet the firewall offers there (the first packet of a
  * new flow, engine/firewall/firewall.h) on the loop: DIRECT or STEER as the
- * packet mark, which the firewall keeps in the conntrack mark, or a drop
+ * packet mark, which the firewall keeps in the conntrack mark, or REJECT,
+ * which the firewall's chain `refuse` turns into a TCP reset or a drop
  * (engine/nfq/nfq_verdict.h decides). A reload changes the answer for the
  * next packet; a policy without `fast_path: dynamic` unbinds the queue, and
  * the firewall's bypass then lets new flows through. What it answered is

@@ -15,7 +15,7 @@
 enum nfq_verdict {
     NFQ_STEER,  /* to switchyard's inbound, which decides (with the host name if needed) */
     NFQ_DIRECT, /* the flow stays in the kernel, forwarded as if switchyard were not there */
-    NFQ_DROP,   /* the packet is dropped */
+    NFQ_DROP,   /* the flow is refused: a TCP client gets a reset, anything else is dropped */
 };
 
 /*

@@ -8,8 +8,8 @@
 #   - a flow the addresses send direct (TCP to port 8080, IPv4 and IPv6)
 #     never reaches switchyard's listener (no flow line, no socket), yet 2 MB
 #     arrive byte-exact, and its conntrack entry carries the direct mark;
-#   - a flow the addresses drop (port 8081) is dropped: it never connects,
-#     the origin sees nothing;
+#   - a flow the addresses drop (port 8081) is refused: the client sees a
+#     reset at once, as from switchyard's own drop, and the origin nothing;
 #   - the same for UDP: DNS to dnsmasq (the default, direct) is answered
 #     without a session in switchyard and its conntrack entry carries the
 #     direct mark; a datagram to port 8081 never reaches the origin;
@@ -89,6 +89,14 @@ check "direct by address: the conntrack entry carries the direct mark" \
 
 got=$(fetch "$ORIGIN4" 8081)
 check "drop by address: nothing arrives" test "$got" = "$empty"
+for origin in "$ORIGIN4" "[$ORIGIN6]"; do
+    t0=$(date +%s%N)
+    in_client timeout 10 curl -s "http://$origin:8081/" >/dev/null 2>&1
+    rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    check "drop by address ($origin): the client sees the connection refused at once (curl 7, ${ms} ms)" \
+        test "$rc" = 7 -a "$ms" -lt 2000
+done
 check "drop by address: the origin saw no connection" test ! -e "$E2E_TMP/accepted-8081"
 check "drop by address: no flow reached switchyard" test "$(log_count ':8081')" = 0
 

@@ -322,15 +322,22 @@ static void test_nft_fast_path(void **state)
     expect_all(holds, redir, "# inbound redir",
                "ip daddr @addr0_4 accept comment \"rule 1 (line 9)\"\n"
                "        ip6 daddr @addr0_6 accept comment \"rule 1 (line 9)\"\n"
-               "        meta l4proto udp th dport 443 drop comment \"rule 2 "
-               "(line 10)\"\n"
-               "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 drop",
-               "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 drop");
+               "        meta l4proto udp th dport 443 meta mark set 0x7304 accept comment "
+               "\"rule 2 (line 10)\"\n"
+               "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 meta mark set 0x7304 "
+               "accept",
+               "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 meta mark set 0x7304 accept");
     /* The proxy rule steers; 203.0.113.0/24 has no IPv6 part: no IPv6 rule for it. */
     assert_non_null(strstr(redir, "ip daddr @addr2_4 return comment \"rule 4 (line 12)\""));
     expect_none(holds, redir, "ip6 daddr @addr2_6", "rule 5");
     assert_non_null(strstr(redir, "accept comment \"default\""));
-    assert_non_null(strstr(tp, "ip saddr @addr3_4 drop comment \"rule 5 (line 13)\""));
+    assert_non_null(
+        strstr(tp, "ip saddr @addr3_4 meta mark set 0x7304 accept comment \"rule 5 (line 13)\""));
+    /* What the fast chains drop is refused at the forward hook: TCP with a reset. */
+    char *reject = nft_chain(t, "refuse");
+    expect_all(holds, reject, "type filter hook forward priority filter - 10;",
+               "meta mark 0x7304 meta l4proto tcp reject with tcp reset", "meta mark 0x7304 drop");
+    free(reject);
     /* Each steering rule is preceded by the jump to its inbound's chain. */
     expect_all(holds, t,
                "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta "
@@ -350,8 +357,26 @@ static void test_nft_fast_path(void **state)
     char *mark = nft_chain(t, "mark_output"), *steer = nft_chain(t, "steer_tproxy");
     assert_int_equal(count(mark, "jump fast_1"), 4);
     assert_null(strstr(steer, "jump"));
+    /* This host's own packets never pass the forward hook: refused at output. */
+    assert_non_null(strstr(t, "chain refuse {\n        type filter hook output priority filter"));
     free(mark);
     free(steer);
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+
+    /* Nothing the kernel drops: no refuse chain. */
+    static const char direct_only[] = "inbounds:\n"
+                                      "  - {name: tp, type: tproxy, listen: \"[::]:12346\"}\n"
+                                      "rules:\n  - {dst: 192.0.2.0/24, action: direct}\n";
+    p = fixture_policy_ok(direct_only);
+    plan = empty_plan(FW_GATEWAY);
+    fw_plan_build(&plan, p);
+    char error[256];
+    assert_int_equal(fw_plan_fast(&plan, p, error, sizeof(error)), 0);
+    t = print(&fw_backend_nft, &plan, false);
+    expect_all(holds, t, "chain fast_0");
+    expect_none(holds, t, "chain refuse", "0x7304");
     free(t);
     policy_static_free(plan.fast);
     policy_unref(p);
@@ -408,6 +433,8 @@ static void test_nft_dynamic_fast_path(void **state)
     struct fw_plan plan = fast_plan(FW_GATEWAY, "", &p);
     plan.dynamic = true;
     char *t = print(&fw_backend_nft, &plan, false);
+    /* The queue's drop is a mark too: the refuse chain is there even without a static drop. */
+    assert_non_null(strstr(t, "meta mark 0x7304 meta l4proto tcp reject with tcp reset"));
     char *offer = nft_chain(t, "offer"), *decide = nft_chain(t, "decide");
     char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
     /* Around the queue (xtables mangle, priority -150): before, after, then the steering. */

@@ -98,7 +98,7 @@ static const struct bad_policy cases[] = {
      "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
     /* 23b routing mark taken by the fast path */
     {"routing_mark: 0x7302\n",
-     "1:15: routing_mark 0x7302 is one of the fast path's marks (0x7301 to 0x7303); pick another"},
+     "1:15: routing_mark 0x7302 is one of the fast path's marks (0x7301 to 0x7304); pick another"},
     /* 24 UDP rule to a socks5 outbound without udp */
     {"outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\nrules:\n"
      "  - {network: udp, action: s}\n",
