@@ -282,28 +282,30 @@ static void tun_metrics(struct out *o, const struct engine *e)
             udp_sessions_of(e, t->name));
 }
 
-/* The dynamic fast path's queue (engine/nfq): whether it is bound, and what it answered. */
+/* The dynamic fast path's queue (engine/nfq): whether it is bound, what it answered and dropped. */
 static void fast_path_metrics(struct out *o, const struct engine *e)
 {
-    bool bound;
-    const struct nfq_stats *s = nfq_stage_stats(e, &bound);
-    if (!s)
+    struct nfq_stats s;
+    if (!nfq_stage_stats(e, &s))
         return;
     one(o, "switchyard_fast_path_queue_bound", "gauge",
-        "1 while the dynamic fast path's queue is bound (fast_path: dynamic)", bound);
+        "1 while the dynamic fast path's queue is bound (fast_path: dynamic)", s.bound);
     family(o, "switchyard_fast_path_verdicts_total", "counter",
            "first packets of new flows the fast path's queue answered, by answer");
     put(o,
         "switchyard_fast_path_verdicts_total{verdict=\"direct\"} %llu\n"
         "switchyard_fast_path_verdicts_total{verdict=\"drop\"} %llu\n"
         "switchyard_fast_path_verdicts_total{verdict=\"steer\"} %llu\n",
-        (unsigned long long)s->direct, (unsigned long long)s->dropped,
-        (unsigned long long)s->steered);
-    one(o, "switchyard_fast_path_overflows_total", "counter",
-        "times the queue's socket overflowed (the packets went through unanswered: fail-open)",
-        s->lost);
+        (unsigned long long)s.direct, (unsigned long long)s.dropped, (unsigned long long)s.steered);
+    family(o, "switchyard_fast_path_queue_dropped_total", "counter",
+           "packets the kernel dropped for want of room in the queue or in switchyard's socket, "
+           "since the queue was bound");
+    put(o,
+        "switchyard_fast_path_queue_dropped_total{reason=\"queue_full\"} %llu\n"
+        "switchyard_fast_path_queue_dropped_total{reason=\"socket_full\"} %llu\n",
+        (unsigned long long)s.queue_full, (unsigned long long)s.socket_full);
     one(o, "switchyard_fast_path_verdicts_unsent_total", "counter",
-        "verdicts that could not be sent to the kernel", s->send_failed);
+        "verdicts that could not be sent to the kernel", s.send_failed);
 }
 
 char *control_metrics_text(struct control *c, size_t *len)

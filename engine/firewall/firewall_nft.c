@@ -387,12 +387,27 @@ static bool offered_before(const struct fw_plan *plan, size_t i, int fam)
 }
 
 /*
+ * New flows one source may offer to the queue, per second and at once: past
+ * that its new flows are steered to switchyard (which decides them with the
+ * whole policy), so that one client's flood neither fills the queue for the
+ * others nor slows their answers. Far above what a person's devices open.
+ */
+#define OFFER_RATE 1000
+#define OFFER_BURST 2000
+
+/*
  * fast_path: dynamic: `offer` marks the first packet of each new flow of a
- * steered (family, network) that the fast chains leave, for the queue;
- * `decide` keeps the queue's answer in the conntrack mark.
+ * steered (family, network) that the fast chains leave, for the queue
+ * (a source over its rate: steered instead); `decide` keeps the queue's
+ * answer in the conntrack mark.
  */
 static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain_of[FW_STEER_MAX])
 {
+    for (int fam = 0; fam < 2; fam++)
+        fprintf(out,
+                "    set offer_rate%d {\n        type %s_addr; flags dynamic,timeout; timeout 10s; "
+                "size 65536;\n    }\n",
+                fam ? 6 : 4, fam ? "ipv6" : "ipv4");
     fprintf(out, "    chain offer {\n        type filter hook prerouting priority mangle - 10; "
                  "policy accept;\n");
     print_skips(out, plan, true);
@@ -409,6 +424,12 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
             if (chain_of[i] >= 0)
                 fprintf(out, "        meta nfproto %s meta l4proto %s jump fast_%d\n", nfproto[fam],
                         fw_steer_proto(s), chain_of[i]);
+            fprintf(out,
+                    "        meta nfproto %s meta l4proto %s update @offer_rate%d { %s saddr limit "
+                    "rate over %u/second burst %u packets } ct mark set 0x%x accept comment "
+                    "\"a source offering over %u new flows a second: steered\"\n",
+                    nfproto[fam], fw_steer_proto(s), fam ? 6 : 4, family[fam], OFFER_RATE,
+                    OFFER_BURST, POLICY_FAST_MARK_STEER, OFFER_RATE);
             fprintf(out,
                     "        meta nfproto %s meta l4proto %s meta mark set 0x%x accept "
                     "comment \"inbound %s: offered on queue %u\"\n",

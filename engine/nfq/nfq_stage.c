@@ -4,9 +4,13 @@
  * The socket is a NETLINK_NETFILTER one, configured and answered with
  * libnetfilter_queue's message builders over libmnl. The queue is bound
  * with copy mode "packet" (the whole packet, whose checksums the kernel
- * completes before queueing) and the fail-open flag: when the kernel's
- * queue is full, packets are accepted rather than dropped, like the
- * firewall's --queue-bypass when nobody is bound. Each readable event
+ * completes before queueing) and without the fail-open flag: a packet the
+ * queue (or this socket) has no room for is dropped by the kernel, not let
+ * through, so a burst of new flows (a client flooding, a slow reload) can
+ * never carry one past the policy; TCP retransmits its SYN, and the
+ * firewall steers a source that offers too fast to switchyard instead.
+ * Only with nobody bound does the firewall's --queue-bypass let packets
+ * through (fail open, as the policy asks). Each readable event
  * answers up to NFQ_BATCH packets, so a burst cannot starve the flows, and
  * sends their verdicts together: one sendto(2) per event, not per packet.
  */
@@ -70,10 +74,10 @@ static void queue_close(struct nfq_stage *s)
     mnl_socket_close(s->nl); /* the kernel unbinds the queue with the socket */
     s->nl = NULL;
     log_info("fast path: queue %u closed (answered %llu direct, %llu dropped, %llu steered; "
-             "%llu lost, %llu verdicts not sent)",
+             "%llu verdicts not sent)",
              POLICY_FAST_QUEUE, (unsigned long long)s->stats.direct,
              (unsigned long long)s->stats.dropped, (unsigned long long)s->stats.steered,
-             (unsigned long long)s->stats.lost, (unsigned long long)s->stats.send_failed);
+             (unsigned long long)s->stats.send_failed);
 }
 
 /* Sends the verdicts gathered so far, in one message buffer. */
@@ -132,10 +136,6 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < NFQ_BATCH && s->nl; i++) {
         ssize_t n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
         if (n < 0) {
-            if (errno == ENOBUFS) {
-                s->stats.lost++; /* the lost packets were let through by fail-open */
-                continue;
-            }
             if (errno != EAGAIN && errno != EINTR)
                 log_warn("fast path: queue %u: %s", POLICY_FAST_QUEUE, strerror(errno));
             break;
@@ -166,14 +166,14 @@ static int queue_open(struct nfq_stage *s)
         nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, POLICY_FAST_QUEUE);
         nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
         nfq_nlmsg_cfg_put_qmaxlen(nlh, NFQ_QUEUE_MAXLEN);
-        mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_FAIL_OPEN));
+        mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0)); /* not fail-open: see the top */
         mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
         rc = config(s, nlh);
     }
     int fd = mnl_socket_get_fd(s->nl);
     int one = 1, size = NFQ_RCVBUF;
     if (rc == 0) {
-        /* A lost packet was let through (fail-open): no need to hear about it as an error. */
+        /* The kernel counts what it could not queue (nfq_stage_stats): no error for it here. */
         setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
@@ -248,9 +248,33 @@ int nfq_stage_add(struct engine *e)
     return follow_policy(e, s);
 }
 
-const struct nfq_stats *nfq_stage_stats(const struct engine *e, bool *bound)
+/* The kernel's own counters of the queue (/proc/net/netfilter/nfnetlink_queue: number, portid,
+ * length, copy mode, copy range, dropped for a full queue, dropped for a full socket, ...). */
+static void kernel_counters(struct nfq_stats *out)
+{
+    FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+    if (!f)
+        return;
+    unsigned num, portid, total, mode, range;
+    unsigned long long full, socket_full;
+    while (fscanf(f, "%u %u %u %u %u %llu %llu %*[^\n]", &num, &portid, &total, &mode, &range,
+                  &full, &socket_full) == 7)
+        if (num == POLICY_FAST_QUEUE) {
+            out->queue_full = full;
+            out->socket_full = socket_full;
+            break;
+        }
+    fclose(f);
+}
+
+bool nfq_stage_stats(const struct engine *e, struct nfq_stats *out)
 {
     const struct nfq_stage *s = engine_stage_data(e, &nfq_stage_ops);
-    *bound = s && s->nl;
-    return s ? &s->stats : NULL;
+    if (!s)
+        return false;
+    *out = s->stats;
+    out->bound = s->nl != NULL;
+    if (out->bound)
+        kernel_counters(out);
+    return true;
 }

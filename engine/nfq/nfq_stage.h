@@ -21,8 +21,11 @@ struct engine;
 /* Packets answered since switchyard started, by answer, and what went wrong. */
 struct nfq_stats {
     uint64_t direct, dropped, steered;
-    uint64_t lost;        /* our socket overflowed (ENOBUFS): let through by fail-open */
     uint64_t send_failed; /* a verdict could not be sent */
+    /* Read from the kernel while the queue is bound (else 0): packets it dropped for want of
+     * room, in the queue and in switchyard's socket, since the queue was bound. */
+    uint64_t queue_full, socket_full;
+    bool bound; /* the queue is bound now */
 };
 
 /*
@@ -32,10 +35,7 @@ struct nfq_stats {
  */
 int nfq_stage_add(struct engine *e);
 
-/*
- * What the queue answered so far (NULL when `e` has no such stage), and in
- * `*bound` whether the queue is bound now (for /metrics).
- */
-const struct nfq_stats *nfq_stage_stats(const struct engine *e, bool *bound);
+/* What the queue answered and dropped so far, in `*out`; false when `e` has no such stage. */
+bool nfq_stage_stats(const struct engine *e, struct nfq_stats *out);
 
 #endif

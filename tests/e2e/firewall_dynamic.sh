@@ -18,6 +18,11 @@
 #   - a reload that drops port 8080 drops the next new flow there, while a
 #     connection marked before the reload keeps going;
 #   - /metrics counts the queue's answers by kind;
+#   - a flood of 6,000 new UDP flows to a dropped port while switchyard is
+#     stalled (SIGSTOP) carries not one datagram past the policy: the queue
+#     drops what it has no room for instead of letting it through, and the
+#     source over its offer rate is steered to switchyard; once it runs
+#     again it answers what waited and the queue is empty;
 #   - with switchyard stopped (nothing bound to the queue) new flows still
 #     go through, direct (the queue's bypass);
 #   - --undo leaves no rule behind.
@@ -137,6 +142,29 @@ got=$(fetch "$ORIGIN4" 8080)
 check "after the reload a new flow to 8080 is dropped" test "$got" = "$empty"
 wait "$long"
 check "the connection marked before the reload kept going" test "$(cat "$E2E_TMP/long.sha")" = "$want"
+
+# A flood of new flows while switchyard is stalled: nothing gets past the policy.
+kill -STOP "$SWITCHYARD_PID"
+in_client timeout 30 python3 - "$ORIGIN4" <<'PY'
+import socket, sys
+for port in range(20000, 26000):  # 6,000 flows, each from its own source port
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("", port))
+    s.sendto(b"flood\n", (sys.argv[1], 8081))
+    s.close()
+PY
+sleep 1
+n=$(grep -c flood "$E2E_TMP/udp-8081")
+check "a flood while switchyard is stalled: not one datagram reaches the dropped port ($n)" \
+    test "$n" = 0
+kill -CONT "$SWITCHYARD_PID"
+sleep 2 # what waited is answered; the source's offer rate fills up again
+check "after the flood the queue holds nothing" bash -c \
+    "ip netns exec '$NS_R' awk '\$1 == 7301 { exit \$3 != 0 }' /proc/net/netfilter/nfnetlink_queue"
+check "after the flood switchyard answered what waited (drop verdicts)" test "$(verdict drop)" -ge 100
+check "after the flood nothing reached the dropped port" test "$(grep -c flood "$E2E_TMP/udp-8081")" = 0
+got=$(fetch "$ORIGIN4" 8080)
+check "after the flood a new flow is decided as before (dropped since the reload)" test "$got" = "$empty"
 
 # Nothing bound to the queue: the bypass lets new flows through, direct.
 stop_pid "$SWITCHYARD_PID"

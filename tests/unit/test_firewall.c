@@ -433,6 +433,11 @@ static void test_nft_dynamic_fast_path(void **state)
     struct fw_plan plan = fast_plan(FW_GATEWAY, "", &p);
     plan.dynamic = true;
     char *t = print(&fw_backend_nft, &plan, false);
+    /* A source offering too fast is steered, per family, before its packets are queued. */
+    expect_all(holds, t, "set offer_rate4 {\n        type ipv4_addr; flags dynamic,timeout;",
+               "set offer_rate6 {\n        type ipv6_addr;",
+               "meta nfproto ipv6 meta l4proto udp update @offer_rate6 { ip6 saddr limit rate over "
+               "1000/second burst 2000 packets } ct mark set 0x7303 accept");
     /* The queue's drop is a mark too: the refuse chain is there even without a static drop. */
     assert_non_null(strstr(t, "meta mark 0x7304 meta l4proto tcp reject with tcp reset"));
     char *offer = nft_chain(t, "offer"), *decide = nft_chain(t, "decide");
@@ -443,10 +448,12 @@ static void test_nft_dynamic_fast_path(void **state)
                "ct mark { 0x7302, 0x7303 } return", "ct state != new return",
                "tcp flags & (syn | ack) != syn return",
                "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta nfproto ipv4 "
-               "meta l4proto tcp meta mark set 0x7301 accept comment \"inbound redir: offered "
-               "on queue 7301\"",
+               "meta l4proto tcp update @offer_rate4",
+               "steered\"\n        meta nfproto ipv4 meta l4proto tcp meta mark set 0x7301 accept "
+               "comment \"inbound redir: offered on queue 7301\"",
                "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta nfproto ipv6 "
-               "meta l4proto udp meta mark set 0x7301 accept");
+               "meta l4proto udp update @offer_rate6",
+               "steered\"\n        meta nfproto ipv6 meta l4proto udp meta mark set 0x7301 accept");
     /* IPv4 TCP is the redirect inbound's; tp's TCP list is not offered again. */
     assert_int_equal(count(offer, "meta mark set 0x7301"), 4);
     expect_all(holds, decide, "type filter hook prerouting priority mangle + 10",
