@@ -15,6 +15,11 @@
 
 #define UDP_TICK_S 5.0
 
+/* Upstream sockets kept per address family for the next sessions, and for how
+ * long at most: a burst of sessions ending refills the next burst's. */
+#define UDP_POOL_SOCKETS 256
+#define UDP_POOL_IDLE_S 10.0
+
 /* Sessions fewer than the most since the last trim that make the tick give
  * freed memory back to the kernel. */
 #define UDP_TRIM_SESSIONS 256
@@ -57,8 +62,10 @@ static void trim_after_burst(struct udp_engine *e)
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    udp_listener_tick_all(w->data, ev_now(loop));
-    trim_after_burst(w->data);
+    struct udp_engine *e = w->data;
+    udp_listener_tick_all(e, ev_now(loop));
+    udp_upstream_pool_expire(e->pool, ev_now(loop));
+    trim_after_burst(e);
 }
 
 /* Every callback of this turn has run: send the replies they queued. */
@@ -75,10 +82,12 @@ struct udp_engine *udp_engine_new(struct engine *core)
 {
     struct udp_engine *e = calloc(1, sizeof(*e));
     if (!e || !(e->rx_buf = malloc((size_t)UDP_RECV_BATCH_MAX * UDP_RECV_BUF)) ||
-        !(e->replies = udp_send_batch_new()) || !(e->upstream = udp_send_batch_new())) {
+        !(e->replies = udp_send_batch_new()) || !(e->upstream = udp_send_batch_new()) ||
+        !(e->pool = udp_upstream_pool_new(UDP_POOL_SOCKETS, UDP_POOL_IDLE_S, &core->fds))) {
         if (e) {
             free(e->rx_buf);
             udp_send_batch_free(e->replies);
+            udp_send_batch_free(e->upstream);
         }
         free(e);
         return NULL;
@@ -126,6 +135,7 @@ void udp_engine_free(struct udp_engine *e)
     ev_prepare_stop(e->loop, &e->flush);
     udp_send_batch_free(e->replies);
     udp_send_batch_free(e->upstream);
+    udp_upstream_pool_free(e->pool);
     policy_unref(e->policy);
     free(e->rx_buf);
     free(e);

@@ -31,6 +31,7 @@
 #include "engine/core/engine.h"
 #include "engine/udp/conntrack.h"
 #include "engine/udp/udp_send_batch.h"
+#include "engine/udp/udp_upstream_pool.h"
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "rules/policy.h"
@@ -80,6 +81,9 @@ struct udp_engine {
     struct udp_send_batch *replies;
     struct udp_send_batch *upstream;
     ev_prepare flush;
+    /* Ended sessions' direct upstream sockets, for the next sessions
+     * (engine/udp/udp_upstream_pool.h). */
+    struct udp_upstream_pool *pool;
 };
 
 /*

@@ -19,7 +19,10 @@
  *             failure (the session counts it as dropped).
  *   teardown  Optional. Frees what `connect` made beyond the upstream socket
  *             (`s->out_state`); called once when the session ends, also
- *             after a failed or unfinished connect.
+ *             after a failed or unfinished connect. It may keep the upstream
+ *             socket (`direct` gives it to the engine's pool): it then sets
+ *             `s->fd` to -1 and takes the descriptor's charge out of
+ *             `s->fds_charged`.
  */
 #ifndef SWITCHYARD_UDP_OUTBOUND_H
 #define SWITCHYARD_UDP_OUTBOUND_H

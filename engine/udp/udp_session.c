@@ -295,7 +295,8 @@ static void log_flow(struct udp_session *s)
 static bool charge_fds(struct udp_session *s, unsigned n)
 {
     struct udp_engine *e = s->engine;
-    if (fd_budget_take(&e->core->fds, n)) {
+    if (fd_budget_take(&e->core->fds, n) ||
+        (udp_upstream_pool_release(e->pool, n) && fd_budget_take(&e->core->fds, n))) {
         s->fds_charged = n;
         e->no_fds_logged = false;
         return true;

@@ -82,6 +82,7 @@ struct udp_session {
 
     const struct udp_outbound_ops *out;
     int fd;                    /* the upstream UDP socket, -1 when none */
+    uint32_t fd_mark;          /* the SO_MARK it was opened with */
     struct flow_addr upstream; /* its local address (a hash key), once watched */
     bool upstream_indexed;     /* in the table's upstream index */
     unsigned fds_charged;      /* descriptors charged to the budget for the outbound */
