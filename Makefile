@@ -39,10 +39,11 @@ endif
 PKG_CONFIG ?= pkg-config
 
 PKGS := yaml-0.1 libpcre2-8 libmaxminddb libmnl libnetfilter_conntrack libnetfilter_queue \
-	libcrypto libcap libmicrohttpd jansson libcares
+	libcrypto libcap jansson libcares
 # libcurl: its header only; `stats` and `flows` open the library when they run
-# (engine/cli/cli_curl.h), so the daemon never maps it.
-HEADER_PKGS := libcurl
+# (engine/cli/cli_curl.h), so the daemon never maps it. libmicrohttpd: its header
+# only; the control plane opens it when it starts (engine/control/control_mhd.c).
+HEADER_PKGS := libcurl libmicrohttpd
 # Debian's libev-dev ships no pkg-config file; fall back to -lev.
 EV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)

@@ -68,6 +68,8 @@ out=$("$SWITCHYARD" stats -c "$E2E_TMP/unix.yaml" 2>&1)
 check "switchyard stats through the unix socket" grep -qE '^flows +0 open, 0 accepted' <<<"$out" || diag "$out"
 # Only the commands that read the API open libcurl; the daemon never maps it.
 check "the daemon maps no libcurl" sh -c "grep -q libc /proc/$SWITCHYARD_PID/maps && ! grep -q libcurl /proc/$SWITCHYARD_PID/maps"
+# Its control plane opened libmicrohttpd when it started (engine/control/control_mhd.c).
+check "the daemon's control plane opened libmicrohttpd" grep -q libmicrohttpd /proc/$SWITCHYARD_PID/maps
 stop_pid "$UNIX_PID"
 stop_pid "$SWITCHYARD_PID"
 e2e_finish

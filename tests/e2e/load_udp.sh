@@ -7,7 +7,8 @@
 # resident memory and descriptors idle, with the sessions held, and after
 # they expired (timeouts.udp_idle_s); checks nothing was lost, the memory
 # per session stays under 16 KiB (not checked on a sanitizer build), and
-# the descriptors go back to the idle count.
+# the descriptors go back to the idle count, and that the daemon (no control
+# plane) maps no libmicrohttpd.
 #
 #   [LOAD=10000] [INBOUND=tproxy|udp-redirect] tests/run --e2e load_udp
 set -u
@@ -43,6 +44,9 @@ YAML
 rel_start_gateway 0.5
 idle_fd=$(fd_count $pid) idle_rss=$(rss_kib $pid)
 diag "idle: $idle_fd descriptors, $idle_rss KiB resident"
+# The control plane opens libmicrohttpd when it starts; without one, neither it nor GnuTLS is mapped.
+check "no control plane: the daemon maps no libmicrohttpd nor GnuTLS" \
+    sh -c "grep -q libc /proc/$pid/maps && ! grep -qE 'libmicrohttpd|libgnutls' /proc/$pid/maps"
 
 rm -f "$E2E_TMP/ready" "$E2E_TMP/release"
 rel_bg "$E2E_TMP/load.out" 300 udp-load $O4 7001 "$LOAD" "$E2E_TMP/ready" "$E2E_TMP/release" $BATCH
