@@ -6,6 +6,9 @@
 #   redsocks    redirect to redsocks, which needs a proxy: dante (SOCKS5) on
 #               the router, so two user-space hops instead of one
 #   v2ray       dokodemo-door with followRedirect (REDIRECT), freedom outbound
+#   sniffed     switchyard, redirect inbound, a policy whose rule needs the host
+#               name: every flow is sniffed before it is decided
+#   tproxy      the same policy through a tproxy inbound (switchyard firewall)
 # Measures: iperf3 throughput (upload and download, one stream, SECONDS),
 # connection rate with wrk (keep-alive off: one connection per request) to an
 # nginx origin, and the memory switchyard and v2ray each add for IDLE idle
@@ -22,17 +25,29 @@
 # core whatever threads it starts.
 # BASELINE=PATH adds another switchyard binary (an earlier build) as the
 # contender "baseline", run the same way, so a change is compared with what
-# came before in the same rounds.
+# came before in the same rounds; "baseline-sniffed" runs it as "sniffed".
+# CONTENDERS="none sniffed ..." picks the contenders (default: none
+# switchyard redsocks v2ray sniffed tproxy); the idle flows are measured for
+# switchyard and v2ray when they are among them, IDLE=0 skips that.
+# Serialized with other benchmarks by /tmp/switchyard-bench.lock.
 # Root needed. Prints Markdown; bench/RESULTS.md keeps one run.
 #
-#   [ROUNDS=3] [IDLE=10000] [BASELINE=old/switchyard] bench/tcp_relay.sh [SECONDS]
+#   [ROUNDS=3] [IDLE=10000] [BASELINE=old/switchyard] [CONTENDERS=...] bench/tcp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
+exec 9>/tmp/switchyard-bench.lock
+flock 9
 . bench/lib.sh
 SECS=${1:-5}
 IDLE=${IDLE:-5000}
 BASELINE=${BASELINE:-}
 ROUNDS=${ROUNDS:-3}
+read -ra CONTENDERS <<<"${CONTENDERS:-none switchyard redsocks v2ray sniffed tproxy}"
+if [ -n "$BASELINE" ]; then
+    [[ " ${CONTENDERS[*]} " == *" switchyard "* ]] && CONTENDERS+=(baseline)
+    [[ " ${CONTENDERS[*]} " == *" sniffed "* ]] && CONTENDERS+=(baseline-sniffed)
+fi
+has() { [[ " ${CONTENDERS[*]} " == *" $1 "* ]]; }
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((3 * IDLE + 100)) ] ||
     echo "# descriptor limit $(ulimit -n) is under 3 x IDLE: idle flows will be cut short" >&2
@@ -49,6 +64,21 @@ inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
 default: direct
 YAML
+# A rule that needs the host name, whatever the port: every flow is sniffed.
+sniff_policy() { # sniff_policy INBOUND-TYPE FILE
+    cat >"$2" <<YAML
+log: {level: warn, flows: false}
+routing_mark: 0xff
+fast_path: off
+inbounds:
+  - {name: gw, type: $1, listen: "0.0.0.0:12345"}
+rules:
+  - {domain_suffix: blocked.example, action: drop}
+default: direct
+YAML
+}
+sniff_policy redirect "$E2E_TMP/sniffed.yaml"
+sniff_policy tproxy "$E2E_TMP/tproxy.yaml"
 cat >"$E2E_TMP/redsocks.conf" <<CONF
 base { log_debug = off; log_info = off; log = stderr; daemon = off; redirector = iptables; }
 redsocks { local_ip = 0.0.0.0; local_port = 12346; ip = 127.0.0.1; port = 1080; type = socks5; }
@@ -77,11 +107,18 @@ NFT
 start_contender() {
     case $1 in
     none) steer off; CPID= ;;
-    switchyard | baseline)
-        local bin=$SWITCHYARD
-        [ "$1" = baseline ] && bin=$BASELINE
-        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$bin" run -c "$E2E_TMP/sy.yaml"; CPID=$REPLY
+    switchyard | sniffed | baseline | baseline-sniffed)
+        local bin=$SWITCHYARD conf=$E2E_TMP/sy.yaml
+        [[ $1 = *sniffed ]] && conf=$E2E_TMP/sniffed.yaml
+        [[ $1 = baseline* ]] && bin=$BASELINE
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$bin" run -c "$conf"; CPID=$REPLY
         wait_tcp "$NS_R" 0.0.0.0 12345; steer 12345 ;;
+    tproxy)
+        bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/tproxy.yaml"; CPID=$REPLY
+        wait_tcp "$NS_R" 0.0.0.0 12345
+        "$SWITCHYARD" firewall -c "$E2E_TMP/tproxy.yaml" --interface r0 >"$E2E_TMP/fw.sh"
+        ip netns exec "$NS_R" sh "$E2E_TMP/fw.sh" >/dev/null 2>&1
+        TPROXY_UP=1 ;;
     redsocks)
         bg "$NS_R" "$E2E_TMP/danted.out" "${PROXY_CPU[@]}" danted -f "$E2E_TMP/danted.conf"; DPID=$REPLY
         bg "$NS_R" "$E2E_TMP/redsocks.log" "${PROXY_CPU[@]}" redsocks -c "$E2E_TMP/redsocks.conf"; CPID=$REPLY
@@ -93,6 +130,11 @@ start_contender() {
 }
 stop_contender() {
     steer off
+    if [ -n "${TPROXY_UP:-}" ]; then
+        "$SWITCHYARD" firewall -c "$E2E_TMP/tproxy.yaml" --undo >"$E2E_TMP/undo.sh"
+        ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >/dev/null 2>&1
+        TPROXY_UP=
+    fi
     [ -n "${CPID:-}" ] && stop_pid "$CPID"
     [ -n "${DPID:-}" ] && stop_pid "$DPID"
     CPID= DPID=
@@ -148,37 +190,44 @@ idle_memory() {
 }
 # Measured first, on a fresh network: after the rounds' hundreds of
 # thousands of short connections, v2ray's idle flows stopped coming up.
-idle_memory switchyard 7001
-idle_memory v2ray 7002
-[ -n "$BASELINE" ] && idle_memory baseline 7003
+IDLE_ON=
+if [ "$IDLE" -gt 0 ] && has switchyard && has v2ray; then
+    IDLE_ON=1
+    idle_memory switchyard 7001
+    idle_memory v2ray 7002
+    [ -n "$BASELINE" ] && idle_memory baseline 7003
+fi
 
 # --- throughput and connection rate, ROUNDS interleaved rounds -----------------
-CONTENDERS=(none switchyard redsocks v2ray)
-[ -n "$BASELINE" ] && CONTENDERS+=(baseline)
 declare -A UP DOWN CPS # keyed "contender round"
 tcp_rounds
 
 # --- the report ---------------------------------------------------------------------
+declare -A TITLE=([none]="no proxy" [switchyard]=switchyard [redsocks]="redsocks + dante"
+    [v2ray]=v2ray [sniffed]="switchyard sniffed (redirect)" [tproxy]="switchyard sniffed (tproxy)"
+    [baseline]="baseline ($BASELINE)" [baseline-sniffed]="baseline sniffed")
 echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
 echo
-if [ -n "$BASELINE" ]; then
-    echo "| | no proxy | switchyard | redsocks + dante | v2ray | baseline ($BASELINE) |"
-    echo "|---|---:|---:|---:|---:|---:|"
-else
-    echo "| | no proxy | switchyard | redsocks + dante | v2ray |"
-    echo "|---|---:|---:|---:|---:|"
-fi
+head="|" rule="|---|"
+for c in "${CONTENDERS[@]}"; do head="$head | ${TITLE[$c]}" rule="$rule---:|"; done
+echo "$head |"
+echo "$rule"
 row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 row "download, Gbit/s" DOWN
 row "new connections/s (wrk, Connection: close)" CPS
 echo
 echo "| ratio, median of the rounds (range) | upload | download | connections |"
 echo "|---|---:|---:|---:|"
-others=(none v2ray redsocks)
-[ -n "$BASELINE" ] && others+=(baseline)
-for other in "${others[@]}"; do
-    echo "| switchyard / $other | $(ratio UP switchyard $other) | $(ratio DOWN switchyard $other) | $(ratio CPS switchyard $other) |"
+for one in switchyard sniffed tproxy; do
+    has "$one" || continue
+    for other in none v2ray redsocks baseline baseline-sniffed; do
+        has "$other" || continue
+        [ "$other" = baseline ] && [ "$one" != switchyard ] && continue
+        [ "$other" = baseline-sniffed ] && [ "$one" != sniffed ] && continue
+        echo "| ${TITLE[$one]} / ${TITLE[$other]} | $(ratio UP $one $other) | $(ratio DOWN $one $other) | $(ratio CPS $one $other) |"
+    done
 done
+[ -n "$IDLE_ON" ] || exit 0
 echo
 echo "| $IDLE idle flows | switchyard | v2ray |"
 echo "|---|---:|---:|"
