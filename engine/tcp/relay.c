@@ -24,9 +24,10 @@
 
 #include "engine/tcp/pipe_pool.h"
 
-#define RELAY_CHUNK 65536        /* one pipe's worth */
 #define RELAY_BUFFERED_CAP 16384 /* buffered fallback, per direction */
 #define RELAY_ROUNDS 8           /* chunks per event before yielding */
+/* A read this large at once: the direction carries a stream, its pipe is grown. */
+#define RELAY_GROW_AT 16384
 
 static void relay_end(struct relay *r, const char *reason)
 {
@@ -108,8 +109,8 @@ static void dir_release_empty(struct relay_dir *d)
         d->buf = NULL;
         d->buf_off = d->buf_len = d->buf_cap = 0;
     }
-    if (d->pipe[0] >= 0 && d->in_pipe == 0)
-        pipe_pool_put(d->relay->pipes, d->pipe, 1);
+    if (d->pipe.fd[0] >= 0 && d->in_pipe == 0)
+        pipe_pool_put(d->relay->pipes, &d->pipe, 1);
 }
 
 /* A send, recv or splice failed with `err`: wait for the socket, or end the relay. */
@@ -131,10 +132,10 @@ static enum dir_step dir_flush(struct relay_dir *d)
 {
     struct relay *r = d->relay;
     bool from_memory = d->buf_off < d->buf_len;
-    ssize_t n =
-        from_memory
-            ? send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL | MSG_DONTWAIT)
-            : splice(d->pipe[0], NULL, d->to, NULL, d->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    ssize_t n = from_memory ? send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off,
+                                   MSG_NOSIGNAL | MSG_DONTWAIT)
+                            : splice(d->pipe.fd[0], NULL, d->to, NULL, d->in_pipe,
+                                     SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n < 0)
         return dir_stalled(d, errno, false);
     if (from_memory)
@@ -151,15 +152,18 @@ static enum dir_step dir_flush(struct relay_dir *d)
     return DIR_MOVED;
 }
 
-/* Reads one chunk from `from`: into a pipe from the pool, or, when no pipe
- * can be had (descriptor pressure), into a buffer. */
+/* Reads one chunk from `from`: as much as a pipe from the pool takes, or, when
+ * no pipe can be had (descriptor pressure), into a buffer. */
 static enum dir_step dir_fill(struct relay_dir *d)
 {
     struct relay *r = d->relay;
     ssize_t n;
-    if (pipe_pool_get(r->pipes, d->pipe) == 0) {
-        n = splice(d->from, NULL, d->pipe[1], NULL, RELAY_CHUNK, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (pipe_pool_get(r->pipes, &d->pipe) == 0) {
+        n = splice(d->from, NULL, d->pipe.fd[1], NULL, d->pipe.size,
+                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         d->in_pipe = n > 0 ? (size_t)n : 0;
+        if (n >= RELAY_GROW_AT)
+            pipe_pool_grow(r->pipes, &d->pipe);
     } else if ((d->buf = malloc(RELAY_BUFFERED_CAP)) != NULL) {
         d->buf_cap = RELAY_BUFFERED_CAP;
         n = recv(d->from, d->buf, d->buf_cap, MSG_DONTWAIT);
@@ -240,7 +244,7 @@ static int dir_init(struct relay *r, struct relay_dir *d, int from, int to, cons
     d->relay = r;
     d->from = from;
     d->to = to;
-    d->pipe[0] = d->pipe[1] = -1;
+    d->pipe.fd[0] = d->pipe.fd[1] = -1;
     ev_io_init(&d->rd, dir_cb, from, EV_READ);
     ev_io_init(&d->wr, dir_cb, to, EV_WRITE);
     d->rd.data = d->wr.data = d;
@@ -261,7 +265,7 @@ static void dir_fini(struct relay *r, struct relay_dir *d)
         return;
     ev_io_stop(r->loop, &d->rd);
     ev_io_stop(r->loop, &d->wr);
-    pipe_pool_put(r->pipes, d->pipe, d->in_pipe == 0); /* no-op when none is held */
+    pipe_pool_put(r->pipes, &d->pipe, d->in_pipe == 0); /* no-op when none is held */
     free(d->buf);
     d->buf = NULL;
     d->relay = NULL;

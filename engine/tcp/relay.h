@@ -12,8 +12,9 @@
  * recv/send instead; memory, too, is held only while bytes are in flight.
  *
  * Back-pressure: a direction reads only while its pipe or buffer is empty, so
- * at most one pipe (64 KiB) or one buffer is in flight per direction; a slow
- * reader stops the other side's reads instead of growing memory.
+ * at most one pipe (64 KiB, or 1 MiB once grown for a stream: see
+ * pipe_pool.h) or one buffer is in flight per direction; a slow reader stops
+ * the other side's reads instead of growing memory.
  *
  * Half-close: end of stream from one side is passed on with
  * shutdown(SHUT_WR) once everything before it was written; the other
@@ -37,17 +38,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct pipe_pool;
+#include "engine/tcp/pipe_pool.h"
+
 struct relay;
 
 struct relay_dir {
     struct relay *relay;
-    int from, to;   /* descriptors (owned by the flow) */
-    ev_io rd;       /* `from` readable */
-    ev_io wr;       /* `to` writable */
-    int pipe[2];    /* borrowed splice pipe while it holds bytes, else -1 */
-    size_t in_pipe; /* bytes in the pipe not yet written to `to` */
-    uint8_t *buf;   /* bytes in memory not yet written (prefix, buffered chunk) */
+    int from, to;               /* descriptors (owned by the flow) */
+    ev_io rd;                   /* `from` readable */
+    ev_io wr;                   /* `to` writable */
+    struct pipe_pool_pipe pipe; /* borrowed splice pipe while it holds bytes, else fd -1 */
+    size_t in_pipe;             /* bytes in the pipe not yet written to `to` */
+    uint8_t *buf;               /* bytes in memory not yet written (prefix, buffered chunk) */
     size_t buf_len, buf_off, buf_cap;
     bool eof;       /* `from` reached end of stream */
     bool shut;      /* shutdown(to, SHUT_WR) done: this direction is finished */

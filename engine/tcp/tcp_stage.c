@@ -13,6 +13,8 @@
 #include "engine/tcp/silent_dst.h"
 
 #define TCP_PIPE_POOL_CAP 1024
+/* Pipes grown for streams, 1 MiB each: a quarter of fs.pipe-user-pages-soft's default. */
+#define TCP_PIPE_POOL_LARGE 16
 #define TCP_SILENT_DST_CAP 4096    /* about 100 bytes each */
 #define TCP_AUTH_FAILURES_CAP 4096 /* about 100 bytes each */
 
@@ -71,7 +73,7 @@ static struct tcp_stage *tcp_stage_new(struct engine *e)
     struct tcp_stage *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, &e->fds);
+    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, TCP_PIPE_POOL_LARGE, &e->fds);
     t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
     t->auth_failures = auth_failures_new(TCP_AUTH_FAILURES_CAP);
     if (!t->pipes || !t->silent || !t->auth_failures) {

@@ -115,14 +115,14 @@ static void test_the_pipe_pool_charges_its_pipes_idle_or_not(void **state)
     (void)state;
     struct fd_budget b = {0};
     fd_budget_set_limit(&b, 140); /* 76 */
-    struct pipe_pool *pool = pipe_pool_new(8, &b);
+    struct pipe_pool *pool = pipe_pool_new(8, 0, &b);
     assert_non_null(pool);
-    int p[3][2];
+    struct pipe_pool_pipe p[3];
     for (int i = 0; i < 3; i++)
-        assert_int_equal(pipe_pool_get(pool, p[i]), 0);
+        assert_int_equal(pipe_pool_get(pool, &p[i]), 0);
     assert_int_equal(b.used, 3 * PIPE_POOL_FDS);
     for (int i = 0; i < 3; i++)
-        pipe_pool_put(pool, p[i], 1); /* idle in the pool: still open, still charged */
+        pipe_pool_put(pool, &p[i], 1); /* idle in the pool: still open, still charged */
     assert_int_equal(b.used, 3 * PIPE_POOL_FDS);
     pipe_pool_trim(pool, 3); /* about three descriptors: two pipes */
     assert_int_equal(b.used, 1 * PIPE_POOL_FDS);
@@ -140,18 +140,18 @@ static void test_a_new_pipe_the_budget_cannot_give_is_refused(void **state)
     struct fd_budget b = {0};
     fd_budget_set_limit(&b, 10); /* 5 */
     fd_budget_charge(&b, 4);
-    struct pipe_pool *pool = pipe_pool_new(8, &b);
-    int p[2];
-    assert_int_equal(pipe_pool_get(pool, p), -EMFILE);
-    assert_int_equal(p[0], -1);
+    struct pipe_pool *pool = pipe_pool_new(8, 0, &b);
+    struct pipe_pool_pipe p;
+    assert_int_equal(pipe_pool_get(pool, &p), -EMFILE);
+    assert_int_equal(p.fd[0], -1);
     assert_int_equal(b.used, 4);
     struct pipe_pool_stats st;
     pipe_pool_stats(pool, &st);
     assert_int_equal(st.refused, 1);
     assert_int_equal(st.created, 0);
     fd_budget_give(&b, 4);
-    assert_int_equal(pipe_pool_get(pool, p), 0);
-    pipe_pool_put(pool, p, 0); /* not empty: closed, given back */
+    assert_int_equal(pipe_pool_get(pool, &p), 0);
+    pipe_pool_put(pool, &p, 0); /* not empty: closed, given back */
     assert_int_equal(b.used, 0);
     pipe_pool_free(pool);
 }
@@ -279,11 +279,11 @@ static void test_idle_pooled_pipes_are_trimmed_before_the_stages_pause(void **st
     assert_int_equal(engine_stage_add(&engine, &stage_ops, NULL), 0);
     struct tcp_stage *t = tcp_stage_of(&engine);
     fd_budget_set_limit(&engine.fds, 2 * (engine.fds.used + 30)); /* 30 left */
-    int p[8][2];
+    struct pipe_pool_pipe p[8];
     for (int i = 0; i < 8; i++)
-        assert_int_equal(pipe_pool_get(t->pipes, p[i]), 0);
+        assert_int_equal(pipe_pool_get(t->pipes, &p[i]), 0);
     for (int i = 0; i < 8; i++)
-        pipe_pool_put(t->pipes, p[i], 1);
+        pipe_pool_put(t->pipes, &p[i], 1);
     assert_int_equal(fd_budget_left(&engine.fds), 14); /* eight idle pipes hold 16 */
     for (int i = 0; i < 6; i++)
         obj_new(); /* 12 more: 2 left, then trimmed back to room for a busy flow */

@@ -7,8 +7,9 @@
  * a pipe to be had (descriptor pressure) bytes go through a buffer, silence
  * ends the relay after the idle timeout, a reset on either side — seen by a
  * read or by a write, through a pipe or a buffer — ends the relay at once
- * naming the side (for its owner to reset the other), and the pipe pool
- * hands back only empty pipes.
+ * naming the side (for its owner to reset the other), a stream's pipe is
+ * grown (a few bytes' is not), and the pipe pool hands back only empty
+ * pipes and keeps at most its number of grown ones.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,7 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     fx->loop = ev_loop_new(EVFLAG_AUTO);
-    fx->pipes = pipe_pool_new(4, NULL);
+    fx->pipes = pipe_pool_new(4, 1, NULL);
     fx->client = tcp_pair();
     fx->upstream = tcp_pair();
     *state = fx;
@@ -201,6 +202,26 @@ static void test_large_transfer_is_byte_exact(void **state)
     assert_int_equal(fx->relay.up.bytes, SIZE);
 }
 
+static void test_stream_grows_its_pipe(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "", "", 60);
+    enum { SIZE = 4 << 20 };
+    bool exact;
+    assert_int_equal(transfer(fx, fx->upstream.app, fx->client.app, SIZE, 7, &exact), SIZE);
+    assert_true(exact);
+    struct pipe_pool_stats st;
+    pipe_pool_stats(fx->pipes, &st);
+    assert_int_equal(st.grown, 1);
+    assert_int_equal(st.large, 1);
+    /* Grown once, then kept grown in the pool between chunks. */
+    struct pipe_pool_pipe p;
+    assert_int_equal(pipe_pool_get(fx->pipes, &p), 0);
+    assert_int_equal(p.size, PIPE_POOL_LARGE_SIZE);
+    assert_int_equal(fcntl(p.fd[0], F_GETPIPE_SZ), PIPE_POOL_LARGE_SIZE);
+    pipe_pool_put(fx->pipes, &p, 1);
+}
+
 static void test_half_close_keeps_the_other_direction(void **state)
 {
     struct fixture *fx = *state;
@@ -244,7 +265,8 @@ static void test_slow_reader_stops_reading(void **state)
     }
     assert_true(blocked >= 50);
     assert_true(sent < 64u << 20); /* bounded by kernel buffers, not by us */
-    assert_true(fx->relay.up.in_pipe <= 65536);
+    assert_true(fx->relay.up.in_pipe <= fx->relay.up.pipe.size);
+    assert_true(fx->relay.up.pipe.size <= PIPE_POOL_LARGE_SIZE);
     assert_true(ev_is_active(&fx->relay.up.wr));
     assert_false(ev_is_active(&fx->relay.up.rd));
     assert_int_equal(fx->ended, 0);
@@ -344,13 +366,14 @@ static void test_idle_relay_holds_no_pipe(void **state)
     for (int i = 0; i < 10; i++)
         ev_run(fx->loop, EVRUN_NOWAIT);
     /* Both directions idle: no pipe and no buffer held, the pipe is pooled. */
-    assert_int_equal(fx->relay.up.pipe[0], -1);
-    assert_int_equal(fx->relay.down.pipe[0], -1);
+    assert_int_equal(fx->relay.up.pipe.fd[0], -1);
+    assert_int_equal(fx->relay.down.pipe.fd[0], -1);
     assert_null(fx->relay.up.buf);
     struct pipe_pool_stats st;
     pipe_pool_stats(fx->pipes, &st);
     assert_int_equal(st.idle, 1);
     assert_int_equal(st.created, 1);
+    assert_int_equal(st.grown, 0); /* three bytes are no stream */
 }
 
 static void test_client_eof_before_start_follows_the_prefix(void **state)
@@ -431,22 +454,51 @@ static void test_reset_without_a_pipe_is_a_reset(void **state)
 static void test_pipe_pool_reuses_only_empty_pipes(void **state)
 {
     (void)state;
-    struct pipe_pool *pool = pipe_pool_new(2, NULL);
-    int a[2], b[2];
-    assert_int_equal(pipe_pool_get(pool, a), 0);
-    int a0 = a[0];
-    pipe_pool_put(pool, a, 1);
-    assert_int_equal(a[0], -1);
-    assert_int_equal(pipe_pool_get(pool, b), 0);
-    assert_int_equal(b[0], a0); /* reused */
-    assert_int_equal(write(b[1], "x", 1), 1);
-    pipe_pool_put(pool, b, 0); /* not empty: closed, not pooled */
+    struct pipe_pool *pool = pipe_pool_new(2, 0, NULL);
+    struct pipe_pool_pipe a, b;
+    assert_int_equal(pipe_pool_get(pool, &a), 0);
+    assert_int_equal(a.size, PIPE_POOL_SIZE);
+    int a0 = a.fd[0];
+    pipe_pool_put(pool, &a, 1);
+    assert_int_equal(a.fd[0], -1);
+    assert_int_equal(pipe_pool_get(pool, &b), 0);
+    assert_int_equal(b.fd[0], a0); /* reused */
+    assert_int_equal(write(b.fd[1], "x", 1), 1);
+    pipe_pool_put(pool, &b, 0); /* not empty: closed, not pooled */
     struct pipe_pool_stats st;
     pipe_pool_stats(pool, &st);
     assert_int_equal(st.created, 1);
     assert_int_equal(st.reused, 1);
     assert_int_equal(st.closed, 1);
     assert_int_equal(st.idle, 0);
+    pipe_pool_free(pool);
+}
+
+static void test_pipe_pool_keeps_its_number_of_grown_pipes(void **state)
+{
+    (void)state;
+    struct pipe_pool *pool = pipe_pool_new(2, 1, NULL);
+    struct pipe_pool_pipe a, b;
+    assert_int_equal(pipe_pool_get(pool, &a), 0);
+    assert_int_equal(pipe_pool_get(pool, &b), 0);
+    assert_int_equal(write(a.fd[1], "x", 1), 1);
+    pipe_pool_grow(pool, &a); /* with bytes in it */
+    assert_int_equal(a.size, PIPE_POOL_LARGE_SIZE);
+    assert_int_equal(fcntl(a.fd[1], F_GETPIPE_SZ), PIPE_POOL_LARGE_SIZE);
+    pipe_pool_grow(pool, &b); /* one grown pipe at most */
+    assert_int_equal(b.size, PIPE_POOL_SIZE);
+    assert_int_equal(fcntl(b.fd[1], F_GETPIPE_SZ), PIPE_POOL_SIZE);
+    pipe_pool_put(pool, &a, 0); /* closed: its place is free */
+    pipe_pool_grow(pool, &b);
+    assert_int_equal(b.size, PIPE_POOL_LARGE_SIZE);
+    pipe_pool_put(pool, &b, 1);
+    struct pipe_pool_stats st;
+    pipe_pool_stats(pool, &st);
+    assert_int_equal(st.grown, 2);
+    assert_int_equal(st.large, 1); /* the idle one, still grown */
+    pipe_pool_trim(pool, PIPE_POOL_FDS);
+    pipe_pool_stats(pool, &st);
+    assert_int_equal(st.large, 0);
     pipe_pool_free(pool);
 }
 
@@ -458,6 +510,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RELAY_TEST(test_memory_bytes_go_first_both_ways),
         RELAY_TEST(test_large_transfer_is_byte_exact),
+        RELAY_TEST(test_stream_grows_its_pipe),
         RELAY_TEST(test_half_close_keeps_the_other_direction),
         RELAY_TEST(test_slow_reader_stops_reading),
         RELAY_TEST(test_idle_timeout_ends_the_relay),
@@ -470,6 +523,7 @@ int main(void)
         RELAY_TEST(test_no_pipe_to_be_had_goes_through_a_buffer),
         RELAY_TEST(test_reset_without_a_pipe_is_a_reset),
         cmocka_unit_test(test_pipe_pool_reuses_only_empty_pipes),
+        cmocka_unit_test(test_pipe_pool_keeps_its_number_of_grown_pipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
