@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,6 @@ struct domain_set {
     size_t n_alone;
     struct literal_index *literals; /* regexes with a fixed part; NULL when none */
     pcre2_code *alternation;        /* every other regex at once, NULL when none */
-    pcre2_match_data *match_data;
 
     size_t counts[DOMAIN_KINDS];
 };
@@ -78,7 +78,6 @@ void domain_set_free(struct domain_set *set)
     free(set->alone);
     literal_index_free(set->literals);
     pcre2_code_free(set->alternation);
-    pcre2_match_data_free(set->match_data);
     free(set);
 }
 
@@ -367,8 +366,7 @@ static int freeze_regexes(struct domain_set *set, char *why, size_t why_len)
     uint32_t *joined_ids = calloc(set->n_regex, sizeof(*joined_ids));
     set->alone = calloc(set->n_regex, sizeof(*set->alone));
     set->literals = literal_index_new();
-    set->match_data = pcre2_match_data_create(1, NULL);
-    if (!joined || !joined_ids || !set->alone || !set->literals || !set->match_data) {
+    if (!joined || !joined_ids || !set->alone || !set->literals) {
         free(joined);
         free(joined_ids);
         return freeze_fail(why, why_len);
@@ -422,10 +420,42 @@ int domain_set_freeze(struct domain_set *set, char *why, size_t why_len)
     return set->n_regex ? freeze_regexes(set, why, why_len) : 0;
 }
 
-static bool regex_match(const struct domain_set *set, const pcre2_code *re, const char *host)
+/*
+ * The match data of the calling thread: every worker matches the same sets
+ * at once, so it cannot live in the set. Made on a thread's first regex,
+ * freed when the thread ends (the key's destructor); one pair is enough, as
+ * only whether a regex holds is asked.
+ */
+static pthread_key_t match_data_key;
+static pthread_once_t match_data_once = PTHREAD_ONCE_INIT;
+static _Thread_local pcre2_match_data *thread_match_data;
+
+static void match_data_free(void *md)
 {
-    return pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, set->match_data, NULL) >=
-           0;
+    pcre2_match_data_free(md);
+}
+
+static void match_data_key_make(void)
+{
+    pthread_key_create(&match_data_key, match_data_free);
+}
+
+static pcre2_match_data *match_data(void)
+{
+    if (!thread_match_data) {
+        pthread_once(&match_data_once, match_data_key_make);
+        thread_match_data = pcre2_match_data_create(1, NULL);
+        if (thread_match_data)
+            pthread_setspecific(match_data_key, thread_match_data);
+    }
+    return thread_match_data;
+}
+
+/* Whether `re` holds for `host`; out of memory, it does not. */
+static bool regex_match(const pcre2_code *re, const char *host)
+{
+    pcre2_match_data *md = match_data();
+    return md && pcre2_match(re, (PCRE2_SPTR)host, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
 }
 
 struct regex_try {
@@ -436,7 +466,7 @@ struct regex_try {
 static bool try_regex(uint32_t id, void *ctx)
 {
     const struct regex_try *t = ctx;
-    return regex_match(t->set, t->set->regexes[id], t->host);
+    return regex_match(t->set->regexes[id], t->host);
 }
 
 void domain_key_init(struct domain_key *key, const char *host)
@@ -486,10 +516,10 @@ bool domain_set_match_regex(const struct domain_set *set, const char *host)
         if (literal_index_scan(set->literals, host, try_regex, &t))
             return true;
     }
-    if (set->alternation && regex_match(set, set->alternation, host))
+    if (set->alternation && regex_match(set->alternation, host))
         return true;
     for (size_t i = 0; i < set->n_alone; i++)
-        if (regex_match(set, set->regexes[set->alone[i]], host))
+        if (regex_match(set->regexes[set->alone[i]], host))
             return true;
     return false;
 }

@@ -6,8 +6,9 @@
  * Exact names and suffixes live in one hash table, so a lookup costs one
  * probe per label of the host name, whatever the set's size. Keywords are
  * scanned; the regexes are compiled into a single JIT-compiled alternation,
- * matched once. Lookups allocate nothing and are not thread-safe (the
- * set keeps one PCRE2 match-data block).
+ * matched once. A frozen set is never written: any number of threads may
+ * look names up at once (each thread has its own PCRE2 match-data block,
+ * made on its first regex).
  */
 #ifndef SWITCHYARD_DOMAIN_SET_H
 #define SWITCHYARD_DOMAIN_SET_H

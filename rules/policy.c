@@ -88,8 +88,6 @@ void policy_destroy(struct policy *p)
     free(p->strings);
     policy_index_free(p);
     policy_names_free(p->names);
-    free(p->memo_generation);
-    free(p->memo_value);
     free(p->path);
     free(p);
 }

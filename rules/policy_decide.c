@@ -11,7 +11,9 @@
  * geoip — maybe in the same way.
  *
  * Set lookups and the GeoIP country are memoized per decision, so a set
- * named by several rules is searched once.
+ * named by several rules is searched once. The memo lives in the decision's
+ * own context, never in the policy: every worker decides under the same
+ * policy at once.
  */
 #include <string.h>
 
@@ -20,8 +22,12 @@
 
 enum tri { NO, YES, MAYBE };
 
+/* Memo slots (two a set: source or host, destination); sets past them are searched each time. */
+#define MEMO_WORDS 8
+#define MEMO_SLOTS (MEMO_WORDS * 64)
+
 struct decide_ctx {
-    struct policy *p; /* the memo lives in the policy: decisions run on one thread */
+    const struct policy *p;
     const struct policy_flow *flow;
     const char *host;               /* normalized, NULL when unknown or not known yet */
     bool early;                     /* host and protocol are still to come */
@@ -31,6 +37,10 @@ struct decide_ctx {
     bool names_ready;               /* `names_hit` is known */
     uint64_t names_hit;             /* name-index sources whose names or keywords hold */
     uint64_t regex_done, regex_hit; /* sources whose regexes were run, and held */
+    uint64_t memo_done[MEMO_WORDS]; /* set lookups made in this decision, slot 2*set (+1: dst) */
+    uint64_t memo_hit[MEMO_WORDS];  /* and their answers */
+    bool country_done, country_found;
+    char country[3];
 };
 
 static const struct domain_key *host_key(struct decide_ctx *c)
@@ -59,12 +69,16 @@ static bool ports_match(const struct cond *k, uint16_t port)
 static bool memo(struct decide_ctx *c, size_t slot, bool (*compute)(struct decide_ctx *, size_t),
                  size_t set)
 {
-    struct policy *p = c->p;
-    if (p->memo_generation[slot] != p->generation) {
-        p->memo_generation[slot] = p->generation;
-        p->memo_value[slot] = compute(c, set);
+    if (slot >= MEMO_SLOTS)
+        return compute(c, set);
+    uint64_t bit = 1ull << (slot % 64);
+    size_t w = slot / 64;
+    if (!(c->memo_done[w] & bit)) {
+        c->memo_done[w] |= bit;
+        if (compute(c, set))
+            c->memo_hit[w] |= bit;
     }
-    return p->memo_value[slot];
+    return c->memo_hit[w] & bit;
 }
 
 static bool src_in_set(struct decide_ctx *c, size_t set)
@@ -109,13 +123,12 @@ static bool host_in_source(struct decide_ctx *c, int source, const struct domain
 
 static const char *country_of_dst(struct decide_ctx *c)
 {
-    struct policy *p = c->p;
-    if (p->country_generation != p->generation) {
-        p->country_generation = p->generation;
-        p->country_found =
-            c->flow->dst.family && geoip_country(p->geoip, &c->flow->dst, p->country);
+    if (!c->country_done) {
+        c->country_done = true;
+        c->country_found =
+            c->flow->dst.family && geoip_country(c->p->geoip, &c->flow->dst, c->country);
     }
-    return p->country_found ? p->country : NULL;
+    return c->country_found ? c->country : NULL;
 }
 
 static enum tri eval_clause(struct decide_ctx *c, const struct clause *cl);
@@ -211,12 +224,7 @@ static enum tri eval_clause(struct decide_ctx *c, const struct clause *cl)
 /* Runs the rules; returns false when a rule that could still hold needs what is still to come. */
 static bool run_rules(struct decide_ctx *c, struct policy_decision *d)
 {
-    struct policy *p = c->p;
-    if (++p->generation == 0) { /* wrapped: old memo entries must not look current */
-        memset(p->memo_generation, 0, 2 * (p->n_sets ? p->n_sets : 1) * sizeof(uint32_t));
-        p->country_generation = 0;
-        p->generation = 1;
-    }
+    const struct policy *p = c->p;
     uint64_t candidates[POLICY_INDEX_MAX_WORDS];
     bool indexed = p->index_words > 0;
     if (indexed) {
@@ -265,8 +273,7 @@ void policy_decide(const struct policy *policy, const struct policy_flow *flow,
 {
     char host[SNIFF_HOST_MAX];
     struct domain_key key;
-    struct decide_ctx c = {
-        .p = (struct policy *)policy, .flow = flow, .host = normal_host(flow, host), .key = &key};
+    struct decide_ctx c = {.p = policy, .flow = flow, .host = normal_host(flow, host), .key = &key};
     run_rules(&c, decision);
 }
 
@@ -275,7 +282,7 @@ bool policy_decide_by_name(const struct policy *policy, const struct policy_flow
 {
     char host[SNIFF_HOST_MAX];
     struct domain_key key;
-    struct decide_ctx c = {.p = (struct policy *)policy,
+    struct decide_ctx c = {.p = policy,
                            .flow = flow,
                            .host = normal_host(flow, host),
                            .dst_pending = true,
@@ -286,6 +293,6 @@ bool policy_decide_by_name(const struct policy *policy, const struct policy_flow
 bool policy_decide_early(const struct policy *policy, const struct policy_flow *flow,
                          struct policy_decision *decision)
 {
-    struct decide_ctx c = {.p = (struct policy *)policy, .flow = flow, .early = true};
+    struct decide_ctx c = {.p = policy, .flow = flow, .early = true};
     return run_rules(&c, decision);
 }

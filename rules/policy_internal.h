@@ -82,7 +82,7 @@ struct policy_rule {
 };
 
 struct policy {
-    int refs;
+    _Atomic int refs; /* taken and dropped by every worker's flows */
     char *path;
     struct policy_settings settings;
     uint64_t sniff_skip_ports[65536 / 64]; /* sniff.skip_ports, one bit a port */
@@ -114,16 +114,6 @@ struct policy {
     uint64_t *index_network;  /* [0] tcp, [1] udp */
     uint64_t *index_hostless; /* rules that can hold without a host name */
     uint64_t *index_protocol; /* per sniff_protocol */
-
-    /* Per-decision memo: set lookups and the GeoIP country are computed at
-     * most once per decision. `generation` changes every decision, so the
-     * memo never needs clearing. Mutated by const decisions: one thread. */
-    uint32_t generation;
-    uint32_t *memo_generation; /* 2 per set: [2i] source / host, [2i+1] destination */
-    uint8_t *memo_value;
-    uint32_t country_generation;
-    bool country_found;
-    char country[3];
 };
 
 /* The tables behind policy_*_name(), NULL-terminated, for the loader (rules/policy_words.c). */

@@ -687,9 +687,7 @@ static int load_sets(struct load_ctx *c, yaml_node_t *node)
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     struct policy *p = c->p;
     p->sets = calloc(n ? n : 1, sizeof(*p->sets));
-    p->memo_generation = calloc(2 * (n ? n : 1), sizeof(*p->memo_generation));
-    p->memo_value = calloc(2 * (n ? n : 1), 1);
-    if (!p->sets || !p->memo_generation || !p->memo_value)
+    if (!p->sets)
         return policy_yaml_fail(c, node, "out of memory");
     for (size_t i = 0; i < n; i++) {
         yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
@@ -792,13 +790,8 @@ static int load_document(struct load_ctx *c)
         (inbounds && load_list(c, inbounds, "inbounds", true) < 0) ||
         (outbounds && load_list(c, outbounds, "outbounds", false) < 0))
         return -1;
-    if (sets) {
-        if (load_sets(c, sets) < 0)
-            return -1;
-    } else {
-        c->p->memo_generation = calloc(2, sizeof(*c->p->memo_generation));
-        c->p->memo_value = calloc(2, 1);
-    }
+    if (sets && load_sets(c, sets) < 0)
+        return -1;
     return policy_load_rules(c, rules, dflt);
 }
 

@@ -13,6 +13,7 @@
  */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,25 +82,30 @@ void sniff_quic_free(struct sniff_quic *q)
 
 /*
  * OpenSSL 3 looks algorithms up by name on every implicit use, which costs
- * more than the cryptography on a 1,200-byte packet: fetch them once. The
- * classifier runs on one thread (the engine's loop), so plain statics do.
+ * more than the cryptography on a 1,200-byte packet: fetch them once, for
+ * every worker thread (pthread_once; the fetched objects are read-only).
  */
+static pthread_once_t algorithms_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_mac;
+static EVP_CIPHER *ecb_cipher, *gcm_cipher;
+
+static void algorithms_fetch(void)
+{
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    ecb_cipher = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+}
+
 static EVP_MAC *hmac_algorithm(void)
 {
-    static EVP_MAC *mac;
-    if (!mac)
-        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    return mac;
+    pthread_once(&algorithms_once, algorithms_fetch);
+    return hmac_mac;
 }
 
 static const EVP_CIPHER *cipher(bool gcm)
 {
-    static EVP_CIPHER *ecb, *aead;
-    if (!ecb)
-        ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
-    if (!aead)
-        aead = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-    return gcm ? aead : ecb;
+    pthread_once(&algorithms_once, algorithms_fetch);
+    return gcm ? gcm_cipher : ecb_cipher;
 }
 
 /* HMAC-SHA256 of `data` under `key` into out[32]. */
