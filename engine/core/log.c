@@ -7,6 +7,10 @@
  * takes, in order, so lines never interleave mid-line with this process's
  * own lines. Lines wait in one bounded byte queue while the output is not
  * writable; for syslog each queued line is one datagram.
+ *
+ * Every thread logs: `lock` (recursive: a flush may log the drop notice)
+ * guards the output and the queue; the watcher and the tap belong to the
+ * attached loop's thread, which the other threads wake through `wake`.
  */
 #include "engine/core/log.h"
 
@@ -14,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,8 +47,18 @@ enum out_kind {
     OUT_SYSLOG,  /* our datagram socket to the syslog daemon, a line a datagram */
 };
 
-static enum log_level current_level = LOG_LEVEL_INFO;
-static enum log_format current_format = LOG_FORMAT_TEXT;
+static _Atomic int current_level = LOG_LEVEL_INFO;
+static _Atomic int current_format = LOG_FORMAT_TEXT;
+
+static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+/* A line of another thread waiting for the tap. */
+struct tap_line {
+    enum log_level level;
+    size_t len;
+    struct tap_line *next;
+    char text[];
+};
 
 static struct {
     enum out_kind kind;
@@ -54,8 +69,12 @@ static struct {
     size_t start, len; /* queued bytes: queue[start .. start + len) */
     unsigned long long dropped;
     struct ev_loop *loop;
+    pthread_t loop_thread; /* the thread that runs `loop` */
     ev_io writable;
-} out = {.kind = OUT_UNSET, .fd = -1, .private_fd = -1};
+    ev_async wake;                         /* another thread queued lines or tap lines */
+    struct tap_line *tap_head, **tap_tail; /* other threads' lines for the tap, oldest first */
+    unsigned tap_count;
+} out = {.kind = OUT_UNSET, .fd = -1, .private_fd = -1, .tap_tail = &out.tap_head};
 
 void log_set_level(enum log_level level)
 {
@@ -64,12 +83,12 @@ void log_set_level(enum log_level level)
 
 enum log_level log_get_level(void)
 {
-    return current_level;
+    return (enum log_level)current_level;
 }
 
 int log_enabled(enum log_level level)
 {
-    return level <= current_level;
+    return (int)level <= current_level;
 }
 
 void log_set_format(enum log_format format)
@@ -79,15 +98,26 @@ void log_set_format(enum log_format format)
 
 enum log_format log_get_format(void)
 {
-    return current_format;
+    return (enum log_format)current_format;
 }
 
 /* --- the output ---------------------------------------------------------------- */
+
+/* True on the attached loop's thread (or before any loop is attached). */
+static bool on_loop_thread(void)
+{
+    return !out.loop || pthread_equal(pthread_self(), out.loop_thread);
+}
 
 static void watch(bool on)
 {
     if (!out.loop)
         return;
+    if (!on_loop_thread()) {
+        if (on)
+            ev_async_send(out.loop, &out.wake); /* the loop's thread starts the watcher */
+        return;
+    }
     if (on && !ev_is_active(&out.writable)) {
         ev_io_set(&out.writable, out.fd, EV_WRITE);
         ev_io_start(out.loop, &out.writable);
@@ -106,7 +136,7 @@ static void out_reset(void)
     out.start = out.len = 0;
 }
 
-void log_open(int fd)
+static void open_fd(int fd)
 {
     out_reset();
     out.fd = fd;
@@ -127,6 +157,13 @@ void log_open(int fd)
             out.kind = OUT_PRIVATE;
         }
     }
+}
+
+void log_open(int fd)
+{
+    pthread_mutex_lock(&lock);
+    open_fd(fd);
+    pthread_mutex_unlock(&lock);
 }
 
 /* A non-blocking datagram socket connected to `addr`, or -1 with errno. */
@@ -155,10 +192,12 @@ int log_open_syslog(const char *path)
     int s = syslog_connect(&addr);
     if (s < 0)
         return -1;
+    pthread_mutex_lock(&lock);
     out_reset();
     out.syslog_addr = addr;
     out.fd = out.private_fd = s;
     out.kind = OUT_SYSLOG;
+    pthread_mutex_unlock(&lock);
     return 0;
 }
 
@@ -288,21 +327,65 @@ static void writable_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
+    pthread_mutex_lock(&lock);
     flush();
+    pthread_mutex_unlock(&lock);
+}
+
+static log_tap_fn tap_fn;
+static void *tap_arg;
+
+/* Shows the tap the lines other threads left for it, outside the lock (the tap may be slow). */
+static void tap_deliver(void)
+{
+    pthread_mutex_lock(&lock);
+    struct tap_line *l = out.tap_head;
+    out.tap_head = NULL;
+    out.tap_tail = &out.tap_head;
+    out.tap_count = 0;
+    log_tap_fn fn = tap_fn;
+    void *arg = tap_arg;
+    pthread_mutex_unlock(&lock);
+    while (l) {
+        struct tap_line *next = l->next;
+        if (fn)
+            fn(arg, l->level, l->text, l->len);
+        free(l);
+        l = next;
+    }
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    pthread_mutex_lock(&lock);
+    flush();
+    pthread_mutex_unlock(&lock);
+    tap_deliver();
 }
 
 void log_attach(struct ev_loop *loop)
 {
+    pthread_mutex_lock(&lock);
     if (out.kind == OUT_UNSET)
-        log_open(STDERR_FILENO);
+        open_fd(STDERR_FILENO);
     watch(false);
     out.loop = loop;
+    out.loop_thread = pthread_self();
     ev_init(&out.writable, writable_cb);
+    ev_async_init(&out.wake, wake_cb);
+    ev_async_start(loop, &out.wake);
+    ev_unref(loop); /* the logger never keeps the loop running */
     flush();
+    pthread_mutex_unlock(&lock);
 }
 
 void log_detach(unsigned wait_ms)
 {
+    tap_deliver();
+    pthread_mutex_lock(&lock);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -317,13 +400,20 @@ void log_detach(unsigned wait_ms)
         poll(&p, 1, (int)((long)wait_ms - spent));
     }
     watch(false);
+    if (out.loop) {
+        ev_ref(out.loop);
+        ev_async_stop(out.loop, &out.wake);
+    }
     out.loop = NULL;
+    pthread_mutex_unlock(&lock);
 }
 
 void log_queue_stats(struct log_queue_stats *s)
 {
+    pthread_mutex_lock(&lock);
     s->queued_bytes = (unsigned)out.len;
     s->dropped = out.dropped;
+    pthread_mutex_unlock(&lock);
 }
 
 /* --- lines --------------------------------------------------------------------- */
@@ -372,13 +462,30 @@ static size_t format_frame(char frame[FRAME_MAX_BYTES], enum log_level level, bo
     return (size_t)snprintf(frame, FRAME_MAX_BYTES, "%s %-5s ", stamp, log_level_names[level]);
 }
 
-static log_tap_fn tap_fn;
-static void *tap_arg;
-
 void log_set_tap(log_tap_fn tap, void *arg)
 {
+    pthread_mutex_lock(&lock);
     tap_fn = tap;
     tap_arg = arg;
+    pthread_mutex_unlock(&lock);
+}
+
+/* Keeps a line of another thread for the tap and wakes the loop; past the bound it is not kept. */
+static void tap_hand_over(enum log_level level, const char *line, size_t len)
+{
+    if (out.tap_count >= LOG_TAP_PENDING)
+        return;
+    struct tap_line *l = malloc(sizeof(*l) + len);
+    if (!l)
+        return;
+    l->level = level;
+    l->len = len;
+    l->next = NULL;
+    memcpy(l->text, line, len);
+    *out.tap_tail = l;
+    out.tap_tail = &l->next;
+    out.tap_count++;
+    ev_async_send(out.loop, &out.wake);
 }
 
 /* Shows the tap the line as stderr would have it, whatever the target. */
@@ -395,7 +502,10 @@ static void tap_line(enum log_level level, const char *frame, size_t fn, const c
     memcpy(line, frame, fn);
     memcpy(line + fn, body, n);
     line[fn + n] = '\n';
-    tap_fn(tap_arg, level, line, fn + n + 1);
+    if (on_loop_thread())
+        tap_fn(tap_arg, level, line, fn + n + 1);
+    else
+        tap_hand_over(level, line, fn + n + 1);
     free(line);
 }
 
@@ -448,24 +558,27 @@ static bool put_message(enum log_level level, const char *msg, size_t n)
 /* Adds one line: what waits goes first, then this one (counted when lost). */
 static void log_body(enum log_level level, const char *body, bool message)
 {
+    pthread_mutex_lock(&lock);
     if (out.kind == OUT_UNSET)
-        log_open(STDERR_FILENO);
+        open_fd(STDERR_FILENO);
     if (out.len > 0)
         flush();
     bool ok =
         message ? put_message(level, body, strlen(body)) : put_line(level, body, strlen(body));
-    if (!ok) {
+    if (!ok)
         out.dropped++;
-        return;
-    }
-    flush();
+    else
+        flush();
+    pthread_mutex_unlock(&lock);
 }
 
 void log_json(enum log_level level, json_t *fields)
 {
     char *text = json_line(level, fields);
     if (!text) {
+        pthread_mutex_lock(&lock);
         out.dropped++; /* out of memory */
+        pthread_mutex_unlock(&lock);
         return;
     }
     log_body(level, text, false);

@@ -44,10 +44,11 @@
  *     whole lines of at most PIPE_BUF bytes, which a pipe with room takes
  *     without blocking. Regular files always poll writable; a disk write
  *     does not wait on another process.
- * A writer thread would also do, but would add locking to every log line
- * and a second thread to a daemon that has one.
- *
- * Called from the loop's thread only.
+ * Workers (engine/core/workers.h) log from their own threads: one mutex
+ * keeps the queue and the output whole, a line is written from the thread
+ * that logs it when the output takes it at once, and whatever must wait
+ * for the loop (the writable watcher, the tap below) is handed to the
+ * loop log_attach() was given, through an ev_async.
  *
  * Per-packet and per-connection events (anything a client can repeat at
  * will) use the rate-limited forms, log_warn_limited and friends: each call
@@ -70,6 +71,9 @@ struct json_t;
 /* Bytes of log lines held while stderr is not writable. */
 #define LOG_QUEUE_BYTES (64 * 1024)
 
+/* Lines of other threads waiting for the tap on the loop's thread. */
+#define LOG_TAP_PENDING 1024
+
 /* The local syslog daemon's socket. */
 #define LOG_SYSLOG_PATH "/dev/log"
 
@@ -78,7 +82,9 @@ struct json_t;
  * with each whole line as stderr has it (text: timestamp to newline; json:
  * the object and a newline), whatever the target, right after it is
  * formatted, whether or not the output could take it. It must not log.
- * NULL removes it.
+ * NULL removes it. It runs on the thread of the loop log_attach() was
+ * given: a line logged on another thread reaches it from that loop, soon
+ * after (at most LOG_TAP_PENDING lines wait; more are not shown to it).
  */
 typedef void (*log_tap_fn)(void *arg, enum log_level level, const char *line, size_t len);
 void log_set_tap(log_tap_fn tap, void *arg);
@@ -185,10 +191,10 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, double now_s, unsigned *suppr
 void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Rate-limited log lines, with a limiter of their own per call site. */
+/* Rate-limited log lines, with a limiter of their own per call site and thread. */
 #define log_limited(level, ...)                                                                    \
     do {                                                                                           \
-        static struct log_ratelimit log_site_rl_;                                                  \
+        static _Thread_local struct log_ratelimit log_site_rl_;                                    \
         log_ratelimited(&log_site_rl_, level, __VA_ARGS__);                                        \
     } while (0)
 #define log_error_limited(...) log_limited(LOG_LEVEL_ERROR, __VA_ARGS__)

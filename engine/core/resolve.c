@@ -14,6 +14,7 @@
 
 #include <ares.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ struct resolve_watch {
     struct resolve_watch *next;
 };
 
-static struct {
+/* One resolver per thread: each worker's flows resolve on that worker's loop. */
+static _Thread_local struct {
     struct ev_loop *loop;
     ares_channel channel; /* NULL until the first lookup, and after a failed open */
     ev_timer timer;       /* c-ares' retransmission and timeout clock */
@@ -255,11 +257,17 @@ static void deliver_cb(struct ev_loop *loop, ev_async *w, int revents)
     }
 }
 
+/* c-ares counts its library users without a lock: the workers start and stop one at a time. */
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int resolve_init(struct ev_loop *loop)
 {
-    rs.loop = loop;
-    if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
+    pthread_mutex_lock(&library_lock);
+    int rc = ares_library_init(ARES_LIB_INIT_ALL);
+    pthread_mutex_unlock(&library_lock);
+    if (rc != ARES_SUCCESS)
         return -1;
+    rs.loop = loop;
     ev_timer_init(&rs.timer, timer_cb, 0., 0.);
     ev_async_init(&rs.deliver, deliver_cb);
     ev_async_start(loop, &rs.deliver);
@@ -288,7 +296,9 @@ void resolve_fini(void)
     }
     ev_ref(rs.loop);
     ev_async_stop(rs.loop, &rs.deliver);
+    pthread_mutex_lock(&library_lock);
     ares_library_cleanup();
+    pthread_mutex_unlock(&library_lock);
     rs.loop = NULL;
 }
 

@@ -3,7 +3,9 @@
  * is a name (SOCKS5 domain CONNECT, HTTP CONNECT host:port) and whose
  * outbound needs an address (`direct`).
  *
- * Built on c-ares, driven by the loop: no thread, and every DNS socket is
+ * Built on c-ares, driven by the loop: no helper thread. The resolver is
+ * per thread: each worker (engine/core/workers.h) calls resolve_init() with
+ * its own loop, and its flows resolve there. Every DNS socket is
  * opened by sockopt_socket() with the routing mark, like any other socket
  * switchyard sends from, so the firewall rules never steer the daemon's own
  * lookups back into it. /etc/hosts is read before DNS, and a changed
@@ -29,10 +31,11 @@ struct resolve_query;
  */
 typedef void (*resolve_cb)(void *arg, int err, const struct flow_addr *addr);
 
-/* Sets up resolution on `loop`; call once before resolve_start. Returns 0 or -1. */
+/* Sets up resolution on `loop` for the calling thread; call once on that thread before
+ * resolve_start. Returns 0 or -1. */
 int resolve_init(struct ev_loop *loop);
 
-/* Ends every query (without callbacks) and frees what is left. */
+/* Ends every query of the calling thread (without callbacks) and frees what is left. */
 void resolve_fini(void);
 
 /*

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Where everything goes when no entry can be allocated (its key is never read). */
+/* Where everything goes when no entry can be allocated (its key is never read); one per
+ * thread, as every worker counts in its own tally. */
 static struct tally_entry *tally_fallback(void)
 {
-    static struct tally_entry fallback = {.inbound = "other", .outbound = "other"};
+    static _Thread_local struct tally_entry fallback = {.inbound = "other", .outbound = "other"};
     return &fallback;
 }
 

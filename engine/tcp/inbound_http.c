@@ -102,7 +102,7 @@ static enum client_dialog_status http_login_answer(struct client_dialog *d, bool
 
 static enum client_dialog_status http_input(struct client_dialog *d)
 {
-    static struct http_request req; /* large; the loop is single-threaded */
+    static _Thread_local struct http_request req; /* large; one per worker's loop */
     size_t n;
     enum parse_result r = http_parse_proxy_request(d->in, d->in_len, &n, &req);
     if (r == PARSE_NEED_MORE)

@@ -147,7 +147,7 @@ static int socks5_connect(struct udp_session *s)
 
 static int socks5_send(struct udp_session *s, const uint8_t *buf, size_t len)
 {
-    static uint8_t out[UDP_RECV_BUF + SOCKS5_UDP_HEADER_MAX];
+    static _Thread_local uint8_t out[UDP_RECV_BUF + SOCKS5_UDP_HEADER_MAX];
     const struct policy_outbound *o = s->decision.outbound;
     struct socks5_addr dst = {.ip = s->dst, .port = s->dst.port};
     const char *host = udp_session_host(s);

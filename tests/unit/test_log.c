@@ -4,8 +4,11 @@
  * says how many once the reader is back; the shared descriptor stays
  * blocking for everyone else. The rate limiter lets a call site write
  * LOG_RATELIMIT_BURST lines an interval and reports what it held back.
+ * Lines logged on other threads (the workers) arrive whole, and reach the
+ * tap on the attached loop's thread only.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -218,6 +221,72 @@ static void test_limited_call_site(void **state)
     close(p[1]);
 }
 
+#define THREAD_LINES 200
+
+static void *log_from_thread(void *arg)
+{
+    for (int i = 0; i < THREAD_LINES; i++)
+        log_info("thread %ld line %d %0200d", (long)(intptr_t)arg, i, 0);
+    return NULL;
+}
+
+struct tap_seen {
+    pthread_t loop_thread;
+    unsigned lines, elsewhere;
+};
+
+static void count_tap(void *arg, enum log_level level, const char *line, size_t len)
+{
+    (void)level;
+    struct tap_seen *t = arg;
+    if (!pthread_equal(pthread_self(), t->loop_thread))
+        t->elsewhere++;
+    if (len > 0 && line[len - 1] == '\n' && memmem(line, len, " line ", 6))
+        t->lines++;
+}
+
+/* Two threads log at once: every line whole on the output, each shown to the tap on the loop. */
+static void test_other_threads_reach_output_and_tap(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    set_nonblock(p[0]);
+    assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024) > 0, true);
+    log_set_level(LOG_LEVEL_INFO);
+    log_open(p[1]);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    log_attach(loop);
+    struct tap_seen seen = {.loop_thread = pthread_self()};
+    log_set_tap(count_tap, &seen);
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, log_from_thread, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int round = 0; round < 100 && seen.lines < 2 * THREAD_LINES; round++)
+        ev_run(loop, EVRUN_NOWAIT);
+    size_t cap = 1024 * 1024;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t have = drain(p[0], buf, 0, cap);
+    log_set_tap(NULL, NULL);
+    log_detach(0);
+    ev_loop_destroy(loop);
+    log_open(STDERR_FILENO);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(seen.lines, 2 * THREAD_LINES);
+    assert_int_equal(seen.elsewhere, 0);
+    /* Whole lines: each starts with the time and ends with the padding and a newline. */
+    assert_int_equal(count(buf, "0\n"), 2 * THREAD_LINES);
+    assert_int_equal(count(buf, "\n"), 2 * THREAD_LINES);
+    assert_int_equal(count(buf, "thread 0 line"), THREAD_LINES);
+    assert_int_equal(count(buf, "thread 1 line"), THREAD_LINES);
+    assert_true(have > 0);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_burst_then_suppressed),
         cmocka_unit_test(test_ratelimit_quiet_site_never_suppressed),
         cmocka_unit_test(test_limited_call_site),
+        cmocka_unit_test(test_other_threads_reach_output_and_tap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
