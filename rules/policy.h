@@ -157,7 +157,11 @@ struct policy_settings {
     socklen_t control_listen_len;
     const char *control_secret;      /* control.secret, NULL for none */
     enum policy_fast_path fast_path; /* fast_path, default static */
+    unsigned workers;                /* workers: event loops (threads), 0 = the online cores */
 };
+
+/* The most workers a policy may ask for. */
+#define POLICY_WORKERS_MAX 64
 
 struct policy;
 

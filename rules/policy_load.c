@@ -763,12 +763,24 @@ static int load_document(struct load_ctx *c)
     if (!root)
         return policy_yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *user, *group, *inbounds,
-        *outbounds, *sets, *rules, *dflt, *control, *fast;
-    struct policy_yaml_key keys[] = {
-        {"log", &log},           {"routing_mark", &mark},   {"geoip", &geoip},    {"sniff", &sniff},
-        {"timeouts", &timeouts}, {"limits", &limits},       {"user", &user},      {"group", &group},
-        {"inbounds", &inbounds}, {"outbounds", &outbounds}, {"sets", &sets},      {"rules", &rules},
-        {"default", &dflt},      {"control", &control},     {"fast_path", &fast}, {NULL, NULL}};
+        *outbounds, *sets, *rules, *dflt, *control, *fast, *workers;
+    struct policy_yaml_key keys[] = {{"log", &log},
+                                     {"routing_mark", &mark},
+                                     {"geoip", &geoip},
+                                     {"sniff", &sniff},
+                                     {"timeouts", &timeouts},
+                                     {"limits", &limits},
+                                     {"user", &user},
+                                     {"group", &group},
+                                     {"inbounds", &inbounds},
+                                     {"outbounds", &outbounds},
+                                     {"sets", &sets},
+                                     {"rules", &rules},
+                                     {"default", &dflt},
+                                     {"control", &control},
+                                     {"fast_path", &fast},
+                                     {"workers", &workers},
+                                     {NULL, NULL}};
     if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
     uint64_t v;
@@ -781,6 +793,13 @@ static int load_document(struct load_ctx *c)
                                     "0x%x); pick another",
                                     (unsigned)v, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_REJECT);
         c->p->settings.routing_mark = (uint32_t)v;
+    }
+    if (workers) {
+        if (policy_yaml_uint(c, workers, "workers", POLICY_WORKERS_MAX, &v) < 0)
+            return -1;
+        if (v < 1)
+            return policy_yaml_fail(c, workers, "workers must be at least 1");
+        c->p->settings.workers = (unsigned)v;
     }
     if ((log && load_log(c, log) < 0) || (fast && load_fast_path(c, fast) < 0) ||
         (geoip && load_geoip(c, geoip) < 0) || (sniff && load_sniff(c, sniff) < 0) ||

@@ -9,6 +9,9 @@
  * has a `control` section.
  * SIGHUP reloads the policy (engine/core/reload.h). Logs go to stderr; a supervisor (systemd, a
  * shell) decides where they end up.
+ * With `workers:` above 1 (by default, one per online core) the TCP and UDP stages also run on
+ * that many more threads (engine/core/workers.h): their listeners are opened before the user
+ * switch, their threads started after it.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include "engine/core/privilege.h"
 #include "engine/core/reload.h"
 #include "engine/core/resolve.h"
+#include "engine/core/workers.h"
 #include "engine/nfq/nfq_stage.h"
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
@@ -82,6 +86,13 @@ static int switch_user(const struct policy *policy)
     return 0;
 }
 
+/* What workers 1..N-1 run: the stages of the socket inbounds. */
+static int worker_setup(struct engine *e)
+{
+    int rc = tcp_stage_add(e);
+    return rc < 0 ? rc : udp_stage_add(e);
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct policy *policy = NULL;
@@ -95,7 +106,8 @@ int cmd_run(int argc, char **argv)
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct run run;
     memset(&run, 0, sizeof(run));
-    if (!loop || engine_init(&run.engine, loop, policy) < 0) {
+    unsigned workers = workers_wanted(policy_settings(policy));
+    if (!loop || engine_init_worker(&run.engine, loop, policy, 0, workers) < 0) {
         fprintf(stderr, "switchyard: cannot set up the event loop\n");
         policy_unref(policy);
         return CLI_RUNTIME;
@@ -111,16 +123,21 @@ int cmd_run(int argc, char **argv)
                  (nfq_stage_add(&run.engine) < 0);
     int synced = engine_sync(&run.engine);
     failed += synced < 0 ? (int)policy_inbound_count(policy) : synced;
+    struct workers *others = NULL;
+    if (!failed && workers > 1 && !(others = workers_new(&run.engine, worker_setup, &failed)))
+        failed++;
     status = CLI_OK;
     if (failed) {
         log_error("%d inbound(s) could not be opened; stopping", failed);
         status = CLI_RUNTIME;
     } else if (switch_user(policy) < 0) {
         status = CLI_RUNTIME;
+    } else if (others && workers_start(others) < 0) {
+        status = CLI_RUNTIME;
     } else {
-        log_info("switchyard %s running with %s (%zu inbounds, up to %u TCP flows)",
-                 SWITCHYARD_VERSION, policy_path(policy), policy_inbound_count(policy),
-                 run.engine.max_flows);
+        log_info("switchyard %s running with %s (%zu inbounds, %u worker%s, up to %u TCP flows)",
+                 SWITCHYARD_VERSION, policy_path(policy), policy_inbound_count(policy), workers,
+                 workers == 1 ? "" : "s", run.engine.max_flows * workers);
         ev_signal_init(&run.sighup, on_hup, SIGHUP);
         ev_signal_init(&run.sigterm, on_stop, SIGTERM);
         ev_signal_init(&run.sigint, on_stop, SIGINT);
@@ -132,12 +149,13 @@ int cmd_run(int argc, char **argv)
         ev_signal_stop(loop, &run.sighup);
         ev_signal_stop(loop, &run.sigterm);
         ev_signal_stop(loop, &run.sigint);
+        struct engine_counters sum;
+        workers_sum_counters(&run.engine, &sum);
         log_info("stopped: %llu flows accepted, %llu refused, %llu bytes up, %llu bytes down",
-                 (unsigned long long)run.engine.counters.flows_accepted,
-                 (unsigned long long)run.engine.counters.flows_refused,
-                 (unsigned long long)(run.engine.counters.bytes_up),
-                 (unsigned long long)(run.engine.counters.bytes_down));
+                 (unsigned long long)sum.flows_accepted, (unsigned long long)sum.flows_refused,
+                 (unsigned long long)sum.bytes_up, (unsigned long long)sum.bytes_down);
     }
+    workers_stop(others);
     engine_fini(&run.engine);
     resolve_fini();
     log_detach(500);

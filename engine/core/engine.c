@@ -54,20 +54,17 @@ static unsigned raise_nofile(void)
 static void engine_apply_settings(struct engine *e)
 {
     const struct policy_settings *s = policy_settings(e->policy);
-    log_set_level(s->log_level);
-    log_set_format(s->log_format);
-    if (log_set_target(s->log_target) < 0)
-        log_error("log.target syslog: cannot reach %s: %s; logging to stderr", LOG_SYSLOG_PATH,
-                  strerror(errno));
-    unsigned nofile = raise_nofile();
-    if (s->max_flows) {
-        e->max_flows = s->max_flows;
-    } else {
-        e->max_flows = fd_budget_size_for(nofile) / ENGINE_FDS_PER_FLOW;
-        if (e->max_flows == 0)
-            e->max_flows = 1;
+    if (e->index == 0) {
+        log_set_level(s->log_level);
+        log_set_format(s->log_format);
+        if (log_set_target(s->log_target) < 0)
+            log_error("log.target syslog: cannot reach %s: %s; logging to stderr", LOG_SYSLOG_PATH,
+                      strerror(errno));
     }
-    e->max_handshakes = s->max_handshakes ? s->max_handshakes : e->max_flows / 8;
+    unsigned nofile = raise_nofile();
+    e->max_flows = engine_share(e, s->max_flows ? s->max_flows
+                                                : fd_budget_size_for(nofile) / ENGINE_FDS_PER_FLOW);
+    e->max_handshakes = s->max_handshakes ? engine_share(e, s->max_handshakes) : e->max_flows / 8;
     if (e->max_handshakes == 0)
         e->max_handshakes = 1;
     if (e->max_handshakes > e->max_flows)
@@ -84,8 +81,18 @@ static void engine_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
 {
+    return engine_init_worker(e, loop, policy, 0, 1);
+}
+
+int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *policy,
+                       unsigned index, unsigned count)
+{
     memset(e, 0, sizeof(*e));
     e->loop = loop;
+    e->index = index;
+    e->count = count ? count : 1;
+    e->reuseport = e->count > 1;
+    e->fds.share = e->count;
     e->policy = policy;
     ev_prepare_init(&e->reaper, engine_reaper_cb);
     ev_timer_init(&e->limit_recheck, engine_recheck_cb, LIMIT_RECHECK_S, LIMIT_RECHECK_S);

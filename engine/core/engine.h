@@ -30,7 +30,12 @@
  * Inbound types register in the table of engine/tcp/listener.c, outbound types in
  * the table of engine/tcp/outbound.c; both are described in their headers.
  *
- * Single-threaded: every function here runs on the loop's thread.
+ * One engine per worker (engine/core/workers.h): the main thread's engine is
+ * worker 0 and has every stage; the other workers' engines have the TCP and
+ * UDP stages only, and listen on the socket inbounds alone (not tun). Every
+ * engine is single-threaded: every function here runs on its loop's thread,
+ * and nothing in it is shared with another engine but the policy (which is
+ * never written once loaded) and the log (engine/core/log.h).
  */
 #ifndef SWITCHYARD_ENGINE_H
 #define SWITCHYARD_ENGINE_H
@@ -50,6 +55,7 @@
 struct engine;
 struct engine_listening;
 struct listener;
+struct workers;
 
 /* --- listeners ----------------------------------------------------------------------
  *
@@ -197,6 +203,10 @@ struct engine_counters {
 
 struct engine {
     struct ev_loop *loop;
+    unsigned index;          /* the worker this engine is: 0 for the main thread's */
+    unsigned count;          /* workers in the process: limits are split between them */
+    bool reuseport;          /* listeners take SO_REUSEPORT: count > 1 */
+    struct workers *workers; /* worker 0's view of the others (workers.h), NULL when alone */
     struct policy *policy;   /* current; owns one reference */
     struct policy *previous; /* the one before, kept until engine_sync() is done; or NULL */
     struct engine_stage stages[ENGINE_STAGES_MAX];
@@ -228,6 +238,30 @@ struct engine {
  * Returns 0, or -errno.
  */
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
+
+/*
+ * engine_init() for worker `index` of `count`: the descriptor budget, the
+ * flow limit, limits.max_handshakes and the UDP session limits are this
+ * worker's share (engine_share()), flow and session ids are unique across
+ * the workers (engine_id()), and with more than one worker every listener
+ * takes SO_REUSEPORT, so the kernel spreads connections and datagrams over
+ * them by their addresses. Log settings are applied by worker 0 alone.
+ */
+int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *policy,
+                       unsigned index, unsigned count);
+
+/* This worker's share of a limit the policy sets for the whole process (at least 1). */
+static inline unsigned engine_share(const struct engine *e, unsigned whole)
+{
+    unsigned n = e->count > 1 ? (whole + e->count - 1) / e->count : whole;
+    return n ? n : 1;
+}
+
+/* The `n`th id this worker gives (n from 1): distinct from every other worker's. */
+static inline uint64_t engine_id(const struct engine *e, uint64_t n)
+{
+    return e->count > 1 ? (n - 1) * e->count + e->index + 1 : n;
+}
 
 /*
  * Shuts down: every listener closed, every stage's `shutdown` hook, every live

@@ -128,6 +128,9 @@ static size_t list_wanted(const struct engine *e, const struct policy *p, struct
             continue;
         for (size_t i = 0; i < policy_inbound_count(p); i++) {
             const struct policy_inbound *in = policy_inbound(p, i);
+            /* tun devices are worker 0's alone (their NAT table is its own). */
+            if (e->index > 0 && in->type == INBOUND_TUN)
+                continue;
             if (!(in->networks & stage->ops->listen->network) ||
                 (stage->ops->listen->takes && !stage->ops->listen->takes(in)))
                 continue;

@@ -22,6 +22,8 @@ void fd_budget_set_limit(struct fd_budget *b, unsigned limit)
         return;
     b->limit = limit;
     b->size = fd_budget_size_for(limit);
+    if (b->share > 1)
+        b->size /= b->share;
     changed(b);
 }
 

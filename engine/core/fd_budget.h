@@ -34,6 +34,7 @@ struct fd_budget {
     unsigned limit; /* the soft RLIMIT_NOFILE, as last read */
     unsigned size;  /* what may be charged: limit less the reserve */
     unsigned used;  /* charged now; may exceed `size` after the limit was lowered */
+    unsigned share; /* workers sharing the limit: `size` is theirs divided by it (0 or 1: all) */
     /* Optional: give back idle descriptors (pooled pipes), about `want` of them;
      * called when a take would be refused or fd_budget_trim() asks. */
     void (*trim)(void *ctx, unsigned want);
@@ -42,7 +43,8 @@ struct fd_budget {
     void *ctx;
 };
 
-/* Sizes `b` for a soft limit of `limit` descriptors (see fd_budget_size_for). */
+/* Sizes `b` for a soft limit of `limit` descriptors (see fd_budget_size_for), divided by
+ * `share`. */
 void fd_budget_set_limit(struct fd_budget *b, unsigned limit);
 
 /* What a soft limit of `limit` leaves to charge: limit less FD_BUDGET_RESERVED,

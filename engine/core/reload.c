@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/core/log.h"
+#include "engine/core/workers.h"
 
 static bool same_name(const char *a, const char *b)
 {
@@ -19,6 +20,8 @@ static void warn_user_change(const struct policy_settings *was, const struct pol
 {
     if (!same_name(was->user, now->user) || !same_name(was->group, now->group))
         log_warn("reload: user/group changed in the file; that takes effect at the next start");
+    if (was->workers != now->workers)
+        log_warn("reload: workers changed in the file; that takes effect at the next start");
 }
 
 struct policy *reload_policy(struct engine *e)
@@ -60,6 +63,8 @@ struct policy *reload_policy_why(struct engine *e, char error[POLICY_ERROR_MAX])
         free(path);
         return NULL;
     }
+    /* Every other worker follows on its own thread. */
+    workers_set_policy(e, p);
     e->counters.reloads++;
     log_info("reload: %s loaded (%zu inbounds%s), %u flows carry on", path, policy_inbound_count(p),
              failed ? ", some could not open" : "", e->flow_count);

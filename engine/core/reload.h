@@ -8,7 +8,9 @@
  * still classifying are decided under the new policy); listeners still
  * configured stay open with their queues; new or changed ones are opened,
  * removed ones closed (engine_sync()). The old policy stays alive until
- * that reconcile is done.
+ * that reconcile is done. The other workers (engine/core/workers.h) are
+ * handed the new policy once worker 0's listeners follow it, and do the
+ * same on their own threads.
  *
  * When the reconcile cannot run at all (out of memory before it changed
  * anything), the old policy is made current again and the reload counts as

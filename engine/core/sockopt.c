@@ -53,7 +53,8 @@ static int set_int(int fd, int level, int name, int value)
     return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
-int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent)
+int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
+                   bool reuseport)
 {
     struct sockaddr_storage ss;
     socklen_t len = flow_addr_to_sockaddr(addr, &ss);
@@ -61,6 +62,7 @@ int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool tra
     if (fd < 0)
         return fd;
     int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+    ok = ok && (!reuseport || set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) == 0);
     if (ss.ss_family == AF_INET6) {
         ok = ok && set_int(fd, SOL_IPV6, IPV6_V6ONLY, v6only) == 0;
         ok = ok && (!transparent || set_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) == 0);

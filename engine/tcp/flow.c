@@ -155,7 +155,7 @@ struct flow *flow_new(struct listener *l, int client_fd, const struct flow_addr 
     }
     f->engine = e;
     f->tcp = tcp_stage_of(e);
-    f->id = ++e->next_flow_id;
+    f->id = engine_id(e, ++e->next_flow_id);
     f->phase = FLOW_CLIENT_HANDSHAKE;
     f->started = ev_now(e->loop);
     f->inbound = name;

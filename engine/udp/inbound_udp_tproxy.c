@@ -16,8 +16,8 @@ static int tproxy_setup(struct udp_listener *l)
 {
     const struct policy_settings *set = udp_engine_settings(l->engine);
     /* One reply socket per remote address; as many as sessions at most. */
-    l->data = udp_reply_cache_new(set->udp_max_sessions, set->udp_idle_s, &l->engine->core->fds,
-                                  l->engine->replies);
+    l->data = udp_reply_cache_new(engine_share(l->engine->core, set->udp_max_sessions),
+                                  set->udp_idle_s, &l->engine->core->fds, l->engine->replies);
     return l->data ? 0 : -ENOMEM;
 }
 

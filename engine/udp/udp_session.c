@@ -56,7 +56,7 @@ static void enqueue(struct udp_session *s, const uint8_t *buf, size_t len)
         udp_session_dropped(s);
         return;
     }
-    if (e->queued_bytes + len > udp_engine_settings(e)->udp_queue_bytes) {
+    if (e->queued_bytes + len > engine_share(e->core, udp_engine_settings(e)->udp_queue_bytes)) {
         e->stats.queue_full++;
         udp_session_dropped(s);
         return;
@@ -540,7 +540,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     struct udp_engine *e = l->engine;
     const struct policy_settings *set = udp_engine_settings(e);
     struct udp_session *oldest = udp_session_table_oldest(&e->sessions);
-    if (e->sessions.count >= set->udp_max_sessions && oldest)
+    if (e->sessions.count >= engine_share(e->core, set->udp_max_sessions) && oldest)
         udp_session_end(oldest, &e->stats.sessions_evicted);
 
     struct udp_session *s = calloc(1, sizeof(*s));
@@ -549,7 +549,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->key = *key;
     s->dst = *dst;
     s->engine = e;
-    s->id = ++e->next_session_id;
+    s->id = engine_id(e->core, ++e->next_session_id);
     s->listener = l;
     s->fd = -1;
     s->queue_tail = &s->queue;

@@ -29,10 +29,12 @@
 /*
  * Opens a non-blocking UDP socket bound to `addr` (SO_REUSEADDR) that reports
  * each datagram's destination. With `transparent` it is also IP_TRANSPARENT /
- * IPV6_TRANSPARENT, as TPROXY requires. An IPv6 wildcard address also takes
+ * IPV6_TRANSPARENT, as TPROXY requires. With `reuseport`, SO_REUSEPORT: the
+ * workers' sockets on one address share its datagrams, each client's 4-tuple
+ * always reaching the same one. An IPv6 wildcard address also takes
  * IPv4 (dual stack). Returns the descriptor or a negative errno.
  */
-int udp_socket_listen(const struct flow_addr *addr, bool transparent);
+int udp_socket_listen(const struct flow_addr *addr, bool transparent, bool reuseport);
 
 /*
  * Reads one datagram from `fd` into `buf` (`cap` bytes; UDP_RECV_BUF holds

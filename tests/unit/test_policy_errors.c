@@ -27,6 +27,7 @@ static const struct bad_policy cases[] = {
     /* 1 unknown top-level key, with the close spelling */
     {"inbounds: []\nrulez: []\n", "2:1: unknown key 'rulez' in the policy (did you mean 'rules'?)"},
     {"fast_path: on\n", "1:12: unknown fast_path 'on' (static, off, dynamic)"},
+    {"workers: 0\n", "1:10: workers must be at least 1"},
     /* 2 unknown condition, suggested */
     {"rules:\n  - {domian_suffix: cn, action: direct}\n",
      "2:6: unknown condition 'domian_suffix' (did you mean 'domain_suffix'?)"},

@@ -48,6 +48,7 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(s->max_handshakes, 0);
     assert_int_equal(s->udp_queue_bytes, 16 << 20);
     assert_int_equal(s->fast_path, POLICY_FAST_PATH_STATIC);
+    assert_int_equal(s->workers, 0); /* as many as online cores */
     assert_int_equal(policy_inbound_count(p), 0);
     assert_int_equal(policy_outbound_count(p), 2);
     assert_string_equal(policy_outbound(p, 0)->name, "direct");
@@ -78,7 +79,8 @@ static void every_setting(void **state)
                           " udp_dns_idle_s: 5}\n"
                           "limits: {max_flows: 5000, udp_sessions: 100, max_handshakes: 40,"
                           " udp_queue_bytes: 1048576}\n"
-                          "fast_path: off\n");
+                          "fast_path: off\n"
+                          "workers: 3\n");
     const struct policy_settings *s = policy_settings(p);
     assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
     assert_false(s->log_flows);
@@ -105,6 +107,7 @@ static void every_setting(void **state)
     assert_int_equal(s->max_handshakes, 40);
     assert_int_equal(s->udp_queue_bytes, 1048576);
     assert_int_equal(s->fast_path, POLICY_FAST_PATH_OFF);
+    assert_int_equal(s->workers, 3);
     policy_unref(p);
 
     p = fixture_policy_ok("fast_path: dynamic\n");
