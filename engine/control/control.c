@@ -20,6 +20,7 @@
 #include "engine/control/control_ui.h"
 #include "engine/core/log.h"
 #include "engine/core/sockopt.h"
+#include "engine/core/workers.h"
 #include "engine/udp/udp_session.h"
 
 /* Bounds: connections at once, seconds a connection may make no progress, request body bytes. */
@@ -71,22 +72,31 @@ enum MHD_Result control_reply_error(struct MHD_Connection *conn, unsigned status
 
 /* --- shared readings -------------------------------------------------------------- */
 
-void control_traffic_totals(const struct control *c, uint64_t *up, uint64_t *down)
+/* On worker `e`'s thread: its bytes, ended and open, added to totals[0] (up) and [1] (down). */
+static void add_traffic(struct engine *e, void *arg)
 {
-    const struct engine *e = c->engine;
-    *up = e->counters.bytes_up + e->counters.udp_bytes_up;
-    *down = e->counters.bytes_down + e->counters.udp_bytes_down;
+    uint64_t *totals = arg;
+    totals[0] += e->counters.bytes_up + e->counters.udp_bytes_up;
+    totals[1] += e->counters.bytes_down + e->counters.udp_bytes_down;
     for (struct engine_live *o = e->live; o; o = o->next) {
         const struct flow *f = flow_of_live(o);
         const struct udp_session *s = f ? NULL : udp_session_of_live(o);
         if (f) {
-            *up += f->relay.up.bytes;
-            *down += f->relay.down.bytes;
+            totals[0] += f->relay.up.bytes;
+            totals[1] += f->relay.down.bytes;
         } else if (s && !udp_session_closed(s)) {
-            *up += s->bytes_up;
-            *down += s->bytes_down;
+            totals[0] += s->bytes_up;
+            totals[1] += s->bytes_down;
         }
     }
+}
+
+void control_traffic_totals(const struct control *c, uint64_t *up, uint64_t *down)
+{
+    uint64_t totals[2] = {0, 0};
+    workers_each(c->engine, add_traffic, totals);
+    *up = totals[0];
+    *down = totals[1];
 }
 
 uint64_t control_memory_inuse(void)

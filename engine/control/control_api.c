@@ -18,6 +18,7 @@
 
 #include "engine/control/control_internal.h"
 #include "engine/core/reload.h"
+#include "engine/core/workers.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
 
@@ -174,10 +175,11 @@ static json_t *session_json(const struct udp_session *s)
     return connection_json(&v);
 }
 
-json_t *control_connections_json(struct control *c)
+/* On worker `e`'s thread: its open flows and sessions appended to the list `arg`. */
+static void add_connections(struct engine *e, void *arg)
 {
-    json_t *list = json_array();
-    for (struct engine_live *o = c->engine->live; o; o = o->next) {
+    json_t *list = arg;
+    for (struct engine_live *o = e->live; o; o = o->next) {
         const struct flow *f = flow_of_live(o);
         const struct udp_session *s = f ? NULL : udp_session_of_live(o);
         if (f && !flow_closed(f))
@@ -185,6 +187,13 @@ json_t *control_connections_json(struct control *c)
         else if (s && !udp_session_closed(s))
             json_array_append_new(list, session_json(s));
     }
+}
+
+json_t *control_connections_json(struct control *c)
+{
+    json_t *list = json_array();
+    if (list)
+        workers_each(c->engine, add_connections, list);
     uint64_t up, down;
     control_traffic_totals(c, &up, &down);
     return json_pack("{s:I, s:I, s:o, s:I}", "uploadTotal", (json_int_t)up, "downloadTotal",
@@ -192,35 +201,49 @@ json_t *control_connections_json(struct control *c)
                      (json_int_t)control_memory_inuse());
 }
 
-/*
- * Ends the connection with `id` (a flow's number, or "u" and a UDP
- * session's), or every one when `id` is NULL; returns how many. TCP flows
- * are reset; UDP sessions end (their sockets closed, no more relaying).
- */
-static unsigned reset_connections(struct control *c, const char *id)
+/* Which connections to end (every one when `all`) and how many were. */
+struct reset_want {
+    bool all, udp;
+    unsigned long long id;
+    unsigned n;
+};
+
+/* On worker `e`'s thread: ends its connections that `arg` (a reset_want) names. */
+static void reset_on(struct engine *e, void *arg)
 {
-    unsigned n = 0;
-    bool udp = id && id[0] == 'u';
-    const char *digits = udp ? id + 1 : id;
-    char *end;
-    unsigned long long want = id ? strtoull(digits, &end, 10) : 0;
-    if (id && (*end || !*digits || *digits < '0' || *digits > '9'))
-        return 0;
+    struct reset_want *w = arg;
     /* Closing unlinks the object from the live list: take `next` first. */
-    for (struct engine_live *o = c->engine->live, *next; o; o = next) {
+    for (struct engine_live *o = e->live, *next; o; o = next) {
         next = o->next;
         struct flow *f = flow_of_live(o);
         struct udp_session *s = f ? NULL : udp_session_of_live(o);
-        if (f && !flow_closed(f) && (!id || (!udp && f->id == want))) {
+        if (f && !flow_closed(f) && (w->all || (!w->udp && f->id == w->id))) {
             f->upstream_reset = true;
             flow_reset(f, "closed through the control API");
-            n++;
-        } else if (s && !udp_session_closed(s) && (!id || (udp && s->id == want))) {
+            w->n++;
+        } else if (s && !udp_session_closed(s) && (w->all || (w->udp && s->id == w->id))) {
             udp_session_end(s, NULL);
-            n++;
+            w->n++;
         }
     }
-    return n;
+}
+
+/*
+ * Ends the connection with `id` (a flow's number, or "u" and a UDP
+ * session's), or every one when `id` is NULL, on every worker; returns how
+ * many. TCP flows are reset; UDP sessions end (their sockets closed, no
+ * more relaying).
+ */
+static unsigned reset_connections(struct control *c, const char *id)
+{
+    struct reset_want w = {.all = !id, .udp = id && id[0] == 'u'};
+    const char *digits = w.udp ? id + 1 : id;
+    char *end;
+    w.id = id ? strtoull(digits, &end, 10) : 0;
+    if (id && (*end || !*digits || *digits < '0' || *digits > '9'))
+        return 0;
+    workers_each(c->engine, reset_on, &w);
+    return w.n;
 }
 
 static enum MHD_Result get_configs(struct control *c, struct MHD_Connection *conn)

@@ -55,7 +55,8 @@ enum MHD_Result control_reply_error(struct MHD_Connection *conn, unsigned status
 /* Adds the headers every answer carries (CORS: dashboards are served from elsewhere). */
 void control_add_headers(struct MHD_Response *r);
 
-/* Bytes relayed since start, both ways: TCP flows and UDP sessions, ended and still open. */
+/* Bytes relayed since start, both ways: TCP flows and UDP sessions, ended and still open, on
+ * every worker. */
 void control_traffic_totals(const struct control *c, uint64_t *up, uint64_t *down);
 
 /* Resident memory in bytes (/proc/self/statm), 0 when unknown. */

@@ -2,7 +2,10 @@
  * control_metrics.c — /metrics in the Prometheus text format (0.0.4).
  * Every value is read from counters the engine and its stages keep anyway
  * (plain integers, one thread) or walked at scrape time (live flows' bytes,
- * the tally of decisions): scraping costs the data path nothing.
+ * the tally of decisions): scraping costs the data path nothing. With
+ * several workers each one's part is added up on its own thread
+ * (workers_each()), so the figures are the whole daemon's, exact, and one
+ * set of per-worker counters shows how the kernel spread the work.
  * Labels are bounded: inbound and outbound names, rule numbers, protocol
  * and reason words; never a host or an address. README.md lists them.
  */
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "engine/control/control_internal.h"
+#include "engine/core/workers.h"
 #include "engine/nfq/nfq_stage.h"
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
@@ -82,6 +86,72 @@ static void one(struct out *o, const char *name, const char *type, const char *h
     put(o, "%s %llu\n", name, v);
 }
 
+/* What the page shows, every worker's part added up. */
+struct metrics_sum {
+    struct engine_counters k;
+    struct tally tally; /* every worker's, merged; open flows' and sessions' bytes added */
+    bool tcp, udp;      /* the stages are there */
+    uint64_t sniffed[SNIFF_PROTO_DNS + 1][2];
+    uint64_t sniff_timeouts;
+    uint64_t upstream_failed[FLOW_FAIL_RESOLVE + 1];
+    struct conntrack_stats conntrack;
+    unsigned long long fds_used, fds_size, max_flows;
+    uint64_t worker_flows[POLICY_WORKERS_MAX];    /* TCP connections each worker accepted */
+    uint64_t worker_sessions[POLICY_WORKERS_MAX]; /* UDP sessions each worker decided */
+};
+
+static void add_tcp_stage(struct metrics_sum *m, const struct tcp_stage *t)
+{
+    m->tcp = true;
+    for (int p = 0; p <= SNIFF_PROTO_DNS; p++)
+        for (int named = 0; named < 2; named++)
+            m->sniffed[p][named] += t->sniffed[p][named];
+    m->sniff_timeouts += t->sniff_timeouts;
+    for (int f = 0; f <= FLOW_FAIL_RESOLVE; f++)
+        m->upstream_failed[f] += t->upstream_failed[f];
+}
+
+static void add_conntrack(struct metrics_sum *m, const struct conntrack_stats *st)
+{
+    m->udp = true;
+    for (int r = 0; r < CONNTRACK_RESULTS; r++)
+        m->conntrack.lookups[r] += st->lookups[r];
+    for (int b = 0; b <= CONNTRACK_LATENCY_BOUNDS; b++)
+        m->conntrack.latency[b] += st->latency[b];
+    m->conntrack.latency_ns += st->latency_ns;
+}
+
+/* On worker `e`'s thread: adds its part to the sum. */
+static void metrics_add(struct engine *e, void *arg)
+{
+    struct metrics_sum *m = arg;
+    engine_counters_add(&m->k, &e->counters);
+    for (const struct tally_entry *t = e->tally.entries; t; t = t->hh.next) {
+        tally_add(&m->tally, t);
+        if (t->network == POLICY_UDP && e->index < POLICY_WORKERS_MAX)
+            m->worker_sessions[e->index] += t->decided;
+    }
+    for (struct engine_live *l = e->live; l; l = l->next) {
+        const struct flow *f = flow_of_live(l);
+        const struct udp_session *s = f ? NULL : udp_session_of_live(l);
+        if (f && f->tally)
+            tally_add_open(&m->tally, f->tally, f->relay.up.bytes, f->relay.down.bytes);
+        else if (s && s->tally)
+            tally_add_open(&m->tally, s->tally, s->bytes_up, s->bytes_down);
+    }
+    const struct tcp_stage *t = tcp_stage_of(e);
+    if (t)
+        add_tcp_stage(m, t);
+    const struct udp_engine *u = udp_stage_of(e);
+    if (u)
+        add_conntrack(m, &u->conntrack);
+    m->fds_used += e->fds.used;
+    m->fds_size += e->fds.size;
+    m->max_flows += e->max_flows;
+    if (e->index < POLICY_WORKERS_MAX)
+        m->worker_flows[e->index] = e->counters.flows_accepted;
+}
+
 /* Flows or UDP sessions by inbound, outbound and rule: started (counter) and open (gauge). */
 static void by_decision(struct out *o, const struct tally *t, unsigned network, const char *what)
 {
@@ -104,7 +174,7 @@ static void by_decision(struct out *o, const struct tally *t, unsigned network, 
 }
 
 /* Decisions by rule: the tally summed over inbounds and outbounds. */
-static void by_rule(struct out *o, const struct engine *e)
+static void by_rule(struct out *o, const struct engine *e, const struct tally *tally)
 {
     const struct policy *p = engine_policy(e);
     size_t n = policy_rule_count(p) + 1;
@@ -113,7 +183,7 @@ static void by_rule(struct out *o, const struct engine *e)
         o->failed = true;
         return;
     }
-    for (const struct tally_entry *t = e->tally.entries; t; t = t->hh.next)
+    for (const struct tally_entry *t = tally->entries; t; t = t->hh.next)
         if (t->rule < n)
             hits[t->rule] += t->decided;
     family(o, "switchyard_rule_hits_total", "counter",
@@ -123,8 +193,8 @@ static void by_rule(struct out *o, const struct engine *e)
     free(hits);
 }
 
-/* Bytes by outbound: flows and UDP sessions that ended (the tally) and those open. */
-static void bytes_by_outbound(struct out *o, const struct engine *e)
+/* Bytes by outbound: flows and UDP sessions that ended and those open (both in the sum's tally). */
+static void bytes_by_outbound(struct out *o, const struct tally *tally)
 {
     struct sum {
         const char *outbound;
@@ -132,7 +202,7 @@ static void bytes_by_outbound(struct out *o, const struct engine *e)
     } sums[64];
     size_t n = 0;
     const struct tally_entry *t;
-    for (t = e->tally.entries; t; t = t->hh.next) {
+    for (t = tally->entries; t; t = t->hh.next) {
         size_t i = 0;
         while (i < n && strcmp(sums[i].outbound, t->outbound) != 0)
             i++;
@@ -142,18 +212,6 @@ static void bytes_by_outbound(struct out *o, const struct engine *e)
             sums[n++] = (struct sum){t->outbound, 0, 0};
         sums[i].up += t->bytes_up;
         sums[i].down += t->bytes_down;
-    }
-    for (struct engine_live *l = e->live; l; l = l->next) {
-        const struct flow *f = flow_of_live(l);
-        const struct udp_session *s = f ? NULL : udp_session_of_live(l);
-        const struct tally_entry *t_open = f ? f->tally : s ? s->tally : NULL;
-        if (!t_open)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(sums[i].outbound, t_open->outbound) == 0) {
-                sums[i].up += f ? f->relay.up.bytes : s->bytes_up;
-                sums[i].down += f ? f->relay.down.bytes : s->bytes_down;
-            }
     }
     char name[256];
     family(o, "switchyard_bytes_total", "counter",
@@ -165,10 +223,9 @@ static void bytes_by_outbound(struct out *o, const struct engine *e)
             label(sums[i].outbound, name, sizeof(name)), sums[i].up, name, sums[i].down);
 }
 
-static void tcp_stage_metrics(struct out *o, const struct engine *e)
+static void tcp_stage_metrics(struct out *o, const struct metrics_sum *t)
 {
-    const struct tcp_stage *t = tcp_stage_of(e);
-    if (!t)
+    if (!t->tcp)
         return;
     family(o, "switchyard_sniff_results_total", "counter",
            "TCP flows sniffed, by protocol found and whether a host name was found");
@@ -187,12 +244,11 @@ static void tcp_stage_metrics(struct out *o, const struct engine *e)
 }
 
 /* udp-redirect's original-destination lookups: counted by result, and a latency histogram. */
-static void conntrack_metrics(struct out *o, const struct engine *e)
+static void conntrack_metrics(struct out *o, const struct metrics_sum *m)
 {
-    const struct udp_engine *u = udp_stage_of(e);
-    if (!u)
+    if (!m->udp)
         return;
-    const struct conntrack_stats *st = &u->conntrack;
+    const struct conntrack_stats *st = &m->conntrack;
     family(o, "switchyard_conntrack_lookups_total", "counter",
            "udp-redirect original-destination lookups in nf_conntrack, by result");
     for (int r = 0; r < CONNTRACK_RESULTS; r++)
@@ -213,10 +269,10 @@ static void conntrack_metrics(struct out *o, const struct engine *e)
 }
 
 /* UDP sessions open now whose inbound is `name`: the tally's decided minus ended. */
-static unsigned long long udp_sessions_of(const struct engine *e, const char *name)
+static unsigned long long udp_sessions_of(const struct tally *tally, const char *name)
 {
     unsigned long long n = 0;
-    for (const struct tally_entry *t = e->tally.entries; t; t = t->hh.next)
+    for (const struct tally_entry *t = tally->entries; t; t = t->hh.next)
         if (t->network == POLICY_UDP && strcmp(t->inbound, name) == 0)
             n += t->decided - t->ended;
     return n;
@@ -224,7 +280,7 @@ static unsigned long long udp_sessions_of(const struct engine *e, const char *na
 
 /* Each tun inbound's device: packets each way, those not carried on by reason, its TCP NAT
  * table and its UDP sessions. */
-static void tun_metrics(struct out *o, const struct engine *e)
+static void tun_metrics(struct out *o, const struct engine *e, const struct tally *tally)
 {
     const struct tun_inbound *first = tun_stage_inbounds(e), *t;
     if (!first)
@@ -279,7 +335,22 @@ static void tun_metrics(struct out *o, const struct engine *e)
     family(o, "switchyard_tun_udp_sessions", "gauge", "UDP sessions from a tun inbound open now");
     for (t = first; t; t = t->next)
         put(o, "switchyard_tun_udp_sessions{inbound=\"%s\"} %llu\n", label(t->name, in, sizeof(in)),
-            udp_sessions_of(e, t->name));
+            udp_sessions_of(tally, t->name));
+}
+
+/* Per worker: how the kernel spread the connections and the UDP sessions. */
+static void worker_metrics(struct out *o, const struct engine *e, const struct metrics_sum *m)
+{
+    unsigned n = workers_count(e);
+    family(o, "switchyard_worker_flows_total", "counter", "TCP connections each worker accepted");
+    for (unsigned i = 0; i < n && i < POLICY_WORKERS_MAX; i++)
+        put(o, "switchyard_worker_flows_total{worker=\"%u\"} %llu\n", i,
+            (unsigned long long)m->worker_flows[i]);
+    family(o, "switchyard_worker_udp_sessions_total", "counter",
+           "UDP sessions each worker decided");
+    for (unsigned i = 0; i < n && i < POLICY_WORKERS_MAX; i++)
+        put(o, "switchyard_worker_udp_sessions_total{worker=\"%u\"} %llu\n", i,
+            (unsigned long long)m->worker_sessions[i]);
 }
 
 /* The dynamic fast path's queue (engine/nfq): whether it is bound, what it answered and dropped. */
@@ -310,19 +381,27 @@ static void fast_path_metrics(struct out *o, const struct engine *e)
 
 char *control_metrics_text(struct control *c, size_t *len)
 {
-    const struct engine *e = c->engine;
-    const struct engine_counters *k = &e->counters;
+    struct engine *e = c->engine;
+    struct metrics_sum *m = calloc(1, sizeof(*m));
     struct out o = {.buf = malloc(16384), .cap = 16384};
-    o.failed = !o.buf;
+    o.failed = !o.buf || !m;
+    if (o.failed) {
+        free(m);
+        free(o.buf);
+        return NULL;
+    }
+    workers_each(e, metrics_add, m);
+    const struct engine_counters *k = &m->k;
     one(&o, "switchyard_flows_accepted_total", "counter", "TCP connections accepted",
         k->flows_accepted);
-    by_decision(&o, &e->tally, POLICY_TCP, "flows");
-    by_decision(&o, &e->tally, POLICY_UDP, "udp_sessions");
-    by_rule(&o, e);
-    bytes_by_outbound(&o, e);
-    tcp_stage_metrics(&o, e);
-    conntrack_metrics(&o, e);
-    tun_metrics(&o, e);
+    by_decision(&o, &m->tally, POLICY_TCP, "flows");
+    by_decision(&o, &m->tally, POLICY_UDP, "udp_sessions");
+    by_rule(&o, e, &m->tally);
+    bytes_by_outbound(&o, &m->tally);
+    tcp_stage_metrics(&o, m);
+    conntrack_metrics(&o, m);
+    tun_metrics(&o, e, &m->tally);
+    worker_metrics(&o, e, m);
     fast_path_metrics(&o, e);
     one(&o, "switchyard_flows_refused_total", "counter",
         "TCP connections refused: addressed to a listener, over a limit, no destination",
@@ -337,11 +416,13 @@ char *control_metrics_text(struct control *c, size_t *len)
         (unsigned long long)k->reloads_failed);
     family(&o, "switchyard_policy_age_seconds", "gauge", "seconds since the current policy loaded");
     put(&o, "switchyard_policy_age_seconds %.3f\n", ev_now(e->loop) - c->policy_loaded);
-    one(&o, "switchyard_fds_in_use", "gauge", "descriptors charged to the budget", e->fds.used);
-    one(&o, "switchyard_fds_limit", "gauge", "descriptors the budget may charge", e->fds.size);
+    one(&o, "switchyard_fds_in_use", "gauge", "descriptors charged to the budget", m->fds_used);
+    one(&o, "switchyard_fds_limit", "gauge", "descriptors the budget may charge", m->fds_size);
     one(&o, "switchyard_fds_rlimit", "gauge", "the soft RLIMIT_NOFILE", e->fds.limit);
-    one(&o, "switchyard_flows_limit", "gauge", "the most TCP flows at once", e->max_flows);
+    one(&o, "switchyard_flows_limit", "gauge", "the most TCP flows at once", m->max_flows);
     one(&o, "switchyard_resident_memory_bytes", "gauge", "resident memory", control_memory_inuse());
+    tally_free(&m->tally);
+    free(m);
     if (o.failed) {
         free(o.buf);
         return NULL;

@@ -91,7 +91,6 @@ int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *po
     e->loop = loop;
     e->index = index;
     e->count = count ? count : 1;
-    e->reuseport = e->count > 1;
     e->fds.share = e->count;
     e->policy = policy;
     ev_prepare_init(&e->reaper, engine_reaper_cb);
@@ -126,6 +125,22 @@ void engine_fini(struct engine *e)
     policy_unref(e->previous);
     e->policy = e->previous = NULL;
     tally_free(&e->tally);
+}
+
+void engine_counters_add(struct engine_counters *sum, const struct engine_counters *k)
+{
+    sum->flows_accepted += k->flows_accepted;
+    sum->flows_refused += k->flows_refused;
+    sum->flows_closed += k->flows_closed;
+    sum->flows_dropped += k->flows_dropped;
+    sum->upstream_failed += k->upstream_failed;
+    sum->bytes_up += k->bytes_up;
+    sum->bytes_down += k->bytes_down;
+    sum->udp_bytes_up += k->udp_bytes_up;
+    sum->udp_bytes_down += k->udp_bytes_down;
+    sum->accept_paused += k->accept_paused;
+    sum->reloads += k->reloads;
+    sum->reloads_failed += k->reloads_failed;
 }
 
 /* --- stages ----------------------------------------------------------------------- */

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "engine/core/fd_budget.h"
+#include "engine/core/sockopt.h"
 #include "engine/core/tally.h"
 #include "rules/policy.h"
 
@@ -185,7 +186,7 @@ struct engine_live {
     bool closed;
 };
 
-/* Counters since start. Plain integers: one thread. */
+/* Counters since start. Plain integers: one thread (each worker has its own). */
 struct engine_counters {
     uint64_t flows_accepted;  /* TCP connections accepted on any inbound */
     uint64_t flows_refused;   /* refused: addressed to the listener, over the limit, no dst */
@@ -201,11 +202,13 @@ struct engine_counters {
     uint64_t reloads_failed;  /* reloads that kept the old policy */
 };
 
+/* Adds every counter of `k` to `sum` (the workers' counters summed). */
+void engine_counters_add(struct engine_counters *sum, const struct engine_counters *k);
+
 struct engine {
     struct ev_loop *loop;
     unsigned index;          /* the worker this engine is: 0 for the main thread's */
     unsigned count;          /* workers in the process: limits are split between them */
-    bool reuseport;          /* listeners take SO_REUSEPORT: count > 1 */
     struct workers *workers; /* worker 0's view of the others (workers.h), NULL when alone */
     struct policy *policy;   /* current; owns one reference */
     struct policy *previous; /* the one before, kept until engine_sync() is done; or NULL */
@@ -249,6 +252,14 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
  */
 int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *policy,
                        unsigned index, unsigned count);
+
+/* How this worker's listeners share their addresses (engine/core/sockopt.h). */
+static inline enum sockopt_share engine_listen_share(const struct engine *e)
+{
+    return e->count < 2    ? SOCKOPT_SHARE_NONE
+           : e->index == 0 ? SOCKOPT_SHARE_FIRST
+                           : SOCKOPT_SHARE_JOIN;
+}
 
 /* This worker's share of a limit the policy sets for the whole process (at least 1). */
 static inline unsigned engine_share(const struct engine *e, unsigned whole)

@@ -53,24 +53,43 @@ static int set_int(int fd, int level, int name, int value)
     return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
-int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
-                   bool reuseport)
+/* A socket bound to `ss` as sockopt_listen() describes, not listening yet; or -errno. */
+static int bound(const struct sockaddr_storage *ss, socklen_t len, int type, bool v6only,
+                 bool transparent, bool reuseport)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
-    int fd = sockopt_socket(ss.ss_family, type, 0);
+    int fd = sockopt_socket(ss->ss_family, type, 0);
     if (fd < 0)
         return fd;
     int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
     ok = ok && (!reuseport || set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) == 0);
-    if (ss.ss_family == AF_INET6) {
+    if (ss->ss_family == AF_INET6) {
         ok = ok && set_int(fd, SOL_IPV6, IPV6_V6ONLY, v6only) == 0;
         ok = ok && (!transparent || set_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) == 0);
     } else {
         ok = ok && (!transparent || set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0);
     }
-    if (!ok || bind(fd, (struct sockaddr *)&ss, len) < 0 ||
-        (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
+    if (!ok || bind(fd, (const struct sockaddr *)ss, len) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
+                   enum sockopt_share share)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = flow_addr_to_sockaddr(addr, &ss);
+    if (share == SOCKOPT_SHARE_FIRST) {
+        /* Bound as a lone listener would be: whoever holds the address refuses it. */
+        int probe = bound(&ss, len, type, v6only, transparent, false);
+        if (probe < 0)
+            return probe;
+        close(probe);
+    }
+    int fd = bound(&ss, len, type, v6only, transparent, share != SOCKOPT_SHARE_NONE);
+    if (fd >= 0 && type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0) {
         int err = errno;
         close(fd);
         return -err;

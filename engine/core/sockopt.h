@@ -36,17 +36,27 @@ int sockopt_tcp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark)
 int sockopt_udp_connect(const struct sockaddr *sa, socklen_t len, uint32_t mark);
 
 /*
+ * Whether a listening socket shares its address with the other workers'
+ * (SO_REUSEPORT: the kernel spreads connections, and datagrams by their
+ * 4-tuple, over the sockets of the group).
+ */
+enum sockopt_share {
+    SOCKOPT_SHARE_NONE,  /* alone: one process, one worker */
+    SOCKOPT_SHARE_FIRST, /* worker 0 opens the group: refused, as a lone listener would be,
+                            when anyone else holds the address (another switchyard) */
+    SOCKOPT_SHARE_JOIN,  /* another worker joins worker 0's group */
+};
+
+/*
  * Opens a non-blocking, close-on-exec socket of `type` (SOCK_STREAM or
  * SOCK_DGRAM) bound to `addr` for an inbound, without a mark (it faces the
  * clients): SO_REUSEADDR; on IPv6, IPV6_V6ONLY set to `v6only`; with
  * `transparent`, IP_TRANSPARENT or IPV6_TRANSPARENT, as TPROXY requires;
- * with `reuseport`, SO_REUSEPORT (every worker listens on the address, and
- * the kernel spreads the connections or datagrams by their 4-tuple; without
- * it a second listener on the address fails with EADDRINUSE). A SOCK_STREAM
- * socket is also listening. Returns the descriptor, or -errno.
+ * shared as `share` says (below). A SOCK_STREAM socket is also listening.
+ * Returns the descriptor, or -errno.
  */
 int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
-                   bool reuseport);
+                   enum sockopt_share share);
 
 /* The pending error of a connecting socket (SO_ERROR): 0 once connected. */
 int sockopt_socket_error(int fd);

@@ -34,8 +34,9 @@ static struct tally_entry *tally_entry_new(unsigned network, const char *inbound
     return e;
 }
 
-struct tally_entry *tally_decided(struct tally *t, unsigned network, const char *inbound,
-                                  const char *outbound, unsigned rule)
+/* The entry of these labels, added when new (or "other"); never NULL. */
+static struct tally_entry *entry_for(struct tally *t, unsigned network, const char *inbound,
+                                     const char *outbound, unsigned rule)
 {
     char key[512];
     int n = snprintf(key, sizeof(key), "%u/%u/%s/%s", network, rule, inbound, outbound);
@@ -54,8 +55,31 @@ struct tally_entry *tally_decided(struct tally *t, unsigned network, const char 
             t->other = tally_entry_new(0, "other", "other", 0, "", 0);
         e = t->other ? t->other : tally_fallback();
     }
+    return e;
+}
+
+struct tally_entry *tally_decided(struct tally *t, unsigned network, const char *inbound,
+                                  const char *outbound, unsigned rule)
+{
+    struct tally_entry *e = entry_for(t, network, inbound, outbound, rule);
     e->decided++;
     return e;
+}
+
+void tally_add(struct tally *t, const struct tally_entry *from)
+{
+    struct tally_entry *e = entry_for(t, from->network, from->inbound, from->outbound, from->rule);
+    e->decided += from->decided;
+    e->ended += from->ended;
+    e->bytes_up += from->bytes_up;
+    e->bytes_down += from->bytes_down;
+}
+
+void tally_add_open(struct tally *t, const struct tally_entry *of, uint64_t up, uint64_t down)
+{
+    struct tally_entry *e = entry_for(t, of->network, of->inbound, of->outbound, of->rule);
+    e->bytes_up += up;
+    e->bytes_down += down;
 }
 
 void tally_free(struct tally *t)

@@ -54,6 +54,17 @@ static inline void tally_end(struct tally_entry *entry, uint64_t up, uint64_t do
     entry->bytes_down += down;
 }
 
+/*
+ * Adds the counts of `from` (another tally's entry: another worker's) to the
+ * entry of `t` with the same labels, made when new. For the metrics, which
+ * sum the workers' tallies into one.
+ */
+void tally_add(struct tally *t, const struct tally_entry *from);
+
+/* Adds the bytes of a flow still open, counted in `of` (another tally's entry), to the entry
+ * of `t` with the same labels. */
+void tally_add_open(struct tally *t, const struct tally_entry *of, uint64_t up, uint64_t down);
+
 /* Frees every entry. */
 void tally_free(struct tally *t);
 

@@ -237,20 +237,7 @@ void workers_each(struct engine *main, workers_fn fn, void *arg)
 
 static void add_counters(struct engine *e, void *arg)
 {
-    struct engine_counters *sum = arg;
-    const struct engine_counters *k = &e->counters;
-    sum->flows_accepted += k->flows_accepted;
-    sum->flows_refused += k->flows_refused;
-    sum->flows_closed += k->flows_closed;
-    sum->flows_dropped += k->flows_dropped;
-    sum->upstream_failed += k->upstream_failed;
-    sum->bytes_up += k->bytes_up;
-    sum->bytes_down += k->bytes_down;
-    sum->udp_bytes_up += k->udp_bytes_up;
-    sum->udp_bytes_down += k->udp_bytes_down;
-    sum->accept_paused += k->accept_paused;
-    sum->reloads += k->reloads;
-    sum->reloads_failed += k->reloads_failed;
+    engine_counters_add(arg, &e->counters);
 }
 
 void workers_sum_counters(struct engine *main, struct engine_counters *sum)

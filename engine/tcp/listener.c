@@ -163,7 +163,7 @@ static int listener_open(struct engine *e, void *data, const struct policy_inbou
     flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
     /* `[::]` takes IPv4 too, whatever net.ipv6.bindv6only says. */
     l->fd = sockopt_listen(&l->addr, SOCK_STREAM, false, ops->transparent,
-                           e->reuseport && in->type != INBOUND_TUN);
+                           in->type == INBOUND_TUN ? SOCKOPT_SHARE_NONE : engine_listen_share(e));
     int rc = l->fd;
     if (rc >= 0 && ops->setup)
         rc = ops->setup(l);

@@ -163,7 +163,8 @@ int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
     l->ops = ops;
     flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
     l->fd = udp_socket_listen(&l->addr, ops->transparent,
-                              e->core->reuseport && in->type != INBOUND_TUN);
+                              in->type == INBOUND_TUN ? SOCKOPT_SHARE_NONE
+                                                      : engine_listen_share(e->core));
     int rc = l->fd;
     if (rc >= 0 && ops->setup)
         rc = ops->setup(l);

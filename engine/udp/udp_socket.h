@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "engine/core/sockopt.h"
 #include "rules/flow_addr.h"
 
 /* The largest UDP payload over IPv4; the receive buffer holds one more byte. */
@@ -29,12 +30,13 @@
 /*
  * Opens a non-blocking UDP socket bound to `addr` (SO_REUSEADDR) that reports
  * each datagram's destination. With `transparent` it is also IP_TRANSPARENT /
- * IPV6_TRANSPARENT, as TPROXY requires. With `reuseport`, SO_REUSEPORT: the
- * workers' sockets on one address share its datagrams, each client's 4-tuple
- * always reaching the same one. An IPv6 wildcard address also takes
- * IPv4 (dual stack). Returns the descriptor or a negative errno.
+ * IPV6_TRANSPARENT, as TPROXY requires. Shared with the other workers as
+ * `share` says (engine/core/sockopt.h): their sockets on one address share
+ * its datagrams, each client's 4-tuple always reaching the same one. An
+ * IPv6 wildcard address also takes IPv4 (dual stack). Returns the
+ * descriptor or a negative errno.
  */
-int udp_socket_listen(const struct flow_addr *addr, bool transparent, bool reuseport);
+int udp_socket_listen(const struct flow_addr *addr, bool transparent, enum sockopt_share share);
 
 /*
  * Reads one datagram from `fd` into `buf` (`cap` bytes; UDP_RECV_BUF holds

@@ -57,9 +57,36 @@ static void bounded(void **state)
     tally_free(&t);
 }
 
+/* Two workers' tallies summed: entries with the same labels merge, bytes of open flows add up. */
+static void tallies_add_up(void **state)
+{
+    (void)state;
+    struct tally w0 = {0}, w1 = {0}, sum = {0};
+    tally_end(tally_decided(&w0, POLICY_TCP, "gw", "direct", 2), 10, 20);
+    tally_decided(&w0, POLICY_UDP, "gw", "direct", 2);
+    struct tally_entry *open = tally_decided(&w1, POLICY_TCP, "gw", "direct", 2);
+    tally_end(tally_decided(&w1, POLICY_TCP, "gw", "direct", 2), 1, 2);
+    for (struct tally_entry *e = w0.entries; e; e = e->hh.next)
+        tally_add(&sum, e);
+    for (struct tally_entry *e = w1.entries; e; e = e->hh.next)
+        tally_add(&sum, e);
+    tally_add_open(&sum, open, 100, 200);
+    assert_int_equal(sum.count, 2);
+    struct tally_entry *tcp = tally_decided(&sum, POLICY_TCP, "gw", "direct", 2);
+    assert_int_equal(tcp->decided, 3 + 1); /* and the one just counted */
+    assert_int_equal(tcp->ended, 2);
+    assert_int_equal(tcp->bytes_up, 111);
+    assert_int_equal(tcp->bytes_down, 222);
+    assert_int_equal(tally_decided(&sum, POLICY_UDP, "gw", "direct", 2)->decided, 2);
+    tally_free(&w0);
+    tally_free(&w1);
+    tally_free(&sum);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tallies_add_up),
         cmocka_unit_test(one_entry_per_label_set),
         cmocka_unit_test(bounded),
     };
