@@ -183,6 +183,18 @@ bool engine_dst_is_listener(const struct engine *e, const struct flow_addr *dst)
     for (const struct engine_listening *l = e->listening; l; l = l->next)
         if (self_dst_is_listener(&l->addr, dst))
             return true;
+    if (e->index == 0)
+        return false;
+    /* The tun inbounds listen on worker 0 alone: the others read their addresses in the policy. */
+    const struct policy *p = engine_policy(e);
+    for (size_t i = 0; i < policy_inbound_count(p); i++) {
+        const struct policy_inbound *in = policy_inbound(p, i);
+        struct flow_addr a;
+        if (in->type == INBOUND_TUN &&
+            flow_addr_from_sockaddr(&a, (const struct sockaddr *)&in->listen) &&
+            self_dst_is_listener(&a, dst))
+            return true;
+    }
     return false;
 }
 

@@ -3,7 +3,8 @@
  * TCP stage: workers_call runs a function on the worker's own thread (worker
  * 0 on the caller's) and returns once it has; every worker listens on the
  * socket inbounds through one SO_REUSEPORT group that another lone listener
- * cannot join, and a tun inbound stays worker 0's; a reload handed over with
+ * cannot join, and a tun inbound stays worker 0's (its address still refused
+ * as a destination by the others); a reload handed over with
  * workers_set_policy is current on every worker, listeners moved, when the
  * next call runs there; flow ids never collide; stopping joins every thread
  * and frees everything (AddressSanitizer sees what would be left).
@@ -200,6 +201,18 @@ static void a_reload_reaches_every_worker(void **state)
         assert_ptr_equal(seen[i].policy, engine_policy(&main_engine));
 }
 
+static uint16_t tun_port;
+
+/* On a worker: whether 127.0.0.1:tun_port counts as one of switchyard's own listeners. */
+static void tun_is_self(struct engine *e, void *arg)
+{
+    struct flow_addr dst;
+    char text[32];
+    snprintf(text, sizeof(text), "127.0.0.1:%u", tun_port);
+    assert_true(flow_addr_parse(&dst, text));
+    ((bool *)arg)[e->index] = engine_dst_is_listener(e, &dst);
+}
+
 static void tun_inbounds_stay_with_worker_zero(void **state)
 {
     (void)state;
@@ -209,7 +222,7 @@ static void tun_inbounds_stay_with_worker_zero(void **state)
              "inbounds:\n  - {name: s, type: socks5, listen: \"127.0.0.1:%u\"}\n"
              "  - {name: t, type: tun, device: sytest0, address: 198.51.100.1/30,"
              " listen: \"[::]:%u\"}\n",
-             free_port(), free_port());
+             free_port(), tun_port = free_port());
     struct policy *p = policy_load_buffer("test.yaml", text, strlen(text), error);
     if (!p)
         fail_msg("%s", error);
@@ -220,6 +233,12 @@ static void tun_inbounds_stay_with_worker_zero(void **state)
     for (unsigned i = 1; i < WORKERS; i++) {
         assert_ptr_equal(seen[i].policy, p);
         assert_int_equal(seen[i].listeners, 1); /* the socks5 one, not the tun's */
+    }
+    /* Still, nothing a worker relays may go to the tun inbound's listener. */
+    bool self[WORKERS] = {false};
+    for (unsigned i = 1; i < WORKERS; i++) {
+        workers_call(&main_engine, i, tun_is_self, self);
+        assert_true(self[i]);
     }
     policy_unref(p);
 }
