@@ -261,10 +261,14 @@ static inline enum sockopt_share engine_listen_share(const struct engine *e)
                            : SOCKOPT_SHARE_JOIN;
 }
 
-/* This worker's share of a limit the policy sets for the whole process (at least 1). */
+/*
+ * This worker's share of a limit the policy sets for the whole process: the
+ * shares add up to `whole` (the first workers take one more when it does not
+ * divide), and none is below 1.
+ */
 static inline unsigned engine_share(const struct engine *e, unsigned whole)
 {
-    unsigned n = e->count > 1 ? (whole + e->count - 1) / e->count : whole;
+    unsigned n = e->count > 1 ? whole / e->count + (e->index < whole % e->count) : whole;
     return n ? n : 1;
 }
 
