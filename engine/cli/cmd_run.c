@@ -107,7 +107,7 @@ int cmd_run(int argc, char **argv)
     struct run run;
     memset(&run, 0, sizeof(run));
     unsigned workers = workers_wanted(policy_settings(policy));
-    if (!loop || engine_init_worker(&run.engine, loop, policy, 0, workers) < 0) {
+    if (!loop || engine_init_worker(&run.engine, loop, policy, NULL, 0, workers) < 0) {
         fprintf(stderr, "switchyard: cannot set up the event loop\n");
         policy_unref(policy);
         return CLI_RUNTIME;
@@ -137,7 +137,7 @@ int cmd_run(int argc, char **argv)
     } else {
         log_info("switchyard %s running with %s (%zu inbounds, %u worker%s, up to %u TCP flows)",
                  SWITCHYARD_VERSION, policy_path(policy), policy_inbound_count(policy), workers,
-                 workers == 1 ? "" : "s", run.engine.max_flows * workers);
+                 workers == 1 ? "" : "s", run.engine.max_flows);
         ev_signal_init(&run.sighup, on_hup, SIGHUP);
         ev_signal_init(&run.sigterm, on_stop, SIGTERM);
         ev_signal_init(&run.sigint, on_stop, SIGINT);

@@ -146,8 +146,8 @@ static void metrics_add(struct engine *e, void *arg)
     if (u)
         add_conntrack(m, &u->conntrack);
     m->fds_used += e->fds.used;
-    m->fds_size += e->fds.size;
-    m->max_flows += e->max_flows;
+    m->fds_size = e->fds.size;   /* the process's, the same on every worker */
+    m->max_flows = e->max_flows; /* likewise */
     if (e->index < POLICY_WORKERS_MAX)
         m->worker_flows[e->index] = e->counters.flows_accepted;
 }

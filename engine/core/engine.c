@@ -62,9 +62,10 @@ static void engine_apply_settings(struct engine *e)
                       strerror(errno));
     }
     unsigned nofile = raise_nofile();
-    e->max_flows = engine_share(e, s->max_flows ? s->max_flows
-                                                : fd_budget_size_for(nofile) / ENGINE_FDS_PER_FLOW);
-    e->max_handshakes = s->max_handshakes ? engine_share(e, s->max_handshakes) : e->max_flows / 8;
+    e->max_flows = s->max_flows ? s->max_flows : fd_budget_size_for(nofile) / ENGINE_FDS_PER_FLOW;
+    if (e->max_flows == 0)
+        e->max_flows = 1;
+    e->max_handshakes = s->max_handshakes ? s->max_handshakes : e->max_flows / 8;
     if (e->max_handshakes == 0)
         e->max_handshakes = 1;
     if (e->max_handshakes > e->max_flows)
@@ -81,17 +82,18 @@ static void engine_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy)
 {
-    return engine_init_worker(e, loop, policy, 0, 1);
+    return engine_init_worker(e, loop, policy, NULL, 0, 1);
 }
 
 int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *policy,
-                       unsigned index, unsigned count)
+                       struct engine *first, unsigned index, unsigned count)
 {
     memset(e, 0, sizeof(*e));
     e->loop = loop;
     e->index = index;
     e->count = count ? count : 1;
-    e->fds.share = e->count;
+    e->first = first ? first : e;
+    e->fds.pool = &e->first->fds_all;
     e->policy = policy;
     ev_prepare_init(&e->reaper, engine_reaper_cb);
     ev_timer_init(&e->limit_recheck, engine_recheck_cb, LIMIT_RECHECK_S, LIMIT_RECHECK_S);
@@ -198,7 +200,7 @@ static void engine_resume(struct engine *e)
  * carry a busy flow even once idle descriptors are given back. */
 static bool engine_full(struct engine *e)
 {
-    if (e->flow_count >= e->max_flows)
+    if (e->first->flows_all >= e->max_flows)
         return true;
     fd_budget_trim(&e->fds, ENGINE_FLOW_FDS_BUSY);
     return fd_budget_left(&e->fds) < ENGINE_FLOW_FDS_BUSY;
@@ -210,12 +212,14 @@ static void engine_log_pause(struct engine *e)
     if (now - e->limit_logged < LIMIT_LOG_EVERY_S)
         return;
     e->limit_logged = now;
-    if (e->flow_count >= e->max_flows)
-        log_warn("%u flows open, the limit: not accepting until one closes", e->flow_count);
+    unsigned flows = e->first->flows_all;
+    if (flows >= e->max_flows)
+        log_warn("%u flows open, the limit: not accepting until one closes", flows);
     else
         log_warn("%u descriptors in use, the budget is %u (RLIMIT_NOFILE %u less %u reserved): "
                  "not accepting until some close",
-                 e->fds.used, e->fds.size, e->fds.limit, e->fds.limit - e->fds.size);
+                 (unsigned)e->first->fds_all, e->fds.size, e->fds.limit,
+                 e->fds.limit - e->fds.size);
 }
 
 /* Pauses or resumes the stages as the flow limit and the budget now allow. */
@@ -244,6 +248,13 @@ void engine_fds_refresh(struct engine *e)
     fd_budget_refresh(&e->fds);
 }
 
+bool engine_accepting(struct engine *e)
+{
+    if (e->count > 1)
+        engine_check_limits(e); /* another worker may have taken the last flow */
+    return !e->accept_paused_by_limit;
+}
+
 void engine_set_policy(struct engine *e, struct policy *policy)
 {
     struct policy *older = e->previous; /* set twice without a sync: nothing reads it */
@@ -269,8 +280,10 @@ void engine_live_add(struct engine *e, struct engine_live *o, const struct engin
     if (e->live)
         e->live->prev = o;
     e->live = o;
-    if (ops->limited)
+    if (ops->limited) {
         e->flow_count++;
+        e->first->flows_all++;
+    }
     if (ops->fds)
         fd_budget_charge(&e->fds, ops->fds); /* checks the limits */
     else if (ops->limited)
@@ -286,8 +299,10 @@ static void engine_live_unlink(struct engine *e, struct engine_live *o)
     if (o->next)
         o->next->prev = o->prev;
     o->next = o->prev = NULL;
-    if (o->ops->limited)
+    if (o->ops->limited) {
         e->flow_count--;
+        e->first->flows_all--;
+    }
     if (o->ops->fds)
         fd_budget_give(&e->fds, o->ops->fds); /* checks the limits */
     else if (o->ops->limited)

@@ -210,8 +210,12 @@ struct engine {
     unsigned index;          /* the worker this engine is: 0 for the main thread's */
     unsigned count;          /* workers in the process: limits are split between them */
     struct workers *workers; /* worker 0's view of the others (workers.h), NULL when alone */
-    struct policy *policy;   /* current; owns one reference */
-    struct policy *previous; /* the one before, kept until engine_sync() is done; or NULL */
+    struct engine *first;    /* worker 0's engine (`e` itself on worker 0), set before any stage */
+    /* Worker 0's, kept by every worker (atomic): the limits hold for the process. */
+    _Atomic unsigned flows_all; /* live objects that count toward max_flows, on every worker */
+    _Atomic unsigned fds_all;   /* descriptors charged to every worker's budget */
+    struct policy *policy;      /* current; owns one reference */
+    struct policy *previous;    /* the one before, kept until engine_sync() is done; or NULL */
     struct engine_stage stages[ENGINE_STAGES_MAX];
     size_t nstages;
     struct engine_listening *listening; /* every network's open listeners (engine_sync.c) */
@@ -220,14 +224,14 @@ struct engine {
     struct engine_live *dead;           /* closed, waiting for the reaper, linked by next */
     ev_prepare reaper;                  /* frees `dead` before the loop next waits */
     unsigned flow_count;                /* live objects that count toward the limit (TCP flows) */
-    unsigned max_flows;                 /* limits.max_flows, or from RLIMIT_NOFILE */
-    unsigned max_handshakes;            /* limits.max_handshakes, or max_flows / 8 */
-    struct fd_budget fds;               /* the descriptor budget (below) */
-    bool accept_paused_by_limit;        /* stages paused: max_flows, or the budget is low */
-    bool checking_limits;               /* inside the pause/resume check (trims re-enter it) */
-    ev_tstamp limit_logged;             /* when a pause at a limit was last logged */
-    ev_timer limit_recheck;             /* while paused: re-read RLIMIT_NOFILE now and then */
-    uint64_t next_flow_id;              /* flow ids start at 1, for log lines */
+    unsigned max_flows;      /* limits.max_flows, or from RLIMIT_NOFILE: for the whole process */
+    unsigned max_handshakes; /* limits.max_handshakes, or max_flows / 8 */
+    struct fd_budget fds;    /* the descriptor budget (below) */
+    bool accept_paused_by_limit; /* stages paused: max_flows, or the budget is low */
+    bool checking_limits;        /* inside the pause/resume check (trims re-enter it) */
+    ev_tstamp limit_logged;      /* when a pause at a limit was last logged */
+    ev_timer limit_recheck;      /* while paused: re-read RLIMIT_NOFILE now and then */
+    uint64_t next_flow_id;       /* flow ids start at 1, for log lines */
     struct engine_counters counters;
     struct tally tally; /* flows and sessions by inbound, outbound and rule (tally.h) */
 };
@@ -243,15 +247,28 @@ struct engine {
 int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
 
 /*
- * engine_init() for worker `index` of `count`: the descriptor budget, the
- * flow limit, limits.max_handshakes and the UDP session limits are this
- * worker's share (engine_share()), flow and session ids are unique across
- * the workers (engine_id()), and with more than one worker every listener
- * takes SO_REUSEPORT, so the kernel spreads connections and datagrams over
- * them by their addresses. Log settings are applied by worker 0 alone.
+ * engine_init() for worker `index` of `count`, `first` being worker 0's
+ * engine (NULL for worker 0 itself). The flow limit and the descriptor
+ * budget hold for the whole process: every worker counts its flows and
+ * descriptors into worker 0's `flows_all` and `fds_all` too, and pauses
+ * when those reach the limit (a worker checks before each accept, so the
+ * process passes max_flows by at most one flow a worker; a worker paused
+ * by another's flows resumes at its next check, within LIMIT_RECHECK_S);
+ * limits.max_handshakes is the process's too (engine/tcp/tcp_stage.h); the
+ * UDP session limits are split (engine_share()). Flow and session ids are unique across the workers
+ * (engine_id()), and with more than one worker every listener takes
+ * SO_REUSEPORT, so the kernel spreads connections and datagrams over them
+ * by their addresses. Log settings are applied by worker 0 alone.
  */
 int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *policy,
-                       unsigned index, unsigned count);
+                       struct engine *first, unsigned index, unsigned count);
+
+/*
+ * Before accepting: whether the process can take one more flow now (the
+ * limits above). When it cannot, this worker's stages are paused, as at
+ * its own limit, and resumed once flows or descriptors are given back.
+ */
+bool engine_accepting(struct engine *e);
 
 /* How this worker's listeners share their addresses (engine/core/sockopt.h). */
 static inline enum sockopt_share engine_listen_share(const struct engine *e)

@@ -22,8 +22,6 @@ void fd_budget_set_limit(struct fd_budget *b, unsigned limit)
         return;
     b->limit = limit;
     b->size = fd_budget_size_for(limit);
-    if (b->share > 1)
-        b->size /= b->share;
     changed(b);
 }
 
@@ -37,9 +35,16 @@ void fd_budget_refresh(struct fd_budget *b)
     fd_budget_set_limit(b, (unsigned)cur);
 }
 
+/* What is charged: the process's count when the budget shares one, else its own. */
+static unsigned charged(const struct fd_budget *b)
+{
+    return b->pool ? *b->pool : b->used;
+}
+
 unsigned fd_budget_left(const struct fd_budget *b)
 {
-    return b->used < b->size ? b->size - b->used : 0;
+    unsigned used = charged(b);
+    return used < b->size ? b->size - used : 0;
 }
 
 void fd_budget_trim(struct fd_budget *b, unsigned want)
@@ -61,11 +66,16 @@ bool fd_budget_take(struct fd_budget *b, unsigned n)
 void fd_budget_charge(struct fd_budget *b, unsigned n)
 {
     b->used += n;
+    if (b->pool)
+        *b->pool += n;
     changed(b);
 }
 
 void fd_budget_give(struct fd_budget *b, unsigned n)
 {
-    b->used = n < b->used ? b->used - n : 0;
+    unsigned given = n < b->used ? n : b->used;
+    b->used -= given;
+    if (b->pool)
+        *b->pool -= given;
     changed(b);
 }

@@ -20,7 +20,9 @@
  * the budget could carry it).
  *
  * Pure counting: no event loop, no syscall but getrlimit in
- * fd_budget_refresh(). Single-threaded.
+ * fd_budget_refresh(). Each worker (engine/core/workers.h) has its own
+ * budget, used from its thread alone; with a `pool` they also keep one
+ * process-wide count together, which is what they are measured against.
  */
 #ifndef SWITCHYARD_FD_BUDGET_H
 #define SWITCHYARD_FD_BUDGET_H
@@ -34,7 +36,9 @@ struct fd_budget {
     unsigned limit; /* the soft RLIMIT_NOFILE, as last read */
     unsigned size;  /* what may be charged: limit less the reserve */
     unsigned used;  /* charged now; may exceed `size` after the limit was lowered */
-    unsigned share; /* workers sharing the limit: `size` is theirs divided by it (0 or 1: all) */
+    /* Optional: the count every worker's budget charges besides its own `used`
+     * (the descriptors are the process's): what is left is `size` less it. */
+    _Atomic unsigned *pool;
     /* Optional: give back idle descriptors (pooled pipes), about `want` of them;
      * called when a take would be refused or fd_budget_trim() asks. */
     void (*trim)(void *ctx, unsigned want);
@@ -43,8 +47,7 @@ struct fd_budget {
     void *ctx;
 };
 
-/* Sizes `b` for a soft limit of `limit` descriptors (see fd_budget_size_for), divided by
- * `share`. */
+/* Sizes `b` for a soft limit of `limit` descriptors (see fd_budget_size_for). */
 void fd_budget_set_limit(struct fd_budget *b, unsigned limit);
 
 /* What a soft limit of `limit` leaves to charge: limit less FD_BUDGET_RESERVED,

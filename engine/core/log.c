@@ -629,7 +629,10 @@ void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char 
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     unsigned suppressed;
-    if (!log_ratelimit_allow(rl, (double)now.tv_sec + now.tv_nsec / 1e9, &suppressed))
+    pthread_mutex_lock(&lock);
+    bool allowed = log_ratelimit_allow(rl, (double)now.tv_sec + now.tv_nsec / 1e9, &suppressed);
+    pthread_mutex_unlock(&lock);
+    if (!allowed)
         return;
     if (suppressed)
         log_msg(level, "suppressed %u similar messages", suppressed);

@@ -187,14 +187,16 @@ struct log_ratelimit {
  */
 bool log_ratelimit_allow(struct log_ratelimit *rl, double now_s, unsigned *suppressed);
 
-/* log_msg through `rl`: writes the line, or counts it as suppressed. */
+/* log_msg through `rl`: writes the line, or counts it as suppressed. Any thread may call it
+ * with the same `rl`. */
 void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Rate-limited log lines, with a limiter of their own per call site and thread. */
+/* Rate-limited log lines, with a limiter of their own per call site (shared by every worker:
+ * log_ratelimited reads and writes it under the log's lock). */
 #define log_limited(level, ...)                                                                    \
     do {                                                                                           \
-        static _Thread_local struct log_ratelimit log_site_rl_;                                    \
+        static struct log_ratelimit log_site_rl_;                                                  \
         log_ratelimited(&log_site_rl_, level, __VA_ARGS__);                                        \
     } while (0)
 #define log_error_limited(...) log_limited(LOG_LEVEL_ERROR, __VA_ARGS__)

@@ -137,8 +137,8 @@ struct workers *workers_new(struct engine *main, workers_setup_fn setup, int *fa
         struct worker *w = &set->w[i];
         w->set = set;
         w->loop = ev_loop_new(EVFLAG_AUTO);
-        if (!w->loop || engine_init_worker(&w->engine, w->loop, policy_ref(main->policy), i + 1,
-                                           set->count) < 0) {
+        if (!w->loop || engine_init_worker(&w->engine, w->loop, policy_ref(main->policy), main,
+                                           i + 1, set->count) < 0) {
             log_error("worker %u: cannot set up its event loop", i + 1);
             if (w->loop)
                 ev_loop_destroy(w->loop);

@@ -14,7 +14,8 @@
  * usually given, so moving within it does not start over); the port never
  * counts. Bounded: at most `cap` sources, the one that failed least recently
  * pushed out first, so a flood from many addresses cannot grow memory.
- * Times are the caller's clock (ev_now), in seconds.
+ * Times are the caller's clock (ev_now), in seconds. One table serves
+ * every worker (engine/core/workers.h): each call takes its lock.
  */
 #ifndef SWITCHYARD_AUTH_FAILURES_H
 #define SWITCHYARD_AUTH_FAILURES_H
@@ -43,6 +44,6 @@ void auth_failures_add(struct auth_failures *t, const struct flow_addr *src, dou
 void auth_failures_clear(struct auth_failures *t, const struct flow_addr *src);
 
 /* Sources held now (expired ones included until they are looked up or pushed out). */
-size_t auth_failures_count(const struct auth_failures *t);
+size_t auth_failures_count(struct auth_failures *t);
 
 #endif

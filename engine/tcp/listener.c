@@ -101,7 +101,8 @@ static void listener_accept(struct listener *l)
     /* The soft limit may have been lowered from outside (prlimit): the budget
      * follows it before accepting, and pauses when it cannot carry a flow. */
     engine_fds_refresh(l->engine);
-    for (int i = 0; i < ACCEPTS_PER_EVENT && listener_active(l); i++) {
+    for (int i = 0; i < ACCEPTS_PER_EVENT && listener_active(l) && engine_accepting(l->engine);
+         i++) {
         struct sockaddr_storage peer_sa, local_sa;
         socklen_t peer_len = sizeof(peer_sa), local_len = sizeof(local_sa);
         int fd =

@@ -4,13 +4,22 @@
  *
  * An lru_table keyed by (client address, destination) holding the time it
  * was marked: marking touches the entry, so the one forgotten when the set
- * is full is the least recently marked.
+ * is full is the least recently marked. Every worker's flows read and mark
+ * the one set (a client's next flow may land on another worker), each call
+ * under the set's lock.
  */
 #include "engine/tcp/silent_dst.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/core/lru_table.h"
+
+struct silent_dst {
+    pthread_mutex_t lock;
+    struct lru_table *table; /* struct silent_key -> the time it was marked, a double */
+};
 
 /* Both made by flow_addr_key (padding zeroed); the client's port is 0. */
 struct silent_key {
@@ -18,21 +27,27 @@ struct silent_key {
     struct flow_addr dst;
 };
 
-/* The handle is the table itself (struct silent_key -> the time it was marked, a double); its
- * own type keeps it apart from the engine's other tables. */
-static struct lru_table *table(struct silent_dst *set)
-{
-    return (struct lru_table *)set;
-}
-
 struct silent_dst *silent_dst_new(size_t cap)
 {
-    return (struct silent_dst *)lru_table_new(cap, sizeof(struct silent_key), sizeof(double));
+    struct silent_dst *set = calloc(1, sizeof(*set));
+    if (!set)
+        return NULL;
+    set->table = lru_table_new(cap, sizeof(struct silent_key), sizeof(double));
+    if (!set->table) {
+        free(set);
+        return NULL;
+    }
+    pthread_mutex_init(&set->lock, NULL);
+    return set;
 }
 
 void silent_dst_free(struct silent_dst *set)
 {
-    lru_table_free(table(set));
+    if (!set)
+        return;
+    lru_table_free(set->table);
+    pthread_mutex_destroy(&set->lock);
+    free(set);
 }
 
 static void make_key(struct silent_key *key, const struct flow_addr *client,
@@ -49,10 +64,12 @@ void silent_dst_mark(struct silent_dst *set, const struct flow_addr *client,
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    double *marked_at = lru_table_touch(table(set), &key);
+    pthread_mutex_lock(&set->lock);
+    double *marked_at = lru_table_touch(set->table, &key);
     if (marked_at)
         *marked_at = now;
     /* out of memory: the next flow waits for its client, nothing worse */
+    pthread_mutex_unlock(&set->lock);
 }
 
 bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
@@ -60,13 +77,13 @@ bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    double *marked_at = lru_table_find(table(set), &key);
-    if (!marked_at)
-        return false;
-    if (now - *marked_at < ttl)
-        return true;
-    lru_table_remove(table(set), &key);
-    return false;
+    pthread_mutex_lock(&set->lock);
+    double *marked_at = lru_table_find(set->table, &key);
+    bool known = marked_at && now - *marked_at < ttl;
+    if (marked_at && !known)
+        lru_table_remove(set->table, &key);
+    pthread_mutex_unlock(&set->lock);
+    return known;
 }
 
 void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
@@ -74,10 +91,15 @@ void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
 {
     struct silent_key key;
     make_key(&key, client, dst);
-    lru_table_remove(table(set), &key);
+    pthread_mutex_lock(&set->lock);
+    lru_table_remove(set->table, &key);
+    pthread_mutex_unlock(&set->lock);
 }
 
-size_t silent_dst_count(const struct silent_dst *set)
+size_t silent_dst_count(struct silent_dst *set)
 {
-    return lru_table_count((const struct lru_table *)set);
+    pthread_mutex_lock(&set->lock);
+    size_t n = lru_table_count(set->table);
+    pthread_mutex_unlock(&set->lock);
+    return n;
 }

@@ -17,7 +17,8 @@
  *
  * Bounded: at most `cap` pairs, the least recently marked one forgotten
  * first. Times are the caller's clock (ev_now), in seconds. The client's
- * port is not part of the key (each connection has its own).
+ * port is not part of the key (each connection has its own). One set
+ * serves every worker (engine/core/workers.h): each call takes its lock.
  */
 #ifndef SWITCHYARD_SILENT_DST_H
 #define SWITCHYARD_SILENT_DST_H
@@ -46,6 +47,6 @@ void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
                        const struct flow_addr *dst);
 
 /* Pairs held now (expired ones included until they are looked up or pushed out). */
-size_t silent_dst_count(const struct silent_dst *set);
+size_t silent_dst_count(struct silent_dst *set);
 
 #endif

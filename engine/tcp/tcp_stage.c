@@ -3,6 +3,7 @@
  */
 #include "engine/tcp/tcp_stage.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "engine/core/engine.h"
@@ -46,8 +47,10 @@ static void tcp_backoff(struct engine *e, void *data, int err)
 static void tcp_stage_free(struct tcp_stage *t)
 {
     pipe_pool_free(t->pipes);
-    silent_dst_free(t->silent);
-    auth_failures_free(t->auth_failures);
+    if (!t->borrowed) {
+        silent_dst_free(t->silent);
+        auth_failures_free(t->auth_failures);
+    }
     free(t);
 }
 
@@ -74,8 +77,12 @@ static struct tcp_stage *tcp_stage_new(struct engine *e)
     if (!t)
         return NULL;
     t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, TCP_PIPE_POOL_LARGE, &e->fds);
-    t->silent = silent_dst_new(TCP_SILENT_DST_CAP);
-    t->auth_failures = auth_failures_new(TCP_AUTH_FAILURES_CAP);
+    /* What clients did is the same whichever worker their next connection reaches. */
+    struct tcp_stage *first = e->first != e ? tcp_stage_of(e->first) : NULL;
+    t->borrowed = first != NULL;
+    t->first = first ? first : t;
+    t->silent = first ? first->silent : silent_dst_new(TCP_SILENT_DST_CAP);
+    t->auth_failures = first ? first->auth_failures : auth_failures_new(TCP_AUTH_FAILURES_CAP);
     if (!t->pipes || !t->silent || !t->auth_failures) {
         tcp_stage_free(t);
         return NULL;
@@ -95,26 +102,27 @@ struct tcp_stage *tcp_stage_of(const struct engine *e)
 
 void tcp_stage_handshake_begin(struct tcp_stage *t)
 {
-    t->handshakes++;
+    t->first->handshakes++;
 }
 
 void tcp_stage_handshake_end(struct tcp_stage *t)
 {
-    if (t->handshakes > 0)
-        t->handshakes--;
+    unsigned n = t->first->handshakes;
+    while (n > 0 && !atomic_compare_exchange_weak(&t->first->handshakes, &n, n - 1))
+        ;
 }
 
 bool tcp_stage_handshakes_full(struct tcp_stage *t, const struct engine *e)
 {
-    if (t->handshakes < e->max_handshakes) {
-        t->handshakes_logged = false;
+    struct tcp_stage *f = t->first;
+    unsigned n = f->handshakes;
+    if (n < e->max_handshakes) {
+        f->handshakes_logged = false;
         return false;
     }
-    if (!t->handshakes_logged) {
-        t->handshakes_logged = true;
+    if (!atomic_exchange(&f->handshakes_logged, true))
         log_warn("%u explicit-proxy handshakes under way, the limit (limits.max_handshakes): "
                  "refusing new connections on the http and socks5 inbounds until one finishes",
-                 t->handshakes);
-    }
+                 n);
     return true;
 }

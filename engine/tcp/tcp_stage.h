@@ -28,8 +28,12 @@ struct tcp_stage {
                                 * what the policy wants */
     struct auth_failures *auth_failures; /* failed logins per source on the explicit
                                           * inbounds (engine/tcp/auth_failures.h) */
-    unsigned handshakes;                 /* explicit-proxy client handshakes under way */
-    bool handshakes_logged;              /* the limit was logged; again once below it */
+    /* Worker 0's stage, whose tables and handshake count every worker shares (itself there). */
+    struct tcp_stage *first;
+    bool borrowed; /* `silent` and `auth_failures` are first's (a worker's stage) */
+    /* Worker 0's count the workers share (atomic), read through `first`: */
+    _Atomic unsigned handshakes;    /* explicit-proxy client handshakes under way */
+    _Atomic bool handshakes_logged; /* the limit was logged; again once below it */
     /* Counters for the metrics (engine/control), plain integers: one thread. */
     uint64_t sniffed[SNIFF_PROTO_DNS + 1][2]; /* sniffing ended: by protocol, [1] with a name */
     uint64_t sniff_timeouts;                  /* of those, ended by sniff.timeout_ms */
@@ -51,7 +55,8 @@ struct tcp_stage *tcp_stage_of(const struct engine *e);
  * closed at once, counted as refused, logged once until the count falls
  * below the limit again) while the transparent ones go on accepting; so
  * clients that never finish a handshake can hold only that many flows, and
- * never pause the listeners of intercepted traffic.
+ * never pause the listeners of intercepted traffic. The count and the
+ * limit are the process's: every worker counts into worker 0's stage.
  */
 void tcp_stage_handshake_begin(struct tcp_stage *t);
 void tcp_stage_handshake_end(struct tcp_stage *t);

@@ -81,7 +81,8 @@ static int setup(void **state)
 {
     (void)state;
     loop = ev_loop_new(EVFLAG_AUTO);
-    if (!loop || engine_init_worker(&main_engine, loop, policy_on(free_port()), 0, WORKERS) < 0 ||
+    if (!loop ||
+        engine_init_worker(&main_engine, loop, policy_on(free_port()), NULL, 0, WORKERS) < 0 ||
         tcp_stage_add(&main_engine) < 0 || engine_sync(&main_engine) != 0)
         return -1;
     int failed = 0;
