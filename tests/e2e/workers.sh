@@ -129,20 +129,23 @@ slow80=$!
 in_client curl -s -k --max-time 30 --limit-rate 2M --resolve "origin.example:443:$ORIGIN4" \
     -o "$E2E_TMP/slow443.bin" "https://origin.example/big.bin" &
 slow443=$!
-# both_listed: /connections lists the two downloads (TCP, one per inbound) and no id twice.
+# both_listed: /connections lists the two downloads (TCP, one per inbound) and no id twice;
+# LISTED = the TCP connections' inbounds and every id, for the diagnostic.
 both_listed() {
     local conns
     conns=$(timeout 60 ip netns exec "$NS_R" curl -sS --max-time 10 "$API/connections")
-    python3 -c '
+    LISTED=$(python3 -c '
 import json, sys
 c = json.loads(sys.argv[1])["connections"]
 ins = sorted(x["metadata"]["inbound"] for x in c if x["metadata"]["network"] == "tcp")
 ids = [x["id"] for x in c]
-sys.exit(0 if ins == ["gw", "tp"] and len(set(ids)) == len(ids) else 1)' "$conns"
+print(" ".join(ins), "/", " ".join(ids))
+sys.exit(0 if ins == ["gw", "tp"] and len(set(ids)) == len(ids) else 1)' "$conns")
 }
 listed=1
-for i in $(seq 1 20); do both_listed && { listed=0; break; }; sleep 0.2; done
-check "/connections lists both downloads, whichever worker holds them, ids distinct" test $listed = 0
+for i in $(seq 1 40); do both_listed && { listed=0; break; }; sleep 0.2; done
+check "/connections lists both downloads, whichever worker holds them, ids distinct" test $listed = 0 ||
+    diag "listed: $LISTED; $(ip netns exec "$NS_R" ss -Htn state established | wc -l) established"
 write_policy "  - {dst_port: 443, domain_suffix: late.example, action: drop}"
 kill -HUP "$SWITCHYARD_PID"
 wait_file_grep "$E2E_TMP/switchyard.log" "reload: .* loaded" 10 || true
