@@ -6,7 +6,8 @@
  * cannot join, and a tun inbound stays worker 0's (its address still refused
  * as a destination by the others); a reload handed over with
  * workers_set_policy is current on every worker, listeners moved, when the
- * next call runs there; flow ids never collide; stopping joins every thread
+ * next call runs there; flow ids never collide; flows open anywhere count
+ * toward the one flow limit every worker checks; stopping joins every thread
  * and frees everything (AddressSanitizer sees what would be left).
  */
 #include <errno.h>
@@ -244,6 +245,31 @@ static void tun_inbounds_stay_with_worker_zero(void **state)
     policy_unref(p);
 }
 
+/* On a worker: whether it would accept now (engine_accepting), into arg[index]. */
+static void accepting(struct engine *e, void *arg)
+{
+    ((bool *)arg)[e->index] = engine_accepting(e);
+}
+
+/* The flow limit is the process's: flows open on one worker stop every worker's accepting. */
+static void the_flow_limit_holds_for_the_process(void **state)
+{
+    (void)state;
+    bool open[WORKERS];
+    workers_each(&main_engine, accepting, open);
+    for (unsigned i = 0; i < WORKERS; i++)
+        assert_true(open[i]);
+    /* As if worker 0 held max_flows flows (its live objects count into flows_all). */
+    main_engine.flows_all = main_engine.max_flows;
+    workers_each(&main_engine, accepting, open);
+    for (unsigned i = 0; i < WORKERS; i++)
+        assert_false(open[i]);
+    main_engine.flows_all = 0;
+    workers_each(&main_engine, accepting, open);
+    for (unsigned i = 0; i < WORKERS; i++)
+        assert_true(open[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +278,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_reload_reaches_every_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(tun_inbounds_stay_with_worker_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_flow_limit_holds_for_the_process, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
