@@ -296,7 +296,7 @@ struct nft_chain {
     bool replies;             /* skip packets in the reply direction (see firewall.h) */
     enum fw_kind kind;
     nft_action action;
-    const char *note; /* added to each rule's comment */
+    const char *note; /* added to each rule's comment (NULL: nothing) */
     bool fast;        /* tries the fast path before steering */
 };
 
@@ -324,7 +324,7 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
                     fw_steer_proto(s));
             c->action(out, plan, s, fam);
-            fprintf(out, " comment \"inbound %s%s\"\n", s->inbound, c->note);
+            fprintf(out, " comment \"inbound %s%s\"\n", s->inbound, c->note ? c->note : "");
         }
     }
     fprintf(out, "    }\n");
@@ -335,7 +335,6 @@ static const struct nft_chain nat_gateway = {
     .hook = "type nat hook prerouting priority dstnat",
     .kind = FW_REDIRECT,
     .action = redirect_action,
-    .note = "",
     .fast = true,
 };
 static const struct nft_chain nat_local = {
@@ -343,7 +342,6 @@ static const struct nft_chain nat_local = {
     .hook = "type nat hook output priority -100",
     .kind = FW_REDIRECT,
     .action = redirect_action,
-    .note = "",
     .fast = true,
 };
 static const struct nft_chain tproxy = {
@@ -353,7 +351,6 @@ static const struct nft_chain tproxy = {
     .replies = true,
     .kind = FW_TPROXY,
     .action = tproxy_action,
-    .note = "",
     .fast = true,
 };
 /* Local mode: what arrives here marked was tried in mark_output already. */
@@ -363,7 +360,6 @@ static const struct nft_chain tproxy_local = {
     .replies = true,
     .kind = FW_TPROXY,
     .action = tproxy_action,
-    .note = "",
 };
 /* Local packets never pass PREROUTING: mark them so the policy route sends
  * them through lo, where steer_tproxy sees them. */

@@ -51,10 +51,8 @@ static void redirect_teardown(struct udp_listener *l)
 
 const struct udp_inbound_ops udp_inbound_redirect_ops = {
     .type = INBOUND_UDP_REDIRECT,
-    .transparent = false,
     .setup = redirect_setup,
     .orig_dst = redirect_orig_dst,
     .reply = redirect_reply,
-    .tick = NULL,
     .teardown = redirect_teardown,
 };

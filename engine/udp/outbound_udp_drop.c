@@ -24,5 +24,4 @@ const struct udp_outbound_ops udp_outbound_drop_ops = {
     .type = OUTBOUND_DROP,
     .connect = drop_connect,
     .send = drop_send,
-    .teardown = NULL,
 };
