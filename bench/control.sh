@@ -110,14 +110,11 @@ state_row() { # state_row TITLE ARRAY: off, on, and on over off within each roun
 }
 echo "$ROUNDS rounds, median (min–max); switchyard pinned: ${PROXY_CPU[*]:-no}; load average before $LOAD_BEFORE, after $LOAD_AFTER"
 echo
-echo "| | control off | control on, polled 1/s | on / off |"
-echo "|---|---:|---:|---:|"
+table_head "" "control off" "control on, polled 1/s" "on / off"
 state_row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 state_row "download, Gbit/s" DOWN
 state_row "new connections/s (wrk, Connection: close)" CPS
 state_row "decisions/s (the same, 1,000 domain rules, sniffed)" DPS
-# shellcheck disable=SC2046
-# shellcheck disable=SC2046
 echo "| connections decided by rule 1,000 in a run with control on (from /metrics) | | $(stats "${HITS[@]}") | |"
 # shellcheck disable=SC2046
 echo "| polls answered (/connections + /metrics) a round | | $(stats $(column POLLS on)) | |"

@@ -71,14 +71,12 @@ tcp_rounds
 
 echo "$ROUNDS rounds, median (min–max); switchyard pinned: ${PROXY_CPU[*]:-no}"
 echo
-echo "| | no proxy | dynamic (queue, direct) | static (sets, direct) | steered (fast_path: off) |"
-echo "|---|---:|---:|---:|---:|"
+table_head "" "no proxy" "dynamic (queue, direct)" "static (sets, direct)" "steered (fast_path: off)"
 row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 row "download, Gbit/s" DOWN
 row "new connections/s (wrk, Connection: close)" CPS
 echo
-echo "| ratio to no proxy, median of the rounds (range) | upload | download | connections |"
-echo "|---|---:|---:|---:|"
+table_head "ratio to no proxy, median of the rounds (range)" upload download connections
 for c in dynamic static steered; do
     echo "| $c | $(ratio UP "$c" none) | $(ratio DOWN "$c" none) | $(ratio CPS "$c" none) |"
 done

@@ -1,7 +1,8 @@
 # bench/lib.sh — what the relay benchmarks share (sourced, not run; bench/run
-# skips lib*.sh). It sources tests/e2e/lib.sh, whose namespaces, processes
-# and services the benchmarks use, and replaces its EXIT trap with the bare
-# clean-up: a benchmark prints Markdown, no TAP, and keeps its exit status.
+# skips lib*.sh). It sources tests/e2e/lib_udp.sh (lib.sh and the UDP
+# topology), whose namespaces, processes and services the benchmarks use,
+# and replaces its EXIT trap with the bare clean-up: a benchmark prints
+# Markdown, no TAP, and keeps its exit status.
 #
 # PROXY_CPU, LOAD_CPU  taskset prefixes putting the proxy on core 1 and the
 #                      load on core 0 (both empty on a one-core machine)
@@ -13,10 +14,11 @@
 # gbps, rate           one iperf3 stream's Gbit/s, wrk's new connections/s
 # tcp_rounds           ROUNDS interleaved rounds of both over CONTENDERS
 #                      (the script's start_contender / stop_contender)
-# stats, column, ratio, row   the report: medians with ranges, ratios
-#                      within rounds, a Markdown row per measure
+# stats, column, ratio, row, table_head   the report: medians with ranges,
+#                      ratios within rounds, a Markdown table's head and a
+#                      row per measure
 
-. tests/e2e/lib.sh
+. tests/e2e/lib_udp.sh
 trap e2e_cleanup EXIT
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
 
@@ -69,15 +71,21 @@ tcp_rounds() {
 
 # --- the report -----------------------------------------------------------------------
 
-# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
+# stats V...: "median (min–max)" of the numbers given; "-" when none is a
+# number. Whole numbers when the figures are (counts) or reach 100, two
+# decimals otherwise.
 stats() {
     python3 - "$@" <<'PY'
 import statistics, sys
-v = [float(x) for x in sys.argv[1:] if x not in ("-", "")]
+t = [x for x in sys.argv[1:] if x not in ("-", "")]
+v = [float(x) for x in t]
 if not v:
     print("-")
 else:
-    f = (lambda x: "%.2f" % x) if max(v) < 1000 else (lambda x: "{:,.0f}".format(x))
+    if max(v) >= 100 or not any("." in x for x in t):
+        f = lambda x: "{:,.0f}".format(x)
+    else:
+        f = lambda x: "%.2f" % x
     print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
 PY
 }
@@ -108,4 +116,13 @@ row() {
         line="$line $(stats $(column "$2" "$c")) |"
     done
     echo "$line"
+}
+
+# table_head FIRST COLUMN...: a Markdown table's head, FIRST over the row
+# titles, then a right-aligned column each.
+table_head() {
+    local head="| $1 |" rule="|---|" c
+    shift
+    for c in "$@"; do head="$head $c |" rule="$rule---:|"; done
+    printf '%s\n%s\n' "$head" "$rule"
 }

@@ -208,16 +208,14 @@ declare -A TITLE=([none]="no proxy" [switchyard]=switchyard [redsocks]="redsocks
     [baseline]="baseline ($BASELINE)" [baseline-sniffed]="baseline sniffed")
 echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}"
 echo
-head="|" rule="|---|"
-for c in "${CONTENDERS[@]}"; do head="$head | ${TITLE[$c]}" rule="$rule---:|"; done
-echo "$head |"
-echo "$rule"
+titles=()
+for c in "${CONTENDERS[@]}"; do titles+=("${TITLE[$c]}"); done
+table_head "" "${titles[@]}"
 row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 row "download, Gbit/s" DOWN
 row "new connections/s (wrk, Connection: close)" CPS
 echo
-echo "| ratio, median of the rounds (range) | upload | download | connections |"
-echo "|---|---:|---:|---:|"
+table_head "ratio, median of the rounds (range)" upload download connections
 for one in switchyard sniffed tproxy; do
     has "$one" || continue
     for other in none v2ray redsocks baseline baseline-sniffed; do
@@ -229,8 +227,7 @@ for one in switchyard sniffed tproxy; do
 done
 [ -n "$IDLE_ON" ] || exit 0
 echo
-echo "| $IDLE idle flows | switchyard | v2ray |"
-echo "|---|---:|---:|"
+table_head "$IDLE idle flows" switchyard v2ray
 echo "| flows the origin held when measured | ${IDLE_FLOWS[switchyard]} | ${IDLE_FLOWS[v2ray]} |"
 echo "| resident memory a flow, bytes | ${IDLE_BYTES[switchyard]} | ${IDLE_BYTES[v2ray]} |"
 [ -n "$BASELINE" ] && echo "| baseline: resident memory a flow, bytes (${IDLE_FLOWS[baseline]} flows) | ${IDLE_BYTES[baseline]} | |"

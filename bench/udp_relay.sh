@@ -28,14 +28,12 @@
 #   [ROUNDS=3] [QUERIES=3000] [EXPIRE=8] [BASELINE=old/switchyard] bench/udp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
-E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
-. tests/e2e/lib_udp.sh
+. bench/lib.sh
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}
 QUERIES=${QUERIES:-3000}
 BASELINE=${BASELINE:-}
 EXPIRE=${EXPIRE:-8}
-if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1); else PROXY_CPU=(); fi
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 udp_net || { echo "network set-up failed" >&2; exit 1; }
@@ -136,47 +134,9 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-# stats V...: "median (min–max)" of the numbers given; "-" when none is a number.
-stats() {
-    python3 - "$@" <<'PY'
-import statistics, sys
-t = [x for x in sys.argv[1:] if x not in ("-", "")]
-v = [float(x) for x in t]
-if not v:
-    print("-")
-else:
-    if max(v) >= 100 or not any("." in x for x in t):
-        f = lambda x: "{:,.0f}".format(x)
-    else:
-        f = lambda x: "%.2f" % x
-    print(f(statistics.median(v)) + ("" if len(v) == 1 else " (%s–%s)" % (f(min(v)), f(max(v)))))
-PY
-}
-# ratio ARRAY A B: median over the rounds of A's figure over B's, with the range.
-ratio() {
-    local -n m=$1
-    local r out=()
-    for r in $(seq "$ROUNDS"); do
-        out+=("$(python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a not in ('-','') and b not in ('-','','0') else '-')" "${m[$2 $r]}" "${m[$3 $r]}")")
-    done
-    stats "${out[@]}"
-}
-row() { # row TITLE ARRAY
-    local -n m=$2
-    local line="| $1 |" c r
-    for c in "${CONTENDERS[@]}"; do
-        local v=()
-        for r in $(seq "$ROUNDS"); do v+=("${m[$c $r]}"); done
-        line="$line $(stats "${v[@]}") |"
-    done
-    echo "$line"
-}
 echo "$ROUNDS rounds, median (min–max); proxies pinned: ${PROXY_CPU[*]:-no}; load average $LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo
-head="| |" rule="|---|"
-for c in "${CONTENDERS[@]}"; do head="$head $c |" rule="$rule---:|"; done
-echo "$head"
-echo "$rule"
+table_head "" "${CONTENDERS[@]}"
 row "datagrams/s, 64-byte payload (iperf3 -u -b 0, ${SECS} s)" P64
 row "datagrams/s, 1400-byte payload" P1400
 row "DNS-like queries/s, a new session each (64 in flight)" QPS
@@ -186,8 +146,7 @@ row "proxy CPU per query, µs" CPUQ
 row "resident memory after the load, MiB" RSS
 row "resident memory ${EXPIRE} s later (switchyard: sessions expired), MiB" IDLE
 echo
-echo "| ratio, median of the rounds (range) | 64-byte | 1400-byte | queries | CPU per datagram | CPU per query |"
-echo "|---|---:|---:|---:|---:|---:|"
+table_head "ratio, median of the rounds (range)" 64-byte 1400-byte queries "CPU per datagram" "CPU per query"
 for c in "${CONTENDERS[@]:1}"; do
     echo "| $c / none | $(ratio P64 "$c" none) | $(ratio P1400 "$c" none) | $(ratio QPS "$c" none) | | |"
 done
