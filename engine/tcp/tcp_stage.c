@@ -14,7 +14,8 @@
 #include "engine/tcp/silent_dst.h"
 
 #define TCP_PIPE_POOL_CAP 1024
-/* Pipes grown for streams, 1 MiB each: a quarter of fs.pipe-user-pages-soft's default. */
+/* Pipes grown for streams in the process, 1 MiB each: a quarter of
+ * fs.pipe-user-pages-soft's default. Split between the workers' pools. */
 #define TCP_PIPE_POOL_LARGE 16
 #define TCP_SILENT_DST_CAP 4096    /* about 100 bytes each */
 #define TCP_AUTH_FAILURES_CAP 4096 /* about 100 bytes each */
@@ -76,7 +77,8 @@ static struct tcp_stage *tcp_stage_new(struct engine *e)
     struct tcp_stage *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, TCP_PIPE_POOL_LARGE, &e->fds);
+    size_t large = e->count > 1 ? TCP_PIPE_POOL_LARGE / e->count : TCP_PIPE_POOL_LARGE;
+    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, large > 0 ? large : 1, &e->fds);
     /* What clients did is the same whichever worker their next connection reaches. */
     struct tcp_stage *first = e->first != e ? tcp_stage_of(e->first) : NULL;
     t->borrowed = first != NULL;

@@ -7,7 +7,8 @@
  * as a destination by the others); a reload handed over with
  * workers_set_policy is current on every worker, listeners moved, when the
  * next call runs there; flow ids never collide; flows open anywhere count
- * toward the one flow limit every worker checks; stopping joins every thread
+ * toward the one flow limit every worker checks; the bound on grown splice
+ * pipes is split between the workers; stopping joins every thread
  * and frees everything (AddressSanitizer sees what would be left).
  */
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/core/workers.h"
 #include "engine/tcp/listener.h"
+#include "engine/tcp/pipe_pool.h"
 #include "engine/tcp/tcp_stage.h"
 
 #define WORKERS 3
@@ -270,6 +272,33 @@ static void the_flow_limit_holds_for_the_process(void **state)
         assert_true(open[i]);
 }
 
+/* On a worker: how many of 16 pipes from its pool could be grown, into arg[index]. */
+static void grow_pipes(struct engine *e, void *arg)
+{
+    struct pipe_pool *pool = tcp_stage_of(e)->pipes;
+    struct pipe_pool_pipe p[16];
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(pipe_pool_get(pool, &p[i]), 0);
+        pipe_pool_grow(pool, &p[i]);
+    }
+    struct pipe_pool_stats st;
+    pipe_pool_stats(pool, &st);
+    ((size_t *)arg)[e->index] = st.large;
+    for (int i = 0; i < 16; i++)
+        pipe_pool_put(pool, &p[i], 0);
+}
+
+/* The grown pipes' bound (16, for the user's pipe pages) is the process's, split between workers.
+ */
+static void grown_pipes_are_split_between_the_workers(void **state)
+{
+    (void)state;
+    size_t large[WORKERS];
+    workers_each(&main_engine, grow_pipes, large);
+    for (unsigned i = 0; i < WORKERS; i++)
+        assert_int_equal(large[i], 16 / WORKERS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_reload_reaches_every_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(tun_inbounds_stay_with_worker_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(the_flow_limit_holds_for_the_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(grown_pipes_are_split_between_the_workers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
