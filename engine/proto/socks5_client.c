@@ -50,11 +50,8 @@ static enum upstream_step method_input(struct socks5_client *c)
     uint8_t method;
     size_t n;
     enum parse_result r = socks5_parse_method_choice(c->d.in, c->d.in_len, &n, &method);
-    if (r == PARSE_NEED_MORE)
-        return UPSTREAM_MORE;
-    if (r == PARSE_INVALID)
-        return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL,
-                                    "socks5: malformed method choice");
+    if (r != PARSE_DONE)
+        return upstream_dialog_unparsed(&c->d, r, "socks5: malformed method choice");
     upstream_dialog_consume(&c->d, n);
     if (method == SOCKS5_METHOD_NONE)
         return send_request(c);
@@ -72,10 +69,8 @@ static enum upstream_step auth_input(struct socks5_client *c)
     bool ok;
     size_t n;
     enum parse_result r = socks5_parse_auth_reply(c->d.in, c->d.in_len, &n, &ok);
-    if (r == PARSE_NEED_MORE)
-        return UPSTREAM_MORE;
-    if (r == PARSE_INVALID)
-        return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL, "socks5: malformed auth reply");
+    if (r != PARSE_DONE)
+        return upstream_dialog_unparsed(&c->d, r, "socks5: malformed auth reply");
     if (!ok)
         return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL,
                                     "socks5: authentication rejected");
@@ -88,10 +83,8 @@ static enum upstream_step reply_input(struct socks5_client *c)
     uint8_t rep;
     size_t n;
     enum parse_result r = socks5_parse_reply(c->d.in, c->d.in_len, &n, &rep, &c->bound);
-    if (r == PARSE_NEED_MORE)
-        return UPSTREAM_MORE;
-    if (r == PARSE_INVALID)
-        return upstream_dialog_fail(&c->d, UPSTREAM_FAIL_GENERAL, "socks5: malformed reply");
+    if (r != PARSE_DONE)
+        return upstream_dialog_unparsed(&c->d, r, "socks5: malformed reply");
     if (rep != SOCKS5_REP_SUCCEEDED) {
         char reason[96];
         snprintf(reason, sizeof(reason), "socks5: %s", socks5_rep_text(rep));

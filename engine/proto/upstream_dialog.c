@@ -139,6 +139,14 @@ enum upstream_step upstream_dialog_fail(struct upstream_dialog *d, enum upstream
     return UPSTREAM_FAILED;
 }
 
+enum upstream_step upstream_dialog_unparsed(struct upstream_dialog *d, enum parse_result r,
+                                            const char *malformed)
+{
+    if (r == PARSE_NEED_MORE)
+        return UPSTREAM_MORE;
+    return upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, malformed);
+}
+
 void upstream_dialog_stop(struct upstream_dialog *d)
 {
     ev_io_stop(d->loop, &d->io);

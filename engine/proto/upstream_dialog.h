@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules/parse.h"
+
 #define UPSTREAM_DIALOG_OUT_MAX 1024
 #define UPSTREAM_DIALOG_IN_MAX 8192
 
@@ -91,6 +93,14 @@ void upstream_dialog_consume(struct upstream_dialog *d, size_t n);
 /* For the input hook: records why it failed; returns UPSTREAM_FAILED for it to return. */
 enum upstream_step upstream_dialog_fail(struct upstream_dialog *d, enum upstream_fail fail,
                                         const char *reason);
+
+/*
+ * For the input hook, when a reply's parse is not PARSE_DONE: UPSTREAM_MORE
+ * for PARSE_NEED_MORE (wait for more bytes), otherwise the dialog fails
+ * with UPSTREAM_FAIL_GENERAL and `malformed` as its reason.
+ */
+enum upstream_step upstream_dialog_unparsed(struct upstream_dialog *d, enum parse_result r,
+                                            const char *malformed);
 
 /* Stops watching (the owner frees the memory; call before that). */
 void upstream_dialog_stop(struct upstream_dialog *d);

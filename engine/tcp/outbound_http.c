@@ -42,10 +42,8 @@ static enum upstream_step http_input(struct upstream_dialog *d)
     int status;
     size_t n;
     enum parse_result r = http_parse_response(d->in, d->in_len, &n, &status);
-    if (r == PARSE_NEED_MORE)
-        return UPSTREAM_MORE;
-    if (r == PARSE_INVALID)
-        return upstream_dialog_fail(d, UPSTREAM_FAIL_GENERAL, "http proxy: malformed reply");
+    if (r != PARSE_DONE)
+        return upstream_dialog_unparsed(d, r, "http proxy: malformed reply");
     if (status / 100 != 2) {
         char reason[64];
         snprintf(reason, sizeof(reason), "http proxy: CONNECT answered %d", status);

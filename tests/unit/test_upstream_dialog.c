@@ -4,7 +4,8 @@
  * ("OK\n" succeeds, any other line fails) against a socketpair: the request
  * goes out, the end is reported only from the loop and only once, bytes past
  * the reply are handed on, and a reply that outgrows the buffer, a server
- * that closes, or a request too large for the buffer end it cleanly.
+ * that closes, or a request too large for the buffer end it cleanly; a
+ * parse that needs more bytes waits and an invalid one fails.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -152,6 +153,15 @@ static void a_request_larger_than_the_buffer_is_refused(void **state)
     assert_int_equal(upstream_dialog_send(fx->d, big, 1), -1);
 }
 
+static void an_unfinished_parse_waits_and_an_invalid_one_fails(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(upstream_dialog_unparsed(fx->d, PARSE_NEED_MORE, "bad"), UPSTREAM_MORE);
+    assert_int_equal(upstream_dialog_unparsed(fx->d, PARSE_INVALID, "bad"), UPSTREAM_FAILED);
+    assert_int_equal(fx->d->fail, UPSTREAM_FAIL_GENERAL);
+    assert_string_equal(fx->d->reason, "bad");
+}
+
 #define DIALOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -162,6 +172,7 @@ int main(void)
         DIALOG_TEST(a_reply_longer_than_the_buffer_fails),
         DIALOG_TEST(the_server_closing_fails),
         DIALOG_TEST(a_request_larger_than_the_buffer_is_refused),
+        DIALOG_TEST(an_unfinished_parse_waits_and_an_invalid_one_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
