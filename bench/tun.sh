@@ -17,10 +17,13 @@
 # per-round ratios). On two cores or more, switchyard runs on one core and
 # the load on the other. MTU sets the tun device's (default 1500). Root
 # needed; `uptime` before and after, since a shared machine moves the figures.
+# Serialized with other benchmarks by /tmp/switchyard-bench.lock.
 #
 #   [ROUNDS=3] [MTU=1500] [QUERIES=3000] bench/tun.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
+exec 9>/tmp/switchyard-bench.lock
+flock 9
 E2E_BENCH=1 # clean-up from lib.sh, no TAP plan line
 . tests/e2e/lib.sh
 trap e2e_cleanup EXIT
