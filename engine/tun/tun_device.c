@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <linux/if_addr.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +84,48 @@ static void rp_filter_loose(const char *dev)
     close(fd);
 }
 
+bool tun_device_rps_mask(int online, const cpu_set_t *mine, char *out, size_t cap)
+{
+    if (online < 2 || online > CPU_SETSIZE)
+        return false;
+    bool spare = false; /* an online CPU switchyard is not bound to */
+    for (int cpu = 0; cpu < online; cpu++)
+        spare |= !CPU_ISSET(cpu, mine);
+    size_t at = 0;
+    for (int group = (online - 1) / 32; group >= 0; group--) {
+        uint32_t bits = 0;
+        for (int i = 0; i < 32 && group * 32 + i < online; i++)
+            if (!spare || !CPU_ISSET(group * 32 + i, mine))
+                bits |= (uint32_t)1 << i;
+        int n = snprintf(out + at, cap - at, group ? "%x," : "%x", bits);
+        if (n < 0 || (size_t)n >= cap - at)
+            return false;
+        at += (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * Receive packet steering on the device's queue (best effort, as rp_filter_loose): a packet
+ * switchyard writes is otherwise forwarded, or taken through the listener's TCP, on
+ * switchyard's own CPU, inside its write.
+ */
+static void rps_spread(const char *dev)
+{
+    cpu_set_t mine;
+    char mask[CPU_SETSIZE / 4 + CPU_SETSIZE / 32 + 2], path[96];
+    if (sched_getaffinity(0, sizeof(mine), &mine) < 0 ||
+        !tun_device_rps_mask(get_nprocs(), &mine, mask, sizeof(mask)))
+        return;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/queues/rx-0/rps_cpus", dev);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (write(fd, mask, strlen(mask)) < 0) { /* the device works without it */
+    }
+    close(fd);
+}
+
 static int configure(const struct policy_tun *t, unsigned ifindex, const char **why)
 {
     struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
@@ -142,6 +186,7 @@ int tun_device_open(const struct policy_tun *t, const char **why)
         return rc;
     }
     rp_filter_loose(t->device);
+    rps_spread(t->device);
     rc = configure(t, ifindex, why);
     if (rc < 0) {
         close(fd);

@@ -10,6 +10,7 @@
 # (`--mode local`): its own HTTP and DNS reach the origin through the TUN
 # while switchyard's marked upstream sockets do not loop; each --undo
 # leaves no rule and no route behind. The device goes away with switchyard.
+# On more than one CPU, the device's receive packet steering is set.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -44,6 +45,12 @@ check "tun: the device is up with both addresses" \
     bash -c "ip -n $NS_R addr show dev $DEV | grep -q 'inet 203.0.113.1/30' &&
              ip -n $NS_R addr show dev $DEV | grep -q 'inet6 2001:db8:ff::1/126' &&
              ip -n $NS_R link show dev $DEV | grep -q 'mtu 1500.*state UNKNOWN'"
+if [ "$(nproc)" -gt 1 ]; then
+    check "tun: the device's receive work is steered to other CPUs (rps_cpus)" \
+        ip netns exec "$NS_R" grep -q '[1-9a-f]' "/sys/class/net/$DEV/queues/rx-0/rps_cpus"
+else
+    skip "tun: the device's receive work is steered to other CPUs (rps_cpus)" "one CPU"
+fi
 
 # No rule of switchyard's and nothing in its table (101) is left, either family.
 routing_gone() {
