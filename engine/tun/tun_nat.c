@@ -1,6 +1,7 @@
 /*
- * tun_nat.c — the tun inbound's TCP NAT table: two hashes (forward by client
- * and destination, back by fake port) and an activity list. See tun_nat.h.
+ * tun_nat.c — the tun inbound's TCP NAT table: a hash forward (by client and
+ * destination), an index back (by family and fake port) and an activity
+ * list. See tun_nat.h.
  */
 #include "engine/tun/tun_nat.h"
 
@@ -12,9 +13,12 @@
 
 #define FWD_KEY_LEN (2 * sizeof(struct flow_addr))
 
-static uint32_t back_key(int family, uint16_t port)
+#define PORTS 65536
+
+/* The port index of `family`: 0 for IPv4, 1 for IPv6. */
+static int family_slot(int family)
 {
-    return (uint32_t)(family == AF_INET6) << 16 | port;
+    return family == AF_INET6;
 }
 
 static void list_unlink(struct tun_nat *nat, struct tun_nat_entry *e)
@@ -44,7 +48,7 @@ static void list_append(struct tun_nat *nat, struct tun_nat_entry *e)
 static void entry_remove(struct tun_nat *nat, struct tun_nat_entry *e)
 {
     HASH_DELETE(hh_fwd, nat->by_fwd, e);
-    HASH_DELETE(hh_back, nat->by_back, e);
+    nat->by_port[family_slot(e->client.family)][e->port] = NULL;
     list_unlink(nat, e);
     nat->count--;
     free(e);
@@ -62,6 +66,9 @@ void tun_nat_fini(struct tun_nat *nat)
 {
     while (nat->head)
         entry_remove(nat, nat->head);
+    free(nat->by_port[0]);
+    free(nat->by_port[1]);
+    nat->by_port[0] = nat->by_port[1] = NULL;
 }
 
 struct tun_nat_entry *tun_nat_find(struct tun_nat *nat, const struct flow_addr *client,
@@ -77,10 +84,8 @@ struct tun_nat_entry *tun_nat_find(struct tun_nat *nat, const struct flow_addr *
 
 struct tun_nat_entry *tun_nat_find_port(struct tun_nat *nat, int family, uint16_t port)
 {
-    uint32_t key = back_key(family, port);
-    struct tun_nat_entry *e;
-    HASH_FIND(hh_back, nat->by_back, &key, sizeof(key), e);
-    return e;
+    struct tun_nat_entry **slots = nat->by_port[family_slot(family)];
+    return slots ? slots[port] : NULL;
 }
 
 /* The next port of `family` no entry holds (there is one: max is below the ports a family has). */
@@ -98,6 +103,9 @@ static uint16_t free_port(struct tun_nat *nat, int family)
 struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *client,
                                   const struct flow_addr *dst, double now)
 {
+    struct tun_nat_entry ***slots = &nat->by_port[family_slot(client->family)];
+    if (!*slots && !(*slots = calloc(PORTS, sizeof(**slots))))
+        return NULL;
     if (nat->count >= nat->max && nat->head) {
         entry_remove(nat, nat->head);
         nat->evicted++;
@@ -108,11 +116,10 @@ struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *c
     flow_addr_key(&e->client, client);
     flow_addr_key(&e->dst, dst);
     e->port = free_port(nat, client->family);
-    e->back = back_key(client->family, e->port);
     e->state = TUN_NAT_OPENING;
     e->last = now;
     HASH_ADD(hh_fwd, nat->by_fwd, client, FWD_KEY_LEN, e);
-    HASH_ADD(hh_back, nat->by_back, back, sizeof(e->back), e);
+    (*slots)[e->port] = e;
     list_append(nat, e);
     nat->count++;
     return e;
@@ -122,8 +129,10 @@ void tun_nat_seen(struct tun_nat *nat, struct tun_nat_entry *e, uint8_t flags, b
                   double now)
 {
     e->last = now;
-    list_unlink(nat, e);
-    list_append(nat, e);
+    if (nat->tail != e) {
+        list_unlink(nat, e);
+        list_append(nat, e);
+    }
     if (flags & TUN_TCP_RST) {
         e->state = TUN_NAT_CLOSING;
         return;

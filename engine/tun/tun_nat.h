@@ -38,17 +38,19 @@ struct tun_nat_timeouts {
 struct tun_nat_entry {
     struct flow_addr client; /* C:cp, as a hash key (flow_addr_key) */
     struct flow_addr dst;    /* D:dp, right after `client`: the forward key is both */
-    uint32_t back;           /* family << 16 | fake port: the reverse key */
     uint16_t port;           /* the fake port */
     enum tun_nat_state state;
     bool fin_client, fin_listener;
     double last; /* last packet either way */
-    UT_hash_handle hh_fwd, hh_back;
+    UT_hash_handle hh_fwd;
     struct tun_nat_entry *prev, *next; /* by activity: head is the least recently active */
 };
 
 struct tun_nat {
-    struct tun_nat_entry *by_fwd, *by_back;
+    struct tun_nat_entry *by_fwd;
+    /* IPv4's and IPv6's entries by fake port (65536 slots), each made on its family's first
+     * entry: the listener's packets find theirs with one index, no hash. */
+    struct tun_nat_entry **by_port[2];
     struct tun_nat_entry *head, *tail;
     size_t count, max;
     uint16_t next_port[2]; /* IPv4, IPv6 */
@@ -76,7 +78,8 @@ struct tun_nat_entry *tun_nat_find_port(struct tun_nat *nat, int family, uint16_
  * A new entry for `client` to `dst` (no entry for them exists), with a
  * fake port free in their family, as the most recently active, in state
  * OPENING; the least recently active entry is evicted when the table is
- * full. NULL when out of memory.
+ * full. NULL when out of memory (the family's first entry makes its port
+ * index: 512 KiB of pointers on 64-bit).
  */
 struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *client,
                                   const struct flow_addr *dst, double now);
