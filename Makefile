@@ -9,7 +9,7 @@
 #   make demo            a first look: switchyard routing real requests between network
 #                        namespaces (root; examples/demo.sh)
 #   make test            every test: unit, unit under ASan+UBSan, fuzz smoke, end to end (plain and ASan daemon)
-#   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan)
+#   make test-unit       unit tests only (add SANITIZE=1 for ASan+UBSan, SANITIZE=thread for TSan)
 #   make test-e2e        end-to-end tests, root (SANITIZE=1: against the ASan+UBSan daemon)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench           build and run the benchmarks
@@ -70,6 +70,9 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DSWITCHYARD_VERSION='"$(VERSION)"' \
 ifeq ($(SANITIZE),1)
 BUILD := build-san
 SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),thread)
+BUILD := build-tsan
+SAN   := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD := build
 SAN   :=
@@ -158,6 +161,7 @@ test-unit: $(UNIT_BIN)
 test: switchyard
 	$(MAKE) SANITIZE=0 $(UNIT_BIN)
 	$(MAKE) SANITIZE=1 unit-bins build-san/switchyard
+	$(MAKE) SANITIZE=thread unit-bins build-tsan/switchyard
 	$(MAKE) fuzz-build
 	tests/run --all
 
@@ -259,4 +263,4 @@ format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-san build-fuzz switchyard
+	rm -rf build build-san build-tsan build-fuzz switchyard
