@@ -92,6 +92,10 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    /* Named for top -H, ps -L and /proc/PID/task/TID/comm: "sy-worker-N". */
+    char name[16];
+    snprintf(name, sizeof(name), "sy-worker-%u", w->engine.index);
+    pthread_setname_np(pthread_self(), name);
     if (resolve_init(w->loop) < 0)
         log_error("worker %u: name resolution could not be set up", w->engine.index);
     ev_run(w->loop, 0);

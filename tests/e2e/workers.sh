@@ -56,7 +56,8 @@ nft_table "$NS_R" sy_workers <<NFT
 NFT
 
 check "the running line says 2 workers" grep -q "running with .* 2 workers" "$E2E_TMP/switchyard.log"
-check "a thread per worker" test "$(ls /proc/"$SWITCHYARD_PID"/task | wc -l)" -eq 2
+check "a thread per worker, named for top -H (sy-worker-1)" \
+    test "$(cat /proc/"$SWITCHYARD_PID"/task/*/comm | grep -c '^sy-worker-')" -eq 1
 check "each TCP inbound has a socket per worker" \
     test "$(ip netns exec "$NS_R" ss -Htln 'sport = :12345 or sport = :12346' | wc -l)" -eq 4
 check "the UDP inbound has a socket per worker" \
