@@ -128,5 +128,6 @@ void pipe_pool_stats(const struct pipe_pool *pool, struct pipe_pool_stats *out)
 {
     *out = pool->stats;
     out->idle = pool->count;
+    out->cap = pool->cap;
     out->large = pool->large;
 }

@@ -51,6 +51,7 @@ struct pipe_pool_stats {
     uint64_t refused; /* new pipes the budget could not give */
     uint64_t grown;   /* pipes grown to PIPE_POOL_LARGE_SIZE */
     size_t idle;      /* pipes in the pool now */
+    size_t cap;       /* the most it keeps idle */
     size_t large;     /* grown pipes open now, in use or idle */
 };
 

@@ -13,6 +13,8 @@
 #include "engine/tcp/auth_failures.h"
 #include "engine/tcp/silent_dst.h"
 
+/* Idle pipes kept in the process (64 KiB each: all of them together are fs.pipe-user-pages-soft's
+ * default, past which an unprivileged user's new pipes get one page). Split between the workers. */
 #define TCP_PIPE_POOL_CAP 1024
 /* Pipes grown for streams in the process, 1 MiB each: a quarter of
  * fs.pipe-user-pages-soft's default. Split between the workers' pools. */
@@ -77,8 +79,8 @@ static struct tcp_stage *tcp_stage_new(struct engine *e)
     struct tcp_stage *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    size_t large = e->count > 1 ? TCP_PIPE_POOL_LARGE / e->count : TCP_PIPE_POOL_LARGE;
-    t->pipes = pipe_pool_new(TCP_PIPE_POOL_CAP, large > 0 ? large : 1, &e->fds);
+    t->pipes = pipe_pool_new(engine_share(e, TCP_PIPE_POOL_CAP),
+                             engine_share(e, TCP_PIPE_POOL_LARGE), &e->fds);
     /* What clients did is the same whichever worker their next connection reaches. */
     struct tcp_stage *first = e->first != e ? tcp_stage_of(e->first) : NULL;
     t->borrowed = first != NULL;

@@ -283,20 +283,28 @@ static void grow_pipes(struct engine *e, void *arg)
     }
     struct pipe_pool_stats st;
     pipe_pool_stats(pool, &st);
-    ((size_t *)arg)[e->index] = st.large;
+    ((size_t *)arg)[2 * e->index] = st.large;
+    ((size_t *)arg)[2 * e->index + 1] = st.cap;
     for (int i = 0; i < 16; i++)
         pipe_pool_put(pool, &p[i], 0);
 }
 
-/* The grown pipes' bound (16, for the user's pipe pages) is the process's, split between workers.
- */
+/* The grown pipes' bound (16) and the idle pipes kept (1024), both for the user's pipe pages,
+ * are the process's, split between workers. */
 static void grown_pipes_are_split_between_the_workers(void **state)
 {
     (void)state;
-    size_t large[WORKERS];
-    workers_each(&main_engine, grow_pipes, large);
-    for (unsigned i = 0; i < WORKERS; i++)
-        assert_int_equal(large[i], 16 / WORKERS);
+    size_t seen[2 * WORKERS];
+    workers_each(&main_engine, grow_pipes, seen);
+    size_t large = 0, cap = 0;
+    for (unsigned i = 0; i < WORKERS; i++) {
+        assert_in_range(seen[2 * i], 16 / WORKERS, 16 / WORKERS + 1);
+        assert_in_range(seen[2 * i + 1], 1024 / WORKERS, 1024 / WORKERS + 1);
+        large += seen[2 * i];
+        cap += seen[2 * i + 1];
+    }
+    assert_int_equal(large, 16);
+    assert_int_equal(cap, 1024);
 }
 
 int main(void)
