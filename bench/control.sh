@@ -40,6 +40,7 @@ policy() {
     local f=$E2E_TMP/$1-$2.yaml
     {
         echo "log: {level: warn, flows: false}"
+        echo "workers: 1"
         echo "routing_mark: 0xff"
         echo "sniff: {timeout_ms: 300}"
         [ "$1" = on ] && echo "control: {listen: \"127.0.0.1:9090\"}"

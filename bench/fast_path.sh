@@ -33,6 +33,7 @@ big_rule="${big_rule%, }], not: {dst: 203.0.113.100/32, src: 192.0.2.100/32, dst
 policy() { # policy MODE FILE
     cat >"$2" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 routing_mark: 0xff
 fast_path: $1
 inbounds:

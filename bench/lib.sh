@@ -5,7 +5,10 @@
 # Markdown, no TAP, and keeps its exit status.
 #
 # PROXY_CPU, LOAD_CPU  taskset prefixes putting the proxy on core 1 and the
-#                      load on core 0 (both empty on a one-core machine)
+#                      load on core 0 (both empty on a one-core machine); the
+#                      benches that pin switchyard so give it `workers: 1`:
+#                      one core is its whole budget, and two loops there only
+#                      contend (bench/workers.sh measures the workers)
 # bench_origin         the gateway topology (tests/e2e/lib.sh, the script
 #                      ends when it cannot be made), O4, wide port ranges
 #                      with TIME_WAIT reuse on the client and the router

@@ -59,6 +59,7 @@ ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1
 # --- the contenders ------------------------------------------------------------------
 cat >"$E2E_TMP/sy.yaml" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 routing_mark: 0xff
 inbounds:
   - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
@@ -68,6 +69,7 @@ YAML
 sniff_policy() { # sniff_policy INBOUND-TYPE FILE
     cat >"$2" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 routing_mark: 0xff
 fast_path: off
 inbounds:

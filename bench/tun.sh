@@ -46,6 +46,7 @@ DEV=${DEV:0:15}
 
 cat >"$E2E_TMP/tproxy.yaml" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 routing_mark: 0xff
 inbounds:
   - {name: tp, type: tproxy, listen: "0.0.0.0:12345", network: [tcp, udp]}
@@ -53,6 +54,7 @@ default: direct
 YAML
 cat >"$E2E_TMP/tun.yaml" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 routing_mark: 0xff
 inbounds:
   - {name: tun, type: tun, listen: "[::]:12346", device: $DEV, address: 203.0.113.1/30, mtu: $MTU}

@@ -45,6 +45,7 @@ wait_udp "$NS_O" $O4 53
 
 cat >"$E2E_TMP/sy.yaml" <<YAML
 log: {level: warn, flows: false}
+workers: 1 # pinned to one core (PROXY_CPU): a second loop there would only contend
 timeouts: {udp_dns_idle_s: 2}
 inbounds:
   - {name: tp, type: tproxy, listen: "[::]:12346", network: [udp]}
