@@ -50,6 +50,15 @@ policy off "$E2E_TMP/steered.yaml"
 
 start_contender() {
     CPID=
+    # Each contender its own client ports: the steered one leaves its accepted
+    # sockets in TIME_WAIT on the router, and a forwarded packet whose
+    # addresses and ports match a local socket is dropped (early demux), so
+    # the next contender's forwarded SYNs on those ports would go nowhere and
+    # wrk would count nothing (bench/tun.sh does the same).
+    local ports
+    case $1 in none) ports="10000 22999" ;; dynamic) ports="23000 35999" ;;
+    static) ports="36000 48999" ;; *) ports="49000 61999" ;; esac
+    ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="$ports"
     [ "$1" = none ] && return 0
     bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/$1.yaml"
     CPID=$REPLY
