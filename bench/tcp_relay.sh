@@ -107,6 +107,13 @@ NFT
 }
 
 start_contender() {
+    # The tproxy contender its own client ports: it leaves its accepted sockets
+    # in TIME_WAIT on the router under the client's own addresses and ports,
+    # and a forwarded packet that matches a local socket is dropped (early
+    # demux), so the next contender's connections on those ports would stall.
+    local ports="1024 39999"
+    [ "$1" = tproxy ] && ports="40000 65535"
+    ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="$ports"
     case $1 in
     none) steer off; CPID= ;;
     switchyard | sniffed | baseline | baseline-sniffed)
