@@ -437,7 +437,7 @@ static void test_nft_dynamic_fast_path(void **state)
     expect_all(holds, t, "set offer_rate4 {\n        type ipv4_addr; flags dynamic,timeout;",
                "set offer_rate6 {\n        type ipv6_addr;",
                "meta nfproto ipv6 meta l4proto udp update @offer_rate6 { ip6 saddr limit rate over "
-               "1000/second burst 2000 packets } ct mark set 0x7303 accept");
+               "20000/second burst 20000 packets } ct mark set 0x7303 accept");
     /* The queue's drop is a mark too: the refuse chain is there even without a static drop. */
     assert_non_null(strstr(t, "meta mark 0x7304 meta l4proto tcp reject with tcp reset"));
     char *offer = nft_chain(t, "offer"), *decide = nft_chain(t, "decide");
