@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -243,6 +244,10 @@ static inline int connect_pair_from(int lfd, const struct flow_addr *laddr, cons
     }
     len = flow_addr_to_sockaddr(laddr, &ss);
     assert_int_equal(connect(c, (struct sockaddr *)&ss, len), 0);
+    /* connect() returns on the SYN-ACK; the listener holds the connection only once the
+     * client's ACK is processed, which a loaded machine leaves to ksoftirqd for a while. */
+    struct pollfd ready = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&ready, 1, 5000), 1);
     len = sizeof(ss);
     *engine_end = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     assert_true(*engine_end >= 0);
