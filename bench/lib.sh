@@ -17,6 +17,7 @@
 # gbps, rate           one iperf3 stream's Gbit/s, wrk's new connections/s
 # tcp_rounds           ROUNDS interleaved rounds of both over CONTENDERS
 #                      (the script's start_contender / stop_contender)
+# stop_steered_contender  a stop_contender through the script's steer_off
 # stats, column, ratio, row, table_head   the report: medians with ranges,
 #                      ratios within rounds, a Markdown table's head and a
 #                      row per measure
@@ -52,6 +53,16 @@ gbps() {
 rate() {
     in_client "${LOAD_CPU[@]}" wrk -t 2 -c 32 -d "${SECS}s" -H "Connection: close" ${1:+-H "Host: $1"} \
         "http://$O4/index.html" 2>/dev/null | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+
+# stop_steered_contender: a stop_contender for a script whose own steer_off
+# removes its steering: that, the contender (CPID) stopped, the router's
+# conntrack table flushed.
+stop_steered_contender() {
+    steer_off
+    [ -n "$CPID" ] && stop_pid "$CPID"
+    CPID=
+    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
 }
 
 # tcp_rounds: ROUNDS rounds over CONTENDERS, each round in a rotated order:

@@ -77,12 +77,7 @@ start_contender() { # start_contender NAME: CPID = its pid (none: empty)
         udp_tproxy_rules 12348 ;;
     esac
 }
-stop_contender() {
-    steer_off
-    [ -n "$CPID" ] && stop_pid "$CPID"
-    CPID=
-    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
-}
+stop_contender() { stop_steered_contender; }
 
 # pps LEN: datagrams/s received by the server (iperf3 -u -b 0, one stream);
 # once more when the server was still busy with the last test

@@ -70,12 +70,7 @@ start_contender() { # start_contender NAME: CPID = its pid (none: empty)
         steer_on ;;
     esac
 }
-stop_contender() {
-    steer_off
-    [ -n "$CPID" ] && stop_pid "$CPID"
-    CPID=
-    ip netns exec "$NS_R" conntrack -F >/dev/null 2>&1
-}
+stop_contender() { stop_steered_contender; }
 
 # gbps_streams [-R]: STREAMS iperf3 streams at once for SECS, Gbit/s received in all.
 gbps_streams() {
