@@ -157,7 +157,7 @@ struct policy_settings {
     socklen_t control_listen_len;
     const char *control_secret;      /* control.secret, NULL for none */
     enum policy_fast_path fast_path; /* fast_path, default static */
-    unsigned workers;                /* workers: event loops (threads), 0 = the online cores */
+    unsigned workers;                /* workers: event loops (threads), 0 = the usable cores */
 };
 
 /* The most workers a policy may ask for. */

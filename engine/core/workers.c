@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,20 @@ struct workers {
     struct worker *w; /* workers 1..count-1 at w[0..count-2] */
 };
 
+/* The cores this process may run on: its CPU affinity (taskset, systemd's CPUAffinity=, a
+ * container's cpuset), else the online ones. More loops than that would only take turns. */
+static unsigned usable_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (unsigned)online : 1;
+}
+
 unsigned workers_wanted(const struct policy_settings *s)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned n = s->workers ? s->workers : cores > 0 ? (unsigned)cores : 1;
+    unsigned n = s->workers ? s->workers : usable_cores();
     return n > POLICY_WORKERS_MAX ? POLICY_WORKERS_MAX : n;
 }
 

@@ -1,6 +1,6 @@
 /*
  * workers.h — more than one event loop: `workers: N` in the policy (by
- * default the online cores) runs N engines, each on its own thread with its
+ * default the cores it may run on) runs N engines, each on its own thread with its
  * own libev loop, all deciding under the one policy (never written once
  * loaded; reference-counted atomically).
  *
@@ -40,8 +40,9 @@ typedef int (*workers_setup_fn)(struct engine *e);
 typedef void (*workers_fn)(struct engine *e, void *arg);
 
 /*
- * The number of workers the policy asks for: `workers:`, or the online
- * cores when it is not set (at least 1, at most POLICY_WORKERS_MAX).
+ * The number of workers the policy asks for: `workers:`, or when it is not
+ * set the cores the process may run on (its CPU affinity, else the online
+ * cores); at least 1, at most POLICY_WORKERS_MAX.
  */
 unsigned workers_wanted(const struct policy_settings *s);
 

@@ -48,7 +48,7 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(s->max_handshakes, 0);
     assert_int_equal(s->udp_queue_bytes, 16 << 20);
     assert_int_equal(s->fast_path, POLICY_FAST_PATH_STATIC);
-    assert_int_equal(s->workers, 0); /* as many as online cores */
+    assert_int_equal(s->workers, 0); /* as many as the usable cores */
     assert_int_equal(policy_inbound_count(p), 0);
     assert_int_equal(policy_outbound_count(p), 2);
     assert_string_equal(policy_outbound(p, 0)->name, "direct");

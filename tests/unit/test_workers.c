@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +308,29 @@ static void grown_pipes_are_split_between_the_workers(void **state)
     assert_int_equal(cap, 1024);
 }
 
+/* Without `workers:`, as many workers as cores the process may run on: taskset and a container's
+ * cpuset count, not the machine's cores. */
+static void the_default_follows_the_cpu_affinity(void **state)
+{
+    (void)state;
+    cpu_set_t was, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+    struct policy_settings s = {.workers = 0};
+    assert_int_equal(workers_wanted(&s), (unsigned)CPU_COUNT(&was));
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &was)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    unsigned pinned = workers_wanted(&s);
+    assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+    assert_int_equal(pinned, 1);
+    s.workers = 3; /* said in the policy: taken as said */
+    assert_int_equal(workers_wanted(&s), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tun_inbounds_stay_with_worker_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(the_flow_limit_holds_for_the_process, setup, teardown),
         cmocka_unit_test_setup_teardown(grown_pipes_are_split_between_the_workers, setup, teardown),
+        cmocka_unit_test(the_default_follows_the_cpu_affinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
