@@ -28,11 +28,15 @@ static void engine_fds_trim(void *ctx, unsigned want)
             e->stages[i].ops->trim(e, e->stages[i].data, want);
 }
 
+/* While paused: RLIMIT_NOFILE may have been raised, and with several workers the flows that
+ * filled the process's limit may have closed on another worker, which cannot resume this one. */
 static void engine_recheck_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    engine_fds_refresh(container_of(w, struct engine, limit_recheck));
+    struct engine *e = container_of(w, struct engine, limit_recheck);
+    engine_fds_refresh(e);
+    engine_check_limits(e);
 }
 
 /* Raises the soft descriptor limit to the hard one; returns the soft limit now in force. */
