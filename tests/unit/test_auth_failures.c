@@ -17,6 +17,7 @@
 
 #include "engine/tcp/auth_failures.h"
 #include "tests/unit/addr_text.h"
+#include "tests/unit/unit_test.h"
 
 /* The failure table of the running test, made by held(); the teardown frees it. */
 static struct auth_failures *table;
@@ -114,15 +115,9 @@ static void test_a_flood_from_many_sources_stays_within_the_bound(void **state)
     assert_true(auth_failures_delay(t, &last, 5.0) > 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_the_wait_doubles_with_each_failure_up_to_the_ceiling,
-                                  teardown),
-        cmocka_unit_test_teardown(test_failures_are_forgotten_after_a_while_or_on_success,
-                                  teardown),
-        cmocka_unit_test_teardown(test_a_source_is_its_address_and_an_ipv6_slash_64, teardown),
-        cmocka_unit_test_teardown(test_a_flood_from_many_sources_stays_within_the_bound, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+    NULL, NULL,
+    cmocka_unit_test_teardown(test_the_wait_doubles_with_each_failure_up_to_the_ceiling, teardown),
+    cmocka_unit_test_teardown(test_failures_are_forgotten_after_a_while_or_on_success, teardown),
+    cmocka_unit_test_teardown(test_a_source_is_its_address_and_an_ipv6_slash_64, teardown),
+    cmocka_unit_test_teardown(test_a_flood_from_many_sources_stays_within_the_bound, teardown))

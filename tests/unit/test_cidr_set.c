@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "rules/cidr_set.h"
+#include "tests/unit/unit_test.h"
 
 struct prefix {
     uint32_t net, mask;
@@ -185,13 +186,6 @@ static void ranges_are_listed_merged(void **state)
     cidr_set_free(s);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(random_sets_match_the_reference),
-        cmocka_unit_test(edges),
-        cmocka_unit_test(mapped_prefixes_hold_their_ipv4_addresses),
-        cmocka_unit_test(ranges_are_listed_merged),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(random_sets_match_the_reference),
+               cmocka_unit_test(edges), cmocka_unit_test(mapped_prefixes_hold_their_ipv4_addresses),
+               cmocka_unit_test(ranges_are_listed_merged))

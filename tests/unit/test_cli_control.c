@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/cli/cli_control.h"
+#include "tests/unit/unit_test.h"
 
 static void bytes_and_durations(void **state)
 {
@@ -67,11 +68,4 @@ static void table_columns(void **state)
     assert_int_equal(t.rows, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bytes_and_durations),
-        cmocka_unit_test(table_columns),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(bytes_and_durations), cmocka_unit_test(table_columns))

@@ -24,6 +24,7 @@
 #include "engine/udp/conntrack.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
+#include "tests/unit/unit_test.h"
 
 #define LPORT 40053
 
@@ -195,15 +196,9 @@ static void test_result_names_and_bounds(void **state)
         assert_true(conntrack_latency_bounds[b] > conntrack_latency_bounds[b - 1]);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ipv4_redirect),
-        cmocka_unit_test(test_ipv6_redirect),
-        cmocka_unit_test(test_two_clients_two_destinations),
-        cmocka_unit_test(test_unknown_tuple_is_enoent),
-        cmocka_unit_test(test_mixed_families_refused),
-        cmocka_unit_test(test_result_names_and_bounds),
-    };
-    return cmocka_run_group_tests(tests, setup, NULL);
-}
+UNIT_TEST_MAIN(setup, NULL, cmocka_unit_test(test_ipv4_redirect),
+               cmocka_unit_test(test_ipv6_redirect),
+               cmocka_unit_test(test_two_clients_two_destinations),
+               cmocka_unit_test(test_unknown_tuple_is_enoent),
+               cmocka_unit_test(test_mixed_families_refused),
+               cmocka_unit_test(test_result_names_and_bounds))

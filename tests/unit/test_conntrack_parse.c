@@ -20,6 +20,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "engine/udp/conntrack.h"
+#include "tests/unit/unit_test.h"
 
 #define SEQ 7
 #define PORTID 4242
@@ -158,17 +159,10 @@ static void test_huge_message_length_is_malformed(void **state)
     assert_int_equal(conntrack_parse_answer(buf, first + 64, SEQ, PORTID, AF_INET, &dst), -EPROTO);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ipv4_entry),
-        cmocka_unit_test(test_ipv6_entry),
-        cmocka_unit_test(test_family_mismatch_is_malformed),
-        cmocka_unit_test(test_earlier_answer_is_skipped),
-        cmocka_unit_test(test_no_such_entry),
-        cmocka_unit_test(test_entry_without_original_tuple),
-        cmocka_unit_test(test_truncated_answers),
-        cmocka_unit_test(test_huge_message_length_is_malformed),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_ipv4_entry), cmocka_unit_test(test_ipv6_entry),
+               cmocka_unit_test(test_family_mismatch_is_malformed),
+               cmocka_unit_test(test_earlier_answer_is_skipped),
+               cmocka_unit_test(test_no_such_entry),
+               cmocka_unit_test(test_entry_without_original_tuple),
+               cmocka_unit_test(test_truncated_answers),
+               cmocka_unit_test(test_huge_message_length_is_malformed))

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "engine/control/control_ui.h"
+#include "tests/unit/unit_test.h"
 
 static void index_and_types(void **state)
 {
@@ -59,12 +60,5 @@ static void nothing_else(void **state)
     assert_null(control_ui_find("", &type));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(index_and_types),
-        cmocka_unit_test(embedded_as_on_disk),
-        cmocka_unit_test(nothing_else),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(index_and_types), cmocka_unit_test(embedded_as_on_disk),
+               cmocka_unit_test(nothing_else))

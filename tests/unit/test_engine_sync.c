@@ -23,6 +23,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/reload.h"
+#include "tests/unit/unit_test.h"
 
 /* --- the fake stages ------------------------------------------------------------- */
 
@@ -217,18 +218,12 @@ static void test_reload_keeps_the_old_policy_until_listeners_follow(void **state
     unlink(path);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_opens_each_network_of_each_inbound, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reload_keeps_renames_closes_then_opens, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_same_address_other_type_is_a_new_listener, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_failures_counted_once_each_rest_goes_on, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reload_keeps_the_old_policy_until_listeners_follow,
-                                        setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+    NULL, NULL,
+    cmocka_unit_test_setup_teardown(test_opens_each_network_of_each_inbound, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reload_keeps_renames_closes_then_opens, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_same_address_other_type_is_a_new_listener, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_failures_counted_once_each_rest_goes_on, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reload_keeps_the_old_policy_until_listeners_follow, setup,
+                                    teardown))

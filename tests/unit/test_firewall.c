@@ -38,6 +38,7 @@
 #include "engine/firewall/firewall.h"
 #include "tests/unit/expect_each.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static void add(struct fw_plan *plan, const char *name, enum fw_kind kind, bool udp,
                 const char *addr)
@@ -595,23 +596,17 @@ static void test_tun_gateway_routes_the_lan_into_the_device(void **state)
     free(t);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nft_gateway),
-        cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
-        cmocka_unit_test(test_nft_undo),
-        cmocka_unit_test(test_interfaces_limit_gateway_steering),
-        cmocka_unit_test(test_iptables_gateway),
-        cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
-        cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
-        cmocka_unit_test(test_iptables_undo_removes_every_chain),
-        cmocka_unit_test(test_explicit_proxies_steer_nothing),
-        cmocka_unit_test(test_nft_fast_path),
-        cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
-        cmocka_unit_test(test_nft_dynamic_fast_path),
-        cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
-        cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(test_nft_gateway),
+               cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
+               cmocka_unit_test(test_nft_undo),
+               cmocka_unit_test(test_interfaces_limit_gateway_steering),
+               cmocka_unit_test(test_iptables_gateway),
+               cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
+               cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
+               cmocka_unit_test(test_iptables_undo_removes_every_chain),
+               cmocka_unit_test(test_explicit_proxies_steer_nothing),
+               cmocka_unit_test(test_nft_fast_path),
+               cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
+               cmocka_unit_test(test_nft_dynamic_fast_path),
+               cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
+               cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device))

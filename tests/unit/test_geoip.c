@@ -19,6 +19,7 @@
 #include "geodata/geoip.h"
 #include "rules/cidr_set.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static const char *spec = "198.51.100.0/24 CN\n203.0.113.0/25 hk\n2001:db8:cc::/48 DE\n";
 
@@ -283,15 +284,7 @@ static void networks_of_a_country(void **state)
     geoip_close(g);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(networks_of_a_country),
-        cmocka_unit_test(geolite2_layout),
-        cmocka_unit_test(dbip_layout_registered_country),
-        cmocka_unit_test(ip_location_db_layout),
-        cmocka_unit_test(bad_files_are_named),
-        cmocka_unit_test(tables_match_libmaxminddb),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(networks_of_a_country),
+               cmocka_unit_test(geolite2_layout), cmocka_unit_test(dbip_layout_registered_country),
+               cmocka_unit_test(ip_location_db_layout), cmocka_unit_test(bad_files_are_named),
+               cmocka_unit_test(tables_match_libmaxminddb))

@@ -19,6 +19,7 @@
 #include "engine/core/log.h"
 #include "engine/tcp/auth_failures.h"
 #include "tests/unit/tcp_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static struct listener socks, http;
 static int origin;
@@ -273,15 +274,9 @@ static void test_http_absolute_form_credentials_stay_here(void **state)
 
 #define AUTH_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        AUTH_TEST(test_socks5_only_the_exact_credentials_pass),
-        AUTH_TEST(test_socks5_failure_is_logged_with_the_source),
-        AUTH_TEST(test_socks5_repeated_failures_are_answered_later_and_later),
-        AUTH_TEST(test_the_wait_blocks_nobody_else),
-        AUTH_TEST(test_http_asks_for_basic_credentials),
-        AUTH_TEST(test_http_absolute_form_credentials_stay_here),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, AUTH_TEST(test_socks5_only_the_exact_credentials_pass),
+               AUTH_TEST(test_socks5_failure_is_logged_with_the_source),
+               AUTH_TEST(test_socks5_repeated_failures_are_answered_later_and_later),
+               AUTH_TEST(test_the_wait_blocks_nobody_else),
+               AUTH_TEST(test_http_asks_for_basic_credentials),
+               AUTH_TEST(test_http_absolute_form_credentials_stay_here))

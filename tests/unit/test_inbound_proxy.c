@@ -25,6 +25,7 @@
 
 #include "engine/core/resolve.h"
 #include "tests/unit/tcp_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static struct listener socks, http;
 static int origin;
@@ -690,40 +691,34 @@ static void test_socks5_by_name_is_not_sniffed(void **state)
 
 #define PROXY_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        PROXY_TEST(test_socks5_handshake_cut_at_every_byte),
-        PROXY_TEST(test_socks5_bytes_after_the_request_go_upstream_first),
-        PROXY_TEST(test_socks5_with_password_cut_at_every_byte),
-        PROXY_TEST(test_socks5_wrong_password_is_refused),
-        PROXY_TEST(test_socks5_no_acceptable_method),
-        PROXY_TEST(test_socks5_failures_map_to_reply_codes),
-        PROXY_TEST(test_malformed_socks5_closes_only_its_flow),
-        PROXY_TEST(test_socks5_client_silent_or_gone_during_handshake),
-        PROXY_TEST(test_socks5_origin_reset_mid_transfer_resets_the_client),
-        PROXY_TEST(test_socks5_client_reset_while_the_upstream_is_set_up_resets_it),
-        PROXY_TEST(test_client_reset_mid_transfer_resets_the_origin),
-        PROXY_TEST(test_http_forwarded_request_origin_reset_resets_the_client),
-        PROXY_TEST(test_http_connect_cut_at_every_byte),
-        PROXY_TEST(test_http_absolute_form_is_forwarded_in_origin_form),
-        PROXY_TEST(test_http_failures_answer_with_a_status),
-        PROXY_TEST(test_malformed_http_closes_only_its_flow),
-        PROXY_TEST(test_a_name_is_resolved_before_an_address_rule_decides),
-        PROXY_TEST(test_numeric_spellings_are_addresses),
-        PROXY_TEST(test_ipv4_mapped_ipv6_is_ipv4),
-        PROXY_TEST(test_unspecified_addresses_are_refused),
-        PROXY_TEST(test_own_listeners_are_refused),
-        PROXY_TEST(test_names_that_are_no_host_names_are_refused),
-        PROXY_TEST(test_socks5_by_address_with_a_dropped_sni_is_answered_then_reset),
-        PROXY_TEST(test_http_connect_to_an_ip_with_a_dropped_sni_is_answered_then_reset),
-        PROXY_TEST(test_socks5_by_address_with_an_allowed_sni_reaches_the_origin),
-        PROXY_TEST(test_http_connect_to_an_ip_silent_client_is_decided_at_the_timeout),
-        PROXY_TEST(test_explicit_by_address_unfinished_client_hello_is_reset),
-        PROXY_TEST(test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset),
-        PROXY_TEST(test_socks5_client_hello_sent_with_the_request_decides_at_once),
-        PROXY_TEST(test_socks5_by_address_decided_by_addresses_connects_first),
-        PROXY_TEST(test_socks5_by_name_is_not_sniffed),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, PROXY_TEST(test_socks5_handshake_cut_at_every_byte),
+               PROXY_TEST(test_socks5_bytes_after_the_request_go_upstream_first),
+               PROXY_TEST(test_socks5_with_password_cut_at_every_byte),
+               PROXY_TEST(test_socks5_wrong_password_is_refused),
+               PROXY_TEST(test_socks5_no_acceptable_method),
+               PROXY_TEST(test_socks5_failures_map_to_reply_codes),
+               PROXY_TEST(test_malformed_socks5_closes_only_its_flow),
+               PROXY_TEST(test_socks5_client_silent_or_gone_during_handshake),
+               PROXY_TEST(test_socks5_origin_reset_mid_transfer_resets_the_client),
+               PROXY_TEST(test_socks5_client_reset_while_the_upstream_is_set_up_resets_it),
+               PROXY_TEST(test_client_reset_mid_transfer_resets_the_origin),
+               PROXY_TEST(test_http_forwarded_request_origin_reset_resets_the_client),
+               PROXY_TEST(test_http_connect_cut_at_every_byte),
+               PROXY_TEST(test_http_absolute_form_is_forwarded_in_origin_form),
+               PROXY_TEST(test_http_failures_answer_with_a_status),
+               PROXY_TEST(test_malformed_http_closes_only_its_flow),
+               PROXY_TEST(test_a_name_is_resolved_before_an_address_rule_decides),
+               PROXY_TEST(test_numeric_spellings_are_addresses),
+               PROXY_TEST(test_ipv4_mapped_ipv6_is_ipv4),
+               PROXY_TEST(test_unspecified_addresses_are_refused),
+               PROXY_TEST(test_own_listeners_are_refused),
+               PROXY_TEST(test_names_that_are_no_host_names_are_refused),
+               PROXY_TEST(test_socks5_by_address_with_a_dropped_sni_is_answered_then_reset),
+               PROXY_TEST(test_http_connect_to_an_ip_with_a_dropped_sni_is_answered_then_reset),
+               PROXY_TEST(test_socks5_by_address_with_an_allowed_sni_reaches_the_origin),
+               PROXY_TEST(test_http_connect_to_an_ip_silent_client_is_decided_at_the_timeout),
+               PROXY_TEST(test_explicit_by_address_unfinished_client_hello_is_reset),
+               PROXY_TEST(test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset),
+               PROXY_TEST(test_socks5_client_hello_sent_with_the_request_decides_at_once),
+               PROXY_TEST(test_socks5_by_address_decided_by_addresses_connects_first),
+               PROXY_TEST(test_socks5_by_name_is_not_sniffed))

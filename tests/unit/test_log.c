@@ -25,6 +25,7 @@
 #include <ev.h>
 
 #include "engine/core/log.h"
+#include "tests/unit/unit_test.h"
 
 #define LINES 5000
 
@@ -287,17 +288,11 @@ static void test_other_threads_reach_output_and_tap(void **state)
     free(buf);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipe_nobody_reads),
-        cmocka_unit_test(test_stderr_pipe_nobody_reads),
-        cmocka_unit_test(test_socket_nobody_reads),
-        cmocka_unit_test(test_closed_reader_is_not_an_error),
-        cmocka_unit_test(test_ratelimit_burst_then_suppressed),
-        cmocka_unit_test(test_ratelimit_quiet_site_never_suppressed),
-        cmocka_unit_test(test_limited_call_site),
-        cmocka_unit_test(test_other_threads_reach_output_and_tap),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_pipe_nobody_reads),
+               cmocka_unit_test(test_stderr_pipe_nobody_reads),
+               cmocka_unit_test(test_socket_nobody_reads),
+               cmocka_unit_test(test_closed_reader_is_not_an_error),
+               cmocka_unit_test(test_ratelimit_burst_then_suppressed),
+               cmocka_unit_test(test_ratelimit_quiet_site_never_suppressed),
+               cmocka_unit_test(test_limited_call_site),
+               cmocka_unit_test(test_other_threads_reach_output_and_tap))

@@ -27,6 +27,7 @@
 
 #include "engine/core/log.h"
 #include "engine/core/log_event.h"
+#include "tests/unit/unit_test.h"
 
 static const struct log_event decided = {
     .level = LOG_LEVEL_INFO,
@@ -438,18 +439,10 @@ static void test_syslog_not_there(void **state)
 
 #define LOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        LOG_TEST(test_text_lines_are_unchanged),
-        LOG_TEST(test_json_decided_carries_every_field),
-        LOG_TEST(test_json_closed_carries_every_field),
-        LOG_TEST(test_json_escapes_what_a_client_sent),
-        LOG_TEST(test_json_plain_lines_have_a_message),
-        LOG_TEST(test_syslog_a_datagram_a_line),
-        LOG_TEST(test_syslog_nobody_reads),
-        LOG_TEST(test_syslog_tap_sees_the_stderr_form),
-        LOG_TEST(test_syslog_not_there),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, LOG_TEST(test_text_lines_are_unchanged),
+               LOG_TEST(test_json_decided_carries_every_field),
+               LOG_TEST(test_json_closed_carries_every_field),
+               LOG_TEST(test_json_escapes_what_a_client_sent),
+               LOG_TEST(test_json_plain_lines_have_a_message),
+               LOG_TEST(test_syslog_a_datagram_a_line), LOG_TEST(test_syslog_nobody_reads),
+               LOG_TEST(test_syslog_tap_sees_the_stderr_form), LOG_TEST(test_syslog_not_there))

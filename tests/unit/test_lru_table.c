@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "engine/core/lru_table.h"
+#include "tests/unit/unit_test.h"
 
 static void a_full_table_pushes_out_the_least_recently_touched(void **state)
 {
@@ -53,11 +54,5 @@ static void finding_is_no_touch_and_removing_forgets(void **state)
     lru_table_free(NULL);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_full_table_pushes_out_the_least_recently_touched),
-        cmocka_unit_test(finding_is_no_touch_and_removing_forgets),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(a_full_table_pushes_out_the_least_recently_touched),
+               cmocka_unit_test(finding_is_no_touch_and_removing_forgets))

@@ -19,6 +19,7 @@
 #include "engine/nfq/nfq_verdict.h"
 #include "engine/tun/tun_packet.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static void put16(uint8_t *b, uint16_t v)
 {
@@ -192,13 +193,7 @@ static void a_new_policy_gives_new_verdicts(void **state)
     policy_unref(after);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(addresses_decide_direct_and_drop),
-        cmocka_unit_test(the_inbound_is_the_one_steered_to),
-        cmocka_unit_test(what_cannot_be_read_is_steered),
-        cmocka_unit_test(a_new_policy_gives_new_verdicts),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(addresses_decide_direct_and_drop),
+               cmocka_unit_test(the_inbound_is_the_one_steered_to),
+               cmocka_unit_test(what_cannot_be_read_is_steered),
+               cmocka_unit_test(a_new_policy_gives_new_verdicts))

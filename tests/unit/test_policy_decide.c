@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static const char *policy_text =
     "inbounds:\n"
@@ -452,18 +453,11 @@ static void by_name_waits_for_the_address_when_a_rule_needs_it(void **state)
     policy_unref(q);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(conditions_decide_as_listed),
-        cmocka_unit_test(network_source_and_inbound),
-        cmocka_unit_test(sniffed_protocol),
-        cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
-        cmocka_unit_test(early_decisions_with_not_and_any),
-        cmocka_unit_test(early_decisions_are_never_overturned),
-        cmocka_unit_test(reference_counting_keeps_a_policy_alive),
-        cmocka_unit_test(many_rules_keep_first_match),
-        cmocka_unit_test(by_name_waits_for_the_address_when_a_rule_needs_it),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_TEST_MAIN(setup, teardown, cmocka_unit_test(conditions_decide_as_listed),
+               cmocka_unit_test(network_source_and_inbound), cmocka_unit_test(sniffed_protocol),
+               cmocka_unit_test(early_decisions_wait_only_when_a_name_could_matter),
+               cmocka_unit_test(early_decisions_with_not_and_any),
+               cmocka_unit_test(early_decisions_are_never_overturned),
+               cmocka_unit_test(reference_counting_keeps_a_policy_alive),
+               cmocka_unit_test(many_rules_keep_first_match),
+               cmocka_unit_test(by_name_waits_for_the_address_when_a_rule_needs_it))

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 struct bad_policy {
     const char *yaml;
@@ -559,16 +560,10 @@ static void messages_fit_whatever_the_path_length(void **state)
     free(error);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_mistake_has_its_message),
-        cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
-        cmocka_unit_test(udp_warnings_follow_the_inbounds),
-        cmocka_unit_test(a_warning_for_an_open_proxy_on_a_non_loopback_address),
-        cmocka_unit_test(the_control_section),
-        cmocka_unit_test(a_missing_policy_file_is_named),
-        cmocka_unit_test(messages_fit_whatever_the_path_length),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(every_mistake_has_its_message),
+               cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
+               cmocka_unit_test(udp_warnings_follow_the_inbounds),
+               cmocka_unit_test(a_warning_for_an_open_proxy_on_a_non_loopback_address),
+               cmocka_unit_test(the_control_section),
+               cmocka_unit_test(a_missing_policy_file_is_named),
+               cmocka_unit_test(messages_fit_whatever_the_path_length))

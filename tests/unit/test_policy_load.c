@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static void defaults_of_an_empty_policy(void **state)
 {
@@ -413,18 +414,8 @@ static void aliases_that_are_fine(void **state)
     policy_unref(p);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults_of_an_empty_policy),
-        cmocka_unit_test(every_setting),
-        cmocka_unit_test(user_and_group),
-        cmocka_unit_test(inbounds),
-        cmocka_unit_test(outbounds),
-        cmocka_unit_test(summary),
-        cmocka_unit_test(type_names_round_trip),
-        cmocka_unit_test(loading_from_memory),
-        cmocka_unit_test(aliases_that_are_fine),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(defaults_of_an_empty_policy),
+               cmocka_unit_test(every_setting), cmocka_unit_test(user_and_group),
+               cmocka_unit_test(inbounds), cmocka_unit_test(outbounds), cmocka_unit_test(summary),
+               cmocka_unit_test(type_names_round_trip), cmocka_unit_test(loading_from_memory),
+               cmocka_unit_test(aliases_that_are_fine))

@@ -16,6 +16,7 @@
 
 #include "rules/policy_static.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 #define S_DIRECT POLICY_STATIC_DIRECT
 #define S_DROP POLICY_STATIC_DROP
@@ -298,15 +299,10 @@ static void random_flows_agree_with_decide_early(void **state)
     assert_true(decided > 5000); /* the kernel decides a good share, not nothing */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(address_rules_then_a_name_rule, teardown),
-        cmocka_unit_test_teardown(name_rule_steers_what_it_could_match, teardown),
-        cmocka_unit_test_teardown(not_any_and_countries, teardown),
-        cmocka_unit_test_teardown(inbound_known_per_list, teardown),
-        cmocka_unit_test_teardown(too_large_ends_the_list, teardown),
-        cmocka_unit_test_teardown(random_flows_agree_with_decide_early, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown,
+               cmocka_unit_test_teardown(address_rules_then_a_name_rule, teardown),
+               cmocka_unit_test_teardown(name_rule_steers_what_it_could_match, teardown),
+               cmocka_unit_test_teardown(not_any_and_countries, teardown),
+               cmocka_unit_test_teardown(inbound_known_per_list, teardown),
+               cmocka_unit_test_teardown(too_large_ends_the_list, teardown),
+               cmocka_unit_test_teardown(random_flows_agree_with_decide_early, teardown))

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/proto/proto_http.h"
+#include "tests/unit/unit_test.h"
 
 static const uint8_t *u(const char *s)
 {
@@ -171,15 +172,9 @@ static void garbage_is_rejected_early(void **state)
     assert_int_equal(http_parse_proxy_request(big, 100, &used, &req), PARSE_NEED_MORE);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(connect_request_plain_ipv6_and_auth),
-        cmocka_unit_test(response_status_and_length),
-        cmocka_unit_test(proxy_connect_request),
-        cmocka_unit_test(absolute_form_is_rewritten_to_origin_form),
-        cmocka_unit_test(the_client_host_header_is_replaced_by_the_target),
-        cmocka_unit_test(garbage_is_rejected_early),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(connect_request_plain_ipv6_and_auth),
+               cmocka_unit_test(response_status_and_length),
+               cmocka_unit_test(proxy_connect_request),
+               cmocka_unit_test(absolute_form_is_rewritten_to_origin_form),
+               cmocka_unit_test(the_client_host_header_is_replaced_by_the_target),
+               cmocka_unit_test(garbage_is_rejected_early))

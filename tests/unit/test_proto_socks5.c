@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "engine/proto/proto_socks5.h"
+#include "tests/unit/unit_test.h"
 
 /* Every strict prefix of a complete message must say NEED_MORE. */
 #define ASSERT_PREFIXES_NEED_MORE(call_with_len, full_len)                                         \
@@ -227,16 +228,10 @@ static void udp_header_wrap_unwrap(void **state)
         assert_int_equal(socks5_udp_unwrap(buf, cut, &off, &from), PARSE_INVALID);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(greeting_offers_the_methods_asked_for),
-        cmocka_unit_test(method_choice_round_trip),
-        cmocka_unit_test(auth_round_trip_and_limits),
-        cmocka_unit_test(connect_request_by_ipv4_ipv6_and_name),
-        cmocka_unit_test(malformed_requests_and_replies_are_rejected),
-        cmocka_unit_test(reply_carries_code_and_bound_address),
-        cmocka_unit_test(udp_header_wrap_unwrap),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(greeting_offers_the_methods_asked_for),
+               cmocka_unit_test(method_choice_round_trip),
+               cmocka_unit_test(auth_round_trip_and_limits),
+               cmocka_unit_test(connect_request_by_ipv4_ipv6_and_name),
+               cmocka_unit_test(malformed_requests_and_replies_are_rejected),
+               cmocka_unit_test(reply_carries_code_and_bound_address),
+               cmocka_unit_test(udp_header_wrap_unwrap))

@@ -19,6 +19,7 @@
 
 #include "rules/domain_set.h"
 #include "rules/regex_literal.h"
+#include "tests/unit/unit_test.h"
 
 static void literals(void **state)
 {
@@ -211,12 +212,6 @@ static void sets_answer_as_each_regex_alone(void **state)
     domain_set_free(set);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(literals),
-        cmocka_unit_test(index_offers_the_regexes_whose_literal_occurs),
-        cmocka_unit_test(sets_answer_as_each_regex_alone),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(literals),
+               cmocka_unit_test(index_offers_the_regexes_whose_literal_occurs),
+               cmocka_unit_test(sets_answer_as_each_regex_alone))

@@ -22,6 +22,7 @@
 #include <ev.h>
 
 #include "engine/core/resolve.h"
+#include "tests/unit/unit_test.h"
 
 struct result {
     int calls;
@@ -127,13 +128,7 @@ static void test_cancelled_query_never_calls_back(void **state)
     assert_int_equal(r.calls, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_localhost_resolves_on_the_loop_thread),
-        cmocka_unit_test(test_unresolvable_name_reports_an_error),
-        cmocka_unit_test(test_an_answer_known_at_once_comes_from_the_loop),
-        cmocka_unit_test(test_cancelled_query_never_calls_back),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_TEST_MAIN(setup, teardown, cmocka_unit_test(test_localhost_resolves_on_the_loop_thread),
+               cmocka_unit_test(test_unresolvable_name_reports_an_error),
+               cmocka_unit_test(test_an_answer_known_at_once_comes_from_the_loop),
+               cmocka_unit_test(test_cancelled_query_never_calls_back))

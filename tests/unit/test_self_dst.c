@@ -13,6 +13,7 @@
 
 #include "engine/core/self_dst.h"
 #include "tests/unit/addr_text.h"
+#include "tests/unit/unit_test.h"
 
 static void wildcard_listener_owns_every_local_address_on_its_port(void **state)
 {
@@ -44,11 +45,5 @@ static void specific_listener_and_its_neighbours(void **state)
     assert_true(self_dst_is_listener(&foreign, &foreign));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wildcard_listener_owns_every_local_address_on_its_port),
-        cmocka_unit_test(specific_listener_and_its_neighbours),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(wildcard_listener_owns_every_local_address_on_its_port),
+               cmocka_unit_test(specific_listener_and_its_neighbours))

@@ -18,6 +18,7 @@
 
 #include "engine/tcp/silent_dst.h"
 #include "tests/unit/addr_text.h"
+#include "tests/unit/unit_test.h"
 
 /* The client in most tests: its port changes with every connection. */
 static struct flow_addr me;
@@ -143,16 +144,11 @@ static void test_many_destinations_stay_bounded(void **state)
     silent_dst_free(set);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_known_once_marked_until_the_time_is_up, setup),
-        cmocka_unit_test_setup(test_port_address_and_family_all_count, setup),
-        cmocka_unit_test_setup(test_one_clients_silence_is_not_anothers, setup),
-        cmocka_unit_test_setup(test_a_forgotten_pair_is_not_known, setup),
-        cmocka_unit_test_setup(test_marking_again_refreshes, setup),
-        cmocka_unit_test_setup(test_a_full_set_forgets_the_least_recently_marked, setup),
-        cmocka_unit_test_setup(test_many_destinations_stay_bounded, setup),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL,
+               cmocka_unit_test_setup(test_known_once_marked_until_the_time_is_up, setup),
+               cmocka_unit_test_setup(test_port_address_and_family_all_count, setup),
+               cmocka_unit_test_setup(test_one_clients_silence_is_not_anothers, setup),
+               cmocka_unit_test_setup(test_a_forgotten_pair_is_not_known, setup),
+               cmocka_unit_test_setup(test_marking_again_refreshes, setup),
+               cmocka_unit_test_setup(test_a_full_set_forgets_the_least_recently_marked, setup),
+               cmocka_unit_test_setup(test_many_destinations_stay_bounded, setup))

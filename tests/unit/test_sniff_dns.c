@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/sniff_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static void udp_datagram(const uint8_t *d, size_t len, enum sniff_protocol want, const char *host)
 {
@@ -141,11 +142,5 @@ static void not_queries_and_bad_names(void **state)
     udp_datagram(cut, 17, SNIFF_PROTO_UNKNOWN, "");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(dig_queries),
-        cmocka_unit_test(not_queries_and_bad_names),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(dig_queries),
+               cmocka_unit_test(not_queries_and_bad_names))

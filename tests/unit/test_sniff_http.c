@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/sniff_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static const unsigned http_only = SNIFF_PROTO_BIT(SNIFF_PROTO_HTTP);
 
@@ -159,14 +160,7 @@ static void garbage_is_turned_away_early(void **state)
     free(line);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(captured_curl),
-        cmocka_unit_test(methods_case_whitespace_ports),
-        cmocka_unit_test(ip_literals_are_no_names),
-        cmocka_unit_test(split_across_reads),
-        cmocka_unit_test(garbage_is_turned_away_early),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(captured_curl),
+               cmocka_unit_test(methods_case_whitespace_ports),
+               cmocka_unit_test(ip_literals_are_no_names), cmocka_unit_test(split_across_reads),
+               cmocka_unit_test(garbage_is_turned_away_early))

@@ -16,6 +16,7 @@
 
 #include "tests/unit/quic_initial.h"
 #include "tests/unit/sniff_fixture.h"
+#include "tests/unit/unit_test.h"
 
 /* Feeds d[0..n): all but the last ask for more, the last decides `host` (NULL: unknown). */
 static void expect_datagrams(const uint8_t *const *d, const size_t *len, size_t n, const char *host)
@@ -254,17 +255,10 @@ static void bounds_and_foreign_datagrams(void **state)
     sniff_datagram_free(s);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(rfc_example_packets),
-        cmocka_unit_test(captured_ngtcp2),
-        cmocka_unit_test(clienthello_across_two_packets),
-        cmocka_unit_test(shuffled_small_frames_over_three_packets),
-        cmocka_unit_test(coalesced_packets),
-        cmocka_unit_test(other_datagrams_between_initials),
-        cmocka_unit_test(conflicting_retransmission_gives_no_name),
-        cmocka_unit_test(bounds_and_foreign_datagrams),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(rfc_example_packets), cmocka_unit_test(captured_ngtcp2),
+               cmocka_unit_test(clienthello_across_two_packets),
+               cmocka_unit_test(shuffled_small_frames_over_three_packets),
+               cmocka_unit_test(coalesced_packets),
+               cmocka_unit_test(other_datagrams_between_initials),
+               cmocka_unit_test(conflicting_retransmission_gives_no_name),
+               cmocka_unit_test(bounds_and_foreign_datagrams))

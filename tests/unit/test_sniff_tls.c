@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/sniff_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static const unsigned tls_only = SNIFF_PROTO_BIT(SNIFF_PROTO_TLS);
 
@@ -191,17 +192,9 @@ static void not_tls_and_malformed(void **state)
     assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(captured_clients),
-        cmocka_unit_test(split_across_records_at_every_size),
-        cmocka_unit_test(records_split_across_segments),
-        cmocka_unit_test(record_versions),
-        cmocka_unit_test(ech_outer_name_any_extension_order),
-        cmocka_unit_test(larger_than_one_record),
-        cmocka_unit_test(grease_and_no_sni),
-        cmocka_unit_test(not_tls_and_malformed),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(captured_clients),
+               cmocka_unit_test(split_across_records_at_every_size),
+               cmocka_unit_test(records_split_across_segments), cmocka_unit_test(record_versions),
+               cmocka_unit_test(ech_outer_name_any_extension_order),
+               cmocka_unit_test(larger_than_one_record), cmocka_unit_test(grease_and_no_sni),
+               cmocka_unit_test(not_tls_and_malformed))

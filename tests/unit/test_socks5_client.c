@@ -26,6 +26,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/proto/socks5_client.h"
 #include "tests/unit/dialog_outcome.h"
+#include "tests/unit/unit_test.h"
 
 /* One step of a script: what the client must send, what the server answers. */
 struct exchange {
@@ -427,20 +428,13 @@ static void a_failed_connect_fails_the_handshake(void **state)
     ev_loop_destroy(loop);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(connect_by_address_without_auth),
-        cmocka_unit_test(connect_by_name_with_auth_accepted),
-        cmocka_unit_test(server_may_answer_before_the_next_request_is_sent),
-        cmocka_unit_test(auth_rejected),
-        cmocka_unit_test(no_acceptable_method),
-        cmocka_unit_test(udp_associate_returns_the_relay),
-        cmocka_unit_test(refusals_by_reply_code),
-        cmocka_unit_test(garbage_fails_the_handshake),
-        cmocka_unit_test(longest_credentials_fit),
-        cmocka_unit_test(requests_that_cannot_be_sent_are_refused_at_once),
-        cmocka_unit_test(a_failed_connect_fails_the_handshake),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(connect_by_address_without_auth),
+               cmocka_unit_test(connect_by_name_with_auth_accepted),
+               cmocka_unit_test(server_may_answer_before_the_next_request_is_sent),
+               cmocka_unit_test(auth_rejected), cmocka_unit_test(no_acceptable_method),
+               cmocka_unit_test(udp_associate_returns_the_relay),
+               cmocka_unit_test(refusals_by_reply_code),
+               cmocka_unit_test(garbage_fails_the_handshake),
+               cmocka_unit_test(longest_credentials_fit),
+               cmocka_unit_test(requests_that_cannot_be_sent_are_refused_at_once),
+               cmocka_unit_test(a_failed_connect_fails_the_handshake))

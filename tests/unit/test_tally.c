@@ -13,6 +13,7 @@
 
 #include "engine/core/tally.h"
 #include "rules/policy.h"
+#include "tests/unit/unit_test.h"
 
 static void one_entry_per_label_set(void **state)
 {
@@ -83,12 +84,5 @@ static void tallies_add_up(void **state)
     tally_free(&sum);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tallies_add_up),
-        cmocka_unit_test(one_entry_per_label_set),
-        cmocka_unit_test(bounded),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(tallies_add_up),
+               cmocka_unit_test(one_entry_per_label_set), cmocka_unit_test(bounded))

@@ -31,6 +31,7 @@
 #include "engine/tcp/listener.h"
 #include "engine/tcp/tcp_stage.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static struct ev_loop *loop;
 static struct engine engine;
@@ -422,31 +423,27 @@ static void test_http_client_gone_during_handshake_closes(void **state)
     assert_flow_gone();
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_close_runs_at_once_and_free_before_the_loop_waits,
-                                        core_up, engine_down),
-        cmocka_unit_test_setup_teardown(
-            test_an_object_closed_in_its_own_callback_lives_until_it_returns, core_up, engine_down),
-        cmocka_unit_test_setup_teardown(test_the_flow_limit_pauses_and_resumes_every_stage, core_up,
-                                        engine_down),
-        cmocka_unit_test_setup_teardown(test_shutdown_closes_every_object_between_the_stage_hooks,
-                                        core_up, engine_down),
-        cmocka_unit_test_setup_teardown(test_socks5_malformed_greeting_resets_inside_the_read,
-                                        socks5_up, flow_down),
-        cmocka_unit_test_setup_teardown(test_socks5_wrong_password_closes_after_the_auth_reply,
-                                        socks5_auth_up, flow_down),
-        cmocka_unit_test_setup_teardown(test_socks5_whole_handshake_in_one_read_to_a_drop,
-                                        socks5_drop_up, flow_down),
-        cmocka_unit_test_setup_teardown(test_socks5_unsupported_command_is_refused, socks5_up,
-                                        flow_down),
-        cmocka_unit_test_setup_teardown(test_socks5_handshake_cut_at_every_byte_waits,
-                                        socks5_auth_up, flow_down),
-        cmocka_unit_test_setup_teardown(test_http_malformed_request_answers_400_and_closes, http_up,
-                                        flow_down),
-        cmocka_unit_test_setup_teardown(test_http_client_gone_during_handshake_closes, http_up,
-                                        flow_down),
-    };
-    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
-}
+UNIT_TEST_MAIN(
+    NULL, fixture_teardown,
+    cmocka_unit_test_setup_teardown(test_close_runs_at_once_and_free_before_the_loop_waits, core_up,
+                                    engine_down),
+    cmocka_unit_test_setup_teardown(
+        test_an_object_closed_in_its_own_callback_lives_until_it_returns, core_up, engine_down),
+    cmocka_unit_test_setup_teardown(test_the_flow_limit_pauses_and_resumes_every_stage, core_up,
+                                    engine_down),
+    cmocka_unit_test_setup_teardown(test_shutdown_closes_every_object_between_the_stage_hooks,
+                                    core_up, engine_down),
+    cmocka_unit_test_setup_teardown(test_socks5_malformed_greeting_resets_inside_the_read,
+                                    socks5_up, flow_down),
+    cmocka_unit_test_setup_teardown(test_socks5_wrong_password_closes_after_the_auth_reply,
+                                    socks5_auth_up, flow_down),
+    cmocka_unit_test_setup_teardown(test_socks5_whole_handshake_in_one_read_to_a_drop,
+                                    socks5_drop_up, flow_down),
+    cmocka_unit_test_setup_teardown(test_socks5_unsupported_command_is_refused, socks5_up,
+                                    flow_down),
+    cmocka_unit_test_setup_teardown(test_socks5_handshake_cut_at_every_byte_waits, socks5_auth_up,
+                                    flow_down),
+    cmocka_unit_test_setup_teardown(test_http_malformed_request_answers_400_and_closes, http_up,
+                                    flow_down),
+    cmocka_unit_test_setup_teardown(test_http_client_gone_during_handshake_closes, http_up,
+                                    flow_down))

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine/tun/tun_device.h"
+#include "tests/unit/unit_test.h"
 
 static cpu_set_t cpus(int first, int last)
 {
@@ -63,13 +64,7 @@ static void writes_32_cpu_groups_highest_first(void **state)
     assert_false(tun_device_rps_mask(40, &first, mask, 8)); /* does not fit */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(spreads_over_the_cpus_switchyard_is_not_bound_to),
-        cmocka_unit_test(spreads_over_every_cpu_when_bound_to_all),
-        cmocka_unit_test(leaves_one_cpu_alone),
-        cmocka_unit_test(writes_32_cpu_groups_highest_first),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(spreads_over_the_cpus_switchyard_is_not_bound_to),
+               cmocka_unit_test(spreads_over_every_cpu_when_bound_to_all),
+               cmocka_unit_test(leaves_one_cpu_alone),
+               cmocka_unit_test(writes_32_cpu_groups_highest_first))

@@ -15,6 +15,7 @@
 #include "engine/tun/tun_nat.h"
 #include "engine/tun/tun_packet.h"
 #include "tests/unit/addr_text.h"
+#include "tests/unit/unit_test.h"
 
 static const struct tun_nat_timeouts timeouts = {.opening = 30, .established = 600, .closing = 10};
 
@@ -131,13 +132,7 @@ static void expires_by_state(void **state)
     assert_int_equal(nat.expired, 4);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(finds_an_entry_both_ways, teardown),
-        cmocka_unit_test_teardown(ports_go_round_and_skip_the_ones_held, teardown),
-        cmocka_unit_test_teardown(stays_at_its_bound, teardown),
-        cmocka_unit_test_teardown(expires_by_state, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test_teardown(finds_an_entry_both_ways, teardown),
+               cmocka_unit_test_teardown(ports_go_round_and_skip_the_ones_held, teardown),
+               cmocka_unit_test_teardown(stays_at_its_bound, teardown),
+               cmocka_unit_test_teardown(expires_by_state, teardown))

@@ -21,6 +21,7 @@
 
 #include "engine/tun/tun_packet.h"
 #include "tests/unit/addr_text.h"
+#include "tests/unit/unit_test.h"
 
 /* --- a reference: RFC 1071 written out, no shortcut ---------------------------- */
 
@@ -428,18 +429,11 @@ static void offload_headers_are_checked(void **state)
     assert_int_equal(tun_packet_parse_vnet(f, fn, &t), TUN_PKT_MALFORMED); /* ICMP: never */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reads_ipv4_tcp),
-        cmocka_unit_test(rewrites_ipv4_tcp_with_checksums_a_reference_agrees_with),
-        cmocka_unit_test(reads_and_rewrites_ipv6_udp),
-        cmocka_unit_test(ipv4_udp_without_a_checksum_stays_without),
-        cmocka_unit_test(builds_udp_replies),
-        cmocka_unit_test(answers_echo_requests),
-        cmocka_unit_test(refuses_what_is_malformed),
-        cmocka_unit_test(partial_checksums_follow_the_addresses_not_the_ports),
-        cmocka_unit_test(offload_headers_are_checked),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(reads_ipv4_tcp),
+               cmocka_unit_test(rewrites_ipv4_tcp_with_checksums_a_reference_agrees_with),
+               cmocka_unit_test(reads_and_rewrites_ipv6_udp),
+               cmocka_unit_test(ipv4_udp_without_a_checksum_stays_without),
+               cmocka_unit_test(builds_udp_replies), cmocka_unit_test(answers_echo_requests),
+               cmocka_unit_test(refuses_what_is_malformed),
+               cmocka_unit_test(partial_checksums_follow_the_addresses_not_the_ports),
+               cmocka_unit_test(offload_headers_are_checked))

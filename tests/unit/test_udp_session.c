@@ -45,6 +45,7 @@
 #include "engine/udp/udp_session_table.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
+#include "tests/unit/unit_test.h"
 
 /* --- the fake policy --------------------------------------------------------- */
 
@@ -987,30 +988,21 @@ static void test_memory_of_a_burst_is_given_back(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, engine_up, engine_down)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        T(test_clients_get_their_own_replies_byte_exact),
-        T(test_decided_by_sniffed_name),
-        T(test_queue_while_classifying_keeps_order),
-        T(test_a_message_begun_is_waited_for_past_the_timeout),
-        T(test_a_message_never_finished_ends_the_session),
-        T(test_a_message_begun_then_given_up_on_ends_the_session),
-        T(test_a_first_datagram_of_no_known_protocol_goes_on_at_once),
-        T(test_queued_bytes_are_bounded_over_all_sessions),
-        T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
-        T(test_oldest_idle_session_evicted),
-        T(test_idle_session_expires),
-        T(test_memory_of_a_burst_is_given_back),
-        T(test_reload_is_not_bypassed_by_a_reused_tuple),
-        T(test_reload_applies_an_outbound_redefined_under_its_name),
-        T(test_session_sniffing_at_reload_is_decided_under_the_new_policy),
-        T(test_socks5_without_udp_drops),
-        T(test_not_redirected_is_refused),
-        T(test_own_upstream_datagram_is_never_a_session),
-        T(test_socks5_udp_associate_with_dante),
-        T(test_socks5_udp_associate_names_the_server_family),
-        T(test_tproxy_replies_come_from_the_original_destination),
-    };
-    return cmocka_run_group_tests(tests, setup, group_teardown);
-}
+UNIT_TEST_MAIN(setup, group_teardown, T(test_clients_get_their_own_replies_byte_exact),
+               T(test_decided_by_sniffed_name), T(test_queue_while_classifying_keeps_order),
+               T(test_a_message_begun_is_waited_for_past_the_timeout),
+               T(test_a_message_never_finished_ends_the_session),
+               T(test_a_message_begun_then_given_up_on_ends_the_session),
+               T(test_a_first_datagram_of_no_known_protocol_goes_on_at_once),
+               T(test_queued_bytes_are_bounded_over_all_sessions),
+               T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
+               T(test_oldest_idle_session_evicted), T(test_idle_session_expires),
+               T(test_memory_of_a_burst_is_given_back),
+               T(test_reload_is_not_bypassed_by_a_reused_tuple),
+               T(test_reload_applies_an_outbound_redefined_under_its_name),
+               T(test_session_sniffing_at_reload_is_decided_under_the_new_policy),
+               T(test_socks5_without_udp_drops), T(test_not_redirected_is_refused),
+               T(test_own_upstream_datagram_is_never_a_session),
+               T(test_socks5_udp_associate_with_dante),
+               T(test_socks5_udp_associate_names_the_server_family),
+               T(test_tproxy_replies_come_from_the_original_destination))

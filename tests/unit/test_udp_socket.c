@@ -26,6 +26,7 @@
 #include "engine/udp/udp_send_batch.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
+#include "tests/unit/unit_test.h"
 
 /* Where the reply caches queue; expect() flushes it. */
 static struct udp_send_batch *batch;
@@ -466,21 +467,15 @@ static void test_connected_batch_read(void **state)
     close(rx);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reply_from_original_destination),
-        cmocka_unit_test(test_reply_sockets_are_charged_to_the_descriptor_budget),
-        cmocka_unit_test(test_ipv6_reply),
-        cmocka_unit_test(test_locally_owned_address_falls_back),
-        cmocka_unit_test(test_reply_socket_follows_routing_mark),
-        cmocka_unit_test(test_replies_wait_for_the_flush),
-        cmocka_unit_test(test_connected_socket_sends_at_the_flush),
-        cmocka_unit_test(test_evicted_reply_socket_sends_its_queue_first),
-        cmocka_unit_test(test_listener_has_room_for_a_burst),
-        cmocka_unit_test(test_largest_datagram_passes_whole),
-        cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
-        cmocka_unit_test(test_connected_batch_read),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+UNIT_TEST_MAIN(setup, teardown, cmocka_unit_test(test_reply_from_original_destination),
+               cmocka_unit_test(test_reply_sockets_are_charged_to_the_descriptor_budget),
+               cmocka_unit_test(test_ipv6_reply),
+               cmocka_unit_test(test_locally_owned_address_falls_back),
+               cmocka_unit_test(test_reply_socket_follows_routing_mark),
+               cmocka_unit_test(test_replies_wait_for_the_flush),
+               cmocka_unit_test(test_connected_socket_sends_at_the_flush),
+               cmocka_unit_test(test_evicted_reply_socket_sends_its_queue_first),
+               cmocka_unit_test(test_listener_has_room_for_a_burst),
+               cmocka_unit_test(test_largest_datagram_passes_whole),
+               cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
+               cmocka_unit_test(test_connected_batch_read))

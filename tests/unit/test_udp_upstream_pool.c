@@ -24,6 +24,7 @@
 #include "engine/core/fd_budget.h"
 #include "engine/udp/udp_upstream_pool.h"
 #include "tests/unit/kernel_need.h"
+#include "tests/unit/unit_test.h"
 
 static int setup(void **state)
 {
@@ -230,13 +231,7 @@ static void test_queued_sockets_are_bounded_charged_and_expire(void **state)
     close(sa);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reused_socket_takes_a_new_peer_and_port),
-        cmocka_unit_test(test_nothing_from_the_last_session_reaches_the_next),
-        cmocka_unit_test(test_socket_reused_only_under_its_mark),
-        cmocka_unit_test(test_queued_sockets_are_bounded_charged_and_expire),
-    };
-    return cmocka_run_group_tests(tests, setup, NULL);
-}
+UNIT_TEST_MAIN(setup, NULL, cmocka_unit_test(test_reused_socket_takes_a_new_peer_and_port),
+               cmocka_unit_test(test_nothing_from_the_last_session_reaches_the_next),
+               cmocka_unit_test(test_socket_reused_only_under_its_mark),
+               cmocka_unit_test(test_queued_sockets_are_bounded_charged_and_expire))

@@ -23,6 +23,7 @@
 
 #include "engine/proto/upstream_dialog.h"
 #include "tests/unit/dialog_outcome.h"
+#include "tests/unit/unit_test.h"
 
 struct fixture {
     struct ev_loop *loop;
@@ -164,15 +165,9 @@ static void an_unfinished_parse_waits_and_an_invalid_one_fails(void **state)
 
 #define DIALOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        DIALOG_TEST(request_out_reply_in_extra_handed_on),
-        DIALOG_TEST(the_protocol_says_why_it_failed),
-        DIALOG_TEST(a_reply_longer_than_the_buffer_fails),
-        DIALOG_TEST(the_server_closing_fails),
-        DIALOG_TEST(a_request_larger_than_the_buffer_is_refused),
-        DIALOG_TEST(an_unfinished_parse_waits_and_an_invalid_one_fails),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL, DIALOG_TEST(request_out_reply_in_extra_handed_on),
+               DIALOG_TEST(the_protocol_says_why_it_failed),
+               DIALOG_TEST(a_reply_longer_than_the_buffer_fails),
+               DIALOG_TEST(the_server_closing_fails),
+               DIALOG_TEST(a_request_larger_than_the_buffer_is_refused),
+               DIALOG_TEST(an_unfinished_parse_waits_and_an_invalid_one_fails))

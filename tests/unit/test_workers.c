@@ -32,6 +32,7 @@
 #include "engine/tcp/listener.h"
 #include "engine/tcp/pipe_pool.h"
 #include "engine/tcp/tcp_stage.h"
+#include "tests/unit/unit_test.h"
 
 #define WORKERS 3
 
@@ -331,17 +332,11 @@ static void the_default_follows_the_cpu_affinity(void **state)
     assert_int_equal(workers_wanted(&s), 3);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(calls_run_on_each_workers_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(listeners_share_one_group_closed_to_others, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_reload_reaches_every_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(tun_inbounds_stay_with_worker_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(the_flow_limit_holds_for_the_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(grown_pipes_are_split_between_the_workers, setup, teardown),
-        cmocka_unit_test(the_default_follows_the_cpu_affinity),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+    NULL, NULL, cmocka_unit_test_setup_teardown(calls_run_on_each_workers_thread, setup, teardown),
+    cmocka_unit_test_setup_teardown(listeners_share_one_group_closed_to_others, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_reload_reaches_every_worker, setup, teardown),
+    cmocka_unit_test_setup_teardown(tun_inbounds_stay_with_worker_zero, setup, teardown),
+    cmocka_unit_test_setup_teardown(the_flow_limit_holds_for_the_process, setup, teardown),
+    cmocka_unit_test_setup_teardown(grown_pipes_are_split_between_the_workers, setup, teardown),
+    cmocka_unit_test(the_default_follows_the_cpu_affinity))
