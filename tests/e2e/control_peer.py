@@ -5,7 +5,8 @@ and control_ui.sh watch.
   origin PORT_HOLD PORT_PACED [PORT_HTTP]   serves the ports (bounded: 90 s in all):
       PORT_HOLD:  reads UP bytes, sends DOWN bytes, then holds the connection
                   until the client closes it or it is reset;
-      PORT_PACED: sends 64 KiB every 50 ms for 4 s, then closes;
+      PORT_PACED: reads "SS\n", the seconds to pace (at most 30), then
+                  sends 64 KiB every 50 ms for that long and closes;
       PORT_HTTP:  (IPv4 and IPv6) answers a request with a 200 that announces
                   1,000,000 bytes, sends HTTP_BODY of them, then holds.
   hold ADDR PORT                sends UP bytes, reads DOWN, prints "got N",
@@ -13,7 +14,8 @@ and control_ui.sh watch.
                                 or "timeout" (20 s without a byte).
   http-hold ADDR HOST           asks ADDR:80 for / of HOST, reads HTTP_BODY
                                 bytes, prints "got N", then as hold does (60 s).
-  paced ADDR PORT               reads until the end, prints the byte count.
+  paced ADDR PORT [SECONDS]     asks for SECONDS (4 unless given) of paced
+                                bytes, reads until the end, prints the count.
 """
 import socket
 import sys
@@ -48,12 +50,13 @@ def serve_hold(conn):
 
 def serve_paced(conn):
     with conn:
-        end = time.monotonic() + 4
+        conn.settimeout(10)
         try:
+            end = time.monotonic() + min(int(conn.recv(3)), 30)
             while time.monotonic() < end:
                 conn.sendall(b"p" * 65536)
                 time.sleep(0.05)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed before asking
             pass
 
 
@@ -123,6 +126,7 @@ def main():
         s.sendall(b"u" * UP)
         hold(s, DOWN)
     else:
+        s.sendall(b"%02d\n" % (int(sys.argv[4]) if len(sys.argv) > 4 else 4))
         print(read_up_to(s, None), flush=True)
 
 
