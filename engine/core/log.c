@@ -322,14 +322,20 @@ static void flush(void)
     watch(out.len > 0);
 }
 
+/* flush() from the loop's callbacks, which do not hold the lock. */
+static void flush_locked(void)
+{
+    pthread_mutex_lock(&lock);
+    flush();
+    pthread_mutex_unlock(&lock);
+}
+
 static void writable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)w;
     (void)revents;
-    pthread_mutex_lock(&lock);
-    flush();
-    pthread_mutex_unlock(&lock);
+    flush_locked();
 }
 
 static log_tap_fn tap_fn;
@@ -360,9 +366,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    pthread_mutex_lock(&lock);
-    flush();
-    pthread_mutex_unlock(&lock);
+    flush_locked();
     tap_deliver();
 }
 
