@@ -23,6 +23,7 @@
 #include "engine/tcp/pipe_pool.h"
 #include "engine/tcp/tcp_stage.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 /* --- the budget alone ----------------------------------------------------------- */
 
@@ -300,22 +301,17 @@ static void test_idle_pooled_pipes_are_trimmed_before_the_stages_pause(void **st
     assert_int_equal(st.idle, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_budget_is_the_limit_less_the_reserve),
-        cmocka_unit_test(test_charges_are_counted_and_given_back),
-        cmocka_unit_test(test_a_take_that_does_not_fit_trims_idle_descriptors_first),
-        cmocka_unit_test(test_a_limit_lowered_below_what_is_held_leaves_nothing),
-        cmocka_unit_test(test_the_pipe_pool_charges_its_pipes_idle_or_not),
-        cmocka_unit_test(test_a_new_pipe_the_budget_cannot_give_is_refused),
-        cmocka_unit_test_setup_teardown(
-            test_flows_charge_their_sockets_and_pause_when_a_busy_one_no_longer_fits, core_up,
-            core_down),
-        cmocka_unit_test_setup_teardown(
-            test_a_limit_lowered_from_outside_pauses_and_raised_again_resumes, core_up, core_down),
-        cmocka_unit_test_setup_teardown(test_idle_pooled_pipes_are_trimmed_before_the_stages_pause,
-                                        core_up, core_down),
-    };
-    return cmocka_run_group_tests_name("fd_budget", tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+    NULL, NULL, cmocka_unit_test(test_a_budget_is_the_limit_less_the_reserve),
+    cmocka_unit_test(test_charges_are_counted_and_given_back),
+    cmocka_unit_test(test_a_take_that_does_not_fit_trims_idle_descriptors_first),
+    cmocka_unit_test(test_a_limit_lowered_below_what_is_held_leaves_nothing),
+    cmocka_unit_test(test_the_pipe_pool_charges_its_pipes_idle_or_not),
+    cmocka_unit_test(test_a_new_pipe_the_budget_cannot_give_is_refused),
+    cmocka_unit_test_setup_teardown(
+        test_flows_charge_their_sockets_and_pause_when_a_busy_one_no_longer_fits, core_up,
+        core_down),
+    cmocka_unit_test_setup_teardown(
+        test_a_limit_lowered_from_outside_pauses_and_raised_again_resumes, core_up, core_down),
+    cmocka_unit_test_setup_teardown(test_idle_pooled_pipes_are_trimmed_before_the_stages_pause,
+                                    core_up, core_down))

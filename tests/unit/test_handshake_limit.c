@@ -26,6 +26,7 @@
 #include "engine/tcp/tcp_stage.h"
 #include "tests/unit/kernel_need.h"
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 static struct ev_loop *loop;
 static struct engine engine;
@@ -161,15 +162,10 @@ static void test_a_finished_handshake_leaves_the_count_while_its_flow_goes_on(vo
     close(c3);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_at_the_limit_explicit_connections_are_refused_without_pausing, limit_up,
-            limit_down),
-        cmocka_unit_test_setup_teardown(
-            test_a_finished_handshake_leaves_the_count_while_its_flow_goes_on, limit_up,
-            limit_down),
-    };
-    return cmocka_run_group_tests_name("handshake_limit", tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(NULL, NULL,
+               cmocka_unit_test_setup_teardown(
+                   test_at_the_limit_explicit_connections_are_refused_without_pausing, limit_up,
+                   limit_down),
+               cmocka_unit_test_setup_teardown(
+                   test_a_finished_handshake_leaves_the_count_while_its_flow_goes_on, limit_up,
+                   limit_down))

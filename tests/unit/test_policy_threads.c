@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/policy_fixture.h"
+#include "tests/unit/unit_test.h"
 
 #define THREADS 4
 #define ROUNDS 20000
@@ -98,12 +99,4 @@ static void every_thread_decides_as_one_alone(void **state)
     policy_unref(s.policy); /* the last reference: AddressSanitizer sees any imbalance */
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_thread_decides_as_one_alone),
-    };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    fixture_cleanup();
-    return rc;
-}
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(every_thread_decides_as_one_alone))
