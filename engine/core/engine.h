@@ -214,8 +214,9 @@ struct engine {
     /* Worker 0's, kept by every worker (atomic): the limits hold for the process. */
     _Atomic unsigned flows_all; /* live objects that count toward max_flows, on every worker */
     _Atomic unsigned fds_all;   /* descriptors charged to every worker's budget */
-    struct policy *policy;      /* current; owns one reference */
-    struct policy *previous;    /* the one before, kept until engine_sync() is done; or NULL */
+    _Atomic unsigned udp_sessions_all; /* UDP sessions open on every worker */
+    struct policy *policy;             /* current; owns one reference */
+    struct policy *previous; /* the one before, kept until engine_sync() is done; or NULL */
     struct engine_stage stages[ENGINE_STAGES_MAX];
     size_t nstages;
     struct engine_listening *listening; /* every network's open listeners (engine_sync.c) */
@@ -254,8 +255,9 @@ int engine_init(struct engine *e, struct ev_loop *loop, struct policy *policy);
  * when those reach the limit (a worker checks before each accept, so the
  * process passes max_flows by at most one flow a worker; a worker paused
  * by another's flows resumes at its next check, within LIMIT_RECHECK_S);
- * limits.max_handshakes is the process's too (engine/tcp/tcp_stage.h); the
- * UDP session limits are split (engine_share()). Flow and session ids are unique across the workers
+ * limits.max_handshakes and limits.udp_sessions are the process's too
+ * (engine/tcp/tcp_stage.h, engine/udp/udp_session.h); the UDP queue and reply
+ * socket allowances are split (engine_share()). Flow and session ids are unique across the workers
  * (engine_id()), and with more than one worker every listener takes
  * SO_REUSEPORT, so the kernel spreads connections and datagrams over them
  * by their addresses. Log settings are applied by worker 0 alone.

@@ -98,6 +98,7 @@ static void session_close(struct engine_live *o, const char *reason)
     struct udp_session *s = container_of(o, struct udp_session, live);
     struct udp_engine *e = s->engine;
     udp_session_table_remove(&e->sessions, s);
+    e->core->first->udp_sessions_all--;
     ev_timer_stop(e->loop, &s->timer);
     if (s->fd >= 0)
         ev_io_stop(e->loop, &s->io);
@@ -540,7 +541,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     struct udp_engine *e = l->engine;
     const struct policy_settings *set = udp_engine_settings(e);
     struct udp_session *oldest = udp_session_table_oldest(&e->sessions);
-    if (e->sessions.count >= engine_share(e->core, set->udp_max_sessions) && oldest)
+    if (e->core->first->udp_sessions_all >= set->udp_max_sessions && oldest)
         udp_session_end(oldest, &e->stats.sessions_evicted);
 
     struct udp_session *s = calloc(1, sizeof(*s));
@@ -559,6 +560,7 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->timer.data = s;
     engine_live_add(e->core, &s->live, &session_live_ops);
     udp_session_table_add(&e->sessions, s);
+    e->core->first->udp_sessions_all++;
     if (e->sessions.count > e->sessions_peak)
         e->sessions_peak = e->sessions.count;
     s->started = s->last_active = ev_now(e->loop);

@@ -15,10 +15,13 @@
  * over all sessions); beyond it they are dropped and counted. A session
  * charges its outbound's sockets to the core's descriptor budget
  * (engine/core/engine.h) while it holds them; one the budget cannot carry
- * ends before opening them (counted). At most `limits.udp_sessions` sessions exist; a new one
- * evicts the least recently active. A session ends in one place, udp_session_end(), by the core's
- * teardown protocol (closed at once, freed later); the outbound types (engine/udp/udp_outbound.h)
- * end theirs through udp_session_fail().
+ * ends before opening them (counted). At most `limits.udp_sessions` sessions exist in the
+ * process (every worker's counted together); a new one evicts the least recently active of its
+ * worker's, or, when its worker has none, passes the limit by that one: so the process holds at
+ * most one session a worker over the limit, and the kernel's uneven spread of clients over the
+ * workers never evicts before the limit. A session ends in one place, udp_session_end(), by the
+ * core's teardown protocol (closed at once, freed later); the outbound types
+ * (engine/udp/udp_outbound.h) end theirs through udp_session_fail().
  */
 #ifndef SWITCHYARD_UDP_SESSION_H
 #define SWITCHYARD_UDP_SESSION_H

@@ -37,7 +37,6 @@ routing_mark: 0xff
 fast_path: off  # every flow through switchyard, none decided in the kernel
 timeouts: {udp_idle_s: $IDLE_S}
 limits: {udp_sessions: $((LOAD + 100))}
-workers: 1 # one table holds the whole limit (workers split it, and the kernel's hash is not even)
 inbounds:
   - {name: gw, type: $INBOUND, listen: "0.0.0.0:12346", network: [udp]}
 default: direct

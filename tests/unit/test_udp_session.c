@@ -589,6 +589,35 @@ static void test_oldest_idle_session_evicted(void **state)
         close(fds[c]);
 }
 
+/*
+ * limits.udp_sessions holds for the process: this engine, as one of two workers, keeps its
+ * sessions until every worker's together reach the limit (a share of it evicted early when
+ * the kernel gave one worker most clients), and evicts as soon as the other worker's count in.
+ */
+static void test_session_limit_is_the_processs(void **state)
+{
+    (void)state;
+    need_root();
+    pol_open.settings.udp_max_sessions = 2;
+    core.count = 2;
+    int a = bound("127.0.0.1:41450"), b = bound("127.0.0.1:41451"), c = bound("127.0.0.1:41452");
+    assert_int_equal(ask(a, "127.0.0.2:7", "x", 1000), 1);
+    assert_int_equal(ask(b, "127.0.0.2:7", "x", 1000), 1);
+    assert_int_equal(stats().sessions_evicted, 0);
+    assert_int_equal(stats().sessions_open, 2);
+
+    core.udp_sessions_all++; /* the other worker has opened one, with none of its own to evict */
+    assert_int_equal(ask(c, "127.0.0.2:7", "x", 1000), 1);
+    assert_int_equal(stats().sessions_evicted, 1); /* this worker's oldest made room */
+    assert_int_equal(stats().sessions_open, 2);
+    assert_int_equal(core.udp_sessions_all, 3);
+    core.udp_sessions_all--;
+    core.count = 1;
+    close(a);
+    close(b);
+    close(c);
+}
+
 static void test_idle_session_expires(void **state)
 {
     (void)state;
@@ -996,8 +1025,8 @@ UNIT_TEST_MAIN(setup, group_teardown, T(test_clients_get_their_own_replies_byte_
                T(test_a_first_datagram_of_no_known_protocol_goes_on_at_once),
                T(test_queued_bytes_are_bounded_over_all_sessions),
                T(test_a_session_the_descriptor_budget_cannot_carry_is_not_started),
-               T(test_oldest_idle_session_evicted), T(test_idle_session_expires),
-               T(test_memory_of_a_burst_is_given_back),
+               T(test_oldest_idle_session_evicted), T(test_session_limit_is_the_processs),
+               T(test_idle_session_expires), T(test_memory_of_a_burst_is_given_back),
                T(test_reload_is_not_bypassed_by_a_reused_tuple),
                T(test_reload_applies_an_outbound_redefined_under_its_name),
                T(test_session_sniffing_at_reload_is_decided_under_the_new_policy),
