@@ -88,7 +88,9 @@ static int open_one(struct engine *e, const struct wanted *w)
         free(l);
         return 1;
     }
-    log_info("inbound %s: listening on %s (%s %s)", in->name, text, type, net);
+    /* Every worker opens its own listener on the address; one line says so. */
+    log_msg(e->index == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "inbound %s: listening on %s (%s %s)",
+            in->name, text, type, net);
     l->stage = stage;
     l->type = in->type;
     l->addr = *addr;

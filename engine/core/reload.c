@@ -66,8 +66,9 @@ struct policy *reload_policy_why(struct engine *e, char error[POLICY_ERROR_MAX])
     /* Every other worker follows on its own thread. */
     workers_set_policy(e, p);
     e->counters.reloads++;
-    log_info("reload: %s loaded (%zu inbounds%s), %u flows carry on", path, policy_inbound_count(p),
-             failed ? ", some could not open" : "", e->flow_count);
+    log_info("reload: %s loaded (%zu inbounds%s), %u flows and %u UDP sessions carry on", path,
+             policy_inbound_count(p), failed ? ", some could not open" : "", e->first->flows_all,
+             e->first->udp_sessions_all);
     free(path);
     return p;
 }

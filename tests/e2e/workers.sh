@@ -2,7 +2,7 @@
 # workers.sh — `workers: 2` on a gateway (lib_udp.sh's network, nginx and
 # dnsmasq on the origin, `control` on the router's loopback):
 #   - both workers listen on each inbound (two sockets per port) and the
-#     process runs one thread per worker;
+#     process runs one thread per worker; each listener is logged once;
 #   - TCP flows through redirect (port 80) and tproxy (port 443) land on both
 #     workers (switchyard_worker_flows_total), and /metrics counts exactly the
 #     flows made, by inbound;
@@ -10,8 +10,8 @@
 #     queries from one client port make one session, whichever worker has it
 #     (the kernel keeps a 4-tuple on one socket), and sessions land on both;
 #   - SIGHUP while two slow downloads run (one per inbound): both complete
-#     byte-exact, /connections lists them, and a rule added by the reload
-#     holds on both workers;
+#     byte-exact, /connections lists them, the reload line counts them (every
+#     worker's flows), and a rule added by the reload holds on both workers;
 #   - SIGTERM stops every worker: the stop line counts every flow made.
 set -u
 cd "$(dirname "$0")/../.."
@@ -62,6 +62,9 @@ check "each TCP inbound has a socket per worker" \
     test "$(ip netns exec "$NS_R" ss -Htln 'sport = :12345 or sport = :12346' | wc -l)" -eq 4
 check "the UDP inbound has a socket per worker" \
     test "$(ip netns exec "$NS_R" ss -Huln 'sport = :12346' | wc -l)" -eq 2
+listening=$(grep -o 'inbound .*: listening on .*' "$E2E_TMP/switchyard.log")
+check "... and each listener is logged once, not once a worker ($(echo "$listening" | wc -l) lines)" \
+    test -n "$listening" -a -z "$(echo "$listening" | sort | uniq -d)"
 
 scrape() { timeout 60 ip netns exec "$NS_R" curl -sS --max-time 10 "$API/metrics"; }
 # metric NAME{LABELS}: its value in a fresh scrape, 0 when absent.
@@ -150,6 +153,9 @@ check "/connections lists both downloads, whichever worker holds them, ids disti
 write_policy "  - {dst_port: 443, domain_suffix: late.example, action: drop}"
 kill -HUP "$SWITCHYARD_PID"
 wait_file_grep "$E2E_TMP/switchyard.log" "reload: .* loaded" 10 || true
+check "the reload line counts both downloads (at least), whichever worker holds them" \
+    grep -qE "reload: .* loaded .*, ([2-9]|[1-9][0-9]+) flows and [0-9]+ UDP sessions carry on" \
+    "$E2E_TMP/switchyard.log" || diag "$(grep 'reload: ' "$E2E_TMP/switchyard.log")"
 wait $slow80
 wait $slow443
 check "the redirect download in progress completed byte-exact across the reload" \
