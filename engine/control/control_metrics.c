@@ -93,6 +93,7 @@ struct metrics_sum {
     bool tcp, udp;      /* the stages are there */
     uint64_t sniffed[SNIFF_PROTO_DNS + 1][2];
     uint64_t sniff_timeouts;
+    uint64_t names_differ_dropped;
     uint64_t upstream_failed[FLOW_FAIL_RESOLVE + 1];
     struct conntrack_stats conntrack;
     unsigned long long fds_used, fds_size, max_flows;
@@ -107,6 +108,7 @@ static void add_tcp_stage(struct metrics_sum *m, const struct tcp_stage *t)
         for (int named = 0; named < 2; named++)
             m->sniffed[p][named] += t->sniffed[p][named];
     m->sniff_timeouts += t->sniff_timeouts;
+    m->names_differ_dropped += t->names_differ_dropped;
     for (int f = 0; f <= FLOW_FAIL_RESOLVE; f++)
         m->upstream_failed[f] += t->upstream_failed[f];
 }
@@ -236,6 +238,9 @@ static void tcp_stage_metrics(struct out *o, const struct metrics_sum *t)
                 (unsigned long long)t->sniffed[p][named]);
     one(o, "switchyard_sniff_timeouts_total", "counter",
         "TCP flows whose sniffing ended at sniff.timeout_ms", t->sniff_timeouts);
+    one(o, "switchyard_names_differ_dropped_total", "counter",
+        "explicit-proxy flows reset: their first message named a host the policy drops",
+        t->names_differ_dropped);
     family(o, "switchyard_upstream_failures_total", "counter",
            "TCP upstreams that could not be had, by reason");
     for (int f = FLOW_FAIL_GENERAL; f <= FLOW_FAIL_RESOLVE; f++)

@@ -220,6 +220,7 @@ static void flow_live_free(struct engine_live *o)
     free(f->early);
     free(f->to_client);
     free(f->host);
+    free(f->other_host);
     free(f->inbound);
     free(f);
 }
@@ -293,7 +294,7 @@ int flow_send_to_client(struct flow *f, const void *data, size_t len)
 
 /* --- the first phase ------------------------------------------------------------ */
 
-static int flow_early_reserve(struct flow *f, size_t cap)
+int flow_early_reserve(struct flow *f, size_t cap)
 {
     if (cap <= f->early_cap)
         return 0;

@@ -53,8 +53,20 @@
  * reset (`client_answered`). When the addresses alone decide, nothing
  * changes: connect first, then the real reply (the real bound address, or
  * the error code). A client that named a host keeps its name as the
- * flow's host: it is never sniffed, so a TLS SNI that differs from the
- * CONNECT name is not looked at.
+ * flow's host, and is decided and connected on it, as it asked.
+ *
+ * Names the client gives twice. A client that named a host may still name
+ * another in its first message (a TLS SNI, an HTTP Host): CONNECT to a name
+ * the policy lets through, then ask the same servers (a CDN) for one it
+ * drops. So when some rule looks at names for the flow (it is not decided
+ * early) and the origin has not spoken, the client is answered once its
+ * upstream is ready, and its first message is read and sniffed, as in
+ * SNIFFING (same timers and bound, an unfinished message is reset), before
+ * anything of it goes upstream (`checking`). A name that differs from the
+ * requested one is decided too; if the policy drops it, both sides are
+ * reset and the flow counts as dropped. Otherwise, or when the origin
+ * speaks first or the client says nothing until sniff.timeout_ms, the relay
+ * begins under the decision already made, the bytes read going first.
  *
  * Resets are passed on: a side that resets (or fails) once the other side is
  * connected — while the upstream is set up (the client is watched for it
@@ -217,6 +229,8 @@ struct flow {
                                      filled once resolved) */
     uint16_t dst_port;            /* the destination port (also when only a host is known) */
     enum sniff_protocol protocol; /* SNIFF_PROTO_NONE while not sniffed */
+    bool checking;                /* a named flow's first message is looked at (flow_check.c) */
+    char *other_host;             /* the name that message gives, when not `host` */
 
     /* The decision. */
     struct policy *policy; /* the policy it was decided under (own reference) */

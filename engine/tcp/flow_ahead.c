@@ -78,8 +78,7 @@ static void flow_ahead_origin_first(struct flow *f)
     flow_sniff_end(f);
 }
 
-/* Whether the client has sent something (bytes, an end, an error) not read yet. */
-static bool flow_client_pending(const struct flow *f)
+bool flow_client_pending(const struct flow *f)
 {
     char byte;
     ssize_t n = recv(f->client_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);

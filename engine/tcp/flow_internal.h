@@ -36,6 +36,9 @@ void flow_tally_decided(struct flow *f);
 /* Ends the outbound's handshake, if one runs: its watchers stopped, its state freed. */
 void flow_handshake_end(struct flow *f);
 
+/* Makes f->early hold `cap` bytes at least, keeping what it holds. Returns 0, or -1. */
+int flow_early_reserve(struct flow *f, size_t cap);
+
 /* --- flow_sniff.c ----------------------------------------------------------------- */
 
 /* What the client's bytes so far make of its first message. */
@@ -83,6 +86,27 @@ void flow_ahead_open(struct flow *f);
 
 /* Sniffing ended on a flow that connected ahead: keep that upstream, or go the decided way. */
 void flow_ahead_settle(struct flow *f);
+
+/* Whether the client has sent something (bytes, an end, an error) not read yet. Closes nothing. */
+bool flow_client_pending(const struct flow *f);
+
+/* --- flow_check.c ----------------------------------------------------------------- */
+
+/*
+ * Whether a flow whose upstream is ready has its client's first message
+ * looked at before the relay (flow.h, "Names the client gives twice"): an
+ * explicit-proxy client that named a host, the origin silent so far
+ * (`origin_bytes` 0), and a policy with a rule that looks at names for it.
+ * Closes nothing.
+ */
+bool flow_check_wanted(const struct flow *f, size_t origin_bytes);
+
+/* Answers the client (its queued reply) and sniffs its first message; may close the flow. */
+void flow_check_begin(struct flow *f);
+
+/* The first message was sniffed, the origin spoke or the client stayed silent: relay, or reset
+ * when the message named another host and the policy drops that one. */
+void flow_check_end(struct flow *f);
 
 /* --- flow_decide.c ---------------------------------------------------------------- */
 

@@ -27,9 +27,10 @@ enum flow_sniffed flow_sniff_step(struct flow *f)
     if (sniff_stream(f->early, f->early_len, s->sniff_protocols, &res) == PARSE_NEED_MORE)
         return f->early_len < f->early_cap ? FLOW_SNIFF_MORE : FLOW_SNIFF_UNFINISHED;
     f->protocol = res.protocol;
-    if (!f->host && res.host[0]) {
-        f->host = strdup(res.host);
-        if (!f->host)
+    if (res.host[0] && (!f->host || (f->checking && strcmp(res.host, f->host) != 0))) {
+        char **keep = f->host ? &f->other_host : &f->host;
+        *keep = strdup(res.host);
+        if (!*keep)
             log_warn_limited("flow %llu: out of memory keeping the host name",
                              (unsigned long long)f->id);
     }
@@ -41,10 +42,18 @@ void flow_sniff_end(struct flow *f)
 {
     ev_io_stop(f->engine->loop, &f->client_io);
     ev_timer_stop(f->engine->loop, &f->timer);
-    if (f->ahead)
+    if (f->checking)
+        flow_check_end(f);
+    else if (f->ahead)
         flow_ahead_settle(f);
     else
         flow_decide(f, false);
+}
+
+/* An upstream is open (ahead, or a named flow's being checked) that nothing reached yet. */
+static bool flow_upstream_unused(const struct flow *f)
+{
+    return f->ahead != FLOW_AHEAD_NONE || f->checking;
 }
 
 /*
@@ -62,7 +71,7 @@ static void flow_sniff_unfinished(struct flow *f, const char *reason)
     struct policy_decision d;
     f->protocol = SNIFF_PROTO_UNKNOWN;
     flow_policy_facts(f, &pf);
-    if (policy_decide_early(engine_policy(f->engine), &pf, &d)) {
+    if (!f->checking && policy_decide_early(engine_policy(f->engine), &pf, &d)) {
         flow_sniff_end(f);
         return;
     }
@@ -72,7 +81,7 @@ static void flow_sniff_unfinished(struct flow *f, const char *reason)
                          (unsigned long long)f->id, flow_addr_format(&f->src, src),
                          flow_addr_format(&f->dst, dst), reason, f->early_len);
     }
-    f->upstream_reset = f->ahead != FLOW_AHEAD_NONE;
+    f->upstream_reset = flow_upstream_unused(f);
     flow_reset(f, reason);
 }
 
@@ -107,7 +116,7 @@ static void flow_sniff_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
-        f->upstream_reset = f->ahead != FLOW_AHEAD_NONE; /* opened ahead: reset, as half-made */
+        f->upstream_reset = flow_upstream_unused(f); /* reset, as half-made */
         flow_close(f, errno == ECONNRESET ? "reset by client during sniffing" : "client error");
         return;
     }
@@ -146,7 +155,8 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     struct flow *f = container_of(w, struct flow, timer);
     if (f->early_len == 0) {
         f->tcp->sniff_timeouts++;
-        silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
+        if (!f->checking) /* a named flow's destination has no address to remember */
+            silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
         f->protocol = SNIFF_PROTO_UNKNOWN;
         flow_sniff_end(f);
         return;
@@ -191,7 +201,7 @@ void flow_sniff_begin(struct flow *f)
     const struct policy_settings *s = engine_settings(e);
     if (f->early_len > 0 && !flow_sniff_feed(f))
         return;
-    if (f->client_ops && flow_sniff_answer_client(f) < 0)
+    if (f->client_ops && !f->client_answered && flow_sniff_answer_client(f) < 0)
         return;
     ev_set_cb(&f->client_io, flow_sniff_read_cb);
     ev_io_start(e->loop, &f->client_io);

@@ -202,6 +202,8 @@ void flow_upstream_ready(struct flow *f, const uint8_t *extra, size_t len)
     }
     if (f->ahead)
         flow_ahead_open(f);
+    else if (flow_check_wanted(f, len))
+        flow_check_begin(f);
     else
         flow_relay_begin(f);
 }

@@ -11,7 +11,8 @@
 #   - http and socks5 inbounds (curl -x, --socks5, --socks5-hostname, with
 #     and without credentials) going through the same policy; a client that
 #     resolved a dropped name itself and asks for its address (--socks5,
-#     CONNECT by IP) reset by the sniffed SNI, an allowed one passing; a failed login
+#     CONNECT by IP) reset by the sniffed SNI, an allowed one passing; one that
+#     names an allowed host and a dropped one in its SNI reset; a failed login
 #     logged with its source, the next one from there answered later; the
 #     http inbound's 407 without credentials; `check` warning about the
 #     inbounds open to anyone on a non-loopback address;
@@ -183,6 +184,20 @@ check "http inbound: CONNECT to the address with an allowed SNI passes" \
     test "$(px -x http://192.0.2.1:8080 --connect-to plain.example:443:198.51.100.10:443 https://plain.example/)" = "$body"
 check "... decided by the sniffed name" \
     wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=http-in .* dst=198.51.100.10:443 host=plain.example protocol=tls .*-> direct" 5
+# A client that names an allowed host, then a dropped one in its ClientHello
+# (one CDN serving both): the name in the message is decided too.
+fronted="--connect-to drop.example:443:plain.example:443 https://drop.example/"
+check "http inbound: CONNECT plain.example with the SNI drop.example is reset" \
+    grep -qi "reset by peer" <<<"$(px_error -x http://192.0.2.1:8080 $fronted)"
+check "... logged: the first message names drop.example, not plain.example" \
+    wait_file_grep "$E2E_TMP/switchyard.log" "first message names drop.example, not plain.example as asked, and the policy drops that: reset" 5
+check "socks5 inbound: --socks5-hostname plain.example with the SNI drop.example is reset" \
+    grep -qi "reset by peer" <<<"$(px_error --socks5-hostname 192.0.2.1:1081 $fronted)"
+check "... and the origin never saw drop.example asked for" sh -c "! grep -q drop.example $E2E_TMP/nginx-access.log"
+check "http inbound: CONNECT plain.example with the SNI host.example (not dropped) passes" \
+    test "$(px -x http://192.0.2.1:8080 --connect-to host.example:443:plain.example:443 https://host.example/)" = "$body"
+check "socks5 inbound: --socks5-hostname plain.example with its own SNI passes" \
+    test "$(px --socks5-hostname 192.0.2.1:1081 https://plain.example/)" = "$body"
 check "socks5 inbound: a dropped host fails" sh -c "! timeout 20 ip netns exec $NS_C curl -s --max-time 8 --socks5-hostname 192.0.2.1:1081 http://drop.example/ >/dev/null 2>&1"
 check "socks5 inbound with credentials: the right ones pass" \
     test "$(px --socks5-hostname alice:s3cret@192.0.2.1:1082 http://plain.example/)" = "$body"

@@ -13,7 +13,10 @@
  * destination given by address that a name rule could still decide is
  * answered success at once and sniffed like a transparent flow: a dropped
  * TLS name is reset and never reaches the origin; failures after the answer
- * are resets. The policy is a fake (tests/unit/tcp_fixture.h).
+ * are resets. A client that named a host and gives a dropped one in its
+ * ClientHello is reset on both sides before a byte of it goes upstream; an
+ * allowed one, an origin that speaks first, pass; an unfinished hello is
+ * reset. The policy is a fake (tests/unit/tcp_fixture.h).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -689,6 +692,79 @@ static void test_socks5_by_name_is_not_sniffed(void **state)
     close(c);
 }
 
+/* --- a name asked for, another in the first message ------------------------------------ */
+
+/* A SOCKS5 client asks for "localhost" by name while a name rule could decide: it is connected
+ * first and answered REP 0 (the real reply); `o` is the origin's end. */
+static int socks5_named_connected(int *o)
+{
+    fake.early = false;
+    uint8_t msg[300];
+    int c = client_via(&socks, &origin_addr);
+    send_all(c, msg, socks5_name_msg(msg, "localhost", origin_addr.port));
+    *o = accept_within(origin, 1000);
+    assert_true(*o >= 0);
+    assert_int_equal(socks5_answer(c), 0);
+    return c;
+}
+
+static void test_socks5_by_name_with_a_dropped_sni_is_reset_unseen(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_named_connected(&o);
+    struct hello h = hello_for("blocked.example");
+    send_all(c, h.bytes, h.len);
+    assert_int_equal(end_within(c, 1000), -ECONNRESET);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET); /* reset, and not one byte of the hello */
+    assert_int_equal(eng.counters.flows_dropped, 1);
+    assert_int_equal(tcp_stage_of(&eng)->names_differ_dropped, 1);
+    free(h.bytes);
+    close(c);
+    close(o);
+}
+
+static void test_socks5_by_name_with_an_allowed_sni_relays_the_hello_first(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_named_connected(&o);
+    struct hello h = hello_for("www.example.com"); /* another name, not dropped */
+    send_all(c, h.bytes, h.len);
+    uint8_t *in = malloc(h.len);
+    assert_int_equal(recv_within(o, in, h.len, 1000), (ssize_t)h.len);
+    assert_memory_equal(in, h.bytes, h.len);
+    assert_string_equal(the_flow()->host, "localhost"); /* decided as asked */
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    relays_then_ends(c, o);
+    free(in);
+    free(h.bytes);
+}
+
+static void test_socks5_by_name_origin_speaking_first_is_relayed_at_once(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_named_connected(&o);
+    passes(o, c, "220 ready\r\n", 11); /* within the sniff timeout: nothing waits for it */
+    assert_int_equal(the_flow()->phase, FLOW_RELAYING);
+    relays_then_ends(c, o);
+}
+
+static void test_socks5_by_name_unfinished_client_hello_is_reset(void **state)
+{
+    (void)state;
+    int o;
+    int c = socks5_named_connected(&o);
+    struct hello h = hello_for("www.example.com");
+    send_all(c, h.bytes, h.len - 1);
+    assert_int_equal(end_within(c, 3000), -ECONNRESET);
+    assert_int_equal(end_within(o, 1000), -ECONNRESET);
+    free(h.bytes);
+    close(c);
+    close(o);
+}
+
 #define PROXY_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 UNIT_TEST_MAIN(NULL, NULL, PROXY_TEST(test_socks5_handshake_cut_at_every_byte),
@@ -721,4 +797,8 @@ UNIT_TEST_MAIN(NULL, NULL, PROXY_TEST(test_socks5_handshake_cut_at_every_byte),
                PROXY_TEST(test_explicit_by_address_upstream_failure_after_the_answer_is_a_reset),
                PROXY_TEST(test_socks5_client_hello_sent_with_the_request_decides_at_once),
                PROXY_TEST(test_socks5_by_address_decided_by_addresses_connects_first),
-               PROXY_TEST(test_socks5_by_name_is_not_sniffed))
+               PROXY_TEST(test_socks5_by_name_is_not_sniffed),
+               PROXY_TEST(test_socks5_by_name_with_a_dropped_sni_is_reset_unseen),
+               PROXY_TEST(test_socks5_by_name_with_an_allowed_sni_relays_the_hello_first),
+               PROXY_TEST(test_socks5_by_name_origin_speaking_first_is_relayed_at_once),
+               PROXY_TEST(test_socks5_by_name_unfinished_client_hello_is_reset))
