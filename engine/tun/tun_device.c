@@ -106,24 +106,51 @@ bool tun_device_rps_mask(int online, const cpu_set_t *mine, char *out, size_t ca
 }
 
 /*
- * Receive packet steering on the device's queue (best effort, as rp_filter_loose): a packet
- * switchyard writes is otherwise forwarded, or taken through the listener's TCP, on
- * switchyard's own CPU, inside its write.
+ * Which queue's packets are steered to other CPUs: the listener's. What switchyard writes there
+ * hands the listener's TCP its work: each new connection's handshake, the upload's data, and
+ * the client's ACKs, which clock the download: the listener segments and sends more of it into
+ * the device at each. Under TPROXY that work runs where the client's packets come in, on the
+ * receiving interface's CPU; steered, it runs on other CPUs here too, and switchyard's own keeps
+ * the copies through the device and the relay. What it writes on the client's queue only
+ * leaves the machine (a route lookup, the forward hooks, the transmit towards the client), so
+ * steering it saves little and adds a hop between CPUs for every batch; on the two-core bench
+ * (bench/RESULTS.md, "Two queues") steering it as well cost a third of the upload, the ACKs to
+ * the sender then being processed on the CPU busy sending.
  */
-static void rps_spread(const char *dev)
+static const bool steered[TUN_QUEUES] = {[TUN_QUEUE_LISTENER] = true, [TUN_QUEUE_CLIENT] = false};
+
+bool tun_device_queue_rps(enum tun_queue q, int queues, int online, const cpu_set_t *mine,
+                          char *out, size_t cap)
+{
+    if (queues > 1 && !steered[q]) {
+        if (online < 2 || cap < 2)
+            return false;
+        snprintf(out, cap, "0");
+        return true;
+    }
+    return tun_device_rps_mask(online, mine, out, cap);
+}
+
+/* Each queue's receive packet steering (best effort, as rp_filter_loose: the device works
+ * without it). */
+static void rps_set(const char *dev, int queues)
 {
     cpu_set_t mine;
     char mask[CPU_SETSIZE / 4 + CPU_SETSIZE / 32 + 2], path[96];
-    if (sched_getaffinity(0, sizeof(mine), &mine) < 0 ||
-        !tun_device_rps_mask(get_nprocs(), &mine, mask, sizeof(mask)))
+    if (sched_getaffinity(0, sizeof(mine), &mine) < 0)
         return;
-    snprintf(path, sizeof(path), "/sys/class/net/%s/queues/rx-0/rps_cpus", dev);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    if (write(fd, mask, strlen(mask)) < 0) { /* the device works without it */
+    for (int q = 0; q < queues; q++) {
+        if (!tun_device_queue_rps((enum tun_queue)q, queues, get_nprocs(), &mine, mask,
+                                  sizeof(mask)))
+            continue;
+        snprintf(path, sizeof(path), "/sys/class/net/%s/queues/rx-%d/rps_cpus", dev, q);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (write(fd, mask, strlen(mask)) < 0) { /* the device works without it */
+        }
+        close(fd);
     }
-    close(fd);
 }
 
 static int configure(const struct policy_tun *t, unsigned ifindex, const char **why)
@@ -161,7 +188,8 @@ static int offloads(int fd)
     return 0;
 }
 
-int tun_device_open(const struct policy_tun *t, const char **why)
+/* One queue of the device `name`: its descriptor, or -errno and `why`. */
+static int attach(const char *name, short flags, const char **why)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -170,27 +198,71 @@ int tun_device_open(const struct policy_tun *t, const char **why)
     }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", t->device);
-    unsigned ifindex = 0;
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0 || !(ifindex = if_nametoindex(ifr.ifr_name))) {
+    ifr.ifr_flags = flags;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int err = errno;
         close(fd);
         *why = "creating the device (TUNSETIFF)";
         return -err;
     }
-    int rc = offloads(fd);
+    return fd;
+}
+
+/*
+ * The device's queues into `dev`: two with IFF_MULTI_QUEUE, else one (the kernel refuses the
+ * flag with EINVAL on a persistent device made without it, and a second queue may be refused
+ * too). Returns 0 or -errno.
+ */
+static int attach_queues(const char *name, struct tun_device *dev, const char **why)
+{
+    const short flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+    int fd = attach(name, flags | IFF_MULTI_QUEUE, why);
+    if (fd == -EINVAL)
+        fd = attach(name, flags, why);
+    else if (fd >= 0)
+        dev->fd[TUN_QUEUE_CLIENT] = attach(name, flags | IFF_MULTI_QUEUE, why);
+    if (fd < 0)
+        return fd;
+    dev->fd[TUN_QUEUE_LISTENER] = fd;
+    if (dev->fd[TUN_QUEUE_CLIENT] < 0)
+        dev->fd[TUN_QUEUE_CLIENT] = fd;
+    dev->queues = dev->fd[TUN_QUEUE_CLIENT] == fd ? 1 : 2;
+    return 0;
+}
+
+void tun_device_close(struct tun_device *dev)
+{
+    if (dev->queues > 1)
+        close(dev->fd[TUN_QUEUE_CLIENT]);
+    close(dev->fd[TUN_QUEUE_LISTENER]);
+}
+
+int tun_device_open(const struct policy_tun *t, struct tun_device *dev, const char **why)
+{
+    dev->fd[TUN_QUEUE_LISTENER] = dev->fd[TUN_QUEUE_CLIENT] = -1;
+    unsigned ifindex = 0;
+    int rc = attach_queues(t->device, dev, why);
+    if (rc < 0)
+        return rc;
+    if (!(ifindex = if_nametoindex(t->device))) {
+        rc = -errno;
+        tun_device_close(dev);
+        *why = "creating the device (TUNSETIFF)";
+        return rc;
+    }
+    rc = offloads(dev->fd[TUN_QUEUE_LISTENER]);
     if (rc < 0) {
-        close(fd);
+        tun_device_close(dev);
         *why = "asking for offloads (TUNSETVNETHDRSZ, TUNSETOFFLOAD)";
         return rc;
     }
     rp_filter_loose(t->device);
-    rps_spread(t->device);
+    rps_set(t->device, dev->queues);
     rc = configure(t, ifindex, why);
     if (rc < 0) {
-        close(fd);
+        tun_device_close(dev);
         return rc;
     }
-    return fd;
+    return 0;
 }

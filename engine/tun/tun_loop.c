@@ -24,9 +24,9 @@ static bool same_ip(const struct flow_addr *a, const struct flow_addr *b)
     return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET ? 4 : 16) == 0;
 }
 
-void tun_loop_write(struct tun_inbound *t, const uint8_t *frame, size_t len)
+void tun_loop_write(struct tun_inbound *t, enum tun_queue q, const uint8_t *frame, size_t len)
 {
-    if (write(t->fd, frame, TUN_VNET_HDR_LEN + len) == (ssize_t)(TUN_VNET_HDR_LEN + len))
+    if (write(t->dev.fd[q], frame, TUN_VNET_HDR_LEN + len) == (ssize_t)(TUN_VNET_HDR_LEN + len))
         t->stats.packets_out++;
     else
         t->stats.write_failed++;
@@ -40,6 +40,7 @@ static void tcp_packet(struct tun_inbound *t, uint8_t *frame, uint8_t *buf, stru
     const struct flow_addr *nat_ip = v4 ? &t->cfg.nat4 : &t->cfg.nat6;
     double now = ev_now(t->engine->loop);
     struct tun_nat_entry *e;
+    enum tun_queue q;
     if (same_ip(&p->src, own) && p->src.port == t->listen.port && same_ip(&p->dst, nat_ip)) {
         /* The listener answers: back to the client, from the original destination. */
         e = tun_nat_find_port(&t->nat, p->src.family, p->dst.port);
@@ -50,6 +51,7 @@ static void tcp_packet(struct tun_inbound *t, uint8_t *frame, uint8_t *buf, stru
         tun_nat_seen(&t->nat, e, p->tcp_flags, false, now);
         struct flow_addr from = e->dst, to = e->client;
         tun_packet_rewrite(buf, p, &from, &to);
+        q = TUN_QUEUE_CLIENT;
     } else {
         e = tun_nat_find(&t->nat, &p->src, &p->dst);
         if (!e) {
@@ -67,8 +69,9 @@ static void tcp_packet(struct tun_inbound *t, uint8_t *frame, uint8_t *buf, stru
         from.port = e->port;
         to.port = t->listen.port;
         tun_packet_rewrite(buf, p, &from, &to);
+        q = TUN_QUEUE_LISTENER;
     }
-    tun_loop_write(t, frame, p->len);
+    tun_loop_write(t, q, frame, p->len);
 }
 
 /* One frame read from the device: the offload header and the packet. */
@@ -96,7 +99,7 @@ static void packet(struct tun_inbound *t, uint8_t *frame, size_t len)
         tun_packet_echo_reply(buf, &p);
         t->stats.icmp_answered++;
         memset(frame, 0, TUN_VNET_HDR_LEN);
-        tun_loop_write(t, frame, p.len);
+        tun_loop_write(t, TUN_QUEUE_CLIENT, frame, p.len);
         return;
     }
     bool tcp = p.proto == IPPROTO_TCP;
@@ -116,10 +119,10 @@ static void packet(struct tun_inbound *t, uint8_t *frame, size_t len)
         tun_udp_datagram(t, &p.src, &p.dst, buf + p.payload, p.len - p.payload);
 }
 
-void tun_loop_read(struct tun_inbound *t)
+void tun_loop_read(struct tun_inbound *t, int fd)
 {
     for (int i = 0; i < TUN_READ_BATCH; i++) {
-        ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
+        ssize_t n = read(fd, t->buf, sizeof(t->buf));
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 log_error_limited("inbound %s: reading device %s: %s", t->name, t->device,

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "engine/core/log.h"
-#include "engine/tun/tun_device.h"
 
 #define TUN_TICK_S 5.0
 #define TUN_NAT_DEFAULT_MAX 16384
@@ -28,7 +27,7 @@ static void tun_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    tun_loop_read(container_of(w, struct tun_inbound, io));
+    tun_loop_read(w->data, w->fd);
 }
 
 static void tun_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -53,14 +52,17 @@ static int tun_open(struct engine *e, void *data, const struct policy_inbound *i
         return -ENOMEM;
     }
     const char *why = "";
-    t->fd = tun_device_open(&in->tun, &why);
-    if (t->fd < 0) {
-        int rc = t->fd;
+    int rc = tun_device_open(&in->tun, &t->dev, &why);
+    if (rc < 0) {
         log_error("inbound %s: device %s: %s: %s", in->name, in->tun.device, why, strerror(-rc));
         free(t->name);
         free(t);
         return rc;
     }
+    if (t->dev.queues < TUN_QUEUES)
+        log_info("inbound %s: device %s has one queue (a persistent device made without "
+                 "multi-queue?): the kernel's work on both directions is steered alike",
+                 in->name, in->tun.device);
     t->engine = e;
     t->cfg = in->tun;
     snprintf(t->device, sizeof(t->device), "%s", in->tun.device);
@@ -68,8 +70,11 @@ static int tun_open(struct engine *e, void *data, const struct policy_inbound *i
     t->networks = in->networks;
     flow_addr_from_sockaddr(&t->listen, (const struct sockaddr *)&in->listen);
     tun_nat_init(&t->nat, e->max_flows ? 2 * (size_t)e->max_flows : TUN_NAT_DEFAULT_MAX);
-    ev_io_init(&t->io, tun_io_cb, t->fd, EV_READ);
-    ev_io_start(e->loop, &t->io);
+    for (int q = 0; q < t->dev.queues; q++) {
+        ev_io_init(&t->io[q], tun_io_cb, t->dev.fd[q], EV_READ);
+        t->io[q].data = t;
+        ev_io_start(e->loop, &t->io[q]);
+    }
     ev_timer_init(&t->tick, tun_tick_cb, TUN_TICK_S, TUN_TICK_S);
     ev_timer_start(e->loop, &t->tick);
     t->next = st->inbounds;
@@ -112,10 +117,11 @@ static void tun_close(void *listener)
              (unsigned long long)s->refused[TUN_PKT_CHECKSUM],
              (unsigned long long)s->refused[TUN_PKT_FRAGMENT],
              (unsigned long long)s->refused[TUN_PKT_UNSUPPORTED], (unsigned long long)s->no_entry);
-    ev_io_stop(t->engine->loop, &t->io);
+    for (int q = 0; q < t->dev.queues; q++)
+        ev_io_stop(t->engine->loop, &t->io[q]);
     ev_timer_stop(t->engine->loop, &t->tick);
     tun_nat_fini(&t->nat);
-    close(t->fd);
+    tun_device_close(&t->dev);
     free(t->name);
     free(t);
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "engine/core/engine.h"
+#include "engine/tun/tun_device.h"
 #include "engine/tun/tun_nat.h"
 #include "engine/tun/tun_packet.h"
 #include "rules/policy.h"
@@ -52,8 +53,8 @@ struct tun_inbound {
     char device[16];
     struct flow_addr listen; /* [::]:PORT, the TCP listener's and the key of the inbound */
     unsigned networks;       /* POLICY_TCP | POLICY_UDP */
-    int fd;                  /* the device */
-    ev_io io;                /* readable: packets */
+    struct tun_device dev;   /* its queues' descriptors */
+    ev_io io[TUN_QUEUES];    /* each queue readable: packets (io[0] alone with one queue) */
     ev_timer tick;           /* NAT expiry */
     struct tun_nat nat;
     struct udp_listener *udp; /* the UDP stage's listener for it, once open */
@@ -72,15 +73,15 @@ const struct tun_inbound *tun_stage_inbounds(const struct engine *e);
 /* The open tun inbound whose listener address is `listen`, or NULL. */
 struct tun_inbound *tun_stage_find(const struct engine *e, const struct flow_addr *listen);
 
-/* Reads and handles the packets waiting on the device (tun_loop.c). */
-void tun_loop_read(struct tun_inbound *t);
+/* Reads and handles the packets waiting on the device's descriptor `fd` (tun_loop.c). */
+void tun_loop_read(struct tun_inbound *t, int fd);
 
 /*
- * Writes one packet to the device: `frame` is its offload header
- * (TUN_VNET_HDR_LEN bytes) and the `len` bytes of the IP packet after it.
- * Counts it, or counts the failure.
+ * Writes one packet to the device on queue `q` (tun_device.h: by where the packet goes):
+ * `frame` is its offload header (TUN_VNET_HDR_LEN bytes) and the `len` bytes of the IP packet
+ * after it. Counts it, or counts the failure.
  */
-void tun_loop_write(struct tun_inbound *t, const uint8_t *frame, size_t len);
+void tun_loop_write(struct tun_inbound *t, enum tun_queue q, const uint8_t *frame, size_t len);
 
 /*
  * A UDP datagram read from the device, from `src` to `dst`, handed to the

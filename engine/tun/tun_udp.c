@@ -48,7 +48,7 @@ static int tun_udp_reply(struct udp_session *s, const uint8_t *buf, size_t len)
         return -EMSGSIZE;
     memset(t->out, 0, TUN_VNET_HDR_LEN); /* checksums complete, one datagram */
     uint64_t failed = t->stats.write_failed;
-    tun_loop_write(t, t->out, n);
+    tun_loop_write(t, TUN_QUEUE_CLIENT, t->out, n);
     return t->stats.write_failed == failed ? UDP_REPLY_SENT : -EIO;
 }
 
