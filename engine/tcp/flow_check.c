@@ -6,7 +6,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
@@ -42,20 +41,9 @@ static void flow_check_origin_cb(struct ev_loop *loop, ev_io *w, int revents)
 void flow_check_begin(struct flow *f)
 {
     const struct policy_settings *s = policy_settings(f->policy);
-    /* The reply goes now: the client sends its first message only after it. */
-    ssize_t n =
-        f->to_client_len > 0 ? send(f->client_fd, f->to_client, f->to_client_len, MSG_NOSIGNAL) : 0;
-    bool sent = n == (ssize_t)f->to_client_len;
-    free(f->to_client);
-    f->to_client = NULL;
-    f->to_client_len = 0;
-    if (!sent) {
-        f->upstream_reset = true;
-        flow_reset(f, "client receive failed");
-        return;
-    }
-    f->client_answered = true;
     f->checking = true;
+    if (flow_answer_client(f) < 0) /* the client sends its first message only after the reply */
+        return;
     if (flow_early_reserve(f, s->sniff_max_bytes) < 0) {
         f->upstream_reset = true;
         flow_reset(f, "out of memory");

@@ -63,6 +63,14 @@ void flow_sniff_begin(struct flow *f);
 /* Sniffing is over: its watchers stopped, then decided, or settled when connecting ahead. */
 void flow_sniff_end(struct flow *f);
 
+/*
+ * Sends an explicit-proxy client its queued reply (f->to_client) now, and
+ * marks it answered: a failure later can only reset it. The reply is a few
+ * bytes on a fresh socket: it fits its buffer. Returns -1 when the flow was
+ * closed (reset, the unused upstream too).
+ */
+int flow_answer_client(struct flow *f);
+
 /* --- flow_ahead.c ----------------------------------------------------------------- */
 
 /* Whether this client stayed silent to this destination lately (silent_dst.h). Closes nothing. */

@@ -171,16 +171,8 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     ev_timer_start(loop, w);
 }
 
-/*
- * An explicit-proxy client sends nothing before its reply, so it is told
- * success now, before any upstream (no bound address to name); a failure
- * later can only reset it (flow.h, "Explicit-proxy clients"). The reply is
- * a few bytes on a fresh socket: it fits its buffer. Returns -1 when the
- * flow was closed.
- */
-static int flow_sniff_answer_client(struct flow *f)
+int flow_answer_client(struct flow *f)
 {
-    f->client_ops->upstream_ready(f);
     ssize_t n =
         f->to_client_len > 0 ? send(f->client_fd, f->to_client, f->to_client_len, MSG_NOSIGNAL) : 0;
     bool sent = n == (ssize_t)f->to_client_len;
@@ -188,6 +180,7 @@ static int flow_sniff_answer_client(struct flow *f)
     f->to_client = NULL;
     f->to_client_len = 0;
     if (!sent) {
+        f->upstream_reset = flow_upstream_unused(f);
         flow_reset(f, "client receive failed");
         return -1;
     }
@@ -201,8 +194,14 @@ void flow_sniff_begin(struct flow *f)
     const struct policy_settings *s = engine_settings(e);
     if (f->early_len > 0 && !flow_sniff_feed(f))
         return;
-    if (f->client_ops && !f->client_answered && flow_sniff_answer_client(f) < 0)
-        return;
+    if (f->client_ops && !f->client_answered) {
+        /* An explicit-proxy client sends nothing before its reply, so it is told success now,
+         * before any upstream (no bound address to name); a failure later can only reset it
+         * (flow.h, "Explicit-proxy clients"). */
+        f->client_ops->upstream_ready(f);
+        if (flow_answer_client(f) < 0)
+            return;
+    }
     ev_set_cb(&f->client_io, flow_sniff_read_cb);
     ev_io_start(e->loop, &f->client_io);
     ev_timer_init(&f->timer, flow_sniff_timeout_cb, s->sniff_timeout_ms / 1000.0, 0);

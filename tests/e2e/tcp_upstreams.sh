@@ -168,13 +168,15 @@ check "socks5 inbound: --socks5 by address, direct" test "$(px --socks5 192.0.2.
 # rules need a name, so the inbound answers at once and the TLS SNI decides.
 # px_error ARGS: curl's error line (the body thrown away).
 px_error() { in_client curl -sSk -o /dev/null --max-time 8 "$@" 2>&1; }
+# px_reset ARGS: curl through the proxy was reset.
+px_reset() { grep -qi "reset by peer" <<<"$(px_error "$@")"; }
 drop_by_ip="--resolve drop.example:443:198.51.100.10 https://drop.example/"
 check "socks5 inbound: --socks5 by address with a dropped SNI is reset" \
-    grep -qi "reset by peer" <<<"$(px_error --socks5 192.0.2.1:1081 $drop_by_ip)"
+    px_reset --socks5 192.0.2.1:1081 $drop_by_ip
 check "... decided by the sniffed name" \
     wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=socks-in .* dst=198.51.100.10:443 host=drop.example protocol=tls .*-> drop" 5
 check "http inbound: CONNECT to the address with a dropped SNI is reset" \
-    grep -qi "reset by peer" <<<"$(px_error -x http://192.0.2.1:8080 --connect-to drop.example:443:198.51.100.10:443 https://drop.example/)"
+    px_reset -x http://192.0.2.1:8080 --connect-to drop.example:443:198.51.100.10:443 https://drop.example/
 check "... decided by the sniffed name" \
     wait_file_grep "$E2E_TMP/switchyard.log" "decided inbound=http-in .* dst=198.51.100.10:443 host=drop.example protocol=tls .*-> drop" 5
 check "... the origin never saw either" sh -c "! grep -q drop.example $E2E_TMP/nginx-access.log"
@@ -188,11 +190,11 @@ check "... decided by the sniffed name" \
 # (one CDN serving both): the name in the message is decided too.
 fronted="--connect-to drop.example:443:plain.example:443 https://drop.example/"
 check "http inbound: CONNECT plain.example with the SNI drop.example is reset" \
-    grep -qi "reset by peer" <<<"$(px_error -x http://192.0.2.1:8080 $fronted)"
+    px_reset -x http://192.0.2.1:8080 $fronted
 check "... logged: the first message names drop.example, not plain.example" \
     wait_file_grep "$E2E_TMP/switchyard.log" "first message names drop.example, not plain.example as asked, and the policy drops that: reset" 5
 check "socks5 inbound: --socks5-hostname plain.example with the SNI drop.example is reset" \
-    grep -qi "reset by peer" <<<"$(px_error --socks5-hostname 192.0.2.1:1081 $fronted)"
+    px_reset --socks5-hostname 192.0.2.1:1081 $fronted
 check "... and the origin never saw drop.example asked for" sh -c "! grep -q drop.example $E2E_TMP/nginx-access.log"
 check "http inbound: CONNECT plain.example with the SNI host.example (not dropped) passes" \
     test "$(px -x http://192.0.2.1:8080 --connect-to host.example:443:plain.example:443 https://host.example/)" = "$body"
