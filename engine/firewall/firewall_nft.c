@@ -49,6 +49,9 @@ static void print_skips(FILE *out, const struct fw_plan *plan, bool replies)
     }
     fprintf(out, "        meta mark 0x%x return comment \"switchyard's own sockets\"\n",
             plan->routing_mark);
+    if (plan->dynamic || fw_plan_has_fast(plan)) /* the flow's later packets: one test */
+        fprintf(out, "        ct mark 0x%x return comment \"decided direct: left to the kernel\"\n",
+                POLICY_FAST_MARK_DIRECT);
     if (replies)
         fprintf(out, "        ct direction reply return comment \"%s\"\n", FW_REPLY_NOTE);
     fprintf(out, "        fib daddr type local return\n");
@@ -141,8 +144,10 @@ static void print_verdict(FILE *out, enum policy_static_verdict v)
 {
     if (v == POLICY_STATIC_DROP)
         fprintf(out, "meta mark set 0x%x accept", POLICY_FAST_MARK_REJECT);
+    else if (v == POLICY_STATIC_DIRECT)
+        fprintf(out, "ct mark set 0x%x accept", POLICY_FAST_MARK_DIRECT);
     else
-        fprintf(out, "%s", v == POLICY_STATIC_DIRECT ? "accept" : "return");
+        fprintf(out, "return");
 }
 
 /* The body of a fast chain: one nft rule per term (and family, for address tests). */
@@ -411,10 +416,10 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
                  "policy accept;\n");
     print_skips(out, plan, true);
     fprintf(out,
-            "        ct mark { 0x%x, 0x%x } return comment \"decided already\"\n"
+            "        ct mark 0x%x return comment \"steered already\"\n"
             "        ct state != new return\n"
             "        tcp flags & (syn | ack) != syn return comment \"TCP: the SYN only\"\n",
-            POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_STEER);
+            POLICY_FAST_MARK_STEER);
     for (size_t i = 0; i < plan->count; i++) {
         const struct fw_steer *s = &plan->steer[i];
         for (int fam = 0; fam < 2; fam++) {

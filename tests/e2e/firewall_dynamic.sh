@@ -25,7 +25,10 @@
 #     again it answers what waited and the queue is empty;
 #   - with switchyard stopped (nothing bound to the queue) new flows still
 #     go through, direct (the queue's bypass);
-#   - --undo leaves no rule behind.
+#   - --undo leaves no rule behind;
+#   - fast_path: static alone: a connection the kernel's rules sent direct is
+#     marked so, and keeps going when the rules are loaded again from a
+#     policy that drops its port, while a new flow there is dropped.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -180,4 +183,41 @@ ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >/dev/null 2>&1
 check "undo removes the queue rules" \
     bash -c "! ip netns exec '$NS_R' iptables-save | grep -q NFQUEUE && ! ip netns exec '$NS_R' ip6tables-save | grep -q NFQUEUE"
 check "undo removes the table" bash -c "! ip netns exec '$NS_R' nft list table inet switchyard 2>/dev/null"
+
+# fast_path: static, no switchyard running: the kernel's own rules send 8080 direct and mark
+# the connection so; loading the rules again from a policy that drops 8080 drops the next new
+# flow there, while the connection marked before keeps going (its client's ACKs would meet the
+# new drop rule otherwise, and be refused).
+static_rules() { # static_rules ACTION-FOR-8080: loads the script for that policy
+    cat >"$E2E_TMP/static.yaml" <<YAML
+routing_mark: 0xff
+fast_path: static
+inbounds:
+  - {name: tp, type: tproxy, listen: "[::]:12345", network: [tcp, udp]}
+rules:
+  - {dst_port: 8080, action: $1}
+default: direct
+YAML
+    "$SWITCHYARD" firewall -c "$E2E_TMP/static.yaml" >"$E2E_TMP/static.sh" &&
+        ip netns exec "$NS_R" sh "$E2E_TMP/static.sh"
+}
+ip netns exec "$NS_R" conntrack -F 2>/dev/null # the marks the queue gave are gone
+check "static rules: they load" static_rules direct
+got=$(fetch "$ORIGIN4" 8080)
+check "static rules: direct by address, 2 MB byte-exact" test "$got" = "$want"
+check "static rules: the connection carries the direct mark" \
+    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x7302 2>/dev/null | grep -q 8080"
+in_client bash -c "exec 3<>/dev/tcp/$ORIGIN4/8080; sleep 4; cat <&3 | sha256sum | cut -d' ' -f1" \
+    >"$E2E_TMP/long-static.sha" &
+long=$!
+sleep 1
+check "static rules: loaded again from a policy that drops 8080" static_rules drop
+got=$(fetch "$ORIGIN4" 8080)
+check "static rules: a new flow to 8080 is dropped" test "$got" = "$empty"
+wait "$long"
+check "static rules: the connection marked before kept going" \
+    test "$(cat "$E2E_TMP/long-static.sha")" = "$want"
+"$SWITCHYARD" firewall -c "$E2E_TMP/static.yaml" --undo | ip netns exec "$NS_R" sh >/dev/null 2>&1
+check "undo removes the static rules' table" \
+    bash -c "! ip netns exec '$NS_R' nft list table inet switchyard 2>/dev/null"
 e2e_finish

@@ -321,8 +321,8 @@ static void test_nft_fast_path(void **state)
     /* redir's list has no rule 5 (inbound tp); tp's has: two chains. */
     char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
     expect_all(holds, redir, "# inbound redir",
-               "ip daddr @addr0_4 accept comment \"rule 1 (line 9)\"\n"
-               "        ip6 daddr @addr0_6 accept comment \"rule 1 (line 9)\"\n"
+               "ip daddr @addr0_4 ct mark set 0x7302 accept comment \"rule 1 (line 9)\"\n"
+               "        ip6 daddr @addr0_6 ct mark set 0x7302 accept comment \"rule 1 (line 9)\"\n"
                "        meta l4proto udp th dport 443 meta mark set 0x7304 accept comment "
                "\"rule 2 (line 10)\"\n"
                "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 meta mark set 0x7304 "
@@ -331,7 +331,15 @@ static void test_nft_fast_path(void **state)
     /* The proxy rule steers; 203.0.113.0/24 has no IPv6 part: no IPv6 rule for it. */
     assert_non_null(strstr(redir, "ip daddr @addr2_4 return comment \"rule 4 (line 12)\""));
     expect_none(holds, redir, "ip6 daddr @addr2_6", "rule 5");
-    assert_non_null(strstr(redir, "accept comment \"default\""));
+    assert_non_null(strstr(redir, "ct mark set 0x7302 accept comment \"default\""));
+    /* A flow the fast path let through is marked so: its later packets skip the route lookup
+     * and the sets, in every chain they cross. */
+    char *nat = nft_chain(t, "steer_nat");
+    expect_all(holds, nat,
+               "meta mark 0xff return comment \"switchyard's own sockets\"\n"
+               "        ct mark 0x7302 return comment \"decided direct: left to the kernel\"\n"
+               "        fib daddr type local return");
+    free(nat);
     assert_non_null(
         strstr(tp, "ip saddr @addr3_4 meta mark set 0x7304 accept comment \"rule 5 (line 13)\""));
     /* What the fast chains drop is refused at the forward hook: TCP with a reset. */
@@ -445,9 +453,11 @@ static void test_nft_dynamic_fast_path(void **state)
     char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
     /* Around the queue (xtables mangle, priority -150): before, after, then the steering. */
     expect_all(holds, offer, "type filter hook prerouting priority mangle - 10",
-               "meta mark 0xff return", "ct direction reply return", "ip daddr @skip4 return",
-               "ct mark { 0x7302, 0x7303 } return", "ct state != new return",
-               "tcp flags & (syn | ack) != syn return",
+               "meta mark 0xff return comment \"switchyard's own sockets\"\n"
+               "        ct mark 0x7302 return comment \"decided direct: left to the kernel\"\n"
+               "        ct direction reply return",
+               "ip daddr @skip4 return", "ct mark 0x7303 return comment \"steered already\"",
+               "ct state != new return", "tcp flags & (syn | ack) != syn return",
                "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta nfproto ipv4 "
                "meta l4proto tcp update @offer_rate4",
                "steered\"\n        meta nfproto ipv4 meta l4proto tcp meta mark set 0x7301 accept "
@@ -486,7 +496,7 @@ static void test_nft_dynamic_fast_path(void **state)
     /* Static only: no queue, steering at mangle and after the fast chains. */
     plan.dynamic = false;
     t = print(&fw_backend_nft, &plan, false);
-    expect_none(holds, t, "NFQUEUE", "chain offer", "chain decide", "ct mark", "mangle + 20");
+    expect_none(holds, t, "NFQUEUE", "chain offer", "chain decide", "0x7303", "mangle + 20");
     free(t);
     policy_static_free(plan.fast);
     policy_unref(p);
