@@ -106,18 +106,19 @@ bool tun_device_rps_mask(int online, const cpu_set_t *mine, char *out, size_t ca
 }
 
 /*
- * Which queue's packets are steered to other CPUs: the listener's. What switchyard writes there
- * hands the listener's TCP its work: each new connection's handshake, the upload's data, and
- * the client's ACKs, which clock the download: the listener segments and sends more of it into
- * the device at each. Under TPROXY that work runs where the client's packets come in, on the
- * receiving interface's CPU; steered, it runs on other CPUs here too, and switchyard's own keeps
- * the copies through the device and the relay. What it writes on the client's queue only
- * leaves the machine (a route lookup, the forward hooks, the transmit towards the client), so
- * steering it saves little and adds a hop between CPUs for every batch; on the two-core bench
- * (bench/RESULTS.md, "Two queues") steering it as well cost a third of the upload, the ACKs to
- * the sender then being processed on the CPU busy sending.
+ * Which queue's packets are steered to other CPUs: the client's. What switchyard writes on the
+ * listener's queue is work whose result it takes up itself at once: upload data its relay then
+ * splices out of the accepted socket, and the client's ACKs, at which the listener sends more of
+ * the download into the device for switchyard to read. Done inside the write, on its own CPU,
+ * that is ready when the write returns; steered, each ends in a wake-up across CPUs, and
+ * switchyard's CPU time per GB of upload was about a fifth higher (bench/RESULTS.md, "Two
+ * queues, one per direction"); the handshakes of new connections stay on its CPU too. What it
+ * writes on the client's queue leaves the machine (routing, the forward hooks, the interface
+ * towards the client) and nothing of it comes back to switchyard, so other CPUs take it: on a
+ * router, where the traffic comes from other machines and those CPUs are free, switchyard's keeps
+ * to its own part.
  */
-static const bool steered[TUN_QUEUES] = {[TUN_QUEUE_LISTENER] = true, [TUN_QUEUE_CLIENT] = false};
+static const bool steered[TUN_QUEUES] = {[TUN_QUEUE_LISTENER] = false, [TUN_QUEUE_CLIENT] = true};
 
 bool tun_device_queue_rps(enum tun_queue q, int queues, int online, const cpu_set_t *mine,
                           char *out, size_t cap)

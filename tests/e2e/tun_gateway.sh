@@ -48,11 +48,11 @@ check "tun: the device is up with both addresses" \
 if [ "$(nproc)" -gt 1 ]; then
     # Two queues: rx-0 takes what switchyard writes for its listener, rx-1 what goes back to
     # the client (tun_device.c).
-    check "tun: the listener's queue is steered to other CPUs, the client's left (rps_cpus)" \
-        ip netns exec "$NS_R" sh -c "grep -q '[1-9a-f]' /sys/class/net/$DEV/queues/rx-0/rps_cpus &&
-            grep -q '^[0,]*$' /sys/class/net/$DEV/queues/rx-1/rps_cpus"
+    check "tun: the listener's queue is left to switchyard's CPU, the client's steered (rps_cpus)" \
+        ip netns exec "$NS_R" sh -c "grep -q '^[0,]*$' /sys/class/net/$DEV/queues/rx-0/rps_cpus &&
+            grep -q '[1-9a-f]' /sys/class/net/$DEV/queues/rx-1/rps_cpus"
 else
-    skip "tun: the listener's queue is steered to other CPUs, the client's left (rps_cpus)" "one CPU"
+    skip "tun: the listener's queue is left to switchyard's CPU, the client's steered (rps_cpus)" "one CPU"
 fi
 
 # No rule of switchyard's and nothing in its table (101) is left, either family.

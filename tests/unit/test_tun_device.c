@@ -2,8 +2,8 @@
  * test_tun_device.c — the receive packet steering mask a tun device gets:
  * the CPUs switchyard is not bound to, all of them when it is bound to none
  * in particular, nothing on one CPU, and the sysfs form past 32 CPUs; with
- * two queues, the listener's queue is steered and the client's is left to
- * switchyard's own CPU. As root, in a network namespace of its own: a device
+ * two queues, the listener's queue is left to switchyard's own CPU and the
+ * client's is steered. As root, in a network namespace of its own: a device
  * opens with two queues steered so, and the kernel processes a packet
  * written on a queue whose steering is empty on the writer's CPU and one
  * written on a steered queue on the other (the receiving socket's
@@ -86,20 +86,20 @@ static void writes_32_cpu_groups_highest_first(void **state)
     assert_false(tun_device_rps_mask(40, &first, mask, 8)); /* does not fit */
 }
 
-static void steers_the_listeners_queue_and_leaves_the_clients_alone(void **state)
+static void leaves_the_listeners_queue_to_switchyards_cpu_and_steers_the_clients(void **state)
 {
     (void)state;
     char mask[64];
     cpu_set_t one = cpus(1, 1);
     assert_true(tun_device_queue_rps(TUN_QUEUE_LISTENER, 2, 2, &one, mask, sizeof(mask)));
-    assert_string_equal(mask, "1");
-    assert_true(tun_device_queue_rps(TUN_QUEUE_CLIENT, 2, 2, &one, mask, sizeof(mask)));
     assert_string_equal(mask, "0");
+    assert_true(tun_device_queue_rps(TUN_QUEUE_CLIENT, 2, 2, &one, mask, sizeof(mask)));
+    assert_string_equal(mask, "1");
     /* One queue carries both ways: steered. */
     assert_true(tun_device_queue_rps(TUN_QUEUE_LISTENER, 1, 2, &one, mask, sizeof(mask)));
     assert_string_equal(mask, "1");
     cpu_set_t zero = cpus(0, 0);
-    assert_false(tun_device_queue_rps(TUN_QUEUE_CLIENT, 2, 1, &zero, mask, sizeof(mask)));
+    assert_false(tun_device_queue_rps(TUN_QUEUE_LISTENER, 2, 1, &zero, mask, sizeof(mask)));
 }
 
 /* --- a real device, as root ------------------------------------------------------ */
@@ -238,11 +238,10 @@ static void a_persistent_single_queue_device_is_opened_with_one(void **state)
     assert_int_equal(if_nametoindex("sytestq1"), 0); /* gone with its descriptor */
 }
 
-UNIT_TEST_MAIN(netns_setup, NULL,
-               cmocka_unit_test(spreads_over_the_cpus_switchyard_is_not_bound_to),
-               cmocka_unit_test(spreads_over_every_cpu_when_bound_to_all),
-               cmocka_unit_test(leaves_one_cpu_alone),
-               cmocka_unit_test(writes_32_cpu_groups_highest_first),
-               cmocka_unit_test(steers_the_listeners_queue_and_leaves_the_clients_alone),
-               cmocka_unit_test(each_queue_is_processed_where_its_steering_says),
-               cmocka_unit_test(a_persistent_single_queue_device_is_opened_with_one))
+UNIT_TEST_MAIN(
+    netns_setup, NULL, cmocka_unit_test(spreads_over_the_cpus_switchyard_is_not_bound_to),
+    cmocka_unit_test(spreads_over_every_cpu_when_bound_to_all),
+    cmocka_unit_test(leaves_one_cpu_alone), cmocka_unit_test(writes_32_cpu_groups_highest_first),
+    cmocka_unit_test(leaves_the_listeners_queue_to_switchyards_cpu_and_steers_the_clients),
+    cmocka_unit_test(each_queue_is_processed_where_its_steering_says),
+    cmocka_unit_test(a_persistent_single_queue_device_is_opened_with_one))
