@@ -12,10 +12,12 @@
 # the new connection rate with wrk (Connection: close) to an nginx origin.
 # Rounds interleaved (ROUNDS, default 3, each in a rotated order); ratios are
 # medians of the ratios within each round. switchyard is pinned to core 1,
-# the load to core 0. Serialized with other benchmarks by
-# /tmp/switchyard-bench.lock. Root needed; prints Markdown.
+# the load to core 0. BASELINE=PATH adds another switchyard binary (an
+# earlier build) as "base dynamic" and "base static", in the same rounds.
+# Serialized with other benchmarks by /tmp/switchyard-bench.lock. Root
+# needed; prints Markdown.
 #
-#   [ROUNDS=3] bench/fast_path.sh [SECONDS]
+#   [ROUNDS=3] [BASELINE=old/switchyard] bench/fast_path.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
 exec 9>/tmp/switchyard-bench.lock
@@ -23,6 +25,7 @@ flock 9
 . bench/lib.sh
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}
+BASELINE=${BASELINE:-}
 
 bench_origin
 ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1
@@ -55,20 +58,27 @@ start_contender() {
     # addresses and ports match a local socket is dropped (early demux), so
     # the next contender's forwarded SYNs on those ports would go nowhere and
     # wrk would count nothing (bench/tun.sh does the same).
+    # (The base contenders forward too: they leave no socket on the router.)
     local ports
-    case $1 in none) ports="10000 22999" ;; dynamic) ports="23000 35999" ;;
+    case ${1#base } in none) ports="10000 22999" ;; dynamic) ports="23000 35999" ;;
     static) ports="36000 48999" ;; *) ports="49000 61999" ;; esac
     ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="$ports"
     [ "$1" = none ] && return 0
-    bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$SWITCHYARD" run -c "$E2E_TMP/$1.yaml"
+    contender_bin "$1"
+    bg "$NS_R" "$E2E_TMP/sy.log" "${PROXY_CPU[@]}" "$BIN" run -c "$E2E_TMP/${1#base }.yaml"
     CPID=$REPLY
     wait_tcp "$NS_R" 0.0.0.0 12345
-    "$SWITCHYARD" firewall -c "$E2E_TMP/$1.yaml" --interface r0 >"$E2E_TMP/fw.sh"
+    "$BIN" firewall -c "$E2E_TMP/${1#base }.yaml" --interface r0 >"$E2E_TMP/fw.sh"
     ip netns exec "$NS_R" sh "$E2E_TMP/fw.sh" >/dev/null 2>&1
+}
+contender_bin() { # contender_bin NAME: BIN, the build that contender runs
+    BIN=$SWITCHYARD
+    case $1 in base*) BIN=$BASELINE ;; esac
 }
 stop_contender() {
     if [ -n "$CPID" ]; then
-        "$SWITCHYARD" firewall -c "$E2E_TMP/$1.yaml" --undo >"$E2E_TMP/undo.sh"
+        contender_bin "$1"
+        "$BIN" firewall -c "$E2E_TMP/${1#base }.yaml" --undo >"$E2E_TMP/undo.sh"
         ip netns exec "$NS_R" sh "$E2E_TMP/undo.sh" >/dev/null 2>&1
         stop_pid "$CPID"
     fi
@@ -76,17 +86,19 @@ stop_contender() {
 }
 
 CONTENDERS=(none dynamic static steered)
+HEADS=("no proxy" "dynamic (queue, direct)" "static (sets, direct)" "steered (fast_path: off)")
+[ -n "$BASELINE" ] && CONTENDERS+=("base dynamic" "base static") && HEADS+=("base dynamic" "base static")
 declare -A UP DOWN CPS
 tcp_rounds
 
 echo "$ROUNDS rounds, median (min–max); switchyard pinned: ${PROXY_CPU[*]:-no}"
 echo
-table_head "" "no proxy" "dynamic (queue, direct)" "static (sets, direct)" "steered (fast_path: off)"
+table_head "" "${HEADS[@]}"
 row "upload, Gbit/s (1 stream, ${SECS} s)" UP
 row "download, Gbit/s" DOWN
 row "new connections/s (wrk, Connection: close)" CPS
 echo
 table_head "ratio to no proxy, median of the rounds (range)" upload download connections
-for c in dynamic static steered; do
+for c in "${CONTENDERS[@]:1}"; do
     echo "| $c | $(ratio UP "$c" none) | $(ratio DOWN "$c" none) | $(ratio CPS "$c" none) |"
 done
