@@ -447,6 +447,17 @@ static inline struct hello hello_for(const char *host)
     return h;
 }
 
+/* The flow was sniffed as TLS, and the first bytes the origin's end `o` gets are the client's
+ * whole hello `h`. */
+static inline void hello_arrives(int o, struct hello h)
+{
+    uint8_t *in = malloc(h.len);
+    assert_int_equal(recv_within(o, in, h.len, 1000), (ssize_t)h.len);
+    assert_memory_equal(in, h.bytes, h.len);
+    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
+    free(in);
+}
+
 /* The origin listening on `lfd` is reached by the flow, sniffed as TLS for
  * `host`, and the first bytes it gets are the client's whole hello `h`; the
  * origin's end is returned. */
@@ -454,11 +465,7 @@ static inline int hello_reaches(int lfd, struct hello h, const char *host)
 {
     int o = origin_reached(lfd);
     assert_string_equal(the_flow()->host, host);
-    assert_int_equal(the_flow()->protocol, SNIFF_PROTO_TLS);
-    uint8_t *in = malloc(h.len);
-    assert_int_equal(recv_within(o, in, h.len, 1000), (ssize_t)h.len);
-    assert_memory_equal(in, h.bytes, h.len);
-    free(in);
+    hello_arrives(o, h);
     return o;
 }
 
