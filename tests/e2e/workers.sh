@@ -10,8 +10,9 @@
 #     queries from one client port make one session, whichever worker has it
 #     (the kernel keeps a 4-tuple on one socket), and sessions land on both;
 #   - SIGHUP while two slow downloads run (one per inbound): both complete
-#     byte-exact, /connections lists them, the reload line counts them (every
-#     worker's flows), and a rule added by the reload holds on both workers;
+#     byte-exact, /connections lists them, the reload line counts every
+#     worker's flows (eight more held open), and a rule added by the reload
+#     holds on both workers;
 #   - SIGTERM stops every worker: the stop line counts every flow made.
 set -u
 cd "$(dirname "$0")/../.."
@@ -150,14 +151,27 @@ listed=1
 for i in $(seq 1 40); do both_listed && { listed=0; break; }; sleep 0.2; done
 check "/connections lists both downloads, whichever worker holds them, ids distinct" test $listed = 0 ||
     diag "listed: $LISTED; $(ip netns exec "$NS_R" ss -Htn state established | wc -l) established"
+# Eight more connections held open through the redirect inbound, which the kernel spreads
+# over both workers: the reload line counts every worker's flows, so at least these eight.
+HELD=8
+in_client timeout 30 python3 -c '
+import socket, sys, time
+held = [socket.create_connection((sys.argv[1], 80), timeout=10) for _ in range(int(sys.argv[2]))]
+print("held", flush=True)
+time.sleep(20)' "$ORIGIN4" $HELD >"$E2E_TMP/held.out" 2>&1 &
+held=$!
+wait_file_grep "$E2E_TMP/held.out" "^held" 10 || diag "$(cat "$E2E_TMP/held.out")"
+sleep 1 # accepted by now
 write_policy "  - {dst_port: 443, domain_suffix: late.example, action: drop}"
 kill -HUP "$SWITCHYARD_PID"
 wait_file_grep "$E2E_TMP/switchyard.log" "reload: .* loaded" 10 || true
-check "the reload line counts both downloads (at least), whichever worker holds them" \
-    grep -qE "reload: .* loaded .*, ([2-9]|[1-9][0-9]+) flows and [0-9]+ UDP sessions carry on" \
+check "the reload line counts the $HELD held connections (at least), whichever worker holds them" \
+    grep -qE "reload: .* loaded .*, ([89]|[1-9][0-9]+) flows and [0-9]+ UDP sessions carry on" \
     "$E2E_TMP/switchyard.log" || diag "$(grep 'reload: ' "$E2E_TMP/switchyard.log")"
 wait $slow80
 wait $slow443
+kill "$held" 2>/dev/null
+wait "$held" 2>/dev/null
 check "the redirect download in progress completed byte-exact across the reload" \
     cmp -s "$E2E_TMP/slow80.bin" "$E2E_TMP/www/big.bin"
 check "the tproxy download in progress completed byte-exact across the reload" \
@@ -169,7 +183,7 @@ done
 check "the rule the reload added holds on both workers: 20 of 20 dropped" test $dropped = 20
 check "... decided by it on each worker (rule 1 hits: 20)" \
     test "$(metric 'switchyard_rule_hits_total{rule="1"}')" = 20
-total=$((2 * N + 2 + 20))
+total=$((2 * N + 2 + HELD + 20))
 check "switchyard_flows_accepted_total is still exact: $total" \
     test "$(metric switchyard_flows_accepted_total)" = $total
 
