@@ -70,20 +70,29 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A zeroed offload header and an IPv4 header of `total` bytes of `proto`, `s` -> `d`, its
+ * checksum computed, into `f`; returns the IPv4 packet's start. */
+static uint8_t *ipv4(uint8_t *f, const struct flow_addr *s, const struct flow_addr *d,
+                     uint8_t proto, uint8_t total)
+{
+    memset(f, 0, TUN_VNET_HDR_LEN + total);
+    uint8_t *p = f + TUN_VNET_HDR_LEN;
+    p[0] = 0x45;
+    p[3] = total;
+    p[8] = 64;
+    p[9] = proto;
+    memcpy(p + 12, s->ip, 4);
+    memcpy(p + 16, d->ip, 4);
+    put16(p + 10, tun_checksum_fold(tun_checksum_add(0, p, 20)));
+    return p;
+}
+
 /* An IPv4 TCP packet `from` -> `to` (ADDR:PORT) with `flags`, checksums computed, behind a
  * zeroed offload header, into `f`. Returns the frame's length. */
 static size_t tcp4(uint8_t *f, const char *from, const char *to, uint8_t flags)
 {
     struct flow_addr s = addr(from), d = addr(to);
-    memset(f, 0, TUN_VNET_HDR_LEN + 40);
-    uint8_t *p = f + TUN_VNET_HDR_LEN, *h = p + 20;
-    p[0] = 0x45;
-    p[3] = 40;
-    p[8] = 64;
-    p[9] = IPPROTO_TCP;
-    memcpy(p + 12, s.ip, 4);
-    memcpy(p + 16, d.ip, 4);
-    put16(p + 10, tun_checksum_fold(tun_checksum_add(0, p, 20)));
+    uint8_t *p = ipv4(f, &s, &d, IPPROTO_TCP, 40), *h = p + 20;
     put16(h, s.port);
     put16(h + 2, d.port);
     h[12] = 0x50;
@@ -99,15 +108,7 @@ static size_t tcp4(uint8_t *f, const char *from, const char *to, uint8_t flags)
 static size_t ping4(uint8_t *f, const char *from, const char *to)
 {
     struct flow_addr s = addr(from), d = addr(to);
-    memset(f, 0, TUN_VNET_HDR_LEN + 28);
-    uint8_t *p = f + TUN_VNET_HDR_LEN, *h = p + 20;
-    p[0] = 0x45;
-    p[3] = 28;
-    p[8] = 64;
-    p[9] = IPPROTO_ICMP;
-    memcpy(p + 12, s.ip, 4);
-    memcpy(p + 16, d.ip, 4);
-    put16(p + 10, tun_checksum_fold(tun_checksum_add(0, p, 20)));
+    uint8_t *h = ipv4(f, &s, &d, IPPROTO_ICMP, 28) + 20;
     h[0] = 8;
     put16(h + 4, 0x1234);
     put16(h + 6, 1);
