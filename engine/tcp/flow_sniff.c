@@ -155,7 +155,7 @@ static void flow_sniff_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents
     struct flow *f = container_of(w, struct flow, timer);
     if (f->early_len == 0) {
         f->tcp->sniff_timeouts++;
-        if (!f->checking) /* a named flow's destination has no address to remember */
+        if (!f->checking) /* for connecting ahead, which a named flow never does */
             silent_dst_mark(f->tcp->silent, &f->src, &f->dst, ev_now(loop));
         f->protocol = SNIFF_PROTO_UNKNOWN;
         flow_sniff_end(f);

@@ -37,8 +37,7 @@ struct tcp_stage {
     /* Counters for the metrics (engine/control), plain integers: one thread. */
     uint64_t sniffed[SNIFF_PROTO_DNS + 1][2]; /* sniffing ended: by protocol, [1] with a name */
     uint64_t sniff_timeouts;                  /* of those, ended by sniff.timeout_ms */
-    uint64_t
-        names_differ_dropped; /* explicit-proxy flows whose first message named a dropped host */
+    uint64_t names_differ_dropped; /* first messages naming a dropped host (flow_check.c) */
     uint64_t upstream_failed[FLOW_FAIL_RESOLVE + 1]; /* by enum flow_fail */
 };
 
