@@ -6,7 +6,9 @@
  * NETLINK_NETFILTER socket. A kernel never refuses them that way, so such a
  * test is skipped there, saying why, and runs everywhere else; need_root()
  * adds root to that, netns_enter() gives the tests that have root a network
- * of their own. Included after cmocka.h.
+ * of their own. A program whose tests all need root lists them once with
+ * ROOT_TEST_MAIN(), each test a body that need_root() guards. Included after
+ * cmocka.h.
  */
 #ifndef SWITCHYARD_TEST_KERNEL_NEED_H
 #define SWITCHYARD_TEST_KERNEL_NEED_H
@@ -19,6 +21,8 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+#include "tests/unit/named_cases.h"
 
 /* NULL when SO_MARK, IP_RECVORIGDSTADDR and NETLINK_NETFILTER sockets are
  * there; otherwise the list of what is missing. Call it as root. */
@@ -69,5 +73,37 @@ static inline int netns_enter(const char *script)
         return 0;
     return unshare(CLONE_NEWNET) < 0 || system(script) != 0 ? -1 : 0;
 }
+
+/* A test that needs root: its name (the function's) and its body, a case for named_cases(). */
+struct root_test {
+    const char *name;
+    void (*body)(void);
+};
+
+#define ROOT_TEST(f)                                                                               \
+    {                                                                                              \
+#f, f                                                                                      \
+    }
+
+/* Runs the root_test case `*state`: skipped as need_root() says, else its body. */
+static inline void root_test_run(void **state)
+{
+    const struct root_test *t = *state;
+    need_root();
+    t->body();
+}
+
+/* Defines main(): runs the ROOT_TEST(f) entries listed after the group's
+ * fixtures and each test's (each NULL for none) as one group, and returns
+ * cmocka's count of failures. */
+#define ROOT_TEST_MAIN(group_setup, group_teardown, setup, teardown, ...)                          \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        static const struct root_test cases[] = {__VA_ARGS__};                                     \
+        struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0])];                                 \
+        named_cases_with(tests, cases, sizeof(cases) / sizeof(cases[0]), sizeof(cases[0]),         \
+                         root_test_run, setup, teardown);                                          \
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);                         \
+    }
 
 #endif
