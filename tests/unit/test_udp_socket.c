@@ -26,7 +26,6 @@
 #include "engine/udp/udp_send_batch.h"
 #include "engine/udp/udp_socket.h"
 #include "tests/unit/kernel_need.h"
-#include "tests/unit/unit_test.h"
 
 /* Where the reply caches queue; expect() flushes it. */
 static struct udp_send_batch *batch;
@@ -153,10 +152,8 @@ static struct udp_reply_stats stats_of(const struct reply_path *p)
     return st;
 }
 
-static void test_reply_from_original_destination(void **state)
+static void test_reply_from_original_destination(void)
 {
-    (void)state;
-    need_root();
     struct reply_path p = reply_path("127.0.0.1:41000", "127.0.0.1:40000", 2, NULL);
     replies(&p, "203.0.113.5:53", "one", 0x7f, 1.0);
     replies(&p, "203.0.113.5:53", "two", 0x7f, 2.0);
@@ -188,10 +185,8 @@ static void test_reply_from_original_destination(void **state)
     reply_path_close(&p);
 }
 
-static void test_reply_sockets_are_charged_to_the_descriptor_budget(void **state)
+static void test_reply_sockets_are_charged_to_the_descriptor_budget(void)
 {
-    (void)state;
-    need_root();
     struct fd_budget budget = {0};
     fd_budget_set_limit(&budget, 2); /* one descriptor to charge */
     struct reply_path p = reply_path("127.0.0.1:41002", "127.0.0.1:40002", 8, &budget);
@@ -218,19 +213,15 @@ static void test_reply_sockets_are_charged_to_the_descriptor_budget(void **state
     assert_int_equal(budget.used, 0);
 }
 
-static void test_ipv6_reply(void **state)
+static void test_ipv6_reply(void)
 {
-    (void)state;
-    need_root();
     struct reply_path p = reply_path("[::1]:41001", "[::1]:40001", 4, NULL);
     replies(&p, "[2001:db8::53]:53", "v6", 0x7f, 1.0);
     reply_path_close(&p);
 }
 
-static void test_locally_owned_address_falls_back(void **state)
+static void test_locally_owned_address_falls_back(void)
 {
-    (void)state;
-    need_root();
     struct reply_path p = reply_path("127.0.0.1:41002", "127.0.0.1:40002", 4, NULL);
     /* A local service owns 127.0.0.9:7000 without SO_REUSEADDR. */
     int service = socket(AF_INET, SOCK_DGRAM, 0);
@@ -254,10 +245,8 @@ static void test_locally_owned_address_falls_back(void **state)
 /* Nothing leaves before the flush; then each socket's datagrams go in the
  * order queued, and one the kernel refuses is counted without holding the
  * others back. */
-static void test_replies_wait_for_the_flush(void **state)
+static void test_replies_wait_for_the_flush(void)
 {
-    (void)state;
-    need_root();
     int client = bound("127.0.0.1:41010", false);
     int x = bound("127.0.0.1:40010", false);
     int y = bound("0.0.0.0:40011", false);
@@ -284,10 +273,8 @@ static void test_replies_wait_for_the_flush(void **state)
 
 /* A connected socket's datagrams (an upstream one's) are queued without an
  * address and leave in order at the flush. */
-static void test_connected_socket_sends_at_the_flush(void **state)
+static void test_connected_socket_sends_at_the_flush(void)
 {
-    (void)state;
-    need_root();
     int rx = bound("127.0.0.1:41012", false);
     struct flow_addr to;
     assert_true(flow_addr_parse(&to, "127.0.0.1:41012"));
@@ -323,10 +310,8 @@ static void test_connected_socket_sends_at_the_flush(void **state)
 
 /* A reply queued on a cached socket still leaves from it when the cache
  * closes that socket before the flush (evicted for another address). */
-static void test_evicted_reply_socket_sends_its_queue_first(void **state)
+static void test_evicted_reply_socket_sends_its_queue_first(void)
 {
-    (void)state;
-    need_root();
     struct reply_path p = reply_path("127.0.0.1:41011", "127.0.0.1:40012", 1, NULL);
     queues(&p, "203.0.113.5:53", "a", 0, 1.0);
     queues(&p, "198.51.100.7:443", "b", 0, 2.0);
@@ -355,10 +340,8 @@ static int marked_packets(unsigned mark, int port)
     return n;
 }
 
-static void test_reply_socket_follows_routing_mark(void **state)
+static void test_reply_socket_follows_routing_mark(void)
 {
-    (void)state;
-    need_root();
     struct reply_path p = reply_path("127.0.0.1:41004", "127.0.0.1:40004", 4, NULL);
     assert_int_equal(marked_packets(0x80, 41004), 0);
     replies(&p, "203.0.113.5:53", "old", 0x7f, 1.0);
@@ -373,11 +356,10 @@ static void test_reply_socket_follows_routing_mark(void **state)
     reply_path_close(&p);
 }
 
-/* One socket takes every client's datagrams: a burst must fit while the loop is busy. */
-static void test_listener_has_room_for_a_burst(void **state)
+/* One socket takes every client's datagrams: a burst must fit while the loop is busy (a
+ * buffer past net.core.rmem_max takes CAP_NET_ADMIN, as root has). */
+static void test_listener_has_room_for_a_burst(void)
 {
-    (void)state;
-    need_root(); /* past net.core.rmem_max takes CAP_NET_ADMIN */
     int fd = bound("127.0.0.1:0", false);
     int size = 0;
     socklen_t len = sizeof(size);
@@ -386,10 +368,8 @@ static void test_listener_has_room_for_a_burst(void **state)
     close(fd);
 }
 
-static void test_largest_datagram_passes_whole(void **state)
+static void test_largest_datagram_passes_whole(void)
 {
-    (void)state;
-    need_root();
     struct flow_addr to;
     int rx = receiver("127.0.0.1:41003", &to);
     int tx = sockopt_socket(AF_INET, SOCK_DGRAM, 0);
@@ -416,10 +396,8 @@ static void test_largest_datagram_passes_whole(void **state)
 
 /* One batch read takes every waiting datagram in order, each with its
  * addresses; one too big for its slot is reported and the rest still come. */
-static void test_batch_read_takes_each_datagram_whole(void **state)
+static void test_batch_read_takes_each_datagram_whole(void)
 {
-    (void)state;
-    need_root();
     struct flow_addr to;
     int rx = receiver("127.0.0.1:41004", &to);
     int tx = bound("127.0.0.1:41005", false);
@@ -444,10 +422,8 @@ static void test_batch_read_takes_each_datagram_whole(void **state)
 
 /* A connected (upstream) socket is read in batches too: lengths only, a
  * datagram too big for its slot reported, fewer than asked when it empties. */
-static void test_connected_batch_read(void **state)
+static void test_connected_batch_read(void)
 {
-    (void)state;
-    need_root();
     struct flow_addr to, peer;
     int rx = receiver("127.0.0.1:41006", &to);
     int tx = receiver("127.0.0.1:41007", &peer);
@@ -467,15 +443,14 @@ static void test_connected_batch_read(void **state)
     close(rx);
 }
 
-UNIT_TEST_MAIN(setup, teardown, cmocka_unit_test(test_reply_from_original_destination),
-               cmocka_unit_test(test_reply_sockets_are_charged_to_the_descriptor_budget),
-               cmocka_unit_test(test_ipv6_reply),
-               cmocka_unit_test(test_locally_owned_address_falls_back),
-               cmocka_unit_test(test_reply_socket_follows_routing_mark),
-               cmocka_unit_test(test_replies_wait_for_the_flush),
-               cmocka_unit_test(test_connected_socket_sends_at_the_flush),
-               cmocka_unit_test(test_evicted_reply_socket_sends_its_queue_first),
-               cmocka_unit_test(test_listener_has_room_for_a_burst),
-               cmocka_unit_test(test_largest_datagram_passes_whole),
-               cmocka_unit_test(test_batch_read_takes_each_datagram_whole),
-               cmocka_unit_test(test_connected_batch_read))
+ROOT_TEST_MAIN(setup, teardown, NULL, NULL, ROOT_TEST(test_reply_from_original_destination),
+               ROOT_TEST(test_reply_sockets_are_charged_to_the_descriptor_budget),
+               ROOT_TEST(test_ipv6_reply), ROOT_TEST(test_locally_owned_address_falls_back),
+               ROOT_TEST(test_reply_socket_follows_routing_mark),
+               ROOT_TEST(test_replies_wait_for_the_flush),
+               ROOT_TEST(test_connected_socket_sends_at_the_flush),
+               ROOT_TEST(test_evicted_reply_socket_sends_its_queue_first),
+               ROOT_TEST(test_listener_has_room_for_a_burst),
+               ROOT_TEST(test_largest_datagram_passes_whole),
+               ROOT_TEST(test_batch_read_takes_each_datagram_whole),
+               ROOT_TEST(test_connected_batch_read))

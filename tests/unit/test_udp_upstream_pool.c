@@ -24,7 +24,6 @@
 #include "engine/core/fd_budget.h"
 #include "engine/udp/udp_upstream_pool.h"
 #include "tests/unit/kernel_need.h"
-#include "tests/unit/unit_test.h"
 
 static int setup(void **state)
 {
@@ -83,10 +82,8 @@ static struct udp_upstream_pool_stats stats_of(const struct udp_upstream_pool *p
     return st;
 }
 
-static void test_reused_socket_takes_a_new_peer_and_port(void **state)
+static void test_reused_socket_takes_a_new_peer_and_port(void)
 {
-    (void)state;
-    need_root();
     struct sockaddr_in a, b;
     int sa = server(&a), sb = server(&b);
     struct udp_upstream_pool *p = udp_upstream_pool_new(4, 10.0, NULL);
@@ -120,10 +117,8 @@ static void test_reused_socket_takes_a_new_peer_and_port(void **state)
     close(sb);
 }
 
-static void test_nothing_from_the_last_session_reaches_the_next(void **state)
+static void test_nothing_from_the_last_session_reaches_the_next(void)
 {
-    (void)state;
-    need_root();
     struct sockaddr_in a, gone;
     int sa = server(&a);
     int sg = server(&gone);
@@ -161,10 +156,8 @@ static void test_nothing_from_the_last_session_reaches_the_next(void **state)
     close(sa);
 }
 
-static void test_socket_reused_only_under_its_mark(void **state)
+static void test_socket_reused_only_under_its_mark(void)
 {
-    (void)state;
-    need_root();
     struct sockaddr_in a;
     int sa = server(&a);
     struct udp_upstream_pool *p = udp_upstream_pool_new(4, 10.0, NULL);
@@ -189,10 +182,8 @@ static void test_socket_reused_only_under_its_mark(void **state)
     close(sa);
 }
 
-static void test_queued_sockets_are_bounded_charged_and_expire(void **state)
+static void test_queued_sockets_are_bounded_charged_and_expire(void)
 {
-    (void)state;
-    need_root();
     struct sockaddr_in a;
     int sa = server(&a);
     struct fd_budget budget = {0};
@@ -231,7 +222,7 @@ static void test_queued_sockets_are_bounded_charged_and_expire(void **state)
     close(sa);
 }
 
-UNIT_TEST_MAIN(setup, NULL, cmocka_unit_test(test_reused_socket_takes_a_new_peer_and_port),
-               cmocka_unit_test(test_nothing_from_the_last_session_reaches_the_next),
-               cmocka_unit_test(test_socket_reused_only_under_its_mark),
-               cmocka_unit_test(test_queued_sockets_are_bounded_charged_and_expire))
+ROOT_TEST_MAIN(setup, NULL, NULL, NULL, ROOT_TEST(test_reused_socket_takes_a_new_peer_and_port),
+               ROOT_TEST(test_nothing_from_the_last_session_reaches_the_next),
+               ROOT_TEST(test_socket_reused_only_under_its_mark),
+               ROOT_TEST(test_queued_sockets_are_bounded_charged_and_expire))
