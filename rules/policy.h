@@ -110,21 +110,35 @@ enum policy_fast_path {
 };
 
 /*
- * fast_path: dynamic (engine/firewall/firewall.h has the whole way): the
- * queue new flows are offered on, and the marks. The firewall marks a
- * packet OFFER before queueing it; switchyard's verdict gives it DIRECT or
- * STEER, which the firewall copies into the conntrack mark, so the rest of
- * the flow is known in the kernel. A packet still marked OFFER after the
- * queue was let through by the bypass flag: no switchyard is listening.
- * The marks run from OFFER to REJECT; no other mark may take one of them.
+ * The fast path's marks (engine/firewall/firewall.h has the whole way):
+ * values of a field of the packet and conntrack marks, the bits of
+ * `fast_path_mask` (three or more adjacent bits; default outside mwan3's
+ * 0x3f00 and the 0xff0000 of OpenWrt's pbr and tailscale). Every fast-path
+ * mark is set and tested under that mask only, so another tool's bits of the
+ * same marks pass untouched. The firewall marks a packet OFFER before
+ * queueing it; switchyard's verdict gives it DIRECT, STEER or REJECT, and the
+ * firewall copies DIRECT or STEER into the conntrack mark, so the rest of the
+ * flow is known in the kernel. A packet still marked OFFER after the queue
+ * was let through by the bypass flag: no switchyard is listening. A REJECT
+ * packet is refused by the firewall's chain `refuse` (forward, or output in
+ * local mode): a TCP one with a reset, as switchyard's own `drop`, any other
+ * dropped.
  */
 #define POLICY_FAST_QUEUE 7301
-#define POLICY_FAST_MARK_OFFER 0x7301
-#define POLICY_FAST_MARK_DIRECT 0x7302
-#define POLICY_FAST_MARK_STEER 0x7303
-/* A packet the fast path drops: the firewall's chain `refuse` (forward, or output in local mode)
- * answers a TCP one with a reset, as switchyard's own `drop` does, and drops any other. */
-#define POLICY_FAST_MARK_REJECT 0x7304
+#define POLICY_FAST_MASK_DEFAULT 0x0e000000u
+enum policy_fast_mark {
+    POLICY_FAST_MARK_NONE, /* the field clear: not offered, or left to the kernel */
+    POLICY_FAST_MARK_OFFER,
+    POLICY_FAST_MARK_DIRECT,
+    POLICY_FAST_MARK_STEER,
+    POLICY_FAST_MARK_REJECT,
+};
+
+/* The value of fast-path mark `m` in the field `mask` (a valid fast_path_mask). */
+static inline uint32_t policy_fast_mark(uint32_t mask, enum policy_fast_mark m)
+{
+    return (uint32_t)m << __builtin_ctz(mask);
+}
 
 /* Settings from the top-level keys; every field has a default. */
 struct policy_settings {
@@ -157,6 +171,7 @@ struct policy_settings {
     socklen_t control_listen_len;
     const char *control_secret;      /* control.secret, NULL for none */
     enum policy_fast_path fast_path; /* fast_path, default static */
+    uint32_t fast_path_mask;         /* fast_path_mask, default POLICY_FAST_MASK_DEFAULT */
     unsigned workers;                /* workers: event loops (threads), 0 = the usable cores */
 };
 

@@ -720,6 +720,40 @@ static int load_fast_path(struct load_ctx *c, yaml_node_t *node)
     return 0;
 }
 
+/* fast_path_mask: the bits of the marks the fast path may use, three or more adjacent ones. */
+static int load_fast_path_mask(struct load_ctx *c, yaml_node_t *node)
+{
+    uint64_t v;
+    if (policy_yaml_uint(c, node, "fast_path_mask", UINT32_MAX, &v) < 0)
+        return -1;
+    uint32_t mask = (uint32_t)v;
+    uint32_t field = mask ? mask >> __builtin_ctz(mask) : 0;
+    if (field < 7 || (field & (field + 1)) != 0)
+        return policy_yaml_fail(c, node,
+                                "fast_path_mask 0x%x must be three or more adjacent bits, e.g. "
+                                "0x%x",
+                                (unsigned)mask, POLICY_FAST_MASK_DEFAULT);
+    c->p->settings.fast_path_mask = mask;
+    return 0;
+}
+
+/* routing_mark: the mark of switchyard's own sockets, which no fast-path mark may look like. */
+static int load_routing_mark(struct load_ctx *c, yaml_node_t *node)
+{
+    uint64_t v;
+    if (policy_yaml_uint(c, node, "routing_mark", UINT32_MAX, &v) < 0)
+        return -1;
+    uint32_t mask = c->p->settings.fast_path_mask;
+    uint32_t field = ((uint32_t)v & mask) >> __builtin_ctz(mask);
+    if (field >= POLICY_FAST_MARK_OFFER && field <= POLICY_FAST_MARK_REJECT)
+        return policy_yaml_fail(c, node,
+                                "routing_mark 0x%x carries a fast-path mark in its bits 0x%x "
+                                "(fast_path_mask); pick a mark with none, or all, of them set",
+                                (unsigned)v, mask);
+    c->p->settings.routing_mark = (uint32_t)v;
+    return 0;
+}
+
 static void settings_defaults(struct policy_settings *s)
 {
     *s = (struct policy_settings){
@@ -742,6 +776,7 @@ static void settings_defaults(struct policy_settings *s)
         .max_handshakes = 0,
         .udp_queue_bytes = 16u << 20,
         .fast_path = POLICY_FAST_PATH_STATIC,
+        .fast_path_mask = POLICY_FAST_MASK_DEFAULT,
     };
 }
 
@@ -763,37 +798,22 @@ static int load_document(struct load_ctx *c)
     if (!root)
         return policy_yaml_fail(c, NULL, "the file is empty");
     yaml_node_t *log, *mark, *geoip, *sniff, *timeouts, *limits, *user, *group, *inbounds,
-        *outbounds, *sets, *rules, *dflt, *control, *fast, *workers;
-    struct policy_yaml_key keys[] = {{"log", &log},
-                                     {"routing_mark", &mark},
-                                     {"geoip", &geoip},
-                                     {"sniff", &sniff},
-                                     {"timeouts", &timeouts},
-                                     {"limits", &limits},
-                                     {"user", &user},
-                                     {"group", &group},
-                                     {"inbounds", &inbounds},
-                                     {"outbounds", &outbounds},
-                                     {"sets", &sets},
-                                     {"rules", &rules},
-                                     {"default", &dflt},
-                                     {"control", &control},
-                                     {"fast_path", &fast},
-                                     {"workers", &workers},
-                                     {NULL, NULL}};
+        *outbounds, *sets, *rules, *dflt, *control, *fast, *fast_mask, *workers;
+    struct policy_yaml_key keys[] = {{"log", &log},           {"routing_mark", &mark},
+                                     {"geoip", &geoip},       {"sniff", &sniff},
+                                     {"timeouts", &timeouts}, {"limits", &limits},
+                                     {"user", &user},         {"group", &group},
+                                     {"inbounds", &inbounds}, {"outbounds", &outbounds},
+                                     {"sets", &sets},         {"rules", &rules},
+                                     {"default", &dflt},      {"control", &control},
+                                     {"fast_path", &fast},    {"fast_path_mask", &fast_mask},
+                                     {"workers", &workers},   {NULL, NULL}};
     if (policy_yaml_map_keys(c, root, "the policy", keys) < 0)
         return -1;
+    if ((fast_mask && load_fast_path_mask(c, fast_mask) < 0) ||
+        (mark && load_routing_mark(c, mark) < 0))
+        return -1;
     uint64_t v;
-    if (mark) {
-        if (policy_yaml_uint(c, mark, "routing_mark", UINT32_MAX, &v) < 0)
-            return -1;
-        if (v >= POLICY_FAST_MARK_OFFER && v <= POLICY_FAST_MARK_REJECT)
-            return policy_yaml_fail(c, mark,
-                                    "routing_mark 0x%x is one of the fast path's marks (0x%x to "
-                                    "0x%x); pick another",
-                                    (unsigned)v, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_REJECT);
-        c->p->settings.routing_mark = (uint32_t)v;
-    }
     if (workers) {
         if (policy_yaml_uint(c, workers, "workers", POLICY_WORKERS_MAX, &v) < 0)
             return -1;

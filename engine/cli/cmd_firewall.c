@@ -40,6 +40,7 @@ static void plan_add(struct fw_plan *plan, const struct policy_inbound *in, enum
 
 void fw_plan_build(struct fw_plan *plan, const struct policy *p)
 {
+    plan->fast_mask = policy_settings(p)->fast_path_mask;
     for (size_t i = 0; i < policy_inbound_count(p); i++) {
         const struct policy_inbound *in = policy_inbound(p, i);
         switch (in->type) {
@@ -231,15 +232,15 @@ int cmd_firewall(int argc, char **argv)
         policy_unref(p);
         return CLI_USAGE;
     }
-    if (plan.tproxy_mark >= POLICY_FAST_MARK_OFFER && plan.tproxy_mark <= POLICY_FAST_MARK_REJECT) {
+    fw_plan_build(&plan, p);
+    if (plan.tproxy_mark & plan.fast_mask) {
         fprintf(stderr,
-                "switchyard firewall: --tproxy-mark 0x%x is one of the fast path's marks (0x%x to "
-                "0x%x)\n",
-                plan.tproxy_mark, POLICY_FAST_MARK_OFFER, POLICY_FAST_MARK_REJECT);
+                "switchyard firewall: --tproxy-mark 0x%x takes bits of the fast path's marks "
+                "(fast_path_mask 0x%x)\n",
+                plan.tproxy_mark, plan.fast_mask);
         policy_unref(p);
         return CLI_USAGE;
     }
-    fw_plan_build(&plan, p);
     char error[POLICY_ERROR_MAX];
     enum policy_fast_path fast = policy_settings(p)->fast_path;
     plan.dynamic = fast == POLICY_FAST_PATH_DYNAMIC && plan.mode == FW_GATEWAY &&

@@ -116,6 +116,7 @@ struct fw_plan {
     enum fw_mode mode;
     uint32_t routing_mark;
     uint32_t tproxy_mark; /* fwmark that routes to table `table` */
+    uint32_t fast_mask;   /* the policy's fast_path_mask: the fast path's field of the marks */
     unsigned table;
     struct fw_steer steer[FW_STEER_MAX];
     size_t count;

@@ -39,6 +39,23 @@ static void print_set(FILE *out, const char *name, const char *type, const char 
     fprintf(out, " }\n    }\n");
 }
 
+/* Tests the fast-path field of `key` ("meta" or "ct") mark for `m`; no other bit is looked at. */
+static void print_mark_is(FILE *out, const char *key, uint32_t mask, enum policy_fast_mark m,
+                          bool equal)
+{
+    fprintf(out, "%s mark & 0x%08x %s 0x%08x ", key, mask,
+            equal ? "==" : "!=", policy_fast_mark(mask, m));
+}
+
+/* Sets the fast-path field of `key`'s mark to `m`, leaving every other bit as it was. */
+static void print_mark_set(FILE *out, const char *key, uint32_t mask, enum policy_fast_mark m)
+{
+    fprintf(out, "%s mark set %s mark & 0x%08x", key, key, ~mask);
+    if (m != POLICY_FAST_MARK_NONE)
+        fprintf(out, " | 0x%08x", policy_fast_mark(mask, m));
+    fprintf(out, " ");
+}
+
 static void print_skips(FILE *out, const struct fw_plan *plan, bool replies)
 {
     if (plan->n_interfaces) {
@@ -49,9 +66,11 @@ static void print_skips(FILE *out, const struct fw_plan *plan, bool replies)
     }
     fprintf(out, "        meta mark 0x%x return comment \"switchyard's own sockets\"\n",
             plan->routing_mark);
-    if (plan->dynamic || fw_plan_has_fast(plan)) /* the flow's later packets: one test */
-        fprintf(out, "        ct mark 0x%x return comment \"decided direct: left to the kernel\"\n",
-                POLICY_FAST_MARK_DIRECT);
+    if (plan->dynamic || fw_plan_has_fast(plan)) { /* the flow's later packets: one test */
+        fprintf(out, "        ");
+        print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_DIRECT, true);
+        fprintf(out, "return comment \"decided direct: left to the kernel\"\n");
+    }
     if (replies)
         fprintf(out, "        ct direction reply return comment \"%s\"\n", FW_REPLY_NOTE);
     fprintf(out, "        fib daddr type local return\n");
@@ -140,18 +159,17 @@ static void print_test(FILE *out, const struct policy_static_test *t, int fam)
     }
 }
 
-static void print_verdict(FILE *out, enum policy_static_verdict v)
+static void print_verdict(FILE *out, uint32_t mask, enum policy_static_verdict v)
 {
     if (v == POLICY_STATIC_DROP)
-        fprintf(out, "meta mark set 0x%x accept", POLICY_FAST_MARK_REJECT);
+        print_mark_set(out, "meta", mask, POLICY_FAST_MARK_REJECT);
     else if (v == POLICY_STATIC_DIRECT)
-        fprintf(out, "ct mark set 0x%x accept", POLICY_FAST_MARK_DIRECT);
-    else
-        fprintf(out, "return");
+        print_mark_set(out, "ct", mask, POLICY_FAST_MARK_DIRECT);
+    fprintf(out, v == POLICY_STATIC_STEER ? "return" : "accept");
 }
 
 /* The body of a fast chain: one nft rule per term (and family, for address tests). */
-static void print_fast_rules(FILE *out, const struct policy_static *fast,
+static void print_fast_rules(FILE *out, const struct fw_plan *plan,
                              const struct policy_static_list *l)
 {
     for (size_t r = 0; r < l->n; r++) {
@@ -165,12 +183,12 @@ static void print_fast_rules(FILE *out, const struct policy_static *fast,
             const struct policy_static_term *t = &rule->terms[i];
             bool per_family = term_has_addrs(t);
             for (int fam = 0; fam < (per_family ? 2 : 1); fam++) {
-                if (per_family && term_impossible(fast, t, fam))
+                if (per_family && term_impossible(plan->fast, t, fam))
                     continue;
                 fprintf(out, "        ");
                 for (size_t k = 0; k < t->n; k++)
                     print_test(out, &t->tests[k], fam);
-                print_verdict(out, rule->verdict);
+                print_verdict(out, plan->fast_mask, rule->verdict);
                 fprintf(out, " comment \"%s\"\n", why);
             }
         }
@@ -194,7 +212,7 @@ static void print_fast(FILE *out, const struct fw_plan *plan, int chain_of[FW_ST
         FILE *f = open_memstream(&body, &len);
         if (!f)
             continue; /* without memory this inbound is steered whole: still right */
-        print_fast_rules(f, fast, l);
+        print_fast_rules(f, plan, l);
         fclose(f);
         size_t j = 0;
         while (j < n && strcmp(bodies[j], body) != 0)
@@ -254,13 +272,17 @@ static bool may_refuse(const struct fw_plan *plan, const int chain_of[FW_STEER_M
  */
 static void print_refuse(FILE *out, const struct fw_plan *plan)
 {
+    fprintf(
+        out,
+        "    chain refuse {\n        type filter hook %s priority filter - 10; policy accept;\n",
+        plan->mode == FW_LOCAL ? "output" : "forward");
+    fprintf(out, "        ");
+    print_mark_is(out, "meta", plan->fast_mask, POLICY_FAST_MARK_REJECT, true);
     fprintf(out,
-            "    chain refuse {\n        type filter hook %s priority filter - 10; policy accept;\n"
-            "        meta mark 0x%x meta l4proto tcp reject with tcp reset comment \"drop: the "
-            "client sees a reset\"\n"
-            "        meta mark 0x%x drop comment \"drop\"\n    }\n",
-            plan->mode == FW_LOCAL ? "output" : "forward", POLICY_FAST_MARK_REJECT,
-            POLICY_FAST_MARK_REJECT);
+            "meta l4proto tcp reject with tcp reset comment \"drop: the client sees a reset\"\n"
+            "        ");
+    print_mark_is(out, "meta", plan->fast_mask, POLICY_FAST_MARK_REJECT, true);
+    fprintf(out, "drop comment \"drop\"\n    }\n");
 }
 
 /* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6). */
@@ -315,9 +337,11 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
     fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name,
             plan->dynamic && c->dynamic_hook ? c->dynamic_hook : c->hook);
     print_skips(out, plan, c->replies);
-    if (plan->dynamic)
-        fprintf(out, "        ct mark != 0x%x accept comment \"not steered: left to the kernel\"\n",
-                POLICY_FAST_MARK_STEER);
+    if (plan->dynamic) {
+        fprintf(out, "        ");
+        print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER, false);
+        fprintf(out, "accept comment \"not steered: left to the kernel\"\n");
+    }
     for (size_t i = 0; i < plan->count; i++) {
         const struct fw_steer *s = &plan->steer[i];
         for (int fam = 0; fam < 2; fam++) {
@@ -415,11 +439,11 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
     fprintf(out, "    chain offer {\n        type filter hook prerouting priority mangle - 10; "
                  "policy accept;\n");
     print_skips(out, plan, true);
-    fprintf(out,
-            "        ct mark 0x%x return comment \"steered already\"\n"
-            "        ct state != new return\n"
-            "        tcp flags & (syn | ack) != syn return comment \"TCP: the SYN only\"\n",
-            POLICY_FAST_MARK_STEER);
+    fprintf(out, "        ");
+    print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER, true);
+    fprintf(out, "return comment \"steered already\"\n"
+                 "        ct state != new return\n"
+                 "        tcp flags & (syn | ack) != syn return comment \"TCP: the SYN only\"\n");
     for (size_t i = 0; i < plan->count; i++) {
         const struct fw_steer *s = &plan->steer[i];
         for (int fam = 0; fam < 2; fam++) {
@@ -430,28 +454,40 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
                         fw_steer_proto(s), chain_of[i]);
             fprintf(out,
                     "        meta nfproto %s meta l4proto %s update @offer_rate%d { %s saddr limit "
-                    "rate over %u/second burst %u packets } ct mark set 0x%x accept comment "
-                    "\"a source offering over %u new flows a second: steered\"\n",
+                    "rate over %u/second burst %u packets } ",
                     nfproto[fam], fw_steer_proto(s), fam ? 6 : 4, family[fam], OFFER_RATE,
-                    OFFER_BURST, POLICY_FAST_MARK_STEER, OFFER_RATE);
+                    OFFER_BURST);
+            print_mark_set(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER);
             fprintf(out,
-                    "        meta nfproto %s meta l4proto %s meta mark set 0x%x accept "
-                    "comment \"inbound %s: offered on queue %u\"\n",
-                    nfproto[fam], fw_steer_proto(s), POLICY_FAST_MARK_OFFER, s->inbound,
+                    "accept comment \"a source offering over %u new flows a second: steered\"\n",
+                    OFFER_RATE);
+            fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
+                    fw_steer_proto(s));
+            print_mark_set(out, "meta", plan->fast_mask, POLICY_FAST_MARK_OFFER);
+            fprintf(out, "accept comment \"inbound %s: offered on queue %u\"\n", s->inbound,
                     POLICY_FAST_QUEUE);
         }
     }
     fprintf(out,
             "    }\n    chain decide {\n        type filter hook prerouting priority mangle + 10; "
             "policy accept;\n");
-    fprintf(
-        out,
-        "        meta mark 0x%x ct mark set 0x%x meta mark set 0x0 comment \"direct\"\n"
-        "        meta mark 0x%x ct mark set 0x%x meta mark set 0x0 comment \"steered\"\n"
-        "        meta mark 0x%x meta mark set 0x0 comment \"no switchyard on the queue: left to "
-        "the kernel\"\n    }\n",
-        POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_DIRECT, POLICY_FAST_MARK_STEER,
-        POLICY_FAST_MARK_STEER, POLICY_FAST_MARK_OFFER);
+    static const struct {
+        enum policy_fast_mark answer;
+        const char *why;
+    } answers[] = {
+        {POLICY_FAST_MARK_DIRECT, "direct"},
+        {POLICY_FAST_MARK_STEER, "steered"},
+        {POLICY_FAST_MARK_OFFER, "no switchyard on the queue: left to the kernel"},
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        fprintf(out, "        ");
+        print_mark_is(out, "meta", plan->fast_mask, answers[i].answer, true);
+        if (answers[i].answer != POLICY_FAST_MARK_OFFER)
+            print_mark_set(out, "ct", plan->fast_mask, answers[i].answer);
+        print_mark_set(out, "meta", plan->fast_mask, POLICY_FAST_MARK_NONE);
+        fprintf(out, "comment \"%s\"\n", answers[i].why);
+    }
+    fprintf(out, "    }\n");
 }
 
 static void nft_apply(const struct fw_plan *plan, FILE *out)

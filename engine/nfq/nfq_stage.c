@@ -90,21 +90,26 @@ static void answers_flush(struct nfq_stage *s)
     s->answers = s->out_len = 0;
 }
 
-/* The packet mark that carries each answer on (a drop: to the firewall's chain `refuse`). */
-static const uint32_t answer_mark[] = {
+/* The fast-path mark that carries each answer on (a drop: to the firewall's chain `refuse`). */
+static const enum policy_fast_mark answer_mark[] = {
     [NFQ_STEER] = POLICY_FAST_MARK_STEER,
     [NFQ_DIRECT] = POLICY_FAST_MARK_DIRECT,
     [NFQ_DROP] = POLICY_FAST_MARK_REJECT,
 };
 
-/* Adds one verdict to the batch: the packet goes on with the answer's mark. */
-static void answer(struct nfq_stage *s, uint32_t id, enum nfq_verdict v)
+/*
+ * Adds one verdict to the batch: the packet goes on with the answer in the
+ * fast path's field of its mark (`mask`); the verdict sets the whole mark,
+ * so the other bits are given back as the packet came with them.
+ */
+static void answer(struct nfq_stage *s, uint32_t id, uint32_t mark, uint32_t mask,
+                   enum nfq_verdict v)
 {
     if (s->answers == NFQ_BATCH)
         answers_flush(s);
     struct nlmsghdr *nlh = nfq_nlmsg_put(s->out + s->out_len, NFQNL_MSG_VERDICT, POLICY_FAST_QUEUE);
     nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
-    nfq_nlmsg_verdict_put_mark(nlh, answer_mark[v]);
+    nfq_nlmsg_verdict_put_mark(nlh, (mark & ~mask) | policy_fast_mark(mask, answer_mark[v]));
     s->out_len += NLMSG_ALIGN(nlh->nlmsg_len);
     s->answers++;
 }
@@ -117,14 +122,16 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
     if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
         return MNL_CB_OK; /* not a packet: nothing to answer */
     const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+    const struct policy *policy = engine_policy(s->engine);
     enum nfq_verdict v = NFQ_STEER;
     if (attr[NFQA_PAYLOAD])
-        v = nfq_verdict_decide(engine_policy(s->engine), mnl_attr_get_payload(attr[NFQA_PAYLOAD]),
+        v = nfq_verdict_decide(policy, mnl_attr_get_payload(attr[NFQA_PAYLOAD]),
                                mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]), NULL);
     s->stats.direct += v == NFQ_DIRECT;
     s->stats.dropped += v == NFQ_DROP;
     s->stats.steered += v == NFQ_STEER;
-    answer(s, ntohl(ph->packet_id), v);
+    uint32_t mark = attr[NFQA_MARK] ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
+    answer(s, ntohl(ph->packet_id), mark, policy_settings(policy)->fast_path_mask, v);
     return MNL_CB_OK;
 }
 

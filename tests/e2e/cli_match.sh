@@ -59,6 +59,6 @@ refused() {
 }
 check "firewall: --tproxy-mark equal to routing_mark exits 2, saying why" \
     refused 0xff "must differ from routing_mark 0xff"
-check "firewall: --tproxy-mark among the fast path's marks exits 2, saying why" \
-    refused 0x7302 "one of the fast path's marks"
+check "firewall: --tproxy-mark with bits of the fast path's marks exits 2, saying why" \
+    refused 0x04000001 "takes bits of the fast path's marks (fast_path_mask 0xe000000)"
 e2e_finish

@@ -28,7 +28,11 @@
 #   - --undo leaves no rule behind;
 #   - fast_path: static alone: a connection the kernel's rules sent direct is
 #     marked so, and keeps going when the rules are loaded again from a
-#     policy that drops its port, while a new flow there is dropped.
+#     policy that drops its port, while a new flow there is dropped;
+#   - another tool's bits of the same marks (a table `neighbour` marks every
+#     new flow 0x100 in packet and conntrack mark before the offer, as mwan3
+#     does in 0x3f00) come through untouched: the conntrack entries carry
+#     both, and no packet the queue answered lost its 0x100.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -77,6 +81,21 @@ check "the static rules stop at the large rule" bash -c "! grep -q 'chain fast_'
 check "the script queues marked packets with the bypass flag" \
     grep -q -- "-j NFQUEUE --queue-num 7301 --queue-bypass" "$E2E_TMP/firewall.sh"
 start_gateway || e2e_abort "gateway"
+ip netns exec "$NS_R" nft -f - <<'NFT' || not_ok "the neighbour's table loads"
+table inet neighbour {
+    counter kept {}
+    counter lost {}
+    chain tag {
+        type filter hook prerouting priority mangle - 20; policy accept;
+        ct state new meta mark set meta mark | 0x100 ct mark set ct mark | 0x100
+    }
+    chain look {
+        type filter hook prerouting priority mangle + 15; policy accept;
+        ct state new meta mark & 0x3f00 == 0x100 counter name kept
+        ct state new meta mark & 0x3f00 != 0x100 counter name lost
+    }
+}
+NFT
 check "switchyard binds the queue" grep -q "answering new flows on queue 7301" "$E2E_TMP/switchyard.log"
 
 # fetch ADDR PORT: the origin's blob over TCP from the client, its sha256 (empty when it failed).
@@ -93,7 +112,7 @@ for origin in "$ORIGIN4" "$ORIGIN6"; do
 done
 check "direct by address: no flow reached switchyard" test "$(log_count ':8080')" = 0
 check "direct by address: the conntrack entry carries the direct mark" \
-    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x7302 2>/dev/null | grep -q 8080"
+    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x04000100 2>/dev/null | grep -q 8080"
 
 got=$(fetch "$ORIGIN4" 8081)
 check "drop by address: nothing arrives" test "$got" = "$empty"
@@ -112,7 +131,7 @@ answer=$(in_client dig +short +time=2 +tries=1 @198.51.100.53 www.example A)
 check "UDP direct by address: DNS answered" test "$answer" = 203.0.113.99
 check "UDP direct by address: no session in switchyard" test "$(log_count '198\.51\.100\.53')" = 0
 check "UDP direct by address: the conntrack entry carries the direct mark" \
-    bash -c "ip netns exec '$NS_R' conntrack -L -p udp --dport 53 --mark 0x7302 2>/dev/null | grep -q 'dport=53'"
+    bash -c "ip netns exec '$NS_R' conntrack -L -p udp --dport 53 --mark 0x04000100 2>/dev/null | grep -q 'dport=53'"
 echo ping | in_client socat -u - UDP:"$ORIGIN4":8081
 sleep 0.5
 check "UDP drop by address: the origin saw no datagram" test ! -s "$E2E_TMP/udp-8081"
@@ -131,6 +150,13 @@ check "/metrics: the queue is bound" bash -c \
 check "/metrics: the three direct flows answered direct" test "$(verdict direct)" -ge 3
 check "/metrics: the two dropped flows answered drop" test "$(verdict drop)" -ge 2
 check "/metrics: the flow by name answered steer" test "$(verdict steer)" -ge 1
+# neighbour COUNTER: packets the neighbour's chain after `decide` counted.
+neighbour() {
+    ip netns exec "$NS_R" nft list counter inet neighbour "$1" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
+}
+check "another tool's mark bit: kept on the new flows' packets ($(neighbour kept))" \
+    test "$(neighbour kept)" -ge 5
+check "another tool's mark bit: lost on none" test "$(neighbour lost)" = 0
 
 # A connection marked direct keeps going across a reload that drops its port.
 in_client bash -c "exec 3<>/dev/tcp/$ORIGIN4/8080; sleep 4; cat <&3 | sha256sum | cut -d' ' -f1" \
@@ -206,7 +232,7 @@ check "static rules: they load" static_rules direct
 got=$(fetch "$ORIGIN4" 8080)
 check "static rules: direct by address, 2 MB byte-exact" test "$got" = "$want"
 check "static rules: the connection carries the direct mark" \
-    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x7302 2>/dev/null | grep -q 8080"
+    bash -c "ip netns exec '$NS_R' conntrack -L -p tcp --dport 8080 --mark 0x04000100 2>/dev/null | grep -q 8080"
 in_client bash -c "exec 3<>/dev/tcp/$ORIGIN4/8080; sleep 4; cat <&3 | sha256sum | cut -d' ' -f1" \
     >"$E2E_TMP/long-static.sha" &
 long=$!

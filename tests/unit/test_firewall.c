@@ -62,6 +62,7 @@ static struct fw_plan empty_plan(enum fw_mode mode)
     struct fw_plan p;
     memset(&p, 0, sizeof(p));
     p.mode = mode;
+    p.fast_mask = POLICY_FAST_MASK_DEFAULT;
     p.routing_mark = 0xff;
     p.tproxy_mark = 0x1;
     p.table = 100;
@@ -321,31 +322,39 @@ static void test_nft_fast_path(void **state)
     /* redir's list has no rule 5 (inbound tp); tp's has: two chains. */
     char *redir = nft_chain(t, "fast_0"), *tp = nft_chain(t, "fast_1");
     expect_all(holds, redir, "# inbound redir",
-               "ip daddr @addr0_4 ct mark set 0x7302 accept comment \"rule 1 (line 9)\"\n"
-               "        ip6 daddr @addr0_6 ct mark set 0x7302 accept comment \"rule 1 (line 9)\"\n"
-               "        meta l4proto udp th dport 443 meta mark set 0x7304 accept comment "
+               "ip daddr @addr0_4 ct mark set ct mark & 0xf1ffffff | 0x04000000 accept comment "
+               "\"rule 1 (line 9)\"\n"
+               "        ip6 daddr @addr0_6 ct mark set ct mark & 0xf1ffffff | 0x04000000 accept "
+               "comment \"rule 1 (line 9)\"\n"
+               "        meta l4proto udp th dport 443 meta mark set meta mark & 0xf1ffffff | "
+               "0x08000000 accept comment "
                "\"rule 2 (line 10)\"\n"
-               "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 meta mark set 0x7304 "
+               "        th dport { 25, 6881-6889 } ip daddr != @addr1_4 meta mark set meta mark & "
+               "0xf1ffffff | 0x08000000 "
                "accept",
-               "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 meta mark set 0x7304 accept");
+               "th dport { 25, 6881-6889 } ip6 daddr != @addr1_6 meta mark set meta mark & "
+               "0xf1ffffff | 0x08000000 accept");
     /* The proxy rule steers; 203.0.113.0/24 has no IPv6 part: no IPv6 rule for it. */
     assert_non_null(strstr(redir, "ip daddr @addr2_4 return comment \"rule 4 (line 12)\""));
     expect_none(holds, redir, "ip6 daddr @addr2_6", "rule 5");
-    assert_non_null(strstr(redir, "ct mark set 0x7302 accept comment \"default\""));
+    assert_non_null(
+        strstr(redir, "ct mark set ct mark & 0xf1ffffff | 0x04000000 accept comment \"default\""));
     /* A flow the fast path let through is marked so: its later packets skip the route lookup
      * and the sets, in every chain they cross. */
     char *nat = nft_chain(t, "steer_nat");
     expect_all(holds, nat,
                "meta mark 0xff return comment \"switchyard's own sockets\"\n"
-               "        ct mark 0x7302 return comment \"decided direct: left to the kernel\"\n"
+               "        ct mark & 0x0e000000 == 0x04000000 return comment \"decided direct: left "
+               "to the kernel\"\n"
                "        fib daddr type local return");
     free(nat);
-    assert_non_null(
-        strstr(tp, "ip saddr @addr3_4 meta mark set 0x7304 accept comment \"rule 5 (line 13)\""));
+    assert_non_null(strstr(tp, "ip saddr @addr3_4 meta mark set meta mark & 0xf1ffffff | "
+                               "0x08000000 accept comment \"rule 5 (line 13)\""));
     /* What the fast chains drop is refused at the forward hook: TCP with a reset. */
     char *reject = nft_chain(t, "refuse");
     expect_all(holds, reject, "type filter hook forward priority filter - 10;",
-               "meta mark 0x7304 meta l4proto tcp reject with tcp reset", "meta mark 0x7304 drop");
+               "meta mark & 0x0e000000 == 0x08000000 meta l4proto tcp reject with tcp reset",
+               "meta mark & 0x0e000000 == 0x08000000 drop");
     free(reject);
     /* Each steering rule is preceded by the jump to its inbound's chain. */
     expect_all(holds, t,
@@ -385,7 +394,7 @@ static void test_nft_fast_path(void **state)
     assert_int_equal(fw_plan_fast(&plan, p, error, sizeof(error)), 0);
     t = print(&fw_backend_nft, &plan, false);
     expect_all(holds, t, "chain fast_0");
-    expect_none(holds, t, "chain refuse", "0x7304");
+    expect_none(holds, t, "chain refuse", "0x08000000");
     free(t);
     policy_static_free(plan.fast);
     policy_unref(p);
@@ -443,49 +452,59 @@ static void test_nft_dynamic_fast_path(void **state)
     plan.dynamic = true;
     char *t = print(&fw_backend_nft, &plan, false);
     /* A source offering too fast is steered, per family, before its packets are queued. */
-    expect_all(holds, t, "set offer_rate4 {\n        type ipv4_addr; flags dynamic,timeout;",
-               "set offer_rate6 {\n        type ipv6_addr;",
-               "meta nfproto ipv6 meta l4proto udp update @offer_rate6 { ip6 saddr limit rate over "
-               "20000/second burst 20000 packets } ct mark set 0x7303 accept");
+    expect_all(
+        holds, t, "set offer_rate4 {\n        type ipv4_addr; flags dynamic,timeout;",
+        "set offer_rate6 {\n        type ipv6_addr;",
+        "meta nfproto ipv6 meta l4proto udp update @offer_rate6 { ip6 saddr limit rate over "
+        "20000/second burst 20000 packets } ct mark set ct mark & 0xf1ffffff | 0x06000000 accept");
     /* The queue's drop is a mark too: the refuse chain is there even without a static drop. */
-    assert_non_null(strstr(t, "meta mark 0x7304 meta l4proto tcp reject with tcp reset"));
+    assert_non_null(
+        strstr(t, "meta mark & 0x0e000000 == 0x08000000 meta l4proto tcp reject with tcp reset"));
     char *offer = nft_chain(t, "offer"), *decide = nft_chain(t, "decide");
     char *tp = nft_chain(t, "steer_tproxy"), *nat = nft_chain(t, "steer_nat");
     /* Around the queue (xtables mangle, priority -150): before, after, then the steering. */
     expect_all(holds, offer, "type filter hook prerouting priority mangle - 10",
                "meta mark 0xff return comment \"switchyard's own sockets\"\n"
-               "        ct mark 0x7302 return comment \"decided direct: left to the kernel\"\n"
+               "        ct mark & 0x0e000000 == 0x04000000 return comment \"decided direct: left "
+               "to the kernel\"\n"
                "        ct direction reply return",
-               "ip daddr @skip4 return", "ct mark 0x7303 return comment \"steered already\"",
+               "ip daddr @skip4 return",
+               "ct mark & 0x0e000000 == 0x06000000 return comment \"steered already\"",
                "ct state != new return", "tcp flags & (syn | ack) != syn return",
                "meta nfproto ipv4 meta l4proto tcp jump fast_0\n        meta nfproto ipv4 "
                "meta l4proto tcp update @offer_rate4",
-               "steered\"\n        meta nfproto ipv4 meta l4proto tcp meta mark set 0x7301 accept "
+               "steered\"\n        meta nfproto ipv4 meta l4proto tcp meta mark set meta mark & "
+               "0xf1ffffff | 0x02000000 accept "
                "comment \"inbound redir: offered on queue 7301\"",
                "meta nfproto ipv6 meta l4proto udp jump fast_1\n        meta nfproto ipv6 "
                "meta l4proto udp update @offer_rate6",
-               "steered\"\n        meta nfproto ipv6 meta l4proto udp meta mark set 0x7301 accept");
+               "steered\"\n        meta nfproto ipv6 meta l4proto udp meta mark set meta mark & "
+               "0xf1ffffff | 0x02000000 accept");
     /* IPv4 TCP is the redirect inbound's; tp's TCP list is not offered again. */
-    assert_int_equal(count(offer, "meta mark set 0x7301"), 4);
+    assert_int_equal(count(offer, "meta mark set meta mark & 0xf1ffffff | 0x02000000"), 4);
     expect_all(holds, decide, "type filter hook prerouting priority mangle + 10",
-               "meta mark 0x7302 ct mark set 0x7302 meta mark set 0x0",
-               "meta mark 0x7303 ct mark set 0x7303 meta mark set 0x0",
-               "meta mark 0x7301 meta mark set 0x0");
-    expect_all(holds, tp, "priority mangle + 20", "ct mark != 0x7303 accept");
-    assert_non_null(strstr(nat, "ct mark != 0x7303 accept"));
-    assert_true(strstr(tp, "ct mark != 0x7303") < strstr(tp, "tproxy ip to"));
+               "meta mark & 0x0e000000 == 0x04000000 ct mark set ct mark & 0xf1ffffff | 0x04000000 "
+               "meta mark set meta mark & 0xf1ffffff",
+               "meta mark & 0x0e000000 == 0x06000000 ct mark set ct mark & 0xf1ffffff | 0x06000000 "
+               "meta mark set meta mark & 0xf1ffffff",
+               "meta mark & 0x0e000000 == 0x02000000 meta mark set meta mark & 0xf1ffffff");
+    expect_all(holds, tp, "priority mangle + 20", "ct mark & 0x0e000000 != 0x06000000 accept");
+    assert_non_null(strstr(nat, "ct mark & 0x0e000000 != 0x06000000 accept"));
+    assert_true(strstr(tp, "ct mark & 0x0e000000 != 0x06000000") < strstr(tp, "tproxy ip to"));
     expect_none(holds, tp, "jump fast_");
     expect_none(holds, nat, "jump fast_");
-    expect_all(holds, t,
-               "iptables -w -t mangle -A PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
-               "--queue-num 7301 --queue-bypass",
-               "ip6tables -w -t mangle -A PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
-               "--queue-num 7301 --queue-bypass");
+    expect_all(
+        holds, t,
+        "iptables -w -t mangle -A PREROUTING -m mark --mark 0x02000000/0x0e000000 -j NFQUEUE "
+        "--queue-num 7301 --queue-bypass",
+        "ip6tables -w -t mangle -A PREROUTING -m mark --mark 0x02000000/0x0e000000 -j NFQUEUE "
+        "--queue-num 7301 --queue-bypass");
     char *u = print(&fw_backend_nft, &plan, true);
-    expect_all(holds, u, "nft delete table inet switchyard",
-               "iptables -w -t mangle -D PREROUTING -m mark --mark 0x7301 -j NFQUEUE "
-               "--queue-num 7301 --queue-bypass 2>/dev/null\n",
-               "ip6tables -w -t mangle -D PREROUTING");
+    expect_all(
+        holds, u, "nft delete table inet switchyard",
+        "iptables -w -t mangle -D PREROUTING -m mark --mark 0x02000000/0x0e000000 -j NFQUEUE "
+        "--queue-num 7301 --queue-bypass 2>/dev/null\n",
+        "ip6tables -w -t mangle -D PREROUTING");
     expect_none(holds, u, " -A ");
     free(offer);
     free(decide);
@@ -496,7 +515,32 @@ static void test_nft_dynamic_fast_path(void **state)
     /* Static only: no queue, steering at mangle and after the fast chains. */
     plan.dynamic = false;
     t = print(&fw_backend_nft, &plan, false);
-    expect_none(holds, t, "NFQUEUE", "chain offer", "chain decide", "0x7303", "mangle + 20");
+    expect_none(holds, t, "NFQUEUE", "chain offer", "chain decide", "0x06000000", "mangle + 20");
+    free(t);
+    policy_static_free(plan.fast);
+    policy_unref(p);
+}
+
+/* fast_path_mask: every fast-path mark is set and tested in those bits only. */
+static void test_nft_fast_path_mask(void **state)
+{
+    (void)state;
+    struct policy *p;
+    struct fw_plan plan = fast_plan(FW_GATEWAY, "fast_path_mask: 0x70\n", &p);
+    plan.dynamic = true;
+    char *t = print(&fw_backend_nft, &plan, false);
+    expect_all(holds, t, "ct mark set ct mark & 0xffffff8f | 0x00000020 accept comment \"rule 1 ",
+               "meta mark set meta mark & 0xffffff8f | 0x00000040 accept comment \"rule 2 ",
+               "ct mark & 0x00000070 == 0x00000020 return",
+               "meta mark & 0x00000070 == 0x00000040 meta l4proto tcp reject",
+               "ct mark & 0x00000070 != 0x00000030 accept",
+               "meta mark set meta mark & 0xffffff8f | 0x00000010 accept comment \"inbound redir",
+               "meta mark & 0x00000070 == 0x00000030 ct mark set ct mark & 0xffffff8f | 0x00000030 "
+               "meta mark set meta mark & 0xffffff8f comment",
+               "--mark 0x00000010/0x00000070 -j NFQUEUE");
+    expect_none(holds, t, "0x0e000000", "0xf1ffffff", "ct mark set 0x");
+    /* The one whole mark set is TPROXY's, on packets delivered to switchyard's own socket. */
+    assert_int_equal(count(t, "meta mark set 0x"), count(t, "meta mark set 0x1 accept"));
     free(t);
     policy_static_free(plan.fast);
     policy_unref(p);
@@ -606,17 +650,15 @@ static void test_tun_gateway_routes_the_lan_into_the_device(void **state)
     free(t);
 }
 
-UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(test_nft_gateway),
-               cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
-               cmocka_unit_test(test_nft_undo),
-               cmocka_unit_test(test_interfaces_limit_gateway_steering),
-               cmocka_unit_test(test_iptables_gateway),
-               cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
-               cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
-               cmocka_unit_test(test_iptables_undo_removes_every_chain),
-               cmocka_unit_test(test_explicit_proxies_steer_nothing),
-               cmocka_unit_test(test_nft_fast_path),
-               cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
-               cmocka_unit_test(test_nft_dynamic_fast_path),
-               cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
-               cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device))
+UNIT_TEST_MAIN(
+    NULL, fixture_teardown, cmocka_unit_test(test_nft_gateway),
+    cmocka_unit_test(test_nft_local_marks_output_for_tproxy), cmocka_unit_test(test_nft_undo),
+    cmocka_unit_test(test_interfaces_limit_gateway_steering),
+    cmocka_unit_test(test_iptables_gateway), cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
+    cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
+    cmocka_unit_test(test_iptables_undo_removes_every_chain),
+    cmocka_unit_test(test_explicit_proxies_steer_nothing), cmocka_unit_test(test_nft_fast_path),
+    cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
+    cmocka_unit_test(test_nft_dynamic_fast_path), cmocka_unit_test(test_nft_fast_path_mask),
+    cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
+    cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device))

@@ -99,8 +99,18 @@ static const struct bad_policy cases[] = {
     {"routing_mark: lots\n",
      "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
     /* 23b routing mark taken by the fast path */
-    {"routing_mark: 0x7302\n",
-     "1:15: routing_mark 0x7302 is one of the fast path's marks (0x7301 to 0x7304); pick another"},
+    {"routing_mark: 0x4000000\n", "1:15: routing_mark 0x4000000 carries a fast-path mark in its "
+                                  "bits 0xe000000 (fast_path_mask); "
+                                  "pick a mark with none, or all, of them set"},
+    /* 23c ... or by a fast_path_mask given before it */
+    {"fast_path_mask: 0x70\nrouting_mark: 0x20\n",
+     "2:15: routing_mark 0x20 carries a fast-path mark in its bits 0x70 (fast_path_mask); pick a "
+     "mark with none, or all, of them set"},
+    /* 23d fast_path_mask too narrow, or not adjacent bits */
+    {"fast_path_mask: 0x30\n",
+     "1:17: fast_path_mask 0x30 must be three or more adjacent bits, e.g. 0xe000000"},
+    {"fast_path_mask: 0x0d000000\n",
+     "1:17: fast_path_mask 0xd000000 must be three or more adjacent bits, e.g. 0xe000000"},
     /* 24 UDP rule to a socks5 outbound without udp */
     {"outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\nrules:\n"
      "  - {network: udp, action: s}\n",
