@@ -43,25 +43,29 @@ static cpu_set_t cpus(int first, int last)
     return set;
 }
 
+/* Checks that tun_device_rps_mask, for `ncpus` CPUs with switchyard bound to CPUs `first` to
+ * `last`, gives the mask `want`. */
+static void expect_rps_mask(int ncpus, int first, int last, const char *want)
+{
+    char mask[64];
+    cpu_set_t bound = cpus(first, last);
+    if (!tun_device_rps_mask(ncpus, &bound, mask, sizeof(mask)))
+        fail_msg("%d CPUs, bound to %d-%d: no mask, expected %s", ncpus, first, last, want);
+    if (strcmp(mask, want) != 0)
+        fail_msg("%d CPUs, bound to %d-%d: mask %s, expected %s", ncpus, first, last, mask, want);
+}
+
 static void spreads_over_the_cpus_switchyard_is_not_bound_to(void **state)
 {
     (void)state;
-    char mask[64];
-    cpu_set_t one = cpus(1, 1);
-    assert_true(tun_device_rps_mask(2, &one, mask, sizeof(mask)));
-    assert_string_equal(mask, "1");
-    cpu_set_t two = cpus(2, 3);
-    assert_true(tun_device_rps_mask(8, &two, mask, sizeof(mask)));
-    assert_string_equal(mask, "f3");
+    expect_rps_mask(2, 1, 1, "1");
+    expect_rps_mask(8, 2, 3, "f3");
 }
 
 static void spreads_over_every_cpu_when_bound_to_all(void **state)
 {
     (void)state;
-    char mask[64];
-    cpu_set_t all = cpus(0, CPU_SETSIZE - 1);
-    assert_true(tun_device_rps_mask(4, &all, mask, sizeof(mask)));
-    assert_string_equal(mask, "f");
+    expect_rps_mask(4, 0, CPU_SETSIZE - 1, "f");
 }
 
 static void leaves_one_cpu_alone(void **state)
@@ -76,13 +80,10 @@ static void leaves_one_cpu_alone(void **state)
 static void writes_32_cpu_groups_highest_first(void **state)
 {
     (void)state;
+    expect_rps_mask(40, 0, 0, "ff,fffffffe");
+    expect_rps_mask(33, 0, CPU_SETSIZE - 1, "1,ffffffff");
     char mask[64];
     cpu_set_t first = cpus(0, 0);
-    assert_true(tun_device_rps_mask(40, &first, mask, sizeof(mask)));
-    assert_string_equal(mask, "ff,fffffffe");
-    cpu_set_t all = cpus(0, CPU_SETSIZE - 1);
-    assert_true(tun_device_rps_mask(33, &all, mask, sizeof(mask)));
-    assert_string_equal(mask, "1,ffffffff");
     assert_false(tun_device_rps_mask(40, &first, mask, 8)); /* does not fit */
 }
 
@@ -125,11 +126,17 @@ static void need_tun(void)
     }
 }
 
-static struct policy_tun device(const char *name)
+/* The device `name` (203.0.113.1/30), opened with `queues` queues. */
+static struct tun_device opened(const char *name, int queues)
 {
     struct policy_tun t = {.device = name, .prefix4 = 30, .mtu = 1500};
     t.addr4 = addr("203.0.113.1:0");
-    return t;
+    struct tun_device dev;
+    const char *why = "";
+    if (tun_device_open(&t, &dev, &why) != 0)
+        fail_msg("%s: %s", name, why);
+    assert_int_equal(dev.queues, queues);
+    return dev;
 }
 
 /* The receive packet steering mask of the device `dev`'s queue `q`, as a number. */
@@ -179,11 +186,7 @@ static void each_queue_is_processed_where_its_steering_says(void **state)
     cpu_set_t before, one = cpus(1, 1);
     assert_int_equal(sched_getaffinity(0, sizeof(before), &before), 0);
     assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
-    struct policy_tun t = device("sytestq0");
-    struct tun_device dev;
-    const char *why = "";
-    assert_int_equal(tun_device_open(&t, &dev, &why), 0);
-    assert_int_equal(dev.queues, 2);
+    struct tun_device dev = opened("sytestq0", 2);
     assert_int_not_equal(dev.fd[TUN_QUEUE_LISTENER], dev.fd[TUN_QUEUE_CLIENT]);
     /* Each queue as tun_device_queue_rps says, for a switchyard on CPU 1 of 2 or more. */
     char want[64];
@@ -227,11 +230,7 @@ static void a_persistent_single_queue_device_is_opened_with_one(void **state)
     assert_int_equal(ioctl(fd, TUNSETPERSIST, 1), 0);
     close(fd);
 
-    struct policy_tun t = device("sytestq1");
-    struct tun_device dev;
-    const char *why = "";
-    assert_int_equal(tun_device_open(&t, &dev, &why), 0);
-    assert_int_equal(dev.queues, 1);
+    struct tun_device dev = opened("sytestq1", 1);
     assert_int_equal(dev.fd[TUN_QUEUE_LISTENER], dev.fd[TUN_QUEUE_CLIENT]);
     assert_int_equal(ioctl(dev.fd[0], TUNSETPERSIST, 0), 0);
     tun_device_close(&dev);
