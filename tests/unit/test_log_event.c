@@ -277,8 +277,8 @@ static void test_json_plain_lines_have_a_message(void **state)
 
 /* --- syslog ----------------------------------------------------------------------- */
 
-/* A datagram socket bound at a fresh path, as the syslog daemon's /dev/log. */
-static int syslog_daemon(const char *path)
+/* A datagram socket bound at `path`, as the syslog daemon's /dev/log. */
+static int syslog_bind(const char *path)
 {
     int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     assert_true(s >= 0);
@@ -289,9 +289,29 @@ static int syslog_daemon(const char *path)
     return s;
 }
 
-static void syslog_path(char path[64])
+/* The syslog daemon of a syslog test, at a path of the test's own, the log sent to it. */
+struct syslog_daemon {
+    char path[64];
+    int fd;
+};
+
+static int syslog_setup(void **state)
 {
-    snprintf(path, 64, "/tmp/switchyard-test-log.%ld", (long)getpid());
+    static struct syslog_daemon d;
+    setup(state);
+    snprintf(d.path, sizeof(d.path), "/tmp/switchyard-test-log.%ld", (long)getpid());
+    d.fd = syslog_bind(d.path);
+    assert_int_equal(log_open_syslog(d.path), 0);
+    *state = &d;
+    return 0;
+}
+
+static int syslog_teardown(void **state)
+{
+    struct syslog_daemon *d = *state;
+    close(d->fd);
+    unlink(d->path);
+    return teardown(state);
 }
 
 /* The next datagram, as a string; "" when none comes within a second. */
@@ -319,26 +339,22 @@ static void assert_syslog(const char *dgram, int pri, const char *body)
 
 static void test_syslog_a_datagram_a_line(void **state)
 {
-    (void)state;
-    char path[64], buf[4096];
-    syslog_path(path);
-    int d = syslog_daemon(path);
-    assert_int_equal(log_open_syslog(path), 0);
-
+    struct syslog_daemon *s = *state;
+    char buf[4096];
     log_event(&decided); /* daemon (3) * 8 + info (6) */
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 30,
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 30,
                   "flow 17 decided inbound=gw src=192.0.2.2:40000 dst=198.51.100.10:443 "
                   "host=secure.example protocol=tls rule 3 (line 12) -> proxy");
     log_error("bad");
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 27, "bad");
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 27, "bad");
     log_warn("careful");
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 28, "careful");
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 28, "careful");
     log_debug("detail");
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 31, "detail");
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 31, "detail");
 
     log_set_format(LOG_FORMAT_JSON);
     log_info("as json");
-    next_datagram(d, buf, sizeof(buf));
+    next_datagram(s->fd, buf, sizeof(buf));
     const char *body = strstr(buf, "]: ");
     assert_non_null(body);
     json_t *o = json_loads(body + 3, 0, NULL);
@@ -348,23 +364,16 @@ static void test_syslog_a_datagram_a_line(void **state)
     log_set_format(LOG_FORMAT_TEXT);
 
     /* The daemon restarts: a new socket at the same path is reached. */
-    close(d);
-    d = syslog_daemon(path);
+    close(s->fd);
+    s->fd = syslog_bind(s->path);
     log_info("after the restart");
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 30, "after the restart");
-
-    close(d);
-    unlink(path);
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 30, "after the restart");
 }
 
 static void test_syslog_nobody_reads(void **state)
 {
-    (void)state;
-    char path[64], buf[4096];
-    syslog_path(path);
-    int d = syslog_daemon(path);
-    assert_int_equal(log_open_syslog(path), 0);
-
+    struct syslog_daemon *s = *state;
+    char buf[4096];
     /* The daemon's queue fills (net.unix.max_dgram_qlen): logging still returns at once. */
     signal(SIGALRM, SIG_DFL);
     alarm(20);
@@ -382,7 +391,7 @@ static void test_syslog_nobody_reads(void **state)
     bool notice = false;
     for (int round = 0; round < 100000 && !notice; round++) {
         ev_run(loop, EVRUN_NOWAIT);
-        ssize_t n = recv(d, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        ssize_t n = recv(s->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
         if (n <= 0)
             continue;
         buf[n] = '\0';
@@ -395,9 +404,6 @@ static void test_syslog_nobody_reads(void **state)
     ev_loop_destroy(loop);
     assert_true(notice);
     assert_true(lines > 0 && lines < 5000);
-
-    close(d);
-    unlink(path);
 }
 
 static char tapped[4096];
@@ -411,19 +417,14 @@ static void tap(void *arg, enum log_level level, const char *line, size_t len)
 
 static void test_syslog_tap_sees_the_stderr_form(void **state)
 {
-    (void)state;
-    char path[64], buf[4096], line[4096];
-    syslog_path(path);
-    int d = syslog_daemon(path);
-    assert_int_equal(log_open_syslog(path), 0);
+    struct syslog_daemon *s = *state;
+    char buf[4096], line[4096];
     log_set_tap(tap, NULL);
     log_info("for the tap");
-    assert_syslog(next_datagram(d, buf, sizeof(buf)), 30, "for the tap");
+    assert_syslog(next_datagram(s->fd, buf, sizeof(buf)), 30, "for the tap");
     snprintf(line, sizeof(line), "%s", tapped);
     assert_string_equal(text_body(line, "info"), "for the tap\n");
     log_set_tap(NULL, NULL);
-    close(d);
-    unlink(path);
 }
 
 static void test_syslog_not_there(void **state)
@@ -438,11 +439,12 @@ static void test_syslog_not_there(void **state)
 }
 
 #define LOG_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define SYSLOG_TEST(t) cmocka_unit_test_setup_teardown(t, syslog_setup, syslog_teardown)
 
 UNIT_TEST_MAIN(NULL, NULL, LOG_TEST(test_text_lines_are_unchanged),
                LOG_TEST(test_json_decided_carries_every_field),
                LOG_TEST(test_json_closed_carries_every_field),
                LOG_TEST(test_json_escapes_what_a_client_sent),
                LOG_TEST(test_json_plain_lines_have_a_message),
-               LOG_TEST(test_syslog_a_datagram_a_line), LOG_TEST(test_syslog_nobody_reads),
-               LOG_TEST(test_syslog_tap_sees_the_stderr_form), LOG_TEST(test_syslog_not_there))
+               SYSLOG_TEST(test_syslog_a_datagram_a_line), SYSLOG_TEST(test_syslog_nobody_reads),
+               SYSLOG_TEST(test_syslog_tap_sees_the_stderr_form), LOG_TEST(test_syslog_not_there))
