@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/policy_fixture.h"
-#include "tests/unit/unit_test.h"
+#include "tests/unit/named_cases.h"
 
 struct bad_policy {
     const char *yaml;
@@ -345,91 +345,78 @@ static void every_mistake_has_its_message(void **state)
     assert_int_equal(wrong, 0);
 }
 
-/* Checks that `p` holds `n` warnings, the i-th holding the i-th string after `n`. */
-static void expect_warnings(const struct policy *p, size_t n, ...)
+/* Checks that `p` holds as many warnings as the NULL-terminated `want`, the i-th holding the
+ * i-th string of it. */
+static void expect_warnings(const struct policy *p, const char *const *want)
 {
+    size_t n = 0;
+    while (want[n])
+        n++;
     assert_int_equal(policy_warning_count(p), n);
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++) {
-        const char *want = va_arg(ap, const char *);
-        if (!strstr(policy_warning(p, i), want))
-            fail_msg("warning %zu: %s\n  expected %s", i, policy_warning(p, i), want);
-    }
-    va_end(ap);
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(policy_warning(p, i), want[i]))
+            fail_msg("warning %zu: %s\n  expected %s", i, policy_warning(p, i), want[i]);
 }
 
-static void a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy(void **state)
-{
-    (void)state;
-    char error[POLICY_ERROR_MAX];
-    struct policy *p =
-        fixture_policy("outbounds:\n  - {name: s, type: socks5, server: "
-                       "\"127.0.0.1:1080\"}\nrules:\n  - {dst_port: 53, action: s}\n",
-                       error);
-    assert_non_null(p);
-    expect_warnings(p, 1, "policy.yaml:4:28: UDP flows matching this rule are dropped");
-    policy_unref(p);
-}
+/* A policy that loads, and the warnings it gives, in order. */
+struct warned_policy {
+    const char *name;
+    const char *yaml;
+    const char *warnings[4]; /* NULL after the last */
+};
 
-/* Only rules that UDP can reach warn: the inbounds they name decide that. */
-static void udp_warnings_follow_the_inbounds(void **state)
-{
-    (void)state;
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = fixture_policy(
-        "inbounds:\n"
-        "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
-        "  - {name: tp, type: tproxy, listen: \"127.0.0.1:12346\", network: [tcp, udp]}\n"
-        "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\n"
-        "rules:\n"
-        "  - {inbound: redir, action: s}\n"             /* TCP only: quiet */
-        "  - {network: tcp, action: s}\n"               /* quiet */
-        "  - {inbound: tp, dst_port: 443, action: s}\n" /* UDP can come: warns */
-        "default: s\n",                                 /* warns: tp carries UDP */
-        error);
-    assert_non_null(p);
-    expect_warnings(p, 2,
-                    "policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'",
-                    "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'");
-    policy_unref(p);
-
+static const struct warned_policy warned_policies[] = {
+    {"a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy",
+     "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\nrules:\n"
+     "  - {dst_port: 53, action: s}\n",
+     {"policy.yaml:4:28: UDP flows matching this rule are dropped"}},
+    /* Only rules that UDP can reach warn: the inbounds they name decide that. */
+    {"udp_warnings_follow_the_inbounds",
+     "inbounds:\n"
+     "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+     "  - {name: tp, type: tproxy, listen: \"127.0.0.1:12346\", network: [tcp, udp]}\n"
+     "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\n"
+     "rules:\n"
+     "  - {inbound: redir, action: s}\n"             /* TCP only: quiet */
+     "  - {network: tcp, action: s}\n"               /* quiet */
+     "  - {inbound: tp, dst_port: 443, action: s}\n" /* UDP can come: warns */
+     "default: s\n",                                 /* warns: tp carries UDP */
+     {"policy.yaml:9:42: UDP flows matching this rule are dropped: outbound 's'",
+      "policy.yaml:10:10: UDP flows no rule decides are dropped: outbound 's'"}},
     /* The same with TCP-only inbounds: nothing to say. */
-    p = fixture_policy("inbounds:\n"
-                       "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
-                       "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\n"
-                       "rules:\n  - {dst_port: 443, action: s}\ndefault: s\n",
-                       error);
-    assert_non_null(p);
-    expect_warnings(p, 0);
-    policy_unref(p);
-}
+    {"udp_warnings_follow_the_inbounds_none_when_they_carry_tcp_only",
+     "inbounds:\n"
+     "  - {name: redir, type: redirect, listen: \"127.0.0.1:12345\"}\n"
+     "outbounds:\n  - {name: s, type: socks5, server: \"127.0.0.1:1080\"}\n"
+     "rules:\n  - {dst_port: 443, action: s}\ndefault: s\n",
+     {NULL}},
+    /* An explicit proxy without credentials that more than this host can reach. */
+    {"a_warning_for_an_open_proxy_on_a_non_loopback_address",
+     "inbounds:\n"
+     "  - {name: s-any, type: socks5, listen: \"0.0.0.0:1080\"}\n"
+     "  - {name: h-any6, type: http, listen: \"[::]:8080\"}\n"
+     "  - {name: h-lan, type: http, listen: \"192.0.2.1:8081\"}\n"
+     "  - {name: s-lo, type: socks5, listen: \"127.0.0.1:1082\"}\n"
+     "  - {name: s-lo2, type: socks5, listen: \"127.0.0.2:1083\"}\n"
+     "  - {name: h-lo6, type: http, listen: \"[::1]:8082\"}\n"
+     "  - {name: s-auth, type: socks5, listen: \"0.0.0.0:1084\", username: u, password: p}\n"
+     "  - {name: h-auth, type: http, listen: \"[::]:8084\", username: u, password: p}\n"
+     "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
+     "  - {name: tp, type: tproxy, listen: \"[::]:12346\"}\n",
+     {"policy.yaml:2:41: socks5 inbound 's-any' listens on 0.0.0.0:1080 without "
+      "username and password: anyone who reaches it can use it as a proxy",
+      "policy.yaml:3:40: http inbound 'h-any6' listens on [::]:8080 without",
+      "policy.yaml:4:39: http inbound 'h-lan' listens on 192.0.2.1:8081 without"}},
+};
 
-/* An explicit proxy without credentials that more than this host can reach. */
-static void a_warning_for_an_open_proxy_on_a_non_loopback_address(void **state)
+#define N_WARNED (sizeof(warned_policies) / sizeof(warned_policies[0]))
+
+/* One cmocka test per entry of warned_policies, named after it: `*state` is the entry. */
+static void warns_as_listed(void **state)
 {
-    (void)state;
-    char error[POLICY_ERROR_MAX];
-    struct policy *p = fixture_policy(
-        "inbounds:\n"
-        "  - {name: s-any, type: socks5, listen: \"0.0.0.0:1080\"}\n"
-        "  - {name: h-any6, type: http, listen: \"[::]:8080\"}\n"
-        "  - {name: h-lan, type: http, listen: \"192.0.2.1:8081\"}\n"
-        "  - {name: s-lo, type: socks5, listen: \"127.0.0.1:1082\"}\n"
-        "  - {name: s-lo2, type: socks5, listen: \"127.0.0.2:1083\"}\n"
-        "  - {name: h-lo6, type: http, listen: \"[::1]:8082\"}\n"
-        "  - {name: s-auth, type: socks5, listen: \"0.0.0.0:1084\", username: u, password: p}\n"
-        "  - {name: h-auth, type: http, listen: \"[::]:8084\", username: u, password: p}\n"
-        "  - {name: redir, type: redirect, listen: \"0.0.0.0:12345\"}\n"
-        "  - {name: tp, type: tproxy, listen: \"[::]:12346\"}\n",
-        error);
-    if (!p)
-        fail_msg("%s", error);
-    expect_warnings(p, 3,
-                    "policy.yaml:2:41: socks5 inbound 's-any' listens on 0.0.0.0:1080 without "
-                    "username and password: anyone who reaches it can use it as a proxy",
-                    "policy.yaml:3:40: http inbound 'h-any6' listens on [::]:8080 without",
-                    "policy.yaml:4:39: http inbound 'h-lan' listens on 192.0.2.1:8081 without");
+    const struct warned_policy *c = *state;
+    struct policy *p = fixture_policy_ok(c->yaml);
+    expect_warnings(p, c->warnings);
     policy_unref(p);
 }
 
@@ -448,7 +435,7 @@ static void the_control_section(void **state)
     assert_int_equal(s->control_listen.ss_family, AF_INET);
     assert_int_equal(ntohs(((const struct sockaddr_in *)&s->control_listen)->sin_port), 9090);
     assert_null(s->control_secret);
-    expect_warnings(p, 0);
+    assert_int_equal(policy_warning_count(p), 0);
     policy_unref(p);
 
     p = fixture_policy_ok("control: {listen: \"unix:/run/switchyard.sock\", secret: s3}\n");
@@ -461,12 +448,12 @@ static void the_control_section(void **state)
 
     /* A wildcard address without a secret is allowed, with a warning; with one, quietly. */
     p = fixture_policy_ok("control: {listen: \"[::]:9090\"}\n");
-    expect_warnings(p, 1,
-                    "policy.yaml:1:19: control.listen '[::]:9090' is not a "
-                    "loopback address and control has no secret");
+    expect_warnings(p, (const char *const[]){"policy.yaml:1:19: control.listen '[::]:9090' is not "
+                                             "a loopback address and control has no secret",
+                                             NULL});
     policy_unref(p);
     p = fixture_policy_ok("control: {listen: \"0.0.0.0:9090\", secret: x}\n");
-    expect_warnings(p, 0);
+    assert_int_equal(policy_warning_count(p), 0);
     policy_unref(p);
 
     static const char *const bad[][2] = {
@@ -570,10 +557,14 @@ static void messages_fit_whatever_the_path_length(void **state)
     free(error);
 }
 
-UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(every_mistake_has_its_message),
-               cmocka_unit_test(a_warning_for_rules_that_may_carry_udp_to_a_tcp_only_proxy),
-               cmocka_unit_test(udp_warnings_follow_the_inbounds),
-               cmocka_unit_test(a_warning_for_an_open_proxy_on_a_non_loopback_address),
-               cmocka_unit_test(the_control_section),
-               cmocka_unit_test(a_missing_policy_file_is_named),
-               cmocka_unit_test(messages_fit_whatever_the_path_length))
+int main(void)
+{
+    struct CMUnitTest tests[4 + N_WARNED] = {
+        cmocka_unit_test(every_mistake_has_its_message),
+        cmocka_unit_test(the_control_section),
+        cmocka_unit_test(a_missing_policy_file_is_named),
+        cmocka_unit_test(messages_fit_whatever_the_path_length),
+    };
+    named_cases(tests + 4, warned_policies, N_WARNED, sizeof(warned_policies[0]), warns_as_listed);
+    return cmocka_run_group_tests(tests, NULL, fixture_teardown);
+}
