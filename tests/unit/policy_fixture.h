@@ -61,6 +61,19 @@ static inline struct policy *fixture_policy_ok(const char *yaml)
     return p;
 }
 
+/* A flow over `network` from `src` to `dst` (ADDR:PORT each, or NULL to leave one unset), with
+ * nothing sniffed yet; fails the test on an address that does not parse. */
+static inline struct policy_flow fixture_flow(enum policy_network network, const char *src,
+                                              const char *dst)
+{
+    struct policy_flow f = {.network = network};
+    if (src && !flow_addr_parse(&f.src, src))
+        fail_msg("%s is no address", src);
+    if (dst && !flow_addr_parse(&f.dst, dst))
+        fail_msg("%s is no address", dst);
+    return f;
+}
+
 /*
  * One expected decision: a flow to `dst` (ADDR:PORT) with the sniffed name
  * `host` (NULL: none) is decided by rule `rule` (0: the default) and sent to

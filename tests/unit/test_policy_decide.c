@@ -117,18 +117,16 @@ static const struct fixture_case decisions[] = {
 static void conditions_decide_as_listed(void **state)
 {
     (void)state;
-    struct policy_flow f = {.network = POLICY_TCP, .inbound = "redir"};
-    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
+    struct policy_flow f = fixture_flow(POLICY_TCP, "192.0.2.1:40000", NULL);
+    f.inbound = "redir";
     FIXTURE_EXPECT_CASES(p, f, decisions);
 }
 
 static void network_source_and_inbound(void **state)
 {
     (void)state;
-    struct policy_flow f = {.network = POLICY_UDP};
+    struct policy_flow f = fixture_flow(POLICY_UDP, "192.0.2.1:40000", "192.0.2.99:443");
     struct policy_decision d;
-    assert_true(flow_addr_parse(&f.dst, "192.0.2.99:443"));
-    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
     policy_decide(p, &f, &d);
     assert_int_equal(d.rule, 8);
     f.network = POLICY_TCP;
@@ -157,10 +155,9 @@ static void network_source_and_inbound(void **state)
 static void sniffed_protocol(void **state)
 {
     (void)state;
-    struct policy_flow f = {.network = POLICY_UDP, .protocol = SNIFF_PROTO_QUIC};
+    struct policy_flow f = fixture_flow(POLICY_UDP, "192.0.2.1:40000", "198.51.100.7:4433");
+    f.protocol = SNIFF_PROTO_QUIC;
     struct policy_decision d;
-    assert_true(flow_addr_parse(&f.dst, "198.51.100.7:4433"));
-    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
     policy_decide(p, &f, &d);
     assert_int_equal(d.rule, 14);
 }
@@ -168,9 +165,8 @@ static void sniffed_protocol(void **state)
 static void early_decisions_wait_only_when_a_name_could_matter(void **state)
 {
     (void)state;
-    struct policy_flow f = {.network = POLICY_TCP};
+    struct policy_flow f = fixture_flow(POLICY_TCP, "192.0.2.1:40000", NULL);
     struct policy_decision d;
-    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
 
     /* Rule 1 (addresses) holds before any domain rule: final at once. */
     assert_true(flow_addr_parse(&f.dst, "10.9.9.9:443"));
@@ -182,12 +178,9 @@ static void early_decisions_wait_only_when_a_name_could_matter(void **state)
     assert_false(policy_decide_early(p, &f, &d));
 
     /* A policy whose only name rule comes after an address rule that holds. */
-    char error[POLICY_ERROR_MAX];
-    struct policy *q = fixture_policy("rules:\n  - {dst_port: 22, action: direct}\n"
-                                      "  - {not: {domain: x.example}, action: drop}\n"
-                                      "  - {protocol: tls, action: drop}\n",
-                                      error);
-    assert_non_null(q);
+    struct policy *q = fixture_policy_ok("rules:\n  - {dst_port: 22, action: direct}\n"
+                                         "  - {not: {domain: x.example}, action: drop}\n"
+                                         "  - {protocol: tls, action: drop}\n");
     assert_true(flow_addr_parse(&f.dst, "192.0.2.99:22"));
     assert_true(policy_decide_early(q, &f, &d));
     assert_int_equal(d.rule, 1);
@@ -200,8 +193,7 @@ static void early_decisions_wait_only_when_a_name_could_matter(void **state)
     policy_unref(q);
 
     /* No rule needs a name: every flow is final early, default included. */
-    q = fixture_policy("rules:\n  - {dst_port: 25, action: drop}\ndefault: direct\n", error);
-    assert_non_null(q);
+    q = fixture_policy_ok("rules:\n  - {dst_port: 25, action: drop}\ndefault: direct\n");
     assert_true(policy_decide_early(q, &f, &d));
     assert_int_equal(d.rule, 0);
     assert_string_equal(d.outbound->name, "direct");
@@ -212,16 +204,12 @@ static void early_decisions_wait_only_when_a_name_could_matter(void **state)
 static void early_decisions_with_not_and_any(void **state)
 {
     (void)state;
-    char error[POLICY_ERROR_MAX];
-    struct policy *q = fixture_policy(
+    struct policy *q = fixture_policy_ok(
         "rules:\n"
         "  - {not: {dst_port: 1, domain: x.example}, dst_port: [2, 3], action: drop}\n" /* 1 */
         "  - {any: [{dst_port: 4}, {domain: y.example}], action: direct}\n"             /* 2 */
         "  - {not: {any: [{dst_port: 5}, {protocol: tls}]}, dst_port: [5, 6], action: drop}\n"
-        "default: direct\n",
-        error);
-    if (!q)
-        fail_msg("%s", error);
+        "default: direct\n");
     static const struct {
         uint16_t port;
         bool final;
@@ -232,10 +220,8 @@ static void early_decisions_with_not_and_any(void **state)
         {5, false, 0}, /* rule 2 is open (y.example could come) */
         {1, false, 0}, /* not (yes and open) = open */
     };
-    struct policy_flow f = {.network = POLICY_TCP};
+    struct policy_flow f = fixture_flow(POLICY_TCP, "192.0.2.1:40000", "192.0.2.9:1");
     struct policy_decision d;
-    assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
-    assert_true(flow_addr_parse(&f.dst, "192.0.2.9:1"));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         f.dst.port = cases[i].port;
         assert_int_equal(policy_decide_early(q, &f, &d), cases[i].final);
@@ -245,11 +231,10 @@ static void early_decisions_with_not_and_any(void **state)
     policy_unref(q);
 
     /* Rule 3 alone: not (any (yes, open)) = no, so port 5 falls to the default early. */
-    q = fixture_policy("rules:\n  - {not: {any: [{dst_port: 5}, {protocol: tls}]}, dst_port: [5, "
-                       "6], action: drop}\n"
-                       "default: direct\n",
-                       error);
-    assert_non_null(q);
+    q = fixture_policy_ok(
+        "rules:\n"
+        "  - {not: {any: [{dst_port: 5}, {protocol: tls}]}, dst_port: [5, 6], action: drop}\n"
+        "default: direct\n");
     f.dst.port = 5;
     assert_true(policy_decide_early(q, &f, &d));
     assert_int_equal(d.rule, 0);
@@ -309,10 +294,9 @@ static void early_decisions_are_never_overturned(void **state)
             fail_msg("%s\n%s", error, yaml);
         for (size_t di = 0; di < sizeof(dsts) / sizeof(dsts[0]); di++) {
             for (int net = 0; net < 2; net++) {
-                struct policy_flow f = {.network = net ? POLICY_UDP : POLICY_TCP};
+                struct policy_flow f =
+                    fixture_flow(net ? POLICY_UDP : POLICY_TCP, "192.0.2.1:40005", dsts[di]);
                 struct policy_decision early, late;
-                assert_true(flow_addr_parse(&f.src, "192.0.2.1:40005"));
-                assert_true(flow_addr_parse(&f.dst, dsts[di]));
                 if (!policy_decide_early(q, &f, &early))
                     continue;
                 for (size_t h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
@@ -342,9 +326,7 @@ static void early_decisions_are_never_overturned(void **state)
 static void reference_counting_keeps_a_policy_alive(void **state)
 {
     (void)state;
-    char error[POLICY_ERROR_MAX];
-    struct policy *q = fixture_policy("default: drop\n", error);
-    assert_non_null(q);
+    struct policy *q = fixture_policy_ok("default: drop\n");
     policy_ref(q);
     policy_unref(q);
     assert_string_equal(policy_outbound_by_name(q, "drop")->name, "drop");
@@ -371,10 +353,8 @@ static void many_rules_keep_first_match(void **state)
         free(yaml);
         if (!q)
             fail_msg("%s", error);
-        struct policy_flow f = {.network = POLICY_TCP};
+        struct policy_flow f = fixture_flow(POLICY_TCP, "192.0.2.1:40000", "192.0.2.9:1010");
         struct policy_decision d;
-        assert_true(flow_addr_parse(&f.src, "192.0.2.1:40000"));
-        assert_true(flow_addr_parse(&f.dst, "192.0.2.9:1010"));
         policy_decide(q, &f, &d);
         assert_int_equal(d.rule, (unsigned)total); /* the UDP rule for 1010 cannot hold for TCP */
         f.network = POLICY_UDP;
