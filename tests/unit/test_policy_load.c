@@ -19,37 +19,57 @@
 #include "tests/unit/policy_fixture.h"
 #include "tests/unit/unit_test.h"
 
+/*
+ * Checks each setting of `p` that is a number, a flag or a choice: the value a policy that
+ * leaves it out gets, or (`as_set`) the one every_setting's policy gives it.
+ */
+static void expect_settings(const struct policy *p, bool as_set)
+{
+    const struct policy_settings *s = policy_settings(p);
+    const struct {
+        const char *name;
+        unsigned long long value, by_default, set;
+    } settings[] = {
+        {"log.level", s->log_level, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG},
+        {"log.flows", s->log_flows, true, false},
+        {"log.format", s->log_format, LOG_FORMAT_TEXT, LOG_FORMAT_JSON},
+        {"log.target", s->log_target, LOG_TARGET_STDERR, LOG_TARGET_SYSLOG},
+        {"routing_mark", s->routing_mark, 0xff, 0x1234},
+        {"sniff.timeout_ms", s->sniff_timeout_ms, 250, 100},
+        {"sniff.protocols", s->sniff_protocols, SNIFF_PROTO_ALL,
+         SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC)},
+        {"sniff.max_bytes", s->sniff_max_bytes, 65536, 4096},
+        {"sniff.remember_silent_s", s->sniff_remember_silent_s, 600, 0},
+        {"sniff.max_wait_ms", s->sniff_max_wait_ms, 10000, 2500},
+        {"timeouts.connect_ms", s->connect_timeout_ms, 10000, 3000},
+        {"timeouts.tcp_idle_s", s->tcp_idle_s, 600, 120},
+        {"timeouts.udp_idle_s", s->udp_idle_s, 60, 30},
+        {"timeouts.udp_dns_idle_s", s->udp_dns_idle_s, 10, 5},
+        {"limits.max_flows", s->max_flows, 0, 5000},
+        {"limits.udp_sessions", s->udp_max_sessions, 4096, 100},
+        {"limits.max_handshakes", s->max_handshakes, 0, 40},
+        {"limits.udp_queue_bytes", s->udp_queue_bytes, 16 << 20, 1048576},
+        {"fast_path", s->fast_path, POLICY_FAST_PATH_STATIC, POLICY_FAST_PATH_OFF},
+        {"workers", s->workers, 0, 3}, /* by default as many as the usable cores */
+    };
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        unsigned long long want = as_set ? settings[i].set : settings[i].by_default;
+        if (settings[i].value != want)
+            fail_msg("%s is %llu, expected %llu", settings[i].name, settings[i].value, want);
+    }
+}
+
 static void defaults_of_an_empty_policy(void **state)
 {
     (void)state;
     struct policy *p = fixture_policy_ok("{}\n");
-    const struct policy_settings *s = policy_settings(p);
-    assert_int_equal(s->log_level, LOG_LEVEL_INFO);
-    assert_true(s->log_flows);
-    assert_int_equal(s->log_format, LOG_FORMAT_TEXT);
-    assert_int_equal(s->log_target, LOG_TARGET_STDERR);
-    assert_int_equal(s->routing_mark, 0xff);
-    assert_int_equal(s->sniff_timeout_ms, 250);
-    assert_int_equal(s->sniff_protocols, SNIFF_PROTO_ALL);
-    assert_int_equal(s->sniff_max_bytes, 65536);
-    assert_int_equal(s->sniff_remember_silent_s, 600);
-    assert_int_equal(s->sniff_max_wait_ms, 10000);
+    expect_settings(p, false);
     static const uint16_t server_first[] = {21, 22, 23, 25, 110, 143, 587, 3306, 5900};
     for (size_t i = 0; i < sizeof(server_first) / sizeof(server_first[0]); i++)
         assert_true(policy_sniff_skips_port(p, server_first[i]));
     assert_false(policy_sniff_skips_port(p, 80));
     assert_false(policy_sniff_skips_port(p, 443));
     assert_false(policy_sniff_skips_port(p, 465)); /* SMTP over TLS: the client speaks first */
-    assert_int_equal(s->connect_timeout_ms, 10000);
-    assert_int_equal(s->tcp_idle_s, 600);
-    assert_int_equal(s->udp_idle_s, 60);
-    assert_int_equal(s->udp_dns_idle_s, 10);
-    assert_int_equal(s->max_flows, 0);
-    assert_int_equal(s->udp_max_sessions, 4096);
-    assert_int_equal(s->max_handshakes, 0);
-    assert_int_equal(s->udp_queue_bytes, 16 << 20);
-    assert_int_equal(s->fast_path, POLICY_FAST_PATH_STATIC);
-    assert_int_equal(s->workers, 0); /* as many as the usable cores */
     assert_int_equal(policy_inbound_count(p), 0);
     assert_int_equal(policy_outbound_count(p), 2);
     assert_string_equal(policy_outbound(p, 0)->name, "direct");
@@ -57,8 +77,7 @@ static void defaults_of_an_empty_policy(void **state)
     assert_int_equal(policy_warning_count(p), 0);
 
     /* No rules and no default: everything goes direct. */
-    struct policy_flow f = {.network = POLICY_UDP};
-    flow_addr_parse(&f.dst, "[2001:db8::1]:53");
+    struct policy_flow f = fixture_flow(POLICY_UDP, NULL, "[2001:db8::1]:53");
     struct policy_decision d;
     policy_decide(p, &f, &d);
     assert_string_equal(d.outbound->name, "direct");
@@ -82,33 +101,12 @@ static void every_setting(void **state)
                           " udp_queue_bytes: 1048576}\n"
                           "fast_path: off\n"
                           "workers: 3\n");
-    const struct policy_settings *s = policy_settings(p);
-    assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
-    assert_false(s->log_flows);
-    assert_int_equal(s->log_format, LOG_FORMAT_JSON);
-    assert_int_equal(s->log_target, LOG_TARGET_SYSLOG);
-    assert_int_equal(s->routing_mark, 0x1234);
-    assert_int_equal(s->sniff_timeout_ms, 100);
-    assert_int_equal(s->sniff_protocols,
-                     SNIFF_PROTO_BIT(SNIFF_PROTO_TLS) | SNIFF_PROTO_BIT(SNIFF_PROTO_QUIC));
-    assert_int_equal(s->sniff_max_bytes, 4096);
-    assert_int_equal(s->sniff_remember_silent_s, 0);
-    assert_int_equal(s->sniff_max_wait_ms, 2500);
+    expect_settings(p, true);
     assert_true(policy_sniff_skips_port(p, 2525));
     assert_true(policy_sniff_skips_port(p, 7000));
     assert_true(policy_sniff_skips_port(p, 7002));
     assert_false(policy_sniff_skips_port(p, 7003));
     assert_false(policy_sniff_skips_port(p, 25)); /* the list replaces the defaults */
-    assert_int_equal(s->connect_timeout_ms, 3000);
-    assert_int_equal(s->tcp_idle_s, 120);
-    assert_int_equal(s->udp_idle_s, 30);
-    assert_int_equal(s->udp_dns_idle_s, 5);
-    assert_int_equal(s->max_flows, 5000);
-    assert_int_equal(s->udp_max_sessions, 100);
-    assert_int_equal(s->max_handshakes, 40);
-    assert_int_equal(s->udp_queue_bytes, 1048576);
-    assert_int_equal(s->fast_path, POLICY_FAST_PATH_OFF);
-    assert_int_equal(s->workers, 3);
     policy_unref(p);
 
     p = fixture_policy_ok("fast_path: dynamic\n");
@@ -256,8 +254,7 @@ static void outbounds(void **state)
     assert_int_equal(policy_outbound_by_name(p, "direct")->line, 0);
     assert_null(policy_outbound_by_name(p, "nothere"));
 
-    struct policy_flow f = {.network = POLICY_TCP};
-    flow_addr_parse(&f.dst, "192.0.2.9:1");
+    struct policy_flow f = fixture_flow(POLICY_TCP, NULL, "192.0.2.9:1");
     struct policy_decision d;
     policy_decide(p, &f, &d);
     assert_string_equal(d.outbound->name, "blackhole");
@@ -316,25 +313,29 @@ static void summary(void **state)
     policy_unref(p);
 }
 
+/* The policy `yaml_format` gives with the type name `type` in place of its %s. */
+static struct policy *policy_naming_type(const char *yaml_format, const char *type)
+{
+    char yaml[256];
+    snprintf(yaml, sizeof(yaml), yaml_format, type);
+    return fixture_policy_ok(yaml);
+}
+
 /* One table of type names: what the loader reads is what the names say. */
 static void type_names_round_trip(void **state)
 {
     (void)state;
     for (int t = INBOUND_REDIRECT; t <= INBOUND_SOCKS5; t++) {
-        char yaml[256];
-        snprintf(yaml, sizeof(yaml),
-                 "inbounds:\n  - {name: i, type: %s, listen: \"127.0.0.1:1\"}\n",
-                 policy_inbound_type_name((enum inbound_type)t));
-        struct policy *p = fixture_policy_ok(yaml);
+        struct policy *p =
+            policy_naming_type("inbounds:\n  - {name: i, type: %s, listen: \"127.0.0.1:1\"}\n",
+                               policy_inbound_type_name((enum inbound_type)t));
         assert_int_equal(policy_inbound(p, 0)->type, t);
         policy_unref(p);
     }
     for (int t = OUTBOUND_SOCKS5; t <= OUTBOUND_HTTP; t++) {
-        char yaml[256];
-        snprintf(yaml, sizeof(yaml),
-                 "outbounds:\n  - {name: o, type: %s, server: \"127.0.0.1:1\"}\n",
-                 policy_outbound_type_name((enum outbound_type)t));
-        struct policy *p = fixture_policy_ok(yaml);
+        struct policy *p =
+            policy_naming_type("outbounds:\n  - {name: o, type: %s, server: \"127.0.0.1:1\"}\n",
+                               policy_outbound_type_name((enum outbound_type)t));
         assert_int_equal(policy_outbound_by_name(p, "o")->type, t);
         policy_unref(p);
     }
@@ -360,8 +361,8 @@ static void loading_from_memory(void **state)
     if (!p)
         fail_msg("%s", error);
     assert_string_equal(policy_path(p), name);
-    struct policy_flow f = {.network = POLICY_TCP, .host = "MEM.example."};
-    flow_addr_parse(&f.dst, "192.0.2.1:443");
+    struct policy_flow f = fixture_flow(POLICY_TCP, NULL, "192.0.2.1:443");
+    f.host = "MEM.example.";
     struct policy_decision d;
     policy_decide(p, &f, &d);
     assert_string_equal(d.outbound->name, "drop");
@@ -395,9 +396,7 @@ static void aliases_that_are_fine(void **state)
                           " action: drop}\n"
                           "  - {any: [*nonweb, {dst_port: 80}], action: direct}\n"
                           "default: drop\n");
-    struct policy_flow f = {.network = POLICY_UDP};
-    flow_addr_parse(&f.dst, "192.0.2.1:3479");
-    flow_addr_parse(&f.src, "192.0.2.2:40000");
+    struct policy_flow f = fixture_flow(POLICY_UDP, "192.0.2.2:40000", "192.0.2.1:3479");
     struct policy_decision d;
     policy_decide(p, &f, &d);
     assert_int_equal(d.rule, 1);
