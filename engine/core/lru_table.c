@@ -5,10 +5,12 @@
  * A uthash table: uthash keeps entries in the order they were added, so a
  * touch deletes and re-adds its entry, and the head of the table is always
  * the entry touched least recently, the one to push out when full. An entry
- * holds its key, then its value at the next aligned offset.
+ * holds the time of its last touch, its key, then its value at the next
+ * aligned offset.
  */
 #include "engine/core/lru_table.h"
 
+#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -17,10 +19,12 @@
 
 struct lru_entry {
     UT_hash_handle hh;
+    double touched;
     alignas(max_align_t) unsigned char data[]; /* the key, then the value */
 };
 
 struct lru_table {
+    pthread_mutex_t lock;
     struct lru_entry *head;
     size_t count, cap, key_len, value_off, value_len;
 };
@@ -35,6 +39,7 @@ struct lru_table *lru_table_new(size_t cap, size_t key_len, size_t value_len)
     t->key_len = key_len;
     t->value_off = (key_len + align - 1) / align * align;
     t->value_len = value_len;
+    pthread_mutex_init(&t->lock, NULL);
     return t;
 }
 
@@ -52,7 +57,18 @@ void lru_table_free(struct lru_table *t)
     struct lru_entry *e, *tmp;
     HASH_ITER(hh, t->head, e, tmp)
     forget(t, e);
+    pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void lru_table_lock(struct lru_table *t)
+{
+    pthread_mutex_lock(&t->lock);
+}
+
+void lru_table_unlock(struct lru_table *t)
+{
+    pthread_mutex_unlock(&t->lock);
 }
 
 static struct lru_entry *find(struct lru_table *t, const void *key)
@@ -62,13 +78,19 @@ static struct lru_entry *find(struct lru_table *t, const void *key)
     return e;
 }
 
-void *lru_table_find(struct lru_table *t, const void *key)
+void *lru_table_find(struct lru_table *t, const void *key, double now, double ttl)
 {
     struct lru_entry *e = find(t, key);
-    return e ? e->data + t->value_off : NULL;
+    if (!e)
+        return NULL;
+    if (now - e->touched >= ttl) {
+        forget(t, e);
+        return NULL;
+    }
+    return e->data + t->value_off;
 }
 
-void *lru_table_touch(struct lru_table *t, const void *key)
+void *lru_table_touch(struct lru_table *t, const void *key, double now)
 {
     struct lru_entry *e = find(t, key);
     if (e) {
@@ -81,6 +103,7 @@ void *lru_table_touch(struct lru_table *t, const void *key)
         memcpy(e->data, key, t->key_len);
         t->count++;
     }
+    e->touched = now;
     HASH_ADD_KEYPTR(hh, t->head, e->data, t->key_len, e);
     return e->data + t->value_off;
 }

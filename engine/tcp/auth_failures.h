@@ -28,22 +28,19 @@
 #define AUTH_FAILURES_DELAY_MAX 4.0
 #define AUTH_FAILURES_FORGET_S 60.0
 
-struct auth_failures;
+struct lru_table;
 
-/* An empty table of at most `cap` sources (cap >= 1); NULL when out of memory. */
-struct auth_failures *auth_failures_new(size_t cap);
-void auth_failures_free(struct auth_failures *t); /* NULL allowed */
+/* An empty table of at most `cap` sources (cap >= 1); NULL when out of memory. Freed by
+ * lru_table_free() (engine/core/lru_table.h). */
+struct lru_table *auth_failures_new(size_t cap);
 
 /* How many seconds a login reply to `src` waits at `now` (0 when it has no recent failure). */
-double auth_failures_delay(struct auth_failures *t, const struct flow_addr *src, double now);
+double auth_failures_delay(struct lru_table *t, const struct flow_addr *src, double now);
 
 /* Counts a failed login from `src` at `now`. */
-void auth_failures_add(struct auth_failures *t, const struct flow_addr *src, double now);
+void auth_failures_add(struct lru_table *t, const struct flow_addr *src, double now);
 
 /* `src` logged in: its failures are forgotten. */
-void auth_failures_clear(struct auth_failures *t, const struct flow_addr *src);
-
-/* Sources held now (expired ones included until they are looked up or pushed out). */
-size_t auth_failures_count(struct auth_failures *t);
+void auth_failures_clear(struct lru_table *t, const struct flow_addr *src);
 
 #endif

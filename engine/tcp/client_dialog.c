@@ -138,7 +138,7 @@ enum client_dialog_status client_dialog_login(struct client_dialog *d, const voi
     bool pass_ok = credential_equal(d->password, d->password_len, pass, pass_len);
     bool ok = user_ok && pass_ok;
 
-    struct auth_failures *failures = f->tcp->auth_failures;
+    struct lru_table *failures = f->tcp->auth_failures;
     double delay = auth_failures_delay(failures, &f->src, ev_now(loop));
     if (ok) {
         auth_failures_clear(failures, &f->src);

@@ -28,25 +28,22 @@
 
 #include "rules/flow_addr.h"
 
-struct silent_dst;
+struct lru_table;
 
-/* An empty set of at most `cap` pairs (cap >= 1); NULL when out of memory. */
-struct silent_dst *silent_dst_new(size_t cap);
-void silent_dst_free(struct silent_dst *set); /* NULL allowed */
+/* An empty set of at most `cap` pairs (cap >= 1); NULL when out of memory. Freed by
+ * lru_table_free() (engine/core/lru_table.h). */
+struct lru_table *silent_dst_new(size_t cap);
 
 /* Remembers that `client` stayed silent to `dst` at time `now` (again: refreshed). */
-void silent_dst_mark(struct silent_dst *set, const struct flow_addr *client,
+void silent_dst_mark(struct lru_table *set, const struct flow_addr *client,
                      const struct flow_addr *dst, double now);
 
 /* Whether `client` was marked silent to `dst` less than `ttl` seconds before `now`. */
-bool silent_dst_known(struct silent_dst *set, const struct flow_addr *client,
+bool silent_dst_known(struct lru_table *set, const struct flow_addr *client,
                       const struct flow_addr *dst, double now, double ttl);
 
 /* Forgets the pair (`client` spoke first to `dst` after all); nothing when not held. */
-void silent_dst_forget(struct silent_dst *set, const struct flow_addr *client,
+void silent_dst_forget(struct lru_table *set, const struct flow_addr *client,
                        const struct flow_addr *dst);
-
-/* Pairs held now (expired ones included until they are looked up or pushed out). */
-size_t silent_dst_count(struct silent_dst *set);
 
 #endif

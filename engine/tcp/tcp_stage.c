@@ -8,6 +8,7 @@
 
 #include "engine/core/engine.h"
 #include "engine/core/log.h"
+#include "engine/core/lru_table.h"
 #include "engine/tcp/listener.h"
 #include "engine/tcp/pipe_pool.h"
 #include "engine/tcp/auth_failures.h"
@@ -51,8 +52,8 @@ static void tcp_stage_free(struct tcp_stage *t)
 {
     pipe_pool_free(t->pipes);
     if (!t->borrowed) {
-        silent_dst_free(t->silent);
-        auth_failures_free(t->auth_failures);
+        lru_table_free(t->silent);
+        lru_table_free(t->auth_failures);
     }
     free(t);
 }

@@ -16,18 +16,17 @@
 
 #include "engine/tcp/flow.h"
 
-struct auth_failures;
 struct engine;
+struct lru_table;
 struct pipe_pool;
-struct silent_dst;
 
 struct tcp_stage {
-    struct pipe_pool *pipes;   /* splice(2) pipes for the relays (engine/tcp/pipe_pool.h) */
-    struct silent_dst *silent; /* clients silent to a destination (engine/tcp/silent_dst.h): kept
-                                * across reloads, since they say what the server does, not
-                                * what the policy wants */
-    struct auth_failures *auth_failures; /* failed logins per source on the explicit
-                                          * inbounds (engine/tcp/auth_failures.h) */
+    struct pipe_pool *pipes;  /* splice(2) pipes for the relays (engine/tcp/pipe_pool.h) */
+    struct lru_table *silent; /* clients silent to a destination (engine/tcp/silent_dst.h): kept
+                               * across reloads, since they say what the server does, not
+                               * what the policy wants */
+    struct lru_table *auth_failures; /* failed logins per source on the explicit
+                                      * inbounds (engine/tcp/auth_failures.h) */
     /* Worker 0's stage, whose tables and handshake count every worker shares (itself there). */
     struct tcp_stage *first;
     bool borrowed; /* `silent` and `auth_failures` are first's (a worker's stage) */

@@ -15,14 +15,15 @@
 
 #include <cmocka.h>
 
+#include "engine/core/lru_table.h"
 #include "engine/tcp/auth_failures.h"
 #include "tests/unit/addr_text.h"
 #include "tests/unit/unit_test.h"
 
 /* The failure table of the running test, made by held(); the teardown frees it. */
-static struct auth_failures *table;
+static struct lru_table *table;
 
-static struct auth_failures *held(size_t capacity)
+static struct lru_table *held(size_t capacity)
 {
     table = auth_failures_new(capacity);
     assert_non_null(table);
@@ -32,7 +33,7 @@ static struct auth_failures *held(size_t capacity)
 static int teardown(void **state)
 {
     (void)state;
-    auth_failures_free(table);
+    lru_table_free(table);
     table = NULL;
     return 0;
 }
@@ -40,7 +41,7 @@ static int teardown(void **state)
 static void test_the_wait_doubles_with_each_failure_up_to_the_ceiling(void **state)
 {
     (void)state;
-    struct auth_failures *t = held(8);
+    struct lru_table *t = held(8);
     struct flow_addr src = addr("192.0.2.7:40000");
     assert_true(auth_failures_delay(t, &src, 10.0) == 0);
     static const double want[] = {0.5, 1, 2, 4, 4, 4};
@@ -51,31 +52,31 @@ static void test_the_wait_doubles_with_each_failure_up_to_the_ceiling(void **sta
     for (int i = 0; i < 100; i++)
         auth_failures_add(t, &src, 20.0);
     assert_true(auth_failures_delay(t, &src, 20.0) == AUTH_FAILURES_DELAY_MAX);
-    assert_int_equal(auth_failures_count(t), 1);
+    assert_int_equal(lru_table_count(t), 1);
 }
 
 static void test_failures_are_forgotten_after_a_while_or_on_success(void **state)
 {
     (void)state;
-    struct auth_failures *t = held(8);
+    struct lru_table *t = held(8);
     struct flow_addr src = addr("192.0.2.7:40000");
     auth_failures_add(t, &src, 100.0);
     auth_failures_add(t, &src, 110.0);
     assert_true(auth_failures_delay(t, &src, 110.0 + AUTH_FAILURES_FORGET_S - 1) == 1);
     assert_true(auth_failures_delay(t, &src, 110.0 + AUTH_FAILURES_FORGET_S) == 0);
-    assert_int_equal(auth_failures_count(t), 0);
+    assert_int_equal(lru_table_count(t), 0);
     /* Forgotten means starting over. */
     auth_failures_add(t, &src, 200.0);
     assert_true(auth_failures_delay(t, &src, 200.0) == AUTH_FAILURES_DELAY_MIN);
     auth_failures_clear(t, &src);
     assert_true(auth_failures_delay(t, &src, 200.0) == 0);
-    assert_int_equal(auth_failures_count(t), 0);
+    assert_int_equal(lru_table_count(t), 0);
 }
 
 static void test_a_source_is_its_address_and_an_ipv6_slash_64(void **state)
 {
     (void)state;
-    struct auth_failures *t = held(8);
+    struct lru_table *t = held(8);
     struct flow_addr a = addr("192.0.2.7:40000"), a_other_port = addr("192.0.2.7:40001"),
                      b = addr("192.0.2.8:40000");
     auth_failures_add(t, &a, 1.0);
@@ -88,13 +89,13 @@ static void test_a_source_is_its_address_and_an_ipv6_slash_64(void **state)
     auth_failures_add(t, &same_64, 1.0);
     assert_true(auth_failures_delay(t, &v6, 1.0) == 2 * AUTH_FAILURES_DELAY_MIN);
     assert_true(auth_failures_delay(t, &other_64, 1.0) == 0);
-    assert_int_equal(auth_failures_count(t), 2);
+    assert_int_equal(lru_table_count(t), 2);
 }
 
 static void test_a_flood_from_many_sources_stays_within_the_bound(void **state)
 {
     (void)state;
-    struct auth_failures *t = held(3);
+    struct lru_table *t = held(3);
     struct flow_addr first = addr("198.51.100.1:1"), second = addr("198.51.100.2:1");
     auth_failures_add(t, &first, 1.0);
     auth_failures_add(t, &second, 2.0);
@@ -107,9 +108,9 @@ static void test_a_flood_from_many_sources_stays_within_the_bound(void **state)
             assert_true(auth_failures_delay(t, &second, 4.0) == 0 &&
                         auth_failures_delay(t, &first, 4.0) == 1);
         auth_failures_add(t, &flood, 4.0 + i / 1000.0);
-        assert_true(auth_failures_count(t) <= 3);
+        assert_true(lru_table_count(t) <= 3);
     }
-    assert_int_equal(auth_failures_count(t), 3);
+    assert_int_equal(lru_table_count(t), 3);
     assert_true(auth_failures_delay(t, &first, 5.0) == 0); /* pushed out by the flood */
     struct flow_addr last = addr("203.0.113.249:1003");
     assert_true(auth_failures_delay(t, &last, 5.0) > 0);
