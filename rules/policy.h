@@ -39,6 +39,7 @@ enum inbound_type {
     INBOUND_SOCKS5,       /* explicit SOCKS5 proxy */
     INBOUND_TUN,          /* TCP and UDP from a TUN device (engine/tun) */
 };
+#define INBOUND_TYPES (INBOUND_TUN + 1)
 
 enum outbound_type {
     OUTBOUND_DIRECT,

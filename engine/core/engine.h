@@ -272,12 +272,21 @@ int engine_init_worker(struct engine *e, struct ev_loop *loop, struct policy *po
  */
 bool engine_accepting(struct engine *e);
 
-/* How this worker's listeners share their addresses (engine/core/sockopt.h). */
-static inline enum sockopt_share engine_listen_share(const struct engine *e)
+/* How this worker's listener for `in` shares its address (engine/core/sockopt.h): a tun
+ * inbound's listeners are worker 0's alone. */
+static inline enum sockopt_share engine_listen_share(const struct engine *e,
+                                                     const struct policy_inbound *in)
 {
-    return e->count < 2    ? SOCKOPT_SHARE_NONE
-           : e->index == 0 ? SOCKOPT_SHARE_FIRST
-                           : SOCKOPT_SHARE_JOIN;
+    return e->count < 2 || in->type == INBOUND_TUN ? SOCKOPT_SHARE_NONE
+           : e->index == 0                         ? SOCKOPT_SHARE_FIRST
+                                                   : SOCKOPT_SHARE_JOIN;
+}
+
+/* The device a listener for `in` is bound to: a tun inbound's own, so that only what came in
+ * through it reaches the listener (the tun stage opened it first); NULL for the others. */
+static inline const char *engine_listen_device(const struct policy_inbound *in)
+{
+    return in->type == INBOUND_TUN ? in->tun.device : NULL;
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <unistd.h>
 
 int sockopt_socket(int family, int type, uint32_t mark)
@@ -55,7 +56,7 @@ static int set_int(int fd, int level, int name, int value)
 
 /* A socket bound to `ss` as sockopt_listen() describes, not listening yet; or -errno. */
 static int bound(const struct sockaddr_storage *ss, socklen_t len, int type, bool v6only,
-                 bool transparent, bool reuseport)
+                 bool transparent, bool reuseport, const char *device)
 {
     int fd = sockopt_socket(ss->ss_family, type, 0);
     if (fd < 0)
@@ -68,6 +69,8 @@ static int bound(const struct sockaddr_storage *ss, socklen_t len, int type, boo
     } else {
         ok = ok && (!transparent || set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0);
     }
+    ok = ok && (!device || setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device,
+                                      (socklen_t)strlen(device)) == 0);
     if (!ok || bind(fd, (const struct sockaddr *)ss, len) < 0) {
         int err = errno;
         close(fd);
@@ -77,18 +80,18 @@ static int bound(const struct sockaddr_storage *ss, socklen_t len, int type, boo
 }
 
 int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
-                   enum sockopt_share share)
+                   enum sockopt_share share, const char *device)
 {
     struct sockaddr_storage ss;
     socklen_t len = flow_addr_to_sockaddr(addr, &ss);
     if (share == SOCKOPT_SHARE_FIRST) {
         /* Bound as a lone listener would be: whoever holds the address refuses it. */
-        int probe = bound(&ss, len, type, v6only, transparent, false);
+        int probe = bound(&ss, len, type, v6only, transparent, false, device);
         if (probe < 0)
             return probe;
         close(probe);
     }
-    int fd = bound(&ss, len, type, v6only, transparent, share != SOCKOPT_SHARE_NONE);
+    int fd = bound(&ss, len, type, v6only, transparent, share != SOCKOPT_SHARE_NONE, device);
     if (fd >= 0 && type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0) {
         int err = errno;
         close(fd);

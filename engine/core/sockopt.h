@@ -52,11 +52,12 @@ enum sockopt_share {
  * SOCK_DGRAM) bound to `addr` for an inbound, without a mark (it faces the
  * clients): SO_REUSEADDR; on IPv6, IPV6_V6ONLY set to `v6only`; with
  * `transparent`, IP_TRANSPARENT or IPV6_TRANSPARENT, as TPROXY requires;
- * shared as `share` says (below). A SOCK_STREAM socket is also listening.
- * Returns the descriptor, or -errno.
+ * shared as `share` says (below); bound to `device` when it is not NULL
+ * (SO_BINDTODEVICE: only what came in through it reaches the socket). A
+ * SOCK_STREAM socket is also listening. Returns the descriptor, or -errno.
  */
 int sockopt_listen(const struct flow_addr *addr, int type, bool v6only, bool transparent,
-                   enum sockopt_share share);
+                   enum sockopt_share share, const char *device);
 
 /* The pending error of a connecting socket (SO_ERROR): 0 once connected. */
 int sockopt_socket_error(int fd);

@@ -17,23 +17,16 @@
 #include "engine/core/sockopt.h"
 #include "engine/tcp/tcp_stage.h"
 
-/* One line per TCP inbound type this build has. */
-static const struct inbound_ops *const inbound_table[] = {
-    &inbound_redirect_ops, &inbound_tproxy_ops, &inbound_http_ops,
-    &inbound_socks5_ops,   &inbound_tun_ops,
+/* One line per TCP inbound type this build has; NULL for the others. */
+static const struct inbound_ops *const inbound_table[INBOUND_TYPES] = {
+    [INBOUND_REDIRECT] = &inbound_redirect_ops, [INBOUND_TPROXY] = &inbound_tproxy_ops,
+    [INBOUND_HTTP] = &inbound_http_ops,         [INBOUND_SOCKS5] = &inbound_socks5_ops,
+    [INBOUND_TUN] = &inbound_tun_ops,
 };
 
 #define ACCEPTS_PER_EVENT 64
 #define BACKOFF_MIN_S 0.05
 #define BACKOFF_MAX_S 1.0
-
-static const struct inbound_ops *ops_for(enum inbound_type type)
-{
-    for (size_t i = 0; i < sizeof(inbound_table) / sizeof(inbound_table[0]); i++)
-        if (inbound_table[i]->type == type)
-            return inbound_table[i];
-    return NULL;
-}
 
 static bool listener_active(const struct listener *l)
 {
@@ -146,7 +139,7 @@ static void listener_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int listener_open(struct engine *e, void *data, const struct policy_inbound *in, void **out)
 {
     (void)data;
-    const struct inbound_ops *ops = ops_for(in->type);
+    const struct inbound_ops *ops = inbound_table[in->type];
     if (!ops)
         return -EPROTONOSUPPORT;
     struct listener *l = calloc(1, sizeof(*l));
@@ -164,16 +157,12 @@ static int listener_open(struct engine *e, void *data, const struct policy_inbou
     flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
     /* `[::]` takes IPv4 too, whatever net.ipv6.bindv6only says. */
     l->fd = sockopt_listen(&l->addr, SOCK_STREAM, false, ops->transparent,
-                           in->type == INBOUND_TUN ? SOCKOPT_SHARE_NONE : engine_listen_share(e));
-    int rc = l->fd;
-    if (rc >= 0 && ops->setup)
-        rc = ops->setup(l);
-    if (rc < 0) {
-        if (l->fd >= 0)
-            close(l->fd);
+                           engine_listen_share(e, in), engine_listen_device(in));
+    if (l->fd < 0) {
+        int err = l->fd;
         free(l->name);
         free(l);
-        return rc;
+        return err;
     }
     ev_io_init(&l->io, listener_io_cb, l->fd, EV_READ);
     ev_init(&l->backoff, listener_backoff_cb);
@@ -204,8 +193,6 @@ static void listener_close(void *listener)
     *link = l->next;
     ev_io_stop(e->loop, &l->io);
     ev_timer_stop(e->loop, &l->backoff);
-    if (l->ops->teardown)
-        l->ops->teardown(l);
     close(l->fd);
     free(l->name);
     free(l);

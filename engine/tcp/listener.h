@@ -10,9 +10,13 @@
  * Adding an inbound type (nginx-style): write engine/inbound_<type>.c with a
  * `const struct inbound_ops inbound_<type>_ops` (declared below), and add one
  * line to the table in listener.c. listener.c does the rest: the socket, the
- * options, bind, listen, the accept loop with EMFILE back-off, the flow limit
- * and the descriptor budget (engine/core/engine.h), the handshake limit of
- * explicit proxies, and closing.
+ * options (a tun inbound's is bound to its device: engine_listen_device()),
+ * bind, listen, the accept loop with EMFILE back-off, the flow limit and the
+ * descriptor budget (engine/core/engine.h), the handshake limit of explicit
+ * proxies, and closing. A TCP inbound keeps no state of its own per
+ * listener: what it needs comes with each connection (unlike UDP's, whose
+ * `setup` and `teardown` hooks make and free a reply cache or a conntrack
+ * socket, engine/udp/udp_listener.h).
  *
  * Explicit-proxy inbounds (http, socks5) get the accepted socket the same
  * way and then run their own client handshake before handing the flow its
@@ -41,14 +45,6 @@ struct inbound_ops {
     bool client_handshake;
 
     /*
-     * Optional. Runs after the socket is bound and listening,
-     * before any event: extra socket options, private state in
-     * `l->data`. Returns 0, or -errno (the listener is then not opened and
-     * `teardown` is not called).
-     */
-    int (*setup)(struct listener *l);
-
-    /*
      * A connection was accepted. `fd` is non-blocking and close-on-exec
      * and now belongs to the callee (it must close it or hand it to a flow on
      * every path). `peer` is the client, `local` the accepted socket's own
@@ -57,9 +53,6 @@ struct inbound_ops {
      */
     void (*accept)(struct listener *l, int fd, const struct flow_addr *peer,
                    const struct flow_addr *local);
-
-    /* Optional: frees what `setup` made. Runs before the socket is closed. */
-    void (*teardown)(struct listener *l);
 };
 
 /* The inbound types this build has. A type that is absent is reported, not fatal. */
@@ -82,7 +75,6 @@ struct listener {
     ev_timer backoff; /* EMFILE/ENFILE: resume accepting after this */
     double backoff_s; /* current back-off, doubled up to 1 s */
     bool paused;      /* stopped by the flow limit */
-    void *data;       /* the inbound type's own state (setup / teardown) */
     struct listener *next;
 };
 

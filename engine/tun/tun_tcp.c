@@ -1,29 +1,18 @@
 /*
  * tun_tcp.c — the TCP listener of a tun inbound (type `tun` in the table of
  * engine/tcp/listener.c). It listens on [::]:PORT bound to the device
- * (SO_BINDTODEVICE), so it accepts only connections that the packet loop
+ * (SO_BINDTODEVICE, engine_listen_device()), so it accepts only connections that the packet loop
  * (tun_loop.c) handed to the kernel through the NAT: the peer of each is
  * the NAT address and a port of the NAT table, whose entry names the
  * client and the original destination. The flow then goes the way of any
  * transparent one (engine/tcp/flow.h): sniffed, decided, relayed.
  */
-#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "engine/tcp/flow.h"
 #include "engine/tcp/listener.h"
 #include "engine/tun/tun_stage.h"
-
-static int tun_tcp_setup(struct listener *l)
-{
-    struct tun_inbound *t = tun_stage_find(l->engine, &l->addr);
-    if (!t)
-        return -ENODEV;
-    if (setsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, t->device, (socklen_t)strlen(t->device)) < 0)
-        return -errno;
-    return 0;
-}
 
 static void tun_tcp_accept(struct listener *l, int fd, const struct flow_addr *peer,
                            const struct flow_addr *local)
@@ -50,6 +39,5 @@ static void tun_tcp_accept(struct listener *l, int fd, const struct flow_addr *p
 
 const struct inbound_ops inbound_tun_ops = {
     .type = INBOUND_TUN,
-    .setup = tun_tcp_setup,
     .accept = tun_tcp_accept,
 };

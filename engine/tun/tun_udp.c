@@ -18,13 +18,12 @@
 #include "engine/udp/udp_reply_cache.h"
 #include "engine/udp/udp_session.h"
 
+/* The device's datagrams go to this listener's sessions. */
 static int tun_udp_setup(struct udp_listener *l)
 {
     struct tun_inbound *t = tun_stage_find(l->engine->core, &l->addr);
     if (!t)
         return -ENODEV;
-    if (setsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, t->device, (socklen_t)strlen(t->device)) < 0)
-        return -errno;
     t->udp = l;
     return 0;
 }

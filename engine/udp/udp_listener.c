@@ -17,25 +17,17 @@
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_socket.h"
 
-/* One line per UDP inbound type this build has. */
-static const struct udp_inbound_ops *const inbound_table[] = {
-    &udp_inbound_tproxy_ops,
-    &udp_inbound_redirect_ops,
-    &udp_inbound_tun_ops,
+/* One line per UDP inbound type this build has; NULL for the others. */
+static const struct udp_inbound_ops *const inbound_table[INBOUND_TYPES] = {
+    [INBOUND_TPROXY] = &udp_inbound_tproxy_ops,
+    [INBOUND_UDP_REDIRECT] = &udp_inbound_redirect_ops,
+    [INBOUND_TUN] = &udp_inbound_tun_ops,
 };
 
 /* Datagrams read from one listener per wake-up (in batches of
  * UDP_RECV_BATCH_MAX, one recvmmsg each), so one busy client cannot starve
  * the other watchers. */
 #define UDP_READ_BATCH 64
-
-static const struct udp_inbound_ops *ops_for(enum inbound_type type)
-{
-    for (size_t i = 0; i < sizeof(inbound_table) / sizeof(inbound_table[0]); i++)
-        if (inbound_table[i]->type == type)
-            return inbound_table[i];
-    return NULL;
-}
 
 int udp_listener_orig_dst_arrived(struct udp_listener *l, const struct flow_addr *src,
                                   const struct flow_addr *arrived, struct flow_addr *orig)
@@ -151,7 +143,7 @@ void udp_listener_datagram(struct udp_listener *l, const struct udp_key *key, co
 int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
                       struct udp_listener **out)
 {
-    const struct udp_inbound_ops *ops = ops_for(in->type);
+    const struct udp_inbound_ops *ops = inbound_table[in->type];
     if (!ops || !(in->networks & POLICY_UDP))
         return -EPROTONOSUPPORT;
     struct udp_listener *l = calloc(1, sizeof(*l));
@@ -162,9 +154,8 @@ int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
     l->engine = e;
     l->ops = ops;
     flow_addr_from_sockaddr(&l->addr, (const struct sockaddr *)&in->listen);
-    l->fd = udp_socket_listen(&l->addr, ops->transparent,
-                              in->type == INBOUND_TUN ? SOCKOPT_SHARE_NONE
-                                                      : engine_listen_share(e->core));
+    l->fd = udp_socket_listen(&l->addr, ops->transparent, engine_listen_share(e->core, in),
+                              engine_listen_device(in));
     int rc = l->fd;
     if (rc >= 0 && ops->setup)
         rc = ops->setup(l);

@@ -22,11 +22,12 @@ static int set_int(int fd, int level, int name, int value)
     return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
-int udp_socket_listen(const struct flow_addr *addr, bool transparent, enum sockopt_share share)
+int udp_socket_listen(const struct flow_addr *addr, bool transparent, enum sockopt_share share,
+                      const char *device)
 {
     static const uint8_t any6[16];
     bool wildcard = addr->family == AF_INET6 && memcmp(addr->ip, any6, 16) == 0;
-    int fd = sockopt_listen(addr, SOCK_DGRAM, !wildcard, transparent, share);
+    int fd = sockopt_listen(addr, SOCK_DGRAM, !wildcard, transparent, share, device);
     if (fd < 0)
         return fd;
     /* Every client's datagrams queue on this one socket: room for a burst

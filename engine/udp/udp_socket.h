@@ -32,11 +32,13 @@
  * each datagram's destination. With `transparent` it is also IP_TRANSPARENT /
  * IPV6_TRANSPARENT, as TPROXY requires. Shared with the other workers as
  * `share` says (engine/core/sockopt.h): their sockets on one address share
- * its datagrams, each client's 4-tuple always reaching the same one. An
- * IPv6 wildcard address also takes IPv4 (dual stack). Returns the
- * descriptor or a negative errno.
+ * its datagrams, each client's 4-tuple always reaching the same one. Bound
+ * to `device` when it is not NULL (sockopt_listen()). An IPv6 wildcard
+ * address also takes IPv4 (dual stack). Returns the descriptor or a
+ * negative errno.
  */
-int udp_socket_listen(const struct flow_addr *addr, bool transparent, enum sockopt_share share);
+int udp_socket_listen(const struct flow_addr *addr, bool transparent, enum sockopt_share share,
+                      const char *device);
 
 /*
  * Reads one datagram from `fd` into `buf` (`cap` bytes; UDP_RECV_BUF holds

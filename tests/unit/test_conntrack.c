@@ -80,7 +80,7 @@ static void check_redirected(const char *listen, const char *client, const char 
     struct conntrack_stats st = {0};
     struct flow_addr laddr, src, dst, orig, want;
     assert_true(flow_addr_parse(&laddr, listen));
-    int lfd = udp_socket_listen(&laddr, false, SOCKOPT_SHARE_NONE);
+    int lfd = udp_socket_listen(&laddr, false, SOCKOPT_SHARE_NONE, NULL);
     assert_true(lfd >= 0);
     int cfd = send_from(client, target);
     recv_one(lfd, &src, &dst);
@@ -130,7 +130,7 @@ static void test_two_clients_two_destinations(void **state)
     need_root();
     struct flow_addr laddr, src, dst, orig;
     assert_true(flow_addr_parse(&laddr, "0.0.0.0:40053"));
-    int lfd = udp_socket_listen(&laddr, false, SOCKOPT_SHARE_NONE);
+    int lfd = udp_socket_listen(&laddr, false, SOCKOPT_SHARE_NONE, NULL);
     assert_true(lfd >= 0);
     int c1 = send_from("192.0.2.1:42001", "198.51.100.1:5353");
     int c2 = send_from("192.0.2.1:42002", "198.51.100.2:5353");

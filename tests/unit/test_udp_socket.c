@@ -50,7 +50,7 @@ static int bound(const char *text, bool transparent)
 {
     struct flow_addr a;
     assert_true(flow_addr_parse(&a, text));
-    int fd = udp_socket_listen(&a, transparent, SOCKOPT_SHARE_NONE);
+    int fd = udp_socket_listen(&a, transparent, SOCKOPT_SHARE_NONE, NULL);
     assert_true(fd >= 0);
     return fd;
 }

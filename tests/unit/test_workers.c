@@ -68,7 +68,7 @@ static bool port_free_alone(uint16_t port)
     char text[32];
     snprintf(text, sizeof(text), "127.0.0.1:%u", port);
     assert_true(flow_addr_parse(&a, text));
-    int fd = sockopt_listen(&a, SOCK_STREAM, false, false, SOCKOPT_SHARE_NONE);
+    int fd = sockopt_listen(&a, SOCK_STREAM, false, false, SOCKOPT_SHARE_NONE, NULL);
     if (fd >= 0)
         close(fd);
     return fd >= 0;
@@ -160,13 +160,13 @@ static void listeners_share_one_group_closed_to_others(void **state)
     snprintf(text, sizeof(text), "127.0.0.1:%u", port);
     struct flow_addr b;
     assert_true(flow_addr_parse(&b, text));
-    int lone = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_NONE);
+    int lone = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_NONE, NULL);
     assert_true(lone >= 0);
-    assert_int_equal(sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_FIRST),
+    assert_int_equal(sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_FIRST, NULL),
                      -EADDRINUSE);
     close(lone);
-    int first = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_FIRST);
-    int join = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_JOIN);
+    int first = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_FIRST, NULL);
+    int join = sockopt_listen(&b, SOCK_STREAM, false, false, SOCKOPT_SHARE_JOIN, NULL);
     assert_true(first >= 0 && join >= 0);
     close(first);
     close(join);
