@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/mark.h"
 #include "rules/policy_internal.h"
 
 char *policy_keep_string(struct policy *p, const char *s)
@@ -208,10 +209,12 @@ void policy_print_summary(const struct policy *p, FILE *out)
                     domain_set_count(s->domains, DOMAIN_REGEX));
     }
     fprintf(out, "rules: %zu, default: %s\n", p->n_rules, p->default_outbound->name);
-    fprintf(out, "log: %s, flows %s, %s to %s; routing_mark: 0x%x\n",
-            log_level_names[p->settings.log_level], p->settings.log_flows ? "on" : "off",
-            log_format_names[p->settings.log_format], log_target_names[p->settings.log_target],
-            (unsigned)p->settings.routing_mark);
+    char mark[MARK_TEXT_MAX];
+    fprintf(
+        out, "log: %s, flows %s, %s to %s; routing_mark: %s\n",
+        log_level_names[p->settings.log_level], p->settings.log_flows ? "on" : "off",
+        log_format_names[p->settings.log_format], log_target_names[p->settings.log_target],
+        mark_format((struct mark){p->settings.routing_mark, p->settings.routing_mark_mask}, mark));
     if (p->geoip)
         fprintf(out, "geoip: %s (%s)\n", p->geoip_path, geoip_database_type(p->geoip));
     if (p->settings.user)

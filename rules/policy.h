@@ -147,7 +147,8 @@ struct policy_settings {
     bool log_flows;                   /* log.flows, default true */
     enum log_format log_format;       /* log.format, default text */
     enum log_target log_target;       /* log.target, default stderr */
-    uint32_t routing_mark;            /* routing_mark, default 0xff */
+    uint32_t routing_mark;            /* routing_mark, default 0xff: SO_MARK on outward sockets */
+    uint32_t routing_mark_mask;       /* the bits the firewall tests it in (MARK_WHOLE: all) */
     unsigned sniff_timeout_ms;        /* sniff.timeout_ms, default 250 */
     unsigned sniff_protocols;         /* sniff.protocols as SNIFF_PROTO_BIT(), default all */
     size_t sniff_max_bytes;           /* sniff.max_bytes, default 65536 */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "rules/mark.h"
 #include "rules/policy_internal.h"
 #include "rules/policy_yaml.h"
 
@@ -737,20 +738,30 @@ static int load_fast_path_mask(struct load_ctx *c, yaml_node_t *node)
     return 0;
 }
 
-/* routing_mark: the mark of switchyard's own sockets, which no fast-path mark may look like. */
+/*
+ * routing_mark: VALUE or VALUE/MASK (rules/mark.h), the mark of switchyard's
+ * own sockets, which no fast-path mark may look like.
+ */
 static int load_routing_mark(struct load_ctx *c, yaml_node_t *node)
 {
-    uint64_t v;
-    if (policy_yaml_uint(c, node, "routing_mark", UINT32_MAX, &v) < 0)
+    const char *text = policy_yaml_scalar(c, node, "routing_mark");
+    if (!text)
         return -1;
+    struct mark m;
+    if (!mark_parse(text, &m))
+        return policy_yaml_fail(c, node,
+                                "routing_mark must be VALUE or VALUE/MASK (whole numbers up to "
+                                "0xffffffff, the value within the mask), not '%s'",
+                                text);
     uint32_t mask = c->p->settings.fast_path_mask;
-    uint32_t field = ((uint32_t)v & mask) >> __builtin_ctz(mask);
+    uint32_t field = (m.value & mask) >> __builtin_ctz(mask);
     if (field >= POLICY_FAST_MARK_OFFER && field <= POLICY_FAST_MARK_REJECT)
         return policy_yaml_fail(c, node,
                                 "routing_mark 0x%x carries a fast-path mark in its bits 0x%x "
                                 "(fast_path_mask); pick a mark with none, or all, of them set",
-                                (unsigned)v, mask);
-    c->p->settings.routing_mark = (uint32_t)v;
+                                m.value, mask);
+    c->p->settings.routing_mark = m.value;
+    c->p->settings.routing_mark_mask = m.mask;
     return 0;
 }
 
@@ -762,6 +773,7 @@ static void settings_defaults(struct policy_settings *s)
         .log_format = LOG_FORMAT_TEXT,
         .log_target = LOG_TARGET_STDERR,
         .routing_mark = 0xff,
+        .routing_mark_mask = MARK_WHOLE,
         .sniff_timeout_ms = 250,
         .sniff_protocols = SNIFF_PROTO_ALL,
         .sniff_max_bytes = 65536,

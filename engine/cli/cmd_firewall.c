@@ -40,7 +40,9 @@ static void plan_add(struct fw_plan *plan, const struct policy_inbound *in, enum
 
 void fw_plan_build(struct fw_plan *plan, const struct policy *p)
 {
-    plan->fast_mask = policy_settings(p)->fast_path_mask;
+    const struct policy_settings *s = policy_settings(p);
+    plan->routing_mark = (struct mark){s->routing_mark, s->routing_mark_mask};
+    plan->fast_mask = s->fast_path_mask;
     for (size_t i = 0; i < policy_inbound_count(p); i++) {
         const struct policy_inbound *in = policy_inbound(p, i);
         switch (in->type) {
@@ -74,6 +76,35 @@ void fw_plan_build(struct fw_plan *plan, const struct policy *p)
     }
 }
 
+/*
+ * Whether the marks the rules set and test can be told apart: a packet of
+ * switchyard's own sockets must not look TPROXY'd, nor a TPROXY'd one like
+ * switchyard's own, and the TPROXY mark must leave the fast path's bits
+ * alone. Says why not on stderr.
+ */
+static bool marks_apart(const struct fw_plan *plan)
+{
+    char tproxy[MARK_TEXT_MAX], routing[MARK_TEXT_MAX];
+    mark_format(plan->tproxy_mark, tproxy);
+    mark_format(plan->routing_mark, routing);
+    if (mark_matches(plan->tproxy_mark, plan->routing_mark.value) ||
+        mark_matches(plan->routing_mark, plan->tproxy_mark.value)) {
+        fprintf(stderr,
+                "switchyard firewall: --tproxy-mark %s and routing_mark %s cannot be told "
+                "apart (a packet carrying one matches the other)\n",
+                tproxy, routing);
+        return false;
+    }
+    if (plan->tproxy_mark.value & plan->fast_mask) {
+        fprintf(stderr,
+                "switchyard firewall: --tproxy-mark %s takes bits of the fast path's marks "
+                "(fast_path_mask 0x%x)\n",
+                tproxy, plan->fast_mask);
+        return false;
+    }
+    return true;
+}
+
 /* An interface name the kernel accepts and a shell script can carry unquoted. */
 static bool valid_interface(const char *name)
 {
@@ -98,7 +129,8 @@ static void usage(FILE *out)
         "  --mode      gateway (default): traffic routed through this host (PREROUTING)\n"
         "              local: connections of this host's own processes (OUTPUT)\n"
         "  --undo      print the commands that remove the rules instead\n"
-        "  --tproxy-mark N  fwmark routing TPROXY'd packets to the local table (default 0x1)\n"
+        "  --tproxy-mark N[/MASK]  fwmark routing TPROXY'd packets to the local table\n"
+        "              (default 0x1; with MASK set and tested in those bits only)\n"
         "  --table N   routing table for TPROXY (default 100)\n"
         "  --interface IF  gateway mode: steer only what arrives on IF (repeatable, up to 8;\n"
         "              one with iptables), e.g. the LAN side of a router\n"
@@ -116,7 +148,8 @@ struct fw_args {
     bool undo;
     const char *interfaces[FW_INTERFACES_MAX];
     size_t n_interfaces;
-    unsigned long tproxy_mark, table;
+    struct mark tproxy_mark;
+    unsigned long table;
 };
 
 /* A whole number from 1 to `max`, decimal or 0x hexadecimal. */
@@ -144,7 +177,7 @@ static int firewall_take(void *ctx, int opt, const char *arg)
         a->undo = true;
         break;
     case 'k':
-        if (!number_in(arg, 0xffffffffUL, &a->tproxy_mark))
+        if (!mark_parse(arg, &a->tproxy_mark) || !a->tproxy_mark.value)
             return cli_bad("firewall", "--tproxy-mark", arg);
         break;
     case 't':
@@ -185,7 +218,8 @@ int cmd_firewall(int argc, char **argv)
     };
     static const struct cli_spec spec = {"c:h",         options,       usage,
                                          firewall_take, firewall_done, false};
-    struct fw_args a = {.backend = "nft", .mode = "gateway", .tproxy_mark = 0x1, .table = 100};
+    struct fw_args a = {
+        .backend = "nft", .mode = "gateway", .tproxy_mark = {0x1, MARK_WHOLE}, .table = 100};
     int status = cli_options(argc, argv, &spec, &a);
     if (status != CLI_GO_ON)
         return status;
@@ -223,21 +257,10 @@ int cmd_firewall(int argc, char **argv)
     struct policy *p = cli_load_policy(a.config);
     if (!p)
         return CLI_USAGE;
-    plan.routing_mark = policy_settings(p)->routing_mark;
-    plan.tproxy_mark = (uint32_t)a.tproxy_mark;
+    plan.tproxy_mark = a.tproxy_mark;
     plan.table = (unsigned)a.table;
-    if (plan.tproxy_mark == plan.routing_mark) {
-        fprintf(stderr, "switchyard firewall: --tproxy-mark must differ from routing_mark 0x%x\n",
-                plan.routing_mark);
-        policy_unref(p);
-        return CLI_USAGE;
-    }
     fw_plan_build(&plan, p);
-    if (plan.tproxy_mark & plan.fast_mask) {
-        fprintf(stderr,
-                "switchyard firewall: --tproxy-mark 0x%x takes bits of the fast path's marks "
-                "(fast_path_mask 0x%x)\n",
-                plan.tproxy_mark, plan.fast_mask);
+    if (!marks_apart(&plan)) {
         policy_unref(p);
         return CLI_USAGE;
     }

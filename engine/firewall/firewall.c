@@ -90,20 +90,21 @@ void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
         return;
     static const char *const fam[] = {"", " -6"};
     static const char *const dflt[] = {"0.0.0.0/0", "::/0"};
-    fprintf(out, "\n# TPROXY: packets marked 0x%x are delivered locally via table %u.\n",
-            plan->tproxy_mark, plan->table);
+    char mark[MARK_TEXT_MAX];
+    mark_format(plan->tproxy_mark, mark);
+    fprintf(out, "\n# TPROXY: packets marked %s are delivered locally via table %u.\n", mark,
+            plan->table);
     for (int i = 0; i < 2; i++) {
         if (undo) {
-            fprintf(out, "ip%s rule del fwmark 0x%x lookup %u 2>/dev/null\n", fam[i],
-                    plan->tproxy_mark, plan->table);
+            fprintf(out, "ip%s rule del fwmark %s lookup %u 2>/dev/null\n", fam[i], mark,
+                    plan->table);
             fprintf(out, "ip%s route del local %s dev lo table %u 2>/dev/null\n", fam[i], dflt[i],
                     plan->table);
         } else {
             /* del first: running the script twice leaves one rule */
-            fprintf(out, "ip%s rule del fwmark 0x%x lookup %u 2>/dev/null || true\n", fam[i],
-                    plan->tproxy_mark, plan->table);
-            fprintf(out, "ip%s rule add fwmark 0x%x lookup %u\n", fam[i], plan->tproxy_mark,
+            fprintf(out, "ip%s rule del fwmark %s lookup %u 2>/dev/null || true\n", fam[i], mark,
                     plan->table);
+            fprintf(out, "ip%s rule add fwmark %s lookup %u\n", fam[i], mark, plan->table);
             fprintf(out, "ip%s route replace local %s dev lo table %u\n", fam[i], dflt[i],
                     plan->table);
         }

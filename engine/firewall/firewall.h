@@ -83,6 +83,7 @@
 #include <stdio.h>
 
 #include "rules/flow_addr.h"
+#include "rules/mark.h"
 #include "rules/policy.h"
 #include "rules/policy_static.h"
 
@@ -114,9 +115,9 @@ struct fw_tun {
 
 struct fw_plan {
     enum fw_mode mode;
-    uint32_t routing_mark;
-    uint32_t tproxy_mark; /* fwmark that routes to table `table` */
-    uint32_t fast_mask;   /* the policy's fast_path_mask: the fast path's field of the marks */
+    struct mark routing_mark; /* the policy's: switchyard's own sockets */
+    struct mark tproxy_mark;  /* fwmark that routes to table `table` */
+    uint32_t fast_mask;       /* the policy's fast_path_mask: the fast path's field of the marks */
     unsigned table;
     struct fw_steer steer[FW_STEER_MAX];
     size_t count;

@@ -37,19 +37,21 @@ static void redirect_target(FILE *out, const struct fw_plan *plan, const struct 
 
 static void tproxy_target(FILE *out, const struct fw_plan *plan, const struct fw_steer *s)
 {
-    char ip[FLOW_ADDR_TEXT_MAX];
+    char ip[FLOW_ADDR_TEXT_MAX], mark[MARK_TEXT_MAX];
+    mark_format(plan->tproxy_mark, mark);
     if (plan->mode == FW_LOCAL) /* only what SWITCHYARD_MARK sent round through lo */
-        fprintf(out, "-m mark --mark 0x%x ", plan->tproxy_mark);
+        fprintf(out, "-m mark --mark %s ", mark);
     fprintf(out, "-j TPROXY --on-port %u ", s->listen.port);
     if (!s->wildcard)
         fprintf(out, "--on-ip %s ", flow_addr_format_ip(&s->listen, ip));
-    fprintf(out, "--tproxy-mark 0x%x", plan->tproxy_mark);
+    fprintf(out, "--tproxy-mark %s", mark);
 }
 
 static void mark_target(FILE *out, const struct fw_plan *plan, const struct fw_steer *s)
 {
     (void)s;
-    fprintf(out, "-j MARK --set-mark 0x%x", plan->tproxy_mark);
+    char mark[MARK_TEXT_MAX];
+    fprintf(out, "-j MARK --set-mark %s", mark_format(plan->tproxy_mark, mark));
 }
 
 static const struct ipt_chain nat_gateway = {
@@ -95,8 +97,9 @@ static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const st
     if (plan->n_interfaces) /* iptables: one interface (cmd_firewall.c checks) */
         fprintf(out, "%s -t %s -A %s ! -i %s -j RETURN\n", tool, c->table, c->name,
                 plan->interfaces[0]);
-    fprintf(out, "%s -t %s -A %s -m mark --mark 0x%x -j RETURN\n", tool, c->table, c->name,
-            plan->routing_mark);
+    char mark[MARK_TEXT_MAX];
+    fprintf(out, "%s -t %s -A %s -m mark --mark %s -j RETURN\n", tool, c->table, c->name,
+            mark_format(plan->routing_mark, mark));
     if (c->replies)
         fprintf(out,
                 "%s -t %s -A %s -m conntrack --ctdir REPLY -j RETURN -m comment --comment "

@@ -39,20 +39,33 @@ static void print_set(FILE *out, const char *name, const char *type, const char 
     fprintf(out, " }\n    }\n");
 }
 
-/* Tests the fast-path field of `key` ("meta" or "ct") mark for `m`; no other bit is looked at. */
-static void print_mark_is(FILE *out, const char *key, uint32_t mask, enum policy_fast_mark m,
-                          bool equal)
+/* The fast path's mark `m`: a value of the policy's field. */
+static struct mark fast_mark(const struct fw_plan *plan, enum policy_fast_mark m)
 {
-    fprintf(out, "%s mark & 0x%08x %s 0x%08x ", key, mask,
-            equal ? "==" : "!=", policy_fast_mark(mask, m));
+    return (struct mark){.value = policy_fast_mark(plan->fast_mask, m), .mask = plan->fast_mask};
 }
 
-/* Sets the fast-path field of `key`'s mark to `m`, leaving every other bit as it was. */
-static void print_mark_set(FILE *out, const char *key, uint32_t mask, enum policy_fast_mark m)
+/* Tests `key`'s ("meta" or "ct") mark for `m` (`equal` false: for anything else), under its
+ * mask: no other bit is looked at. Ends with a space. */
+static void print_mark_is(FILE *out, const char *key, struct mark m, bool equal)
 {
-    fprintf(out, "%s mark set %s mark & 0x%08x", key, key, ~mask);
-    if (m != POLICY_FAST_MARK_NONE)
-        fprintf(out, " | 0x%08x", policy_fast_mark(mask, m));
+    if (m.mask == MARK_WHOLE)
+        fprintf(out, "%s mark %s0x%x ", key, equal ? "" : "!= ", m.value);
+    else
+        fprintf(out, "%s mark & 0x%08x %s 0x%08x ", key, m.mask, equal ? "==" : "!=", m.value);
+}
+
+/* Sets `key`'s mark to `m` under its mask, leaving every other bit as it was. Ends with a
+ * space. */
+static void print_mark_set(FILE *out, const char *key, struct mark m)
+{
+    if (m.mask == MARK_WHOLE) {
+        fprintf(out, "%s mark set 0x%x ", key, m.value);
+        return;
+    }
+    fprintf(out, "%s mark set %s mark & 0x%08x", key, key, ~m.mask);
+    if (m.value)
+        fprintf(out, " | 0x%08x", m.value);
     fprintf(out, " ");
 }
 
@@ -64,11 +77,12 @@ static void print_skips(FILE *out, const struct fw_plan *plan, bool replies)
             fprintf(out, "%s \"%s\"", i ? "," : "", plan->interfaces[i]);
         fprintf(out, " } return comment \"only what arrives on the given interfaces\"\n");
     }
-    fprintf(out, "        meta mark 0x%x return comment \"switchyard's own sockets\"\n",
-            plan->routing_mark);
+    fprintf(out, "        ");
+    print_mark_is(out, "meta", plan->routing_mark, true);
+    fprintf(out, "return comment \"switchyard's own sockets\"\n");
     if (plan->dynamic || fw_plan_has_fast(plan)) { /* the flow's later packets: one test */
         fprintf(out, "        ");
-        print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_DIRECT, true);
+        print_mark_is(out, "ct", fast_mark(plan, POLICY_FAST_MARK_DIRECT), true);
         fprintf(out, "return comment \"decided direct: left to the kernel\"\n");
     }
     if (replies)
@@ -159,12 +173,12 @@ static void print_test(FILE *out, const struct policy_static_test *t, int fam)
     }
 }
 
-static void print_verdict(FILE *out, uint32_t mask, enum policy_static_verdict v)
+static void print_verdict(FILE *out, const struct fw_plan *plan, enum policy_static_verdict v)
 {
     if (v == POLICY_STATIC_DROP)
-        print_mark_set(out, "meta", mask, POLICY_FAST_MARK_REJECT);
+        print_mark_set(out, "meta", fast_mark(plan, POLICY_FAST_MARK_REJECT));
     else if (v == POLICY_STATIC_DIRECT)
-        print_mark_set(out, "ct", mask, POLICY_FAST_MARK_DIRECT);
+        print_mark_set(out, "ct", fast_mark(plan, POLICY_FAST_MARK_DIRECT));
     fprintf(out, v == POLICY_STATIC_STEER ? "return" : "accept");
 }
 
@@ -188,7 +202,7 @@ static void print_fast_rules(FILE *out, const struct fw_plan *plan,
                 fprintf(out, "        ");
                 for (size_t k = 0; k < t->n; k++)
                     print_test(out, &t->tests[k], fam);
-                print_verdict(out, plan->fast_mask, rule->verdict);
+                print_verdict(out, plan, rule->verdict);
                 fprintf(out, " comment \"%s\"\n", why);
             }
         }
@@ -277,15 +291,16 @@ static void print_refuse(FILE *out, const struct fw_plan *plan)
         "    chain refuse {\n        type filter hook %s priority filter - 10; policy accept;\n",
         plan->mode == FW_LOCAL ? "output" : "forward");
     fprintf(out, "        ");
-    print_mark_is(out, "meta", plan->fast_mask, POLICY_FAST_MARK_REJECT, true);
+    print_mark_is(out, "meta", fast_mark(plan, POLICY_FAST_MARK_REJECT), true);
     fprintf(out,
             "meta l4proto tcp reject with tcp reset comment \"drop: the client sees a reset\"\n"
             "        ");
-    print_mark_is(out, "meta", plan->fast_mask, POLICY_FAST_MARK_REJECT, true);
+    print_mark_is(out, "meta", fast_mark(plan, POLICY_FAST_MARK_REJECT), true);
     fprintf(out, "drop comment \"drop\"\n    }\n");
 }
 
-/* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6). */
+/* What a steering rule does with the packets of one entry and family (0 IPv4, 1 IPv6); ends
+ * with a space. */
 typedef void (*nft_action)(FILE *out, const struct fw_plan *plan, const struct fw_steer *s,
                            int fam);
 
@@ -298,22 +313,25 @@ static void redirect_action(FILE *out, const struct fw_plan *plan, const struct 
     else
         fprintf(out, "dnat %s to ", family[fam]);
     print_target_addr(out, s);
+    fprintf(out, " ");
 }
 
 static void tproxy_action(FILE *out, const struct fw_plan *plan, const struct fw_steer *s, int fam)
 {
     if (plan->mode == FW_LOCAL) /* only what mark_output sent round through lo */
-        fprintf(out, "meta mark 0x%x ", plan->tproxy_mark);
+        print_mark_is(out, "meta", plan->tproxy_mark, true);
     fprintf(out, "tproxy %s to ", family[fam]);
     print_target_addr(out, s);
-    fprintf(out, " meta mark set 0x%x accept", plan->tproxy_mark);
+    fprintf(out, " ");
+    print_mark_set(out, "meta", plan->tproxy_mark);
+    fprintf(out, "accept ");
 }
 
 static void mark_action(FILE *out, const struct fw_plan *plan, const struct fw_steer *s, int fam)
 {
     (void)s;
     (void)fam;
-    fprintf(out, "meta mark set 0x%x", plan->tproxy_mark);
+    print_mark_set(out, "meta", plan->tproxy_mark);
 }
 
 struct nft_chain {
@@ -339,7 +357,7 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
     print_skips(out, plan, c->replies);
     if (plan->dynamic) {
         fprintf(out, "        ");
-        print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER, false);
+        print_mark_is(out, "ct", fast_mark(plan, POLICY_FAST_MARK_STEER), false);
         fprintf(out, "accept comment \"not steered: left to the kernel\"\n");
     }
     for (size_t i = 0; i < plan->count; i++) {
@@ -353,7 +371,7 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
                     fw_steer_proto(s));
             c->action(out, plan, s, fam);
-            fprintf(out, " comment \"inbound %s%s\"\n", s->inbound, c->note ? c->note : "");
+            fprintf(out, "comment \"inbound %s%s\"\n", s->inbound, c->note ? c->note : "");
         }
     }
     fprintf(out, "    }\n");
@@ -440,7 +458,7 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
                  "policy accept;\n");
     print_skips(out, plan, true);
     fprintf(out, "        ");
-    print_mark_is(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER, true);
+    print_mark_is(out, "ct", fast_mark(plan, POLICY_FAST_MARK_STEER), true);
     fprintf(out, "return comment \"steered already\"\n"
                  "        ct state != new return\n"
                  "        tcp flags & (syn | ack) != syn return comment \"TCP: the SYN only\"\n");
@@ -457,13 +475,13 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
                     "rate over %u/second burst %u packets } ",
                     nfproto[fam], fw_steer_proto(s), fam ? 6 : 4, family[fam], OFFER_RATE,
                     OFFER_BURST);
-            print_mark_set(out, "ct", plan->fast_mask, POLICY_FAST_MARK_STEER);
+            print_mark_set(out, "ct", fast_mark(plan, POLICY_FAST_MARK_STEER));
             fprintf(out,
                     "accept comment \"a source offering over %u new flows a second: steered\"\n",
                     OFFER_RATE);
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
                     fw_steer_proto(s));
-            print_mark_set(out, "meta", plan->fast_mask, POLICY_FAST_MARK_OFFER);
+            print_mark_set(out, "meta", fast_mark(plan, POLICY_FAST_MARK_OFFER));
             fprintf(out, "accept comment \"inbound %s: offered on queue %u\"\n", s->inbound,
                     POLICY_FAST_QUEUE);
         }
@@ -481,10 +499,10 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
     };
     for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
         fprintf(out, "        ");
-        print_mark_is(out, "meta", plan->fast_mask, answers[i].answer, true);
+        print_mark_is(out, "meta", fast_mark(plan, answers[i].answer), true);
         if (answers[i].answer != POLICY_FAST_MARK_OFFER)
-            print_mark_set(out, "ct", plan->fast_mask, answers[i].answer);
-        print_mark_set(out, "meta", plan->fast_mask, POLICY_FAST_MARK_NONE);
+            print_mark_set(out, "ct", fast_mark(plan, answers[i].answer));
+        print_mark_set(out, "meta", fast_mark(plan, POLICY_FAST_MARK_NONE));
         fprintf(out, "comment \"%s\"\n", answers[i].why);
     }
     fprintf(out, "    }\n");

@@ -72,7 +72,8 @@ static void tun_family(const struct fw_plan *plan, const struct fw_tun *t, int f
         snprintf(skip, sizeof(skip), "goto %u", pref + 3);
         rule(out, fam, undo, pref + 3, "", "nop");
         rule(out, fam, undo, pref + 1, "not iif lo ", skip);
-        snprintf(buf, sizeof(buf), "not fwmark 0x%x ", plan->routing_mark);
+        char mark[MARK_TEXT_MAX];
+        snprintf(buf, sizeof(buf), "not fwmark %s ", mark_format(plan->routing_mark, mark));
         rule(out, fam, undo, pref + 2, buf, tab);
         return;
     }
@@ -94,7 +95,7 @@ void fw_print_tun_routing(const struct fw_plan *plan, FILE *out, bool undo)
                     t->inbound, t->device);
             continue;
         }
-        if (plan->mode == FW_LOCAL && !plan->routing_mark) {
+        if (plan->mode == FW_LOCAL && !plan->routing_mark.value) {
             fprintf(out,
                     "\n# tun inbound %s: local mode needs a routing_mark other than 0, or "
                     "switchyard's own connections would loop through %s\n",

@@ -55,10 +55,13 @@ if [ $rc = 2 ]; then ok "bad usage exits 2"; else not_ok "bad usage: rc=$rc $out
 refused() {
     local out rc
     out=$($sy firewall -c $m --tproxy-mark "$1" 2>&1); rc=$?
-    [ $rc = 2 ] && grep -qF "$2" <<<"$out"
+    [ $rc = 2 ] && grep -qF -- "$2" <<<"$out"
 }
 check "firewall: --tproxy-mark equal to routing_mark exits 2, saying why" \
-    refused 0xff "must differ from routing_mark 0xff"
+    refused 0xff "--tproxy-mark 0xff and routing_mark 0xff cannot be told apart"
+check "firewall: a masked --tproxy-mark that routing_mark's packets would match exits 2" \
+    refused 0x1/0x1 "--tproxy-mark 0x1/0x1 and routing_mark 0xff cannot be told apart"
+check "firewall: a --tproxy-mark value outside its mask exits 2" refused 0x3/0x1 "--tproxy-mark"
 check "firewall: --tproxy-mark with bits of the fast path's marks exits 2, saying why" \
     refused 0x04000001 "takes bits of the fast path's marks (fast_path_mask 0xe000000)"
 e2e_finish

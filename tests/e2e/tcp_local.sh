@@ -5,7 +5,8 @@
 # routing_mark and are not steered back to it. For redirect and tproxy, IPv4
 # and IPv6: HTTP and HTTPS reach the nginx origin through switchyard, a
 # dropped host gets a reset, and a socket that carries the mark itself is
-# left alone.
+# left alone. Then tproxy again beside a tool that keeps a bit of its own in
+# the same mark (as mwan3 does in 0x3f00), with masked marks.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -19,7 +20,7 @@ wait_tcp "$NS_O" 198.51.100.10 7000
 MARKED_CLIENT='
 import socket, sys
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, 36, 0xff)
+s.setsockopt(socket.SOL_SOCKET, 36, int(sys.argv[3], 0) if len(sys.argv) > 3 else 0xff)
 s.settimeout(5)
 s.connect((sys.argv[1], int(sys.argv[2])))
 print(s.recv(100).decode().strip())
@@ -63,5 +64,41 @@ for kind in redirect tproxy; do
     check "$kind: after --undo and stop, connections go straight out again" \
         grep -q "hello from origin" <<<"$out"
 done
+
+# Beside a tool that ORs 0x100 into the mark of every packet this host sends, once before
+# switchyard's marking and once after: with exact marks switchyard's own packets (0xff|0x100)
+# would be steered back to it and a steered one (0x1|0x100) would miss the TPROXY route and go
+# straight out. Masked marks see their own bits only.
+start_gateway_policy local-masked tproxy || e2e_finish
+sed -i 's|^routing_mark: 0xff$|routing_mark: 0x80/0x80|' "$POLICY"
+kill -HUP "$SWITCHYARD_PID"
+wait_file_grep "$E2E_TMP/switchyard.log" "reload" 5 || true
+nft_table "$NS_R" neighbour <<'NFT' || not_ok "the neighbour's table loads"
+    chain before {
+        type route hook output priority mangle - 5; policy accept;
+        meta mark set meta mark | 0x100
+    }
+    chain after {
+        type route hook output priority mangle + 5; policy accept;
+        meta mark set meta mark | 0x100
+    }
+NFT
+"$SWITCHYARD" firewall -c "$POLICY" --mode local --tproxy-mark 0x1/0x1 >"$E2E_TMP/masked.sh"
+check "masked marks: firewall rules load" ip netns exec "$NS_R" sh "$E2E_TMP/masked.sh"
+: >"$ACCESS"
+out=$(curl_local origin.example 198.51.100.10 http)
+check "masked marks: HTTP reaches the origin" grep -q "hello from origin" <<<"$out" ||
+    diag "curl said: $out"
+check "masked marks: through switchyard once (one decided line, no loop)" \
+    test "$(log_count "decided inbound=local-masked .* host=origin.example")" = 1
+check "masked marks: nginx saw one request" test "$(grep -c "^198.51.100.1 origin.example" "$ACCESS")" = 1
+before=$(log_count "dst=.*:7000 ")
+out=$(in_router python3 -c "$MARKED_CLIENT" 198.51.100.10 7000 0x80 2>&1)
+check "masked marks: a socket carrying 0x80 goes straight out, the neighbour's bit set too" \
+    test "$out" = marked-ok -a "$before" = "$(log_count "dst=.*:7000 ")"
+"$SWITCHYARD" firewall -c "$POLICY" --mode local --tproxy-mark 0x1/0x1 --undo | ip netns exec "$NS_R" sh
+check "masked marks: --undo removes the masked policy rule" \
+    bash -c "! ip netns exec '$NS_R' ip rule | grep -q 'fwmark 0x1/0x1'"
+stop_pid "$SWITCHYARD_PID"
 
 e2e_finish

@@ -63,8 +63,8 @@ static struct fw_plan empty_plan(enum fw_mode mode)
     memset(&p, 0, sizeof(p));
     p.mode = mode;
     p.fast_mask = POLICY_FAST_MASK_DEFAULT;
-    p.routing_mark = 0xff;
-    p.tproxy_mark = 0x1;
+    p.routing_mark = (struct mark){0xff, MARK_WHOLE};
+    p.tproxy_mark = (struct mark){0x1, MARK_WHOLE};
     p.table = 100;
     return p;
 }
@@ -430,8 +430,7 @@ static void test_nft_fast_path_shared_and_stopped(void **state)
     p = fixture_policy_ok(text);
     struct fw_plan shared;
     memset(&shared, 0, sizeof(shared));
-    shared.routing_mark = 0xff;
-    shared.tproxy_mark = 1;
+    shared.tproxy_mark = (struct mark){0x1, MARK_WHOLE};
     fw_plan_build(&shared, p);
     char error[256];
     assert_int_equal(fw_plan_fast(&shared, p, error, sizeof(error)), 0);
@@ -560,6 +559,39 @@ static struct fw_plan tun_plan(enum fw_mode mode)
     return p;
 }
 
+/* Marks with a mask (mwan3 keeps 0x3f00 of the same mark): set and tested in those bits only,
+ * by both backends, the policy routing and the tun rules. */
+static void test_marks_with_masks(void **state)
+{
+    (void)state;
+    struct fw_plan p = plan_for(FW_LOCAL);
+    p.routing_mark = (struct mark){0x80, 0x80};
+    p.tproxy_mark = (struct mark){0x1, 0x1};
+    char *t = print(&fw_backend_nft, &p, false);
+    expect_all(
+        holds, t,
+        "meta mark & 0x00000080 == 0x00000080 return comment \"switchyard's own sockets\"",
+        "meta l4proto tcp meta mark set meta mark & 0xfffffffe | 0x00000001 comment",
+        "meta l4proto tcp meta mark & 0x00000001 == 0x00000001 tproxy ip to :12346 meta mark "
+        "set meta mark & 0xfffffffe | 0x00000001 accept comment",
+        "ip rule add fwmark 0x1/0x1 lookup 100", "ip -6 rule add fwmark 0x1/0x1 lookup 100");
+    expect_none(holds, t, "meta mark 0x", "meta mark set 0x");
+    free(t);
+    t = print(&fw_backend_iptables, &p, false);
+    expect_all(holds, t, "-m mark --mark 0x80/0x80 -j RETURN", "-j MARK --set-mark 0x1/0x1",
+               "-m mark --mark 0x1/0x1 -j TPROXY --on-port 12346 --tproxy-mark 0x1/0x1",
+               "ip rule add fwmark 0x1/0x1 lookup 100");
+    free(t);
+    t = print(&fw_backend_nft, &p, true);
+    assert_non_null(strstr(t, "ip rule del fwmark 0x1/0x1 lookup 100"));
+    free(t);
+    p = tun_plan(FW_LOCAL);
+    p.routing_mark = (struct mark){0x80, 0x80};
+    t = print(&fw_backend_nft, &p, false);
+    assert_non_null(strstr(t, "ip rule add pref 9002 not fwmark 0x80/0x80 lookup 101"));
+    free(t);
+}
+
 /* Every rule and route `apply` adds, `undo` deletes with the same selector, and adds nothing. */
 static void undo_mirrors(const char *apply, const char *undo)
 {
@@ -611,7 +643,7 @@ static void test_tun_local_routes_the_hosts_own_but_marked_into_the_device(void 
         free(u);
     }
     /* Without a routing mark switchyard's own connections would loop: no routes, a note. */
-    p.routing_mark = 0;
+    p.routing_mark.value = 0;
     char *t = print(&fw_backend_nft, &p, false);
     assert_null(strstr(t, "ip rule add"));
     assert_non_null(strstr(t, "local mode needs a routing_mark"));
@@ -650,15 +682,18 @@ static void test_tun_gateway_routes_the_lan_into_the_device(void **state)
     free(t);
 }
 
-UNIT_TEST_MAIN(
-    NULL, fixture_teardown, cmocka_unit_test(test_nft_gateway),
-    cmocka_unit_test(test_nft_local_marks_output_for_tproxy), cmocka_unit_test(test_nft_undo),
-    cmocka_unit_test(test_interfaces_limit_gateway_steering),
-    cmocka_unit_test(test_iptables_gateway), cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
-    cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
-    cmocka_unit_test(test_iptables_undo_removes_every_chain),
-    cmocka_unit_test(test_explicit_proxies_steer_nothing), cmocka_unit_test(test_nft_fast_path),
-    cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
-    cmocka_unit_test(test_nft_dynamic_fast_path), cmocka_unit_test(test_nft_fast_path_mask),
-    cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
-    cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device))
+UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(test_nft_gateway),
+               cmocka_unit_test(test_nft_local_marks_output_for_tproxy),
+               cmocka_unit_test(test_nft_undo),
+               cmocka_unit_test(test_interfaces_limit_gateway_steering),
+               cmocka_unit_test(test_iptables_gateway),
+               cmocka_unit_test(test_nft_tproxy_leaves_replies_alone),
+               cmocka_unit_test(test_iptables_tproxy_leaves_replies_alone),
+               cmocka_unit_test(test_iptables_undo_removes_every_chain),
+               cmocka_unit_test(test_explicit_proxies_steer_nothing),
+               cmocka_unit_test(test_nft_fast_path),
+               cmocka_unit_test(test_nft_fast_path_shared_and_stopped),
+               cmocka_unit_test(test_nft_dynamic_fast_path),
+               cmocka_unit_test(test_nft_fast_path_mask), cmocka_unit_test(test_marks_with_masks),
+               cmocka_unit_test(test_tun_local_routes_the_hosts_own_but_marked_into_the_device),
+               cmocka_unit_test(test_tun_gateway_routes_the_lan_into_the_device))

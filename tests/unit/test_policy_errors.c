@@ -97,7 +97,12 @@ static const struct bad_policy cases[] = {
     {"log:\n  target: journal\n", "2:11: unknown log target 'journal' (stderr, syslog)"},
     /* 23 routing mark not a number */
     {"routing_mark: lots\n",
-     "1:15: routing_mark must be a whole number from 0 to 4294967295, not 'lots'"},
+     "1:15: routing_mark must be VALUE or VALUE/MASK (whole numbers up to 0xffffffff, the value "
+     "within the mask), not 'lots'"},
+    /* 23a a routing mark's value outside its mask */
+    {"routing_mark: 0x1ff/0xff\n",
+     "1:15: routing_mark must be VALUE or VALUE/MASK (whole numbers up to 0xffffffff, the value "
+     "within the mask), not '0x1ff/0xff'"},
     /* 23b routing mark taken by the fast path */
     {"routing_mark: 0x4000000\n", "1:15: routing_mark 0x4000000 carries a fast-path mark in its "
                                   "bits 0xe000000 (fast_path_mask); "

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "rules/mark.h"
 #include "tests/unit/policy_fixture.h"
 #include "tests/unit/unit_test.h"
 
@@ -321,6 +322,26 @@ static struct policy *policy_naming_type(const char *yaml_format, const char *ty
     return fixture_policy_ok(yaml);
 }
 
+/* routing_mark with a mask: the value and the bits the firewall tests it in; summarised so. */
+static void routing_mark_with_a_mask(void **state)
+{
+    (void)state;
+    struct policy *p = fixture_policy_ok("routing_mark: \"0x80/0x80\"\n");
+    assert_int_equal(policy_settings(p)->routing_mark, 0x80);
+    assert_int_equal(policy_settings(p)->routing_mark_mask, 0x80);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    policy_print_summary(p, out);
+    fclose(out);
+    assert_non_null(strstr(text, "; routing_mark: 0x80/0x80\n"));
+    free(text);
+    policy_unref(p);
+    p = fixture_policy_ok("routing_mark: 0x80\n");
+    assert_int_equal(policy_settings(p)->routing_mark_mask, MARK_WHOLE);
+    policy_unref(p);
+}
+
 /* One table of type names: what the loader reads is what the names say. */
 static void type_names_round_trip(void **state)
 {
@@ -416,5 +437,5 @@ static void aliases_that_are_fine(void **state)
 UNIT_TEST_MAIN(NULL, fixture_teardown, cmocka_unit_test(defaults_of_an_empty_policy),
                cmocka_unit_test(every_setting), cmocka_unit_test(user_and_group),
                cmocka_unit_test(inbounds), cmocka_unit_test(outbounds), cmocka_unit_test(summary),
-               cmocka_unit_test(type_names_round_trip), cmocka_unit_test(loading_from_memory),
-               cmocka_unit_test(aliases_that_are_fine))
+               cmocka_unit_test(type_names_round_trip), cmocka_unit_test(routing_mark_with_a_mask),
+               cmocka_unit_test(loading_from_memory), cmocka_unit_test(aliases_that_are_fine))
