@@ -20,12 +20,9 @@
 #   [ROUNDS=3] [BASELINE=old/switchyard] bench/fast_path.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
-exec 9>/tmp/switchyard-bench.lock
-flock 9
 . bench/lib.sh
-SECS=${1:-5}
-ROUNDS=${ROUNDS:-3}
-BASELINE=${BASELINE:-}
+bench_lock
+bench_settings "$@"
 
 bench_origin
 ip -n "$NS_O" route add 192.0.2.0/24 via 198.51.100.1

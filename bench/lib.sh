@@ -4,6 +4,10 @@
 # and replaces its EXIT trap with the bare clean-up: a benchmark prints
 # Markdown, no TAP, and keeps its exit status.
 #
+# bench_lock           one benchmark at a time: waits for
+#                      /tmp/switchyard-bench.lock and holds it to the end
+# bench_settings [SECONDS]  SECS (SECONDS, default 5), ROUNDS (default 3)
+#                      and BASELINE (default none) of a relay benchmark
 # PROXY_CPU, LOAD_CPU  taskset prefixes putting the proxy on core 1 and the
 #                      load on core 0 (both empty on a one-core machine); the
 #                      benches that pin switchyard so give it `workers: 1`:
@@ -25,6 +29,23 @@
 . tests/e2e/lib_udp.sh
 trap e2e_cleanup EXIT
 if [ "$(nproc)" -gt 1 ]; then PROXY_CPU=(taskset -c 1) LOAD_CPU=(taskset -c 0); else PROXY_CPU=() LOAD_CPU=(); fi
+
+# bench_lock: waits until no other benchmark runs, then holds
+# /tmp/switchyard-bench.lock (descriptor 9) until the script ends.
+bench_lock() {
+    exec 9>/tmp/switchyard-bench.lock
+    flock 9
+}
+
+# bench_settings [SECONDS]: what a relay benchmark is told: SECS, how long
+# each measure runs (SECONDS, default 5), ROUNDS from the environment
+# (default 3), and BASELINE, another switchyard build run as extra
+# contenders (default none).
+bench_settings() {
+    SECS=${1:-5}
+    ROUNDS=${ROUNDS:-3}
+    BASELINE=${BASELINE:-}
+}
 
 bench_origin() {
     local ns

@@ -35,13 +35,10 @@
 #   [ROUNDS=3] [IDLE=10000] [BASELINE=old/switchyard] [CONTENDERS=...] bench/tcp_relay.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/.."
-exec 9>/tmp/switchyard-bench.lock
-flock 9
 . bench/lib.sh
-SECS=${1:-5}
+bench_lock
+bench_settings "$@"
 IDLE=${IDLE:-5000}
-BASELINE=${BASELINE:-}
-ROUNDS=${ROUNDS:-3}
 read -ra CONTENDERS <<<"${CONTENDERS:-none switchyard redsocks v2ray sniffed tproxy}"
 if [ -n "$BASELINE" ]; then
     [[ " ${CONTENDERS[*]} " == *" switchyard "* ]] && CONTENDERS+=(baseline)

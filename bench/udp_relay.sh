@@ -29,10 +29,8 @@
 set -u
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-SECS=${1:-5}
-ROUNDS=${ROUNDS:-3}
+bench_settings "$@"
 QUERIES=${QUERIES:-3000}
-BASELINE=${BASELINE:-}
 EXPIRE=${EXPIRE:-8}
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)

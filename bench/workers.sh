@@ -23,8 +23,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-exec 9>/tmp/switchyard-bench.lock
-flock 9
+bench_lock
 SECS=${1:-5}
 ROUNDS=${ROUNDS:-3}
 STREAMS=${STREAMS:-4}
