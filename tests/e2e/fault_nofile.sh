@@ -14,7 +14,6 @@
 #   tests/run --e2e fault_nofile
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 rel_gateway_up 9000 9100
 write_gateway_policy <<YAML

@@ -16,7 +16,6 @@
 #   tests/run --e2e fault_origin
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 BIG=300000000
 rel_gateway_up 9000 9009 9100 9101 9102 9103

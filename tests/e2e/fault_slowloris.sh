@@ -15,7 +15,6 @@
 #   tests/run --e2e fault_slowloris
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 rel_gateway_up 9000 9100 443
 

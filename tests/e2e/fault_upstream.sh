@@ -10,7 +10,6 @@
 #   tests/run --e2e fault_upstream
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 rel_gateway_up 9000 9001 9002
 for a in 2 3; do ip -n "$NS_R" addr add 198.51.100.$a/24 dev r1; done

@@ -1,5 +1,6 @@
-# lib_reliability.sh — what the load and fault tests share (sourced after lib.sh,
-# not run; tests/run skips lib*.sh).
+# lib_reliability.sh — what the load and fault tests share (sourced, not run;
+# tests/run skips lib*.sh). It sources lib.sh, whose TAP, process and
+# clean-up helpers these scripts use, and adds:
 #
 # rel_gateway_up PORT... lib.sh's gateway_up, O4, and reliability.py's origin on PORT...
 # rel_start_gateway [S]  switchyard and its gateway rules for $POLICY (pid = its pid)
@@ -15,6 +16,8 @@
 # rel_memory_check WHAT CMD...  check WHAT CMD, a SKIP on a sanitizer build
 # REL_SANITIZED         1 when $SWITCHYARD is an AddressSanitizer build (memory
 #                       figures are then not the product's)
+
+. tests/e2e/lib.sh
 
 REL_PY=tests/e2e/reliability.py
 rel_py() { python3 "$REL_PY" "$@"; }

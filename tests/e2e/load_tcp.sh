@@ -12,7 +12,6 @@
 #   [LOAD=10000] [INBOUND=redirect|tproxy] tests/run --e2e load_tcp
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 
 INBOUND=${INBOUND:-redirect}

@@ -13,7 +13,6 @@
 #   [LOAD=10000] [INBOUND=tproxy|udp-redirect] tests/run --e2e load_udp
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 
 INBOUND=${INBOUND:-tproxy}

@@ -15,7 +15,6 @@
 #   [LOAD=1000] tests/run --e2e tun_load
 set -u
 cd "$(dirname "$0")/../.."
-. tests/e2e/lib.sh
 . tests/e2e/lib_reliability.sh
 
 LOAD=${LOAD:-1000}
