@@ -28,9 +28,7 @@ NFT
 
 write_gateway_policy <<YAML
 timeouts: {connect_ms: 1500}
-inbounds:
-  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
-  - {name: socks-in, type: socks5, listen: "192.0.2.1:1080"}
+$(policy_inbounds gateway redirect socks5)
 default: direct
 YAML
 rel_start_gateway

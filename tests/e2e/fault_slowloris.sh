@@ -25,10 +25,7 @@ routing_mark: 0xff
 sniff: {timeout_ms: 300, max_wait_ms: 30000}
 timeouts: {connect_ms: 3000}
 $1
-inbounds:
-  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
-  - {name: socks-in, type: socks5, listen: "192.0.2.1:1080"}
-  - {name: http-in, type: http, listen: "192.0.2.1:8080"}
+$(policy_inbounds gateway redirect socks5 http)
 rules:
   - {domain: blocked.example, action: drop}
 default: direct

@@ -16,7 +16,8 @@
 # Waiting:    wait_tcp NS ADDR PORT [SECONDS]; wait_udp NS ADDR PORT;
 #             wait_file_grep FILE REGEX [SECONDS]; wait_established NS PORT N [SECONDS].
 # Services:   start_nginx NS ADDR...; write_gateway_policy (stdin after the usual
-#             head); start_switchyard NS CONFIG;
+#             head); policy_inbounds WHERE KIND... (a policy's inbounds, named
+#             and numbered as the tests use them); start_switchyard NS CONFIG;
 #             start_danted NS NAME ADDR PORT METHOD EXTERNAL RULE... (danted_conf
 #             writes its file only); start_tinyproxy NS ADDR PORTS NET...;
 #             apply_firewall NS CONFIG MODE [BACKEND]; nft_table NS NAME (a
@@ -288,6 +289,29 @@ write_gateway_policy() {
             "fast_path: off  # every flow through switchyard, none decided in the kernel"
         cat
     } >"$POLICY"
+}
+
+# policy_inbounds WHERE KIND...: the inbounds section of a test's policy,
+# one inbound a KIND, named and numbered as the tests use them: redirect (gw,
+# port 12345), tproxy (tp, 12346, TCP and UDP), udp-redirect (nat, 12347),
+# http (http-in, 8080), socks5 (socks-in, 1080). WHERE is the address they
+# all listen on, or "gateway": the transparent ones on [::], the explicit
+# ones on the router's 192.0.2.1, where the client reaches them.
+policy_inbounds() {
+    local wild=$1 router=$1 kind
+    [ "$1" = gateway ] && wild="[::]" router=192.0.2.1
+    shift
+    echo "inbounds:"
+    for kind in "$@"; do
+        case $kind in
+        redirect) echo "  - {name: gw, type: redirect, listen: \"$wild:12345\"}" ;;
+        tproxy) echo "  - {name: tp, type: tproxy, listen: \"$wild:12346\", network: [tcp, udp]}" ;;
+        udp-redirect) echo "  - {name: nat, type: udp-redirect, listen: \"$wild:12347\"}" ;;
+        http) echo "  - {name: http-in, type: http, listen: \"$router:8080\"}" ;;
+        socks5) echo "  - {name: socks-in, type: socks5, listen: \"$router:1080\"}" ;;
+        *) echo "policy_inbounds: no inbound kind $kind" >&2 ;;
+        esac
+    done
 }
 
 # apply_firewall NS CONFIG MODE [BACKEND]: the rules `switchyard firewall` prints.

@@ -49,12 +49,7 @@ log: {level: info, flows: true}
 routing_mark: 0xff
 user: nobody
 group: nogroup
-inbounds:
-  - {name: redir, type: redirect, listen: "[::]:12345"}
-  - {name: tp, type: tproxy, listen: "[::]:12346", network: [tcp, udp]}
-  - {name: nat, type: udp-redirect, listen: "0.0.0.0:12347"}
-  - {name: http-in, type: http, listen: "192.0.2.1:8080"}
-  - {name: socks-in, type: socks5, listen: "192.0.2.1:1080"}
+$(policy_inbounds gateway redirect tproxy udp-redirect http socks5)
 ${1:-}
 default: direct
 YAML

@@ -63,12 +63,7 @@ echo "hello from origin" >"$E2E_TMP/www/index.html"
 cat >"$E2E_TMP/policy.yaml" <<YAML
 log: {level: info, flows: true}
 routing_mark: 0xff
-inbounds:
-  - {name: redir, type: redirect, listen: "127.0.0.1:12345"}
-  - {name: tp, type: tproxy, listen: "127.0.0.1:12346", network: [tcp, udp]}
-  - {name: udpnat, type: udp-redirect, listen: "127.0.0.1:12347"}
-  - {name: http-in, type: http, listen: "127.0.0.1:8080"}
-  - {name: socks-in, type: socks5, listen: "127.0.0.1:1080"}
+$(policy_inbounds 127.0.0.1 redirect tproxy udp-redirect http socks5)
 rules:
   - {domain: drop.example, action: drop}
 default: direct

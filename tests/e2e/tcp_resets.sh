@@ -16,9 +16,7 @@ PY=tests/e2e/tcp_resets.py
 O4=$ORIGIN4
 write_gateway_policy <<YAML
 sniff: {timeout_ms: 300}
-inbounds:
-  - {name: gw, type: redirect, listen: "[::]:12345"}
-  - {name: socks-in, type: socks5, listen: "192.0.2.1:1080"}
+$(policy_inbounds gateway redirect socks5)
 default: direct
 YAML
 start_gateway || exit 1
