@@ -25,7 +25,9 @@
 # Topology:   gateway_net: client ns -> router ns -> origin ns (see below);
 #             router_link NS IF RIF ROUTER4/LEN ADDR4 ROUTER6/LEN ADDR6: one more leg;
 #             gateway_up [nginx]: the usual start of a TCP script;
-#             start_gateway_policy NAME TYPE: the usual policy, switchyard started;
+#             write_usual_policy NAME TYPE [INBOUND [RULE]]: the usual policy
+#             (settings from stdin); start_gateway_policy NAME TYPE: that
+#             policy, switchyard started;
 #             control_gateway_up LISTEN: the same with the control API on LISTEN;
 #             check_traffic_sum WHAT FILE SENT: /traffic down bytes sum to SENT;
 #             udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53);
@@ -423,21 +425,28 @@ gateway_up() {
     fi
 }
 
-# start_gateway_policy NAME TYPE: writes $POLICY with one inbound NAME of TYPE
-# on [::]:12345, *.blocked.example dropped, the rest direct (flows logged,
-# routing_mark 0xff, 300 ms sniff timeout), and starts switchyard on the
-# router with it and a fresh log; not_ok (the log shown) and status 1 when it
-# does not start.
+# write_usual_policy NAME TYPE [INBOUND [RULE]]: writes $POLICY, the usual
+# policy of a TCP gateway script: routing_mark 0xff, the settings it reads
+# (log, sniff, timeouts...), one inbound NAME of TYPE on [::]:12345 (then
+# INBOUND, a line of more), *.blocked.example dropped (then RULE, a line of
+# more), the rest direct.
+write_usual_policy() {
+    {
+        echo "routing_mark: 0xff"
+        cat
+        printf '%s\n' "inbounds:" "  - {name: $1, type: $2, listen: \"[::]:12345\"}" "${3:-}" \
+            "rules:" "  - {domain_suffix: blocked.example, action: drop}" "${4:-}" "default: direct"
+    } >"$POLICY"
+}
+
+# start_gateway_policy NAME TYPE: writes the usual policy with the inbound
+# NAME of TYPE (flows logged, 300 ms sniff timeout), and starts switchyard on
+# the router with it and a fresh log; not_ok (the log shown) and status 1
+# when it does not start.
 start_gateway_policy() {
-    cat >"$POLICY" <<YAML
+    write_usual_policy "$1" "$2" <<YAML
 log: {level: info, flows: true}
-routing_mark: 0xff
 sniff: {timeout_ms: 300}
-inbounds:
-  - {name: $1, type: $2, listen: "[::]:12345"}
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-default: direct
 YAML
     : >"$E2E_TMP/switchyard.log"
     start_switchyard "$NS_R" "$POLICY" && return 0

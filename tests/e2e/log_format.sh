@@ -13,17 +13,11 @@ cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 gateway_up nginx
 
-# write_policy FORMAT TARGET
+# write_policy FORMAT TARGET: the usual policy, its log in FORMAT to TARGET.
 write_policy() {
-    cat >"$POLICY" <<YAML
+    write_usual_policy gw redirect <<YAML
 log: {level: info, flows: true, format: $1, target: $2}
-routing_mark: 0xff
 sniff: {timeout_ms: 300}
-inbounds:
-  - {name: gw, type: redirect, listen: "[::]:12345"}
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-default: direct
 YAML
 }
 

@@ -22,18 +22,10 @@ O4=$ORIGIN4
 O6=$ORIGIN6
 
 write_policy() { # write_policy EXTRA_RULE_LINE [EXTRA_INBOUND_LINE]
-    cat >"$POLICY" <<YAML
+    write_usual_policy gw redirect "${2:-}" "$1" <<YAML
 log: {level: info, flows: true}
-routing_mark: 0xff
 sniff: {timeout_ms: 300, skip_ports: [2526]}
 timeouts: {connect_ms: 1500}
-inbounds:
-  - {name: gw, type: redirect, listen: "[::]:12345"}
-$2
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-$1
-default: direct
 YAML
 }
 write_policy "" ""
