@@ -23,17 +23,7 @@ gateway_up
 API=http://127.0.0.1:9090
 
 # A domain rule, so that every flow is sniffed and the table shows its host.
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-sniff: {timeout_ms: 300}
-control: {listen: "127.0.0.1:9090", secret: t0ken}
-inbounds:
-  - {name: gw, type: redirect, listen: "[::]:12345"}
-rules:
-  - {domain_suffix: blocked.example, action: drop}
-default: direct
-fast_path: off  # every flow through switchyard, none decided in the kernel
-YAML
+write_control_policy 127.0.0.1:9090 "{domain_suffix: blocked.example, action: drop}"
 start_gateway || e2e_abort "switchyard starts"
 
 # control_peer.py's origin: its HTTP port (80) answers each request with 50000

@@ -28,7 +28,8 @@
 #             write_usual_policy NAME TYPE [INBOUND [RULE]]: the usual policy
 #             (settings from stdin); start_gateway_policy NAME TYPE: that
 #             policy, switchyard started;
-#             control_gateway_up LISTEN: the same with the control API on LISTEN;
+#             write_control_policy LISTEN RULE: a policy with the control API;
+#             control_gateway_up LISTEN: gateway_up, that policy, a peer origin;
 #             check_traffic_sum WHAT FILE SENT: /traffic down bytes sum to SENT;
 #             udp_start_dnsmasq [ANSWER]: dnsmasq on the origin (198.51.100.53);
 #             tun_dev, tun_inbound ADDRESS, tun_routing MODE [ARG...]: a TUN test's
@@ -498,25 +499,31 @@ tun_routing() {
         ip netns exec "$NS_R" sh "$E2E_TMP/routing.sh" >>"$E2E_TMP/routing.log" 2>&1
 }
 
-# control_gateway_up LISTEN: the start of a script that reads the control
-# API: gateway_up, then switchyard with a redirect inbound (gw), port 9
-# dropped, the rest direct, the fast path off, and `control` on LISTEN with
-# the secret t0ken; then tests/e2e/control_peer.py's origin (its held
-# transfer on port 80, its paced one on 81). PEER = control_peer.py.
-control_gateway_up() {
-    gateway_up
-    PEER=$PWD/tests/e2e/control_peer.py
+# write_control_policy LISTEN RULE: writes $POLICY for a script that reads
+# the control API: flows logged, a 200 ms sniff timeout, `control` on LISTEN
+# with the secret t0ken, the redirect inbound gw on [::]:12345, RULE (a
+# rules item) the one rule, on line 7, the rest direct, the fast path off.
+write_control_policy() {
     cat >"$POLICY" <<YAML
 log: {level: info, flows: true}
 sniff: {timeout_ms: 200}
 control: {listen: "$1", secret: t0ken}
-inbounds:
-  - {name: gw, type: redirect, listen: "0.0.0.0:12345"}
+$(policy_inbounds gateway redirect)
 rules:
-  - {dst_port: 9, action: drop}
+  - $2
 default: direct
 fast_path: off  # every flow through switchyard, none decided in the kernel
 YAML
+}
+
+# control_gateway_up LISTEN: the start of a script that reads the control
+# API: gateway_up, then switchyard with write_control_policy's policy, port
+# 9 dropped; then tests/e2e/control_peer.py's origin (its held transfer on
+# port 80, its paced one on 81). PEER = control_peer.py.
+control_gateway_up() {
+    gateway_up
+    PEER=$PWD/tests/e2e/control_peer.py
+    write_control_policy "$1" "{dst_port: 9, action: drop}"
     start_gateway || e2e_abort "switchyard starts"
     bg "$NS_O" "$E2E_TMP/origin.log" python3 "$PEER" origin 80 81
     wait_tcp "$NS_O" "$ORIGIN4" 80 && wait_tcp "$NS_O" "$ORIGIN4" 81 || not_ok "origin starts"
