@@ -1,6 +1,6 @@
 # lib_udp.sh — the network the UDP end-to-end tests share (sourced, not run;
 # tests/run skips lib*.sh). It sources lib.sh, whose TAP, process and
-# clean-up helpers the UDP scripts use, and adds only the UDP topology:
+# clean-up helpers the UDP scripts use, and adds the UDP topology:
 #
 #   [client]  192.0.2.2 / 2001:db8:1::2      (veth to router)
 #   [router]  192.0.2.1 / 2001:db8:1::1   switchyard, nft
@@ -9,7 +9,8 @@
 #   [origin]  198.51.100.53 / 2001:db8:2::53  dnsmasq, UDP echo
 #   [upstream] 203.0.113.10                   danted (SOCKS5, UDP ASSOCIATE)
 #
-# udp_net sets NS_C, NS_R, NS_O (lib.sh's gateway_net) and NS_U.
+# udp_net sets NS_C, NS_R, NS_O (lib.sh's gateway_net) and NS_U;
+# udp_socks5_policy writes the policy of a UDP gateway with a SOCKS5 upstream.
 
 . tests/e2e/lib.sh
 
@@ -58,6 +59,24 @@ udp_redirect_rules() {
         iifname "r0" $match ip6 daddr != 2001:db8:1::1 redirect to :$1
     }
 NFT
+}
+
+# udp_socks5_policy NAME SERVER: writes $POLICY: flows logged, routing_mark
+# 0xff, the tproxy inbound tp on 0.0.0.0:12346 for UDP (where
+# udp_tproxy_rules 12346 sends), the socks5 outbound NAME at SERVER:1080 with
+# UDP ASSOCIATE (udp_start_danted's), then the rules and default it reads.
+udp_socks5_policy() {
+    {
+        cat <<YAML
+log: {level: info, flows: true}
+routing_mark: 0xff
+inbounds:
+  - {name: tp, type: tproxy, listen: "0.0.0.0:12346", network: [udp]}
+outbounds:
+  - {name: $1, type: socks5, server: "$2:1080", udp: true}
+YAML
+        cat
+    } >"$POLICY"
 }
 
 # udp_start_danted [ADDR [NAME]]: danted on the upstream at ADDR:1080 (default

@@ -21,13 +21,7 @@ udp_start_dnsmasq || not_ok "dnsmasq listening"
 udp_tproxy_rules 12346
 
 # Nothing listens on 203.0.113.10:1080: every session to `down` fails.
-cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-inbounds:
-  - {name: tp, type: tproxy, listen: "[::]:12346", network: [udp]}
-outbounds:
-  - {name: down, type: socks5, server: "203.0.113.10:1080", udp: true}
+udp_socks5_policy down 203.0.113.10 <<YAML
 rules:
   - {dst_port: 9, action: down}
 default: direct
@@ -51,7 +45,7 @@ answered() {
 }
 
 # wait_listener: until the tproxy listener is open.
-wait_listener() { wait_udp "$NS_R" '*' 12346 || wait_udp "$NS_R" '[::]' 12346 || true; }
+wait_listener() { wait_udp "$NS_R" '*' 12346 || true; }
 
 # --- a burst of failing opens --------------------------------------------------------
 bg "$NS_R" "$E2E_TMP/switchyard.log" "$SWITCHYARD" run -c "$POLICY"

@@ -21,13 +21,7 @@ udp_start_danted 203.0.113.11 danted2 || not_ok "second danted listening"
 
 # policy SERVER: the socks5 outbound "up" at SERVER.
 policy() {
-    cat >"$POLICY" <<YAML
-log: {level: info, flows: true}
-routing_mark: 0xff
-inbounds:
-  - {name: tp, type: tproxy, listen: "0.0.0.0:12346", network: [udp]}
-outbounds:
-  - {name: up, type: socks5, server: "$1:1080", udp: true}
+    udp_socks5_policy up "$1" <<YAML
 rules:
   - {domain_suffix: proxied.example, action: up}
 default: direct
