@@ -443,13 +443,20 @@ static void test_nft_fast_path_shared_and_stopped(void **state)
     policy_unref(p);
 }
 
+/* The nft script for `fast_policy` with `extra`, fast_path: dynamic, in gateway mode. */
+static char *dynamic_script(const char *extra, struct fw_plan *plan, struct policy **p)
+{
+    *plan = fast_plan(FW_GATEWAY, extra, p);
+    plan->dynamic = true;
+    return print(&fw_backend_nft, plan, false);
+}
+
 static void test_nft_dynamic_fast_path(void **state)
 {
     (void)state;
     struct policy *p;
-    struct fw_plan plan = fast_plan(FW_GATEWAY, "", &p);
-    plan.dynamic = true;
-    char *t = print(&fw_backend_nft, &plan, false);
+    struct fw_plan plan;
+    char *t = dynamic_script("", &plan, &p);
     /* A source offering too fast is steered, per family, before its packets are queued. */
     expect_all(
         holds, t, "set offer_rate4 {\n        type ipv4_addr; flags dynamic,timeout;",
@@ -525,9 +532,8 @@ static void test_nft_fast_path_mask(void **state)
 {
     (void)state;
     struct policy *p;
-    struct fw_plan plan = fast_plan(FW_GATEWAY, "fast_path_mask: 0x70\n", &p);
-    plan.dynamic = true;
-    char *t = print(&fw_backend_nft, &plan, false);
+    struct fw_plan plan;
+    char *t = dynamic_script("fast_path_mask: 0x70\n", &plan, &p);
     expect_all(holds, t, "ct mark set ct mark & 0xffffff8f | 0x00000020 accept comment \"rule 1 ",
                "meta mark set meta mark & 0xffffff8f | 0x00000040 accept comment \"rule 2 ",
                "ct mark & 0x00000070 == 0x00000020 return",
