@@ -36,6 +36,51 @@ static void expect_every_prefix(const uint8_t *data, size_t len, const char *hos
     expect_host(data, len, SNIFF_PROTO_ALL, host);
 }
 
+/* Sniffed whole, the bytes are something other than TLS. */
+static void expect_not_tls(const uint8_t *data, size_t len)
+{
+    struct sniff_result r;
+    assert_int_equal(sniff_stream(data, len, tls_only, &r), PARSE_DONE);
+    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+}
+
+/* A ClientHello naming `host` (none when NULL) at `framed`, in records of at most `record_max`
+ * bytes; its length. */
+static size_t hello_records(uint8_t framed[600], const char *host, size_t record_max)
+{
+    uint8_t hello[512];
+    size_t n = build_client_hello(hello, host, 0);
+    return frame_records(framed, hello, n, record_max);
+}
+
+/* A captured client's first record (tests/fixtures/sniff_tls/NAME), and room to frame its
+ * ClientHello again in smaller records. */
+struct capture {
+    uint8_t *data, *framed;
+    size_t len;
+};
+
+static struct capture capture_read(const char *path)
+{
+    struct capture c;
+    c.data = fixture_read(path, &c.len);
+    c.framed = malloc(8 * c.len);
+    return c;
+}
+
+/* Frames the capture's ClientHello (its record's payload) in records of at most `record_max`
+ * bytes at c->framed; their length. */
+static size_t capture_reframe(struct capture *c, size_t record_max)
+{
+    return frame_records(c->framed, c->data + 5, c->len - 5, record_max);
+}
+
+static void capture_free(struct capture *c)
+{
+    free(c->framed);
+    free(c->data);
+}
+
 static void captured_clients(void **state)
 {
     (void)state;
@@ -59,51 +104,40 @@ static void captured_clients(void **state)
 static void split_across_records_at_every_size(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *data = fixture_read("tests/fixtures/sniff_tls/curl.bin", &len);
-    uint8_t *framed = malloc(8 * len);
-    /* Re-frame the ClientHello (record payload) into records of 1..40 bytes. */
+    struct capture c = capture_read("tests/fixtures/sniff_tls/curl.bin");
+    /* Records of 1..40 bytes. */
     for (size_t record = 1; record <= 40; record++) {
-        size_t n = frame_records(framed, data + 5, len - 5, record);
-        expect_host(framed, n, tls_only, "www.example.com");
+        size_t n = capture_reframe(&c, record);
+        expect_host(c.framed, n, tls_only, "www.example.com");
         struct sniff_result r;
-        assert_int_equal(sniff_stream(framed, n - 1, tls_only, &r), PARSE_NEED_MORE);
+        assert_int_equal(sniff_stream(c.framed, n - 1, tls_only, &r), PARSE_NEED_MORE);
     }
-    free(framed);
-    free(data);
+    capture_free(&c);
 }
 
 /* Several records, then every TCP segmentation of them: each prefix waits. */
 static void records_split_across_segments(void **state)
 {
     (void)state;
-    size_t len;
-    uint8_t *data = fixture_read("tests/fixtures/sniff_tls/openssl-tls13.bin", &len);
-    uint8_t *framed = malloc(8 * len);
+    struct capture c = capture_read("tests/fixtures/sniff_tls/openssl-tls13.bin");
     const size_t sizes[] = {1, 3, 4, 5, 64, 100};
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        size_t n = frame_records(framed, data + 5, len - 5, sizes[i]);
-        expect_every_prefix(framed, n, "tls13.example.org");
-    }
-    free(framed);
-    free(data);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        expect_every_prefix(c.framed, capture_reframe(&c, sizes[i]), "tls13.example.org");
+    capture_free(&c);
 }
 
 /* SSL 3.0 to TLS 1.3 in the record version (TLS 1.3 clients write 3.1 or 3.3). */
 static void record_versions(void **state)
 {
     (void)state;
-    uint8_t hello[512], framed[600];
-    size_t n = build_client_hello(hello, "v.example", 0);
-    size_t f = frame_records(framed, hello, n, 16384);
+    uint8_t framed[600];
+    size_t f = hello_records(framed, "v.example", 16384);
     for (uint8_t minor = 0; minor <= 4; minor++) {
         framed[2] = minor;
         expect_host(framed, f, tls_only, "v.example");
     }
-    struct sniff_result r;
     framed[1] = 2; /* not 3.x */
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    expect_not_tls(framed, f);
 }
 
 /*
@@ -145,51 +179,39 @@ static void larger_than_one_record(void **state)
 static void grease_and_no_sni(void **state)
 {
     (void)state;
-    uint8_t hello[512], framed[600];
-    size_t n = build_client_hello(hello, NULL, 0);
-    expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "");
-    n = build_client_hello(hello, "Mixed.Case.Example.", 0);
-    expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "mixed.case.example");
+    uint8_t framed[600];
+    expect_host(framed, hello_records(framed, NULL, 16384), tls_only, "");
+    expect_host(framed, hello_records(framed, "Mixed.Case.Example.", 16384), tls_only,
+                "mixed.case.example");
 }
 
 static void not_tls_and_malformed(void **state)
 {
     (void)state;
-    struct sniff_result r;
     const uint8_t ssh[] = "SSH-2.0-OpenSSH_9.2\r\n";
-    assert_int_equal(sniff_stream(ssh, sizeof(ssh) - 1, tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    expect_not_tls(ssh, sizeof(ssh) - 1);
 
-    uint8_t hello[512], framed[600];
-    size_t n = build_client_hello(hello, "bad.example.com", 0);
-    size_t f = frame_records(framed, hello, n, 16384);
+    uint8_t framed[600];
+    size_t f = hello_records(framed, "bad.example.com", 16384);
     /* A server-name length running past its extension. */
     uint8_t *sni = memmem(framed, f, "bad.example.com", 15);
     sni[-1] = 200;
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    expect_not_tls(framed, f);
     /* A well-formed hello whose name is no host name: TLS without a name. */
     const char *no_names[] = {"bad\x01name", "192.0.2.1", "2001:db8::1", "[2001:db8::1]", "a:b"};
-    for (size_t i = 0; i < sizeof(no_names) / sizeof(no_names[0]); i++) {
-        n = build_client_hello(hello, no_names[i], 0);
-        expect_host(framed, frame_records(framed, hello, n, 16384), tls_only, "");
-    }
+    for (size_t i = 0; i < sizeof(no_names) / sizeof(no_names[0]); i++)
+        expect_host(framed, hello_records(framed, no_names[i], 16384), tls_only, "");
     /* A handshake record that is not a ClientHello (a ServerHello). */
-    n = build_client_hello(hello, "x.example", 0);
-    hello[0] = 2;
-    f = frame_records(framed, hello, n, 16384);
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    f = hello_records(framed, "x.example", 16384);
+    framed[5] = 2; /* the handshake type, past the record header */
+    expect_not_tls(framed, f);
     /* A second record of another content type before the hello is whole. */
-    n = build_client_hello(hello, "x.example", 0);
-    f = frame_records(framed, hello, n, 50);
+    f = hello_records(framed, "x.example", 50);
     framed[55] = 0x17;
-    assert_int_equal(sniff_stream(framed, f, tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    expect_not_tls(framed, f);
     /* An alert record, not a handshake. */
     const uint8_t alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28};
-    assert_int_equal(sniff_stream(alert, sizeof(alert), tls_only, &r), PARSE_DONE);
-    assert_int_equal(r.protocol, SNIFF_PROTO_UNKNOWN);
+    expect_not_tls(alert, sizeof(alert));
 }
 
 UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(captured_clients),
