@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "engine/proto/proto_http.h"
-#include "tests/unit/unit_test.h"
+#include "tests/unit/named_cases.h"
 
 static const uint8_t *u(const char *s)
 {
@@ -94,51 +94,61 @@ static void proxy_connect_request(void **state)
     assert_int_equal(http_parse_proxy_request(u(r), strlen(r), &used, &req), PARSE_INVALID);
 }
 
-static void absolute_form_is_rewritten_to_origin_form(void **state)
-{
-    (void)state;
-    struct http_request req;
-    const char *r = "GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n"
-                    "Host: example.com:8080\r\n"
-                    "User-Agent: curl/7.88.1\r\n"
-                    "Proxy-Connection: Keep-Alive\r\n"
-                    "Proxy-Authorization: Basic eDp5\r\n"
-                    "Accept: */*\r\n\r\n";
-    parses_whole(r, &req);
-    assert_false(req.is_connect);
-    assert_string_equal(req.host, "example.com");
-    assert_int_equal(req.port, 8080);
-    assert_string_equal(req.rewritten, "GET /a/b?q=1 HTTP/1.1\r\n"
-                                       "Host: example.com:8080\r\n"
-                                       "User-Agent: curl/7.88.1\r\n"
-                                       "Accept: */*\r\n"
-                                       "Connection: close\r\n\r\n");
-    assert_int_equal(req.rewritten_len, strlen(req.rewritten));
+/* An absolute-form request an HTTP proxy inbound reads, and what it reads: the target, and the
+ * head rewritten to origin form for the origin. */
+struct absolute_form_case {
+    const char *name;
+    const char *request;
+    const char *host;
+    uint16_t port;
+    const char *rewritten;
+};
 
+static const struct absolute_form_case absolute_form_cases[] = {
+    {"absolute_form_is_rewritten_to_origin_form",
+     "GET http://example.com:8080/a/b?q=1 HTTP/1.1\r\n"
+     "Host: example.com:8080\r\n"
+     "User-Agent: curl/7.88.1\r\n"
+     "Proxy-Connection: Keep-Alive\r\n"
+     "Proxy-Authorization: Basic eDp5\r\n"
+     "Accept: */*\r\n\r\n",
+     "example.com", 8080,
+     "GET /a/b?q=1 HTTP/1.1\r\n"
+     "Host: example.com:8080\r\n"
+     "User-Agent: curl/7.88.1\r\n"
+     "Accept: */*\r\n"
+     "Connection: close\r\n\r\n"},
     /* no path, no Host header, userinfo kept out */
-    r = "HEAD http://user:pw@Example.NET HTTP/1.0\r\n\r\n";
-    parses_whole(r, &req);
-    assert_string_equal(req.host, "Example.NET");
-    assert_int_equal(req.port, 80);
-    assert_string_equal(req.rewritten,
-                        "HEAD / HTTP/1.0\r\nHost: Example.NET\r\nConnection: close\r\n\r\n");
-}
+    {"absolute_form_without_a_path_or_a_host_header",
+     "HEAD http://user:pw@Example.NET HTTP/1.0\r\n\r\n", "Example.NET", 80,
+     "HEAD / HTTP/1.0\r\nHost: Example.NET\r\nConnection: close\r\n\r\n"},
+    /* RFC 9112 section 3.2.2: the origin hears of the host the policy decided on, not the
+     * client's. */
+    {"the_client_host_header_is_replaced_by_the_target",
+     "GET http://allowed.example/x HTTP/1.1\r\n"
+     "Accept: */*\r\n"
+     "Host: blocked.example\r\n"
+     "host: second.example\r\n\r\n",
+     "allowed.example", 80,
+     "GET /x HTTP/1.1\r\n"
+     "Host: allowed.example\r\n"
+     "Accept: */*\r\n"
+     "Connection: close\r\n\r\n"},
+};
 
-/* RFC 9112 section 3.2.2: the origin hears of the host the policy decided on, not the client's. */
-static void the_client_host_header_is_replaced_by_the_target(void **state)
+#define N_ABSOLUTE_FORM_CASES (sizeof(absolute_form_cases) / sizeof(absolute_form_cases[0]))
+
+/* One cmocka test per entry of absolute_form_cases, named after it: `*state` is the entry. */
+static void absolute_form_reads_as_listed(void **state)
 {
-    (void)state;
+    const struct absolute_form_case *c = *state;
     struct http_request req;
-    const char *r = "GET http://allowed.example/x HTTP/1.1\r\n"
-                    "Accept: */*\r\n"
-                    "Host: blocked.example\r\n"
-                    "host: second.example\r\n\r\n";
-    parses_whole(r, &req);
-    assert_string_equal(req.host, "allowed.example");
-    assert_string_equal(req.rewritten, "GET /x HTTP/1.1\r\n"
-                                       "Host: allowed.example\r\n"
-                                       "Accept: */*\r\n"
-                                       "Connection: close\r\n\r\n");
+    parses_whole(c->request, &req);
+    assert_false(req.is_connect);
+    assert_string_equal(req.host, c->host);
+    assert_int_equal(req.port, c->port);
+    assert_string_equal(req.rewritten, c->rewritten);
+    assert_int_equal(req.rewritten_len, strlen(req.rewritten));
 }
 
 static void garbage_is_rejected_early(void **state)
@@ -172,9 +182,15 @@ static void garbage_is_rejected_early(void **state)
     assert_int_equal(http_parse_proxy_request(big, 100, &used, &req), PARSE_NEED_MORE);
 }
 
-UNIT_TEST_MAIN(NULL, NULL, cmocka_unit_test(connect_request_plain_ipv6_and_auth),
-               cmocka_unit_test(response_status_and_length),
-               cmocka_unit_test(proxy_connect_request),
-               cmocka_unit_test(absolute_form_is_rewritten_to_origin_form),
-               cmocka_unit_test(the_client_host_header_is_replaced_by_the_target),
-               cmocka_unit_test(garbage_is_rejected_early))
+int main(void)
+{
+    struct CMUnitTest tests[4 + N_ABSOLUTE_FORM_CASES] = {
+        cmocka_unit_test(connect_request_plain_ipv6_and_auth),
+        cmocka_unit_test(response_status_and_length),
+        cmocka_unit_test(proxy_connect_request),
+        cmocka_unit_test(garbage_is_rejected_early),
+    };
+    named_cases(tests + 4, absolute_form_cases, N_ABSOLUTE_FORM_CASES,
+                sizeof(absolute_form_cases[0]), absolute_form_reads_as_listed);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
