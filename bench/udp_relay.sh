@@ -29,6 +29,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+bench_lock
 bench_settings "$@"
 QUERIES=${QUERIES:-3000}
 EXPIRE=${EXPIRE:-8}
