@@ -23,6 +23,9 @@
         assert_int_equal(call_with_len, PARSE_NEED_MORE);                                          \
     }
 
+/* The bytes of the string literal `s` (the NUL the compiler adds left out) and how many. */
+#define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
+
 static void greeting_offers_the_methods_asked_for(void **state)
 {
     (void)state;
@@ -39,10 +42,9 @@ static void greeting_offers_the_methods_asked_for(void **state)
     assert_true(none);
     assert_true(userpass);
     ASSERT_PREFIXES_NEED_MORE(socks5_parse_greeting(m, len, &used, &none, &userpass), 4);
-    assert_int_equal(
-        socks5_parse_greeting((const uint8_t *)"\x04\x01\x00", 3, &used, &none, &userpass),
-        PARSE_INVALID);
-    assert_int_equal(socks5_parse_greeting((const uint8_t *)"\x05\x00", 2, &used, &none, &userpass),
+    assert_int_equal(socks5_parse_greeting(BYTES("\x04\x01\x00"), &used, &none, &userpass),
+                     PARSE_INVALID);
+    assert_int_equal(socks5_parse_greeting(BYTES("\x05\x00"), &used, &none, &userpass),
                      PARSE_INVALID);
 }
 
@@ -56,8 +58,7 @@ static void method_choice_round_trip(void **state)
     assert_int_equal(used, 2);
     assert_int_equal(method, SOCKS5_METHOD_USERPASS);
     assert_int_equal(socks5_parse_method_choice(m, 1, &used, &method), PARSE_NEED_MORE);
-    assert_int_equal(socks5_parse_method_choice((const uint8_t *)"HT", 2, &used, &method),
-                     PARSE_INVALID);
+    assert_int_equal(socks5_parse_method_choice(BYTES("HT"), &used, &method), PARSE_INVALID);
 }
 
 static void auth_round_trip_and_limits(void **state)
@@ -153,25 +154,21 @@ static void malformed_requests_and_replies_are_rejected(void **state)
     uint8_t cmd, rep;
     struct socks5_addr a;
     /* unknown address type */
-    assert_int_equal(
-        socks5_parse_request((const uint8_t *)"\x05\x01\x00\x09\x01\x02", 6, &used, &cmd, &a),
-        PARSE_INVALID);
+    assert_int_equal(socks5_parse_request(BYTES("\x05\x01\x00\x09\x01\x02"), &used, &cmd, &a),
+                     PARSE_INVALID);
     /* empty domain name */
-    assert_int_equal(
-        socks5_parse_request((const uint8_t *)"\x05\x01\x00\x03\x00\x00\x50", 7, &used, &cmd, &a),
-        PARSE_INVALID);
+    assert_int_equal(socks5_parse_request(BYTES("\x05\x01\x00\x03\x00\x00\x50"), &used, &cmd, &a),
+                     PARSE_INVALID);
     /* a NUL inside the name */
-    assert_int_equal(socks5_parse_request((const uint8_t *)"\x05\x01\x00\x03\x03"
-                                                           "a\0b"
-                                                           "\x00\x50",
-                                          10, &used, &cmd, &a),
+    assert_int_equal(socks5_parse_request(BYTES("\x05\x01\x00\x03\x03"
+                                                "a\0b"
+                                                "\x00\x50"),
+                                          &used, &cmd, &a),
                      PARSE_INVALID);
     /* reserved byte set, wrong version */
-    assert_int_equal(
-        socks5_parse_reply((const uint8_t *)"\x05\x00\x01\x01\0\0\0\0\0\0", 10, &used, &rep, &a),
-        PARSE_INVALID);
-    assert_int_equal(socks5_parse_reply((const uint8_t *)"\x04\x5a", 2, &used, &rep, &a),
+    assert_int_equal(socks5_parse_reply(BYTES("\x05\x00\x01\x01\0\0\0\0\0\0"), &used, &rep, &a),
                      PARSE_INVALID);
+    assert_int_equal(socks5_parse_reply(BYTES("\x04\x5a"), &used, &rep, &a), PARSE_INVALID);
 }
 
 static void reply_carries_code_and_bound_address(void **state)
