@@ -59,6 +59,10 @@ const char *policy_outbound_type_name(enum outbound_type type);
 /* "tcp", "udp" or "tcp+udp" for a mask of POLICY_TCP and POLICY_UDP ("none" for 0). */
 const char *policy_networks_name(unsigned networks);
 
+/* Whether `name` is a network interface's name the kernel takes: 1 to 15 bytes of letters,
+ * digits, '.', '-', '_' (so a shell script can also carry it unquoted). rules/policy_tun.c */
+bool policy_interface_name_ok(const char *name);
+
 /* POLICY_TCP for "tcp", POLICY_UDP for "udp", 0 for any other word. */
 unsigned policy_network_from_name(const char *word);
 

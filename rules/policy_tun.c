@@ -17,14 +17,13 @@
 
 static const char *const icmp_words[] = {"answer", "drop", NULL};
 
-/* An interface name the kernel takes: 1 to 15 bytes of letters, digits, '.', '-', '_'. */
-static bool device_name_ok(const char *s)
+bool policy_interface_name_ok(const char *name)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(name);
     if (n == 0 || n > 15)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr(".-_", s[i]))
+        if (!isalnum((unsigned char)name[i]) && !strchr(".-_", name[i]))
             return false;
     return true;
 }
@@ -121,7 +120,7 @@ int policy_load_tun(struct load_ctx *c, yaml_node_t *node, struct policy_tun_key
         const char *s = policy_yaml_scalar(c, k->device, "device");
         if (!s)
             return -1;
-        if (!device_name_ok(s))
+        if (!policy_interface_name_ok(s))
             return policy_yaml_fail(c, k->device,
                                     "device '%s' is not an interface name (1 to 15 letters, "
                                     "digits, '.', '-', '_')",

@@ -9,7 +9,6 @@
  * ones it sends direct stay in the kernel. See engine/firewall/firewall.h
  * for what is steered, skipped and decided in the kernel.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,18 +104,6 @@ static bool marks_apart(const struct fw_plan *plan)
     return true;
 }
 
-/* An interface name the kernel accepts and a shell script can carry unquoted. */
-static bool valid_interface(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 15)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)name[i]) && !strchr(".-_", name[i]))
-            return false;
-    return true;
-}
-
 static void usage(FILE *out)
 {
     fprintf(
@@ -185,7 +172,7 @@ static int firewall_take(void *ctx, int opt, const char *arg)
             return cli_bad("firewall", "--table", arg);
         break;
     case 'i':
-        if (!valid_interface(arg) || a->n_interfaces == FW_INTERFACES_MAX) {
+        if (!policy_interface_name_ok(arg) || a->n_interfaces == FW_INTERFACES_MAX) {
             fprintf(stderr,
                     "switchyard firewall: bad --interface '%s' (a name of 1-15 letters, "
                     "digits, '.', '-', '_', at most %d)\n",
