@@ -273,10 +273,7 @@ int cmd_firewall(int argc, char **argv)
         for (size_t i = 0; i < plan.count; i++)
             plan.steer[i].fast = NULL;
     }
-    if (a.undo)
-        backend->undo(&plan, stdout);
-    else
-        backend->apply(&plan, stdout);
+    fw_print(backend, &plan, stdout, a.undo);
     policy_static_free(plan.fast);
     policy_unref(p);
     return CLI_OK;

@@ -1,9 +1,9 @@
 /*
  * firewall.c — the backend-neutral part of `switchyard firewall`: the
- * destinations never steered, questions about the plan, and the commands
- * both backends print (policy routing for TPROXY, route_localnet), and the
- * fast path's lists, one per steered inbound.
- * See firewall.h.
+ * destinations never steered, questions about the plan, the fast path's
+ * lists, one per steered inbound, and the script around the backend's rules
+ * (fw_print(): the queue, route_localnet, policy routing for TPROXY, the
+ * routing into tun devices). See firewall.h.
  */
 #include "engine/firewall/firewall.h"
 
@@ -60,7 +60,12 @@ bool fw_plan_has_fast(const struct fw_plan *plan)
     return false;
 }
 
-void fw_print_loopback_note(const struct fw_plan *plan, FILE *out)
+/*
+ * Gateway mode with a REDIRECT/DNAT inbound listening on 127.0.0.0/8: routed
+ * packets may only be DNATed to loopback with route_localnet, so the script
+ * turns it on (and says that an IPv6 ::1 listener cannot be reached).
+ */
+static void print_loopback_note(const struct fw_plan *plan, FILE *out)
 {
     if (plan->mode != FW_GATEWAY)
         return;
@@ -84,7 +89,8 @@ void fw_print_loopback_note(const struct fw_plan *plan, FILE *out)
     }
 }
 
-void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
+/* The ip rule / ip route commands TPROXY needs. */
+static void print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
 {
     if (!plan->any_tproxy)
         return;
@@ -111,7 +117,11 @@ void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo)
     }
 }
 
-void fw_print_queue(const struct fw_plan *plan, FILE *out, bool undo)
+/*
+ * fast_path: dynamic: the iptables and ip6tables rules that queue packets
+ * marked OFFER (firewall.h); nothing when the plan is not dynamic.
+ */
+static void print_queue(const struct fw_plan *plan, FILE *out, bool undo)
 {
     if (!plan->dynamic)
         return;
@@ -133,4 +143,16 @@ void fw_print_queue(const struct fw_plan *plan, FILE *out, bool undo)
                     "--queue-bypass\n",
                     tools[i], rule, offer, plan->fast_mask, POLICY_FAST_QUEUE);
     }
+}
+
+void fw_print(const struct fw_backend *b, const struct fw_plan *plan, FILE *out, bool undo)
+{
+    (undo ? b->undo : b->apply)(plan, out);
+    print_queue(plan, out, undo);
+    if (!undo)
+        print_loopback_note(plan, out);
+    print_policy_routing(plan, out, undo);
+    fw_print_tun_routing(plan, out, undo);
+    if (undo)
+        fprintf(out, "true\n");
 }

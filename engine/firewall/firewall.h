@@ -132,11 +132,20 @@ struct fw_plan {
     bool dynamic; /* fast_path: dynamic (gateway mode, nft) */
 };
 
+/* A backend prints its own rules; fw_print() adds what every backend's script has. */
 struct fw_backend {
     const char *name;
     void (*apply)(const struct fw_plan *plan, FILE *out);
     void (*undo)(const struct fw_plan *plan, FILE *out);
 };
+
+/*
+ * The script that applies (or with `undo`, removes) `plan` with backend `b`:
+ * the backend's rules, then the queue of the dynamic fast path, the
+ * route_localnet note, the policy routing for TPROXY and the routing into
+ * tun devices, which are the same whichever backend steers.
+ */
+void fw_print(const struct fw_backend *b, const struct fw_plan *plan, FILE *out, bool undo);
 
 extern const struct fw_backend fw_backend_nft;      /* engine/firewall/firewall_nft.c */
 extern const struct fw_backend fw_backend_iptables; /* engine/firewall/firewall_iptables.c */
@@ -169,22 +178,6 @@ bool fw_plan_has_fast(const struct fw_plan *plan);
 /* Reserved destinations that are never steered (CIDR text). */
 extern const char *const fw_skip_v4[];
 extern const char *const fw_skip_v6[];
-
-/*
- * Gateway mode with a REDIRECT/DNAT inbound listening on 127.0.0.0/8: routed
- * packets may only be DNATed to loopback with route_localnet, so the script
- * turns it on (and says that an IPv6 ::1 listener cannot be reached).
- */
-void fw_print_loopback_note(const struct fw_plan *plan, FILE *out);
-
-/* The ip rule / ip route commands TPROXY needs, shared by both backends. */
-void fw_print_policy_routing(const struct fw_plan *plan, FILE *out, bool undo);
-
-/*
- * fast_path: dynamic: the iptables and ip6tables rules that queue packets
- * marked OFFER (see above); nothing when the plan is not dynamic.
- */
-void fw_print_queue(const struct fw_plan *plan, FILE *out, bool undo);
 
 /* The ip rule / ip route commands that route into the plan's tun devices (firewall_tun.c). */
 void fw_print_tun_routing(const struct fw_plan *plan, FILE *out, bool undo);

@@ -169,17 +169,12 @@ static void ipt_apply(const struct fw_plan *plan, FILE *out)
                 print_chain(out, plan, fam, &mark_output);
         }
     }
-    fw_print_loopback_note(plan, out);
-    fw_print_policy_routing(plan, out, false);
-    fw_print_tun_routing(plan, out, false);
 }
 
 static void ipt_undo(const struct fw_plan *plan, FILE *out)
 {
+    (void)plan;
     remove_chains(out);
-    fw_print_policy_routing(plan, out, true);
-    fw_print_tun_routing(plan, out, true);
-    fprintf(out, "true\n");
 }
 
 const struct fw_backend fw_backend_iptables = {

@@ -531,19 +531,12 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
             print_chain(out, plan, &mark_output, chain_of);
     }
     fprintf(out, "}\nEOF\n");
-    fw_print_queue(plan, out, false);
-    fw_print_loopback_note(plan, out);
-    fw_print_policy_routing(plan, out, false);
-    fw_print_tun_routing(plan, out, false);
 }
 
 static void nft_undo(const struct fw_plan *plan, FILE *out)
 {
+    (void)plan;
     fprintf(out, "nft delete table %s 2>/dev/null\n", NFT_TABLE);
-    fw_print_queue(plan, out, true);
-    fw_print_policy_routing(plan, out, true);
-    fw_print_tun_routing(plan, out, true);
-    fprintf(out, "true\n");
 }
 
 const struct fw_backend fw_backend_nft = {

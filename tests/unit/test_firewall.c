@@ -84,7 +84,7 @@ static char *print(const struct fw_backend *b, const struct fw_plan *p, bool und
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    (undo ? b->undo : b->apply)(p, out);
+    fw_print(b, p, out, undo);
     fclose(out);
     return text;
 }
