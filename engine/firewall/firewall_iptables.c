@@ -6,6 +6,7 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "engine/firewall/firewall.h"
 
@@ -16,8 +17,8 @@ typedef void (*ipt_target)(FILE *out, const struct fw_plan *plan, const struct f
 
 struct ipt_chain {
     const char *table, *name;
-    const char *hook; /* built-in chain that jumps here */
-    bool replies;     /* skip packets in the reply direction (see firewall.h) */
+    const char *hook[2]; /* the built-in chain that jumps here, by mode (NULL: not made) */
+    bool replies;        /* skip packets in the reply direction (see firewall.h) */
     enum fw_kind kind;
     ipt_target target;
 };
@@ -54,42 +55,38 @@ static void mark_target(FILE *out, const struct fw_plan *plan, const struct fw_s
     fprintf(out, "-j MARK --set-mark %s", mark_format(plan->tproxy_mark, mark));
 }
 
-static const struct ipt_chain nat_gateway = {
-    .table = "nat",
-    .name = "SWITCHYARD",
-    .hook = "PREROUTING",
-    .kind = FW_REDIRECT,
-    .target = redirect_target,
-};
-static const struct ipt_chain nat_local = {
-    .table = "nat",
-    .name = "SWITCHYARD",
-    .hook = "OUTPUT",
-    .kind = FW_REDIRECT,
-    .target = redirect_target,
-};
-static const struct ipt_chain tproxy = {
-    .table = "mangle",
-    .name = "SWITCHYARD_TP",
-    .hook = "PREROUTING",
-    .replies = true,
-    .kind = FW_TPROXY,
-    .target = tproxy_target,
-};
-/* Local packets never pass PREROUTING: mark them so the policy route sends
- * them through lo, where SWITCHYARD_TP sees them. */
-static const struct ipt_chain mark_output = {
-    .table = "mangle",
-    .name = "SWITCHYARD_MARK",
-    .hook = "OUTPUT",
-    .replies = true,
-    .kind = FW_TPROXY,
-    .target = mark_target,
+/*
+ * Every chain the script may make, in order. In local mode, local packets
+ * never pass PREROUTING: SWITCHYARD_MARK marks them so the policy route
+ * sends them through lo, where SWITCHYARD_TP sees them.
+ */
+static const struct ipt_chain chains[] = {
+    {
+        .table = "nat",
+        .name = "SWITCHYARD",
+        .hook = {[FW_GATEWAY] = "PREROUTING", [FW_LOCAL] = "OUTPUT"},
+        .kind = FW_REDIRECT,
+        .target = redirect_target,
+    },
+    {
+        .table = "mangle",
+        .name = "SWITCHYARD_TP",
+        .hook = {[FW_GATEWAY] = "PREROUTING", [FW_LOCAL] = "PREROUTING"},
+        .replies = true,
+        .kind = FW_TPROXY,
+        .target = tproxy_target,
+    },
+    {
+        .table = "mangle",
+        .name = "SWITCHYARD_MARK",
+        .hook = {[FW_LOCAL] = "OUTPUT"},
+        .replies = true,
+        .kind = FW_TPROXY,
+        .target = mark_target,
+    },
 };
 
-/* Every chain the script may make, with the hook that jumps to it. */
-static const struct ipt_chain *const all_chains[] = {&nat_gateway, &nat_local, &tproxy,
-                                                     &mark_output};
+#define N_CHAINS (sizeof(chains) / sizeof(chains[0]))
 
 static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
@@ -123,6 +120,7 @@ static bool any(const struct fw_plan *plan, enum fw_kind kind, int fam)
 /* Chain `c` for family `fam`: the skips, one rule per entry, the jump from its hook. */
 static void print_chain(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
+    const char *hook = c->hook[plan->mode];
     const char *tool = tools[fam];
     fprintf(out, "\n%s -t %s -N %s\n", tool, c->table, c->name);
     print_skips(out, plan, fam, c);
@@ -134,41 +132,36 @@ static void print_chain(FILE *out, const struct fw_plan *plan, int fam, const st
         c->target(out, plan, s);
         fprintf(out, " -m comment --comment \"inbound %s\"\n", s->inbound);
     }
-    fprintf(out, "%s -t %s -A %s -j %s\n", tool, c->table, c->hook, c->name);
+    fprintf(out, "%s -t %s -A %s -j %s\n", tool, c->table, hook, c->name);
 }
 
+/* Every chain of either mode: the jumps to it from its hooks, then the chain itself. */
 static void remove_chains(FILE *out)
 {
-    size_t n = sizeof(all_chains) / sizeof(all_chains[0]);
     for (int fam = 0; fam < 2; fam++) {
         const char *tool = tools[fam];
-        for (size_t i = 0; i < n; i++)
-            fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, all_chains[i]->table,
-                    all_chains[i]->hook, all_chains[i]->name);
-        for (size_t i = 0; i < n; i++) {
-            const struct ipt_chain *c = all_chains[i];
-            if (i && c->name == all_chains[i - 1]->name)
-                continue; /* one chain, hooked in two places */
+        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++) {
+            const char *gateway = c->hook[FW_GATEWAY], *local = c->hook[FW_LOCAL];
+            if (gateway)
+                fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, c->table, gateway,
+                        c->name);
+            if (local && (!gateway || strcmp(local, gateway) != 0))
+                fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, c->table, local, c->name);
+        }
+        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++)
             fprintf(out, "%s -t %s -F %s 2>/dev/null; %s -t %s -X %s 2>/dev/null\n", tool, c->table,
                     c->name, tool, c->table, c->name);
-        }
     }
 }
 
 static void ipt_apply(const struct fw_plan *plan, FILE *out)
 {
-    bool local = plan->mode == FW_LOCAL;
     remove_chains(out); /* a second run replaces the chains */
     fprintf(out, "set -e\n");
-    for (int fam = 0; fam < 2; fam++) {
-        if (any(plan, FW_REDIRECT, fam))
-            print_chain(out, plan, fam, local ? &nat_local : &nat_gateway);
-        if (any(plan, FW_TPROXY, fam)) {
-            print_chain(out, plan, fam, &tproxy);
-            if (local)
-                print_chain(out, plan, fam, &mark_output);
-        }
-    }
+    for (int fam = 0; fam < 2; fam++)
+        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++)
+            if (c->hook[plan->mode] && any(plan, c->kind, fam))
+                print_chain(out, plan, fam, c);
 }
 
 static void ipt_undo(const struct fw_plan *plan, FILE *out)

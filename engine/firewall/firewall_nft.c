@@ -334,15 +334,20 @@ static void mark_action(FILE *out, const struct fw_plan *plan, const struct fw_s
     print_mark_set(out, "meta", plan->tproxy_mark);
 }
 
+/* A base chain in one mode. */
+struct nft_hook {
+    const char *hook; /* "type ... hook ... priority ..."; NULL: not made in this mode */
+    bool fast;        /* tries the fast path before steering */
+};
+
 struct nft_chain {
     const char *name;
-    const char *hook;         /* "type ... hook ... priority ..." */
-    const char *dynamic_hook; /* the same with fast_path: dynamic, when it differs */
+    struct nft_hook at[2];    /* by mode */
+    const char *dynamic_hook; /* the hook with fast_path: dynamic, when it differs */
     bool replies;             /* skip packets in the reply direction (see firewall.h) */
     enum fw_kind kind;
     nft_action action;
     const char *note; /* added to each rule's comment (NULL: nothing) */
-    bool fast;        /* tries the fast path before steering */
 };
 
 /*
@@ -352,8 +357,9 @@ struct nft_chain {
 static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_chain *c,
                         const int chain_of[FW_STEER_MAX])
 {
+    const struct nft_hook *at = &c->at[plan->mode];
     fprintf(out, "    chain %s {\n        %s; policy accept;\n", c->name,
-            plan->dynamic && c->dynamic_hook ? c->dynamic_hook : c->hook);
+            plan->dynamic && c->dynamic_hook ? c->dynamic_hook : at->hook);
     print_skips(out, plan, c->replies);
     if (plan->dynamic) {
         fprintf(out, "        ");
@@ -365,7 +371,7 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
         for (int fam = 0; fam < 2; fam++) {
             if (s->kind != c->kind || !fw_steer_covers(s, fam))
                 continue;
-            if (c->fast && !plan->dynamic && chain_of[i] >= 0)
+            if (at->fast && !plan->dynamic && chain_of[i] >= 0)
                 fprintf(out, "        meta nfproto %s meta l4proto %s jump fast_%d\n", nfproto[fam],
                         fw_steer_proto(s), chain_of[i]);
             fprintf(out, "        meta nfproto %s meta l4proto %s ", nfproto[fam],
@@ -377,47 +383,36 @@ static void print_chain(FILE *out, const struct fw_plan *plan, const struct nft_
     fprintf(out, "    }\n");
 }
 
-static const struct nft_chain nat_gateway = {
-    .name = "steer_nat",
-    .hook = "type nat hook prerouting priority dstnat",
-    .kind = FW_REDIRECT,
-    .action = redirect_action,
-    .fast = true,
-};
-static const struct nft_chain nat_local = {
-    .name = "steer_nat",
-    .hook = "type nat hook output priority -100",
-    .kind = FW_REDIRECT,
-    .action = redirect_action,
-    .fast = true,
-};
-static const struct nft_chain tproxy = {
-    .name = "steer_tproxy",
-    .hook = "type filter hook prerouting priority mangle",
-    .dynamic_hook = "type filter hook prerouting priority mangle + 20",
-    .replies = true,
-    .kind = FW_TPROXY,
-    .action = tproxy_action,
-    .fast = true,
-};
-/* Local mode: what arrives here marked was tried in mark_output already. */
-static const struct nft_chain tproxy_local = {
-    .name = "steer_tproxy",
-    .hook = "type filter hook prerouting priority mangle",
-    .replies = true,
-    .kind = FW_TPROXY,
-    .action = tproxy_action,
-};
-/* Local packets never pass PREROUTING: mark them so the policy route sends
- * them through lo, where steer_tproxy sees them. */
-static const struct nft_chain mark_output = {
-    .name = "mark_output",
-    .hook = "type route hook output priority mangle",
-    .replies = true,
-    .kind = FW_TPROXY,
-    .action = mark_action,
-    .note = ": reroute through lo",
-    .fast = true,
+/*
+ * The steering chains, in order. In local mode, local packets never pass
+ * prerouting: mark_output marks them so the policy route sends them through
+ * lo, where steer_tproxy sees them (and tries no fast path: mark_output did).
+ */
+static const struct nft_chain chains[] = {
+    {
+        .name = "steer_nat",
+        .at = {[FW_GATEWAY] = {"type nat hook prerouting priority dstnat", true},
+               [FW_LOCAL] = {"type nat hook output priority -100", true}},
+        .kind = FW_REDIRECT,
+        .action = redirect_action,
+    },
+    {
+        .name = "steer_tproxy",
+        .at = {[FW_GATEWAY] = {"type filter hook prerouting priority mangle", true},
+               [FW_LOCAL] = {"type filter hook prerouting priority mangle", false}},
+        .dynamic_hook = "type filter hook prerouting priority mangle + 20",
+        .replies = true,
+        .kind = FW_TPROXY,
+        .action = tproxy_action,
+    },
+    {
+        .name = "mark_output",
+        .at = {[FW_LOCAL] = {"type route hook output priority mangle", true}},
+        .replies = true,
+        .kind = FW_TPROXY,
+        .action = mark_action,
+        .note = ": reroute through lo",
+    },
 };
 
 /* Whether an entry before `i` steers the same family and network (it is offered first). */
@@ -510,8 +505,6 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
 
 static void nft_apply(const struct fw_plan *plan, FILE *out)
 {
-    bool local = plan->mode == FW_LOCAL;
-
     fprintf(out, "set -e\nnft -f - <<'EOF'\n");
     /* Declaring then deleting makes the load idempotent: a second run replaces the table. */
     fprintf(out, "table %s\ndelete table %s\ntable %s {\n", NFT_TABLE, NFT_TABLE, NFT_TABLE);
@@ -523,13 +516,9 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
         print_refuse(out, plan);
     if (plan->dynamic)
         print_dynamic(out, plan, chain_of);
-    if (fw_plan_has(plan, FW_REDIRECT))
-        print_chain(out, plan, local ? &nat_local : &nat_gateway, chain_of);
-    if (fw_plan_has(plan, FW_TPROXY)) {
-        print_chain(out, plan, local ? &tproxy_local : &tproxy, chain_of);
-        if (local)
-            print_chain(out, plan, &mark_output, chain_of);
-    }
+    for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++)
+        if (chains[i].at[plan->mode].hook && fw_plan_has(plan, chains[i].kind))
+            print_chain(out, plan, &chains[i], chain_of);
     fprintf(out, "}\nEOF\n");
 }
 
