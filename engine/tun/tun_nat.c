@@ -21,35 +21,11 @@ static int family_slot(int family)
     return family == AF_INET6;
 }
 
-static void list_unlink(struct tun_nat *nat, struct tun_nat_entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        nat->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        nat->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void list_append(struct tun_nat *nat, struct tun_nat_entry *e)
-{
-    e->prev = nat->tail;
-    e->next = NULL;
-    if (nat->tail)
-        nat->tail->next = e;
-    else
-        nat->head = e;
-    nat->tail = e;
-}
-
 static void entry_remove(struct tun_nat *nat, struct tun_nat_entry *e)
 {
     HASH_DELETE(hh_fwd, nat->by_fwd, e);
     nat->by_port[family_slot(e->client.family)][e->port] = NULL;
-    list_unlink(nat, e);
+    TAILQ_REMOVE(&nat->by_activity, e, by_activity);
     nat->count--;
     free(e);
 }
@@ -57,6 +33,7 @@ static void entry_remove(struct tun_nat *nat, struct tun_nat_entry *e)
 void tun_nat_init(struct tun_nat *nat, size_t max)
 {
     memset(nat, 0, sizeof(*nat));
+    TAILQ_INIT(&nat->by_activity);
     size_t ports = TUN_NAT_PORT_MAX - TUN_NAT_PORT_MIN + 1;
     nat->max = max == 0 ? 1 : max > ports ? ports : max;
     nat->next_port[0] = nat->next_port[1] = TUN_NAT_PORT_MIN;
@@ -64,8 +41,8 @@ void tun_nat_init(struct tun_nat *nat, size_t max)
 
 void tun_nat_fini(struct tun_nat *nat)
 {
-    while (nat->head)
-        entry_remove(nat, nat->head);
+    while (!TAILQ_EMPTY(&nat->by_activity))
+        entry_remove(nat, TAILQ_FIRST(&nat->by_activity));
     free(nat->by_port[0]);
     free(nat->by_port[1]);
     nat->by_port[0] = nat->by_port[1] = NULL;
@@ -106,8 +83,8 @@ struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *c
     struct tun_nat_entry ***slots = &nat->by_port[family_slot(client->family)];
     if (!*slots && !(*slots = calloc(PORTS, sizeof(**slots))))
         return NULL;
-    if (nat->count >= nat->max && nat->head) {
-        entry_remove(nat, nat->head);
+    if (nat->count >= nat->max && !TAILQ_EMPTY(&nat->by_activity)) {
+        entry_remove(nat, TAILQ_FIRST(&nat->by_activity));
         nat->evicted++;
     }
     struct tun_nat_entry *e = calloc(1, sizeof(*e));
@@ -120,7 +97,7 @@ struct tun_nat_entry *tun_nat_add(struct tun_nat *nat, const struct flow_addr *c
     e->last = now;
     HASH_ADD(hh_fwd, nat->by_fwd, client, FWD_KEY_LEN, e);
     (*slots)[e->port] = e;
-    list_append(nat, e);
+    TAILQ_INSERT_TAIL(&nat->by_activity, e, by_activity);
     nat->count++;
     return e;
 }
@@ -129,9 +106,9 @@ void tun_nat_seen(struct tun_nat *nat, struct tun_nat_entry *e, uint8_t flags, b
                   double now)
 {
     e->last = now;
-    if (nat->tail != e) {
-        list_unlink(nat, e);
-        list_append(nat, e);
+    if (TAILQ_NEXT(e, by_activity)) {
+        TAILQ_REMOVE(&nat->by_activity, e, by_activity);
+        TAILQ_INSERT_TAIL(&nat->by_activity, e, by_activity);
     }
     if (flags & TUN_TCP_RST) {
         e->state = TUN_NAT_CLOSING;
@@ -165,10 +142,10 @@ size_t tun_nat_expire(struct tun_nat *nat, const struct tun_nat_timeouts *t, dou
     if (t->closing < shortest)
         shortest = t->closing;
     size_t n = 0;
-    struct tun_nat_entry *e = nat->head;
+    struct tun_nat_entry *e = TAILQ_FIRST(&nat->by_activity);
     /* The list is by activity: past the first entry younger than every timeout, none expires. */
     while (e && now - e->last > shortest) {
-        struct tun_nat_entry *next = e->next;
+        struct tun_nat_entry *next = TAILQ_NEXT(e, by_activity);
         if (now - e->last > timeout_of(t, e->state)) {
             entry_remove(nat, e);
             n++;

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <uthash.h>
 
@@ -43,7 +44,7 @@ struct tun_nat_entry {
     bool fin_client, fin_listener;
     double last; /* last packet either way */
     UT_hash_handle hh_fwd;
-    struct tun_nat_entry *prev, *next; /* by activity: head is the least recently active */
+    TAILQ_ENTRY(tun_nat_entry) by_activity;
 };
 
 struct tun_nat {
@@ -51,7 +52,7 @@ struct tun_nat {
     /* IPv4's and IPv6's entries by fake port (65536 slots), each made on its family's first
      * entry: the listener's packets find theirs with one index, no hash. */
     struct tun_nat_entry **by_port[2];
-    struct tun_nat_entry *head, *tail;
+    TAILQ_HEAD(, tun_nat_entry) by_activity; /* the first is the least recently active */
     size_t count, max;
     uint16_t next_port[2]; /* IPv4, IPv6 */
     uint64_t evicted, expired;
