@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "rules/host_name.h"
+#include "rules/util.h"
 
 #define FLAG_FULL 1u
 #define FLAG_SUFFIX 2u
@@ -298,7 +299,7 @@ int domain_set_add_line(struct domain_set *set, const char *line, char *why, siz
     };
     enum domain_kind kind = DOMAIN_SUFFIX;
     const char *value = line;
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t n = strlen(prefixes[i].prefix);
         if (strncmp(line, prefixes[i].prefix, n) == 0) {
             kind = prefixes[i].kind;

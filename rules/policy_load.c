@@ -19,6 +19,7 @@
 #include "rules/mark.h"
 #include "rules/policy_internal.h"
 #include "rules/policy_yaml.h"
+#include "rules/util.h"
 
 /* --- small value parsers ----------------------------------------------------- */
 
@@ -247,7 +248,7 @@ static int load_timeouts(struct load_ctx *c, yaml_node_t *node)
         {"udp_idle_s", &s->udp_idle_s, 1, 86400},
         {"udp_dns_idle_s", &s->udp_dns_idle_s, 1, 86400},
     };
-    return load_numbers(c, node, "timeouts", table, sizeof(table) / sizeof(table[0]));
+    return load_numbers(c, node, "timeouts", table, ARRAY_LEN(table));
 }
 
 static int load_limits(struct load_ctx *c, yaml_node_t *node)
@@ -259,7 +260,7 @@ static int load_limits(struct load_ctx *c, yaml_node_t *node)
         {"max_handshakes", &s->max_handshakes, 0, 10000000},
         {"udp_queue_bytes", &s->udp_queue_bytes, 65536, 1u << 30},
     };
-    return load_numbers(c, node, "limits", table, sizeof(table) / sizeof(table[0]));
+    return load_numbers(c, node, "limits", table, ARRAY_LEN(table));
 }
 
 /*
@@ -880,7 +881,7 @@ struct policy *policy_load_buffer(const char *path, const char *data, size_t len
     c.dir = dirname(dir_copy);
     p->refs = 1;
     settings_defaults(&p->settings);
-    for (size_t i = 0; i < sizeof(default_skip_ports) / sizeof(default_skip_ports[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(default_skip_ports); i++)
         skip_port_range(p, default_skip_ports[i], default_skip_ports[i]);
     if (parse_yaml(&c, data, len) < 0) {
         free(dir_copy);

@@ -11,6 +11,7 @@
 
 #include "rules/policy_internal.h"
 #include "rules/policy_yaml.h"
+#include "rules/util.h"
 
 typedef int (*cond_compile_fn)(struct load_ctx *c, yaml_node_t *value, struct cond *out,
                                const char *key);
@@ -296,7 +297,7 @@ static const struct cond_key cond_keys[] = {
     {"not", COND_NOT, compile_not},
     {"any", COND_ANY, compile_any},
 };
-#define N_COND_KEYS (sizeof(cond_keys) / sizeof(cond_keys[0]))
+#define N_COND_KEYS (ARRAY_LEN(cond_keys))
 
 /* Rough cost of evaluating a condition kind: comparisons, then lookups. */
 static int cond_cost(enum cond_kind kind)

@@ -14,6 +14,7 @@
 
 #include "engine/cli/cli_curl.h"
 #include "rules/flow_addr.h"
+#include "rules/util.h"
 
 /* Seconds a request may take in all, and the most bytes an answer may have. */
 #define CLI_CONTROL_TIMEOUT_S 10
@@ -149,7 +150,7 @@ void cli_bytes(uint64_t n, char out[CLI_NUMBER_TEXT])
     }
     double v = (double)n;
     size_t u = 0;
-    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+    while (v >= 1024 && u + 1 < ARRAY_LEN(units)) {
         v /= 1024;
         u++;
     }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "rules/util.h"
+
 /* Debian's libcurl4 (and OpenWrt's libcurl) install it under this name. */
 #define CLI_CURL_SONAME "libcurl.so.4"
 
@@ -40,7 +42,7 @@ const struct cli_curl *cli_curl_open(char *error, size_t size)
         {"curl_easy_cleanup", &curl.easy_cleanup}, {"curl_easy_strerror", &curl.easy_strerror},
         {"curl_slist_append", &curl.slist_append}, {"curl_slist_free_all", &curl.slist_free_all},
     };
-    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(calls); i++)
         if (!bind_fn(lib, calls[i].name, calls[i].fn)) {
             snprintf(error, size, "%s has no %s", CLI_CURL_SONAME, calls[i].name);
             dlclose(lib);

@@ -14,6 +14,7 @@
 
 #include "engine/cli/cli.h"
 #include "engine/firewall/firewall.h"
+#include "rules/util.h"
 
 static const struct fw_backend *const backends[] = {&fw_backend_nft, &fw_backend_iptables};
 
@@ -211,7 +212,7 @@ int cmd_firewall(int argc, char **argv)
     if (status != CLI_GO_ON)
         return status;
     const struct fw_backend *backend = NULL;
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(backends); i++)
         if (strcmp(backends[i]->name, a.backend) == 0)
             backend = backends[i];
     if (!backend) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/cli/cli.h"
+#include "rules/util.h"
 
 struct command {
     const char *name;
@@ -26,7 +27,7 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: switchyard COMMAND [ARGS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'switchyard COMMAND --help' describes each. Options: --version, --help\n");
 }
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "switchyard: unknown command '%s'\n", argv[1]);

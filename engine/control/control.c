@@ -22,6 +22,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/core/workers.h"
 #include "engine/udp/udp_session.h"
+#include "rules/util.h"
 
 /* Bounds: connections at once, seconds a connection may make no progress, request body bytes. */
 #define CONTROL_CONNECTIONS_MAX 64
@@ -171,7 +172,7 @@ static enum MHD_Result serve_stream(struct control *c, struct MHD_Connection *co
                                     const char *url, int *routed)
 {
     *routed = 0;
-    for (size_t i = 0; i < sizeof(stream_routes) / sizeof(stream_routes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(stream_routes); i++) {
         if (strcmp(url, stream_routes[i].path) != 0)
             continue;
         enum control_ws_verdict v = control_ws_decide(

@@ -21,6 +21,7 @@
 #include "engine/core/workers.h"
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
+#include "rules/util.h"
 
 /* A time as RFC 3339 in UTC with milliseconds, as Clash writes `start`. */
 static json_t *rfc3339(ev_tstamp t)
@@ -52,7 +53,7 @@ static const char *clash_outbound_type(const struct policy_outbound *o)
         [OUTBOUND_SOCKS5] = "Socks5",
         [OUTBOUND_HTTP] = "Http",
     };
-    return o->type < sizeof(names) / sizeof(names[0]) ? names[o->type] : "Unknown";
+    return o->type < ARRAY_LEN(names) ? names[o->type] : "Unknown";
 }
 
 static const char *clash_inbound_type(enum inbound_type t)
@@ -61,7 +62,7 @@ static const char *clash_inbound_type(enum inbound_type t)
         [INBOUND_REDIRECT] = "Redir", [INBOUND_TPROXY] = "TProxy", [INBOUND_UDP_REDIRECT] = "Redir",
         [INBOUND_HTTP] = "HTTP",      [INBOUND_SOCKS5] = "Socks5", [INBOUND_TUN] = "Tun",
     };
-    return t < sizeof(names) / sizeof(names[0]) ? names[t] : "Unknown";
+    return t < ARRAY_LEN(names) ? names[t] : "Unknown";
 }
 
 static json_t *port_text(uint16_t port)

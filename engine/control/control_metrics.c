@@ -22,6 +22,7 @@
 #include "engine/udp/udp_engine.h"
 #include "engine/udp/udp_session.h"
 #include "engine/udp/udp_stage.h"
+#include "rules/util.h"
 
 /* The text being written; `failed` once memory ran out. */
 struct out {
@@ -208,7 +209,7 @@ static void bytes_by_outbound(struct out *o, const struct tally *tally)
         size_t i = 0;
         while (i < n && strcmp(sums[i].outbound, t->outbound) != 0)
             i++;
-        if (i == n && n == sizeof(sums) / sizeof(sums[0]))
+        if (i == n && n == ARRAY_LEN(sums))
             continue;
         if (i == n)
             sums[n++] = (struct sum){t->outbound, 0, 0};
@@ -316,7 +317,7 @@ static void tun_metrics(struct out *o, const struct engine *e, const struct tall
                     {"no_listener", s->no_listener},
                     {"icmp_echo", s->icmp_dropped},
                     {"write_failed", s->write_failed}};
-        for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+        for (size_t i = 0; i < ARRAY_LEN(more); i++)
             put(o, "switchyard_tun_dropped_total{inbound=\"%s\",reason=\"%s\"} %llu\n", in,
                 more[i].reason, (unsigned long long)more[i].n);
     }

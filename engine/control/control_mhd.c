@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "engine/core/log.h"
+#include "rules/util.h"
 
 /* Debian's libmicrohttpd12 (and OpenWrt's) install it under this name. */
 #define CONTROL_MHD_SONAME "libmicrohttpd.so.12"
@@ -84,7 +85,7 @@ static bool mhd_open(void)
         {"MHD_get_timeout", &mhd.get_timeout},
         {"MHD_get_daemon_info", &mhd.get_daemon_info},
     };
-    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(calls); i++) {
         void *sym = dlsym(lib, calls[i].name);
         if (!sym) {
             log_error("control: %s has no %s", CONTROL_MHD_SONAME, calls[i].name);

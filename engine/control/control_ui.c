@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "rules/util.h"
+
 static const struct {
     const char *suffix, *type;
 } content_types[] = {
@@ -24,7 +26,7 @@ const struct control_ui_file *control_ui_find(const char *url, const char **type
             continue;
         size_t n = strlen(name);
         *type = "application/octet-stream";
-        for (size_t i = 0; i < sizeof(content_types) / sizeof(content_types[0]); i++) {
+        for (size_t i = 0; i < ARRAY_LEN(content_types); i++) {
             size_t s = strlen(content_types[i].suffix);
             if (n > s && strcmp(name + n - s, content_types[i].suffix) == 0)
                 *type = content_types[i].type;

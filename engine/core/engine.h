@@ -49,9 +49,7 @@
 #include "engine/core/sockopt.h"
 #include "engine/core/tally.h"
 #include "rules/policy.h"
-
-/* The struct that embeds `ptr` as its `member` (watchers find their owner this way). */
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#include "rules/util.h"
 
 struct engine;
 struct engine_listening;

@@ -18,8 +18,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "rules/util.h"
+
 static const cap_value_t kept[] = {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE};
-#define KEPT_COUNT (sizeof(kept) / sizeof(kept[0]))
+#define KEPT_COUNT (ARRAY_LEN(kept))
 
 static bool is_kept(cap_value_t cap)
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/firewall/firewall.h"
+#include "rules/util.h"
 
 static const char *const tools[] = {"iptables", "ip6tables"};
 
@@ -86,7 +87,7 @@ static const struct ipt_chain chains[] = {
     },
 };
 
-#define N_CHAINS (sizeof(chains) / sizeof(chains[0]))
+#define N_CHAINS (ARRAY_LEN(chains))
 
 static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
@@ -140,7 +141,7 @@ static void remove_chains(FILE *out)
 {
     for (int fam = 0; fam < 2; fam++) {
         const char *tool = tools[fam];
-        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++) {
+        for (const struct ipt_chain *c = chains; c < chains + ARRAY_LEN(chains); c++) {
             const char *gateway = c->hook[FW_GATEWAY], *local = c->hook[FW_LOCAL];
             if (gateway)
                 fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, c->table, gateway,
@@ -148,7 +149,7 @@ static void remove_chains(FILE *out)
             if (local && (!gateway || strcmp(local, gateway) != 0))
                 fprintf(out, "%s -t %s -D %s -j %s 2>/dev/null\n", tool, c->table, local, c->name);
         }
-        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++)
+        for (const struct ipt_chain *c = chains; c < chains + ARRAY_LEN(chains); c++)
             fprintf(out, "%s -t %s -F %s 2>/dev/null; %s -t %s -X %s 2>/dev/null\n", tool, c->table,
                     c->name, tool, c->table, c->name);
     }
@@ -159,7 +160,7 @@ static void ipt_apply(const struct fw_plan *plan, FILE *out)
     remove_chains(out); /* a second run replaces the chains */
     fprintf(out, "set -e\n");
     for (int fam = 0; fam < 2; fam++)
-        for (const struct ipt_chain *c = chains; c < chains + N_CHAINS; c++)
+        for (const struct ipt_chain *c = chains; c < chains + ARRAY_LEN(chains); c++)
             if (c->hook[plan->mode] && any(plan, c->kind, fam))
                 print_chain(out, plan, fam, c);
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/firewall/firewall.h"
+#include "rules/util.h"
 
 #define NFT_TABLE "inet switchyard"
 
@@ -492,7 +493,7 @@ static void print_dynamic(FILE *out, const struct fw_plan *plan, const int chain
         {POLICY_FAST_MARK_STEER, "steered"},
         {POLICY_FAST_MARK_OFFER, "no switchyard on the queue: left to the kernel"},
     };
-    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(answers); i++) {
         fprintf(out, "        ");
         print_mark_is(out, "meta", fast_mark(plan, answers[i].answer), true);
         if (answers[i].answer != POLICY_FAST_MARK_OFFER)
@@ -516,7 +517,7 @@ static void nft_apply(const struct fw_plan *plan, FILE *out)
         print_refuse(out, plan);
     if (plan->dynamic)
         print_dynamic(out, plan, chain_of);
-    for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(chains); i++)
         if (chains[i].at[plan->mode].hook && fw_plan_has(plan, chains[i].kind))
             print_chain(out, plan, &chains[i], chain_of);
     fprintf(out, "}\nEOF\n");

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "rules/util.h"
+
 #define SOCKS5_VERSION 5
 #define AUTH_VERSION 1
 
@@ -27,7 +29,7 @@ static const char *const rep_texts[] = {
 
 const char *socks5_rep_text(uint8_t rep)
 {
-    if (rep < sizeof(rep_texts) / sizeof(rep_texts[0]))
+    if (rep < ARRAY_LEN(rep_texts))
         return rep_texts[rep];
     return "unknown reply code";
 }

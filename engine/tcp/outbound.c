@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "rules/util.h"
+
 static const struct outbound_ops *const outbound_table[] = {
     &outbound_direct_ops,
     &outbound_drop_ops,
@@ -15,7 +17,7 @@ static const struct outbound_ops *const outbound_table[] = {
 
 const struct outbound_ops *outbound_ops_for(enum outbound_type type)
 {
-    for (size_t i = 0; i < sizeof(outbound_table) / sizeof(outbound_table[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(outbound_table); i++)
         if (outbound_table[i]->type == type)
             return outbound_table[i];
     return NULL;

@@ -4,6 +4,8 @@
  */
 #include "engine/udp/udp_outbound.h"
 
+#include "rules/util.h"
+
 static const struct udp_outbound_ops *const outbound_table[] = {
     &udp_outbound_direct_ops,
     &udp_outbound_drop_ops,
@@ -14,7 +16,7 @@ const struct udp_outbound_ops *udp_outbound_ops_for(const struct policy_outbound
 {
     if (o->type == OUTBOUND_SOCKS5 && !o->udp)
         return NULL;
-    for (size_t i = 0; i < sizeof(outbound_table) / sizeof(outbound_table[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(outbound_table); i++)
         if (outbound_table[i]->type == o->type)
             return outbound_table[i];
     return NULL;

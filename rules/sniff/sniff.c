@@ -9,6 +9,7 @@
 
 #include "rules/host_name.h"
 #include "rules/sniff/sniff_internal.h"
+#include "rules/util.h"
 
 static const char *const protocol_names[] = {
     [SNIFF_PROTO_NONE] = "none", [SNIFF_PROTO_UNKNOWN] = "unknown", [SNIFF_PROTO_TLS] = "tls",
@@ -17,15 +18,14 @@ static const char *const protocol_names[] = {
 
 const char *sniff_protocol_name(enum sniff_protocol protocol)
 {
-    if ((size_t)protocol < sizeof(protocol_names) / sizeof(protocol_names[0]))
+    if ((size_t)protocol < ARRAY_LEN(protocol_names))
         return protocol_names[protocol];
     return "none";
 }
 
 enum sniff_protocol sniff_protocol_from_name(const char *name)
 {
-    for (size_t i = SNIFF_PROTO_UNKNOWN; i < sizeof(protocol_names) / sizeof(protocol_names[0]);
-         i++)
+    for (size_t i = SNIFF_PROTO_UNKNOWN; i < ARRAY_LEN(protocol_names); i++)
         if (strcmp(name, protocol_names[i]) == 0)
             return (enum sniff_protocol)i;
     return SNIFF_PROTO_NONE;
@@ -90,7 +90,7 @@ enum parse_result sniff_stream(const uint8_t *data, size_t len, unsigned protoco
     result->host[0] = '\0';
     if (len == 0)
         return protocols ? PARSE_NEED_MORE : PARSE_DONE;
-    for (size_t i = 0; i < sizeof(stream_sniffers) / sizeof(stream_sniffers[0]); i++) {
+    for (size_t i = 0; i < ARRAY_LEN(stream_sniffers); i++) {
         if (!(protocols & SNIFF_PROTO_BIT(stream_sniffers[i].protocol)))
             continue;
         enum parse_result v = stream_sniffers[i].sniff(data, len, result->host);

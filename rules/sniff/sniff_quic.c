@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "rules/sniff/sniff_internal.h"
+#include "rules/util.h"
 
 #define QUIC_V1 0x00000001u
 #define QUIC_V2 0x6b3343cfu
@@ -280,7 +281,7 @@ static int open_packet(struct sniff_quic *q, const uint8_t *d, size_t len, size_
         return -1;
     uint32_t version = (uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4];
     const struct quic_version *v = NULL;
-    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+    for (size_t i = 0; i < ARRAY_LEN(versions); i++)
         if (versions[i].version == version)
             v = &versions[i];
     size_t pos = 5;
