@@ -102,7 +102,7 @@ static void listener_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct udp_listener *l = w->data;
+    struct udp_listener *l = container_of(w, struct udp_listener, io);
     struct udp_engine *e = l->engine;
     for (int read = 0; read < UDP_READ_BATCH;) {
         int got = udp_socket_recv_batch(l->fd, e->rx, UDP_RECV_BATCH_MAX);
@@ -167,7 +167,6 @@ int udp_listener_open(struct udp_engine *e, const struct policy_inbound *in,
         return rc;
     }
     ev_io_init(&l->io, listener_readable, l->fd, EV_READ);
-    l->io.data = l;
     ev_io_start(e->loop, &l->io);
     l->next = e->listeners;
     e->listeners = l;
