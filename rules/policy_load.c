@@ -533,6 +533,8 @@ static int load_outbound(struct load_ctx *c, yaml_node_t *node, struct policy_ou
             return policy_yaml_fail(c, user, "username and password must be 1 to 255 bytes");
         o->username = policy_keep_string(c->p, u);
         o->password = policy_keep_string(c->p, pw);
+        if (!o->username || !o->password)
+            return policy_yaml_fail(c, user, "out of memory");
     }
     if (udp && o->type != OUTBOUND_SOCKS5)
         return policy_yaml_fail(c, udp, "'udp' applies to socks5 outbounds");
@@ -637,7 +639,8 @@ static int load_set(struct load_ctx *c, yaml_node_t *name_node, yaml_node_t *nod
     const char *name = policy_yaml_scalar(c, name_node, "a set name");
     if (!name || policy_yaml_map_keys(c, node, "a set", keys) < 0)
         return -1;
-    set->name = policy_keep_string(c->p, name);
+    if (!(set->name = policy_keep_string(c->p, name)))
+        return policy_yaml_fail(c, name_node, "out of memory");
     set->line = policy_yaml_line(name_node);
     bool is_cidr = cidr || cidr_file, is_domain = domain || domain_file;
     if (is_cidr == is_domain)
