@@ -14,6 +14,11 @@
 # so switchyard's sessions are DNS ones) and the proxy's resident memory
 # (VmRSS) right after its round's load and once its sessions have expired
 # (timeouts.udp_dns_idle_s 2 here; EXPIRE seconds, default 8, later).
+# Also the whole machine's busy CPU time per query (every core, /proc/stat:
+# all but idle and iowait; no proxy included), which says what a query costs
+# where the load, the proxy and the origin share the machine, as here: with
+# every core busy, the query rate is the cores' time over that cost. Its
+# unit is the clock tick (10 ms): use QUERIES=20000 or more for it.
 #
 # One run on a shared machine moves a lot, so the contenders run ROUNDS
 # times (default 3), interleaved, each round in a rotated order; the table
@@ -99,6 +104,10 @@ cpu_ns() {
     [ -n "$1" ] || { echo -; return; }
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f\n", n}'
 }
+# busy_ns: nanoseconds every core together has been busy so far (/proc/stat)
+busy_ns() {
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz}' /proc/stat
+}
 # per_us NS0 NS1 COUNT: microseconds per item
 per_us() {
     python3 -c "import sys; a,b,n=sys.argv[1:]; print('%.2f' % ((int(b)-int(a))/1000/float(n)) if '-' not in (a,b,n) and n not in ('','0') else '-')" "$@"
@@ -107,7 +116,7 @@ rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/nu
 
 CONTENDERS=(none tproxy redirect v2ray)
 [ -n "$BASELINE" ] && CONTENDERS+=("base tproxy" "base redirect")
-declare -A P64 P1400 QPS LOST RSS IDLE CPU64 CPUQ # keyed "contender round"
+declare -A P64 P1400 QPS LOST RSS IDLE CPU64 CPUQ BUSYQ # keyed "contender round"
 for r in $(seq "$ROUNDS"); do
     for i in "${!CONTENDERS[@]}"; do
         c=${CONTENDERS[$(((i + r - 1) % ${#CONTENDERS[@]}))]}
@@ -115,9 +124,10 @@ for r in $(seq "$ROUNDS"); do
         c0=$(cpu_ns "$CPID"); P64[$c $r]=$(pps 64); c1=$(cpu_ns "$CPID")
         CPU64[$c $r]=$(per_us "$c0" "$c1" "$(python3 -c "import sys; print(int(sys.argv[1])*$SECS if sys.argv[1] != '-' else '-')" "${P64[$c $r]}")")
         P1400[$c $r]=$(pps 1400)
-        c0=$(cpu_ns "$CPID"); out=$(queries); c1=$(cpu_ns "$CPID")
+        c0=$(cpu_ns "$CPID"); m0=$(busy_ns); out=$(queries); m1=$(busy_ns); c1=$(cpu_ns "$CPID")
         QPS[$c $r]=${out% *}; LOST[$c $r]=${out#* }
         CPUQ[$c $r]=$(per_us "$c0" "$c1" "$((QUERIES - LOST[$c $r]))")
+        BUSYQ[$c $r]=$(per_us "$m0" "$m1" "$((QUERIES - LOST[$c $r]))")
         RSS[$c $r]=- IDLE[$c $r]=-
         if [ -n "$CPID" ]; then
             RSS[$c $r]=$(rss_mib "$CPID")
@@ -125,7 +135,7 @@ for r in $(seq "$ROUNDS"); do
             IDLE[$c $r]=$(rss_mib "$CPID")
         fi
         stop_contender
-        echo "# round $r $c: 64 B ${P64[$c $r]}/s (${CPU64[$c $r]} µs CPU each), 1400 B ${P1400[$c $r]}/s, queries ${QPS[$c $r]}/s (${LOST[$c $r]} lost, ${CPUQ[$c $r]} µs CPU each), RSS ${RSS[$c $r]} MiB, ${IDLE[$c $r]} MiB expired" >&2
+        echo "# round $r $c: 64 B ${P64[$c $r]}/s (${CPU64[$c $r]} µs CPU each), 1400 B ${P1400[$c $r]}/s, queries ${QPS[$c $r]}/s (${LOST[$c $r]} lost, ${CPUQ[$c $r]} µs CPU each, ${BUSYQ[$c $r]} µs of the machine's), RSS ${RSS[$c $r]} MiB, ${IDLE[$c $r]} MiB expired" >&2
     done
 done
 
@@ -138,6 +148,7 @@ row "DNS-like queries/s, a new session each (64 in flight)" QPS
 row "queries of $QUERIES unanswered within 1 s" LOST
 row "proxy CPU per 64-byte datagram received, µs" CPU64
 row "proxy CPU per query, µs" CPUQ
+row "the machine's CPU per query, all cores, µs" BUSYQ
 row "resident memory after the load, MiB" RSS
 row "resident memory ${EXPIRE} s later (switchyard: sessions expired), MiB" IDLE
 echo
