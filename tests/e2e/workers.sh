@@ -129,9 +129,11 @@ check "... through one session: the sessions grew by one" \
         $(metric 'switchyard_worker_udp_sessions_total{worker="1"}'))) = $((Q + 1))
 
 # --- reload with flows in progress -----------------------------------------------------
-in_client curl -s --max-time 30 --limit-rate 1M -o "$E2E_TMP/slow80.bin" "http://$ORIGIN4/big.bin" &
+# 8 MB at 320 KB/s: 25 s each, so that /connections, slow under a sanitizer on a busy machine,
+# still finds both running.
+in_client curl -s --max-time 60 --limit-rate 320K -o "$E2E_TMP/slow80.bin" "http://$ORIGIN4/big.bin" &
 slow80=$!
-in_client curl -s -k --max-time 30 --limit-rate 1M --resolve "origin.example:443:$ORIGIN4" \
+in_client curl -s -k --max-time 60 --limit-rate 320K --resolve "origin.example:443:$ORIGIN4" \
     -o "$E2E_TMP/slow443.bin" "https://origin.example/big.bin" &
 slow443=$!
 # both_listed: /connections lists the two downloads (TCP, one per inbound) and no id twice;
