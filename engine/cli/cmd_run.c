@@ -29,6 +29,7 @@
 #include "engine/tcp/tcp_stage.h"
 #include "engine/tun/tun_stage.h"
 #include "engine/udp/udp_stage.h"
+#include "rules/util.h"
 
 struct run {
     struct engine engine;
@@ -58,7 +59,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct run *run = w->data;
+    struct run *run = container_of(w, struct run, sighup);
     log_info("SIGHUP: reloading %s", policy_path(engine_policy(&run->engine)));
     reload_policy(&run->engine);
 }
@@ -141,7 +142,6 @@ int cmd_run(int argc, char **argv)
         ev_signal_init(&run.sighup, on_hup, SIGHUP);
         ev_signal_init(&run.sigterm, on_stop, SIGTERM);
         ev_signal_init(&run.sigint, on_stop, SIGINT);
-        run.sighup.data = &run;
         ev_signal_start(loop, &run.sighup);
         ev_signal_start(loop, &run.sigterm);
         ev_signal_start(loop, &run.sigint);

@@ -22,6 +22,7 @@
 
 #include "engine/control/control_internal.h"
 #include "engine/core/log.h"
+#include "rules/util.h"
 
 #define STREAM_BUF 65536
 
@@ -128,7 +129,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct control *c = w->data;
+    struct control *c = container_of(w, struct control, tick);
     uint64_t up, down;
     control_traffic_totals(c, &up, &down);
     uint64_t inuse = control_memory_inuse();
@@ -202,7 +203,6 @@ static struct control_stream *stream_add(struct control *c, enum control_stream_
         log_set_tap(on_log, c);
     if (!ev_is_active(&c->tick)) {
         ev_timer_init(&c->tick, on_tick, 1, 1);
-        c->tick.data = c;
         ev_timer_start(c->engine->loop, &c->tick);
     }
     return s;

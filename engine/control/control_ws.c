@@ -31,6 +31,7 @@
 #include <wslay/wslay.h>
 
 #include "engine/control/control_internal.h"
+#include "rules/util.h"
 
 #define WS_QUEUE_MAX (1024 * 1024)
 #define WS_SNDBUF (64 * 1024)
@@ -146,7 +147,7 @@ static void ws_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct control_ws *ws = w->data;
+    struct control_ws *ws = container_of(w, struct control_ws, rio);
     ws_settle(ws, wslay_event_recv(ws->ctx));
 }
 
@@ -154,7 +155,7 @@ static void ws_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct control_ws *ws = w->data;
+    struct control_ws *ws = container_of(w, struct control_ws, wio);
     ws_settle(ws, ws->closing ? 0 : wslay_event_send(ws->ctx));
 }
 
@@ -235,9 +236,7 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, c
     wslay_event_config_set_max_recv_msg_length(ws->ctx, WS_RECV_MAX);
     struct ev_loop *loop = c->engine->loop;
     ev_io_init(&ws->rio, ws_readable, sock, EV_READ);
-    ws->rio.data = ws;
     ev_io_init(&ws->wio, ws_writable, sock, EV_WRITE);
-    ws->wio.data = ws;
     ev_io_start(loop, &ws->rio);
     if (ws->early_len)
         ev_feed_event(loop, &ws->rio, EV_READ);

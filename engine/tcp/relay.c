@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine/tcp/pipe_pool.h"
+#include "rules/util.h"
 
 #define RELAY_BUFFERED_CAP 16384 /* buffered fallback, per direction */
 #define RELAY_ROUNDS 8           /* chunks per event before yielding */
@@ -225,7 +226,7 @@ static void relay_arm(struct relay_dir *d)
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    struct relay *r = w->data;
+    struct relay *r = container_of(w, struct relay, idle);
     ev_tstamp deadline = r->last_active + r->idle_s;
     ev_tstamp now = ev_now(loop);
     if (deadline <= now) {
@@ -291,7 +292,6 @@ int relay_start(struct relay *r, struct ev_loop *loop, struct pipe_pool *pipes, 
     r->running = true;
     r->last_active = ev_now(loop);
     ev_init(&r->idle, idle_cb);
-    r->idle.data = r;
     r->idle.repeat = r->idle_s;
     ev_timer_again(loop, &r->idle);
 

@@ -12,6 +12,7 @@
 
 #include "engine/udp/udp_listener.h"
 #include "engine/udp/udp_session.h"
+#include "rules/util.h"
 
 #define UDP_TICK_S 5.0
 
@@ -62,7 +63,7 @@ static void trim_after_burst(struct udp_engine *e)
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    struct udp_engine *e = w->data;
+    struct udp_engine *e = container_of(w, struct udp_engine, tick);
     udp_listener_tick_all(e, ev_now(loop));
     udp_upstream_pool_expire(e->pool, ev_now(loop));
     trim_after_burst(e);
@@ -73,7 +74,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct udp_engine *e = w->data;
+    struct udp_engine *e = container_of(w, struct udp_engine, flush);
     udp_send_batch_flush(e->upstream);
     udp_send_batch_flush(e->replies);
 }
@@ -98,11 +99,9 @@ struct udp_engine *udp_engine_new(struct engine *core)
     e->loop = core->loop;
     e->policy = policy_ref(engine_policy(core));
     ev_timer_init(&e->tick, tick_cb, UDP_TICK_S, UDP_TICK_S);
-    e->tick.data = e;
     ev_timer_start(e->loop, &e->tick);
     ev_unref(e->loop); /* housekeeping alone does not keep the loop running */
     ev_prepare_init(&e->flush, flush_cb);
-    e->flush.data = e;
     ev_prepare_start(e->loop, &e->flush);
     ev_unref(e->loop); /* nor does the flush */
     return e;

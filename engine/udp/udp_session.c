@@ -19,6 +19,7 @@
 #include "engine/udp/udp_outbound.h"
 #include "engine/udp/udp_reply_cache.h"
 #include "engine/udp/udp_socket.h"
+#include "rules/util.h"
 
 const char *udp_session_name(const struct udp_session *s, char buf[2 * FLOW_ADDR_TEXT_MAX + 8])
 {
@@ -185,7 +186,7 @@ static void upstream_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct udp_session *s = w->data;
+    struct udp_session *s = container_of(w, struct udp_session, io);
     struct udp_recv_slot *rx = s->engine->rx;
     for (int read = 0; read < UPSTREAM_READ_BATCH;) {
         /* ECONNREFUSED (an ICMP port unreachable) too: the client will retry or time out. */
@@ -218,7 +219,6 @@ void udp_session_watch(struct udp_session *s, int fd)
         udp_session_table_add_upstream(&s->engine->sessions, s);
     }
     ev_io_init(&s->io, upstream_readable, fd, EV_READ);
-    s->io.data = s;
     ev_io_start(s->engine->loop, &s->io);
 }
 
@@ -498,7 +498,7 @@ void udp_session_redecide(struct udp_session *s, struct policy *policy)
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    struct udp_session *s = w->data;
+    struct udp_session *s = container_of(w, struct udp_session, timer);
     switch (s->state) {
     case UDP_SNIFFING:
         sniff_timer(s);
@@ -557,7 +557,6 @@ struct udp_session *udp_session_new(struct udp_listener *l, const struct udp_key
     s->policy = policy_ref(e->policy);
     s->idle_s = dst->port == 53 ? set->udp_dns_idle_s : set->udp_idle_s;
     ev_init(&s->timer, timer_cb);
-    s->timer.data = s;
     engine_live_add(e->core, &s->live, &session_live_ops);
     udp_session_table_add(&e->sessions, s);
     e->core->first->udp_sessions_all++;
