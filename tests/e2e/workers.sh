@@ -150,9 +150,10 @@ print(" ".join(ins), "/", " ".join(ids))
 sys.exit(0 if ins == ["gw", "tp"] and len(set(ids)) == len(ids) else 1)' "$conns")
 }
 listed=1
-for i in $(seq 1 40); do both_listed && { listed=0; break; }; sleep 0.2; done
+deadline=$((SECONDS + 30)) # the downloads run 25 s: they are listed some time in it
+while [ $SECONDS -lt $deadline ]; do both_listed && { listed=0; break; }; sleep 0.2; done
 check "/connections lists both downloads, whichever worker holds them, ids distinct" test $listed = 0 ||
-    diag "listed: $LISTED; $(ip netns exec "$NS_R" ss -Htn state established | wc -l) established"
+    diag "listed: $LISTED; $(ip netns exec "$NS_R" ss -Htn state established | wc -l) established; router: $(ip netns exec "$NS_R" ss -Htan | awk '{print $1, $2, $3, $4, $5}' | tr '\n' ';'); client: $(ip netns exec "$NS_C" ss -Htan | awk '{print $1, $4, $5}' | tr '\n' ';'); log: $(tail -5 "$E2E_TMP/switchyard.log" | tr '\n' ';')"
 # Eight more connections held open through the redirect inbound, which the kernel spreads
 # over both workers: the reload line counts every worker's flows, so at least these eight.
 HELD=8
