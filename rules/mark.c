@@ -42,6 +42,11 @@ bool mark_matches(struct mark m, uint32_t packet)
     return (packet & m.mask) == m.value;
 }
 
+uint32_t mark_set(struct mark m, uint32_t packet)
+{
+    return (packet & ~m.mask) | m.value;
+}
+
 const char *mark_format(struct mark m, char buf[MARK_TEXT_MAX])
 {
     if (m.mask == MARK_WHOLE)

@@ -29,6 +29,9 @@ bool mark_parse(const char *text, struct mark *out);
 /* Whether a packet whose mark is `packet` is taken for `m`. */
 bool mark_matches(struct mark m, uint32_t packet);
 
+/* The mark of a packet marked `packet` once `m` is set on it: `m`'s bits in, the others kept. */
+uint32_t mark_set(struct mark m, uint32_t packet);
+
 /* "0x..." or "0x.../0x...", as ip rule and iptables take it; returns `buf`. */
 const char *mark_format(struct mark m, char buf[MARK_TEXT_MAX]);
 

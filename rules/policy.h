@@ -19,6 +19,7 @@
 
 #include "rules/flow_addr.h"
 #include "rules/log_level.h"
+#include "rules/mark.h"
 #include "rules/sniff/sniff.h"
 
 enum policy_network {
@@ -139,10 +140,10 @@ enum policy_fast_mark {
     POLICY_FAST_MARK_REJECT,
 };
 
-/* The value of fast-path mark `m` in the field `mask` (a valid fast_path_mask). */
-static inline uint32_t policy_fast_mark(uint32_t mask, enum policy_fast_mark m)
+/* Fast-path mark `m`: its value in the field `mask` (a valid fast_path_mask), under that mask. */
+static inline struct mark policy_fast_mark(uint32_t mask, enum policy_fast_mark m)
 {
-    return (uint32_t)m << __builtin_ctz(mask);
+    return (struct mark){.value = (uint32_t)m << __builtin_ctz(mask), .mask = mask};
 }
 
 /* Settings from the top-level keys; every field has a default. */

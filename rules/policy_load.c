@@ -758,12 +758,12 @@ static int load_routing_mark(struct load_ctx *c, yaml_node_t *node)
                                 "0xffffffff, the value within the mask), not '%s'",
                                 text);
     uint32_t mask = c->p->settings.fast_path_mask;
-    uint32_t field = (m.value & mask) >> __builtin_ctz(mask);
-    if (field >= POLICY_FAST_MARK_OFFER && field <= POLICY_FAST_MARK_REJECT)
-        return policy_yaml_fail(c, node,
-                                "routing_mark 0x%x carries a fast-path mark in its bits 0x%x "
-                                "(fast_path_mask); pick a mark with none, or all, of them set",
-                                m.value, mask);
+    for (enum policy_fast_mark f = POLICY_FAST_MARK_OFFER; f <= POLICY_FAST_MARK_REJECT; f++)
+        if (mark_matches(policy_fast_mark(mask, f), m.value))
+            return policy_yaml_fail(c, node,
+                                    "routing_mark 0x%x carries a fast-path mark in its bits 0x%x "
+                                    "(fast_path_mask); pick a mark with none, or all, of them set",
+                                    m.value, mask);
     c->p->settings.routing_mark = m.value;
     c->p->settings.routing_mark_mask = m.mask;
     return 0;

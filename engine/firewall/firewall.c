@@ -126,22 +126,22 @@ static void print_queue(const struct fw_plan *plan, FILE *out, bool undo)
     if (!plan->dynamic)
         return;
     static const char *const tools[] = {"iptables", "ip6tables"};
-    uint32_t offer = policy_fast_mark(plan->fast_mask, POLICY_FAST_MARK_OFFER);
+    struct mark offer = policy_fast_mark(plan->fast_mask, POLICY_FAST_MARK_OFFER);
     fprintf(out,
             "\n# fast_path: dynamic: packets marked 0x%08x/0x%08x are offered to switchyard on "
             "queue %u;\n# with no switchyard there the queue lets them through (bypass).\n",
-            offer, plan->fast_mask, POLICY_FAST_QUEUE);
+            offer.value, offer.mask, POLICY_FAST_QUEUE);
     for (int i = 0; i < 2; i++) {
         const char *rule = "PREROUTING -m mark --mark";
         fprintf(out,
                 "%s -w -t mangle -D %s 0x%08x/0x%08x -j NFQUEUE --queue-num %u --queue-bypass "
                 "2>/dev/null%s\n",
-                tools[i], rule, offer, plan->fast_mask, POLICY_FAST_QUEUE, undo ? "" : " || true");
+                tools[i], rule, offer.value, offer.mask, POLICY_FAST_QUEUE, undo ? "" : " || true");
         if (!undo)
             fprintf(out,
                     "%s -w -t mangle -A %s 0x%08x/0x%08x -j NFQUEUE --queue-num %u "
                     "--queue-bypass\n",
-                    tools[i], rule, offer, plan->fast_mask, POLICY_FAST_QUEUE);
+                    tools[i], rule, offer.value, offer.mask, POLICY_FAST_QUEUE);
     }
 }
 

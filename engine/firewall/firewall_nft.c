@@ -40,10 +40,10 @@ static void print_set(FILE *out, const char *name, const char *type, const char 
     fprintf(out, " }\n    }\n");
 }
 
-/* The fast path's mark `m`: a value of the policy's field. */
+/* The fast path's mark `m` in the plan's field. */
 static struct mark fast_mark(const struct fw_plan *plan, enum policy_fast_mark m)
 {
-    return (struct mark){.value = policy_fast_mark(plan->fast_mask, m), .mask = plan->fast_mask};
+    return policy_fast_mark(plan->fast_mask, m);
 }
 
 /* Tests `key`'s ("meta" or "ct") mark for `m` (`equal` false: for anything else), under its

@@ -109,7 +109,7 @@ static void answer(struct nfq_stage *s, uint32_t id, uint32_t mark, uint32_t mas
         answers_flush(s);
     struct nlmsghdr *nlh = nfq_nlmsg_put(s->out + s->out_len, NFQNL_MSG_VERDICT, POLICY_FAST_QUEUE);
     nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
-    nfq_nlmsg_verdict_put_mark(nlh, (mark & ~mask) | policy_fast_mark(mask, answer_mark[v]));
+    nfq_nlmsg_verdict_put_mark(nlh, mark_set(policy_fast_mark(mask, answer_mark[v]), mark));
     s->out_len += NLMSG_ALIGN(nlh->nlmsg_len);
     s->answers++;
 }

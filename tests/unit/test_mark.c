@@ -1,6 +1,7 @@
 /*
  * test_mark.c — VALUE[/MASK] marks: what parses and what does not, which
- * packet marks match, and the text ip rule and iptables are given.
+ * packet marks match, what setting one leaves of the others, and the text
+ * ip rule and iptables are given.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +66,14 @@ static void matches_under_the_mask_only(void **state)
     assert_false(mark_matches(masked, 0xfe));
 }
 
+static void set_keeps_the_other_bits(void **state)
+{
+    (void)state;
+    assert_int_equal(mark_set((struct mark){0x04000000, 0x0e000000}, 0x02000100), 0x04000100);
+    assert_int_equal(mark_set((struct mark){0x0, 0x0e000000}, 0x0e0001ff), 0x000001ff);
+    assert_int_equal(mark_set((struct mark){0x1, MARK_WHOLE}, 0x1ff), 0x1);
+}
+
 static void formats_as_ip_rule_takes_it(void **state)
 {
     (void)state;
@@ -76,8 +85,9 @@ static void formats_as_ip_rule_takes_it(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[N_PARSE_CASES + 2] = {cmocka_unit_test(matches_under_the_mask_only),
+    struct CMUnitTest tests[N_PARSE_CASES + 3] = {cmocka_unit_test(matches_under_the_mask_only),
+                                                  cmocka_unit_test(set_keeps_the_other_bits),
                                                   cmocka_unit_test(formats_as_ip_rule_takes_it)};
-    named_cases(tests + 2, parse_cases, N_PARSE_CASES, sizeof(parse_cases[0]), parses_as_listed);
+    named_cases(tests + 3, parse_cases, N_PARSE_CASES, sizeof(parse_cases[0]), parses_as_listed);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
