@@ -87,8 +87,6 @@ static const struct ipt_chain chains[] = {
     },
 };
 
-#define N_CHAINS (ARRAY_LEN(chains))
-
 static void print_skips(FILE *out, const struct fw_plan *plan, int fam, const struct ipt_chain *c)
 {
     const char *tool = tools[fam];
